@@ -1,0 +1,394 @@
+//! `compute.appvia.io/v2beta2` ComputeTemplate: node-pool presets that cluster plans and
+//! clusters start from (wayfinder-model.md §7).
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{FieldPath, Reason, ValidationErrors};
+use crate::kinds::COMPUTE_TEMPLATE;
+use crate::meta::ObjectMeta;
+use crate::validate::{self, Checker};
+
+/// The providers a compute template or cluster plan may target.
+pub const PROVIDERS: &[&str] = &["EKS", "AKS", "GKE"];
+
+/// Taint effects Kubernetes accepts.
+pub const TAINT_EFFECTS: &[&str] = &["NoSchedule", "PreferNoSchedule", "NoExecute"];
+
+/// AKS node-pool modes.
+pub const AKS_MODES: &[&str] = &["System", "User"];
+
+/// Disk size bounds in GiB, common to the three providers.
+pub const DISK_SIZE_RANGE: (i64, i64) = (10, 16384);
+
+/// Pods-per-node bounds, the widest any of the three providers allows.
+pub const MAX_PODS_RANGE: (i64, i64) = (8, 737);
+
+/// Largest node count one pool may scale to.
+pub const MAX_POOL_NODES: i64 = 1000;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ComputeTemplate {
+    pub api_version: String,
+    pub kind: String,
+    pub metadata: ObjectMeta,
+    pub spec: ComputeTemplateSpec,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ComputeTemplateSpec {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// `EKS`, `AKS` or `GKE`.
+    #[serde(default)]
+    pub provider: String,
+    #[serde(default)]
+    pub node_pools: Vec<NodePool>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct NodePool {
+    #[serde(default)]
+    pub logical_name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// The instance type (`m6i.large`, `Standard_D4s_v5`, `e2-standard-4`).
+    #[serde(default)]
+    pub machine: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image: Option<String>,
+    /// Root disk size in GiB.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub disk_size: Option<i64>,
+    /// Initial node count.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub size: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub autoscaling: Option<Autoscaling>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_pods_per_node: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub spot: Option<Spot>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub taints: Option<Vec<Taint>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provider_details: Option<NodePoolProviderDetails>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Autoscaling {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub enabled: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min_size: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_size: Option<i64>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Spot {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub enabled: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub eks: Option<SpotEks>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct SpotEks {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub additional_instance_types: Option<Vec<String>>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Taint {
+    #[serde(default)]
+    pub key: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub value: Option<String>,
+    #[serde(default)]
+    pub effect: String,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct NodePoolProviderDetails {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub aks: Option<AksNodePool>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct AksNodePool {
+    /// `System` or `User`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mode: Option<String>,
+}
+
+impl ComputeTemplate {
+    /// Checks every field and returns every problem at once.
+    pub fn validate(&self) -> Result<(), ValidationErrors> {
+        let mut c = Checker::new(format!("{}/{}", COMPUTE_TEMPLATE.kind, self.metadata.name));
+        let root = FieldPath::root();
+        validate::type_meta(
+            &mut c,
+            &root,
+            &self.api_version,
+            &self.kind,
+            &COMPUTE_TEMPLATE,
+        );
+        validate::platform_metadata(&mut c, &root.field("metadata"), &self.metadata);
+        self.spec.check(&mut c, &root.field("spec"));
+        c.finish()
+    }
+}
+
+impl ComputeTemplateSpec {
+    fn check(&self, c: &mut Checker, path: &FieldPath) {
+        c.one_of(&path.field("provider"), &self.provider, PROVIDERS);
+        let pools = path.field("nodePools");
+        if self.node_pools.is_empty() {
+            c.push(
+                &pools,
+                Reason::Required,
+                "at least one node pool is required",
+            );
+        }
+        let mut seen: Vec<&str> = Vec::new();
+        for (i, pool) in self.node_pools.iter().enumerate() {
+            let p = pools.index(i);
+            pool.check(c, &p, &self.provider);
+            if !pool.logical_name.is_empty() {
+                if seen.contains(&pool.logical_name.as_str()) {
+                    c.push(
+                        &p.field("logicalName"),
+                        Reason::Duplicate,
+                        format!(
+                            "{:?} is used by another node pool; logical names must be unique",
+                            pool.logical_name
+                        ),
+                    );
+                }
+                seen.push(&pool.logical_name);
+            }
+        }
+    }
+}
+
+impl NodePool {
+    fn check(&self, c: &mut Checker, p: &FieldPath, provider: &str) {
+        c.dns_label(&p.field("logicalName"), &self.logical_name);
+        c.required(
+            &p.field("machine"),
+            &self.machine,
+            "an instance type such as m6i.large",
+        );
+        if let Some(image) = &self.image {
+            c.required(
+                &p.field("image"),
+                image,
+                "an image name such as AL2023_x86_64_STANDARD",
+            );
+        }
+        if let Some(d) = self.disk_size {
+            c.range(&p.field("diskSize"), d, DISK_SIZE_RANGE, "GiB");
+        }
+        if let Some(m) = self.max_pods_per_node {
+            c.range(&p.field("maxPodsPerNode"), m, MAX_PODS_RANGE, "pods");
+        }
+        let autoscaling_on = self
+            .autoscaling
+            .as_ref()
+            .is_some_and(|a| a.enabled.unwrap_or(false));
+        if let Some(size) = self.size {
+            c.range(&p.field("size"), size, (0, MAX_POOL_NODES), "nodes");
+        } else if !autoscaling_on {
+            c.push(
+                &p.field("size"),
+                Reason::Required,
+                "required when autoscaling is not enabled: the number of nodes (0 to 1000)",
+            );
+        }
+        if let Some(a) = &self.autoscaling {
+            let ap = p.field("autoscaling");
+            if a.enabled.unwrap_or(false) {
+                let min = a.min_size;
+                let max = a.max_size;
+                match min {
+                    None => c.push(
+                        &ap.field("minSize"),
+                        Reason::Required,
+                        "required when autoscaling is enabled",
+                    ),
+                    Some(v) => c.range(&ap.field("minSize"), v, (0, MAX_POOL_NODES), "nodes"),
+                }
+                match max {
+                    None => c.push(
+                        &ap.field("maxSize"),
+                        Reason::Required,
+                        "required when autoscaling is enabled",
+                    ),
+                    Some(v) => {
+                        c.range(&ap.field("maxSize"), v, (1, MAX_POOL_NODES), "nodes");
+                        if let Some(min) = min.filter(|m| v < *m) {
+                            c.push(
+                                &ap.field("maxSize"),
+                                Reason::Invalid,
+                                format!("must be >= minSize ({min})"),
+                            );
+                        }
+                    }
+                }
+                if let (Some(size), Some(min), Some(max)) = (self.size, min, max) {
+                    if min <= max && (size < min || size > max) {
+                        c.push(
+                            &p.field("size"),
+                            Reason::Invalid,
+                            format!("must be between autoscaling.minSize ({min}) and autoscaling.maxSize ({max})"),
+                        );
+                    }
+                }
+            }
+        }
+        if let Some(spot) = &self.spot {
+            if let Some(eks) = &spot.eks {
+                if provider != "EKS" && PROVIDERS.contains(&provider) {
+                    c.push(
+                        &p.field("spot").field("eks"),
+                        Reason::Forbidden,
+                        format!("only allowed when spec.provider is EKS (it is {provider})"),
+                    );
+                }
+                for (j, t) in eks.additional_instance_types.iter().flatten().enumerate() {
+                    c.required(
+                        &p.field("spot")
+                            .field("eks")
+                            .field("additionalInstanceTypes")
+                            .index(j),
+                        t,
+                        "an instance type",
+                    );
+                }
+            }
+        }
+        for (j, t) in self.taints.iter().flatten().enumerate() {
+            let tp = p.field("taints").index(j);
+            c.required(&tp.field("key"), &t.key, "a label key such as dedicated");
+            c.one_of(&tp.field("effect"), &t.effect, TAINT_EFFECTS);
+        }
+        if let Some(aks) = self.provider_details.as_ref().and_then(|d| d.aks.as_ref()) {
+            let ap = p.field("providerDetails").field("aks");
+            if provider != "AKS" && PROVIDERS.contains(&provider) {
+                c.push(
+                    &ap,
+                    Reason::Forbidden,
+                    format!("only allowed when spec.provider is AKS (it is {provider})"),
+                );
+            }
+            if let Some(mode) = &aks.mode {
+                c.one_of(&ap.field("mode"), mode, AKS_MODES);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::kinds::Object;
+    use crate::parse::parse_yaml_documents;
+
+    fn parse_one(yaml: &str) -> ComputeTemplate {
+        let docs = parse_yaml_documents("t.yaml", yaml).expect("parses");
+        match docs.into_iter().next().unwrap().object {
+            Object::ComputeTemplate(t) => t,
+        }
+    }
+
+    const GOOD: &str = r#"
+apiVersion: compute.appvia.io/v2beta2
+kind: ComputeTemplate
+metadata:
+  name: eks-general
+spec:
+  description: General purpose
+  provider: EKS
+  nodePools:
+    - logicalName: compute
+      machine: m6i.large
+      diskSize: 100
+      size: 2
+      autoscaling: {enabled: true, minSize: 1, maxSize: 5}
+      taints: [{key: dedicated, value: gpu, effect: NoSchedule}]
+"#;
+
+    #[test]
+    fn a_good_template_validates() {
+        parse_one(GOOD).validate().expect("valid");
+    }
+
+    #[test]
+    fn every_problem_is_reported_at_once_with_its_path() {
+        let yaml = r#"
+apiVersion: compute.appvia.io/v2beta2
+kind: ComputeTemplate
+metadata: {name: Bad_Name}
+spec:
+  provider: EKX
+  nodePools:
+    - logicalName: a
+      machine: m6i.large
+      size: 1
+    - logicalName: a
+      machine: ""
+      diskSize: 5
+      size: 9
+      autoscaling: {enabled: true, minSize: 3, maxSize: 2}
+      taints: [{key: x, effect: Sometimes}]
+      providerDetails: {aks: {mode: System}}
+"#;
+        let errs = parse_one(yaml).validate().unwrap_err();
+        let lines: Vec<String> = errs.errors.iter().map(|e| e.to_string()).collect();
+        assert_eq!(
+            lines,
+            vec![
+                "metadata.name: \"Bad_Name\" is not a valid name: use lower-case letters, digits and '-', starting and ending with a letter or digit, at most 63 characters",
+                "spec.provider: \"EKX\" is not supported: must be one of EKS, AKS, GKE",
+                "spec.nodePools[1].machine: must not be empty: an instance type such as m6i.large",
+                "spec.nodePools[1].diskSize: must be between 10 and 16384 GiB (got 5)",
+                "spec.nodePools[1].autoscaling.maxSize: must be >= minSize (3)",
+                "spec.nodePools[1].taints[0].effect: \"Sometimes\" is not supported: must be one of NoSchedule, PreferNoSchedule, NoExecute",
+                "spec.nodePools[1].logicalName: \"a\" is used by another node pool; logical names must be unique",
+            ]
+        );
+        assert_eq!(errs.object, "ComputeTemplate/Bad_Name");
+    }
+
+    #[test]
+    fn size_must_sit_inside_the_autoscaling_bounds() {
+        let yaml = GOOD.replace("size: 2", "size: 9");
+        let errs = parse_one(&yaml).validate().unwrap_err();
+        assert_eq!(
+            errs.errors[0].to_string(),
+            "spec.nodePools[0].size: must be between autoscaling.minSize (1) and autoscaling.maxSize (5)"
+        );
+    }
+
+    #[test]
+    fn provider_specific_fields_are_refused_elsewhere() {
+        let yaml = GOOD.replace("provider: EKS", "provider: GKE").replace(
+            "      diskSize: 100",
+            "      diskSize: 100\n      spot: {enabled: true, eks: {additionalInstanceTypes: [m5.large]}}",
+        );
+        let errs = parse_one(&yaml).validate().unwrap_err();
+        assert_eq!(
+            errs.errors[0].to_string(),
+            "spec.nodePools[0].spot.eks: only allowed when spec.provider is EKS (it is GKE)"
+        );
+    }
+}

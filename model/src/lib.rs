@@ -1,0 +1,20 @@
+//! The Wayfinder resource model: every kind as a typed Rust value, parsing of Wayfinder
+//! YAML and JSON, and validation that reports every problem at once with its field path.
+//!
+//! This crate is the project's one engine: the control plane's admission, the provider's
+//! plan-time checks and the compiler's static checks all call it. It does no I/O.
+#![forbid(unsafe_code)]
+
+pub mod compute;
+pub mod error;
+pub mod kinds;
+pub mod meta;
+pub mod naming;
+pub mod parse;
+mod validate;
+
+pub use compute::{ComputeTemplate, ComputeTemplateSpec, NodePool};
+pub use error::{FieldError, FieldPath, ParseError, PathSegment, ValidationErrors};
+pub use kinds::{KindInfo, Object, Scope};
+pub use meta::ObjectMeta;
+pub use parse::{Document, parse_json, parse_yaml_documents};
