@@ -1,0 +1,477 @@
+//! The `tfplugin6.Provider` service: Terraform's calls mapped onto resources and the API.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use serde_json::Value as Json;
+use tokio::sync::RwLock;
+use tonic::{Request, Response, Status};
+use wayfinder_model::{FieldPath, parse::object_from_value};
+
+use crate::client::{ApiError, Client, ClientConfig, ClientError};
+use crate::codec::{Type, Value};
+use crate::diag::{attr, error, error_at, render_path};
+use crate::proto::tfplugin6::{self as pb, provider_server::Provider};
+use crate::resources::{self, ResourceType};
+use crate::schema::{Attribute, Schema, dsl::*};
+
+type Rpc<T> = Result<Response<T>, Status>;
+
+/// The provider's state for one Terraform-started process.
+pub struct WayfinderProvider {
+    resources: Vec<ResourceType>,
+    provider_schema: Schema,
+    client: RwLock<ClientState>,
+    stopping: AtomicBool,
+}
+
+enum ClientState {
+    Unconfigured,
+    /// Configuration depends on values Terraform will know only after apply.
+    Deferred,
+    Ready(Arc<Client>),
+}
+
+impl Default for WayfinderProvider {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl WayfinderProvider {
+    pub fn new() -> Self {
+        Self {
+            resources: resources::all(),
+            provider_schema: provider_schema(),
+            client: RwLock::new(ClientState::Unconfigured),
+            stopping: AtomicBool::new(false),
+        }
+    }
+
+    fn resource(&self, type_name: &str) -> Result<&ResourceType, Status> {
+        self.resources
+            .iter()
+            .find(|r| r.type_name == type_name)
+            .ok_or_else(|| Status::invalid_argument(format!("unknown resource type {type_name}")))
+    }
+
+    async fn client(&self) -> Result<Arc<Client>, pb::Diagnostic> {
+        match &*self.client.read().await {
+            ClientState::Ready(c) => Ok(c.clone()),
+            ClientState::Deferred => Err(error(
+                "Provider configuration is not known yet",
+                "The wayfinder provider block uses values that are known only after apply, so the provider cannot reach the API yet. Apply the resources it depends on first (terraform apply -target=...), or configure the provider from values known at plan time.",
+            )),
+            ClientState::Unconfigured => Err(error(
+                "Provider is not configured",
+                "Terraform did not configure the wayfinder provider before using it; this is a bug in the provider or Terraform.",
+            )),
+        }
+    }
+
+    /// Checks a wholly known resource value with the model engine.
+    fn validate_locally(&self, r: &ResourceType, config: &Value) -> Vec<pb::Diagnostic> {
+        if config.has_unknown() {
+            return Vec::new();
+        }
+        let object = r.to_object(config);
+        match object_from_value("configuration", 0, object) {
+            Err(e) => vec![error_at(r.attribute_path(&e.path), format!("Invalid {}", r.type_name), e.to_string())],
+            Ok(obj) => match obj.validate() {
+                Ok(()) => Vec::new(),
+                Err(errs) => errs
+                    .errors
+                    .iter()
+                    .map(|e| field_diagnostic(r, &errs.object, &e.path, &e.message))
+                    .collect(),
+            },
+        }
+    }
+
+    fn check_stopping(&self) -> Result<(), pb::Diagnostic> {
+        if self.stopping.load(Ordering::SeqCst) {
+            Err(error("Operation cancelled", "Terraform asked the provider to stop (for example after Ctrl-C); nothing further was sent to Wayfinder."))
+        } else {
+            Ok(())
+        }
+    }
+}
+
+fn provider_schema() -> Schema {
+    Schema {
+        version: 0,
+        description: "The Wayfinder provider manages a Wayfinder platform — cloud access, plans, policies — and provisions self-service clusters from it.".into(),
+        attributes: vec![
+            Attribute::plain("server", Type::String, Optional, "URL of the Wayfinder API, e.g. `https://wayfinder.example.com`. Falls back to the `WAYFINDER_SERVER` environment variable."),
+            Attribute::plain("token", Type::String, Optional, "An access token for the API. Falls back to the `WAYFINDER_TOKEN` environment variable.").sensitive(),
+            Attribute::plain("workspace", Type::String, Optional, "The default workspace for workspaced resources. Falls back to the `WAYFINDER_WORKSPACE` environment variable."),
+            Attribute::plain("ca_cert_pem", Type::String, Optional, "PEM certificate(s) of the certificate authority that signed the API's TLS certificate, when it is not publicly trusted."),
+        ],
+    }
+}
+
+/// One diagnostic for a problem with a Wayfinder field, pointed at its attribute.
+fn field_diagnostic(r: &ResourceType, object: &str, field: &FieldPath, message: &str) -> pb::Diagnostic {
+    let path = r.attribute_path(field);
+    let shown = path.as_ref().map(render_path).unwrap_or_else(|| field.to_string());
+    error_at(
+        path,
+        format!("Invalid {shown}: {message}"),
+        format!("Wayfinder refused {object}: {field}: {message}"),
+    )
+}
+
+/// Diagnostics for a failed API call on behalf of a resource.
+fn client_diagnostics(r: &ResourceType, name: &str, e: &ClientError) -> Vec<pb::Diagnostic> {
+    let object = format!("{}/{name}", r.kind.kind);
+    let ClientError::Api(api) = e else {
+        let summary = match e {
+            ClientError::Unreachable { .. } => "Cannot reach the Wayfinder API",
+            ClientError::Config(_) => "Invalid provider configuration",
+            _ => "Unexpected response from the Wayfinder API",
+        };
+        return vec![error(summary, e.to_string())];
+    };
+    let ApiError { status, reason, message, causes, object_modified } = api;
+    match (*status, reason.as_str()) {
+        (422 | 400, _) if !causes.is_empty() => causes
+            .iter()
+            .map(|c| match FieldPath::parse(&c.field) {
+                Some(p) => field_diagnostic(r, &object, &p, &c.message),
+                None => error(format!("Wayfinder refused {object}"), format!("{}: {}", c.field, c.message)),
+            })
+            .collect(),
+        (401, _) => vec![error_at(
+            Some(attr("token")),
+            "Wayfinder did not accept the token",
+            format!("{message}\n\nCheck the provider's `token` (or WAYFINDER_TOKEN): it must be a current Wayfinder access token."),
+        )],
+        (403, _) => vec![error(format!("Not allowed to change {object}"), format!("{message}\n\nThe token's roles do not allow this; ask a Wayfinder administrator."))],
+        (409, _) if *object_modified => vec![error(
+            format!("{object} was changed outside Terraform"),
+            format!("{message}\n\nSomeone changed it since Terraform last read it. Run `terraform plan` to see the current differences, then apply again."),
+        )],
+        (409, "AlreadyExists") => vec![error(
+            format!("{object} already exists"),
+            format!("{message}\n\nTo manage the existing object with Terraform, import it: `terraform import {}.<name> {name}`, or an `import` block with id = \"{name}\".", r.type_name),
+        )],
+        _ => vec![error(format!("Wayfinder refused the request for {object} ({status} {reason})"), message.clone())],
+    }
+}
+
+fn decode(v: &Option<pb::DynamicValue>) -> Result<Value, pb::Diagnostic> {
+    match v {
+        None => Ok(Value::Null),
+        Some(dv) => Value::from_dynamic(&dv.msgpack, &dv.json)
+            .map_err(|e| error("Terraform sent a value the provider cannot read", e.to_string())),
+    }
+}
+
+fn encode(v: &Value) -> Option<pb::DynamicValue> {
+    Some(pb::DynamicValue { msgpack: v.to_msgpack(), json: Vec::new() })
+}
+
+/// The name a resource value identifies, from `name` or else `id`.
+fn object_name(v: &Value) -> Option<String> {
+    v.get("name").as_str().or_else(|| v.get("id").as_str()).map(str::to_string)
+}
+
+#[derive(serde::Serialize, serde::Deserialize, Default)]
+struct Private {
+    #[serde(rename = "resourceVersion", default, skip_serializing_if = "Option::is_none")]
+    resource_version: Option<String>,
+}
+
+fn private_for(object: &Json) -> Vec<u8> {
+    let rv = object.pointer("/metadata/resourceVersion").and_then(Json::as_str).map(str::to_string);
+    serde_json::to_vec(&Private { resource_version: rv }).unwrap_or_default()
+}
+
+fn read_private(bytes: &[u8]) -> Private {
+    serde_json::from_slice(bytes).unwrap_or_default()
+}
+
+macro_rules! try_diag {
+    ($e:expr, $resp:ident) => {
+        match $e {
+            Ok(v) => v,
+            Err(d) => return Ok(Response::new(pb::$resp::Response { diagnostics: vec![d], ..Default::default() })),
+        }
+    };
+}
+
+#[tonic::async_trait]
+impl Provider for WayfinderProvider {
+    async fn get_metadata(&self, _: Request<pb::get_metadata::Request>) -> Rpc<pb::get_metadata::Response> {
+        Ok(Response::new(pb::get_metadata::Response {
+            server_capabilities: Some(capabilities()),
+            resources: self
+                .resources
+                .iter()
+                .map(|r| pb::get_metadata::ResourceMetadata { type_name: r.type_name.clone() })
+                .collect(),
+            ..Default::default()
+        }))
+    }
+
+    async fn get_provider_schema(&self, _: Request<pb::get_provider_schema::Request>) -> Rpc<pb::get_provider_schema::Response> {
+        Ok(Response::new(pb::get_provider_schema::Response {
+            provider: Some(self.provider_schema.to_proto()),
+            resource_schemas: self.resources.iter().map(|r| (r.type_name.clone(), r.schema().to_proto())).collect(),
+            server_capabilities: Some(capabilities()),
+            ..Default::default()
+        }))
+    }
+
+    async fn get_resource_identity_schemas(
+        &self,
+        _: Request<pb::get_resource_identity_schemas::Request>,
+    ) -> Rpc<pb::get_resource_identity_schemas::Response> {
+        Ok(Response::new(Default::default()))
+    }
+
+    async fn get_functions(&self, _: Request<pb::get_functions::Request>) -> Rpc<pb::get_functions::Response> {
+        Ok(Response::new(Default::default()))
+    }
+
+    async fn validate_provider_config(
+        &self,
+        req: Request<pb::validate_provider_config::Request>,
+    ) -> Rpc<pb::validate_provider_config::Response> {
+        let config = try_diag!(decode(&req.get_ref().config), validate_provider_config);
+        let mut diagnostics = Vec::new();
+        if let Some(server) = config.get("server").as_str() {
+            if !(server.starts_with("http://") || server.starts_with("https://")) {
+                diagnostics.push(error_at(
+                    Some(attr("server")),
+                    "Invalid server URL",
+                    format!("{server:?} must start with https:// (or http:// for a local server), e.g. https://wayfinder.example.com"),
+                ));
+            }
+        }
+        Ok(Response::new(pb::validate_provider_config::Response { diagnostics }))
+    }
+
+    async fn configure_provider(&self, req: Request<pb::configure_provider::Request>) -> Rpc<pb::configure_provider::Response> {
+        let req = req.into_inner();
+        tracing::info!(terraform_version = %req.terraform_version, "configuring the wayfinder provider");
+        let config = try_diag!(decode(&req.config), configure_provider);
+        let mut unknown = false;
+        let mut setting = |name: &str, env: &str| -> Option<String> {
+            match config.get(name) {
+                Value::Unknown => {
+                    unknown = true;
+                    None
+                }
+                Value::String(s) if !s.is_empty() => Some(s.clone()),
+                _ => std::env::var(env).ok().filter(|v| !v.is_empty()),
+            }
+        };
+        let server = setting("server", "WAYFINDER_SERVER");
+        let token = setting("token", "WAYFINDER_TOKEN");
+        let workspace = setting("workspace", "WAYFINDER_WORKSPACE");
+        let ca_cert_pem = setting("ca_cert_pem", "WAYFINDER_CA_CERT_PEM");
+        if unknown {
+            *self.client.write().await = ClientState::Deferred;
+            return Ok(Response::new(Default::default()));
+        }
+        let mut diagnostics = Vec::new();
+        if server.is_none() {
+            diagnostics.push(error_at(
+                Some(attr("server")),
+                "No Wayfinder API address",
+                "Set `server` in the wayfinder provider block or the WAYFINDER_SERVER environment variable, e.g. https://wayfinder.example.com.",
+            ));
+        }
+        if token.is_none() {
+            diagnostics.push(error_at(
+                Some(attr("token")),
+                "No Wayfinder access token",
+                "Set `token` in the wayfinder provider block or the WAYFINDER_TOKEN environment variable (in CI, from a secret).",
+            ));
+        }
+        if let (Some(server), Some(token)) = (server, token) {
+            match Client::new(&ClientConfig { server, token, workspace, ca_cert_pem }) {
+                Ok(c) => *self.client.write().await = ClientState::Ready(Arc::new(c)),
+                Err(e) => diagnostics.push(error("Invalid provider configuration", e.to_string())),
+            }
+        }
+        Ok(Response::new(pb::configure_provider::Response { diagnostics }))
+    }
+
+    async fn validate_resource_config(
+        &self,
+        req: Request<pb::validate_resource_config::Request>,
+    ) -> Rpc<pb::validate_resource_config::Response> {
+        let req = req.get_ref();
+        let r = self.resource(&req.type_name)?;
+        let config = try_diag!(decode(&req.config), validate_resource_config);
+        Ok(Response::new(pb::validate_resource_config::Response { diagnostics: self.validate_locally(r, &config) }))
+    }
+
+    async fn upgrade_resource_state(
+        &self,
+        req: Request<pb::upgrade_resource_state::Request>,
+    ) -> Rpc<pb::upgrade_resource_state::Response> {
+        let req = req.get_ref();
+        let r = self.resource(&req.type_name)?;
+        if req.version > r.schema().version {
+            return Ok(Response::new(pb::upgrade_resource_state::Response {
+                diagnostics: vec![error(
+                    "State written by a newer provider",
+                    format!("{} state is at schema version {}, but this provider knows versions up to {}. Use a newer terraform-provider-wayfinder.", r.type_name, req.version, r.schema().version),
+                )],
+                ..Default::default()
+            }));
+        }
+        let raw = req.raw_state.as_ref().map(|s| s.json.as_slice()).unwrap_or_default();
+        let value = try_diag!(
+            Value::from_json_bytes(raw).map_err(|e| error("Cannot read the stored state", e.to_string())),
+            upgrade_resource_state
+        );
+        Ok(Response::new(pb::upgrade_resource_state::Response {
+            upgraded_state: encode(&value.conform(&r.value_type())),
+            diagnostics: Vec::new(),
+        }))
+    }
+
+    async fn read_resource(&self, req: Request<pb::read_resource::Request>) -> Rpc<pb::read_resource::Response> {
+        let req = req.into_inner();
+        let r = self.resource(&req.type_name)?;
+        let current = try_diag!(decode(&req.current_state), read_resource);
+        let Some(name) = object_name(&current) else {
+            return Ok(Response::new(pb::read_resource::Response { new_state: encode(&Value::Null), ..Default::default() }));
+        };
+        let client = try_diag!(self.client().await, read_resource);
+        match client.get(r.kind, &name).await {
+            Ok(None) => {
+                tracing::info!(kind = r.kind.kind, name, "object is gone; removing it from state");
+                Ok(Response::new(pb::read_resource::Response { new_state: encode(&Value::Null), ..Default::default() }))
+            }
+            Ok(Some(object)) => Ok(Response::new(pb::read_resource::Response {
+                new_state: encode(&r.from_object(&object)),
+                private: private_for(&object),
+                ..Default::default()
+            })),
+            Err(e) => Ok(Response::new(pb::read_resource::Response {
+                diagnostics: client_diagnostics(r, &name, &e),
+                ..Default::default()
+            })),
+        }
+    }
+
+    async fn plan_resource_change(
+        &self,
+        req: Request<pb::plan_resource_change::Request>,
+    ) -> Rpc<pb::plan_resource_change::Response> {
+        let req = req.into_inner();
+        let r = self.resource(&req.type_name)?;
+        let prior = try_diag!(decode(&req.prior_state), plan_resource_change);
+        let proposed = try_diag!(decode(&req.proposed_new_state), plan_resource_change);
+        let config = try_diag!(decode(&req.config), plan_resource_change);
+        if proposed.is_null() {
+            return Ok(Response::new(pb::plan_resource_change::Response {
+                planned_state: encode(&Value::Null),
+                planned_private: req.prior_private,
+                ..Default::default()
+            }));
+        }
+        let Value::Map(mut planned) = proposed else {
+            return Err(Status::invalid_argument("proposed new state is not an object"));
+        };
+        for a in r.schema().attributes.iter().filter(|a| a.is_computed()) {
+            if config.get(&a.name).is_null() {
+                let v = if prior.is_null() { Value::Unknown } else { prior.get(&a.name).clone() };
+                planned.insert(a.name.clone(), v);
+            }
+        }
+        let planned = Value::Map(planned);
+        let requires_replace = if prior.is_null() { Vec::new() } else { r.replacement_paths(&prior, &planned) };
+        Ok(Response::new(pb::plan_resource_change::Response {
+            planned_state: encode(&planned),
+            requires_replace,
+            planned_private: req.prior_private,
+            ..Default::default()
+        }))
+    }
+
+    async fn apply_resource_change(
+        &self,
+        req: Request<pb::apply_resource_change::Request>,
+    ) -> Rpc<pb::apply_resource_change::Response> {
+        let req = req.into_inner();
+        let r = self.resource(&req.type_name)?;
+        let prior = try_diag!(decode(&req.prior_state), apply_resource_change);
+        let planned = try_diag!(decode(&req.planned_state), apply_resource_change);
+        try_diag!(self.check_stopping(), apply_resource_change);
+        let client = try_diag!(self.client().await, apply_resource_change);
+        let name = object_name(if planned.is_null() { &prior } else { &planned }).unwrap_or_default();
+        let fail = |e: ClientError| {
+            Ok(Response::new(pb::apply_resource_change::Response {
+                diagnostics: client_diagnostics(r, &name, &e),
+                ..Default::default()
+            }))
+        };
+        if planned.is_null() {
+            return match client.delete(r.kind, &name).await {
+                Ok(_) => Ok(Response::new(pb::apply_resource_change::Response { new_state: encode(&Value::Null), ..Default::default() })),
+                Err(e) => fail(e),
+            };
+        }
+        let mut object = r.to_object(&planned);
+        let result = if prior.is_null() {
+            client.create(r.kind, &object, false).await
+        } else {
+            if let Some(rv) = read_private(&req.planned_private).resource_version {
+                object["metadata"]["resourceVersion"] = Json::String(rv);
+            }
+            client.update(r.kind, &name, &object, false).await
+        };
+        match result {
+            Ok(stored) => Ok(Response::new(pb::apply_resource_change::Response {
+                new_state: encode(&r.from_object(&stored)),
+                private: private_for(&stored),
+                ..Default::default()
+            })),
+            Err(e) => fail(e),
+        }
+    }
+
+    async fn import_resource_state(
+        &self,
+        req: Request<pb::import_resource_state::Request>,
+    ) -> Rpc<pb::import_resource_state::Response> {
+        let req = req.into_inner();
+        let r = self.resource(&req.type_name)?;
+        let id = req.id.trim();
+        if id.is_empty() || id.contains('/') {
+            return Ok(Response::new(pb::import_resource_state::Response {
+                diagnostics: vec![error(
+                    "Invalid import ID",
+                    format!("{:?} is not a {} name. Import with the object's name, e.g. `terraform import {}.example eks-general`.", req.id, r.kind.kind, r.type_name),
+                )],
+                ..Default::default()
+            }));
+        }
+        let state = Value::Map([("id".to_string(), Value::String(id.into())), ("name".to_string(), Value::String(id.into()))].into())
+            .conform(&r.value_type());
+        Ok(Response::new(pb::import_resource_state::Response {
+            imported_resources: vec![pb::import_resource_state::ImportedResource {
+                type_name: r.type_name.clone(),
+                state: encode(&state),
+                ..Default::default()
+            }],
+            ..Default::default()
+        }))
+    }
+
+    async fn stop_provider(&self, _: Request<pb::stop_provider::Request>) -> Rpc<pb::stop_provider::Response> {
+        tracing::info!("Terraform asked the provider to stop");
+        self.stopping.store(true, Ordering::SeqCst);
+        Ok(Response::new(pb::stop_provider::Response { error: String::new() }))
+    }
+}
+
+fn capabilities() -> pb::ServerCapabilities {
+    pb::ServerCapabilities { plan_destroy: true, get_provider_schema_optional: true, ..Default::default() }
+}
