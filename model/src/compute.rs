@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::{FieldPath, Reason, ValidationErrors};
 use crate::kinds::COMPUTE_TEMPLATE;
 use crate::meta::ObjectMeta;
+use crate::shape::{Field, FieldType};
 use crate::validate::{self, Checker};
 
 /// The providers a compute template or cluster plan may target.
@@ -71,7 +72,8 @@ pub struct NodePool {
     pub max_pods_per_node: Option<i64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub spot: Option<Spot>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// Empty and absent mean the same: no taints.
+    #[serde(default, skip_serializing_if = "crate::compute::none_or_empty")]
     pub taints: Option<Vec<Taint>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub provider_details: Option<NodePoolProviderDetails>,
@@ -129,6 +131,131 @@ pub struct AksNodePool {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mode: Option<String>,
 }
+
+pub(crate) fn none_or_empty<T>(v: &Option<Vec<T>>) -> bool {
+    v.as_ref().is_none_or(Vec::is_empty)
+}
+
+/// The fields of a ComputeTemplate's spec.
+pub const SPEC_SHAPE: &[Field] = &[
+    Field::optional(
+        "description",
+        FieldType::String,
+        "What the template is for, shown to workspace users.",
+    ),
+    Field::required(
+        "provider",
+        FieldType::String,
+        "The cluster provider the template targets: `EKS`, `AKS` or `GKE`.",
+    ),
+    Field::required(
+        "nodePools",
+        FieldType::ObjectList(NODE_POOL_SHAPE),
+        "The node pools, at least one.",
+    ),
+];
+
+/// The fields of one node pool.
+pub const NODE_POOL_SHAPE: &[Field] = &[
+    Field::required(
+        "logicalName",
+        FieldType::String,
+        "The pool's name within the template: unique, lower-case letters, digits and `-`.",
+    ),
+    Field::optional("description", FieldType::String, "What the pool is for."),
+    Field::required(
+        "machine",
+        FieldType::String,
+        "The instance type, e.g. `m6i.large`, `Standard_D4s_v5` or `e2-standard-4`.",
+    ),
+    Field::optional(
+        "image",
+        FieldType::String,
+        "The node image, e.g. `AL2023_x86_64_STANDARD` (EKS) or `COS_CONTAINERD` (GKE).",
+    ),
+    Field::optional(
+        "diskSize",
+        FieldType::Number,
+        "Root disk size in GiB, 10 to 16384.",
+    ),
+    Field::optional(
+        "size",
+        FieldType::Number,
+        "The initial node count, 0 to 1000. Required unless autoscaling is enabled; within its bounds when it is.",
+    ),
+    Field::optional(
+        "autoscaling",
+        FieldType::Object(&[
+            Field::optional(
+                "enabled",
+                FieldType::Bool,
+                "Whether the pool scales between `minSize` and `maxSize`.",
+            ),
+            Field::optional(
+                "minSize",
+                FieldType::Number,
+                "The fewest nodes; required when enabled.",
+            ),
+            Field::optional(
+                "maxSize",
+                FieldType::Number,
+                "The most nodes, at least `minSize`; required when enabled.",
+            ),
+        ]),
+        "Autoscaling bounds for the pool.",
+    ),
+    Field::optional(
+        "maxPodsPerNode",
+        FieldType::Number,
+        "The most pods per node, 8 to 737.",
+    ),
+    Field::optional(
+        "spot",
+        FieldType::Object(&[
+            Field::optional(
+                "enabled",
+                FieldType::Bool,
+                "Whether the pool runs on spot (preemptible) capacity.",
+            ),
+            Field::optional(
+                "eks",
+                FieldType::Object(&[Field::optional(
+                    "additionalInstanceTypes",
+                    FieldType::StringList,
+                    "Further instance types EKS may use to find spot capacity.",
+                )]),
+                "EKS spot settings; only when the provider is `EKS`.",
+            ),
+        ]),
+        "Spot capacity settings.",
+    ),
+    Field::optional(
+        "taints",
+        FieldType::ObjectList(&[
+            Field::required("key", FieldType::String, "The taint key."),
+            Field::optional("value", FieldType::String, "The taint value."),
+            Field::required(
+                "effect",
+                FieldType::String,
+                "`NoSchedule`, `PreferNoSchedule` or `NoExecute`.",
+            ),
+        ]),
+        "Kubernetes taints applied to every node in the pool.",
+    ),
+    Field::optional(
+        "providerDetails",
+        FieldType::Object(&[Field::optional(
+            "aks",
+            FieldType::Object(&[Field::optional(
+                "mode",
+                FieldType::String,
+                "`System` or `User`.",
+            )]),
+            "AKS settings; only when the provider is `AKS`.",
+        )]),
+        "Provider-specific node-pool settings.",
+    ),
+];
 
 impl ComputeTemplate {
     /// Checks every field and returns every problem at once.
@@ -326,6 +453,66 @@ spec:
       autoscaling: {enabled: true, minSize: 1, maxSize: 5}
       taints: [{key: dedicated, value: gpu, effect: NoSchedule}]
 "#;
+
+    #[test]
+    fn the_shape_describes_every_field_of_the_struct() {
+        let full = r#"
+apiVersion: compute.appvia.io/v2beta2
+kind: ComputeTemplate
+metadata: {name: full}
+spec:
+  description: d
+  provider: EKS
+  nodePools:
+    - logicalName: a
+      description: d
+      machine: m
+      image: i
+      diskSize: 20
+      size: 1
+      autoscaling: {enabled: true, minSize: 1, maxSize: 2}
+      maxPodsPerNode: 30
+      spot: {enabled: true, eks: {additionalInstanceTypes: [x]}}
+      taints: [{key: k, value: v, effect: NoSchedule}]
+      providerDetails: {aks: {mode: User}}
+"#;
+        let t = parse_one(full);
+        let json = serde_json::to_value(&t.spec).unwrap();
+        assert_eq!(
+            crate::shape::mismatches(SPEC_SHAPE, &json, "spec"),
+            Vec::<String>::new()
+        );
+        // Every field of the shape appears in the fully populated example.
+        fn count(fields: &[Field]) -> usize {
+            fields
+                .iter()
+                .map(|f| {
+                    1 + match f.ty {
+                        FieldType::Object(i) | FieldType::ObjectList(i) => count(i),
+                        _ => 0,
+                    }
+                })
+                .sum()
+        }
+        fn count_json(v: &serde_json::Value) -> usize {
+            match v {
+                serde_json::Value::Object(m) => m.values().map(|x| 1 + count_json(x)).sum(),
+                serde_json::Value::Array(a) => a.first().map_or(0, count_json),
+                _ => 0,
+            }
+        }
+        assert_eq!(count(SPEC_SHAPE), count_json(&json));
+    }
+
+    #[test]
+    fn empty_taints_are_the_same_as_none() {
+        let t = parse_one(&GOOD.replace(
+            "taints: [{key: dedicated, value: gpu, effect: NoSchedule}]",
+            "taints: []",
+        ));
+        let json = serde_json::to_value(&t.spec).unwrap();
+        assert!(json["nodePools"][0].get("taints").is_none());
+    }
 
     #[test]
     fn a_good_template_validates() {

@@ -6,6 +6,7 @@ use serde::Serialize;
 use crate::compute::ComputeTemplate;
 use crate::error::ValidationErrors;
 use crate::meta::ObjectMeta;
+use crate::shape::Field;
 
 /// Whether a kind lives at the platform level or inside a workspace.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -24,6 +25,10 @@ pub struct KindInfo {
     /// collection URL.
     pub plural: &'static str,
     pub scope: Scope,
+    /// What the kind is for, in Markdown.
+    pub description: &'static str,
+    /// The fields of its `spec`.
+    pub spec: &'static [Field],
 }
 
 impl KindInfo {
@@ -39,6 +44,8 @@ pub const COMPUTE_TEMPLATE: KindInfo = KindInfo {
     kind: "ComputeTemplate",
     plural: "computetemplates",
     scope: Scope::Platform,
+    description: "A compute template: a named set of node-pool presets (general purpose, high-memory, low-cost spot) that cluster plans and workspace clusters start from. Administrators only.",
+    spec: crate::compute::SPEC_SHAPE,
 };
 
 /// Every kind the model knows, in a stable order.

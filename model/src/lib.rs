@@ -11,6 +11,7 @@ pub mod kinds;
 pub mod meta;
 pub mod naming;
 pub mod parse;
+pub mod shape;
 mod validate;
 
 pub use compute::{ComputeTemplate, ComputeTemplateSpec, NodePool};

@@ -8,6 +8,9 @@ const RESERVED: &[(&str, &str)] = &[
     ("count", "item_count"),
     ("lifecycle", "lifecycle_policy"),
     ("connection", "connection_details"),
+    ("provisioner", "provisioner_name"),
+    ("depends_on", "depends_on_objects"),
+    ("for_each", "for_each_items"),
 ];
 
 /// `nodePools` → `node_pools`, `maxPodsPerNode` → `max_pods_per_node`,

@@ -50,8 +50,14 @@ impl Number {
             return i.into();
         }
         match self {
-            Number::Float(f) => serde_json::Number::from_f64(*f).map_or(serde_json::Value::Null, Into::into),
-            Number::Big(s) => s.parse::<f64>().ok().and_then(serde_json::Number::from_f64).map_or(serde_json::Value::Null, Into::into),
+            Number::Float(f) => {
+                serde_json::Number::from_f64(*f).map_or(serde_json::Value::Null, Into::into)
+            }
+            Number::Big(s) => s
+                .parse::<f64>()
+                .ok()
+                .and_then(serde_json::Number::from_f64)
+                .map_or(serde_json::Value::Null, Into::into),
             Number::Int(i) => (*i).into(),
         }
     }
@@ -83,8 +89,10 @@ impl Type {
             Type::Set(t) => json!(["set", t.to_json()]),
             Type::Map(t) => json!(["map", t.to_json()]),
             Type::Object(attrs) => {
-                let m: serde_json::Map<String, serde_json::Value> =
-                    attrs.iter().map(|(k, t)| (k.clone(), t.to_json())).collect();
+                let m: serde_json::Map<String, serde_json::Value> = attrs
+                    .iter()
+                    .map(|(k, t)| (k.clone(), t.to_json()))
+                    .collect();
                 json!(["object", m])
             }
         }
@@ -142,7 +150,9 @@ impl Value {
                     .map(|(k, t)| (k.clone(), m.remove(k).unwrap_or(Value::Null).conform(t)))
                     .collect(),
             ),
-            (Value::Map(m), Type::Map(t)) => Value::Map(m.into_iter().map(|(k, v)| (k, v.conform(t))).collect()),
+            (Value::Map(m), Type::Map(t)) => {
+                Value::Map(m.into_iter().map(|(k, v)| (k, v.conform(t))).collect())
+            }
             (Value::List(items), Type::List(t) | Type::Set(t)) => {
                 Value::List(items.into_iter().map(|v| v.conform(t)).collect())
             }
@@ -190,7 +200,11 @@ impl Value {
             }),
             serde_json::Value::String(s) => Value::String(s.clone()),
             serde_json::Value::Array(a) => Value::List(a.iter().map(Value::from_json).collect()),
-            serde_json::Value::Object(o) => Value::Map(o.iter().map(|(k, v)| (k.clone(), Value::from_json(v))).collect()),
+            serde_json::Value::Object(o) => Value::Map(
+                o.iter()
+                    .map(|(k, v)| (k.clone(), Value::from_json(v)))
+                    .collect(),
+            ),
         }
     }
 
@@ -202,7 +216,9 @@ impl Value {
             Value::Number(n) => n.to_json(),
             Value::String(s) => s.clone().into(),
             Value::List(items) => items.iter().map(Value::to_json).collect(),
-            Value::Map(m) => serde_json::Value::Object(m.iter().map(|(k, v)| (k.clone(), v.to_json())).collect()),
+            Value::Map(m) => {
+                serde_json::Value::Object(m.iter().map(|(k, v)| (k.clone(), v.to_json())).collect())
+            }
         }
     }
 
@@ -254,7 +270,9 @@ fn read_value(cur: &mut Cursor<&[u8]>, depth: usize) -> Result<Value, DecodeErro
             let n = u32::from_be_bytes(read_n(cur)?) as usize;
             Value::String(read_str(cur, n)?)
         }
-        Marker::Bin8 | Marker::Bin16 | Marker::Bin32 => return Err(err("binary values are not Terraform values")),
+        Marker::Bin8 | Marker::Bin16 | Marker::Bin32 => {
+            return Err(err("binary values are not Terraform values"));
+        }
         Marker::FixArray(n) => read_array(cur, n.into(), depth)?,
         Marker::Array16 => {
             let n = u16::from_be_bytes(read_n(cur)?).into();
@@ -296,21 +314,26 @@ fn read_value(cur: &mut Cursor<&[u8]>, depth: usize) -> Result<Value, DecodeErro
 
 fn read_n<const N: usize>(cur: &mut Cursor<&[u8]>) -> Result<[u8; N], DecodeError> {
     let mut buf = [0u8; N];
-    cur.read_exact(&mut buf).map_err(|_| DecodeError::Msgpack("unexpected end of input".into()))?;
+    cur.read_exact(&mut buf)
+        .map_err(|_| DecodeError::Msgpack("unexpected end of input".into()))?;
     Ok(buf)
 }
 
 fn take<'a>(cur: &mut Cursor<&'a [u8]>, n: usize) -> Result<&'a [u8], DecodeError> {
     let start = cur.position() as usize;
     let data: &'a [u8] = cur.get_ref();
-    let end = start.checked_add(n).filter(|e| *e <= data.len()).ok_or_else(|| DecodeError::Msgpack("length runs past the end of input".into()))?;
+    let end = start
+        .checked_add(n)
+        .filter(|e| *e <= data.len())
+        .ok_or_else(|| DecodeError::Msgpack("length runs past the end of input".into()))?;
     cur.set_position(end as u64);
     Ok(&data[start..end])
 }
 
 fn read_str(cur: &mut Cursor<&[u8]>, n: usize) -> Result<String, DecodeError> {
     let bytes = take(cur, n)?;
-    String::from_utf8(bytes.to_vec()).map_err(|_| DecodeError::Msgpack("string is not UTF-8".into()))
+    String::from_utf8(bytes.to_vec())
+        .map_err(|_| DecodeError::Msgpack("string is not UTF-8".into()))
 }
 
 fn read_array(cur: &mut Cursor<&[u8]>, n: usize, depth: usize) -> Result<Value, DecodeError> {
@@ -381,7 +404,12 @@ mod tests {
     use super::*;
 
     fn obj(pairs: &[(&str, Value)]) -> Value {
-        Value::Map(pairs.iter().map(|(k, v)| (k.to_string(), v.clone())).collect())
+        Value::Map(
+            pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.clone()))
+                .collect(),
+        )
     }
 
     #[test]
@@ -394,7 +422,10 @@ mod tests {
             ("b", Value::Bool(true)),
             ("null", Value::Null),
             ("unknown", Value::Unknown),
-            ("list", Value::List(vec![Value::Number(Number::Int(1)), Value::Unknown])),
+            (
+                "list",
+                Value::List(vec![Value::Number(Number::Int(1)), Value::Unknown]),
+            ),
             ("long", Value::String("x".repeat(70_000))),
         ]);
         assert_eq!(Value::from_msgpack(&v.to_msgpack()).unwrap(), v);
@@ -412,8 +443,14 @@ mod tests {
         let bytes = [&bytes[..], &[0xc3]].concat();
         // fixext2 holds exactly two payload bytes: 0x81 0x01; 0xc3 would be trailing.
         assert!(Value::from_msgpack(&bytes).is_err());
-        assert_eq!(Value::from_msgpack(&[0xd5, 12, 0x80, 0xc0]).unwrap(), Value::Unknown);
-        assert_eq!(Value::from_msgpack(&[0xc7, 3, 12, 0x81, 0x01, 0xc3]).unwrap(), Value::Unknown);
+        assert_eq!(
+            Value::from_msgpack(&[0xd5, 12, 0x80, 0xc0]).unwrap(),
+            Value::Unknown
+        );
+        assert_eq!(
+            Value::from_msgpack(&[0xc7, 3, 12, 0x81, 0x01, 0xc3]).unwrap(),
+            Value::Unknown
+        );
     }
 
     #[test]
@@ -426,14 +463,26 @@ mod tests {
 
     #[test]
     fn conform_fills_and_drops_object_attributes() {
-        let ty = Type::Object(vec![("a".into(), Type::String), ("b".into(), Type::List(Box::new(Type::Number)))]);
+        let ty = Type::Object(vec![
+            ("a".into(), Type::String),
+            ("b".into(), Type::List(Box::new(Type::Number))),
+        ]);
         let v = obj(&[("a", Value::String("x".into())), ("zzz", Value::Bool(true))]).conform(&ty);
-        assert_eq!(v, obj(&[("a", Value::String("x".into())), ("b", Value::Null)]));
+        assert_eq!(
+            v,
+            obj(&[("a", Value::String("x".into())), ("b", Value::Null)])
+        );
     }
 
     #[test]
     fn truncated_and_hostile_input_is_an_error_not_a_panic() {
-        for bytes in [&[0x92, 0x01][..], &[0xdd, 0xff, 0xff, 0xff, 0xff], &[0xdb, 0, 0, 0, 9, b'a'], &[0xc1], &[0x81, 0x01, 0x01]] {
+        for bytes in [
+            &[0x92, 0x01][..],
+            &[0xdd, 0xff, 0xff, 0xff, 0xff],
+            &[0xdb, 0, 0, 0, 9, b'a'],
+            &[0xc1],
+            &[0x81, 0x01, 0x01],
+        ] {
             assert!(Value::from_msgpack(bytes).is_err(), "{bytes:?}");
         }
         let deep = vec![0x91u8; 10_000];
@@ -450,6 +499,9 @@ mod tests {
     #[test]
     fn type_json_is_compact_cty() {
         let ty = Type::List(Box::new(Type::Object(vec![("n".into(), Type::Number)])));
-        assert_eq!(ty.to_json().to_string(), r#"["list",["object",{"n":"number"}]]"#);
+        assert_eq!(
+            ty.to_json().to_string(),
+            r#"["list",["object",{"n":"number"}]]"#
+        );
     }
 }

@@ -11,13 +11,24 @@ pub fn error(summary: impl Into<String>, detail: impl Into<String>) -> pb::Diagn
     }
 }
 
-pub fn error_at(path: Option<pb::AttributePath>, summary: impl Into<String>, detail: impl Into<String>) -> pb::Diagnostic {
-    pb::Diagnostic { attribute: path, ..error(summary, detail) }
+pub fn error_at(
+    path: Option<pb::AttributePath>,
+    summary: impl Into<String>,
+    detail: impl Into<String>,
+) -> pb::Diagnostic {
+    pb::Diagnostic {
+        attribute: path,
+        ..error(summary, detail)
+    }
 }
 
 /// A path to a top-level attribute.
 pub fn attr(name: &str) -> pb::AttributePath {
-    pb::AttributePath { steps: vec![pb::attribute_path::Step { selector: Some(Selector::AttributeName(name.to_string())) }] }
+    pb::AttributePath {
+        steps: vec![pb::attribute_path::Step {
+            selector: Some(Selector::AttributeName(name.to_string())),
+        }],
+    }
 }
 
 /// `node_pools[0].autoscaling.max_size`, as a user writes it.

@@ -17,7 +17,9 @@ pub fn init() {
         .find_map(|k| std::env::var(k).ok().filter(|v| !v.is_empty()))
         .map(|v| parse_level(&v))
         .unwrap_or(Some(Level::WARN));
-    let _ = tracing_subscriber::registry().with(Hclog { level }).try_init();
+    let _ = tracing_subscriber::registry()
+        .with(Hclog { level })
+        .try_init();
 }
 
 fn parse_level(v: &str) -> Option<Level> {
@@ -55,7 +57,10 @@ impl<S: Subscriber> Layer<S> for Hclog {
         let mut fields = Map::new();
         fields.insert("@level".into(), Json::from(level_name(meta.level())));
         fields.insert("@module".into(), Json::from("wayfinder"));
-        fields.insert("@timestamp".into(), Json::from(humantime::format_rfc3339_micros(std::time::SystemTime::now()).to_string()));
+        fields.insert(
+            "@timestamp".into(),
+            Json::from(humantime::format_rfc3339_micros(std::time::SystemTime::now()).to_string()),
+        );
         let mut visitor = Fields(Map::new());
         event.record(&mut visitor);
         let message = visitor.0.remove("message").unwrap_or(Json::from(""));
@@ -81,7 +86,8 @@ struct Fields(Map<String, Json>);
 
 impl Visit for Fields {
     fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
-        self.0.insert(field.name().to_string(), Json::from(format!("{value:?}")));
+        self.0
+            .insert(field.name().to_string(), Json::from(format!("{value:?}")));
     }
     fn record_str(&mut self, field: &Field, value: &str) {
         self.0.insert(field.name().to_string(), Json::from(value));

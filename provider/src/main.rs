@@ -4,7 +4,8 @@ use std::process::ExitCode;
 
 use terraform_provider_wayfinder::{logging, transport};
 
-const USAGE: &str = "terraform-provider-wayfinder: the Wayfinder provider for Terraform and OpenTofu.
+const USAGE: &str =
+    "terraform-provider-wayfinder: the Wayfinder provider for Terraform and OpenTofu.
 
 Terraform starts this program itself; see the provider's docs to install it.
 
@@ -15,7 +16,12 @@ Usage:
 #[tokio::main]
 async fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let result = match args.iter().map(String::as_str).collect::<Vec<_>>().as_slice() {
+    let result = match args
+        .iter()
+        .map(String::as_str)
+        .collect::<Vec<_>>()
+        .as_slice()
+    {
         [] => {
             logging::init();
             transport::serve_plugin().await

@@ -13,7 +13,7 @@ use crate::codec::{Type, Value};
 use crate::diag::{attr, error, error_at, render_path};
 use crate::proto::tfplugin6::{self as pb, provider_server::Provider};
 use crate::resources::{self, ResourceType};
-use crate::schema::{Attribute, Schema, dsl::*};
+use crate::schema::{Attribute, Block, Presence::Optional, Schema};
 
 type Rpc<T> = Result<Response<T>, Status>;
 
@@ -76,7 +76,11 @@ impl WayfinderProvider {
         }
         let object = r.to_object(config);
         match object_from_value("configuration", 0, object) {
-            Err(e) => vec![error_at(r.attribute_path(&e.path), format!("Invalid {}", r.type_name), e.to_string())],
+            Err(e) => vec![error_at(
+                r.attribute_path(&e.path),
+                format!("Invalid {}", r.type_name),
+                e.to_string(),
+            )],
             Ok(obj) => match obj.validate() {
                 Ok(()) => Vec::new(),
                 Err(errs) => errs
@@ -90,7 +94,10 @@ impl WayfinderProvider {
 
     fn check_stopping(&self) -> Result<(), pb::Diagnostic> {
         if self.stopping.load(Ordering::SeqCst) {
-            Err(error("Operation cancelled", "Terraform asked the provider to stop (for example after Ctrl-C); nothing further was sent to Wayfinder."))
+            Err(error(
+                "Operation cancelled",
+                "Terraform asked the provider to stop (for example after Ctrl-C); nothing further was sent to Wayfinder.",
+            ))
         } else {
             Ok(())
         }
@@ -100,24 +107,35 @@ impl WayfinderProvider {
 fn provider_schema() -> Schema {
     Schema {
         version: 0,
+        block: Block {
         description: "The Wayfinder provider manages a Wayfinder platform — cloud access, plans, policies — and provisions self-service clusters from it.".into(),
+        blocks: Vec::new(),
         attributes: vec![
             Attribute::plain("server", Type::String, Optional, "URL of the Wayfinder API, e.g. `https://wayfinder.example.com`. Falls back to the `WAYFINDER_SERVER` environment variable."),
             Attribute::plain("token", Type::String, Optional, "An access token for the API. Falls back to the `WAYFINDER_TOKEN` environment variable.").sensitive(),
             Attribute::plain("workspace", Type::String, Optional, "The default workspace for workspaced resources. Falls back to the `WAYFINDER_WORKSPACE` environment variable."),
             Attribute::plain("ca_cert_pem", Type::String, Optional, "PEM certificate(s) of the certificate authority that signed the API's TLS certificate, when it is not publicly trusted."),
         ],
+        },
     }
 }
 
 /// One diagnostic for a problem with a Wayfinder field, pointed at its attribute.
-fn field_diagnostic(r: &ResourceType, object: &str, field: &FieldPath, message: &str) -> pb::Diagnostic {
+fn field_diagnostic(
+    r: &ResourceType,
+    object: &str,
+    field: &FieldPath,
+    message: &str,
+) -> pb::Diagnostic {
     let path = r.attribute_path(field);
-    let shown = path.as_ref().map(render_path).unwrap_or_else(|| field.to_string());
+    let shown = path
+        .as_ref()
+        .map(render_path)
+        .unwrap_or_else(|| field.to_string());
     error_at(
         path,
         format!("Invalid {shown}: {message}"),
-        format!("Wayfinder refused {object}: {field}: {message}"),
+        format!("{object} does not pass Wayfinder's validation at {field}: {message}"),
     )
 }
 
@@ -132,59 +150,103 @@ fn client_diagnostics(r: &ResourceType, name: &str, e: &ClientError) -> Vec<pb::
         };
         return vec![error(summary, e.to_string())];
     };
-    let ApiError { status, reason, message, causes, object_modified } = api;
+    let ApiError {
+        status,
+        reason,
+        message,
+        causes,
+        object_modified,
+    } = api;
     match (*status, reason.as_str()) {
         (422 | 400, _) if !causes.is_empty() => causes
             .iter()
             .map(|c| match FieldPath::parse(&c.field) {
                 Some(p) => field_diagnostic(r, &object, &p, &c.message),
-                None => error(format!("Wayfinder refused {object}"), format!("{}: {}", c.field, c.message)),
+                None => error(
+                    format!("Wayfinder refused {object}"),
+                    format!("{}: {}", c.field, c.message),
+                ),
             })
             .collect(),
         (401, _) => vec![error_at(
             Some(attr("token")),
             "Wayfinder did not accept the token",
-            format!("{message}\n\nCheck the provider's `token` (or WAYFINDER_TOKEN): it must be a current Wayfinder access token."),
+            format!(
+                "{message}\n\nCheck the provider's `token` (or WAYFINDER_TOKEN): it must be a current Wayfinder access token."
+            ),
         )],
-        (403, _) => vec![error(format!("Not allowed to change {object}"), format!("{message}\n\nThe token's roles do not allow this; ask a Wayfinder administrator."))],
+        (403, _) => vec![error(
+            format!("Not allowed to change {object}"),
+            format!(
+                "{message}\n\nThe token's roles do not allow this; ask a Wayfinder administrator."
+            ),
+        )],
         (409, _) if *object_modified => vec![error(
             format!("{object} was changed outside Terraform"),
-            format!("{message}\n\nSomeone changed it since Terraform last read it. Run `terraform plan` to see the current differences, then apply again."),
+            format!(
+                "{message}\n\nSomeone changed it since Terraform last read it. Run `terraform plan` to see the current differences, then apply again."
+            ),
         )],
         (409, "AlreadyExists") => vec![error(
             format!("{object} already exists"),
-            format!("{message}\n\nTo manage the existing object with Terraform, import it: `terraform import {}.<name> {name}`, or an `import` block with id = \"{name}\".", r.type_name),
+            format!(
+                "{message}\n\nTo manage the existing object with Terraform, import it: `terraform import {}.<name> {name}`, or an `import` block with id = \"{name}\".",
+                r.type_name
+            ),
         )],
-        _ => vec![error(format!("Wayfinder refused the request for {object} ({status} {reason})"), message.clone())],
+        _ => vec![error(
+            format!("Wayfinder refused the request for {object} ({status} {reason})"),
+            message.clone(),
+        )],
     }
 }
 
 fn decode(v: &Option<pb::DynamicValue>) -> Result<Value, pb::Diagnostic> {
     match v {
         None => Ok(Value::Null),
-        Some(dv) => Value::from_dynamic(&dv.msgpack, &dv.json)
-            .map_err(|e| error("Terraform sent a value the provider cannot read", e.to_string())),
+        Some(dv) => Value::from_dynamic(&dv.msgpack, &dv.json).map_err(|e| {
+            error(
+                "Terraform sent a value the provider cannot read",
+                e.to_string(),
+            )
+        }),
     }
 }
 
 fn encode(v: &Value) -> Option<pb::DynamicValue> {
-    Some(pb::DynamicValue { msgpack: v.to_msgpack(), json: Vec::new() })
+    Some(pb::DynamicValue {
+        msgpack: v.to_msgpack(),
+        json: Vec::new(),
+    })
 }
 
 /// The name a resource value identifies, from `name` or else `id`.
 fn object_name(v: &Value) -> Option<String> {
-    v.get("name").as_str().or_else(|| v.get("id").as_str()).map(str::to_string)
+    v.get("name")
+        .as_str()
+        .or_else(|| v.get("id").as_str())
+        .map(str::to_string)
 }
 
 #[derive(serde::Serialize, serde::Deserialize, Default)]
 struct Private {
-    #[serde(rename = "resourceVersion", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "resourceVersion",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     resource_version: Option<String>,
 }
 
 fn private_for(object: &Json) -> Vec<u8> {
-    let rv = object.pointer("/metadata/resourceVersion").and_then(Json::as_str).map(str::to_string);
-    serde_json::to_vec(&Private { resource_version: rv }).unwrap_or_default()
+    let rv = object
+        .pointer("/metadata/resourceVersion")
+        .and_then(Json::as_str)
+        .map(str::to_string);
+    serde_json::to_vec(&Private {
+        resource_version: rv,
+    })
+    .unwrap_or_default()
 }
 
 fn read_private(bytes: &[u8]) -> Private {
@@ -195,29 +257,46 @@ macro_rules! try_diag {
     ($e:expr, $resp:ident) => {
         match $e {
             Ok(v) => v,
-            Err(d) => return Ok(Response::new(pb::$resp::Response { diagnostics: vec![d], ..Default::default() })),
+            Err(d) => {
+                return Ok(Response::new(pb::$resp::Response {
+                    diagnostics: vec![d],
+                    ..Default::default()
+                }))
+            }
         }
     };
 }
 
 #[tonic::async_trait]
 impl Provider for WayfinderProvider {
-    async fn get_metadata(&self, _: Request<pb::get_metadata::Request>) -> Rpc<pb::get_metadata::Response> {
+    async fn get_metadata(
+        &self,
+        _: Request<pb::get_metadata::Request>,
+    ) -> Rpc<pb::get_metadata::Response> {
         Ok(Response::new(pb::get_metadata::Response {
             server_capabilities: Some(capabilities()),
             resources: self
                 .resources
                 .iter()
-                .map(|r| pb::get_metadata::ResourceMetadata { type_name: r.type_name.clone() })
+                .map(|r| pb::get_metadata::ResourceMetadata {
+                    type_name: r.type_name.clone(),
+                })
                 .collect(),
             ..Default::default()
         }))
     }
 
-    async fn get_provider_schema(&self, _: Request<pb::get_provider_schema::Request>) -> Rpc<pb::get_provider_schema::Response> {
+    async fn get_provider_schema(
+        &self,
+        _: Request<pb::get_provider_schema::Request>,
+    ) -> Rpc<pb::get_provider_schema::Response> {
         Ok(Response::new(pb::get_provider_schema::Response {
             provider: Some(self.provider_schema.to_proto()),
-            resource_schemas: self.resources.iter().map(|r| (r.type_name.clone(), r.schema().to_proto())).collect(),
+            resource_schemas: self
+                .resources
+                .iter()
+                .map(|r| (r.type_name.clone(), r.schema().to_proto()))
+                .collect(),
             server_capabilities: Some(capabilities()),
             ..Default::default()
         }))
@@ -230,7 +309,10 @@ impl Provider for WayfinderProvider {
         Ok(Response::new(Default::default()))
     }
 
-    async fn get_functions(&self, _: Request<pb::get_functions::Request>) -> Rpc<pb::get_functions::Response> {
+    async fn get_functions(
+        &self,
+        _: Request<pb::get_functions::Request>,
+    ) -> Rpc<pb::get_functions::Response> {
         Ok(Response::new(Default::default()))
     }
 
@@ -249,10 +331,15 @@ impl Provider for WayfinderProvider {
                 ));
             }
         }
-        Ok(Response::new(pb::validate_provider_config::Response { diagnostics }))
+        Ok(Response::new(pb::validate_provider_config::Response {
+            diagnostics,
+        }))
     }
 
-    async fn configure_provider(&self, req: Request<pb::configure_provider::Request>) -> Rpc<pb::configure_provider::Response> {
+    async fn configure_provider(
+        &self,
+        req: Request<pb::configure_provider::Request>,
+    ) -> Rpc<pb::configure_provider::Response> {
         let req = req.into_inner();
         tracing::info!(terraform_version = %req.terraform_version, "configuring the wayfinder provider");
         let config = try_diag!(decode(&req.config), configure_provider);
@@ -291,12 +378,19 @@ impl Provider for WayfinderProvider {
             ));
         }
         if let (Some(server), Some(token)) = (server, token) {
-            match Client::new(&ClientConfig { server, token, workspace, ca_cert_pem }) {
+            match Client::new(&ClientConfig {
+                server,
+                token,
+                workspace,
+                ca_cert_pem,
+            }) {
                 Ok(c) => *self.client.write().await = ClientState::Ready(Arc::new(c)),
                 Err(e) => diagnostics.push(error("Invalid provider configuration", e.to_string())),
             }
         }
-        Ok(Response::new(pb::configure_provider::Response { diagnostics }))
+        Ok(Response::new(pb::configure_provider::Response {
+            diagnostics,
+        }))
     }
 
     async fn validate_resource_config(
@@ -306,7 +400,9 @@ impl Provider for WayfinderProvider {
         let req = req.get_ref();
         let r = self.resource(&req.type_name)?;
         let config = try_diag!(decode(&req.config), validate_resource_config);
-        Ok(Response::new(pb::validate_resource_config::Response { diagnostics: self.validate_locally(r, &config) }))
+        Ok(Response::new(pb::validate_resource_config::Response {
+            diagnostics: self.validate_locally(r, &config),
+        }))
     }
 
     async fn upgrade_resource_state(
@@ -319,14 +415,24 @@ impl Provider for WayfinderProvider {
             return Ok(Response::new(pb::upgrade_resource_state::Response {
                 diagnostics: vec![error(
                     "State written by a newer provider",
-                    format!("{} state is at schema version {}, but this provider knows versions up to {}. Use a newer terraform-provider-wayfinder.", r.type_name, req.version, r.schema().version),
+                    format!(
+                        "{} state is at schema version {}, but this provider knows versions up to {}. Use a newer terraform-provider-wayfinder.",
+                        r.type_name,
+                        req.version,
+                        r.schema().version
+                    ),
                 )],
                 ..Default::default()
             }));
         }
-        let raw = req.raw_state.as_ref().map(|s| s.json.as_slice()).unwrap_or_default();
+        let raw = req
+            .raw_state
+            .as_ref()
+            .map(|s| s.json.as_slice())
+            .unwrap_or_default();
         let value = try_diag!(
-            Value::from_json_bytes(raw).map_err(|e| error("Cannot read the stored state", e.to_string())),
+            Value::from_json_bytes(raw)
+                .map_err(|e| error("Cannot read the stored state", e.to_string())),
             upgrade_resource_state
         );
         Ok(Response::new(pb::upgrade_resource_state::Response {
@@ -335,18 +441,31 @@ impl Provider for WayfinderProvider {
         }))
     }
 
-    async fn read_resource(&self, req: Request<pb::read_resource::Request>) -> Rpc<pb::read_resource::Response> {
+    async fn read_resource(
+        &self,
+        req: Request<pb::read_resource::Request>,
+    ) -> Rpc<pb::read_resource::Response> {
         let req = req.into_inner();
         let r = self.resource(&req.type_name)?;
         let current = try_diag!(decode(&req.current_state), read_resource);
         let Some(name) = object_name(&current) else {
-            return Ok(Response::new(pb::read_resource::Response { new_state: encode(&Value::Null), ..Default::default() }));
+            return Ok(Response::new(pb::read_resource::Response {
+                new_state: encode(&Value::Null),
+                ..Default::default()
+            }));
         };
         let client = try_diag!(self.client().await, read_resource);
         match client.get(r.kind, &name).await {
             Ok(None) => {
-                tracing::info!(kind = r.kind.kind, name, "object is gone; removing it from state");
-                Ok(Response::new(pb::read_resource::Response { new_state: encode(&Value::Null), ..Default::default() }))
+                tracing::info!(
+                    kind = r.kind.kind,
+                    name,
+                    "object is gone; removing it from state"
+                );
+                Ok(Response::new(pb::read_resource::Response {
+                    new_state: encode(&Value::Null),
+                    ..Default::default()
+                }))
             }
             Ok(Some(object)) => Ok(Response::new(pb::read_resource::Response {
                 new_state: encode(&r.from_object(&object)),
@@ -377,16 +496,32 @@ impl Provider for WayfinderProvider {
             }));
         }
         let Value::Map(mut planned) = proposed else {
-            return Err(Status::invalid_argument("proposed new state is not an object"));
+            return Err(Status::invalid_argument(
+                "proposed new state is not an object",
+            ));
         };
-        for a in r.schema().attributes.iter().filter(|a| a.is_computed()) {
+        for a in r
+            .schema()
+            .block
+            .attributes
+            .iter()
+            .filter(|a| a.is_computed())
+        {
             if config.get(&a.name).is_null() {
-                let v = if prior.is_null() { Value::Unknown } else { prior.get(&a.name).clone() };
+                let v = if prior.is_null() {
+                    Value::Unknown
+                } else {
+                    prior.get(&a.name).clone()
+                };
                 planned.insert(a.name.clone(), v);
             }
         }
         let planned = Value::Map(planned);
-        let requires_replace = if prior.is_null() { Vec::new() } else { r.replacement_paths(&prior, &planned) };
+        let requires_replace = if prior.is_null() {
+            Vec::new()
+        } else {
+            r.replacement_paths(&prior, &planned)
+        };
         Ok(Response::new(pb::plan_resource_change::Response {
             planned_state: encode(&planned),
             requires_replace,
@@ -405,7 +540,8 @@ impl Provider for WayfinderProvider {
         let planned = try_diag!(decode(&req.planned_state), apply_resource_change);
         try_diag!(self.check_stopping(), apply_resource_change);
         let client = try_diag!(self.client().await, apply_resource_change);
-        let name = object_name(if planned.is_null() { &prior } else { &planned }).unwrap_or_default();
+        let name =
+            object_name(if planned.is_null() { &prior } else { &planned }).unwrap_or_default();
         let fail = |e: ClientError| {
             Ok(Response::new(pb::apply_resource_change::Response {
                 diagnostics: client_diagnostics(r, &name, &e),
@@ -414,7 +550,10 @@ impl Provider for WayfinderProvider {
         };
         if planned.is_null() {
             return match client.delete(r.kind, &name).await {
-                Ok(_) => Ok(Response::new(pb::apply_resource_change::Response { new_state: encode(&Value::Null), ..Default::default() })),
+                Ok(_) => Ok(Response::new(pb::apply_resource_change::Response {
+                    new_state: encode(&Value::Null),
+                    ..Default::default()
+                })),
                 Err(e) => fail(e),
             };
         }
@@ -448,13 +587,22 @@ impl Provider for WayfinderProvider {
             return Ok(Response::new(pb::import_resource_state::Response {
                 diagnostics: vec![error(
                     "Invalid import ID",
-                    format!("{:?} is not a {} name. Import with the object's name, e.g. `terraform import {}.example eks-general`.", req.id, r.kind.kind, r.type_name),
+                    format!(
+                        "{:?} is not a {} name. Import with the object's name, e.g. `terraform import {}.example eks-general`.",
+                        req.id, r.kind.kind, r.type_name
+                    ),
                 )],
                 ..Default::default()
             }));
         }
-        let state = Value::Map([("id".to_string(), Value::String(id.into())), ("name".to_string(), Value::String(id.into()))].into())
-            .conform(&r.value_type());
+        let state = Value::Map(
+            [
+                ("id".to_string(), Value::String(id.into())),
+                ("name".to_string(), Value::String(id.into())),
+            ]
+            .into(),
+        )
+        .conform(&r.value_type());
         Ok(Response::new(pb::import_resource_state::Response {
             imported_resources: vec![pb::import_resource_state::ImportedResource {
                 type_name: r.type_name.clone(),
@@ -465,13 +613,22 @@ impl Provider for WayfinderProvider {
         }))
     }
 
-    async fn stop_provider(&self, _: Request<pb::stop_provider::Request>) -> Rpc<pb::stop_provider::Response> {
+    async fn stop_provider(
+        &self,
+        _: Request<pb::stop_provider::Request>,
+    ) -> Rpc<pb::stop_provider::Response> {
         tracing::info!("Terraform asked the provider to stop");
         self.stopping.store(true, Ordering::SeqCst);
-        Ok(Response::new(pb::stop_provider::Response { error: String::new() }))
+        Ok(Response::new(pb::stop_provider::Response {
+            error: String::new(),
+        }))
     }
 }
 
 fn capabilities() -> pb::ServerCapabilities {
-    pb::ServerCapabilities { plan_destroy: true, get_provider_schema_optional: true, ..Default::default() }
+    pb::ServerCapabilities {
+        plan_destroy: true,
+        get_provider_schema_optional: true,
+        ..Default::default()
+    }
 }

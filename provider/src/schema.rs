@@ -1,30 +1,21 @@
 //! Schemas as we declare them, and their protocol form.
 //!
-//! Attributes of a kind's `spec` are declared by their Wayfinder (YAML/JSON) field name;
-//! the Terraform attribute name is derived from it by the model's naming rule, so the
-//! provider, the compiler and the docs can never disagree about a name.
+//! The attributes of a kind's `spec` are derived from the model's field shapes
+//! ([`wayfinder_model::shape`]): names follow the model's naming rule, nested objects become
+//! nested blocks (so Terraform can point a diagnostic at the exact line of a nested
+//! attribute), and descriptions come from the same declarations the docs use.
 
 use wayfinder_model::naming;
+use wayfinder_model::shape::{Field, FieldType};
 
 use crate::codec::Type;
 use crate::proto::tfplugin6 as pb;
-
-/// What kind of value an attribute holds.
-#[derive(Debug, Clone)]
-pub enum AttrType {
-    Primitive(Type),
-    /// A nested object (`x = { ... }`).
-    Single(Vec<Attribute>),
-    /// A list of nested objects (`x = [{ ... }]`).
-    List(Vec<Attribute>),
-}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Presence {
     Required,
     Optional,
     Computed,
-    OptionalComputed,
 }
 
 #[derive(Debug, Clone)]
@@ -33,7 +24,7 @@ pub struct Attribute {
     pub name: String,
     /// The Wayfinder field name, when the attribute maps to one.
     pub json: Option<&'static str>,
-    pub ty: AttrType,
+    pub ty: Type,
     pub presence: Presence,
     pub sensitive: bool,
     /// A change to this attribute cannot be made in place.
@@ -42,23 +33,17 @@ pub struct Attribute {
 }
 
 impl Attribute {
-    fn new(name: String, json: Option<&'static str>, ty: AttrType, presence: Presence, description: &str) -> Self {
-        Self { name, json, ty, presence, sensitive: false, requires_replace: false, description: description.to_string() }
-    }
-
-    /// An attribute of the provider block or resource that maps to no Wayfinder field.
+    /// An attribute that maps to no Wayfinder field.
     pub fn plain(name: &str, ty: Type, presence: Presence, description: &str) -> Self {
-        Self::new(name.to_string(), None, AttrType::Primitive(ty), presence, description)
-    }
-
-    /// A field at the top level of a kind's `spec`.
-    pub fn spec(json: &'static str, ty: AttrType, presence: Presence, description: &str) -> Self {
-        Self::new(naming::top_level_attribute(json), Some(json), ty, presence, description)
-    }
-
-    /// A field nested inside `spec`.
-    pub fn field(json: &'static str, ty: AttrType, presence: Presence, description: &str) -> Self {
-        Self::new(naming::nested_attribute(json), Some(json), ty, presence, description)
+        Self {
+            name: name.to_string(),
+            json: None,
+            ty,
+            presence,
+            sensitive: false,
+            requires_replace: false,
+            description: description.to_string(),
+        }
     }
 
     pub fn sensitive(mut self) -> Self {
@@ -72,31 +57,16 @@ impl Attribute {
     }
 
     pub fn is_computed(&self) -> bool {
-        matches!(self.presence, Presence::Computed | Presence::OptionalComputed)
-    }
-
-    /// The cty type of this attribute's value.
-    pub fn value_type(&self) -> Type {
-        match &self.ty {
-            AttrType::Primitive(t) => t.clone(),
-            AttrType::Single(attrs) => object_type(attrs),
-            AttrType::List(attrs) => Type::List(Box::new(object_type(attrs))),
-        }
+        self.presence == Presence::Computed
     }
 
     fn to_proto(&self) -> pb::schema::Attribute {
-        let (ty, nested) = match &self.ty {
-            AttrType::Primitive(t) => (t.to_json().to_string().into_bytes(), None),
-            AttrType::Single(attrs) => (Vec::new(), Some(nested_object(attrs, pb::schema::object::NestingMode::Single))),
-            AttrType::List(attrs) => (Vec::new(), Some(nested_object(attrs, pb::schema::object::NestingMode::List))),
-        };
         pb::schema::Attribute {
             name: self.name.clone(),
-            r#type: ty,
-            nested_type: nested,
+            r#type: self.ty.to_json().to_string().into_bytes(),
             description: self.description.clone(),
             required: self.presence == Presence::Required,
-            optional: matches!(self.presence, Presence::Optional | Presence::OptionalComputed),
+            optional: self.presence == Presence::Optional,
             computed: self.is_computed(),
             sensitive: self.sensitive,
             description_kind: pb::StringKind::Markdown as i32,
@@ -105,63 +75,147 @@ impl Attribute {
     }
 }
 
-fn nested_object(attrs: &[Attribute], nesting: pb::schema::object::NestingMode) -> pb::schema::Object {
-    pb::schema::Object { attributes: attrs.iter().map(Attribute::to_proto).collect(), nesting: nesting as i32 }
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Nesting {
+    /// At most one block; null when absent.
+    Single,
+    /// Any number of blocks; an empty list when absent.
+    List,
 }
 
-/// The object type of a list of attributes.
-pub fn object_type(attrs: &[Attribute]) -> Type {
-    Type::Object(attrs.iter().map(|a| (a.name.clone(), a.value_type())).collect())
+#[derive(Debug, Clone)]
+pub struct NestedBlock {
+    pub name: String,
+    pub json: &'static str,
+    pub nesting: Nesting,
+    pub required: bool,
+    pub block: Block,
+}
+
+impl NestedBlock {
+    fn value_type(&self) -> Type {
+        match self.nesting {
+            Nesting::Single => self.block.value_type(),
+            Nesting::List => Type::List(Box::new(self.block.value_type())),
+        }
+    }
+
+    fn to_proto(&self) -> pb::schema::NestedBlock {
+        use pb::schema::nested_block::NestingMode;
+        pb::schema::NestedBlock {
+            type_name: self.name.clone(),
+            block: Some(self.block.to_proto(0)),
+            nesting: match self.nesting {
+                Nesting::Single => NestingMode::Single,
+                Nesting::List => NestingMode::List,
+            } as i32,
+            min_items: i64::from(self.required),
+            // Terraform wants a single block's bounds equal: 0..0 optional, 1..1 required.
+            max_items: if self.nesting == Nesting::Single {
+                i64::from(self.required)
+            } else {
+                0
+            },
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct Block {
+    pub description: String,
+    pub attributes: Vec<Attribute>,
+    pub blocks: Vec<NestedBlock>,
+}
+
+impl Block {
+    /// A block for the fields of a spec (`top_level`) or of an object nested in it.
+    pub fn from_fields(fields: &[Field], top_level: bool) -> Self {
+        let mut block = Block::default();
+        for f in fields {
+            let name = if top_level {
+                naming::top_level_attribute(f.name)
+            } else {
+                naming::nested_attribute(f.name)
+            };
+            let primitive = |ty: Type| Attribute {
+                name: name.clone(),
+                json: Some(f.name),
+                ty,
+                presence: if f.required {
+                    Presence::Required
+                } else {
+                    Presence::Optional
+                },
+                sensitive: false,
+                requires_replace: false,
+                description: f.description.to_string(),
+            };
+            let nested = |inner: &[Field], nesting| NestedBlock {
+                name: name.clone(),
+                json: f.name,
+                nesting,
+                required: f.required,
+                block: Block {
+                    description: f.description.to_string(),
+                    ..Block::from_fields(inner, false)
+                },
+            };
+            match f.ty {
+                FieldType::String => block.attributes.push(primitive(Type::String)),
+                FieldType::Number => block.attributes.push(primitive(Type::Number)),
+                FieldType::Bool => block.attributes.push(primitive(Type::Bool)),
+                FieldType::StringList => block
+                    .attributes
+                    .push(primitive(Type::List(Box::new(Type::String)))),
+                FieldType::StringMap => block
+                    .attributes
+                    .push(primitive(Type::Map(Box::new(Type::String)))),
+                FieldType::Object(inner) => block.blocks.push(nested(inner, Nesting::Single)),
+                FieldType::ObjectList(inner) => block.blocks.push(nested(inner, Nesting::List)),
+            }
+        }
+        block
+    }
+
+    /// The cty object type of this block's value.
+    pub fn value_type(&self) -> Type {
+        let mut attrs: Vec<(String, Type)> = self
+            .attributes
+            .iter()
+            .map(|a| (a.name.clone(), a.ty.clone()))
+            .collect();
+        attrs.extend(self.blocks.iter().map(|b| (b.name.clone(), b.value_type())));
+        Type::Object(attrs)
+    }
+
+    fn to_proto(&self, version: i64) -> pb::schema::Block {
+        pb::schema::Block {
+            version,
+            attributes: self.attributes.iter().map(Attribute::to_proto).collect(),
+            block_types: self.blocks.iter().map(NestedBlock::to_proto).collect(),
+            description: self.description.clone(),
+            description_kind: pb::StringKind::Markdown as i32,
+            ..Default::default()
+        }
+    }
 }
 
 /// A whole schema: a provider block, a resource or a data source.
 #[derive(Debug, Clone)]
 pub struct Schema {
     pub version: i64,
-    pub description: String,
-    pub attributes: Vec<Attribute>,
+    pub block: Block,
 }
 
 impl Schema {
     pub fn value_type(&self) -> Type {
-        object_type(&self.attributes)
+        self.block.value_type()
     }
 
     pub fn to_proto(&self) -> pb::Schema {
         pb::Schema {
             version: self.version,
-            block: Some(pb::schema::Block {
-                version: self.version,
-                attributes: self.attributes.iter().map(Attribute::to_proto).collect(),
-                description: self.description.clone(),
-                description_kind: pb::StringKind::Markdown as i32,
-                ..Default::default()
-            }),
+            block: Some(self.block.to_proto(self.version)),
         }
     }
-}
-
-/// Shorthands for declaring schemas.
-pub mod dsl {
-    use super::*;
-
-    pub fn string() -> AttrType {
-        AttrType::Primitive(Type::String)
-    }
-    pub fn number() -> AttrType {
-        AttrType::Primitive(Type::Number)
-    }
-    pub fn bool() -> AttrType {
-        AttrType::Primitive(Type::Bool)
-    }
-    pub fn list_of_strings() -> AttrType {
-        AttrType::Primitive(Type::List(Box::new(Type::String)))
-    }
-    pub fn object(attrs: Vec<Attribute>) -> AttrType {
-        AttrType::Single(attrs)
-    }
-    pub fn list_of(attrs: Vec<Attribute>) -> AttrType {
-        AttrType::List(attrs)
-    }
-    pub use super::Presence::{Computed, Optional, OptionalComputed, Required};
 }

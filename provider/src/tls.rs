@@ -10,7 +10,10 @@
 
 use std::sync::Arc;
 
-use rcgen::{BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, KeyPair, KeyUsagePurpose};
+use rcgen::{
+    BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, KeyPair,
+    KeyUsagePurpose,
+};
 use rustls::client::danger::HandshakeSignatureValid;
 use rustls::crypto::CryptoProvider;
 use rustls::pki_types::pem::PemObject;
@@ -42,14 +45,23 @@ pub fn server_tls(client_cert_pem: &str) -> Result<ServerTls, TlsError> {
         .ok_or(TlsError::NoClientCertificate)?;
     let (cert_der, key_der) = server_certificate()?;
     let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-    let verifier = ExactClientCert { expected: client_cert.into_owned(), provider: provider.clone() };
+    let verifier = ExactClientCert {
+        expected: client_cert.into_owned(),
+        provider: provider.clone(),
+    };
     let mut config = rustls::ServerConfig::builder_with_provider(provider)
         .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])?
         .with_client_cert_verifier(Arc::new(verifier))
-        .with_single_cert(vec![CertificateDer::from(cert_der.clone())], PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key_der)))?;
+        .with_single_cert(
+            vec![CertificateDer::from(cert_der.clone())],
+            PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key_der)),
+        )?;
     // grpc-go (and so Terraform) insists on ALPN h2.
     config.alpn_protocols = vec![b"h2".to_vec()];
-    Ok(ServerTls { cert_der, config: Arc::new(config) })
+    Ok(ServerTls {
+        cert_der,
+        config: Arc::new(config),
+    })
 }
 
 /// A fresh self-signed ECDSA P-256 certificate for `localhost`, valid from 30 seconds ago
@@ -57,8 +69,12 @@ pub fn server_tls(client_cert_pem: &str) -> Result<ServerTls, TlsError> {
 fn server_certificate() -> Result<(Vec<u8>, Vec<u8>), TlsError> {
     let key = KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256)?;
     let mut params = CertificateParams::new(vec!["localhost".to_string()])?;
-    params.distinguished_name.push(DnType::CommonName, "localhost");
-    params.distinguished_name.push(DnType::OrganizationName, "terraform-provider-wayfinder");
+    params
+        .distinguished_name
+        .push(DnType::CommonName, "localhost");
+    params
+        .distinguished_name
+        .push(DnType::OrganizationName, "terraform-provider-wayfinder");
     params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
     params.key_usages = vec![
         KeyUsagePurpose::DigitalSignature,
@@ -66,7 +82,10 @@ fn server_certificate() -> Result<(Vec<u8>, Vec<u8>), TlsError> {
         KeyUsagePurpose::KeyAgreement,
         KeyUsagePurpose::KeyCertSign,
     ];
-    params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth, ExtendedKeyUsagePurpose::ClientAuth];
+    params.extended_key_usages = vec![
+        ExtendedKeyUsagePurpose::ServerAuth,
+        ExtendedKeyUsagePurpose::ClientAuth,
+    ];
     let now = time::OffsetDateTime::now_utc();
     params.not_before = now - time::Duration::seconds(30);
     params.not_after = now + time::Duration::days(365 * 30);
@@ -99,8 +118,12 @@ impl ClientCertVerifier for ExactClientCert {
         if end_entity.as_ref() == self.expected.as_ref() {
             Ok(ClientCertVerified::assertion())
         } else {
-            tracing::warn!("refused a TLS client whose certificate is not the one Terraform passed in PLUGIN_CLIENT_CERT");
-            Err(rustls::Error::InvalidCertificate(rustls::CertificateError::ApplicationVerificationFailure))
+            tracing::warn!(
+                "refused a TLS client whose certificate is not the one Terraform passed in PLUGIN_CLIENT_CERT"
+            );
+            Err(rustls::Error::InvalidCertificate(
+                rustls::CertificateError::ApplicationVerificationFailure,
+            ))
         }
     }
 
@@ -110,7 +133,12 @@ impl ClientCertVerifier for ExactClientCert {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.provider.signature_verification_algorithms)
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.provider.signature_verification_algorithms,
+        )
     }
 
     fn verify_tls13_signature(
@@ -119,11 +147,18 @@ impl ClientCertVerifier for ExactClientCert {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.provider.signature_verification_algorithms)
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.provider.signature_verification_algorithms,
+        )
     }
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.provider.signature_verification_algorithms.supported_schemes()
+        self.provider
+            .signature_verification_algorithms
+            .supported_schemes()
     }
 }
 
@@ -137,7 +172,10 @@ mod tests {
             expected: CertificateDer::from(vec![1u8]),
             provider: Arc::new(rustls::crypto::aws_lc_rs::default_provider()),
         };
-        assert!(v.supported_verify_schemes().contains(&SignatureScheme::ECDSA_NISTP521_SHA512));
+        assert!(
+            v.supported_verify_schemes()
+                .contains(&SignatureScheme::ECDSA_NISTP521_SHA512)
+        );
     }
 
     #[test]
@@ -145,6 +183,9 @@ mod tests {
         let (der, _) = server_certificate().unwrap();
         // The SAN dNSName "localhost" appears in the DER.
         assert!(der.windows(9).any(|w| w == b"localhost"));
-        assert!(matches!(server_tls("not a pem"), Err(TlsError::NoClientCertificate)));
+        assert!(matches!(
+            server_tls("not a pem"),
+            Err(TlsError::NoClientCertificate)
+        ));
     }
 }

@@ -16,8 +16,9 @@ use tonic::transport::server::{Connected, Router};
 use tonic::{Request, Response, Status};
 
 use crate::proto::plugin::{
-    self as plugin_pb, grpc_controller_server::GrpcController, grpc_controller_server::GrpcControllerServer,
-    grpc_stdio_server::GrpcStdio, grpc_stdio_server::GrpcStdioServer,
+    self as plugin_pb, grpc_controller_server::GrpcController,
+    grpc_controller_server::GrpcControllerServer, grpc_stdio_server::GrpcStdio,
+    grpc_stdio_server::GrpcStdioServer,
 };
 use crate::proto::tfplugin6::provider_server::ProviderServer;
 use crate::provider::WayfinderProvider;
@@ -25,7 +26,8 @@ use crate::tls;
 
 /// The cookie Terraform and OpenTofu set so that a plugin knows it was launched by them.
 pub const MAGIC_COOKIE_KEY: &str = "TF_PLUGIN_MAGIC_COOKIE";
-pub const MAGIC_COOKIE_VALUE: &str = "d602bf8f470bc67ca7faa0386276bbdd4330efaf76d1a219cb4d6991ca9872b2";
+pub const MAGIC_COOKIE_VALUE: &str =
+    "d602bf8f470bc67ca7faa0386276bbdd4330efaf76d1a219cb4d6991ca9872b2";
 /// The provider's full address, the key of `TF_REATTACH_PROVIDERS`.
 pub const PROVIDER_ADDRESS: &str = "registry.terraform.io/wayfinder/wayfinder";
 /// Largest gRPC message either way, as terraform-plugin-go allows.
@@ -38,10 +40,16 @@ pub enum ServeError {
          To run it for debugging, use --debug and set the TF_REATTACH_PROVIDERS value it prints"
     )]
     NotLaunchedByTerraform,
-    #[error("Terraform offered plugin protocol versions {0:?}; this provider speaks version 6 (Terraform 1.0 or newer, OpenTofu 1.6 or newer)")]
+    #[error(
+        "Terraform offered plugin protocol versions {0:?}; this provider speaks version 6 (Terraform 1.0 or newer, OpenTofu 1.6 or newer)"
+    )]
     UnsupportedProtocol(String),
     #[error("invalid {name} {value:?}: {reason}")]
-    BadEnvironment { name: &'static str, value: String, reason: String },
+    BadEnvironment {
+        name: &'static str,
+        value: String,
+        reason: String,
+    },
     #[error("cannot listen on loopback: {0}")]
     Listen(#[source] std::io::Error),
     #[error("cannot set up TLS: {0}")]
@@ -64,7 +72,9 @@ pub async fn serve_plugin() -> Result<(), ServeError> {
     }
     let listener = bind_loopback().await?;
     let addr = listener.local_addr().map_err(ServeError::Listen)?;
-    let client_cert = std::env::var("PLUGIN_CLIENT_CERT").ok().filter(|c| !c.trim().is_empty());
+    let client_cert = std::env::var("PLUGIN_CLIENT_CERT")
+        .ok()
+        .filter(|c| !c.trim().is_empty());
     // go-plugin servers ignore SIGINT: Ctrl-C reaches the whole process group, and
     // Terraform answers it with StopProvider, so in-flight work can finish cleanly.
     tokio::spawn(async {
@@ -87,11 +97,15 @@ pub async fn serve_plugin() -> Result<(), ServeError> {
             let cert = base64::engine::general_purpose::STANDARD_NO_PAD.encode(&tls.cert_der);
             handshake(addr, &cert)?;
             let incoming = tls_incoming(listener, tls.config);
-            router.serve_with_incoming_shutdown(incoming, shutdown).await?;
+            router
+                .serve_with_incoming_shutdown(incoming, shutdown)
+                .await?;
         }
         None => {
             handshake(addr, "")?;
-            router.serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown).await?;
+            router
+                .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown)
+                .await?;
         }
     }
     Ok(())
@@ -100,7 +114,9 @@ pub async fn serve_plugin() -> Result<(), ServeError> {
 /// Serves without TLS for a debugger, printing the `TF_REATTACH_PROVIDERS` value; runs
 /// until interrupted.
 pub async fn serve_debug() -> Result<(), ServeError> {
-    let listener = TcpListener::bind("127.0.0.1:0").await.map_err(ServeError::Listen)?;
+    let listener = TcpListener::bind("127.0.0.1:0")
+        .await
+        .map_err(ServeError::Listen)?;
     let addr = listener.local_addr().map_err(ServeError::Listen)?;
     let reattach = serde_json::json!({
         PROVIDER_ADDRESS: {
@@ -127,7 +143,9 @@ pub async fn serve_debug() -> Result<(), ServeError> {
             _ = shutdown_rx.wait_for(|s| *s) => {}
         }
     };
-    router.serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown).await?;
+    router
+        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown)
+        .await?;
     Ok(())
 }
 
@@ -137,7 +155,9 @@ fn router(shutdown: tokio::sync::watch::Sender<bool>) -> Router {
         .max_encoding_message_size(MAX_MESSAGE);
     let (health_reporter, health) = tonic_health::server::health_reporter();
     tokio::spawn(async move {
-        health_reporter.set_service_status("plugin", tonic_health::ServingStatus::Serving).await;
+        health_reporter
+            .set_service_status("plugin", tonic_health::ServingStatus::Serving)
+            .await;
     });
     tonic::transport::Server::builder()
         .add_service(provider)
@@ -152,12 +172,20 @@ async fn bind_loopback() -> Result<TcpListener, ServeError> {
         match std::env::var(name) {
             Err(_) => Ok(0),
             Ok(v) if v.is_empty() => Ok(0),
-            Ok(v) => v.parse().map_err(|e: std::num::ParseIntError| ServeError::BadEnvironment { name, value: v, reason: e.to_string() }),
+            Ok(v) => v
+                .parse()
+                .map_err(|e: std::num::ParseIntError| ServeError::BadEnvironment {
+                    name,
+                    value: v,
+                    reason: e.to_string(),
+                }),
         }
     };
     let (min, max) = (port("PLUGIN_MIN_PORT")?, port("PLUGIN_MAX_PORT")?);
     if min == 0 && max == 0 {
-        return TcpListener::bind("127.0.0.1:0").await.map_err(ServeError::Listen);
+        return TcpListener::bind("127.0.0.1:0")
+            .await
+            .map_err(ServeError::Listen);
     }
     let mut last = None;
     for p in min..=max.max(min) {
@@ -166,19 +194,26 @@ async fn bind_loopback() -> Result<TcpListener, ServeError> {
             Err(e) => last = Some(e),
         }
     }
-    Err(ServeError::Listen(last.unwrap_or_else(|| std::io::Error::other("empty port range"))))
+    Err(ServeError::Listen(last.unwrap_or_else(|| {
+        std::io::Error::other("empty port range")
+    })))
 }
 
 /// The go-plugin handshake: `CORE|APP|NET|ADDR|PROTO|CERT`, the first and only line we
 /// print on stdout; the certificate is unpadded base64 DER, empty without TLS.
 fn handshake(addr: SocketAddr, cert: &str) -> Result<(), ServeError> {
     let mut out = std::io::stdout().lock();
-    writeln!(out, "1|6|tcp|{addr}|grpc|{cert}").and_then(|_| out.flush()).map_err(ServeError::Handshake)
+    writeln!(out, "1|6|tcp|{addr}|grpc|{cert}")
+        .and_then(|_| out.flush())
+        .map_err(ServeError::Handshake)
 }
 
 /// Accepted connections after their TLS handshake; a failed handshake is logged and
 /// dropped without disturbing the others.
-fn tls_incoming(listener: TcpListener, config: Arc<rustls::ServerConfig>) -> ReceiverStream<Result<TlsConn, std::io::Error>> {
+fn tls_incoming(
+    listener: TcpListener,
+    config: Arc<rustls::ServerConfig>,
+) -> ReceiverStream<Result<TlsConn, std::io::Error>> {
     let (tx, rx) = tokio::sync::mpsc::channel(16);
     let acceptor = tokio_rustls::TlsAcceptor::from(config);
     tokio::spawn(async move {
@@ -216,13 +251,21 @@ impl Connected for TlsConn {
 }
 
 impl AsyncRead for TlsConn {
-    fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<std::io::Result<()>> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
         Pin::new(&mut self.0).poll_read(cx, buf)
     }
 }
 
 impl AsyncWrite for TlsConn {
-    fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<std::io::Result<usize>> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
         Pin::new(&mut self.0).poll_write(cx, buf)
     }
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
@@ -240,7 +283,10 @@ struct Controller {
 
 #[tonic::async_trait]
 impl GrpcController for Controller {
-    async fn shutdown(&self, _: Request<plugin_pb::Empty>) -> Result<Response<plugin_pb::Empty>, Status> {
+    async fn shutdown(
+        &self,
+        _: Request<plugin_pb::Empty>,
+    ) -> Result<Response<plugin_pb::Empty>, Status> {
         tracing::debug!("Terraform asked the provider to shut down");
         let _ = self.shutdown.send(true);
         // Terraform waits two seconds for us to exit before killing us; graceful shutdown
@@ -253,7 +299,8 @@ impl GrpcController for Controller {
     }
 }
 
-type StdioStream = Pin<Box<dyn tokio_stream::Stream<Item = Result<plugin_pb::StdioData, Status>> + Send>>;
+type StdioStream =
+    Pin<Box<dyn tokio_stream::Stream<Item = Result<plugin_pb::StdioData, Status>> + Send>>;
 
 /// `plugin.GRPCStdio`: we log to our real stderr, which Terraform already reads, so the
 /// stream stays open and carries nothing.
