@@ -1,1 +1,106 @@
-fn main() {}
+//! `wayfinder-server --listen 127.0.0.1:PORT --data-dir DIR`
+//!
+//! Prints exactly one line to stdout once the port is bound,
+//! `wayfinder-server listening on http://ADDR`, and logs to stderr. Stops gracefully on
+//! SIGINT or SIGTERM. Errors print their whole chain to stderr and exit with status 1
+//! (2 for a bad command line).
+#![forbid(unsafe_code)]
+
+use std::io::Write;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::{Parser, ValueEnum};
+use tokio::signal::unix::{SignalKind, signal};
+use wayfinder_controlplane::logging::{self, LogFormat};
+use wayfinder_controlplane::{Config, serve};
+
+/// A Wayfinder-compatible control plane: REST API, tokens and roles, admission, store.
+#[derive(Debug, Parser)]
+#[command(name = "wayfinder-server", version)]
+struct Cli {
+    /// Address to listen on, IP:PORT (port 0 lets the OS choose).
+    #[arg(long, value_name = "IP:PORT", value_parser = parse_listen)]
+    listen: SocketAddr,
+    /// Directory for the store (wayfinder.db) and the administrator token (admin-token);
+    /// created if missing.
+    #[arg(long, value_name = "DIR")]
+    data_dir: PathBuf,
+    /// Log line format (logs go to stderr).
+    #[arg(long, value_enum, default_value_t = CliLogFormat::Text)]
+    log_format: CliLogFormat,
+    /// Log filter, e.g. info or debug; the WAYFINDER_LOG environment variable overrides it.
+    #[arg(long, value_name = "FILTER", default_value = "info")]
+    log_level: String,
+    /// Revoke the administrator token and write a new one to DIR/admin-token (to recover
+    /// a lost token file).
+    #[arg(long)]
+    reset_admin_token: bool,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum CliLogFormat {
+    Text,
+    Json,
+}
+
+fn parse_listen(s: &str) -> Result<SocketAddr, String> {
+    s.parse().map_err(|_| {
+        format!("expected an IP address and port such as 127.0.0.1:8080 or [::1]:0, got {s:?}")
+    })
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let format = match cli.log_format {
+        CliLogFormat::Text => LogFormat::Text,
+        CliLogFormat::Json => LogFormat::Json,
+    };
+    if let Err(e) = logging::init(format, &cli.log_level) {
+        eprintln!("wayfinder-server: error: {:#}", anyhow::Error::new(e));
+        return ExitCode::from(2);
+    }
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!("{e:#}");
+            eprintln!("wayfinder-server: error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<()> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    runtime.block_on(async move {
+        // Install the handlers before anything else, so an early signal stops us cleanly.
+        let mut sigterm = signal(SignalKind::terminate()).context("cannot handle SIGTERM")?;
+        let mut sigint = signal(SignalKind::interrupt()).context("cannot handle SIGINT")?;
+        let shutdown = async move {
+            let name = tokio::select! {
+                _ = sigterm.recv() => "SIGTERM",
+                _ = sigint.recv() => "SIGINT",
+            };
+            tracing::info!("received {name}; shutting down after in-flight requests");
+        };
+        let mut config = Config::new(cli.listen, cli.data_dir);
+        config.reset_admin_token = cli.reset_admin_token;
+        serve(config, announce, shutdown).await?;
+        Ok(())
+    })
+}
+
+/// The one line on stdout that harnesses wait for.
+fn announce(addr: SocketAddr) {
+    let mut out = std::io::stdout().lock();
+    if let Err(e) =
+        writeln!(out, "wayfinder-server listening on http://{addr}").and_then(|()| out.flush())
+    {
+        tracing::warn!("cannot write the listening line to stdout: {e}");
+    }
+}

@@ -371,36 +371,37 @@ impl NodePool {
                         }
                     }
                 }
-                if let (Some(size), Some(min), Some(max)) = (self.size, min, max) {
-                    if min <= max && (size < min || size > max) {
-                        c.push(
-                            &p.field("size"),
-                            Reason::Invalid,
-                            format!("must be between autoscaling.minSize ({min}) and autoscaling.maxSize ({max})"),
-                        );
-                    }
+                if let (Some(size), Some(min), Some(max)) = (self.size, min, max)
+                    && min <= max
+                    && (size < min || size > max)
+                {
+                    c.push(
+                        &p.field("size"),
+                        Reason::Invalid,
+                        format!("must be between autoscaling.minSize ({min}) and autoscaling.maxSize ({max})"),
+                    );
                 }
             }
         }
-        if let Some(spot) = &self.spot {
-            if let Some(eks) = &spot.eks {
-                if provider != "EKS" && PROVIDERS.contains(&provider) {
-                    c.push(
-                        &p.field("spot").field("eks"),
-                        Reason::Forbidden,
-                        format!("only allowed when spec.provider is EKS (it is {provider})"),
-                    );
-                }
-                for (j, t) in eks.additional_instance_types.iter().flatten().enumerate() {
-                    c.required(
-                        &p.field("spot")
-                            .field("eks")
-                            .field("additionalInstanceTypes")
-                            .index(j),
-                        t,
-                        "an instance type",
-                    );
-                }
+        if let Some(spot) = &self.spot
+            && let Some(eks) = &spot.eks
+        {
+            if provider != "EKS" && PROVIDERS.contains(&provider) {
+                c.push(
+                    &p.field("spot").field("eks"),
+                    Reason::Forbidden,
+                    format!("only allowed when spec.provider is EKS (it is {provider})"),
+                );
+            }
+            for (j, t) in eks.additional_instance_types.iter().flatten().enumerate() {
+                c.required(
+                    &p.field("spot")
+                        .field("eks")
+                        .field("additionalInstanceTypes")
+                        .index(j),
+                    t,
+                    "an instance type",
+                );
             }
         }
         for (j, t) in self.taints.iter().flatten().enumerate() {

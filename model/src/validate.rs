@@ -128,16 +128,16 @@ pub(crate) fn type_meta(
 
 pub(crate) fn platform_metadata(c: &mut Checker, path: &FieldPath, meta: &ObjectMeta) {
     c.dns_label(&path.field("name"), &meta.name);
-    if let Some(ns) = &meta.namespace {
-        if !ns.is_empty() {
-            c.push(
-                &path.field("namespace"),
-                Reason::Forbidden,
-                format!(
-                    "{ns:?} given, but this kind is platform-level and has no namespace; remove it"
-                ),
-            );
-        }
+    if let Some(ns) = &meta.namespace
+        && !ns.is_empty()
+    {
+        c.push(
+            &path.field("namespace"),
+            Reason::Forbidden,
+            format!(
+                "{ns:?} given, but this kind is platform-level and has no namespace; remove it"
+            ),
+        );
     }
 }
 

@@ -258,10 +258,9 @@ macro_rules! try_diag {
         match $e {
             Ok(v) => v,
             Err(d) => {
-                return Ok(Response::new(pb::$resp::Response {
-                    diagnostics: vec![d],
-                    ..Default::default()
-                }))
+                let mut response = pb::$resp::Response::default();
+                response.diagnostics = vec![d];
+                return Ok(Response::new(response));
             }
         }
     };
@@ -322,14 +321,14 @@ impl Provider for WayfinderProvider {
     ) -> Rpc<pb::validate_provider_config::Response> {
         let config = try_diag!(decode(&req.get_ref().config), validate_provider_config);
         let mut diagnostics = Vec::new();
-        if let Some(server) = config.get("server").as_str() {
-            if !(server.starts_with("http://") || server.starts_with("https://")) {
-                diagnostics.push(error_at(
-                    Some(attr("server")),
-                    "Invalid server URL",
-                    format!("{server:?} must start with https:// (or http:// for a local server), e.g. https://wayfinder.example.com"),
-                ));
-            }
+        if let Some(server) = config.get("server").as_str()
+            && !(server.starts_with("http://") || server.starts_with("https://"))
+        {
+            diagnostics.push(error_at(
+                Some(attr("server")),
+                "Invalid server URL",
+                format!("{server:?} must start with https:// (or http:// for a local server), e.g. https://wayfinder.example.com"),
+            ));
         }
         Ok(Response::new(pb::validate_provider_config::Response {
             diagnostics,

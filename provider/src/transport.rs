@@ -65,10 +65,10 @@ pub async fn serve_plugin() -> Result<(), ServeError> {
     if std::env::var(MAGIC_COOKIE_KEY).ok().as_deref() != Some(MAGIC_COOKIE_VALUE) {
         return Err(ServeError::NotLaunchedByTerraform);
     }
-    if let Ok(versions) = std::env::var("PLUGIN_PROTOCOL_VERSIONS") {
-        if !versions.split(',').any(|v| v.trim() == "6") {
-            return Err(ServeError::UnsupportedProtocol(versions));
-        }
+    if let Ok(versions) = std::env::var("PLUGIN_PROTOCOL_VERSIONS")
+        && !versions.split(',').any(|v| v.trim() == "6")
+    {
+        return Err(ServeError::UnsupportedProtocol(versions));
     }
     let listener = bind_loopback().await?;
     let addr = listener.local_addr().map_err(ServeError::Listen)?;

@@ -1,0 +1,329 @@
+//! `wayfinder-server`: a Wayfinder-compatible REST control plane.
+//!
+//! The binary is a thin wrapper around this library; tests run the same server in-process.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), wayfinder_controlplane::ServerError> {
+//! use wayfinder_controlplane::{Config, Server};
+//! let config = Config::new("127.0.0.1:0".parse().unwrap(), "/tmp/wf-data".into());
+//! let server = Server::bind(config).await?; // store opened, admin token ensured, port bound
+//! println!("listening on {}", server.url());  // e.g. http://127.0.0.1:41234
+//! let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+//! let task = tokio::spawn(server.run(async { let _ = stopped.await; }));
+//! // ... talk HTTP to the server ...
+//! let _ = stop.send(());
+//! task.await.expect("server task")?; // in-flight requests finished, store closed
+//! # Ok(()) }
+//! ```
+//!
+//! Startup ([`Server::bind`]): create the data directory (mode 0700) if missing; open or
+//! create `DATA_DIR/wayfinder.db` ([`store`]); create the administrator token in
+//! `DATA_DIR/admin-token` if the store has none ([`auth::ensure_admin_token`]); bind.
+//! [`Server::run`] serves until its shutdown future completes, lets in-flight requests
+//! finish and closes the store.
+//!
+//! HTTP API: `GET /apiinfo`, `GET /healthz` (no auth); `/resources/...` ([`resources`]);
+//! `/api/v2/...` (authenticated; nothing served there yet). Errors are Kubernetes-style
+//! `Status` bodies ([`status`]).
+#![forbid(unsafe_code)]
+
+pub mod auth;
+pub mod logging;
+pub mod resources;
+pub mod status;
+pub mod store;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::os::unix::fs::DirBuilderExt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Instant, SystemTime};
+
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, Request};
+use axum::http::Method;
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{any, get};
+use serde_json::json;
+
+use crate::auth::{AdminTokenError, Principal};
+use crate::status::ApiError;
+use crate::store::{Store, StoreError};
+
+/// Request bodies larger than this are refused with `413`.
+pub const MAX_BODY_BYTES: usize = 4 * 1024 * 1024;
+
+/// The store's file name inside the data directory.
+pub const STORE_FILE: &str = "wayfinder.db";
+
+/// How to run the server.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct Config {
+    /// Address to listen on; port 0 lets the OS choose (see [`Server::local_addr`]).
+    pub listen: SocketAddr,
+    /// Where the store and the administrator token live; created if missing.
+    pub data_dir: PathBuf,
+    /// Revoke the administrator token and write a new one (the recovery path when
+    /// `admin-token` was lost).
+    pub reset_admin_token: bool,
+}
+
+impl Config {
+    pub fn new(listen: SocketAddr, data_dir: PathBuf) -> Self {
+        Self {
+            listen,
+            data_dir,
+            reset_admin_token: false,
+        }
+    }
+}
+
+/// Why the server could not start or stopped with an error.
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    #[error("cannot create the data directory {}", path.display())]
+    DataDir {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    AdminToken(#[from] AdminTokenError),
+    #[error("cannot listen on {addr}")]
+    Bind {
+        addr: SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("the HTTP server failed")]
+    Serve(#[source] std::io::Error),
+}
+
+/// Shared state of the request handlers.
+#[derive(Debug, Clone)]
+pub struct AppState {
+    pub store: Arc<Store>,
+}
+
+/// A server that has opened its store and bound its port, ready to [`run`](Server::run).
+#[derive(Debug)]
+pub struct Server {
+    listener: tokio::net::TcpListener,
+    local_addr: SocketAddr,
+    data_dir: PathBuf,
+    store: Arc<Store>,
+}
+
+impl Server {
+    /// Prepares the data directory, the store and the administrator token, then binds.
+    pub async fn bind(config: Config) -> Result<Self, ServerError> {
+        let Config {
+            listen,
+            data_dir,
+            reset_admin_token,
+        } = config;
+        let dir = data_dir.clone();
+        let store = tokio::task::spawn_blocking(move || -> Result<Store, ServerError> {
+            std::fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o700)
+                .create(&dir)
+                .map_err(|source| ServerError::DataDir {
+                    path: dir.clone(),
+                    source,
+                })?;
+            let store = Store::open(&dir.join(STORE_FILE))?;
+            auth::ensure_admin_token(&store, &dir, reset_admin_token)?;
+            Ok(store)
+        })
+        .await
+        .map_err(|e| ServerError::Store(StoreError::Task(e)))??;
+        let store = Arc::new(store);
+        let listener = match tokio::net::TcpListener::bind(listen).await {
+            Ok(l) => l,
+            Err(source) => {
+                let _ = store.close();
+                return Err(ServerError::Bind {
+                    addr: listen,
+                    source,
+                });
+            }
+        };
+        let local_addr = listener.local_addr().map_err(|source| ServerError::Bind {
+            addr: listen,
+            source,
+        })?;
+        Ok(Self {
+            listener,
+            local_addr,
+            data_dir,
+            store,
+        })
+    }
+
+    /// The address actually bound (the OS-chosen port when the config asked for port 0).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// `http://` + [`local_addr`](Server::local_addr), e.g. `http://127.0.0.1:41234`.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.local_addr)
+    }
+
+    /// The file that holds the administrator token.
+    pub fn admin_token_file(&self) -> PathBuf {
+        self.data_dir.join(auth::ADMIN_TOKEN_FILE)
+    }
+
+    /// Serves until `shutdown` completes, then stops accepting, lets in-flight requests
+    /// finish and closes the store.
+    pub async fn run<F>(self, shutdown: F) -> Result<(), ServerError>
+    where
+        F: Future<Output = ()> + Send + 'static,
+    {
+        let app = router(AppState {
+            store: Arc::clone(&self.store),
+        });
+        tracing::info!(
+            address = %self.local_addr,
+            data_dir = %self.data_dir.display(),
+            "serving"
+        );
+        let served = axum::serve(self.listener, app)
+            .with_graceful_shutdown(shutdown)
+            .await
+            .map_err(ServerError::Serve);
+        let store = self.store;
+        let closed = tokio::task::spawn_blocking(move || store.close())
+            .await
+            .map_err(StoreError::Task)
+            .and_then(|r| r);
+        served?;
+        closed?;
+        tracing::info!("stopped; store closed");
+        Ok(())
+    }
+}
+
+/// [`Server::bind`] then [`Server::run`], calling `on_bound` with the bound address in
+/// between (the binary prints its "listening on" line there).
+pub async fn serve<F>(
+    config: Config,
+    on_bound: impl FnOnce(SocketAddr),
+    shutdown: F,
+) -> Result<(), ServerError>
+where
+    F: Future<Output = ()> + Send + 'static,
+{
+    let server = Server::bind(config).await?;
+    on_bound(server.local_addr());
+    server.run(shutdown).await
+}
+
+/// The router, for embedding or for tests that drive it without a socket.
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/apiinfo", get(apiinfo))
+        .route("/healthz", get(healthz))
+        .route("/resources", any(resources_root))
+        .route("/resources/{*rest}", any(resources::handle))
+        .route("/api/v2", any(api_v2))
+        .route("/api/v2/{*rest}", any(api_v2))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(middleware::from_fn(access_log))
+        .with_state(state)
+}
+
+async fn apiinfo() -> Response {
+    axum::Json(json!({
+        "nonResourceAPI": "/api/v2",
+        "resourceAPI": "/resources",
+        "kubeProxyAPI": "/kubeproxy",
+    }))
+    .into_response()
+}
+
+async fn healthz() -> &'static str {
+    "ok"
+}
+
+async fn resources_root(_: Principal) -> ApiError {
+    let served: Vec<String> = resources::served_kinds()
+        .map(|k| format!("{} ({})", resources::collection_path(k), k.kind))
+        .collect();
+    ApiError::not_found(format!(
+        "use /resources/{{group}}/{{version}}/{{plural}}[/{{name}}]; served: {}",
+        served.join(", ")
+    ))
+}
+
+async fn api_v2(_: Principal, req: Request) -> ApiError {
+    ApiError::not_found(format!(
+        "{} is not served yet: the non-resource API (/api/v2) has no endpoints in this version",
+        req.uri().path()
+    ))
+}
+
+async fn not_found(req: Request) -> ApiError {
+    ApiError::not_found(format!(
+        "{} is not an API path; see GET /apiinfo (resources live under /resources)",
+        req.uri().path()
+    ))
+}
+
+async fn method_not_allowed(method: Method, req: Request) -> ApiError {
+    let allow = match req.uri().path() {
+        "/apiinfo" | "/healthz" => "GET",
+        _ => "GET, POST, PUT, DELETE",
+    };
+    ApiError::method_not_allowed(method.as_str(), req.uri().path(), allow)
+}
+
+async fn access_log(req: Request, next: Next) -> Response {
+    let method = req.method().clone();
+    let path = req.uri().path().to_owned();
+    let start = Instant::now();
+    let response = next.run(req).await;
+    tracing::info!(
+        target: "wayfinder_controlplane::access",
+        %method,
+        %path,
+        status = response.status().as_u16(),
+        elapsed_ms = start.elapsed().as_secs_f64() * 1000.0,
+        "request"
+    );
+    response
+}
+
+/// Now, as RFC 3339 UTC with seconds precision (`2025-01-31T12:00:00Z`).
+pub fn now_rfc3339() -> String {
+    humantime::format_rfc3339_seconds(SystemTime::now()).to_string()
+}
+
+/// Displays an error with its whole `source()` chain: `outer: inner: innermost`.
+pub struct ErrorChain<'a>(pub &'a dyn std::error::Error);
+
+impl std::fmt::Display for ErrorChain<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.0)?;
+        let mut source = self.0.source();
+        while let Some(s) = source {
+            write!(f, ": {s}")?;
+            source = s.source();
+        }
+        Ok(())
+    }
+}
+
+/// The data directory's administrator token file, for callers that only have a path.
+pub fn admin_token_file(data_dir: &Path) -> PathBuf {
+    data_dir.join(auth::ADMIN_TOKEN_FILE)
+}

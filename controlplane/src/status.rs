@@ -1,0 +1,317 @@
+//! Kubernetes-style `Status` error bodies.
+//!
+//! Every error the API answers is an [`ApiError`]: an HTTP status code, a reason
+//! (`BadRequest`, `Unauthorized`, `Forbidden`, `NotFound`, `MethodNotAllowed`,
+//! `AlreadyExists`, `Conflict`, `Invalid`, `RequestEntityTooLarge`, `InternalError`), a
+//! message a person can act on, and optional details (the object and one cause per field).
+//! It always renders as JSON with `content-type: application/json`:
+//!
+//! ```json
+//! {"apiVersion":"v1","kind":"Status","status":"Failure","code":422,"reason":"Invalid",
+//!  "message":"ComputeTemplate/x is invalid (1 problem): spec.provider: ...",
+//!  "details":{"group":"compute.appvia.io","kind":"ComputeTemplate","name":"x",
+//!             "causes":[{"field":"spec.provider","reason":"FieldValueNotSupported","message":"..."}]}}
+//! ```
+
+use axum::http::{HeaderName, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+use wayfinder_model::{KindInfo, ParseError, ValidationErrors};
+
+/// The response header that marks a `409` as an optimistic-concurrency conflict (a stale
+/// `metadata.resourceVersion`), as Wayfinder's API does.
+pub const OBJECT_MODIFIED_HEADER: &str = "x-wayfinder-objectmodified";
+
+/// One field-level cause of an error (`details.causes[]`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Cause {
+    /// The field path (`spec.nodePools[1].autoscaling.maxSize`); omitted when the cause is
+    /// about the whole document.
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub field: String,
+    /// A Kubernetes `CauseType`, e.g. `FieldValueInvalid`.
+    pub reason: String,
+    pub message: String,
+}
+
+/// `details` of a Status: which object, and every field-level cause.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Details {
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub group: String,
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub kind: String,
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub name: String,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub causes: Vec<Cause>,
+}
+
+impl Details {
+    /// Details naming one object of a kind.
+    pub fn object(kind: &KindInfo, name: &str) -> Self {
+        Self {
+            group: kind.group.to_string(),
+            kind: kind.kind.to_string(),
+            name: name.to_string(),
+            causes: Vec::new(),
+        }
+    }
+}
+
+/// The JSON body of an error response.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct StatusBody<'a> {
+    api_version: &'static str,
+    kind: &'static str,
+    status: &'static str,
+    code: u16,
+    reason: &'static str,
+    message: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    details: Option<&'a Details>,
+}
+
+/// An error answer of the API; see the module documentation.
+#[derive(Debug, Clone)]
+pub struct ApiError {
+    pub code: StatusCode,
+    pub reason: &'static str,
+    pub message: String,
+    pub details: Option<Box<Details>>,
+    /// Extra response headers (`x-wayfinder-objectmodified`, `www-authenticate`, `allow`).
+    pub headers: Vec<(HeaderName, HeaderValue)>,
+}
+
+impl ApiError {
+    pub fn new(code: StatusCode, reason: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            code,
+            reason,
+            message: message.into(),
+            details: None,
+            headers: Vec::new(),
+        }
+    }
+
+    pub fn with_details(mut self, details: Details) -> Self {
+        self.details = Some(Box::new(details));
+        self
+    }
+
+    pub fn with_header(mut self, name: HeaderName, value: &'static str) -> Self {
+        self.headers.push((name, HeaderValue::from_static(value)));
+        self
+    }
+
+    pub fn bad_request(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "BadRequest", message)
+    }
+
+    pub fn unauthorized(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::UNAUTHORIZED, "Unauthorized", message)
+            .with_header(header::WWW_AUTHENTICATE, "Bearer")
+    }
+
+    pub fn forbidden(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::FORBIDDEN, "Forbidden", message)
+    }
+
+    pub fn not_found(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::NOT_FOUND, "NotFound", message)
+    }
+
+    /// `405`, with the `Allow` header listing the methods the path accepts.
+    pub fn method_not_allowed(method: &str, path: &str, allow: &'static str) -> Self {
+        Self::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "MethodNotAllowed",
+            format!("{method} is not allowed on {path}; allowed: {allow}"),
+        )
+        .with_header(header::ALLOW, allow)
+    }
+
+    pub fn payload_too_large(limit: usize) -> Self {
+        Self::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "RequestEntityTooLarge",
+            format!(
+                "the request body is larger than the limit of {} MiB",
+                limit / (1024 * 1024)
+            ),
+        )
+    }
+
+    /// `500`: `detail` goes to the server log only; the client gets a short message.
+    pub fn internal(detail: &dyn std::fmt::Display) -> Self {
+        tracing::error!(error = %detail, "internal error while serving a request");
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "InternalError",
+            "internal error; the server log has the details",
+        )
+    }
+
+    /// `400` for a body the model could not read: malformed JSON, an unknown field, a wrong
+    /// type or an unsupported kind. The cause carries the field path.
+    pub fn from_parse(kind: &KindInfo, e: &ParseError) -> Self {
+        let reason = if e.message.starts_with("unknown field") {
+            // The model documents `Forbidden` as "the field is not allowed here".
+            "FieldValueForbidden"
+        } else if e.message.starts_with("invalid type") || e.message.starts_with("invalid value") {
+            "FieldValueTypeInvalid"
+        } else if e.message.starts_with("missing field") {
+            "FieldValueRequired"
+        } else if e.message.contains("is not a supported kind") {
+            "FieldValueNotSupported"
+        } else {
+            "FieldValueInvalid"
+        };
+        let name = e
+            .object
+            .as_deref()
+            .and_then(|o| o.split_once('/'))
+            .map(|(_, n)| n)
+            .unwrap_or_default();
+        let mut details = Details::object(kind, name);
+        details.causes.push(Cause {
+            field: e.path.to_string(),
+            reason: reason.to_string(),
+            message: e.message.clone(),
+        });
+        Self::bad_request(e.to_string()).with_details(details)
+    }
+
+    /// `422` listing every validation problem, each with its field path.
+    pub fn from_validation(kind: &KindInfo, name: &str, errors: &ValidationErrors) -> Self {
+        let n = errors.errors.len();
+        let summary = errors
+            .errors
+            .iter()
+            .map(|e| e.to_string())
+            .collect::<Vec<_>>()
+            .join("; ");
+        let message = format!(
+            "{} is invalid ({n} problem{}): {summary}",
+            errors.object,
+            if n == 1 { "" } else { "s" }
+        );
+        let mut details = Details::object(kind, name);
+        details.causes = errors
+            .errors
+            .iter()
+            .map(|e| Cause {
+                field: e.path.to_string(),
+                reason: e.reason.as_str().to_string(),
+                message: e.message.clone(),
+            })
+            .collect();
+        Self::new(StatusCode::UNPROCESSABLE_ENTITY, "Invalid", message).with_details(details)
+    }
+
+    /// The JSON body this error renders as.
+    pub fn body(&self) -> serde_json::Value {
+        serde_json::to_value(self.status_body()).unwrap_or_default()
+    }
+
+    fn status_body(&self) -> StatusBody<'_> {
+        StatusBody {
+            api_version: "v1",
+            kind: "Status",
+            status: "Failure",
+            code: self.code.as_u16(),
+            reason: self.reason,
+            message: &self.message,
+            details: self.details.as_deref(),
+        }
+    }
+}
+
+/// A store failure is an internal error: logged in full, answered with a short message.
+impl From<crate::store::StoreError> for ApiError {
+    fn from(e: crate::store::StoreError) -> Self {
+        Self::internal(&crate::ErrorChain(&e))
+    }
+}
+
+impl std::fmt::Display for ApiError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} {}: {}",
+            self.code.as_u16(),
+            self.reason,
+            self.message
+        )
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = serde_json::to_vec(&self.status_body()).unwrap_or_else(|_| {
+            br#"{"apiVersion":"v1","kind":"Status","status":"Failure","code":500,"reason":"InternalError","message":"internal error"}"#.to_vec()
+        });
+        let mut response = (self.code, body).into_response();
+        let headers = response.headers_mut();
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
+        for (name, value) in self.headers {
+            headers.append(name, value);
+        }
+        response
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use wayfinder_model::kinds::COMPUTE_TEMPLATE;
+
+    #[test]
+    fn validation_errors_become_causes_with_paths() {
+        let body = br#"{"apiVersion":"compute.appvia.io/v2beta2","kind":"ComputeTemplate","metadata":{"name":"x"},"spec":{"provider":"EKX","nodePools":[]}}"#;
+        let obj = wayfinder_model::parse_json("request body", body).unwrap();
+        let errs = obj.validate().unwrap_err();
+        let e = ApiError::from_validation(&COMPUTE_TEMPLATE, "x", &errs);
+        let v = e.body();
+        assert_eq!(v["code"], 422);
+        assert_eq!(v["reason"], "Invalid");
+        assert_eq!(v["details"]["kind"], "ComputeTemplate");
+        assert_eq!(v["details"]["causes"][0]["field"], "spec.provider");
+        assert_eq!(
+            v["details"]["causes"][0]["reason"],
+            "FieldValueNotSupported"
+        );
+        assert_eq!(v["details"]["causes"][1]["field"], "spec.nodePools");
+        assert!(
+            v["message"]
+                .as_str()
+                .unwrap()
+                .starts_with("ComputeTemplate/x is invalid (2 problems): spec.provider:"),
+            "{v}"
+        );
+    }
+
+    #[test]
+    fn parse_errors_name_the_field() {
+        let body = br#"{"apiVersion":"compute.appvia.io/v2beta2","kind":"ComputeTemplate","metadata":{"name":"x"},"spec":{"provider":"EKS","nodePool":[]}}"#;
+        let err = wayfinder_model::parse_json("request body", body).unwrap_err();
+        let v = ApiError::from_parse(&COMPUTE_TEMPLATE, &err).body();
+        assert_eq!(v["code"], 400);
+        assert_eq!(v["reason"], "BadRequest");
+        assert_eq!(v["details"]["name"], "x");
+        assert_eq!(v["details"]["causes"][0]["field"], "spec.nodePool");
+        assert_eq!(v["details"]["causes"][0]["reason"], "FieldValueForbidden");
+    }
+
+    #[test]
+    fn syntax_errors_have_no_field() {
+        let err = wayfinder_model::parse_json("request body", b"{").unwrap_err();
+        let v = ApiError::from_parse(&COMPUTE_TEMPLATE, &err).body();
+        assert!(v["details"]["causes"][0].get("field").is_none(), "{v}");
+        assert_eq!(v["details"]["causes"][0]["reason"], "FieldValueInvalid");
+    }
+}
