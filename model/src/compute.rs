@@ -15,8 +15,8 @@ pub const PROVIDERS: &[&str] = &["EKS", "AKS", "GKE"];
 /// Taint effects Kubernetes accepts.
 pub const TAINT_EFFECTS: &[&str] = &["NoSchedule", "PreferNoSchedule", "NoExecute"];
 
-/// AKS node-pool modes.
-pub const AKS_MODES: &[&str] = &["System", "User"];
+/// AKS node-pool modes, spelled as Wayfinder's own definitions spell them.
+pub const AKS_MODES: &[&str] = &["system", "user"];
 
 /// Disk size bounds in GiB, common to the three providers.
 pub const DISK_SIZE_RANGE: (i64, i64) = (10, 16384);
@@ -127,7 +127,7 @@ pub struct NodePoolProviderDetails {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct AksNodePool {
-    /// `System` or `User`.
+    /// `system` or `user`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mode: Option<String>,
 }
@@ -475,7 +475,7 @@ spec:
       maxPodsPerNode: 30
       spot: {enabled: true, eks: {additionalInstanceTypes: [x]}}
       taints: [{key: k, value: v, effect: NoSchedule}]
-      providerDetails: {aks: {mode: User}}
+      providerDetails: {aks: {mode: user}}
 "#;
         let t = parse_one(full);
         let json = serde_json::to_value(&t.spec).unwrap();
@@ -538,7 +538,7 @@ spec:
       size: 9
       autoscaling: {enabled: true, minSize: 3, maxSize: 2}
       taints: [{key: x, effect: Sometimes}]
-      providerDetails: {aks: {mode: System}}
+      providerDetails: {aks: {mode: system}}
 "#;
         let errs = parse_one(yaml).validate().unwrap_err();
         let lines: Vec<String> = errs.errors.iter().map(|e| e.to_string()).collect();

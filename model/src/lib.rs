@@ -21,4 +21,4 @@ pub use compute::{ComputeTemplate, ComputeTemplateSpec, NodePool};
 pub use error::{FieldError, FieldPath, ParseError, PathSegment, ValidationErrors};
 pub use kinds::{KindInfo, Object, Scope};
 pub use meta::ObjectMeta;
-pub use parse::{Document, parse_json, parse_yaml_documents};
+pub use parse::{Document, parse_json, parse_yaml_documents, read_yaml_documents};

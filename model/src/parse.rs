@@ -14,12 +14,24 @@ pub struct Document {
     pub object: Object,
 }
 
-/// Parses every document of a YAML stream. Empty documents are skipped. Returns every
-/// document's error at once; a syntax error ends the stream, as the parser cannot resync.
+/// Parses every document of a YAML stream, failing if any document fails. See
+/// [`read_yaml_documents`] to keep the good documents too.
 pub fn parse_yaml_documents(
     source_name: &str,
     text: &str,
 ) -> Result<Vec<Document>, Vec<ParseError>> {
+    let (docs, errors) = read_yaml_documents(source_name, text);
+    if errors.is_empty() {
+        Ok(docs)
+    } else {
+        Err(errors)
+    }
+}
+
+/// Reads every document of a YAML stream: the objects that parsed, and an error for each
+/// document that did not. Empty documents are skipped. A syntax error ends the stream, as
+/// the parser cannot resynchronise after it.
+pub fn read_yaml_documents(source_name: &str, text: &str) -> (Vec<Document>, Vec<ParseError>) {
     let mut docs = Vec::new();
     let mut errors = Vec::new();
     for (index, de) in serde_yaml_ng::Deserializer::from_str(text).enumerate() {
@@ -43,11 +55,7 @@ pub fn parse_yaml_documents(
             }
         }
     }
-    if errors.is_empty() {
-        Ok(docs)
-    } else {
-        Err(errors)
-    }
+    (docs, errors)
 }
 
 /// Parses one JSON object, such as an API request body.
@@ -198,10 +206,19 @@ fn edit_distance(a: &str, b: &str) -> usize {
 
 /// serde_yaml and serde_json append " at line L column C"; we report the location apart.
 fn strip_location(message: &str) -> String {
-    match message.rfind(" at line ") {
-        Some(i) => message[..i].to_string(),
-        None => message.to_string(),
+    let mut out = message.to_string();
+    while let Some(i) = out.find(" at line ") {
+        let rest = &out[i + " at line ".len()..];
+        let digits = |s: &str| s.chars().take_while(char::is_ascii_digit).count();
+        let line_len = digits(rest);
+        let after = &rest[line_len..];
+        let Some(col) = after.strip_prefix(" column ") else {
+            break;
+        };
+        let end = i + " at line ".len() + line_len + " column ".len() + digits(col);
+        out.replace_range(i..end, "");
     }
+    out
 }
 
 #[cfg(test)]
@@ -254,6 +271,30 @@ mod tests {
         let e = &errs[0];
         assert!(e.location.is_some(), "{e}");
         assert!(e.to_string().starts_with("bad.yaml:"), "{e}");
+    }
+
+    #[test]
+    fn good_documents_survive_a_bad_neighbour() {
+        let text = format!(
+            "{TEMPLATE}---\n{}",
+            TEMPLATE
+                .replace("name: t", "name: u")
+                .replace("size: 1", "size: x")
+        );
+        let (docs, errors) = read_yaml_documents("a.yaml", &text);
+        assert_eq!(docs.len(), 1);
+        assert_eq!(errors.len(), 1);
+        assert_eq!(errors[0].document, 1);
+    }
+
+    #[test]
+    fn locations_are_not_repeated_in_messages() {
+        assert_eq!(
+            strip_location("bad thing at line 2 column 1, while parsing x"),
+            "bad thing, while parsing x"
+        );
+        assert_eq!(strip_location("bad at line 3 column 14"), "bad");
+        assert_eq!(strip_location("at line is fine"), "at line is fine");
     }
 
     #[test]

@@ -1,0 +1,160 @@
+//! Problems the compiler reports, and the two ways it prints them.
+
+use std::fmt;
+
+use serde::Serialize;
+use wayfinder_model::{ParseError, ValidationErrors};
+
+/// How serious a diagnostic is. Everything is an error for now; the field is there so that
+/// CI annotations can tell and later warnings need no new format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    Error,
+}
+
+/// One problem, located as precisely as we know: file, line and column when the parser
+/// gave them, the object (`Kind/name`) and the field path.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Diagnostic {
+    pub file: String,
+    /// One-based.
+    pub line: Option<usize>,
+    /// One-based.
+    pub column: Option<usize>,
+    /// Zero-based index of the document in a multi-document file, when there is no line.
+    #[serde(skip)]
+    pub document: Option<usize>,
+    /// `Kind/name`.
+    pub object: Option<String>,
+    /// `spec.nodePools[1].autoscaling.maxSize`.
+    pub field: Option<String>,
+    pub message: String,
+    pub severity: Severity,
+}
+
+impl Diagnostic {
+    /// A problem with a whole file (or path).
+    pub fn file(file: impl Into<String>, message: impl Into<String>) -> Self {
+        Self {
+            file: file.into(),
+            line: None,
+            column: None,
+            document: None,
+            object: None,
+            field: None,
+            message: message.into(),
+            severity: Severity::Error,
+        }
+    }
+
+    pub fn at(mut self, line: usize, column: usize) -> Self {
+        self.line = Some(line);
+        self.column = Some(column);
+        self
+    }
+
+    pub fn object(mut self, object: impl Into<String>) -> Self {
+        self.object = Some(object.into());
+        self
+    }
+
+    pub fn field(mut self, field: impl Into<String>) -> Self {
+        let field = field.into();
+        self.field = (!field.is_empty()).then_some(field);
+        self
+    }
+
+    /// From the model's parse error; the file is the error's source name.
+    pub fn from_parse_error(e: &ParseError) -> Self {
+        Self {
+            file: e.source_name.clone(),
+            line: e.location.map(|(l, _)| l),
+            column: e.location.map(|(_, c)| c),
+            document: (e.location.is_none() && e.document > 0).then_some(e.document),
+            object: e.object.clone(),
+            field: (!e.path.is_empty()).then(|| e.path.to_string()),
+            message: e.message.clone(),
+            severity: Severity::Error,
+        }
+    }
+
+    /// One diagnostic per problem the model's validation found.
+    pub fn from_validation(file: &str, e: &ValidationErrors) -> Vec<Self> {
+        e.errors
+            .iter()
+            .map(|fe| {
+                Self::file(file, fe.message.clone())
+                    .object(e.object.clone())
+                    .field(fe.path.to_string())
+            })
+            .collect()
+    }
+
+    /// The diagnostic as one line of JSON: `{"file", "line", "column", "object", "field",
+    /// "message", "severity"}`, absent parts as `null`.
+    pub fn to_json_line(&self) -> String {
+        serde_json::to_string(self).unwrap_or_else(|_| {
+            // Serialising plain strings and numbers cannot fail; keep a fallback anyway.
+            format!(
+                "{{\"file\":null,\"line\":null,\"column\":null,\"object\":null,\"field\":null,\"message\":{:?},\"severity\":\"error\"}}",
+                self.message
+            )
+        })
+    }
+}
+
+/// `file[:line:col]: [Kind/name: ][field: ]message`, or `file (document N): …` for a
+/// document after the first when no line is known.
+impl fmt::Display for Diagnostic {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.file)?;
+        match (self.line, self.column, self.document) {
+            (Some(l), Some(c), _) => write!(f, ":{l}:{c}")?,
+            (Some(l), None, _) => write!(f, ":{l}")?,
+            (None, _, Some(d)) => write!(f, " (document {})", d + 1)?,
+            _ => {}
+        }
+        write!(f, ": ")?;
+        if let Some(o) = &self.object {
+            write!(f, "{o}: ")?;
+        }
+        if let Some(p) = &self.field {
+            write!(f, "{p}: ")?;
+        }
+        write!(f, "{}", self.message)
+    }
+}
+
+/// `--message-format`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum MessageFormat {
+    /// One line per problem, for people.
+    #[default]
+    Human,
+    /// One JSON object per line, for CI annotations.
+    Json,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn human_and_json_forms() {
+        let d = Diagnostic::file("defs/a.yaml", "must be >= minSize (3)")
+            .object("ComputeTemplate/x")
+            .field("spec.nodePools[1].autoscaling.maxSize");
+        assert_eq!(
+            d.to_string(),
+            "defs/a.yaml: ComputeTemplate/x: spec.nodePools[1].autoscaling.maxSize: must be >= minSize (3)"
+        );
+        assert_eq!(
+            d.to_json_line(),
+            r#"{"file":"defs/a.yaml","line":null,"column":null,"object":"ComputeTemplate/x","field":"spec.nodePools[1].autoscaling.maxSize","message":"must be >= minSize (3)","severity":"error"}"#
+        );
+        let located = Diagnostic::file("b.yaml", "not valid YAML").at(3, 7);
+        assert_eq!(located.to_string(), "b.yaml:3:7: not valid YAML");
+        assert!(located.to_json_line().contains(r#""line":3,"column":7"#));
+    }
+}

@@ -1,0 +1,225 @@
+//! Writing a module to disk atomically, and checking a directory against one.
+//!
+//! Only the files of the module are touched: other files in the directory are left alone.
+
+use std::fs;
+use std::io::{self, Write as _};
+use std::path::{Path, PathBuf};
+
+use crate::compile::Module;
+
+/// What [`write`] did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct WriteReport {
+    /// Files created or replaced, relative to the module directory.
+    pub written: Vec<String>,
+    /// Files that already held exactly the right bytes and were not touched.
+    pub unchanged: Vec<String>,
+}
+
+/// A file of the module whose copy on disk is not what the module holds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Mismatch {
+    Missing {
+        path: String,
+    },
+    /// `line` is the first line (one-based) that differs.
+    Differs {
+        path: String,
+        line: usize,
+    },
+}
+
+impl Mismatch {
+    pub fn path(&self) -> &str {
+        match self {
+            Mismatch::Missing { path } | Mismatch::Differs { path, .. } => path,
+        }
+    }
+}
+
+/// Writes the module into `dir`, creating it if needed. Every changed file is first written
+/// in full to a temporary file beside it; only when all of them are written are they renamed
+/// over the old ones, so a failure leaves the old files in place. Files that already hold
+/// the right bytes are not touched (their modification times stay).
+pub fn write(dir: &Path, module: &Module) -> io::Result<WriteReport> {
+    if dir.exists() && !dir.is_dir() {
+        return Err(io::Error::new(
+            io::ErrorKind::AlreadyExists,
+            format!("{} exists and is not a directory", dir.display()),
+        ));
+    }
+    let mut report = WriteReport::default();
+    let mut staged: Vec<(PathBuf, PathBuf, String)> = Vec::new();
+    let result = (|| {
+        for (rel, contents) in module.files() {
+            let target = dir.join(rel);
+            if fs::read(&target).is_ok_and(|old| old == contents.as_bytes()) {
+                report.unchanged.push(rel.to_string());
+                continue;
+            }
+            let parent = target.parent().unwrap_or(dir);
+            fs::create_dir_all(parent)?;
+            let temp = stage(&target, contents.as_bytes())?;
+            staged.push((temp, target, rel.to_string()));
+        }
+        Ok(())
+    })();
+    if let Err(e) = result {
+        for (temp, _, _) in &staged {
+            let _ = fs::remove_file(temp);
+        }
+        return Err(e);
+    }
+    let mut staged = staged.into_iter();
+    while let Some((temp, target, rel)) = staged.next() {
+        if let Err(e) = fs::rename(&temp, &target) {
+            let _ = fs::remove_file(&temp);
+            for (temp, _, _) in staged {
+                let _ = fs::remove_file(temp);
+            }
+            return Err(io::Error::new(
+                e.kind(),
+                format!("cannot replace {}: {e}", target.display()),
+            ));
+        }
+        report.written.push(rel);
+    }
+    Ok(report)
+}
+
+/// Writes `contents` to a new temporary file in the target's directory and returns its
+/// path. It keeps the target's permissions when the target exists.
+fn stage(target: &Path, contents: &[u8]) -> io::Result<PathBuf> {
+    let parent = target.parent().unwrap_or(Path::new("."));
+    let name = target
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let mut attempt = 0u32;
+    let (path, mut file) = loop {
+        let path = parent.join(format!(".{name}.{}.{attempt}.tmp", std::process::id()));
+        match fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&path)
+        {
+            Ok(file) => break (path, file),
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists && attempt < 100 => attempt += 1,
+            Err(e) => {
+                return Err(io::Error::new(
+                    e.kind(),
+                    format!("cannot create a file in {}: {e}", parent.display()),
+                ));
+            }
+        }
+    };
+    let written = file
+        .write_all(contents)
+        .and_then(|()| file.sync_all())
+        .and_then(|()| match fs::metadata(target) {
+            Ok(meta) => fs::set_permissions(&path, meta.permissions()),
+            Err(_) => Ok(()),
+        });
+    if let Err(e) = written {
+        let _ = fs::remove_file(&path);
+        return Err(io::Error::new(
+            e.kind(),
+            format!("cannot write {}: {e}", path.display()),
+        ));
+    }
+    Ok(path)
+}
+
+/// Compares `dir` with the module without writing anything; returns the files that are
+/// missing or differ, in path order.
+pub fn check(dir: &Path, module: &Module) -> io::Result<Vec<Mismatch>> {
+    let mut mismatches = Vec::new();
+    for (rel, contents) in module.files() {
+        match fs::read(dir.join(rel)) {
+            Ok(old) if old == contents.as_bytes() => {}
+            Ok(old) => mismatches.push(Mismatch::Differs {
+                path: rel.to_string(),
+                line: first_different_line(&old, contents.as_bytes()),
+            }),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => mismatches.push(Mismatch::Missing {
+                path: rel.to_string(),
+            }),
+            Err(e) => {
+                return Err(io::Error::new(
+                    e.kind(),
+                    format!("cannot read {}: {e}", dir.join(rel).display()),
+                ));
+            }
+        }
+    }
+    Ok(mismatches)
+}
+
+fn first_different_line(a: &[u8], b: &[u8]) -> usize {
+    let common = a.iter().zip(b).take_while(|(x, y)| x == y).count();
+    a[..common].iter().filter(|c| **c == b'\n').count() + 1
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn module() -> Module {
+        let mut m = Module::default();
+        m.insert("a.tf", "a = 1\n".into());
+        m.insert("sub/b.tf", "b = 2\nc = 3\n".into());
+        m
+    }
+
+    #[test]
+    fn writes_then_reports_unchanged_and_leaves_other_files_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("out");
+        let m = module();
+        let r = write(&out, &m).unwrap();
+        assert_eq!(r.written, ["a.tf", "sub/b.tf"]);
+        fs::write(out.join("keep.tf"), "x").unwrap();
+        let r = write(&out, &m).unwrap();
+        assert_eq!(r.unchanged, ["a.tf", "sub/b.tf"]);
+        assert!(r.written.is_empty());
+        assert_eq!(fs::read_to_string(out.join("keep.tf")).unwrap(), "x");
+        let mut names: Vec<_> = fs::read_dir(&out)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        names.sort();
+        assert_eq!(names, ["a.tf", "keep.tf", "sub"], "no temporary files left");
+        assert!(check(&out, &m).unwrap().is_empty());
+    }
+
+    #[test]
+    fn check_lists_missing_and_different_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let m = module();
+        write(dir.path(), &m).unwrap();
+        fs::write(dir.path().join("sub/b.tf"), "b = 2\nc = 4\n").unwrap();
+        fs::remove_file(dir.path().join("a.tf")).unwrap();
+        assert_eq!(
+            check(dir.path(), &m).unwrap(),
+            [
+                Mismatch::Missing {
+                    path: "a.tf".into()
+                },
+                Mismatch::Differs {
+                    path: "sub/b.tf".into(),
+                    line: 2
+                }
+            ]
+        );
+    }
+
+    #[test]
+    fn refuses_a_file_where_the_directory_should_be() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("out");
+        fs::write(&f, "x").unwrap();
+        assert!(write(&f, &module()).is_err());
+        assert_eq!(fs::read_to_string(&f).unwrap(), "x");
+    }
+}
