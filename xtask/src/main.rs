@@ -1,1 +1,66 @@
-fn main() {}
+//! `cargo xtask`: the project's tasks.
+//!
+//! - `cargo xtask test [--terraform VERSION]`: formatting, lints, Terraform (found or
+//!   installed), the binaries, and every test including the acceptance tests.
+//! - `cargo xtask demo [--keep-running]`: a control plane, the example definitions compiled
+//!   into a module, and `terraform apply` of it through the provider.
+#![forbid(unsafe_code)]
+
+mod demo;
+mod test;
+mod util;
+
+// Shared with the acceptance harness, which exposes them as `wayfinder_acceptance::{launch,
+// terraform}`: one copy of the Terraform and server-process logic. Not every item is used on
+// both sides.
+#[allow(dead_code)]
+#[path = "../../tests/acceptance/src/launch.rs"]
+mod launch;
+#[allow(dead_code)]
+#[path = "../../tests/acceptance/src/terraform.rs"]
+mod terraform;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "xtask",
+    bin_name = "cargo xtask",
+    about = "Project tasks",
+    version
+)]
+struct Cli {
+    #[command(subcommand)]
+    task: Task,
+}
+
+#[derive(Debug, Subcommand)]
+enum Task {
+    /// Check formatting and lints, find or install Terraform, build, and run every test
+    /// (the acceptance tests drive the real Terraform CLI).
+    Test(test::Args),
+    /// Start a control plane, compile examples/definitions into a Terraform module and
+    /// apply it through the provider.
+    Demo(demo::Args),
+    /// Find Terraform as `test` does (installing it under target/terraform/ when needed) and
+    /// print its path, e.g. for `WAYFINDER_TERRAFORM=$(cargo xtask terraform) cargo test`.
+    Terraform(test::TerraformArgs),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.task {
+        Task::Test(args) => test::run(&args),
+        Task::Demo(args) => demo::run(&args),
+        Task::Terraform(args) => test::print_terraform(&args),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
