@@ -299,9 +299,12 @@ resource "wayfinder_compute_template" "x" {{
         .expect("the config has max_size")
         + 1;
     assert!(
-        text.contains("node_pools[0].autoscaling.max_size")
-            || text.contains(&format!("on main.tf line {line}")),
-        "the error should name node_pools[0].autoscaling.max_size or main.tf line {line}:\n{out}"
+        text.contains("node_pools[0].autoscaling.max_size"),
+        "the error should name node_pools[0].autoscaling.max_size:\n{out}"
+    );
+    assert!(
+        text.contains(&format!("on main.tf line {line}")),
+        "Terraform should point at main.tf line {line}, where max_size is set:\n{out}"
     );
     assert!(
         server.client().compute_templates().is_empty(),
