@@ -494,26 +494,9 @@ pub fn cli_config(mirror: Option<&Path>) -> String {
     out
 }
 
-/// A quoted HCL string literal.
+/// A quoted HCL string literal, escaped as the compiler escapes them.
 pub fn hcl_string(s: &str) -> String {
-    let mut out = String::from("\"");
-    let mut chars = s.chars().peekable();
-    while let Some(c) = chars.next() {
-        match c {
-            '\\' => out.push_str("\\\\"),
-            '"' => out.push_str("\\\""),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            '$' | '%' if chars.peek() == Some(&'{') => {
-                out.push(c);
-                out.push(c);
-            }
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-    out
+    wayfinder_compiler::hcl::quote(s)
 }
 
 /// Writes `text` to `path` with mode 0755, atomically.

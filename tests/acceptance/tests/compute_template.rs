@@ -253,6 +253,31 @@ fn lifecycle() {
     wd.plan_is_empty(false);
     wd.plan_is_empty(true);
 
+    // Renaming or changing the provider cannot happen in place: the plan replaces it.
+    let current = lifecycle_config("Changed description", "m6i.large", 3);
+    for (from, to) in [
+        ("\"lifecycle-eks\"", "\"lifecycle-eks-renamed\""),
+        ("\"EKS\"", "\"GKE\""),
+    ] {
+        let changed = current.replace(from, to);
+        let changed = if to == "\"GKE\"" {
+            // EKS-only spot settings would be refused for GKE.
+            let start = changed.find("    spot {").unwrap();
+            let end = start + changed[start..].find("\n    }\n").unwrap() + 7;
+            format!("{}{}", &changed[..start], &changed[end..])
+        } else {
+            changed
+        };
+        wd.write_config(&changed);
+        let (changes, text) = wd.plan_changes(true);
+        assert_eq!(
+            actions_of(&changes, ADDR),
+            ["delete", "create"],
+            "changing {from} to {to} should replace:\n{text}"
+        );
+    }
+    wd.write_config(&current);
+
     // Destroy, and check it is gone.
     wd.destroy();
     assert!(
@@ -493,4 +518,46 @@ fn debug_mode_serves_terraform_through_reattach() {
     );
     provider.stop();
     assert!(!provider.is_running());
+}
+
+#[test]
+fn a_provider_without_server_or_token_says_what_to_set() {
+    require_terraform!();
+    let wd = Workdir::with_provider();
+    wd.write_config(&small_config("unconfigured"));
+    wd.init();
+    let out = wd.try_apply();
+    assert_ne!(out.code, 0, "apply without configuration succeeded:\n{out}");
+    assert_no_crash(&out);
+    let text = out.combined();
+    for expected in [
+        "No Wayfinder API address",
+        "WAYFINDER_SERVER",
+        "No Wayfinder access token",
+        "WAYFINDER_TOKEN",
+    ] {
+        assert!(
+            text.contains(expected),
+            "the error should mention {expected}:\n{out}"
+        );
+    }
+}
+
+#[test]
+fn provider_logs_reach_terraform_as_hclog_json() {
+    require_terraform!();
+    let server = Server::start();
+    let mut wd = Workdir::new(&server);
+    wd.set_env("TF_LOG_PROVIDER", "INFO");
+    wd.write_config(&small_config("logged"));
+    wd.init();
+    let out = wd.run_expect(&["plan", "-input=false", "-no-color"], &[0]);
+    // Terraform re-logs each hclog line of ours at that line's level, under the plugin's name.
+    assert!(
+        out.stderr.lines().any(|l| l.contains("[INFO]")
+            && l.contains("provider.terraform-provider-wayfinder")
+            && l.contains("configuring the wayfinder provider")),
+        "the provider's info log is missing from Terraform's log:\n{}",
+        out.stderr
+    );
 }
