@@ -134,6 +134,9 @@ pub struct Definition {
     pub object: Object,
 }
 
+/// The kinds that compile into module resources.
+pub const COMPILED_KINDS: &[&str] = &["ComputeTemplate"];
+
 /// Parses and validates every source; returns every definition and every problem found in
 /// any of them (parse errors, validation errors, duplicate `kind`+`name`).
 pub fn load(sources: &[Source]) -> (Vec<Definition>, Vec<Diagnostic>) {
@@ -146,6 +149,20 @@ pub fn load(sources: &[Source]) -> (Vec<Definition>, Vec<Diagnostic>) {
         let (docs, errors) = wayfinder_model::read_yaml_documents(&source.name, &source.text);
         problems.extend(errors.iter().map(Diagnostic::from_parse_error));
         for doc in docs {
+            let kind = doc.object.kind_info().kind;
+            if !COMPILED_KINDS.contains(&kind) {
+                problems.push(
+                    Diagnostic::file(
+                        &source.name,
+                        format!(
+                            "{kind} definitions are not compiled into modules (yet); wayfinder-compile takes {}",
+                            COMPILED_KINDS.join(", ")
+                        ),
+                    )
+                    .object(doc.object.display_name()),
+                );
+                continue;
+            }
             if let Err(e) = doc.object.validate() {
                 problems.extend(Diagnostic::from_validation(&source.name, &e));
             }

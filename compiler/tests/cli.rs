@@ -246,6 +246,14 @@ fn every_problem_in_every_file_is_reported_and_nothing_is_written() {
     assert!(out.stdout.is_empty());
     let err = stderr(&out);
     let lines: Vec<&str> = err.lines().collect();
+    let supported = format!(
+        "defs/d.yaml: ConfigMap/cm: kind: ConfigMap (v1) is not a supported kind; supported kinds: {}",
+        wayfinder_model::kinds::ALL
+            .iter()
+            .map(|k| format!("{} ({})", k.kind, k.api_version()))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
     assert_eq!(
         lines,
         [
@@ -256,7 +264,7 @@ fn every_problem_in_every_file_is_reported_and_nothing_is_written() {
             "defs/b.yaml: ComputeTemplate/eks-b: spec.nodePools[0].machine: must not be empty: an instance type such as m6i.large",
             "defs/b.yaml (document 2): ComputeTemplate/eks-a: metadata.name: defined more than once: ComputeTemplate/eks-a is also defined in defs/a.yaml; names must be unique per kind",
             "defs/c.yaml:2:1: not valid YAML: did not find expected ',' or ']', while parsing a flow sequence",
-            "defs/d.yaml: ConfigMap/cm: kind: ConfigMap (v1) is not a supported kind; supported kinds: ComputeTemplate (compute.appvia.io/v2beta2)",
+            supported.as_str(),
             "defs/e.yaml:1:13: not valid UTF-8 (byte 0xFE at offset 12); definitions must be UTF-8 text",
             "9 problems in 6 files; nothing was written",
         ]

@@ -31,7 +31,10 @@ pub enum Target {
 
 /// The kinds this server serves.
 pub fn served_kinds() -> impl Iterator<Item = &'static KindInfo> {
-    kinds::ALL.iter().filter(|k| k.scope == Scope::Platform)
+    kinds::ALL
+        .iter()
+        .copied()
+        .filter(|k| k.scope == Scope::Platform)
 }
 
 /// The collection path of a served kind.

@@ -3,11 +3,12 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::error::{FieldPath, Reason, ValidationErrors};
-use crate::kinds::COMPUTE_TEMPLATE;
+use crate::error::{FieldPath, Reason};
+use crate::kinds::{COMPUTE_TEMPLATE, KindInfo};
 use crate::meta::ObjectMeta;
+use crate::object::{Spec, Typed};
 use crate::shape::{Field, FieldType};
-use crate::validate::{self, Checker};
+use crate::validate::Checker;
 
 /// The providers a compute template or cluster plan may target.
 pub const PROVIDERS: &[&str] = &["EKS", "AKS", "GKE"];
@@ -27,14 +28,8 @@ pub const MAX_PODS_RANGE: (i64, i64) = (8, 737);
 /// Largest node count one pool may scale to.
 pub const MAX_POOL_NODES: i64 = 1000;
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct ComputeTemplate {
-    pub api_version: String,
-    pub kind: String,
-    pub metadata: ObjectMeta,
-    pub spec: ComputeTemplateSpec,
-}
+/// A compute template.
+pub type ComputeTemplate = Typed<ComputeTemplateSpec>;
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -257,26 +252,16 @@ pub const NODE_POOL_SHAPE: &[Field] = &[
     ),
 ];
 
-impl ComputeTemplate {
-    /// Checks every field and returns every problem at once.
-    pub fn validate(&self) -> Result<(), ValidationErrors> {
-        let mut c = Checker::new(format!("{}/{}", COMPUTE_TEMPLATE.kind, self.metadata.name));
-        let root = FieldPath::root();
-        validate::type_meta(
-            &mut c,
-            &root,
-            &self.api_version,
-            &self.kind,
-            &COMPUTE_TEMPLATE,
-        );
-        validate::platform_metadata(&mut c, &root.field("metadata"), &self.metadata);
-        self.spec.check(&mut c, &root.field("spec"));
-        c.finish()
+impl Spec for ComputeTemplateSpec {
+    const INFO: &'static KindInfo = &COMPUTE_TEMPLATE;
+
+    fn check(&self, c: &mut Checker, path: &FieldPath, _meta: &ObjectMeta) {
+        self.check_spec(c, path);
     }
 }
 
 impl ComputeTemplateSpec {
-    fn check(&self, c: &mut Checker, path: &FieldPath) {
+    fn check_spec(&self, c: &mut Checker, path: &FieldPath) {
         c.one_of(&path.field("provider"), &self.provider, PROVIDERS);
         let pools = path.field("nodePools");
         if self.node_pools.is_empty() {
@@ -308,7 +293,8 @@ impl ComputeTemplateSpec {
 }
 
 impl NodePool {
-    fn check(&self, c: &mut Checker, p: &FieldPath, provider: &str) {
+    /// Checks one pool; provider-specific rules apply when `provider` is known.
+    pub(crate) fn check(&self, c: &mut Checker, p: &FieldPath, provider: &str) {
         c.dns_label(&p.field("logicalName"), &self.logical_name);
         c.required(
             &p.field("machine"),
@@ -435,6 +421,7 @@ mod tests {
         let docs = parse_yaml_documents("t.yaml", yaml).expect("parses");
         match docs.into_iter().next().unwrap().object {
             Object::ComputeTemplate(t) => t,
+            other => panic!("not a compute template: {other:?}"),
         }
     }
 

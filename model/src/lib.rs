@@ -8,17 +8,23 @@
 // path, so their size is not worth boxing for.
 #![allow(clippy::result_large_err)]
 
+pub mod cluster;
+pub mod common;
 pub mod compute;
 pub mod error;
 pub mod kinds;
 pub mod meta;
 pub mod naming;
+pub mod net;
+pub mod object;
 pub mod parse;
+pub mod policy;
 pub mod shape;
-mod validate;
+pub mod validate;
 
 pub use compute::{ComputeTemplate, ComputeTemplateSpec, NodePool};
 pub use error::{FieldError, FieldPath, ParseError, PathSegment, ValidationErrors};
 pub use kinds::{KindInfo, Object, Scope};
 pub use meta::ObjectMeta;
+pub use object::{Spec, Status, Typed};
 pub use parse::{Document, parse_json, parse_yaml_documents, read_yaml_documents};

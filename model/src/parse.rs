@@ -142,24 +142,12 @@ pub fn object_from_value(
             ),
         ));
     };
-    let typed = |v: serde_json::Value| -> Result<Object, ParseError> {
-        match info.kind {
-            "ComputeTemplate" => typed_from(v).map(Object::ComputeTemplate),
-            other => unreachable_kind(other),
-        }
-        .map_err(|(path, message)| err(name.clone(), path, message))
-    };
-    typed(value)
+    kinds::typed_from_value(info, value).map_err(|(path, message)| err(name.clone(), path, message))
 }
 
-fn unreachable_kind<T>(kind: &str) -> Result<T, (FieldPath, String)> {
-    Err((
-        FieldPath::root().field("kind"),
-        format!("{kind} is registered but has no parser"),
-    ))
-}
-
-fn typed_from<T: DeserializeOwned>(value: serde_json::Value) -> Result<T, (FieldPath, String)> {
+pub(crate) fn typed_from<T: DeserializeOwned>(
+    value: serde_json::Value,
+) -> Result<T, (FieldPath, String)> {
     serde_path_to_error::deserialize(value).map_err(|e| {
         let path = FieldPath::parse(&e.path().to_string()).unwrap_or_default();
         (path, with_suggestion(&e.into_inner().to_string()))
@@ -304,10 +292,17 @@ mod tests {
             "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: x}\n",
         )
         .unwrap_err();
-        assert_eq!(
-            errs[0].to_string(),
-            "a.yaml: ConfigMap/x: kind: ConfigMap (v1) is not a supported kind; supported kinds: ComputeTemplate (compute.appvia.io/v2beta2)"
+        let msg = errs[0].to_string();
+        assert!(
+            msg.starts_with("a.yaml: ConfigMap/x: kind: ConfigMap (v1) is not a supported kind; supported kinds: ComputeTemplate (compute.appvia.io/v2beta2), "),
+            "{msg}"
         );
+        for k in kinds::ALL {
+            assert!(
+                msg.contains(&format!("{} ({})", k.kind, k.api_version())),
+                "{msg}"
+            );
+        }
     }
 
     #[test]

@@ -4,20 +4,21 @@ use crate::error::{FieldError, FieldPath, Reason, ValidationErrors};
 use crate::kinds::KindInfo;
 use crate::meta::ObjectMeta;
 
-pub(crate) struct Checker {
+/// Collects every problem found in one object.
+pub struct Checker {
     object: String,
     errors: Vec<FieldError>,
 }
 
 impl Checker {
-    pub(crate) fn new(object: String) -> Self {
+    pub fn new(object: String) -> Self {
         Self {
             object,
             errors: Vec::new(),
         }
     }
 
-    pub(crate) fn push(&mut self, path: &FieldPath, reason: Reason, message: impl Into<String>) {
+    pub fn push(&mut self, path: &FieldPath, reason: Reason, message: impl Into<String>) {
         self.errors.push(FieldError {
             path: path.clone(),
             reason,
@@ -26,13 +27,13 @@ impl Checker {
     }
 
     /// A string that must not be empty; `hint` says what belongs there.
-    pub(crate) fn required(&mut self, path: &FieldPath, value: &str, hint: &str) {
+    pub fn required(&mut self, path: &FieldPath, value: &str, hint: &str) {
         if value.trim().is_empty() {
             self.push(path, Reason::Required, format!("must not be empty: {hint}"));
         }
     }
 
-    pub(crate) fn one_of(&mut self, path: &FieldPath, value: &str, allowed: &[&str]) {
+    pub fn one_of(&mut self, path: &FieldPath, value: &str, allowed: &[&str]) {
         if value.is_empty() {
             self.push(
                 path,
@@ -51,7 +52,7 @@ impl Checker {
         }
     }
 
-    pub(crate) fn range(&mut self, path: &FieldPath, value: i64, (lo, hi): (i64, i64), unit: &str) {
+    pub fn range(&mut self, path: &FieldPath, value: i64, (lo, hi): (i64, i64), unit: &str) {
         if value < lo || value > hi {
             self.push(
                 path,
@@ -62,7 +63,7 @@ impl Checker {
     }
 
     /// A DNS-1123 label: what Wayfinder accepts for object names.
-    pub(crate) fn dns_label(&mut self, path: &FieldPath, value: &str) {
+    pub fn dns_label(&mut self, path: &FieldPath, value: &str) {
         if value.is_empty() {
             self.push(
                 path,
@@ -80,7 +81,55 @@ impl Checker {
         }
     }
 
-    pub(crate) fn finish(self) -> Result<(), ValidationErrors> {
+    /// A workspace key: 2 to 5 lower-case letters or digits, starting with a letter.
+    pub fn workspace_key(&mut self, path: &FieldPath, value: &str) {
+        if !is_workspace_key(value) {
+            self.push(
+                path,
+                Reason::Invalid,
+                format!("{value:?} is not a workspace key: 2 to 5 lower-case letters or digits, starting with a letter"),
+            );
+        }
+    }
+
+    /// A version as Wayfinder's pattern allows (`1.3.0`, `v1.15.3-2`).
+    pub fn version(&mut self, path: &FieldPath, value: &str) {
+        if value.is_empty() {
+            self.push(path, Reason::Required, "required: a version such as 1.3.0");
+        } else if !crate::common::is_version(value) {
+            self.push(
+                path,
+                Reason::Invalid,
+                format!("{value:?} is not a version: use MAJOR.MINOR.PATCH with an optional v prefix and -suffix, e.g. 1.3.0 or v1.15.3-2"),
+            );
+        }
+    }
+
+    /// A Kubernetes label: key `[prefix/]name`, value empty or a name; `path` is the map.
+    pub fn label(&mut self, path: &FieldPath, key: &str, value: &str) {
+        let (prefix, name) = match key.split_once('/') {
+            Some((p, n)) => (Some(p), n),
+            None => (None, key),
+        };
+        let prefix_ok = prefix
+            .is_none_or(|p| !p.is_empty() && p.len() <= 253 && p.split('.').all(is_dns_label));
+        if !prefix_ok || !is_label_name(name) {
+            self.push(
+                &path.field(key),
+                Reason::Invalid,
+                format!("{key:?} is not a label key: an optional DNS prefix and '/', then up to 63 letters, digits, '-', '_' or '.', starting and ending with a letter or digit"),
+            );
+        }
+        if !value.is_empty() && !is_label_name(value) {
+            self.push(
+                &path.field(key),
+                Reason::Invalid,
+                format!("{value:?} is not a label value: up to 63 letters, digits, '-', '_' or '.', starting and ending with a letter or digit"),
+            );
+        }
+    }
+
+    pub fn finish(self) -> Result<(), ValidationErrors> {
         if self.errors.is_empty() {
             Ok(())
         } else {
@@ -90,6 +139,25 @@ impl Checker {
             })
         }
     }
+}
+
+/// A workspace key: 2 to 5 lower-case letters or digits, starting with a letter.
+pub fn is_workspace_key(s: &str) -> bool {
+    let b = s.as_bytes();
+    (2..=5).contains(&b.len())
+        && b[0].is_ascii_lowercase()
+        && b.iter()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
+}
+
+fn is_label_name(s: &str) -> bool {
+    let b = s.as_bytes();
+    !b.is_empty()
+        && b.len() <= 63
+        && b[0].is_ascii_alphanumeric()
+        && b[b.len() - 1].is_ascii_alphanumeric()
+        && b.iter()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'-' | b'_' | b'.'))
 }
 
 pub fn is_dns_label(s: &str) -> bool {
@@ -137,6 +205,20 @@ pub(crate) fn platform_metadata(c: &mut Checker, path: &FieldPath, meta: &Object
             format!(
                 "{ns:?} given, but this kind is platform-level and has no namespace; remove it"
             ),
+        );
+    }
+}
+
+/// Metadata of a workspaced kind: a name, and a namespace (when given) of the form `ws-KEY`.
+pub(crate) fn workspace_metadata(c: &mut Checker, path: &FieldPath, meta: &ObjectMeta) {
+    c.dns_label(&path.field("name"), &meta.name);
+    if let Some(ns) = meta.namespace.as_deref().filter(|ns| !ns.is_empty())
+        && !ns.strip_prefix("ws-").is_some_and(is_workspace_key)
+    {
+        c.push(
+            &path.field("namespace"),
+            Reason::Invalid,
+            format!("{ns:?} is not a workspace namespace: use ws-KEY for workspace KEY (e.g. ws-team1), or leave it out and name the workspace in the request"),
         );
     }
 }

@@ -1,0 +1,253 @@
+//! `compute.appvia.io/v2beta2` Cluster: a workspace's cluster, built from a published
+//! cluster plan. Wayfinder's own v2beta2 Cluster spec is not public; this is ours
+//! (documented in docs/cluster-spec.md):
+//!
+//! ```yaml
+//! apiVersion: compute.appvia.io/v2beta2
+//! kind: Cluster
+//! metadata: {name: payments-dev, namespace: ws-pay}
+//! spec:
+//!   plan: {name: eks-general-purpose, version: 1.3.0}
+//!   stage: nonprod
+//!   region: eu-west-2
+//!   cloudAccessRef: {name: aws-nonprod}
+//!   computeTemplate: eks-general-purpose
+//!   nodePools: [...]            # whole pools in the ComputeTemplate shape; same logicalName replaces
+//!   network: {size: 22}         # or {cidr: 10.20.0.0/22}
+//!   clusterLabels: {team: payments}
+//! ```
+//!
+//! What a user may set beyond the plan's defaults is decided by the plan; checking that needs
+//! the plan, so it happens when references are resolved, not here.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::compute::{NODE_POOL_SHAPE, NodePool};
+use crate::error::{FieldPath, Reason};
+use crate::kinds::{CLUSTER, KindInfo};
+use crate::meta::ObjectMeta;
+use crate::object::{Spec, Typed};
+use crate::shape::{Field, FieldType};
+use crate::validate::Checker;
+
+/// A cluster.
+pub type Cluster = Typed<ClusterSpec>;
+
+/// Smallest and largest network prefix a cluster may ask for; node ranges are at least /24.
+pub const NETWORK_PREFIX_RANGE: (i64, i64) = (16, 24);
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ClusterSpec {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// The published cluster plan version the cluster is built from.
+    #[serde(default)]
+    pub plan: PlanRef,
+    /// The stage (`nonprod`, `prod`, …); it scopes plans, policies and cloud access.
+    #[serde(default)]
+    pub stage: String,
+    /// The cloud region; the plan's default when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub region: Option<String>,
+    /// The cloud access to provision with; one in scope is chosen when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cloud_access_ref: Option<CloudAccessRef>,
+    /// A compute template of the plan's provider; the plan's default when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub compute_template: Option<String>,
+    /// Node pools that replace the template's pool of the same logical name, or add to them.
+    #[serde(default, skip_serializing_if = "crate::compute::none_or_empty")]
+    pub node_pools: Option<Vec<NodePool>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub network: Option<ClusterNetwork>,
+    /// Labels applied to the cluster.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cluster_labels: Option<BTreeMap<String, String>>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct PlanRef {
+    #[serde(default)]
+    pub name: String,
+    #[serde(default)]
+    pub version: String,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct CloudAccessRef {
+    /// The workspace holding the cloud access; `admin` for the platform's own.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub workspace: Option<String>,
+    #[serde(default)]
+    pub name: String,
+}
+
+/// The cluster's network: a prefix size to allocate from assignable networks, or a CIDR.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ClusterNetwork {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub size: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cidr: Option<String>,
+}
+
+pub const SPEC_SHAPE: &[Field] = &[
+    Field::optional("description", FieldType::String, "What the cluster is for."),
+    Field::required(
+        "plan",
+        FieldType::Object(&[
+            Field::required("name", FieldType::String, "The cluster plan's name."),
+            Field::required(
+                "version",
+                FieldType::String,
+                "The published plan version, e.g. `1.3.0`.",
+            ),
+        ]),
+        "The published cluster plan version the cluster is built from.",
+    ),
+    Field::required(
+        "stage",
+        FieldType::String,
+        "The stage, e.g. `nonprod` or `prod`; it scopes plans, policies and cloud access.",
+    ),
+    Field::optional(
+        "region",
+        FieldType::String,
+        "The cloud region, e.g. `eu-west-2`; the plan's default when not set.",
+    ),
+    Field::optional(
+        "cloudAccessRef",
+        FieldType::Object(&[
+            Field::optional(
+                "workspace",
+                FieldType::String,
+                "The workspace holding the cloud access; `admin` for the platform's own.",
+            ),
+            Field::required("name", FieldType::String, "The cloud access's name."),
+        ]),
+        "The cloud access to provision with; one in scope for the workspace and stage is chosen when not set.",
+    ),
+    Field::optional(
+        "computeTemplate",
+        FieldType::String,
+        "A compute template of the plan's provider; the plan's default when not set.",
+    ),
+    Field::optional(
+        "nodePools",
+        FieldType::ObjectList(NODE_POOL_SHAPE),
+        "Node pools that replace the compute template's pool of the same `logical_name`, or add to them, where the plan allows it.",
+    ),
+    Field::optional(
+        "network",
+        FieldType::Object(&[
+            Field::optional(
+                "size",
+                FieldType::Number,
+                "The network's prefix length, 16 to 24, allocated from the stage's assignable networks.",
+            ),
+            Field::optional(
+                "cidr",
+                FieldType::String,
+                "An explicit IPv4 CIDR, at most /24, instead of `size`.",
+            ),
+        ]),
+        "The cluster network: a size to allocate, or an explicit CIDR.",
+    ),
+    Field::optional(
+        "clusterLabels",
+        FieldType::StringMap,
+        "Labels applied to the cluster.",
+    ),
+];
+
+impl Spec for ClusterSpec {
+    const INFO: &'static KindInfo = &CLUSTER;
+
+    fn check(&self, c: &mut Checker, path: &FieldPath, _meta: &ObjectMeta) {
+        let plan = path.field("plan");
+        c.dns_label(&plan.field("name"), &self.plan.name);
+        c.version(&plan.field("version"), &self.plan.version);
+        c.dns_label(&path.field("stage"), &self.stage);
+        if let Some(region) = self.region.as_ref().filter(|r| !is_region(r)) {
+            c.push(
+                &path.field("region"),
+                Reason::Invalid,
+                format!("{region:?} is not a region name: lower-case letters, digits and '-', e.g. eu-west-2, westeurope, europe-west2"),
+            );
+        }
+        if let Some(r) = &self.cloud_access_ref {
+            let p = path.field("cloudAccessRef");
+            c.dns_label(&p.field("name"), &r.name);
+            if let Some(ws) = &r.workspace {
+                c.workspace_key(&p.field("workspace"), ws);
+            }
+        }
+        if let Some(t) = &self.compute_template {
+            c.dns_label(&path.field("computeTemplate"), t);
+        }
+        let pools = path.field("nodePools");
+        let mut seen: Vec<&str> = Vec::new();
+        for (i, pool) in self.node_pools.iter().flatten().enumerate() {
+            // The provider is the plan's, known once the plan is resolved; provider-specific
+            // rules are checked then.
+            pool.check(c, &pools.index(i), "");
+            if seen.contains(&pool.logical_name.as_str()) {
+                c.push(
+                    &pools.index(i).field("logicalName"),
+                    Reason::Duplicate,
+                    format!(
+                        "{:?} is used by another node pool; logical names must be unique",
+                        pool.logical_name
+                    ),
+                );
+            }
+            seen.push(&pool.logical_name);
+        }
+        if let Some(n) = &self.network {
+            let p = path.field("network");
+            match (n.size, &n.cidr) {
+                (Some(_), Some(_)) => c.push(&p, Reason::Invalid, "set size or cidr, not both"),
+                (None, None) => c.push(
+                    &p,
+                    Reason::Required,
+                    "set size (a prefix length, 16 to 24) or cidr",
+                ),
+                (Some(size), None) => c.range(
+                    &p.field("size"),
+                    size,
+                    NETWORK_PREFIX_RANGE,
+                    "(prefix length)",
+                ),
+                (None, Some(cidr)) => match crate::net::Ipv4Net::parse(cidr) {
+                    Err(e) => c.push(
+                        &p.field("cidr"),
+                        Reason::Invalid,
+                        format!("{cidr:?} is not an IPv4 CIDR: {e}"),
+                    ),
+                    Ok(net) if i64::from(net.prefix) > NETWORK_PREFIX_RANGE.1 => c.push(
+                        &p.field("cidr"),
+                        Reason::Invalid,
+                        format!("{cidr} is too small: a cluster network must be /24 or larger"),
+                    ),
+                    Ok(_) => {}
+                },
+            }
+        }
+        for (k, v) in self.cluster_labels.iter().flatten() {
+            c.label(&path.field("clusterLabels"), k, v);
+        }
+    }
+}
+
+fn is_region(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 63
+        && s.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+}

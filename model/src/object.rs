@@ -1,0 +1,121 @@
+//! The envelope every kind shares — `apiVersion`, `kind`, `metadata`, `spec`, `status` — and
+//! the [`Spec`] trait through which each kind plugs its fields and rules into it.
+
+use std::collections::BTreeMap;
+use std::fmt::Debug;
+
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+
+use crate::error::{FieldPath, ValidationErrors};
+use crate::kinds::{KindInfo, Scope};
+use crate::meta::ObjectMeta;
+use crate::validate::{self, Checker};
+
+/// One object of kind `S`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Typed<S> {
+    pub api_version: String,
+    pub kind: String,
+    pub metadata: ObjectMeta,
+    pub spec: S,
+    /// Written by the server; ignored in definitions.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<Status>,
+}
+
+/// A kind's `spec`: its fields and the rules over them.
+pub trait Spec: Serialize + DeserializeOwned + Clone + PartialEq + Debug {
+    /// The kind's registry entry.
+    const INFO: &'static KindInfo;
+
+    /// Checks the spec, pushing every problem found; `path` is `spec`.
+    fn check(&self, c: &mut Checker, path: &FieldPath, meta: &ObjectMeta);
+
+    /// `spec.version` of a versioned kind.
+    fn version(&self) -> Option<&str> {
+        None
+    }
+}
+
+impl<S: Spec> Typed<S> {
+    /// A new object of this kind with the given name and spec.
+    pub fn new(name: &str, spec: S) -> Self {
+        Self {
+            api_version: S::INFO.api_version(),
+            kind: S::INFO.kind.to_string(),
+            metadata: ObjectMeta {
+                name: name.to_string(),
+                ..Default::default()
+            },
+            spec,
+            status: None,
+        }
+    }
+
+    /// Checks every field and returns every problem at once.
+    pub fn validate(&self) -> Result<(), ValidationErrors> {
+        let info = S::INFO;
+        let mut c = Checker::new(format!("{}/{}", info.kind, self.metadata.name));
+        let root = FieldPath::root();
+        validate::type_meta(&mut c, &root, &self.api_version, &self.kind, info);
+        match info.scope {
+            Scope::Platform => {
+                validate::platform_metadata(&mut c, &root.field("metadata"), &self.metadata)
+            }
+            Scope::Workspace => {
+                validate::workspace_metadata(&mut c, &root.field("metadata"), &self.metadata)
+            }
+        }
+        self.spec.check(&mut c, &root.field("spec"), &self.metadata);
+        c.finish()
+    }
+}
+
+/// The status Wayfinder reports on objects (`status.status`, conditions, last reconcile),
+/// plus whatever else a kind records there.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Status {
+    /// `Pending`, `Creating`, `Success`, `Failure`, `Deleting`, …
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub conditions: Option<Vec<Condition>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_reconcile: Option<LastReconcile>,
+    /// Kind-specific status fields.
+    #[serde(flatten)]
+    pub extra: BTreeMap<String, serde_json::Value>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Condition {
+    #[serde(rename = "type")]
+    pub type_: String,
+    /// `True`, `False` or `Unknown`.
+    pub status: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed_generation: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_transition_time: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LastReconcile {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub time: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub generation: Option<i64>,
+}
