@@ -11,6 +11,7 @@
 pub mod cluster;
 pub mod common;
 pub mod compute;
+pub mod cost;
 pub mod error;
 pub mod kinds;
 pub mod meta;
@@ -19,7 +20,10 @@ pub mod net;
 pub mod object;
 pub mod parse;
 pub mod policy;
+pub mod resolve;
+pub mod resolved;
 pub mod shape;
+pub mod span;
 pub mod validate;
 
 pub use compute::{ComputeTemplate, ComputeTemplateSpec, NodePool};

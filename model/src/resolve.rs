@@ -1,0 +1,1 @@
+//! Resolving a Cluster's references against a read-only view of the store.

@@ -1,0 +1,53 @@
+//! A cluster with its references resolved: what admission, policy and cost work on.
+
+use std::collections::BTreeMap;
+
+use crate::cluster::PlanRef;
+use crate::compute::NodePool;
+use crate::error::FieldPath;
+
+/// A Cluster after its plan, compute template and cloud access were looked up: the values
+/// that will be provisioned, with where each came from so violations can point at the field
+/// the user controls.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ResolvedCluster {
+    pub workspace: String,
+    pub name: String,
+    pub stage: String,
+    pub plan: PlanRef,
+    /// `EKS`, `AKS` or `GKE`, from the plan.
+    pub provider: String,
+    /// `aws`, `azure` or `gcp`.
+    pub cloud: String,
+    pub region: String,
+    /// The effective node pools: the compute template's, with the cluster's own pools
+    /// replacing those of the same logical name and added after them.
+    pub node_pools: Vec<NodePool>,
+    /// Where each effective pool came from, index for index with `node_pools`.
+    pub pool_origins: Vec<PoolOrigin>,
+    /// Labels policies select on: `appvia.io/stage`, `appvia.io/plan`, `appvia.io/provider`,
+    /// `appvia.io/cloud`, `appvia.io/workspace`, plus the cluster's own.
+    pub labels: BTreeMap<String, String>,
+}
+
+/// Where an effective node pool was defined.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PoolOrigin {
+    /// `spec.nodePools[i]` of the Cluster.
+    Cluster(usize),
+    /// The compute template named by the cluster (or the plan's default).
+    Template,
+}
+
+impl ResolvedCluster {
+    /// The path of `field` (e.g. `machine`) of effective pool `i`, in the Cluster object: inside
+    /// `spec.nodePools[j]` for the cluster's own pools, else `spec.computeTemplate`, which is
+    /// what the user chose.
+    pub fn pool_field_path(&self, i: usize, field: &str) -> FieldPath {
+        let spec = FieldPath::root().field("spec");
+        match self.pool_origins.get(i) {
+            Some(PoolOrigin::Cluster(j)) => spec.field("nodePools").index(*j).field(field),
+            _ => spec.field("computeTemplate"),
+        }
+    }
+}

@@ -1,0 +1,1 @@
+//! Source locations of fields in YAML and JSON documents.
