@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 
 use wayfinder_model::shape::{self, Field, FieldType};
-use wayfinder_model::{Object, kinds, naming};
+use wayfinder_model::{FieldPath, Object, kinds, naming};
 
 use crate::diagnostic::Diagnostic;
 use crate::hcl::{Block, Body, Expr, File, ObjectKey};
@@ -142,7 +142,10 @@ pub const COMPILED_KINDS: &[&str] = &["ComputeTemplate"];
 pub fn load(sources: &[Source]) -> (Vec<Definition>, Vec<Diagnostic>) {
     let mut definitions = Vec::new();
     let mut problems = Vec::new();
-    let mut seen: BTreeMap<(&'static str, String), (String, usize)> = BTreeMap::new();
+    // Where each `kind`+`name` was first defined: `file:line:column`, or the file and
+    // document.
+    let mut seen: BTreeMap<(&'static str, String), String> = BTreeMap::new();
+    let name_path = FieldPath::root().field("metadata").field("name");
     for source in sources {
         // Documents that parse are still validated when a neighbour does not, so that
         // every problem is reported in one run.
@@ -159,12 +162,19 @@ pub fn load(sources: &[Source]) -> (Vec<Definition>, Vec<Diagnostic>) {
                             COMPILED_KINDS.join(", ")
                         ),
                     )
-                    .object(doc.object.display_name()),
+                    .object(doc.object.display_name())
+                    .document(doc.index)
+                    .located(doc.locate(&FieldPath::root().field("kind"))),
                 );
                 continue;
             }
             if let Err(e) = doc.object.validate() {
-                problems.extend(Diagnostic::from_validation(&source.name, &e));
+                problems.extend(Diagnostic::from_validation(
+                    &source.name,
+                    doc.index,
+                    &e,
+                    &doc.spans,
+                ));
             }
             let key = (
                 doc.object.kind_info().kind,
@@ -173,26 +183,29 @@ pub fn load(sources: &[Source]) -> (Vec<Definition>, Vec<Diagnostic>) {
             match seen.get(&key) {
                 // A missing name is a validation error already; no need to say it twice.
                 _ if key.1.is_empty() => {}
-                Some((file, document)) => {
-                    let place = if *document > 0 {
-                        format!("{file} (document {})", document + 1)
-                    } else {
-                        file.clone()
-                    };
-                    let mut d = Diagnostic::file(
-                        &source.name,
-                        format!(
-                            "defined more than once: {} is also defined in {place}; names must be unique per kind",
-                            doc.object.display_name()
-                        ),
-                    )
-                    .object(doc.object.display_name())
-                    .field("metadata.name");
-                    d.document = (doc.index > 0).then_some(doc.index);
-                    problems.push(d);
+                Some(place) => {
+                    problems.push(
+                        Diagnostic::at_field(
+                            &source.name,
+                            doc.index,
+                            &doc.spans,
+                            &name_path,
+                            format!(
+                                "defined more than once: {} is also defined in {place}; names must be unique per kind",
+                                doc.object.display_name()
+                            ),
+                        )
+                        .object(doc.object.display_name()),
+                    );
                 }
                 None => {
-                    seen.insert(key, (source.name.clone(), doc.index));
+                    let file = &source.name;
+                    let place = match (doc.locate(&name_path), doc.index) {
+                        (Some((line, column)), _) => format!("{file}:{line}:{column}"),
+                        (None, 0) => file.clone(),
+                        (None, d) => format!("{file} (document {})", d + 1),
+                    };
+                    seen.insert(key, place);
                 }
             }
             definitions.push(Definition {
@@ -475,7 +488,7 @@ mod tests {
         assert_eq!(
             lines,
             [
-                "b.yaml (document 2): ComputeTemplate/x: metadata.name: defined more than once: ComputeTemplate/x is also defined in a.yaml; names must be unique per kind"
+                "b.yaml:12:3: ComputeTemplate/x: metadata.name: defined more than once: ComputeTemplate/x is also defined in a.yaml:4:3; names must be unique per kind"
             ]
         );
     }

@@ -3,7 +3,8 @@
 use std::fmt;
 
 use serde::Serialize;
-use wayfinder_model::{ParseError, ValidationErrors};
+use wayfinder_model::span::SpanIndex;
+use wayfinder_model::{FieldPath, ParseError, ValidationErrors};
 
 /// How serious a diagnostic is. Everything is an error for now; the field is there so that
 /// CI annotations can tell and later warnings need no new format.
@@ -13,8 +14,10 @@ pub enum Severity {
     Error,
 }
 
-/// One problem, located as precisely as we know: file, line and column when the parser
-/// gave them, the object (`Kind/name`) and the field path.
+/// One problem, located as precisely as we know: the file; the line and column of the
+/// syntax error or of the field (through the model's span index: the key, the value for a
+/// wrong type, the enclosing mapping for a missing field); the object (`Kind/name`) and the
+/// field path.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Diagnostic {
     pub file: String,
@@ -54,6 +57,21 @@ impl Diagnostic {
         self
     }
 
+    /// At `location` (one-based line and column) when it is known.
+    pub fn located(self, location: Option<(usize, usize)>) -> Self {
+        match location {
+            Some((line, column)) => self.at(line, column),
+            None => self,
+        }
+    }
+
+    /// In document `document` (zero-based) of a multi-document file; said only when there
+    /// is no line.
+    pub fn document(mut self, document: usize) -> Self {
+        self.document = (document > 0).then_some(document);
+        self
+    }
+
     pub fn object(mut self, object: impl Into<String>) -> Self {
         self.object = Some(object.into());
         self
@@ -79,16 +97,40 @@ impl Diagnostic {
         }
     }
 
-    /// One diagnostic per problem the model's validation found.
-    pub fn from_validation(file: &str, e: &ValidationErrors) -> Vec<Self> {
+    /// One diagnostic per problem the model's validation found in document `document` of
+    /// `file`, each located at its field (or, for a missing field, at the nearest enclosing
+    /// one) through the document's span index.
+    pub fn from_validation(
+        file: &str,
+        document: usize,
+        e: &ValidationErrors,
+        spans: &SpanIndex,
+    ) -> Vec<Self> {
         e.errors
             .iter()
             .map(|fe| {
                 Self::file(file, fe.message.clone())
                     .object(e.object.clone())
                     .field(fe.path.to_string())
+                    .document(document)
+                    .located(spans.locate(&fe.path))
             })
             .collect()
+    }
+
+    /// A problem with the field at `path` of document `document` of `file`, located through
+    /// the document's span index.
+    pub fn at_field(
+        file: &str,
+        document: usize,
+        spans: &SpanIndex,
+        path: &FieldPath,
+        message: impl Into<String>,
+    ) -> Self {
+        Self::file(file, message)
+            .field(path.to_string())
+            .document(document)
+            .located(spans.locate(path))
     }
 
     /// The diagnostic as one line of JSON: `{"file", "line", "column", "object", "field",
@@ -156,5 +198,34 @@ mod tests {
         let located = Diagnostic::file("b.yaml", "not valid YAML").at(3, 7);
         assert_eq!(located.to_string(), "b.yaml:3:7: not valid YAML");
         assert!(located.to_json_line().contains(r#""line":3,"column":7"#));
+    }
+
+    #[test]
+    fn validation_errors_are_located_through_the_document() {
+        let text = "apiVersion: compute.appvia.io/v2beta2\nkind: ComputeTemplate\nmetadata: {name: a}\nspec: {provider: EKS, nodePools: []}\n---\napiVersion: compute.appvia.io/v2beta2\nkind: ComputeTemplate\nmetadata:\n  name: b\nspec:\n  provider: EKX\n  nodePools:\n    - {logicalName: x, size: 1}\n";
+        let docs = wayfinder_model::parse_yaml_documents("d.yaml", text).unwrap();
+        let e = docs[1].object.validate().unwrap_err();
+        let lines: Vec<String> =
+            Diagnostic::from_validation("d.yaml", docs[1].index, &e, &docs[1].spans)
+                .iter()
+                .map(ToString::to_string)
+                .collect();
+        assert_eq!(
+            lines,
+            [
+                "d.yaml:11:3: ComputeTemplate/b: spec.provider: \"EKX\" is not supported: must be one of EKS, AKS, GKE",
+                // Missing: at the item's mapping.
+                "d.yaml:13:7: ComputeTemplate/b: spec.nodePools[0].machine: must not be empty: an instance type such as m6i.large",
+            ]
+        );
+        // Without an index, the document is named instead.
+        let d = Diagnostic::from_validation("d.yaml", 1, &e, &SpanIndex::none());
+        assert!(
+            d[0].to_string()
+                .starts_with("d.yaml (document 2): ComputeTemplate/b: spec.provider: "),
+            "{}",
+            d[0]
+        );
+        assert_eq!((d[0].line, d[0].column), (None, None));
     }
 }

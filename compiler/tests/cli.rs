@@ -247,7 +247,7 @@ fn every_problem_in_every_file_is_reported_and_nothing_is_written() {
     let err = stderr(&out);
     let lines: Vec<&str> = err.lines().collect();
     let supported = format!(
-        "defs/d.yaml: ConfigMap/cm: kind: ConfigMap (v1) is not a supported kind; supported kinds: {}",
+        "defs/d.yaml:2:7: ConfigMap/cm: kind: ConfigMap (v1) is not a supported kind; supported kinds: {}",
         wayfinder_model::kinds::ALL
             .iter()
             .map(|k| format!("{} ({})", k.kind, k.api_version()))
@@ -258,11 +258,11 @@ fn every_problem_in_every_file_is_reported_and_nothing_is_written() {
         lines,
         [
             "missing.yaml: no such file or directory",
-            "defs/a.yaml: ComputeTemplate/eks-a: spec.provider: \"EKX\" is not supported: must be one of EKS, AKS, GKE",
-            "defs/a.yaml: ComputeTemplate/eks-a: spec.nodePools[0].autoscaling.maxSize: must be between 1 and 1000 nodes (got 0)",
-            "defs/a.yaml: ComputeTemplate/eks-a: spec.nodePools[0].autoscaling.maxSize: must be >= minSize (1)",
-            "defs/b.yaml: ComputeTemplate/eks-b: spec.nodePools[0].machine: must not be empty: an instance type such as m6i.large",
-            "defs/b.yaml (document 2): ComputeTemplate/eks-a: metadata.name: defined more than once: ComputeTemplate/eks-a is also defined in defs/a.yaml; names must be unique per kind",
+            "defs/a.yaml:7:3: ComputeTemplate/eks-a: spec.provider: \"EKX\" is not supported: must be one of EKS, AKS, GKE",
+            "defs/a.yaml:12:48: ComputeTemplate/eks-a: spec.nodePools[0].autoscaling.maxSize: must be between 1 and 1000 nodes (got 0)",
+            "defs/a.yaml:12:48: ComputeTemplate/eks-a: spec.nodePools[0].autoscaling.maxSize: must be >= minSize (1)",
+            "defs/b.yaml:10:7: ComputeTemplate/eks-b: spec.nodePools[0].machine: must not be empty: an instance type such as m6i.large",
+            "defs/b.yaml:17:3: ComputeTemplate/eks-a: metadata.name: defined more than once: ComputeTemplate/eks-a is also defined in defs/a.yaml:4:3; names must be unique per kind",
             "defs/c.yaml:2:1: not valid YAML: did not find expected ',' or ']', while parsing a flow sequence",
             supported.as_str(),
             "defs/e.yaml:1:13: not valid UTF-8 (byte 0xFE at offset 12); definitions must be UTF-8 text",
@@ -305,7 +305,10 @@ fn json_messages_are_one_object_per_line_on_stdout() {
     assert_eq!(objects[0]["file"], "defs/a.yaml");
     assert_eq!(objects[0]["object"], "ComputeTemplate/eks-a");
     assert_eq!(objects[0]["field"], "spec.provider");
-    assert_eq!(objects[0]["line"], serde_json::Value::Null);
+    assert_eq!(
+        (objects[0]["line"].as_u64(), objects[0]["column"].as_u64()),
+        (Some(7), Some(3))
+    );
     let syntax = objects.iter().find(|o| o["file"] == "defs/c.yaml").unwrap();
     assert_eq!(
         (syntax["line"].as_u64(), syntax["column"].as_u64()),
@@ -313,6 +316,156 @@ fn json_messages_are_one_object_per_line_on_stdout() {
     );
     // The summary stays on stderr.
     assert_eq!(stderr(&out), "8 problems in 5 files; nothing was written\n");
+}
+
+/// The one-based line and column of the `nth` (from 0) `needle` in `text`.
+fn position(text: &str, needle: &str, nth: usize) -> (usize, usize) {
+    let (offset, _) = text
+        .match_indices(needle)
+        .nth(nth)
+        .unwrap_or_else(|| panic!("{needle:?} #{nth} not in {text}"));
+    let before = &text[..offset];
+    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+    (
+        before.matches('\n').count() + 1,
+        before[line_start..].chars().count() + 1,
+    )
+}
+
+/// A second node pool, in block style, whose autoscaling bounds are the wrong way round.
+const SECOND_POOL: &str = "    - logicalName: batch\n      machine: m6i.xlarge\n      autoscaling:\n        enabled: true\n        minSize: 3\n        maxSize: 2\n";
+
+#[test]
+fn diagnostics_point_at_the_offending_line_and_column() {
+    let dir = tempfile::tempdir().unwrap();
+    let defs = dir.path().join("defs");
+    fs::create_dir_all(&defs).unwrap();
+    // An unknown field, in the second document of a file.
+    let unknown = format!(
+        "{}---\n{}",
+        template("one", "EKS"),
+        template("two", "EKS").replace("  nodePools:", "  nodePool:")
+    );
+    // A wrong type: located at the value.
+    let wrong_type = template("three", "EKS").replace("size: 2", "size: two");
+    // A validation error deep in a list.
+    let deep = format!("{}{SECOND_POOL}", template("four", "EKS"));
+    // Missing required fields, in the second document: each points at its parent mapping.
+    let missing = format!(
+        "# comment\n{}---\n{}",
+        template("five", "EKS"),
+        template("six", "EKS")
+            .replace("  provider: EKS\n", "")
+            .replace("      machine: m6i.large\n", "")
+    );
+    for (name, text) in [
+        ("a-unknown.yaml", &unknown),
+        ("b-type.yaml", &wrong_type),
+        ("c-deep.yaml", &deep),
+        ("d-missing.yaml", &missing),
+    ] {
+        fs::write(defs.join(name), text).unwrap();
+    }
+
+    let out = run(dir.path(), &["defs", "--out", "out"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    let lines: Vec<&str> = err.lines().collect();
+
+    let at = |text: &str, needle: &str, nth: usize| {
+        let (l, c) = position(text, needle, nth);
+        format!("{l}:{c}")
+    };
+    // The key `nodePool` in document 2; `two` after `size: `; `maxSize` of the second pool;
+    // `spec:` for the missing provider, and the item's first key for the missing machine.
+    assert_eq!(at(&unknown, "nodePool:", 0), "21:3");
+    assert_eq!(at(&wrong_type, "two", 0), "11:13");
+    assert_eq!(at(&deep, "maxSize", 1), "18:9");
+    assert_eq!(at(&missing, "spec:", 1), "19:1");
+    assert_eq!(at(&missing, "logicalName", 1), "22:7");
+    assert!(lines[0].starts_with(&format!(
+        "defs/a-unknown.yaml:{}: ComputeTemplate/two: spec.nodePool: unknown field, did you mean nodePools? (accepted: ",
+        at(&unknown, "nodePool:", 0)
+    )), "{err}");
+    assert!(lines[1].starts_with(&format!(
+        "defs/b-type.yaml:{}: ComputeTemplate/three: spec.nodePools[0].size: invalid type: string \"two\"",
+        at(&wrong_type, "two", 0)
+    )), "{err}");
+    assert_eq!(
+        lines[2..],
+        [
+            format!(
+                "defs/c-deep.yaml:{}: ComputeTemplate/four: spec.nodePools[1].autoscaling.maxSize: must be >= minSize (3)",
+                at(&deep, "maxSize", 1)
+            ),
+            format!(
+                "defs/d-missing.yaml:{}: ComputeTemplate/six: spec.provider: required: one of EKS, AKS, GKE",
+                at(&missing, "spec:", 1)
+            ),
+            format!(
+                "defs/d-missing.yaml:{}: ComputeTemplate/six: spec.nodePools[0].machine: must not be empty: an instance type such as m6i.large",
+                at(&missing, "logicalName", 1)
+            ),
+            "5 problems in 4 files; nothing was written".to_string(),
+        ]
+    );
+
+    // The same places in JSON.
+    let out = run(
+        dir.path(),
+        &["defs", "--out", "out", "--message-format", "json"],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    let located: Vec<(String, String, u64, u64)> = stdout(&out)
+        .lines()
+        .map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).unwrap();
+            (
+                v["file"].as_str().unwrap().to_string(),
+                v["field"].as_str().unwrap().to_string(),
+                v["line"].as_u64().unwrap(),
+                v["column"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    let expect = |file: &str, field: &str, (line, column): (usize, usize)| {
+        (
+            file.to_string(),
+            field.to_string(),
+            line as u64,
+            column as u64,
+        )
+    };
+    assert_eq!(
+        located,
+        [
+            expect(
+                "defs/a-unknown.yaml",
+                "spec.nodePool",
+                position(&unknown, "nodePool:", 0)
+            ),
+            expect(
+                "defs/b-type.yaml",
+                "spec.nodePools[0].size",
+                position(&wrong_type, "two", 0)
+            ),
+            expect(
+                "defs/c-deep.yaml",
+                "spec.nodePools[1].autoscaling.maxSize",
+                position(&deep, "maxSize", 1)
+            ),
+            expect(
+                "defs/d-missing.yaml",
+                "spec.provider",
+                position(&missing, "spec:", 1)
+            ),
+            expect(
+                "defs/d-missing.yaml",
+                "spec.nodePools[0].machine",
+                position(&missing, "logicalName", 1)
+            ),
+        ]
+    );
 }
 
 #[test]

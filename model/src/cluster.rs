@@ -251,3 +251,187 @@ fn is_region(s: &str) -> bool {
         && s.bytes()
             .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(yaml: &str) -> Cluster {
+        serde_yaml_ng::from_str(yaml).expect("a Cluster document")
+    }
+
+    fn problems(c: &Cluster) -> Vec<String> {
+        match c.validate() {
+            Ok(()) => Vec::new(),
+            Err(e) => e.errors.iter().map(|e| e.to_string()).collect(),
+        }
+    }
+
+    const GOOD: &str = r#"
+apiVersion: compute.appvia.io/v2beta2
+kind: Cluster
+metadata: {name: payments-dev, namespace: ws-pay}
+spec:
+  description: Payments, non-production
+  plan: {name: eks-general-purpose, version: 1.3.0}
+  stage: nonprod
+  region: eu-west-2
+  cloudAccessRef: {workspace: admin, name: aws-nonprod}
+  computeTemplate: eks-general-purpose
+  nodePools:
+    - logicalName: compute
+      machine: m6i.large
+      size: 2
+      autoscaling: {enabled: true, minSize: 1, maxSize: 5}
+    - logicalName: batch
+      machine: c6i.xlarge
+      size: 0
+  network: {size: 22}
+  clusterLabels: {team: payments, appvia.io/cost-centre: cc-42}
+"#;
+
+    #[test]
+    fn a_good_cluster_validates() {
+        assert_eq!(problems(&parse(GOOD)), Vec::<String>::new());
+        // The smallest cluster: a plan version and a stage.
+        let min = parse(
+            "apiVersion: compute.appvia.io/v2beta2\nkind: Cluster\nmetadata: {name: c}\nspec: {plan: {name: p, version: v1.0.0-rc.1}, stage: dev}\n",
+        );
+        assert_eq!(problems(&min), Vec::<String>::new());
+    }
+
+    #[test]
+    fn the_shape_describes_every_field_of_the_struct() {
+        let json = serde_json::to_value(&parse(GOOD).spec).unwrap();
+        assert_eq!(
+            crate::shape::mismatches(SPEC_SHAPE, &json, "spec"),
+            Vec::<String>::new()
+        );
+        for f in SPEC_SHAPE {
+            // `network` holds one of its two fields at a time; the rest are all set in GOOD.
+            assert!(
+                json.get(f.name).is_some(),
+                "{} is not in the example",
+                f.name
+            );
+        }
+    }
+
+    #[test]
+    fn every_problem_is_reported_at_once_with_its_path() {
+        let yaml = r#"
+apiVersion: compute.appvia.io/v2beta1
+kind: Cluster
+metadata: {name: Payments, namespace: team-pay}
+spec:
+  plan: {name: "", version: "1.3"}
+  stage: Prod
+  region: EU_West_2
+  cloudAccessRef: {workspace: Admin-Team, name: ""}
+  computeTemplate: Big_Nodes
+  nodePools:
+    - logicalName: a
+      machine: m6i.large
+      size: 1
+    - logicalName: a
+      machine: ""
+      size: 2000
+  network: {size: 22, cidr: 10.0.0.0/22}
+  clusterLabels: {"bad key!": x, team: "not a value", "-x.io/ok": y}
+"#;
+        assert_eq!(
+            problems(&parse(yaml)),
+            vec![
+                "apiVersion: must be compute.appvia.io/v2beta2",
+                "metadata.name: \"Payments\" is not a valid name: use lower-case letters, digits and '-', starting and ending with a letter or digit, at most 63 characters",
+                "metadata.namespace: \"team-pay\" is not a workspace namespace: use ws-KEY for workspace KEY (e.g. ws-team1), or leave it out and name the workspace in the request",
+                "spec.plan.name: required: a name of lower-case letters, digits and '-'",
+                "spec.plan.version: \"1.3\" is not a version: use MAJOR.MINOR.PATCH with an optional v prefix and -suffix, e.g. 1.3.0 or v1.15.3-2",
+                "spec.stage: \"Prod\" is not a valid name: use lower-case letters, digits and '-', starting and ending with a letter or digit, at most 63 characters",
+                "spec.region: \"EU_West_2\" is not a region name: lower-case letters, digits and '-', e.g. eu-west-2, westeurope, europe-west2",
+                "spec.cloudAccessRef.name: required: a name of lower-case letters, digits and '-'",
+                "spec.cloudAccessRef.workspace: \"Admin-Team\" is not a workspace key: 2 to 5 lower-case letters or digits, starting with a letter",
+                "spec.computeTemplate: \"Big_Nodes\" is not a valid name: use lower-case letters, digits and '-', starting and ending with a letter or digit, at most 63 characters",
+                "spec.nodePools[1].machine: must not be empty: an instance type such as m6i.large",
+                "spec.nodePools[1].size: must be between 0 and 1000 nodes (got 2000)",
+                "spec.nodePools[1].logicalName: \"a\" is used by another node pool; logical names must be unique",
+                "spec.network: set size or cidr, not both",
+                "spec.clusterLabels.-x.io/ok: \"-x.io/ok\" is not a label key: an optional DNS prefix and '/', then up to 63 letters, digits, '-', '_' or '.', starting and ending with a letter or digit",
+                "spec.clusterLabels.bad key!: \"bad key!\" is not a label key: an optional DNS prefix and '/', then up to 63 letters, digits, '-', '_' or '.', starting and ending with a letter or digit",
+                "spec.clusterLabels.team: \"not a value\" is not a label value: up to 63 letters, digits, '-', '_' or '.', starting and ending with a letter or digit",
+            ]
+        );
+    }
+
+    fn with_network(network: &str) -> Vec<String> {
+        problems(&parse(&GOOD.replace("network: {size: 22}", network)))
+    }
+
+    #[test]
+    fn the_network_is_a_size_or_a_large_enough_cidr() {
+        assert_eq!(with_network("network: {size: 16}"), Vec::<String>::new());
+        assert_eq!(with_network("network: {size: 24}"), Vec::<String>::new());
+        assert_eq!(
+            with_network("network: {cidr: 10.20.0.0/20}"),
+            Vec::<String>::new()
+        );
+        assert_eq!(
+            with_network("network: {cidr: 10.20.0.0/24}"),
+            Vec::<String>::new()
+        );
+        assert_eq!(
+            with_network("network: {cidr: 10.20.0.0/26}"),
+            vec![
+                "spec.network.cidr: 10.20.0.0/26 is too small: a cluster network must be /24 or larger"
+            ]
+        );
+        assert_eq!(
+            with_network("network: {size: 25}"),
+            vec!["spec.network.size: must be between 16 and 24 (prefix length) (got 25)"]
+        );
+        assert_eq!(
+            with_network("network: {size: 12}"),
+            vec!["spec.network.size: must be between 16 and 24 (prefix length) (got 12)"]
+        );
+        assert_eq!(
+            with_network("network: {}"),
+            vec!["spec.network: set size (a prefix length, 16 to 24) or cidr"]
+        );
+        assert_eq!(
+            with_network("network: {cidr: 10.20.0.1/22}"),
+            vec![
+                "spec.network.cidr: \"10.20.0.1/22\" is not an IPv4 CIDR: host bits are set; the network is 10.20.0.0/22"
+            ]
+        );
+        assert_eq!(
+            with_network("network: {cidr: ten/8}"),
+            vec![
+                "spec.network.cidr: \"ten/8\" is not an IPv4 CIDR: \"ten\" is not an IPv4 address"
+            ]
+        );
+    }
+
+    #[test]
+    fn pools_are_checked_without_a_provider_until_the_plan_is_resolved() {
+        // Provider-specific fields are accepted here; the resolver checks them against the
+        // plan's provider.
+        let yaml = GOOD.replace(
+            "      size: 0\n",
+            "      size: 0\n      spot: {enabled: true, eks: {additionalInstanceTypes: [c6i.2xlarge]}}\n      providerDetails: {aks: {mode: user}}\n",
+        );
+        assert_eq!(problems(&parse(&yaml)), Vec::<String>::new());
+        // But general pool rules apply.
+        let yaml = GOOD.replace("minSize: 1, maxSize: 5", "minSize: 3, maxSize: 2");
+        assert_eq!(
+            problems(&parse(&yaml)),
+            vec!["spec.nodePools[0].autoscaling.maxSize: must be >= minSize (3)"]
+        );
+    }
+
+    #[test]
+    fn unknown_fields_are_refused() {
+        let yaml = GOOD.replace("stage: nonprod", "stage: nonprod\n  regoin: eu-west-1");
+        let err = serde_yaml_ng::from_str::<Cluster>(&yaml).unwrap_err();
+        assert!(err.to_string().contains("regoin"), "{err}");
+    }
+}

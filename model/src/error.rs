@@ -158,7 +158,10 @@ pub struct ParseError {
     pub source_name: String,
     /// Zero-based index of the document within a multi-document stream.
     pub document: usize,
-    /// One-based line and column, when the parser knows them.
+    /// One-based line and column (in characters): of a syntax error, or of the field at
+    /// `path` — its key, or its value for a wrong type or value; the nearest enclosing field
+    /// for a missing one. `None` when the source text is not at hand (`object_from_value`)
+    /// or could not be indexed.
     pub location: Option<(usize, usize)>,
     /// `Kind/name` when the document got far enough to say.
     pub object: Option<String>,

@@ -74,6 +74,149 @@ pub const PROVISIONING_POLICY: KindInfo = KindInfo {
     spec: crate::policy::SPEC_SHAPE,
 };
 
+pub const WORKSPACE: KindInfo = KindInfo {
+    group: "org.appvia.io",
+    version: "v2beta1",
+    kind: "Workspace",
+    plural: "workspaces",
+    scope: Scope::Platform,
+    versioned: false,
+    description: "A workspace: a team's home for clusters, cloud access and tokens. Its name is the workspace key (2 to 5 lower-case letters or digits, starting with a letter); its objects live in namespace `ws-KEY`.",
+    spec: crate::org::WORKSPACE_SHAPE,
+};
+
+pub const STAGE: KindInfo = KindInfo {
+    group: "org.appvia.io",
+    version: "v2beta1",
+    kind: "Stage",
+    plural: "stages",
+    scope: Scope::Platform,
+    versioned: false,
+    description: "A stage (`nonprod`, `prod`, …): a step on the way to production. Stages scope cluster plans, cloud access and policies; clusters carry their stage in the label `appvia.io/stage`. Administrators only.",
+    spec: crate::org::STAGE_SHAPE,
+};
+
+pub const ACCESS_TOKEN: KindInfo = KindInfo {
+    group: "org.appvia.io",
+    version: "v2beta1",
+    kind: "AccessToken",
+    plural: "accesstokens",
+    scope: Scope::Workspace,
+    versioned: false,
+    description: "An access token for automation such as CI: a workspace token lives in its workspace and carries workspace roles; a platform token lives in the `admin` workspace and may carry `admin`. The secret is shown once when the token is created and stored only as a hash.",
+    spec: crate::org::ACCESS_TOKEN_SHAPE,
+};
+
+pub const CLOUD_IDENTITY: KindInfo = KindInfo {
+    group: "cloudaccess.appvia.io",
+    version: "v2beta2",
+    kind: "CloudIdentity",
+    plural: "cloudidentities",
+    scope: Scope::Workspace,
+    versioned: false,
+    description: "A cloud identity: the workload identity (an AWS IAM role, an Azure AD application, a GCP service account) through which Wayfinder reaches a cloud. Platform identities live in the `admin` workspace. Administrators only.",
+    spec: crate::cloudaccess::CLOUD_IDENTITY_SHAPE,
+};
+
+pub const CLOUD_ACCESS_CONFIG: KindInfo = KindInfo {
+    group: "cloudaccess.appvia.io",
+    version: "v2beta2",
+    kind: "CloudAccessConfig",
+    plural: "cloudaccessconfigs",
+    scope: Scope::Workspace,
+    versioned: false,
+    description: "A cloud access: an AWS account, Azure subscription or GCP project Wayfinder may use for one purpose (`Kubernetes` for cluster provisioning), through a cloud identity, for the workspaces and stages in its scope. Platform cloud access lives in the `admin` workspace. Administrators only.",
+    spec: crate::cloudaccess::CLOUD_ACCESS_CONFIG_SHAPE,
+};
+
+pub const CLUSTER_NETWORK_PLAN: KindInfo = KindInfo {
+    group: "networking.appvia.io",
+    version: "v2beta1",
+    kind: "ClusterNetworkPlan",
+    plural: "clusternetworkplans",
+    scope: Scope::Platform,
+    versioned: false,
+    description: "A cluster network plan: how a cluster's network is laid out — node, service and pod ranges (fixed, or a size allocated from assignable networks), availability zones, NAT gateways and subnets. Each cluster plan names one. Administrators only.",
+    spec: crate::networking::CLUSTER_NETWORK_PLAN_SHAPE,
+};
+
+pub const ASSIGNABLE_NETWORK: KindInfo = KindInfo {
+    group: "networking.appvia.io",
+    version: "v2beta1",
+    kind: "AssignableNetwork",
+    plural: "assignablenetworks",
+    scope: Scope::Workspace,
+    versioned: false,
+    description: "An assignable network: IPv4 ranges of one cloud and stage from which cluster networks are allocated automatically. Administrators only.",
+    spec: crate::networking::ASSIGNABLE_NETWORK_SHAPE,
+};
+
+pub const REPOSITORY: KindInfo = KindInfo {
+    group: "package.appvia.io",
+    version: "v2beta2",
+    kind: "Repository",
+    plural: "repositories",
+    scope: Scope::Platform,
+    versioned: false,
+    description: "A package repository: a Helm chart repository (HTTP(S) or OCI) that packages install charts from. Administrators only.",
+    spec: crate::package::REPOSITORY_SHAPE,
+};
+
+pub const PACKAGE: KindInfo = KindInfo {
+    group: "package.appvia.io",
+    version: "v2beta2",
+    kind: "Package",
+    plural: "packages",
+    scope: Scope::Platform,
+    versioned: true,
+    description: "A package: versioned software (a Helm chart and/or manifests) installed on every cluster whose plan pins it by name and version. Versioned: each `spec.version` is stored separately and published, drafted or deprecated with annotations. Administrators only.",
+    spec: crate::package::PACKAGE_SHAPE,
+};
+
+pub const CLUSTER_PLAN: KindInfo = KindInfo {
+    group: "compute.appvia.io",
+    version: "v2beta2",
+    kind: "ClusterPlan",
+    plural: "clusterplans",
+    scope: Scope::Platform,
+    versioned: true,
+    description: "A cluster plan: the versioned blueprint workspace clusters are built from — provider, Kubernetes version, packages, security, network plan — and what workspace users may choose (regions, compute templates, node pools, network sizes). Versioned: each `spec.version` is stored separately and moves from Draft to Published to Deprecated. Administrators only.",
+    spec: crate::plan::SPEC_SHAPE,
+};
+
+pub const GLOBAL_CLUSTER_POLICY: KindInfo = KindInfo {
+    group: "policydelivery.appvia.io",
+    version: "v1alpha1",
+    kind: "GlobalClusterPolicy",
+    plural: "globalclusterpolicies",
+    scope: Scope::Platform,
+    versioned: false,
+    description: "A cluster policy (Kyverno) delivered to every cluster whose labels match its target — by stage, plan, cloud, provider or workspace. Administrators only.",
+    spec: crate::policydelivery::GLOBAL_CLUSTER_POLICY_SHAPE,
+};
+
+pub const GLOBAL_ACCESS_POLICY: KindInfo = KindInfo {
+    group: "policydelivery.appvia.io",
+    version: "v1alpha1",
+    kind: "GlobalAccessPolicy",
+    plural: "globalaccesspolicies",
+    scope: Scope::Platform,
+    versioned: false,
+    description: "A cluster access policy: which groups (or access tokens) may take which access roles on which clusters, for how long at a time. Administrators only.",
+    spec: crate::policydelivery::GLOBAL_ACCESS_POLICY_SHAPE,
+};
+
+pub const GLOBAL_ACCESS_ROLE: KindInfo = KindInfo {
+    group: "policydelivery.appvia.io",
+    version: "v1alpha1",
+    kind: "GlobalAccessRole",
+    plural: "globalaccessroles",
+    scope: Scope::Platform,
+    versioned: false,
+    description: "A cluster access role: Kubernetes RBAC rules, cluster-wide or per namespace, that access policies grant for a limited time. Administrators only.",
+    spec: crate::policydelivery::GLOBAL_ACCESS_ROLE_SHAPE,
+};
+
 /// Declares every kind once: the [`Object`] enum, its accessors, the registry [`ALL`] and
 /// typed parsing. Adding a kind is one line here plus its `KindInfo` and spec type.
 macro_rules! registry {
@@ -160,6 +303,19 @@ registry! {
     ComputeTemplate => crate::compute::ComputeTemplateSpec,
     ProvisioningPolicy => crate::policy::ProvisioningPolicySpec,
     Cluster => crate::cluster::ClusterSpec,
+    Workspace => crate::org::WorkspaceSpec,
+    Stage => crate::org::StageSpec,
+    AccessToken => crate::org::AccessTokenSpec,
+    CloudIdentity => crate::cloudaccess::CloudIdentitySpec,
+    CloudAccessConfig => crate::cloudaccess::CloudAccessConfigSpec,
+    ClusterNetworkPlan => crate::networking::ClusterNetworkPlanSpec,
+    AssignableNetwork => crate::networking::AssignableNetworkSpec,
+    Repository => crate::package::RepositorySpec,
+    Package => crate::package::PackageSpec,
+    ClusterPlan => crate::plan::ClusterPlanSpec,
+    GlobalClusterPolicy => crate::policydelivery::GlobalClusterPolicySpec,
+    GlobalAccessPolicy => crate::policydelivery::GlobalAccessPolicySpec,
+    GlobalAccessRole => crate::policydelivery::GlobalAccessRoleSpec,
 }
 
 /// Looks a kind up by its `apiVersion` and `kind`.

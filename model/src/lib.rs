@@ -8,6 +8,7 @@
 // path, so their size is not worth boxing for.
 #![allow(clippy::result_large_err)]
 
+pub mod cloudaccess;
 pub mod cluster;
 pub mod common;
 pub mod compute;
@@ -17,18 +18,33 @@ pub mod kinds;
 pub mod meta;
 pub mod naming;
 pub mod net;
+pub mod networking;
 pub mod object;
+pub mod org;
+pub mod package;
 pub mod parse;
+pub mod plan;
 pub mod policy;
+pub mod policydelivery;
 pub mod resolve;
 pub mod resolved;
 pub mod shape;
 pub mod span;
 pub mod validate;
+pub mod versioned;
 
+pub use cluster::Cluster;
 pub use compute::{ComputeTemplate, ComputeTemplateSpec, NodePool};
+pub use cost::{Catalog, Estimate, estimate, estimate_cluster};
 pub use error::{FieldError, FieldPath, ParseError, PathSegment, ValidationErrors};
 pub use kinds::{KindInfo, Object, Scope};
 pub use meta::ObjectMeta;
 pub use object::{Spec, Status, Typed};
 pub use parse::{Document, parse_json, parse_yaml_documents, read_yaml_documents};
+pub use policy::{
+    EffectivePolicy, ProvisioningPolicy, Violation, WorkspaceUsage, check_cluster, effective_policy,
+};
+pub use resolve::{MemoryView, ObjectView, Resolution, resolve_cluster, resolve_cluster_with};
+pub use resolved::ResolvedCluster;
+pub use span::{Location, SpanIndex};
+pub use versioned::{PublishState, latest_published, publish_state};

@@ -33,6 +33,10 @@ pub trait Spec: Serialize + DeserializeOwned + Clone + PartialEq + Debug {
     /// Checks the spec, pushing every problem found; `path` is `spec`.
     fn check(&self, c: &mut Checker, path: &FieldPath, meta: &ObjectMeta);
 
+    /// Whether names may contain dots (a DNS subdomain, as Wayfinder names its access
+    /// policies and roles: `cluster.admin`) rather than being a single DNS label.
+    const DOTTED_NAMES: bool = false;
+
     /// `spec.version` of a versioned kind.
     fn version(&self) -> Option<&str> {
         None
@@ -61,12 +65,18 @@ impl<S: Spec> Typed<S> {
         let root = FieldPath::root();
         validate::type_meta(&mut c, &root, &self.api_version, &self.kind, info);
         match info.scope {
-            Scope::Platform => {
-                validate::platform_metadata(&mut c, &root.field("metadata"), &self.metadata)
-            }
-            Scope::Workspace => {
-                validate::workspace_metadata(&mut c, &root.field("metadata"), &self.metadata)
-            }
+            Scope::Platform => validate::platform_metadata(
+                &mut c,
+                &root.field("metadata"),
+                &self.metadata,
+                S::DOTTED_NAMES,
+            ),
+            Scope::Workspace => validate::workspace_metadata(
+                &mut c,
+                &root.field("metadata"),
+                &self.metadata,
+                S::DOTTED_NAMES,
+            ),
         }
         self.spec.check(&mut c, &root.field("spec"), &self.metadata);
         c.finish()

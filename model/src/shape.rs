@@ -9,7 +9,12 @@ pub enum FieldType {
     Number,
     Bool,
     StringList,
+    /// A list of numbers (e.g. network prefix lengths).
+    NumberList,
     StringMap,
+    /// Free-form JSON (any value): bodies Wayfinder passes through untouched, such as the
+    /// `match` and `validate` blocks of Kyverno rules.
+    Json,
     /// A nested object with its own fields.
     Object(&'static [Field]),
     /// A list of nested objects.
@@ -70,6 +75,8 @@ pub fn mismatches(fields: &'static [Field], value: &serde_json::Value, path: &st
             (FieldType::Number, serde_json::Value::Number(_)) => true,
             (FieldType::Bool, serde_json::Value::Bool(_)) => true,
             (FieldType::StringList, serde_json::Value::Array(a)) => a.iter().all(|i| i.is_string()),
+            (FieldType::NumberList, serde_json::Value::Array(a)) => a.iter().all(|i| i.is_number()),
+            (FieldType::Json, _) => true,
             (FieldType::StringMap, serde_json::Value::Object(m)) => {
                 m.values().all(|i| i.is_string())
             }
@@ -89,5 +96,68 @@ pub fn mismatches(fields: &'static [Field], value: &serde_json::Value, path: &st
             out.push(format!("{p}: type does not match the shape ({:?})", f.ty));
         }
     }
+    out
+}
+
+/// Every field path a shape declares (`nodePools`, `nodePools[].machine`, …), in declaration
+/// order; list items are written `[]`. Free-form JSON fields are leaves.
+pub fn field_paths(fields: &'static [Field]) -> Vec<String> {
+    fn walk(fields: &'static [Field], prefix: &str, out: &mut Vec<String>) {
+        for f in fields {
+            let p = if prefix.is_empty() {
+                f.name.to_string()
+            } else {
+                format!("{prefix}.{}", f.name)
+            };
+            out.push(p.clone());
+            match f.ty {
+                FieldType::Object(inner) => walk(inner, &p, out),
+                FieldType::ObjectList(inner) => walk(inner, &format!("{p}[]"), out),
+                _ => {}
+            }
+        }
+    }
+    let mut out = Vec::new();
+    walk(fields, "", &mut out);
+    out
+}
+
+/// The field paths of `value` that the shape declares, in the form [`field_paths`] uses;
+/// fields the shape does not know are left out ([`mismatches`] reports those).
+pub fn present_paths(fields: &'static [Field], value: &serde_json::Value) -> Vec<String> {
+    fn walk(
+        fields: &'static [Field],
+        value: &serde_json::Value,
+        prefix: &str,
+        out: &mut Vec<String>,
+    ) {
+        let Some(obj) = value.as_object() else {
+            return;
+        };
+        for (k, v) in obj {
+            let Some(f) = find(fields, k) else {
+                continue;
+            };
+            let p = if prefix.is_empty() {
+                k.clone()
+            } else {
+                format!("{prefix}.{k}")
+            };
+            out.push(p.clone());
+            match (f.ty, v) {
+                (FieldType::Object(inner), _) => walk(inner, v, &p, out),
+                (FieldType::ObjectList(inner), serde_json::Value::Array(items)) => {
+                    for item in items {
+                        walk(inner, item, &format!("{p}[]"), out);
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+    let mut out = Vec::new();
+    walk(fields, value, "", &mut out);
+    out.sort();
+    out.dedup();
     out
 }

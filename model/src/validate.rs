@@ -194,8 +194,26 @@ pub(crate) fn type_meta(
     }
 }
 
-pub(crate) fn platform_metadata(c: &mut Checker, path: &FieldPath, meta: &ObjectMeta) {
-    c.dns_label(&path.field("name"), &meta.name);
+/// An object's name: a DNS label, or with `dotted` a DNS subdomain of at most 253 characters.
+fn object_name(c: &mut Checker, path: &FieldPath, name: &str, dotted: bool) {
+    if !dotted || name.is_empty() {
+        c.dns_label(path, name);
+    } else if !crate::common::is_dns_subdomain(name) {
+        c.push(
+            path,
+            Reason::Invalid,
+            format!("{name:?} is not a valid name: dot-separated parts of lower-case letters, digits and '-', each starting and ending with a letter or digit, at most 253 characters"),
+        );
+    }
+}
+
+pub(crate) fn platform_metadata(
+    c: &mut Checker,
+    path: &FieldPath,
+    meta: &ObjectMeta,
+    dotted: bool,
+) {
+    object_name(c, &path.field("name"), &meta.name, dotted);
     if let Some(ns) = &meta.namespace
         && !ns.is_empty()
     {
@@ -210,8 +228,13 @@ pub(crate) fn platform_metadata(c: &mut Checker, path: &FieldPath, meta: &Object
 }
 
 /// Metadata of a workspaced kind: a name, and a namespace (when given) of the form `ws-KEY`.
-pub(crate) fn workspace_metadata(c: &mut Checker, path: &FieldPath, meta: &ObjectMeta) {
-    c.dns_label(&path.field("name"), &meta.name);
+pub(crate) fn workspace_metadata(
+    c: &mut Checker,
+    path: &FieldPath,
+    meta: &ObjectMeta,
+    dotted: bool,
+) {
+    object_name(c, &path.field("name"), &meta.name, dotted);
     if let Some(ns) = meta.namespace.as_deref().filter(|ns| !ns.is_empty())
         && !ns.strip_prefix("ws-").is_some_and(is_workspace_key)
     {

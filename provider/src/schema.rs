@@ -170,6 +170,11 @@ impl Block {
                 FieldType::StringMap => block
                     .attributes
                     .push(primitive(Type::Map(Box::new(Type::String)))),
+                FieldType::NumberList => block
+                    .attributes
+                    .push(primitive(Type::List(Box::new(Type::Number)))),
+                // Free-form bodies (Kyverno rules) take any value.
+                FieldType::Json => block.attributes.push(primitive(Type::Dynamic)),
                 FieldType::Object(inner) => block.blocks.push(nested(inner, Nesting::Single)),
                 FieldType::ObjectList(inner) => block.blocks.push(nested(inner, Nesting::List)),
             }
