@@ -29,12 +29,14 @@ pub enum Target {
     Item(&'static KindInfo, String),
 }
 
-/// The kinds this server serves.
+/// The kinds this server serves: platform-level ones that are not versioned. Versioned
+/// kinds (ClusterPlan, Package) need per-version storage and `/versions/{v}` paths, and
+/// workspaced kinds need workspace roles; both come with the control-plane work.
 pub fn served_kinds() -> impl Iterator<Item = &'static KindInfo> {
     kinds::ALL
         .iter()
         .copied()
-        .filter(|k| k.scope == Scope::Platform)
+        .filter(|k| k.scope == Scope::Platform && !k.versioned)
 }
 
 /// The collection path of a served kind.
