@@ -106,6 +106,18 @@ impl ObjectKey {
     }
 }
 
+impl ObjectKey {
+    /// The key of an object in workspace `workspace` (its key, e.g. `team1`).
+    pub fn workspaced(kind: &wayfinder_model::KindInfo, workspace: &str, name: &str) -> Self {
+        Self {
+            group: kind.group.to_string(),
+            kind: kind.kind.to_string(),
+            namespace: workspace.to_string(),
+            name: name.to_string(),
+        }
+    }
+}
+
 impl std::fmt::Display for ObjectKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "{}/{}", self.group, self.kind)?;
