@@ -1,10 +1,27 @@
-//! Authentication (bearer tokens), authorization (roles per kind and verb) and the
-//! administrator token created on first start.
+//! Authentication (bearer tokens), authorization (roles per kind, verb and workspace) and
+//! the administrator token created on first start.
 //!
 //! Tokens are stored only as the hex SHA-256 of the token text. A request's token resolves
 //! to a [`Principal`] (subject and roles); [`authorize`] then decides per kind, verb and
-//! workspace. Today there is one role, `admin`; workspace roles (owner, member) plug into
-//! [`authorize`] when workspaced kinds are served.
+//! workspace.
+//!
+//! **Roles.** `admin` (platform-wide), and per workspace `owner` and `member`, stored on a
+//! token as `owner:KEY` / `member:KEY` ([`workspace_role`]). Sources:
+//! - the administrator token (`admin-token` in the data directory): `admin`;
+//! - AccessToken objects (`org.appvia.io/v2beta1`, workspaced): a token in workspace `KEY`
+//!   carries `owner`/`member` of `KEY`; a platform token (workspace `admin`) may carry
+//!   `admin` too. The subject is `accesstoken/KEY/NAME` ([`access_token_subject`]). On every
+//!   request the AccessToken object must still exist and its `status.expiresAt` (from
+//!   `spec.ttl` or `spec.expiresAt`) must not have passed.
+//! - Workspace `spec.owners[]` grant nothing here: they name Users, whom this server does
+//!   not authenticate.
+//!
+//! **Matrix** ([`authorize`]): `admin` may do everything. Platform kinds: any valid token
+//! reads, only `admin` writes. In workspace `KEY`: Clusters — owner and member read and
+//! write; CloudAccessConfig, CloudIdentity, AssignableNetwork — owner and member read, only
+//! `admin` writes; AccessTokens — owner reads, creates (with roles no higher than
+//! `owner`), changes and deletes. Nobody but `admin` reaches a workspace they hold no
+//! role in.
 
 use std::fs::{self, OpenOptions};
 use std::io::Write;
@@ -77,43 +94,128 @@ impl Verb {
     }
 }
 
+/// A role in one workspace, weakest first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum WorkspaceRole {
+    Member,
+    Owner,
+}
+
+impl WorkspaceRole {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            WorkspaceRole::Member => "member",
+            WorkspaceRole::Owner => "owner",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "member" => Some(WorkspaceRole::Member),
+            "owner" => Some(WorkspaceRole::Owner),
+            _ => None,
+        }
+    }
+}
+
+/// The stored form of a workspace role: `owner:KEY`, `member:KEY`.
+pub fn workspace_role(role: WorkspaceRole, workspace: &str) -> String {
+    format!("{}:{workspace}", role.as_str())
+}
+
+/// The subject of the token of AccessToken `name` in `workspace`.
+pub fn access_token_subject(workspace: &str, name: &str) -> String {
+    format!("accesstoken/{workspace}/{name}")
+}
+
+/// The roles stored for an AccessToken in `workspace` whose `spec.roles` are `roles`:
+/// `admin` stays `admin`; `owner`/`member` become `owner:KEY`/`member:KEY`.
+pub fn token_roles(workspace: &str, roles: &[String]) -> Vec<String> {
+    roles
+        .iter()
+        .map(|r| match WorkspaceRole::parse(r) {
+            Some(w) => workspace_role(w, workspace),
+            None => r.clone(),
+        })
+        .collect()
+}
+
+/// Prefix of access tokens created through the API.
+pub const ACCESS_TOKEN_PREFIX: &str = "wft_";
+
+impl Principal {
+    pub fn is_admin(&self) -> bool {
+        self.has_role(ADMIN_ROLE)
+    }
+
+    /// The strongest role this principal holds in `workspace`.
+    pub fn workspace_role(&self, workspace: &str) -> Option<WorkspaceRole> {
+        self.roles
+            .iter()
+            .filter_map(|r| {
+                let (role, ws) = r.split_once(':')?;
+                (ws == workspace).then(|| WorkspaceRole::parse(role))?
+            })
+            .max()
+    }
+}
+
 /// Decides whether `principal` may do `verb` on `kind` (in `workspace`, for workspaced
-/// kinds). Any authenticated principal may read platform-level kinds (workspace users
-/// build from them); only `admin` may write them.
+/// kinds); see the module documentation for the matrix. A `403` names the roles that
+/// would have been enough and the ones the token has.
 pub fn authorize(
     principal: &Principal,
     verb: Verb,
     kind: &KindInfo,
     workspace: Option<&str>,
 ) -> Result<(), ApiError> {
+    if principal.is_admin() {
+        return Ok(());
+    }
+    let denied = |needs: String, where_: String| {
+        ApiError::forbidden(format!(
+            "{} may not {} {} objects{where_}: that needs {needs}, and this token has {}",
+            principal.subject,
+            verb.as_str(),
+            kind.kind,
+            describe_roles(&principal.roles)
+        ))
+    };
     match kind.scope {
         Scope::Platform => {
-            if !verb.is_write() || principal.has_role(ADMIN_ROLE) {
-                Ok(())
+            if verb.is_write() {
+                Err(denied(format!("the role {ADMIN_ROLE:?}"), String::new()))
             } else {
-                Err(ApiError::forbidden(format!(
-                    "{} may not {} {} objects: that needs the role {ADMIN_ROLE:?}, and this token has {}",
-                    principal.subject,
-                    verb.as_str(),
-                    kind.kind,
-                    describe_roles(&principal.roles)
-                )))
+                Ok(())
             }
         }
         Scope::Workspace => {
-            // Workspace owners and members come with workspaced kinds; until then only
-            // administrators may touch them.
-            if principal.has_role(ADMIN_ROLE) {
-                Ok(())
-            } else {
-                Err(ApiError::forbidden(format!(
-                    "{} may not {} {} objects in workspace {}: that needs the role {ADMIN_ROLE:?}, and this token has {}",
-                    principal.subject,
-                    verb.as_str(),
-                    kind.kind,
-                    workspace.unwrap_or("(none)"),
-                    describe_roles(&principal.roles)
-                )))
+            let ws = workspace.unwrap_or_default();
+            let held = principal.workspace_role(ws);
+            let needed = match kind.kind {
+                "Cluster" => Some(WorkspaceRole::Member),
+                "AccessToken" => Some(WorkspaceRole::Owner),
+                "CloudAccessConfig" | "CloudIdentity" | "AssignableNetwork" if !verb.is_write() => {
+                    Some(WorkspaceRole::Member)
+                }
+                _ => None,
+            };
+            match needed {
+                Some(n) if held.is_some_and(|h| h >= n) => Ok(()),
+                Some(n) => {
+                    let roles = if n == WorkspaceRole::Member {
+                        format!(
+                            "the role {ADMIN_ROLE:?}, or \"owner\" or \"member\" of workspace {ws}"
+                        )
+                    } else {
+                        format!("the role {ADMIN_ROLE:?}, or \"owner\" of workspace {ws}")
+                    };
+                    Err(denied(roles, format!(" in workspace {ws}")))
+                }
+                None => Err(denied(
+                    format!("the role {ADMIN_ROLE:?} (administrators only)"),
+                    format!(" in workspace {ws}"),
+                )),
             }
         }
     }
@@ -121,10 +223,16 @@ pub fn authorize(
 
 fn describe_roles(roles: &[String]) -> String {
     if roles.is_empty() {
-        "no roles".to_string()
-    } else {
-        format!("roles {}", roles.join(", "))
+        return "no roles".to_string();
     }
+    let described: Vec<String> = roles
+        .iter()
+        .map(|r| match r.split_once(':') {
+            Some((role, ws)) => format!("{role:?} of workspace {ws}"),
+            None => format!("{r:?}"),
+        })
+        .collect();
+    format!("roles {}", described.join(", "))
 }
 
 /// The hex SHA-256 of a token: what the store keeps.
@@ -173,15 +281,82 @@ impl FromRequestParts<AppState> for Principal {
             .run(move |s| s.token(&hash))
             .await
             .and_then(|r| r)?;
-        match record {
-            Some(r) => Ok(Principal {
-                subject: r.subject,
-                roles: r.roles,
-            }),
-            None => Err(ApiError::unauthorized(format!(
+        let Some(r) = record else {
+            return Err(ApiError::unauthorized(format!(
                 "the bearer token is not valid (unknown or revoked): {HOW_TO_AUTHENTICATE}"
-            ))),
+            )));
+        };
+        if let Some(rest) = r.subject.strip_prefix("accesstoken/") {
+            check_access_token(state, rest).await?;
         }
+        Ok(Principal {
+            subject: r.subject,
+            roles: r.roles,
+        })
+    }
+}
+
+/// An AccessToken's token is valid while its object exists and `status.expiresAt` has not
+/// passed. `rest` is `KEY/NAME` of its subject.
+async fn check_access_token(state: &AppState, rest: &str) -> Result<(), ApiError> {
+    let Some((ws, name)) = rest.split_once('/') else {
+        return Err(ApiError::unauthorized("the bearer token is not valid"));
+    };
+    let key = crate::store::ObjectKey::workspaced(&wayfinder_model::kinds::ACCESS_TOKEN, ws, name);
+    let found = state.store.run(move |s| s.get(&key)).await??;
+    let Some(object) = found else {
+        return Err(ApiError::unauthorized(format!(
+            "the bearer token is not valid: its AccessToken {ws}/{name} was deleted (revoked); {HOW_TO_AUTHENTICATE}"
+        )));
+    };
+    let expires = object
+        .body
+        .pointer("/status/expiresAt")
+        .and_then(serde_json::Value::as_str)
+        .map(str::to_string);
+    if let Some(at) = expires
+        && parse_time(&at).is_none_or(|t| t <= std::time::SystemTime::now())
+    {
+        return Err(ApiError::unauthorized(format!(
+            "the bearer token of AccessToken {ws}/{name} expired at {at}; create a new token"
+        )));
+    }
+    Ok(())
+}
+
+/// Parses an RFC 3339 time (`Z` or a `±HH:MM` offset, optional fraction).
+pub fn parse_time(s: &str) -> Option<std::time::SystemTime> {
+    if !wayfinder_model::org::is_rfc3339(s) {
+        return None;
+    }
+    let (base, offset_secs) = match s.as_bytes().get(19..) {
+        Some(tail) => {
+            let tail = std::str::from_utf8(tail).ok()?;
+            let frac_end = tail
+                .strip_prefix('.')
+                .map(|f| 1 + f.bytes().take_while(u8::is_ascii_digit).count())
+                .unwrap_or(0);
+            let zone = &tail[frac_end..];
+            let offset: i64 = if zone.eq_ignore_ascii_case("z") {
+                0
+            } else {
+                let sign = if zone.starts_with('-') { -1 } else { 1 };
+                let h: i64 = zone.get(1..3)?.parse().ok()?;
+                let m: i64 = zone.get(4..6)?.parse().ok()?;
+                sign * (h * 3600 + m * 60)
+            };
+            (format!("{}Z", &s[..19 + frac_end]), offset)
+        }
+        None => return None,
+    };
+    let t = humantime::parse_rfc3339_weak(base.trim_end_matches('Z'))
+        .or_else(|_| humantime::parse_rfc3339(&base))
+        .ok()?;
+    let d = std::time::Duration::from_secs(offset_secs.unsigned_abs());
+    if offset_secs >= 0 {
+        t.checked_sub(d)
+    } else {
+        t.checked_add(d)
     }
 }
 
@@ -319,6 +494,50 @@ mod tests {
             assert_eq!(e.code.as_u16(), 403);
             assert!(e.message.contains("\"admin\""), "{}", e.message);
         }
+    }
+
+    #[test]
+    fn workspace_roles_reach_only_their_workspace() {
+        use wayfinder_model::kinds::{ACCESS_TOKEN, CLOUD_ACCESS_CONFIG, CLUSTER};
+        let member = principal(&["member:pay"]);
+        let owner = principal(&["owner:pay"]);
+        for verb in [
+            Verb::Get,
+            Verb::List,
+            Verb::Create,
+            Verb::Update,
+            Verb::Delete,
+        ] {
+            assert!(authorize(&member, verb, &CLUSTER, Some("pay")).is_ok());
+            assert!(authorize(&member, verb, &CLUSTER, Some("web")).is_err());
+            assert!(authorize(&owner, verb, &ACCESS_TOKEN, Some("pay")).is_ok());
+            assert!(authorize(&member, verb, &ACCESS_TOKEN, Some("pay")).is_err());
+        }
+        assert!(authorize(&member, Verb::Get, &CLOUD_ACCESS_CONFIG, Some("pay")).is_ok());
+        let e = authorize(&owner, Verb::Create, &CLOUD_ACCESS_CONFIG, Some("pay")).unwrap_err();
+        assert!(e.message.contains("administrators only"), "{}", e.message);
+        let e = authorize(&member, Verb::Create, &ACCESS_TOKEN, Some("pay")).unwrap_err();
+        assert!(
+            e.message.contains("\"owner\" of workspace pay"),
+            "{}",
+            e.message
+        );
+        assert!(
+            e.message.contains("\"member\" of workspace pay"),
+            "{}",
+            e.message
+        );
+    }
+
+    #[test]
+    fn times_with_offsets_parse() {
+        let z = parse_time("2030-01-31T00:00:00Z").unwrap();
+        assert_eq!(parse_time("2030-01-31T01:00:00+01:00").unwrap(), z);
+        assert_eq!(
+            parse_time("2030-01-30T23:00:00.5-01:00").unwrap(),
+            z + std::time::Duration::from_millis(500) + std::time::Duration::from_secs(0)
+        );
+        assert!(parse_time("yesterday").is_none());
     }
 
     #[test]

@@ -22,16 +22,23 @@
 //! [`Server::run`] serves until its shutdown future completes, lets in-flight requests
 //! finish and closes the store.
 //!
-//! HTTP API: `GET /apiinfo`, `GET /healthz` (no auth); `/resources/...` ([`resources`]);
+//! HTTP API: `GET /apiinfo`, `GET /healthz`, `GET /readyz` (no auth); `/resources/...` ([`resources`]);
 //! `/api/v2/...` (authenticated; nothing served there yet). Errors are Kubernetes-style
 //! `Status` bodies ([`status`]).
 #![forbid(unsafe_code)]
 
+pub mod admission;
+pub mod api_v2;
 pub mod auth;
+pub mod credentials;
+pub mod driver;
 pub mod logging;
+pub mod network;
+pub mod reconciler;
 pub mod resources;
 pub mod status;
 pub mod store;
+pub mod tls;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -69,6 +76,11 @@ pub struct Config {
     /// Revoke the administrator token and write a new one (the recovery path when
     /// `admin-token` was lost).
     pub reset_admin_token: bool,
+    /// How long the simulated cloud driver takes to provision a cluster
+    /// (`--sim-provision-time`; [`driver::DEFAULT_SIM_PROVISION_TIME`] by default).
+    pub sim_provision_time: std::time::Duration,
+    /// Serve HTTPS with this certificate and key (`--tls-cert`, `--tls-key`).
+    pub tls: Option<tls::TlsFiles>,
 }
 
 impl Config {
@@ -77,6 +89,8 @@ impl Config {
             listen,
             data_dir,
             reset_admin_token: false,
+            sim_provision_time: driver::DEFAULT_SIM_PROVISION_TIME,
+            tls: None,
         }
     }
 }
@@ -102,6 +116,8 @@ pub enum ServerError {
     },
     #[error("the HTTP server failed")]
     Serve(#[source] std::io::Error),
+    #[error(transparent)]
+    Tls(#[from] tls::TlsError),
 }
 
 /// Shared state of the request handlers.
@@ -117,6 +133,8 @@ pub struct Server {
     local_addr: SocketAddr,
     data_dir: PathBuf,
     store: Arc<Store>,
+    sim_provision_time: std::time::Duration,
+    tls: Option<Arc<rustls::ServerConfig>>,
 }
 
 impl Server {
@@ -126,7 +144,10 @@ impl Server {
             listen,
             data_dir,
             reset_admin_token,
+            sim_provision_time,
+            tls,
         } = config;
+        let tls = tls.as_ref().map(tls::load).transpose()?;
         let dir = data_dir.clone();
         let store = tokio::task::spawn_blocking(move || -> Result<Store, ServerError> {
             std::fs::DirBuilder::new()
@@ -163,6 +184,8 @@ impl Server {
             local_addr,
             data_dir,
             store,
+            sim_provision_time,
+            tls,
         })
     }
 
@@ -171,9 +194,15 @@ impl Server {
         self.local_addr
     }
 
-    /// `http://` + [`local_addr`](Server::local_addr), e.g. `http://127.0.0.1:41234`.
+    /// `http://` (`https://` with TLS) + [`local_addr`](Server::local_addr), e.g.
+    /// `http://127.0.0.1:41234`.
     pub fn url(&self) -> String {
-        format!("http://{}", self.local_addr)
+        format!("{}://{}", self.scheme(), self.local_addr)
+    }
+
+    /// `https` when serving TLS, else `http`.
+    pub fn scheme(&self) -> &'static str {
+        if self.tls.is_some() { "https" } else { "http" }
     }
 
     /// The file that holds the administrator token.
@@ -195,10 +224,26 @@ impl Server {
             data_dir = %self.data_dir.display(),
             "serving"
         );
-        let served = axum::serve(self.listener, app)
-            .with_graceful_shutdown(shutdown)
-            .await
-            .map_err(ServerError::Serve);
+        let reconciler = reconciler::spawn(
+            Arc::clone(&self.store),
+            Arc::new(driver::SimulatedDriver::new(self.sim_provision_time)),
+        );
+        let served = match self.tls {
+            Some(config) => {
+                let listener =
+                    tls::TlsListener::new(self.listener, config).map_err(ServerError::Serve)?;
+                axum::serve(listener, app)
+                    .with_graceful_shutdown(shutdown)
+                    .await
+            }
+            None => {
+                axum::serve(self.listener, app)
+                    .with_graceful_shutdown(shutdown)
+                    .await
+            }
+        }
+        .map_err(ServerError::Serve);
+        reconciler.stop().await;
         let store = self.store;
         let closed = tokio::task::spawn_blocking(move || store.close())
             .await
@@ -212,7 +257,8 @@ impl Server {
 }
 
 /// [`Server::bind`] then [`Server::run`], calling `on_bound` with the bound address in
-/// between (the binary prints its "listening on" line there).
+/// between (the binary prints its "listening on" line there, `https://` when
+/// [`Config::tls`] is set).
 pub async fn serve<F>(
     config: Config,
     on_bound: impl FnOnce(SocketAddr),
@@ -231,8 +277,14 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/apiinfo", get(apiinfo))
         .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
         .route("/resources", any(resources_root))
         .route("/resources/{*rest}", any(resources::handle))
+        .route(credentials::ROUTE, axum::routing::post(credentials::issue))
+        .route(
+            "/api/v2/workspaces/{ws}/provisioningpolicy/{cloud}/{stage}/{resource}",
+            get(api_v2::effective_policy),
+        )
         .route("/api/v2", any(api_v2))
         .route("/api/v2/{*rest}", any(api_v2))
         .fallback(not_found)
@@ -253,6 +305,28 @@ async fn apiinfo() -> Response {
 
 async fn healthz() -> &'static str {
     "ok"
+}
+
+/// How long `/readyz` waits for the store.
+const READY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// `200 ok` when the store answers a trivial query in time, else `503`.
+async fn readyz(axum::extract::State(state): axum::extract::State<AppState>) -> Response {
+    let ping = tokio::time::timeout(READY_TIMEOUT, state.store.run(|s| s.ping())).await;
+    let why = match ping {
+        Ok(Ok(Ok(()))) => return "ok".into_response(),
+        Ok(Ok(Err(e)) | Err(e)) => format!("the store does not answer: {}", ErrorChain(&e)),
+        Err(_) => format!(
+            "the store did not answer within {}",
+            humantime::format_duration(READY_TIMEOUT)
+        ),
+    };
+    ApiError::new(
+        axum::http::StatusCode::SERVICE_UNAVAILABLE,
+        "ServiceUnavailable",
+        why,
+    )
+    .into_response()
 }
 
 async fn resources_root(_: Principal) -> ApiError {
@@ -281,26 +355,97 @@ async fn not_found(req: Request) -> ApiError {
 
 async fn method_not_allowed(method: Method, req: Request) -> ApiError {
     let allow = match req.uri().path() {
-        "/apiinfo" | "/healthz" => "GET",
+        "/apiinfo" | "/healthz" | "/readyz" => "GET",
         _ => "GET, POST, PUT, DELETE",
     };
     ApiError::method_not_allowed(method.as_str(), req.uri().path(), allow)
 }
 
-async fn access_log(req: Request, next: Next) -> Response {
+/// The request-id header: taken from the request when it is sane, generated otherwise,
+/// and always echoed in the response.
+pub const REQUEST_ID_HEADER: &str = "x-request-id";
+
+/// A request's id, in the request's extensions for handlers that want it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RequestId(pub String);
+
+/// A client-sent request id is used when it is 1 to 128 visible ASCII characters.
+fn request_id(req: &Request) -> String {
+    req.headers()
+        .get(REQUEST_ID_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| !v.is_empty() && v.len() <= 128 && v.bytes().all(|b| b.is_ascii_graphic()))
+        .map(str::to_string)
+        .unwrap_or_else(|| {
+            use rand::Rng;
+            hex::encode(rand::rng().random::<[u8; 16]>())
+        })
+}
+
+/// Error bodies larger than this are passed through without a request id.
+const MAX_ERROR_BODY: usize = 1024 * 1024;
+
+async fn access_log(mut req: Request, next: Next) -> Response {
+    use tracing::Instrument;
     let method = req.method().clone();
     let path = req.uri().path().to_owned();
+    let id = request_id(&req);
+    req.extensions_mut().insert(RequestId(id.clone()));
     let start = Instant::now();
-    let response = next.run(req).await;
+    let span = tracing::info_span!("request", request_id = %id);
+    let mut response = next.run(req).instrument(span).await;
+    if response.status().is_client_error() || response.status().is_server_error() {
+        response = add_request_id_to_status(response, &id).await;
+    }
+    if let Ok(value) = axum::http::HeaderValue::from_str(&id) {
+        response.headers_mut().insert(REQUEST_ID_HEADER, value);
+    }
     tracing::info!(
         target: "wayfinder_controlplane::access",
         %method,
         %path,
         status = response.status().as_u16(),
         elapsed_ms = start.elapsed().as_secs_f64() * 1000.0,
+        request_id = %id,
         "request"
     );
     response
+}
+
+/// Adds `details.requestId` to a `Status` error body; anything else passes unchanged.
+async fn add_request_id_to_status(response: Response, id: &str) -> Response {
+    let is_json = response
+        .headers()
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    if !is_json {
+        return response;
+    }
+    let (mut parts, body) = response.into_parts();
+    let bytes = match axum::body::to_bytes(body, MAX_ERROR_BODY).await {
+        Ok(b) => b,
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot read an error body to add the request id");
+            return (parts, axum::body::Body::empty()).into_response();
+        }
+    };
+    let body = match serde_json::from_slice::<serde_json::Value>(&bytes) {
+        Ok(mut v) if v.get("kind").and_then(|k| k.as_str()) == Some("Status") => {
+            let details = v
+                .as_object_mut()
+                .map(|o| o.entry("details").or_insert_with(|| json!({})));
+            if let Some(d) = details.and_then(|d| d.as_object_mut()) {
+                d.insert("requestId".into(), id.into());
+            }
+            serde_json::to_vec(&v)
+                .map(axum::body::Bytes::from)
+                .unwrap_or(bytes)
+        }
+        _ => bytes,
+    };
+    parts.headers.remove(axum::http::header::CONTENT_LENGTH);
+    (parts, axum::body::Body::from(body)).into_response()
 }
 
 /// Now, as RFC 3339 UTC with seconds precision (`2025-01-31T12:00:00Z`).

@@ -1,7 +1,8 @@
 //! `wayfinder-server --listen 127.0.0.1:PORT --data-dir DIR`
 //!
 //! Prints exactly one line to stdout once the port is bound,
-//! `wayfinder-server listening on http://ADDR`, and logs to stderr. Stops gracefully on
+//! `wayfinder-server listening on http://ADDR` (`https://` with `--tls-cert` and
+//! `--tls-key`), and logs to stderr; each request's log line carries its request id. Stops gracefully on
 //! SIGINT or SIGTERM. Errors print their whole chain to stderr and exit with status 1
 //! (2 for a bad command line).
 #![forbid(unsafe_code)]
@@ -15,6 +16,7 @@ use anyhow::Context;
 use clap::{Parser, ValueEnum};
 use tokio::signal::unix::{SignalKind, signal};
 use wayfinder_controlplane::logging::{self, LogFormat};
+use wayfinder_controlplane::tls::TlsFiles;
 use wayfinder_controlplane::{Config, serve};
 
 /// A Wayfinder-compatible control plane: REST API, tokens and roles, admission, store.
@@ -38,6 +40,21 @@ struct Cli {
     /// a lost token file).
     #[arg(long)]
     reset_admin_token: bool,
+    /// How long the simulated cloud takes to provision a cluster, e.g. 2s or 500ms. A
+    /// cluster labelled wayfinder.dev/simulate=fail fails instead.
+    #[arg(long, value_name = "DURATION", default_value = "3s", value_parser = parse_duration)]
+    sim_provision_time: std::time::Duration,
+    /// Serve HTTPS with this PEM certificate (chain); needs --tls-key.
+    #[arg(long, value_name = "FILE", requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// The PEM private key of --tls-cert.
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
+}
+
+fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
+    humantime::parse_duration(s)
+        .map_err(|e| format!("expected a duration such as 2s or 500ms, got {s:?}: {e}"))
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -90,16 +107,25 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         };
         let mut config = Config::new(cli.listen, cli.data_dir);
         config.reset_admin_token = cli.reset_admin_token;
-        serve(config, announce, shutdown).await?;
+        config.sim_provision_time = cli.sim_provision_time;
+        if let (Some(cert), Some(key)) = (cli.tls_cert, cli.tls_key) {
+            config.tls = Some(TlsFiles { cert, key });
+        }
+        let scheme = if config.tls.is_some() {
+            "https"
+        } else {
+            "http"
+        };
+        serve(config, |addr| announce(scheme, addr), shutdown).await?;
         Ok(())
     })
 }
 
 /// The one line on stdout that harnesses wait for.
-fn announce(addr: SocketAddr) {
+fn announce(scheme: &str, addr: SocketAddr) {
     let mut out = std::io::stdout().lock();
     if let Err(e) =
-        writeln!(out, "wayfinder-server listening on http://{addr}").and_then(|()| out.flush())
+        writeln!(out, "wayfinder-server listening on {scheme}://{addr}").and_then(|()| out.flush())
     {
         tracing::warn!("cannot write the listening line to stdout: {e}");
     }

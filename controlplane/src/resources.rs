@@ -1,11 +1,42 @@
-//! `/resources/{group}/{version}[/workspaces/{ws}]/{plural}[/{name}]`: the generic REST
-//! handlers, driven by the model's kind registry.
+//! `/resources/{group}/{version}[/workspaces/{ws}]/{plural}[/{name}[/versions[/{v}]]]`: the
+//! generic REST handlers, driven by the model's kind registry.
 //!
-//! Every kind in [`wayfinder_model::kinds::ALL`] with [`Scope::Platform`] is served at
-//! `/resources/{group}/{version}/{plural}`; workspaced paths answer `404` until workspaced
-//! kinds are served. Parsing and validation are the model's; this module adds what the
-//! server owns: names from the URL, `metadata.resourceVersion`, `generation`, `uid` and
-//! `creationTimestamp`, optimistic concurrency, `dryRun=All` and label selectors.
+//! Every kind in [`wayfinder_model::kinds::ALL`] is served: platform kinds at
+//! `/resources/{group}/{version}/{plural}[/{name}]`, workspaced kinds at
+//! `/resources/{group}/{version}/workspaces/{ws}/{plural}[/{name}]`. Parsing, validation,
+//! reference resolution, policy and cost are the model's ([`crate::admission`]); this
+//! module adds what the server owns: names from the URL, `metadata.resourceVersion`,
+//! `generation`, `uid` and `creationTimestamp`, optimistic concurrency, `dryRun=All`,
+//! label selectors and the storage layout below.
+//!
+//! # Storage key scheme
+//!
+//! Rows are keyed `(group, kind, namespace, name)` ([`ObjectKey`]); use [`object_key`]:
+//!
+//! | kind | `namespace` | `name` |
+//! |---|---|---|
+//! | platform, not versioned | `""` | `metadata.name` |
+//! | platform, versioned (ClusterPlan, Package) | `""` | `{metadata.name}@{spec.version}` |
+//! | workspaced (Cluster, AccessToken, CloudAccessConfig, …) | the workspace key (`pay`) | `metadata.name` |
+//!
+//! Stored bodies are the objects as the model serialises them, with `metadata.name` the
+//! user-facing name (never `name@version`) and, for workspaced kinds,
+//! `metadata.namespace: ws-{key}`. `@` cannot occur in object names, so the split is
+//! unambiguous. A workspaced path needs the workspace to exist as a Workspace object (the
+//! `admin` workspace always exists). Clusters live at [`cluster_key`]; [`list_clusters`]
+//! lists them in every workspace.
+//!
+//! # Versioned kinds
+//!
+//! `POST …/{plural}` creates the version in `spec.version` (`409 AlreadyExists` when it
+//! exists); `GET …/{plural}` lists every version of every name; `GET …/{name}` is the latest
+//! published version (`404` naming the versions when none is published);
+//! `GET …/{name}/versions` lists its versions; `GET|PUT|DELETE …/{name}/versions/{v}` is one
+//! version (`PUT …/{name}` updates the version in the body's `spec.version`);
+//! `DELETE …/{name}/versions` deletes every version (each in its own transaction; the answer
+//! is the list of deleted versions). `DELETE …/{name}` without a version is refused.
+
+use std::collections::BTreeMap;
 
 use axum::Json;
 use axum::body::Bytes;
@@ -14,45 +45,137 @@ use axum::extract::{Query, State};
 use axum::http::{HeaderName, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
-use wayfinder_model::kinds::{self, KindInfo};
+use wayfinder_model::kinds::{self, ACCESS_TOKEN, CLUSTER, KindInfo, WORKSPACE};
+use wayfinder_model::org::ADMIN_WORKSPACE;
 use wayfinder_model::{Object, Scope};
 
-use crate::auth::{Principal, Verb, authorize};
+use crate::admission::{self, Operation};
+use crate::auth::{self, Principal, Verb, authorize};
 use crate::status::{ApiError, Cause, Details, OBJECT_MODIFIED_HEADER};
-use crate::store::{Mutation, NewRow, ObjectKey, StoredObject};
+use crate::store::{Mutation, NewRow, ObjectKey, Store, StoreError, StoredObject};
 use crate::{AppState, MAX_BODY_BYTES};
+
+/// Which version(s) of a versioned object a path names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum VersionSel {
+    /// `…/{name}`: for a versioned kind, the latest published version.
+    Latest,
+    /// `…/{name}/versions`.
+    All,
+    /// `…/{name}/versions/{v}`.
+    One(String),
+}
 
 /// What a `/resources/...` path names.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Target {
-    Collection(&'static KindInfo),
-    Item(&'static KindInfo, String),
+pub struct Target {
+    pub kind: &'static KindInfo,
+    /// The workspace key of a workspaced kind.
+    pub workspace: Option<String>,
+    /// `None` for the collection.
+    pub name: Option<String>,
+    pub version: VersionSel,
 }
 
-/// The kinds this server serves: platform-level ones that are not versioned. Versioned
-/// kinds (ClusterPlan, Package) need per-version storage and `/versions/{v}` paths, and
-/// workspaced kinds need workspace roles; both come with the control-plane work.
+/// Every kind the model knows is served.
 pub fn served_kinds() -> impl Iterator<Item = &'static KindInfo> {
-    kinds::ALL
-        .iter()
-        .copied()
-        .filter(|k| k.scope == Scope::Platform && !k.versioned)
+    kinds::ALL.iter().copied()
 }
 
-/// The collection path of a served kind.
+/// The collection path of a kind; workspaced kinds show `{workspace}`.
 pub fn collection_path(kind: &KindInfo) -> String {
-    format!("/resources/{}/{}/{}", kind.group, kind.version, kind.plural)
+    match kind.scope {
+        Scope::Platform => collection_path_in(kind, None),
+        Scope::Workspace => collection_path_in(kind, Some("{workspace}")),
+    }
+}
+
+/// The collection path of a kind in a workspace (ignored for platform kinds).
+pub fn collection_path_in(kind: &KindInfo, workspace: Option<&str>) -> String {
+    match (kind.scope, workspace) {
+        (Scope::Workspace, Some(ws)) => format!(
+            "/resources/{}/{}/workspaces/{ws}/{}",
+            kind.group, kind.version, kind.plural
+        ),
+        _ => format!("/resources/{}/{}/{}", kind.group, kind.version, kind.plural),
+    }
+}
+
+/// The stored name of a version of a versioned object: `{name}@{version}`.
+pub fn storage_name(name: &str, version: Option<&str>) -> String {
+    match version {
+        Some(v) => format!("{name}@{v}"),
+        None => name.to_string(),
+    }
+}
+
+/// The store key of an object; see the module documentation. `workspace` is ignored for
+/// platform kinds and `version` for kinds that are not versioned.
+pub fn object_key(
+    kind: &KindInfo,
+    workspace: Option<&str>,
+    name: &str,
+    version: Option<&str>,
+) -> ObjectKey {
+    let name = storage_name(name, version.filter(|_| kind.versioned));
+    match kind.scope {
+        Scope::Platform => ObjectKey::platform(kind, &name),
+        Scope::Workspace => ObjectKey::workspaced(kind, workspace.unwrap_or_default(), &name),
+    }
+}
+
+/// The store key of Cluster `name` in workspace `workspace` (its key, e.g. `pay`).
+pub fn cluster_key(workspace: &str, name: &str) -> ObjectKey {
+    ObjectKey::workspaced(&CLUSTER, workspace, name)
+}
+
+/// The workspaces that exist: `admin` and every Workspace object's name, sorted.
+pub fn workspace_keys(store: &Store) -> Result<Vec<String>, StoreError> {
+    let (_, items) = store.list(WORKSPACE.group, WORKSPACE.kind, "")?;
+    let mut keys: Vec<String> = items
+        .iter()
+        .filter_map(|o| o.body.pointer("/metadata/name").and_then(Value::as_str))
+        .map(str::to_string)
+        .collect();
+    keys.push(ADMIN_WORKSPACE.to_string());
+    keys.sort();
+    keys.dedup();
+    Ok(keys)
+}
+
+/// Whether workspace `ws` exists (`admin` always does).
+pub fn workspace_exists(store: &Store, ws: &str) -> Result<bool, StoreError> {
+    Ok(ws == ADMIN_WORKSPACE || store.get(&ObjectKey::platform(&WORKSPACE, ws))?.is_some())
+}
+
+/// Every stored Cluster with its workspace key, by workspace then name.
+pub fn list_clusters(store: &Store) -> Result<Vec<(String, StoredObject)>, StoreError> {
+    let mut out = Vec::new();
+    for ws in workspace_keys(store)? {
+        let (_, items) = store.list(CLUSTER.group, CLUSTER.kind, &ws)?;
+        out.extend(items.into_iter().map(|o| (ws.clone(), o)));
+    }
+    Ok(out)
+}
+
+/// Every stored object of a kind in a workspace (`None`: platform), every version included.
+pub fn list_kind(
+    store: &Store,
+    kind: &KindInfo,
+    workspace: Option<&str>,
+) -> Result<Vec<StoredObject>, StoreError> {
+    let ns = match kind.scope {
+        Scope::Platform => "",
+        Scope::Workspace => workspace.unwrap_or_default(),
+    };
+    Ok(store.list(kind.group, kind.kind, ns)?.1)
 }
 
 fn served_list() -> String {
-    let list: Vec<String> = served_kinds()
+    served_kinds()
         .map(|k| format!("{} ({})", collection_path(k), k.kind))
-        .collect();
-    if list.is_empty() {
-        "nothing yet".to_string()
-    } else {
-        list.join(", ")
-    }
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// Resolves the part of a path after `/resources/` (still percent-encoded).
@@ -65,7 +188,7 @@ pub fn resolve(rest: &str) -> Result<Target, ApiError> {
         .ok_or_else(|| ApiError::bad_request("the path is not valid percent-encoded UTF-8"))?;
     let shape = || {
         ApiError::not_found(format!(
-            "/resources/{rest} is not a resource path: expected /resources/{{group}}/{{version}}/{{plural}}[/{{name}}]; served: {}",
+            "/resources/{rest} is not a resource path: expected /resources/{{group}}/{{version}}[/workspaces/{{workspace}}]/{{plural}}[/{{name}}[/versions/{{version}}]]; served: {}",
             served_list()
         ))
     };
@@ -73,55 +196,79 @@ pub fn resolve(rest: &str) -> Result<Target, ApiError> {
         return Err(shape());
     }
     let (group, version) = (segments[0].as_str(), segments[1].as_str());
-    let workspace_kind = kinds::by_plural(group, version, "workspaces");
-    if segments[2] == "workspaces" && (segments.len() >= 5 || workspace_kind.is_none()) {
-        return Err(workspaced_not_served(group, version, &segments[3..]));
-    }
-    let Some(kind) = kinds::by_plural(group, version, &segments[2]) else {
+    let workspaced_path = segments[2] == "workspaces" && segments.len() >= 5;
+    let (workspace, plural, after) = if workspaced_path {
+        (Some(segments[3].clone()), &segments[4], &segments[5..])
+    } else {
+        (None, &segments[2], &segments[3..])
+    };
+    let Some(kind) = kinds::by_plural(group, version, plural) else {
         return Err(ApiError::not_found(format!(
-            "the server does not serve {group}/{version}/{}; served: {}",
-            segments[2],
+            "the server does not serve {group}/{version}/{plural}; served: {}",
             served_list()
         )));
     };
-    if kind.scope != Scope::Platform {
-        return Err(ApiError::not_found(format!(
-            "{} is a workspaced kind, and workspaced kinds are not served yet; served: {}",
-            kind.kind,
-            served_list()
-        )));
+    match (kind.scope, &workspace) {
+        (Scope::Platform, Some(_)) => {
+            return Err(ApiError::not_found(format!(
+                "{} is platform-level, not in a workspace: use {}",
+                kind.kind,
+                collection_path(kind)
+            )));
+        }
+        (Scope::Workspace, None) => {
+            return Err(ApiError::not_found(format!(
+                "{} is a workspaced kind: use {}",
+                kind.kind,
+                collection_path(kind)
+            )));
+        }
+        _ => {}
     }
-    match &segments[3..] {
-        [] => Ok(Target::Collection(kind)),
-        [name] => Ok(Target::Item(kind, name.clone())),
-        [_, versions, ..] if versions == "versions" => Err(ApiError::not_found(format!(
+    let item = |name: &String, version| {
+        Ok(Target {
+            kind,
+            workspace: workspace.clone(),
+            name: Some(name.clone()),
+            version,
+        })
+    };
+    let not_versioned = || {
+        ApiError::not_found(format!(
             "{} is not a versioned kind: use {}/{{name}}",
             kind.kind,
             collection_path(kind)
-        ))),
+        ))
+    };
+    match after {
+        [] => Ok(Target {
+            kind,
+            workspace: workspace.clone(),
+            name: None,
+            version: VersionSel::Latest,
+        }),
+        [name] => item(name, VersionSel::Latest),
+        [name, v] if v == "versions" => {
+            if kind.versioned {
+                item(name, VersionSel::All)
+            } else {
+                Err(not_versioned())
+            }
+        }
+        [name, v, ver] if v == "versions" => {
+            if kind.versioned {
+                item(name, VersionSel::One(ver.clone()))
+            } else {
+                Err(not_versioned())
+            }
+        }
+        [_, v, ..] if v == "versions" => Err(shape()),
         [_, sub, ..] => Err(ApiError::not_found(format!(
             "{} has no subresource {sub:?}: use {}/{{name}}",
             kind.kind,
             collection_path(kind)
         ))),
     }
-}
-
-fn workspaced_not_served(group: &str, version: &str, after_workspaces: &[String]) -> ApiError {
-    if let [_, plural, ..] = after_workspaces
-        && let Some(kind) = kinds::by_plural(group, version, plural)
-        && kind.scope == Scope::Platform
-    {
-        return ApiError::not_found(format!(
-            "{} is platform-level, not in a workspace: use {}",
-            kind.kind,
-            collection_path(kind)
-        ));
-    }
-    ApiError::not_found(format!(
-        "workspaced kinds (/resources/{{group}}/{{version}}/workspaces/{{workspace}}/...) are not served yet; served: {}",
-        served_list()
-    ))
 }
 
 /// `%XX`-decodes one path segment; `None` when it is malformed or not UTF-8.
@@ -255,22 +402,26 @@ pub async fn handle(
         principal,
         params,
     };
-    match (&target, &method) {
-        (Target::Collection(kind), &Method::GET | &Method::HEAD) => ctx.list(kind).await,
-        (Target::Collection(kind), &Method::POST) => ctx.create(kind, body_bytes(body)?).await,
-        (Target::Item(kind, name), &Method::GET | &Method::HEAD) => ctx.get(kind, name).await,
-        (Target::Item(kind, name), &Method::PUT) => ctx.update(kind, name, body_bytes(body)?).await,
-        (Target::Item(kind, name), &Method::DELETE) => ctx.delete(kind, name).await,
-        (Target::Collection(_), m) => Err(ApiError::method_not_allowed(
-            m.as_str(),
-            uri.path(),
-            "GET, POST",
-        )),
-        (Target::Item(..), m) => Err(ApiError::method_not_allowed(
-            m.as_str(),
-            uri.path(),
-            "GET, PUT, DELETE",
-        )),
+    let collection = target.name.is_none();
+    let all_versions = target.version == VersionSel::All;
+    match &method {
+        &Method::GET | &Method::HEAD if collection || all_versions => ctx.list(&target).await,
+        &Method::GET | &Method::HEAD => ctx.get(&target).await,
+        &Method::POST if collection => ctx.create(&target, body_bytes(body)?).await,
+        &Method::PUT if !collection && !all_versions => {
+            ctx.update(&target, body_bytes(body)?).await
+        }
+        &Method::DELETE if !collection => ctx.delete(&target).await,
+        m => {
+            let allow = if collection {
+                "GET, POST"
+            } else if all_versions {
+                "GET, DELETE"
+            } else {
+                "GET, PUT, DELETE"
+            };
+            Err(ApiError::method_not_allowed(m.as_str(), uri.path(), allow))
+        }
     }
 }
 
@@ -290,18 +441,66 @@ struct Ctx {
     params: Params,
 }
 
+/// `Kind/name`, `Kind/name version v`, `Kind ws/name`, for messages.
+fn describe(kind: &KindInfo, ws: Option<&str>, name: &str, version: Option<&str>) -> String {
+    let mut s = match ws {
+        Some(ws) => format!("{} {ws}/{name}", kind.kind),
+        None => format!("{}/{name}", kind.kind),
+    };
+    if let Some(v) = version {
+        s.push_str(&format!(" version {v}"));
+    }
+    s
+}
+
 impl Ctx {
-    async fn list(&self, kind: &'static KindInfo) -> Result<Response, ApiError> {
-        authorize(&self.principal, Verb::List, kind, None)?;
+    fn dry_run(&self) -> bool {
+        self.params.dry_run
+    }
+
+    /// `404` naming the workspace when a workspaced path names one that does not exist.
+    async fn ensure_workspace(&self, t: &Target) -> Result<(), ApiError> {
+        let Some(ws) = t.workspace.clone() else {
+            return Ok(());
+        };
+        let w = ws.clone();
+        let (exists, known) = self
+            .state
+            .store
+            .run(move |s| -> Result<_, StoreError> {
+                Ok((workspace_exists(s, &w)?, workspace_keys(s)?))
+            })
+            .await??;
+        if exists {
+            return Ok(());
+        }
+        Err(ApiError::not_found(format!(
+            "workspace {ws} does not exist; workspaces: {}; an administrator creates one with POST {}",
+            known.join(", "),
+            collection_path(&WORKSPACE)
+        ))
+        .with_details(Details::object(&WORKSPACE, &ws)))
+    }
+
+    async fn list(&self, t: &Target) -> Result<Response, ApiError> {
+        let kind = t.kind;
+        authorize(&self.principal, Verb::List, kind, t.workspace.as_deref())?;
+        self.ensure_workspace(t).await?;
+        let ns = t.workspace.clone().unwrap_or_default();
         let (rv, items) = self
             .state
             .store
-            .run(move |s| s.list(kind.group, kind.kind, ""))
+            .run(move |s| s.list(kind.group, kind.kind, &ns))
             .await??;
         let selector = &self.params.label_selector;
         let items: Vec<Value> = items
             .into_iter()
             .map(|o| o.body)
+            .filter(|body| {
+                t.name.as_deref().is_none_or(|n| {
+                    body.pointer("/metadata/name").and_then(Value::as_str) == Some(n)
+                })
+            })
             .filter(|body| {
                 let labels = body
                     .get("metadata")
@@ -310,50 +509,117 @@ impl Ctx {
                 selector.iter().all(|r| r.matches(labels))
             })
             .collect();
-        Ok(Json(json!({
-            "apiVersion": kind.api_version(),
-            "kind": format!("{}List", kind.kind),
-            "metadata": {"resourceVersion": rv.to_string()},
-            "items": items,
-        }))
-        .into_response())
+        if let (Some(name), true) = (&t.name, items.is_empty()) {
+            return Err(not_found(kind, t.workspace.as_deref(), name, None));
+        }
+        Ok(list_body(kind, rv, items).into_response())
     }
 
-    async fn get(&self, kind: &'static KindInfo, name: &str) -> Result<Response, ApiError> {
-        authorize(&self.principal, Verb::Get, kind, None)?;
-        let key = ObjectKey::platform(kind, name);
+    async fn get(&self, t: &Target) -> Result<Response, ApiError> {
+        let kind = t.kind;
+        let ws = t.workspace.clone();
+        let name = t.name.clone().unwrap_or_default();
+        authorize(&self.principal, Verb::Get, kind, ws.as_deref())?;
+        self.ensure_workspace(t).await?;
+        if kind.versioned && t.version == VersionSel::Latest {
+            let n = name.clone();
+            let versions = self
+                .state
+                .store
+                .run(move |s| admission::versions_of(s, kind, &n))
+                .await??;
+            if versions.is_empty() {
+                return Err(not_found(kind, None, &name, None));
+            }
+            let objects: Vec<Object> = versions.iter().map(|(_, o)| o.clone()).collect();
+            return match wayfinder_model::latest_published(objects.iter()) {
+                Some(latest) => {
+                    let v = latest.version().unwrap_or_default();
+                    let body = versions
+                        .into_iter()
+                        .find(|(_, o)| o.version() == Some(v))
+                        .map(|(b, _)| b)
+                        .unwrap_or_default();
+                    Ok(Json(body).into_response())
+                }
+                None => Err(ApiError::not_found(format!(
+                    "{}/{name} has no published version (versions: {}); get one with GET {}/{name}/versions/{{version}}",
+                    kind.kind,
+                    admission::version_list(&objects),
+                    collection_path(kind)
+                ))
+                .with_details(Details::object(kind, &name))),
+            };
+        }
+        let version = match &t.version {
+            VersionSel::One(v) => Some(v.clone()),
+            _ => None,
+        };
+        let key = object_key(kind, ws.as_deref(), &name, version.as_deref());
         let found = self.state.store.run(move |s| s.get(&key)).await??;
         match found {
             Some(o) => Ok(Json(o.body).into_response()),
-            None => Err(not_found(kind, name)),
+            None => Err(not_found(kind, ws.as_deref(), &name, version.as_deref())),
         }
     }
 
-    async fn create(&self, kind: &'static KindInfo, body: Bytes) -> Result<Response, ApiError> {
-        authorize(&self.principal, Verb::Create, kind, None)?;
+    async fn create(&self, t: &Target, body: Bytes) -> Result<Response, ApiError> {
+        let kind = t.kind;
+        let ws = t.workspace.clone();
+        authorize(&self.principal, Verb::Create, kind, ws.as_deref())?;
+        self.ensure_workspace(t).await?;
         let mut object = parse_body(kind, &body)?;
+        place(kind, ws.as_deref(), &mut object)?;
         let name = object.metadata().name.clone();
-        validate(kind, &object)?;
-        let key = ObjectKey::platform(kind, &name);
+        let version = kind
+            .versioned
+            .then(|| object.version().map(str::to_string))
+            .flatten();
+        let admitted = {
+            let (o, w) = (object.clone(), ws.clone());
+            self.state
+                .store
+                .run(move |s| admission::admit(s, kind, w.as_deref(), &o, Operation::Create))
+                .await??
+        };
+        let mut token = None;
+        if kind == &ACCESS_TOKEN {
+            let roles = object.token_roles();
+            if !self.principal.is_admin() && roles.iter().any(|r| r == auth::ADMIN_ROLE) {
+                return Err(ApiError::forbidden(format!(
+                    "{} may not create a token with the role {:?}: a token may carry only roles its creator holds, and this token is not an administrator",
+                    self.principal.subject,
+                    auth::ADMIN_ROLE
+                )));
+            }
+            if !self.dry_run() {
+                token = Some(auth::generate_token(auth::ACCESS_TOKEN_PREFIX));
+            }
+        }
+        let key = object_key(kind, ws.as_deref(), &name, version.as_deref());
         let uid = new_uid();
         let created = crate::now_rfc3339();
-        let dry_run = self.params.dry_run;
-        let stored = self
+        let dry_run = self.dry_run();
+        let v = version.clone();
+        let w = ws.clone();
+        let mut stored = self
             .state
             .store
             .run(move |s| {
                 s.mutate(&key, dry_run, |current, next_rv| {
                     if current.is_some() {
-                        return Err(already_exists(kind, &key.name));
+                        return Err(already_exists(kind, w.as_deref(), &name, v.as_deref()));
                     }
-                    // Values the client sent for server-owned fields are ignored.
-                    let meta = object.metadata_mut();
-                    meta.resource_version = Some(next_rv.to_string());
-                    meta.generation = Some(1);
-                    meta.uid = Some(uid.clone());
-                    meta.creation_timestamp = Some(created.clone());
-                    normalise_platform_meta(&mut object);
-                    let body = object.to_json();
+                    let body = finish(
+                        object,
+                        next_rv,
+                        1,
+                        &uid,
+                        &created,
+                        &admitted,
+                        None,
+                        kind == &CLUSTER,
+                    );
                     let row = NewRow {
                         body: body.clone(),
                         generation: 1,
@@ -364,53 +630,138 @@ impl Ctx {
                 })
             })
             .await??;
+        let name = stored
+            .pointer("/metadata/name")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string();
+        if let (Some(token), Some(ws)) = (token, ws.as_deref()) {
+            self.record_token(ws, &name, &stored, &token).await?;
+            if let Some(status) = stored.get_mut("status").and_then(Value::as_object_mut) {
+                status.insert("token".into(), json!(token));
+            }
+        }
         if !dry_run {
-            tracing::info!(subject = %self.principal.subject, object = %format_args!("{}/{name}", kind.kind), "created");
+            tracing::info!(subject = %self.principal.subject, object = %describe(kind, ws.as_deref(), &name, version.as_deref()), "created");
         }
         Ok((StatusCode::CREATED, Json(stored)).into_response())
     }
 
-    async fn update(
+    /// Stores the hash of a new AccessToken's token (after revoking any left over for the
+    /// same subject); when that fails, the object is removed again.
+    async fn record_token(
         &self,
-        kind: &'static KindInfo,
+        ws: &str,
         name: &str,
-        body: Bytes,
-    ) -> Result<Response, ApiError> {
-        authorize(&self.principal, Verb::Update, kind, None)?;
+        stored: &Value,
+        token: &str,
+    ) -> Result<(), ApiError> {
+        let subject = auth::access_token_subject(ws, name);
+        let roles: Vec<String> = stored
+            .pointer("/spec/roles")
+            .and_then(Value::as_array)
+            .map(|a| {
+                a.iter()
+                    .filter_map(Value::as_str)
+                    .map(str::to_string)
+                    .collect()
+            })
+            .unwrap_or_default();
+        let roles = auth::token_roles(ws, &roles);
+        let hash = auth::hash_token(token);
+        let key = object_key(&ACCESS_TOKEN, Some(ws), name, None);
+        let result = self
+            .state
+            .store
+            .run(move |s| -> Result<(), StoreError> {
+                s.delete_tokens(&subject)?;
+                let roles: Vec<&str> = roles.iter().map(String::as_str).collect();
+                let r = s.insert_token(&hash, &subject, &roles, &crate::now_rfc3339());
+                if r.is_err() {
+                    let _ =
+                        s.mutate::<_, StoreError>(&key, false, |_, _| Ok((Mutation::Delete, ())));
+                }
+                r
+            })
+            .await?;
+        result.map_err(ApiError::from)
+    }
+
+    async fn update(&self, t: &Target, body: Bytes) -> Result<Response, ApiError> {
+        let kind = t.kind;
+        let ws = t.workspace.clone();
+        let name = t.name.clone().unwrap_or_default();
+        authorize(&self.principal, Verb::Update, kind, ws.as_deref())?;
+        self.ensure_workspace(t).await?;
         let mut object = parse_body(kind, &body)?;
         let body_name = object.metadata().name.clone();
         if body_name != name {
-            let mut details = Details::object(kind, name);
-            details.causes.push(Cause {
-                field: "metadata.name".to_string(),
-                reason: "FieldValueInvalid".to_string(),
-                message: format!("must be {name:?}, the name in the URL"),
-            });
+            let mut details = Details::object(kind, &name);
+            details.causes.push(Cause::field(
+                "metadata.name",
+                "FieldValueInvalid",
+                format!("must be {name:?}, the name in the URL"),
+            ));
             return Err(ApiError::bad_request(format!(
                 "metadata.name {body_name:?} does not match the name in the URL {name:?}; objects cannot be renamed"
             ))
             .with_details(details));
         }
-        validate(kind, &object)?;
+        place(kind, ws.as_deref(), &mut object)?;
+        let version = if kind.versioned {
+            let body_version = object.version().unwrap_or_default().to_string();
+            if let VersionSel::One(v) = &t.version
+                && *v != body_version
+            {
+                let mut details = Details::object(kind, &name);
+                details.causes.push(Cause::field(
+                    "spec.version",
+                    "FieldValueInvalid",
+                    format!("must be {v:?}, the version in the URL"),
+                ));
+                return Err(ApiError::bad_request(format!(
+                    "spec.version {body_version:?} does not match the version in the URL {v:?}; to make a new version, POST it to {}",
+                    collection_path(kind)
+                ))
+                .with_details(details));
+            }
+            Some(body_version)
+        } else {
+            None
+        };
+        let key = object_key(kind, ws.as_deref(), &name, version.as_deref());
+        let k = key.clone();
+        let Some(current) = self.state.store.run(move |s| s.get(&k)).await?? else {
+            return Err(not_found(kind, ws.as_deref(), &name, version.as_deref()));
+        };
+        let admitted = {
+            let (o, w, c) = (object.clone(), ws.clone(), current.body.clone());
+            self.state
+                .store
+                .run(move |s| {
+                    admission::admit(s, kind, w.as_deref(), &o, Operation::Update { current: c })
+                })
+                .await??
+        };
         let sent_rv = object
             .metadata()
             .resource_version
             .clone()
             .filter(|rv| !rv.is_empty());
-        let key = ObjectKey::platform(kind, name);
-        let dry_run = self.params.dry_run;
+        let dry_run = self.dry_run();
+        let (w, v) = (ws.clone(), version.clone());
         let stored = self
             .state
             .store
             .run(move |s| {
                 s.mutate(&key, dry_run, |current, next_rv| {
                     let Some(current) = current else {
-                        return Err(not_found(kind, &key.name));
+                        return Err(not_found(kind, w.as_deref(), &name, v.as_deref()));
                     };
                     if let Some(sent) = &sent_rv
                         && *sent != current.resource_version.to_string()
                     {
-                        return Err(modified(kind, &key.name, sent, &current));
+                        return Err(modified(kind, &name, sent, &current));
                     }
                     let spec_changed = current.body.get("spec") != Some(&object.spec_json());
                     let generation = if spec_changed {
@@ -418,13 +769,16 @@ impl Ctx {
                     } else {
                         current.generation
                     };
-                    let meta = object.metadata_mut();
-                    meta.resource_version = Some(next_rv.to_string());
-                    meta.generation = Some(generation);
-                    meta.uid = Some(current.uid.clone());
-                    meta.creation_timestamp = Some(current.created.clone());
-                    normalise_platform_meta(&mut object);
-                    let body = object.to_json();
+                    let body = finish(
+                        object,
+                        next_rv,
+                        generation,
+                        &current.uid,
+                        &current.created,
+                        &admitted,
+                        Some(&current.body),
+                        false,
+                    );
                     let row = NewRow {
                         body: body.clone(),
                         generation,
@@ -436,49 +790,222 @@ impl Ctx {
             })
             .await??;
         if !dry_run {
-            tracing::info!(subject = %self.principal.subject, object = %format_args!("{}/{name}", kind.kind), "updated");
+            tracing::info!(subject = %self.principal.subject, object = %describe(kind, ws.as_deref(), t.name.as_deref().unwrap_or_default(), version.as_deref()), "updated");
         }
         Ok(Json(stored).into_response())
     }
 
-    async fn delete(&self, kind: &'static KindInfo, name: &str) -> Result<Response, ApiError> {
-        authorize(&self.principal, Verb::Delete, kind, None)?;
-        let key = ObjectKey::platform(kind, name);
-        let dry_run = self.params.dry_run;
-        let deleted = self
-            .state
-            .store
-            .run(move |s| {
-                s.mutate(&key, dry_run, |current, _| match current {
-                    Some(current) => Ok((Mutation::Delete, current.body)),
-                    None => Err(not_found(kind, &key.name)),
-                })
-            })
-            .await??;
-        if !dry_run {
-            tracing::info!(subject = %self.principal.subject, object = %format_args!("{}/{name}", kind.kind), "deleted");
+    async fn delete(&self, t: &Target) -> Result<Response, ApiError> {
+        let kind = t.kind;
+        let ws = t.workspace.clone();
+        let name = t.name.clone().unwrap_or_default();
+        authorize(&self.principal, Verb::Delete, kind, ws.as_deref())?;
+        self.ensure_workspace(t).await?;
+        let versions: Vec<Option<String>> = match (&t.version, kind.versioned) {
+            (_, false) => vec![None],
+            (VersionSel::One(v), true) => vec![Some(v.clone())],
+            (VersionSel::All, true) => {
+                let n = name.clone();
+                let found = self
+                    .state
+                    .store
+                    .run(move |s| admission::versions_of(s, kind, &n))
+                    .await??;
+                if found.is_empty() {
+                    return Err(not_found(kind, None, &name, None));
+                }
+                found
+                    .iter()
+                    .map(|(_, o)| o.version().map(str::to_string))
+                    .collect()
+            }
+            (VersionSel::Latest, true) => {
+                return Err(ApiError::bad_request(format!(
+                    "{} is versioned: delete one version with DELETE {}/{name}/versions/{{version}}, or every version with DELETE {}/{name}/versions",
+                    kind.kind,
+                    collection_path(kind),
+                    collection_path(kind)
+                ))
+                .with_details(Details::object(kind, &name)));
+            }
+        };
+        {
+            let (w, n, vs) = (ws.clone(), name.clone(), versions.clone());
+            self.state
+                .store
+                .run(move |s| admission::check_delete(s, kind, w.as_deref(), &n, &vs))
+                .await??;
         }
-        Ok(Json(deleted).into_response())
+        let dry_run = self.dry_run();
+        let mut deleted = Vec::new();
+        for version in &versions {
+            let key = object_key(kind, ws.as_deref(), &name, version.as_deref());
+            let (w, n, v) = (ws.clone(), name.clone(), version.clone());
+            let body = self
+                .state
+                .store
+                .run(move |s| {
+                    s.mutate(&key, dry_run, |current, next| match current {
+                        // Clusters are deleted in two phases: marked Deleting here, removed
+                        // by the reconciler once the cloud cluster is gone.
+                        Some(current) if kind == &CLUSTER => {
+                            Ok(crate::reconciler::deletion_mutation(current, next))
+                        }
+                        Some(current) => Ok((Mutation::Delete, current.body)),
+                        None => Err(not_found(kind, w.as_deref(), &n, v.as_deref())),
+                    })
+                })
+                .await??;
+            deleted.push(body);
+            if !dry_run {
+                tracing::info!(subject = %self.principal.subject, object = %describe(kind, ws.as_deref(), &name, version.as_deref()), "deleted");
+            }
+        }
+        if kind == &ACCESS_TOKEN
+            && !dry_run
+            && let Some(ws) = &ws
+        {
+            let subject = auth::access_token_subject(ws, &name);
+            self.state
+                .store
+                .run(move |s| s.delete_tokens(&subject))
+                .await??;
+        }
+        if t.version == VersionSel::All {
+            let rv = self.state.store.run(|s| s.resource_version()).await??;
+            return Ok(list_body(kind, rv, deleted).into_response());
+        }
+        Ok(Json(deleted.pop().unwrap_or_default()).into_response())
     }
 }
 
-/// Platform-level objects have no namespace; drop an empty one the model let through.
-fn normalise_platform_meta(object: &mut Object) {
+fn list_body(kind: &KindInfo, rv: i64, items: Vec<Value>) -> Json<Value> {
+    Json(json!({
+        "apiVersion": kind.api_version(),
+        "kind": format!("{}List", kind.kind),
+        "metadata": {"resourceVersion": rv.to_string()},
+        "items": items,
+    }))
+}
+
+trait TokenRoles {
+    fn token_roles(&self) -> Vec<String>;
+}
+
+impl TokenRoles for Object {
+    fn token_roles(&self) -> Vec<String> {
+        match self {
+            Object::AccessToken(t) => t.spec.roles.clone().unwrap_or_default(),
+            _ => Vec::new(),
+        }
+    }
+}
+
+/// Puts an object where its URL says: a workspaced object gets `metadata.namespace:
+/// ws-{key}` (a different namespace in the body is refused); a platform object loses an
+/// empty namespace the model let through.
+fn place(kind: &KindInfo, ws: Option<&str>, object: &mut Object) -> Result<(), ApiError> {
     let meta = object.metadata_mut();
-    if meta.namespace.as_deref() == Some("") {
-        meta.namespace = None;
+    match (kind.scope, ws) {
+        (Scope::Workspace, Some(ws)) => {
+            let want = format!("ws-{ws}");
+            if let Some(ns) = meta.namespace.as_deref().filter(|ns| !ns.is_empty())
+                && ns != want
+            {
+                let mut details = Details::object(kind, &meta.name);
+                details.causes.push(Cause::field(
+                    "metadata.namespace",
+                    "FieldValueInvalid",
+                    format!("must be {want:?} (workspace {ws}, from the URL) or left out"),
+                ));
+                return Err(ApiError::bad_request(format!(
+                    "metadata.namespace {ns:?} does not match workspace {ws} in the URL; leave it out or set {want:?}"
+                ))
+                .with_details(details));
+            }
+            meta.namespace = Some(want);
+        }
+        _ => {
+            if meta.namespace.as_deref() == Some("") {
+                meta.namespace = None;
+            }
+        }
     }
+    Ok(())
 }
 
-fn already_exists(kind: &KindInfo, name: &str) -> ApiError {
+/// The body to store: server-owned metadata set, the labels admission adds merged in, and
+/// `status` server-owned (the client's is ignored): on create, what admission computed
+/// (for a Cluster also `status: Pending`); on update, the stored status with admission's
+/// fields merged in.
+#[allow(clippy::too_many_arguments)]
+fn finish(
+    mut object: Object,
+    rv: i64,
+    generation: i64,
+    uid: &str,
+    created: &str,
+    admitted: &admission::Admitted,
+    current: Option<&Value>,
+    pending: bool,
+) -> Value {
+    let meta = object.metadata_mut();
+    meta.resource_version = Some(rv.to_string());
+    meta.generation = Some(generation);
+    meta.uid = Some(uid.to_string());
+    meta.creation_timestamp = Some(created.to_string());
+    if !admitted.labels.is_empty() {
+        let labels = meta.labels.get_or_insert_with(BTreeMap::new);
+        for (k, v) in &admitted.labels {
+            labels.insert(k.clone(), v.clone());
+        }
+    }
+    *object.status_mut() = None;
+    let mut body = object.to_json();
+    let mut status = current
+        .and_then(|c| c.get("status"))
+        .and_then(Value::as_object)
+        .cloned()
+        .unwrap_or_default();
+    if pending {
+        status.insert("status".into(), json!("Pending"));
+        status.insert(
+            "message".into(),
+            json!("accepted; waiting to be provisioned"),
+        );
+    }
+    for (k, v) in &admitted.status {
+        status.insert(k.clone(), v.clone());
+    }
+    if !status.is_empty()
+        && let Some(obj) = body.as_object_mut()
+    {
+        obj.insert("status".into(), Value::Object(status));
+    }
+    body
+}
+
+fn already_exists(
+    kind: &KindInfo,
+    ws: Option<&str>,
+    name: &str,
+    version: Option<&str>,
+) -> ApiError {
+    let what = describe(kind, ws, name, version);
+    let how = match version {
+        Some(v) => format!(
+            "versions are immutable once used: to change it, PUT it back to {}/{name}/versions/{v} with its metadata.resourceVersion, or POST a new spec.version",
+            collection_path_in(kind, ws)
+        ),
+        None => format!(
+            "to change it, GET it and PUT it back to {}/{name} with its metadata.resourceVersion",
+            collection_path_in(kind, ws)
+        ),
+    };
     ApiError::new(
         StatusCode::CONFLICT,
         "AlreadyExists",
-        format!(
-            "{}/{name} already exists; to change it, GET it and PUT it back to {}/{name} with its metadata.resourceVersion",
-            kind.kind,
-            collection_path(kind)
-        ),
+        format!("{what} already exists; {how}"),
     )
     .with_details(Details::object(kind, name))
 }
@@ -506,11 +1033,11 @@ fn parse_body(kind: &'static KindInfo, body: &[u8]) -> Result<Object, ApiError> 
     let got = object.kind_info();
     if got != kind {
         let mut details = Details::object(kind, &object.metadata().name);
-        details.causes.push(Cause {
-            field: "kind".to_string(),
-            reason: "FieldValueInvalid".to_string(),
-            message: format!("must be {} ({})", kind.kind, kind.api_version()),
-        });
+        details.causes.push(Cause::field(
+            "kind",
+            "FieldValueInvalid",
+            format!("must be {} ({})", kind.kind, kind.api_version()),
+        ));
         return Err(ApiError::bad_request(format!(
             "the body is a {} ({}), but {} serves {} ({}); send it to {}",
             got.kind,
@@ -525,17 +1052,11 @@ fn parse_body(kind: &'static KindInfo, body: &[u8]) -> Result<Object, ApiError> 
     Ok(object)
 }
 
-fn validate(kind: &'static KindInfo, object: &Object) -> Result<(), ApiError> {
-    object
-        .validate()
-        .map_err(|e| ApiError::from_validation(kind, &object.metadata().name, &e))
-}
-
-fn not_found(kind: &KindInfo, name: &str) -> ApiError {
+fn not_found(kind: &KindInfo, ws: Option<&str>, name: &str, version: Option<&str>) -> ApiError {
     ApiError::not_found(format!(
-        "{}/{name} not found; list them with GET {}",
-        kind.kind,
-        collection_path(kind)
+        "{} not found; list them with GET {}",
+        describe(kind, ws, name, version),
+        collection_path_in(kind, ws)
     ))
     .with_details(Details::object(kind, name))
 }

@@ -22,8 +22,17 @@ use wayfinder_model::{KindInfo, ParseError, ValidationErrors};
 /// `metadata.resourceVersion`), as Wayfinder's API does.
 pub const OBJECT_MODIFIED_HEADER: &str = "x-wayfinder-objectmodified";
 
-/// One field-level cause of an error (`details.causes[]`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+/// One field-level cause of an error (`details.causes[]`). A provisioning-policy violation
+/// (reason `PolicyViolation`) also names the policy, its scope, the limit and the value
+/// that broke it:
+///
+/// ```json
+/// {"field":"spec.nodePools[0].autoscaling.maxSize","reason":"PolicyViolation",
+///  "message":"...","rule":"clusterCost","policy":"nonprod-aws",
+///  "scope":"stage \"nonprod\", all workspaces","limit":"perCluster.costPerMonth: 100 USD",
+///  "value":"612.34 USD"}
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct Cause {
     /// The field path (`spec.nodePools[1].autoscaling.maxSize`); omitted when the cause is
     /// about the whole document.
@@ -32,6 +41,60 @@ pub struct Cause {
     /// A Kubernetes `CauseType`, e.g. `FieldValueInvalid`.
     pub reason: String,
     pub message: String,
+    /// The policy rule broken (`clusterCost`, `region`, …); policy violations only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rule: Option<String>,
+    /// The provisioning policy (or policies of one tier) that set the limit.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub policy: Option<String>,
+    /// The policy's scope as it applies here, e.g. `workspace "pay", all stages`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub scope: Option<String>,
+    /// The limit, e.g. `perCluster.costPerMonth: 500 USD`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub limit: Option<String>,
+    /// The value that broke it, e.g. `612.34 USD`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub value: Option<String>,
+}
+
+impl Cause {
+    /// A cause without policy details.
+    pub fn field(
+        field: impl Into<String>,
+        reason: impl Into<String>,
+        message: impl Into<String>,
+    ) -> Self {
+        Self {
+            field: field.into(),
+            reason: reason.into(),
+            message: message.into(),
+            ..Self::default()
+        }
+    }
+
+    /// A cause from a model field error.
+    pub fn from_field_error(e: &wayfinder_model::FieldError) -> Self {
+        Self::field(e.path.to_string(), e.reason.as_str(), e.message.clone())
+    }
+
+    /// A cause from a provisioning-policy violation, with its policy, scope, limit and value.
+    pub fn from_violation(v: &wayfinder_model::Violation) -> Self {
+        let rule = serde_json::to_value(v.rule)
+            .ok()
+            .and_then(|r| r.as_str().map(str::to_string));
+        Self {
+            field: v.path.to_string(),
+            reason: "PolicyViolation".to_string(),
+            // The model's message already states the limit, the value and the policy.
+            message: v.message.clone(),
+            rule,
+            policy: Some(v.policy.clone()),
+            scope: Some(v.scope.clone()),
+            limit: Some(v.limit.clone()),
+            value: Some(v.value.clone()),
+        }
+    }
 }
 
 /// `details` of a Status: which object, and every field-level cause.
@@ -175,11 +238,9 @@ impl ApiError {
             .map(|(_, n)| n)
             .unwrap_or_default();
         let mut details = Details::object(kind, name);
-        details.causes.push(Cause {
-            field: e.path.to_string(),
-            reason: reason.to_string(),
-            message: e.message.clone(),
-        });
+        details
+            .causes
+            .push(Cause::field(e.path.to_string(), reason, e.message.clone()));
         Self::bad_request(e.to_string()).with_details(details)
     }
 
@@ -198,16 +259,40 @@ impl ApiError {
             if n == 1 { "" } else { "s" }
         );
         let mut details = Details::object(kind, name);
-        details.causes = errors
-            .errors
-            .iter()
-            .map(|e| Cause {
-                field: e.path.to_string(),
-                reason: e.reason.as_str().to_string(),
-                message: e.message.clone(),
-            })
-            .collect();
+        details.causes = errors.errors.iter().map(Cause::from_field_error).collect();
         Self::new(StatusCode::UNPROCESSABLE_ENTITY, "Invalid", message).with_details(details)
+    }
+
+    /// `422` refusing `Kind/name` for every cause (validation, references, cost, policy);
+    /// the message lists each as `field: message`, so it stands on its own.
+    pub fn refused(kind: &KindInfo, name: &str, causes: Vec<Cause>) -> Self {
+        let n = causes.len();
+        let summary = causes
+            .iter()
+            .map(|c| {
+                if c.field.is_empty() {
+                    c.message.clone()
+                } else {
+                    format!("{}: {}", c.field, c.message)
+                }
+            })
+            .collect::<Vec<_>>()
+            .join("; ");
+        let message = format!(
+            "{}/{name} is refused ({n} problem{}): {summary}",
+            kind.kind,
+            if n == 1 { "" } else { "s" }
+        );
+        let mut details = Details::object(kind, name);
+        details.causes = causes;
+        Self::new(StatusCode::UNPROCESSABLE_ENTITY, "Invalid", message).with_details(details)
+    }
+
+    /// `409` for a delete or change that other objects block (no
+    /// `x-wayfinder-objectmodified` header: retrying will not help).
+    pub fn blocked(kind: &KindInfo, name: &str, message: impl Into<String>) -> Self {
+        Self::new(StatusCode::CONFLICT, "Conflict", message)
+            .with_details(Details::object(kind, name))
     }
 
     /// The JSON body this error renders as.

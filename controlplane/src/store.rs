@@ -11,23 +11,43 @@
 //!   platform-level kinds; `body` is the object's JSON exactly as the model serialises it;
 //! - `tokens(hash, subject, roles, created)`: only the SHA-256 of each token, never the token.
 //!
-//! Every write is one `BEGIN IMMEDIATE` transaction that reads the current row, lets the
-//! caller decide ([`Store::mutate`]), writes the row and bumps the counter together.
+//! - `events(resource_version, api_group, kind, namespace, name, type)` (schema 2): the
+//!   last [`EVENT_HISTORY`] committed changes, for [`ObjectStore::watch`] to replay.
 //!
-//! The methods are synchronous; from async code call them through [`Store::run`], which
-//! moves the call onto tokio's blocking pool so the runtime is never blocked.
+//! **Writes and group commit.** Every write reads the current row, lets the caller decide
+//! ([`Store::mutate`]), writes the row, bumps the counter and records the change event.
+//! Writes go through one write connection: each caller appends its write to the open
+//! `BEGIN IMMEDIATE` transaction inside its own `SAVEPOINT` (a failed decision rolls back
+//! only that savepoint), hands a ticket to the committer thread and waits. The committer
+//! takes the write lock, collects every ticket queued meanwhile, commits once
+//! (`synchronous=FULL`: one fsync for the whole batch), publishes the batch's change
+//! events and answers every ticket with the commit's result. So a call returns only once
+//! its write is on disk, and concurrent writers share fsyncs. Reads use separate
+//! connections and see only committed data.
+//!
+//! [`ObjectStore`] is the interface shaped for a replicated backend: get, filtered list,
+//! compare-and-swap on `resourceVersion`, and watch after a resource version.
+//!
+//! The inherent methods are synchronous; from async code call them through
+//! [`Store::run`], which moves the call onto tokio's blocking pool so the runtime is never
+//! blocked. The [`ObjectStore`] methods are async and do that themselves.
 
+use std::collections::VecDeque;
+use std::future::Future;
+use std::panic::{self, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, mpsc};
 use std::time::Duration;
 
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
+use tokio::sync::broadcast;
 
 /// The schema this build writes, and the newest it can read.
-pub const SCHEMA_VERSION: i64 = 1;
+pub const SCHEMA_VERSION: i64 = 2;
 
 /// Migrations, in order: `MIGRATIONS[i]` takes `user_version` from `i` to `i + 1`.
-const MIGRATIONS: &[&str] = &[r#"
+const MIGRATIONS: &[&str] = &[
+    r#"
 CREATE TABLE meta (
     key   TEXT PRIMARY KEY NOT NULL,
     value INTEGER NOT NULL
@@ -52,7 +72,18 @@ CREATE TABLE tokens (
     created TEXT NOT NULL
 ) STRICT;
 CREATE INDEX tokens_by_subject ON tokens (subject);
-"#];
+"#,
+    r#"
+CREATE TABLE events (
+    resource_version INTEGER PRIMARY KEY NOT NULL,
+    api_group        TEXT NOT NULL,
+    kind             TEXT NOT NULL,
+    namespace        TEXT NOT NULL,
+    name             TEXT NOT NULL,
+    type             TEXT NOT NULL CHECK (type IN ('ADDED', 'MODIFIED', 'DELETED'))
+) STRICT;
+"#,
+];
 
 /// How long a writer waits for another connection's lock before giving up.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
@@ -82,6 +113,19 @@ pub enum StoreError {
     Closed,
     #[error("a store task failed")]
     Task(#[source] tokio::task::JoinError),
+    #[error("committing the write to the store failed; it was not saved")]
+    Commit(#[source] Arc<rusqlite::Error>),
+    #[error("cannot start the store's committer thread")]
+    Thread(#[source] std::io::Error),
+    #[error(
+        "resource version {requested} is too old to watch from: changes up to {oldest} are no longer kept; list again and watch from the list's resource version"
+    )]
+    Compacted { requested: i64, oldest: i64 },
+    #[error("stored change event {resource_version} has an unknown type {found:?}")]
+    CorruptEvent {
+        resource_version: i64,
+        found: String,
+    },
 }
 
 /// Where an object lives: `(group, kind, namespace, name)`; `namespace` is empty for
@@ -169,10 +213,71 @@ pub struct TokenRecord {
 }
 
 /// The store; see the module documentation. Cheap to share behind an `Arc`.
-#[derive(Debug)]
 pub struct Store {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store")
+            .field("path", &self.inner.path)
+            .finish_non_exhaustive()
+    }
+}
+
+struct Inner {
     path: PathBuf,
-    conn: Mutex<Option<Connection>>,
+    /// Idle read connections (WAL readers see only committed data); `None` once closed.
+    readers: Mutex<Option<Vec<Connection>>>,
+    /// The one write connection and the transaction being filled.
+    writer: Arc<Mutex<WriteState>>,
+    /// The committer thread, joined on close.
+    committer: Mutex<Option<std::thread::JoinHandle<()>>>,
+    /// Committed changes, in resource-version order; `None` once closed, so watches end.
+    changes: Mutex<Option<broadcast::Sender<WatchEvent>>>,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        if let Err(e) = self.close() {
+            tracing::warn!(store = %self.path.display(), "closing the store failed: {}", crate::ErrorChain(&e));
+        }
+    }
+}
+
+/// The write side: the connection, whether a batch transaction is open, and what it holds.
+struct WriteState {
+    conn: Option<Connection>,
+    /// A `BEGIN IMMEDIATE` transaction is open on `conn`.
+    open: bool,
+    /// Writes appended to the open transaction whose tickets are with the committer.
+    appended: usize,
+    /// Change events of the open transaction, published once it commits.
+    events: Vec<WatchEvent>,
+    /// Set when the open transaction had to be abandoned with writes in it: the
+    /// committer answers their tickets with this error.
+    abandoned: Option<Arc<rusqlite::Error>>,
+    /// Where tickets go; `None` once the store is closing.
+    tickets: Option<mpsc::Sender<Ticket>>,
+}
+
+/// A request to make the open transaction durable; answered after the `COMMIT`.
+struct Ticket {
+    reply: mpsc::SyncSender<Result<(), Arc<rusqlite::Error>>>,
+}
+
+/// Idle read connections kept for reuse.
+const MAX_IDLE_READERS: usize = 8;
+
+/// Change events kept in the `events` table for [`ObjectStore::watch`] to replay.
+pub const EVENT_HISTORY: i64 = 10_000;
+
+fn open_connection(path: &Path) -> Result<Connection, rusqlite::Error> {
+    let conn = Connection::open(path)?;
+    conn.busy_timeout(BUSY_TIMEOUT)?;
+    conn.pragma_update(None, "synchronous", "FULL")?;
+    conn.pragma_update(None, "foreign_keys", "ON")?;
+    Ok(conn)
 }
 
 impl Store {
@@ -182,8 +287,7 @@ impl Store {
             path: path.to_path_buf(),
             source,
         };
-        let mut conn = Connection::open(path).map_err(open_err)?;
-        conn.busy_timeout(BUSY_TIMEOUT).map_err(open_err)?;
+        let mut conn = open_connection(path).map_err(open_err)?;
         let mode: String = conn
             .query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))
             .map_err(open_err)?;
@@ -194,20 +298,39 @@ impl Store {
                 "the store could not be put in WAL mode"
             );
         }
-        conn.pragma_update(None, "synchronous", "FULL")
-            .map_err(open_err)?;
-        conn.pragma_update(None, "foreign_keys", "ON")
-            .map_err(open_err)?;
         migrate(&mut conn, path)?;
+        let (tickets, queue) = mpsc::channel();
+        let writer = Arc::new(Mutex::new(WriteState {
+            conn: Some(conn),
+            open: false,
+            appended: 0,
+            events: Vec::new(),
+            abandoned: None,
+            tickets: Some(tickets),
+        }));
+        let (changes, _) = broadcast::channel(4096);
+        let committer = {
+            let writer = Arc::clone(&writer);
+            let changes = changes.clone();
+            std::thread::Builder::new()
+                .name("wayfinder-store-commit".into())
+                .spawn(move || commit_loop(&writer, &queue, &changes))
+                .map_err(StoreError::Thread)?
+        };
         Ok(Self {
-            path: path.to_path_buf(),
-            conn: Mutex::new(Some(conn)),
+            inner: Arc::new(Inner {
+                path: path.to_path_buf(),
+                readers: Mutex::new(Some(Vec::new())),
+                writer,
+                committer: Mutex::new(Some(committer)),
+                changes: Mutex::new(Some(changes)),
+            }),
         })
     }
 
     /// The file this store lives in.
     pub fn path(&self) -> &Path {
-        &self.path
+        &self.inner.path
     }
 
     /// Runs `f` on tokio's blocking pool, so async callers never block the runtime.
@@ -222,39 +345,156 @@ impl Store {
             .map_err(StoreError::Task)
     }
 
-    /// Closes the connection (checkpointing the WAL); later calls answer
-    /// [`StoreError::Closed`]. Waits for a call in progress to finish first.
-    pub fn close(&self) -> Result<(), StoreError> {
-        let conn = self.lock().take();
-        match conn {
-            Some(conn) => conn.close().map_err(|(_, e)| StoreError::Sqlite(e)),
-            None => Ok(()),
+    /// Another handle on the same store (the store closes when the last one goes or on
+    /// [`close`](Store::close)).
+    fn handle(&self) -> Store {
+        Store {
+            inner: Arc::clone(&self.inner),
         }
     }
 
-    fn lock(&self) -> MutexGuard<'_, Option<Connection>> {
-        // A panic while the lock was held left no transaction open (dropping a
-        // `Transaction` rolls it back), so the connection is still sound.
-        self.conn.lock().unwrap_or_else(|p| p.into_inner())
+    /// Runs `f` on the blocking pool with a handle on this store.
+    async fn blocking<R, F>(&self, f: F) -> Result<R, StoreError>
+    where
+        F: FnOnce(&Store) -> Result<R, StoreError> + Send + 'static,
+        R: Send + 'static,
+    {
+        let store = self.handle();
+        tokio::task::spawn_blocking(move || f(&store))
+            .await
+            .map_err(StoreError::Task)?
     }
 
-    fn with_conn<R, E>(&self, f: impl FnOnce(&mut Connection) -> Result<R, E>) -> Result<R, E>
+    /// Commits writes still waiting, then closes every connection (checkpointing the WAL);
+    /// later calls answer [`StoreError::Closed`]. Waits for calls in progress first.
+    pub fn close(&self) -> Result<(), StoreError> {
+        self.inner.close()
+    }
+
+    /// Answers a trivial query on a read connection: the readiness probe.
+    pub fn ping(&self) -> Result<(), StoreError> {
+        self.read(|c| {
+            c.prepare_cached("SELECT 1")?
+                .query_row([], |r| r.get::<_, i64>(0))?;
+            Ok(())
+        })
+    }
+
+    fn read<R>(
+        &self,
+        f: impl FnOnce(&mut Connection) -> Result<R, StoreError>,
+    ) -> Result<R, StoreError> {
+        let pooled = {
+            let mut readers = lock(&self.inner.readers);
+            readers.as_mut().ok_or(StoreError::Closed)?.pop()
+        };
+        let mut conn = match pooled {
+            Some(c) => c,
+            None => open_connection(&self.inner.path).map_err(|source| StoreError::Open {
+                path: self.inner.path.clone(),
+                source,
+            })?,
+        };
+        let out = f(&mut conn);
+        let mut readers = lock(&self.inner.readers);
+        if let Some(idle) = readers.as_mut()
+            && idle.len() < MAX_IDLE_READERS
+        {
+            idle.push(conn);
+        }
+        out
+    }
+
+    /// The group commit. Appends `f`'s writes to the open batch transaction inside a
+    /// savepoint (so a failed decision undoes only its own writes), then waits until the
+    /// committer has made the batch durable. With `dry_run` the savepoint is rolled back
+    /// and nothing waits.
+    fn batched<R, E>(
+        &self,
+        dry_run: bool,
+        f: impl FnOnce(&Connection) -> Result<(R, Option<WatchEvent>), E>,
+    ) -> Result<R, E>
     where
         E: From<StoreError>,
     {
-        let mut guard = self.lock();
-        let conn = guard.as_mut().ok_or(StoreError::Closed)?;
-        f(conn)
+        let (out, done) = {
+            let mut guard = lock(&self.inner.writer);
+            let st = &mut *guard;
+            let Some(tickets) = st.tickets.clone() else {
+                return Err(StoreError::Closed.into());
+            };
+            let conn = st.conn.as_mut().ok_or(StoreError::Closed)?;
+            if !st.open {
+                conn.execute_batch("BEGIN IMMEDIATE")
+                    .map_err(StoreError::from)?;
+                st.open = true;
+            }
+            conn.execute_batch("SAVEPOINT mutation")
+                .map_err(StoreError::from)?;
+            let outcome = panic::catch_unwind(AssertUnwindSafe(|| f(conn)));
+            let keep = !dry_run && matches!(outcome, Ok(Ok(_)));
+            let finish = if keep {
+                conn.execute_batch("RELEASE mutation")
+            } else {
+                conn.execute_batch("ROLLBACK TO mutation; RELEASE mutation")
+            };
+            if let Err(e) = finish {
+                // The transaction is in an unknown state: abandon it, and with it the
+                // writes already appended (their tickets will report the failure).
+                let _ = conn.execute_batch("ROLLBACK");
+                st.open = false;
+                st.events.clear();
+                let e = Arc::new(e);
+                if st.appended > 0 {
+                    st.abandoned = Some(Arc::clone(&e));
+                }
+                return Err(StoreError::Commit(e).into());
+            }
+            if !keep && st.appended == 0 {
+                // Nothing else rides on this transaction: end it now rather than leave
+                // the write lock held.
+                let _ = conn.execute_batch("ROLLBACK");
+                st.open = false;
+            }
+            let out = match outcome {
+                Err(payload) => {
+                    drop(guard);
+                    panic::resume_unwind(payload)
+                }
+                Ok(Err(e)) => return Err(e),
+                Ok(Ok((out, event))) => {
+                    if !keep {
+                        return Ok(out);
+                    }
+                    st.events.extend(event);
+                    out
+                }
+            };
+            let (reply, done) = mpsc::sync_channel(1);
+            st.appended += 1;
+            // Sent while the write lock is held: the committer drains tickets only after
+            // taking the lock, so a ticket is always answered by the commit of the
+            // transaction its writes went into.
+            if tickets.send(Ticket { reply }).is_err() {
+                return Err(StoreError::Closed.into());
+            }
+            (out, done)
+        };
+        match done.recv() {
+            Ok(Ok(())) => Ok(out),
+            Ok(Err(e)) => Err(StoreError::Commit(e).into()),
+            Err(_) => Err(StoreError::Closed.into()),
+        }
     }
 
-    /// The current value of the global resource-version counter.
+    /// The current value of the global resource-version counter (committed writes only).
     pub fn resource_version(&self) -> Result<i64, StoreError> {
-        self.with_conn(|c| current_rv(c))
+        self.read(|c| current_rv(c))
     }
 
     /// One object, or `None`.
     pub fn get(&self, key: &ObjectKey) -> Result<Option<StoredObject>, StoreError> {
-        self.with_conn(|c| get_row(c, key))
+        self.read(|c| get_row(c, key))
     }
 
     /// Every object of a kind in a namespace (`""` for platform-level kinds), sorted by
@@ -265,51 +505,80 @@ impl Store {
         kind: &str,
         namespace: &str,
     ) -> Result<(i64, Vec<StoredObject>), StoreError> {
-        self.with_conn(|c| {
+        let filter = ListFilter {
+            group: Some(group.to_string()),
+            kind: Some(kind.to_string()),
+            namespace: Some(namespace.to_string()),
+            ..ListFilter::default()
+        };
+        let listing = self.list_filtered(&filter)?;
+        Ok((
+            listing.resource_version,
+            listing.items.into_iter().map(|(_, o)| o).collect(),
+        ))
+    }
+
+    /// Every object matching `filter`, ordered by key, with the resource version the list
+    /// was read at (one read transaction: a consistent snapshot).
+    pub fn list_filtered(&self, filter: &ListFilter) -> Result<Listing, StoreError> {
+        self.read(|c| {
             let tx = c.transaction()?;
             let rv = current_rv(&tx)?;
             let mut stmt = tx.prepare_cached(
-                "SELECT name, body, resource_version, generation, uid, created FROM objects
-                 WHERE api_group = ?1 AND kind = ?2 AND namespace = ?3 ORDER BY name",
+                "SELECT api_group, kind, namespace, name, body, resource_version, generation, uid, created
+                 FROM objects
+                 WHERE (?1 IS NULL OR api_group = ?1) AND (?2 IS NULL OR kind = ?2)
+                   AND (?3 IS NULL OR namespace = ?3)
+                   AND (?4 IS NULL OR substr(name, 1, length(?4)) = ?4)
+                 ORDER BY api_group, kind, namespace, name",
             )?;
-            let rows = stmt.query_map(params![group, kind, namespace], |r| {
-                Ok((
-                    r.get::<_, String>(0)?,
-                    r.get::<_, String>(1)?,
-                    r.get(2)?,
-                    r.get(3)?,
-                    r.get(4)?,
-                    r.get(5)?,
-                ))
-            })?;
-            let mut out = Vec::new();
+            let rows = stmt.query_map(
+                params![filter.group, filter.kind, filter.namespace, filter.name_prefix],
+                |r| {
+                    Ok((
+                        ObjectKey {
+                            group: r.get(0)?,
+                            kind: r.get(1)?,
+                            namespace: r.get(2)?,
+                            name: r.get(3)?,
+                        },
+                        r.get::<_, String>(4)?,
+                        r.get(5)?,
+                        r.get(6)?,
+                        r.get(7)?,
+                        r.get(8)?,
+                    ))
+                },
+            )?;
+            let mut items = Vec::new();
             for row in rows {
-                let (name, body, resource_version, generation, uid, created) = row?;
-                let key = ObjectKey {
-                    group: group.to_string(),
-                    kind: kind.to_string(),
-                    namespace: namespace.to_string(),
-                    name,
-                };
-                out.push(StoredObject {
+                let (key, body, resource_version, generation, uid, created) = row?;
+                let object = StoredObject {
                     body: parse_body(&key, &body)?,
                     resource_version,
                     generation,
                     uid,
                     created,
-                });
+                };
+                if filter.matches_labels(&object.body) {
+                    items.push((key, object));
+                }
             }
             drop(stmt);
             tx.finish()?;
-            Ok((rv, out))
+            Ok(Listing {
+                resource_version: rv,
+                items,
+            })
         })
     }
 
-    /// The one way objects are written. In one `BEGIN IMMEDIATE` transaction: reads the
-    /// current row of `key`, calls `decide(current, next_resource_version)`, and applies the
-    /// [`Mutation`] it returns together with bumping the global counter to
-    /// `next_resource_version`. When `decide` fails nothing is written and its error is
-    /// returned. With `dry_run` everything runs the same and the transaction is rolled back,
+    /// The one way objects are written. Reads the current row of `key`, calls
+    /// `decide(current, next_resource_version)`, and applies the [`Mutation`] it returns
+    /// together with bumping the global counter to `next_resource_version`; returns once
+    /// the write is durable. Concurrent calls are group-committed: each runs in its own
+    /// savepoint of one shared transaction, so when `decide` fails only its call is undone
+    /// and its error returned. With `dry_run` everything runs the same and is rolled back,
     /// so nothing persists and the counter does not move.
     pub fn mutate<R, E>(
         &self,
@@ -320,58 +589,51 @@ impl Store {
     where
         E: From<StoreError>,
     {
-        self.with_conn(|c| {
-            let tx = c
-                .transaction_with_behavior(TransactionBehavior::Immediate)
-                .map_err(StoreError::from)?;
-            let current = get_row(&tx, key)?;
-            let next = current_rv(&tx)? + 1;
+        self.batched(dry_run, |conn| {
+            let current = get_row(conn, key)?;
+            let existed = current.is_some();
+            let next = current_rv(conn)? + 1;
             let (mutation, out) = decide(current, next)?;
-            let write = || -> Result<(), StoreError> {
-                match &mutation {
-                    Mutation::Put(row) => {
-                        tx.prepare_cached(
-                            "INSERT OR REPLACE INTO objects
-                             (api_group, kind, namespace, name, body, resource_version, generation, uid, created)
-                             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-                        )?
-                        .execute(params![
-                            key.group,
-                            key.kind,
-                            key.namespace,
-                            key.name,
-                            row.body.to_string(),
-                            next,
-                            row.generation,
-                            row.uid,
-                            row.created,
-                        ])?;
-                    }
-                    Mutation::Delete => {
-                        tx.prepare_cached(
-                            "DELETE FROM objects
-                             WHERE api_group = ?1 AND kind = ?2 AND namespace = ?3 AND name = ?4",
-                        )?
-                        .execute(params![key.group, key.kind, key.namespace, key.name])?;
-                    }
+            let event_type = apply(conn, key, &mutation, next, existed)?;
+            Ok((
+                out,
+                event_type.map(|event_type| WatchEvent {
+                    event_type,
+                    key: key.clone(),
+                    resource_version: next,
+                }),
+            ))
+        })
+    }
+
+    /// A compare-and-swap write: see [`Precondition`]. Returns the new resource version.
+    pub fn compare_and_swap(
+        &self,
+        key: &ObjectKey,
+        precondition: Precondition,
+        mutation: Mutation,
+    ) -> Result<i64, CasError> {
+        self.mutate(key, false, |current, next| {
+            let current_rv = current.as_ref().map(|c| c.resource_version);
+            match (precondition, current_rv) {
+                (Precondition::Absent, None) => {}
+                (Precondition::Absent, Some(_)) => return Err(CasError::AlreadyExists),
+                (Precondition::ResourceVersion(_), None) => return Err(CasError::NotFound),
+                (Precondition::ResourceVersion(want), Some(have)) if want != have => {
+                    return Err(CasError::Conflict { current: have });
                 }
-                tx.prepare_cached("UPDATE meta SET value = ?1 WHERE key = 'resource_version'")?
-                    .execute(params![next])?;
-                Ok(())
-            };
-            write()?;
-            if dry_run {
-                tx.rollback().map_err(StoreError::from)?;
-            } else {
-                tx.commit().map_err(StoreError::from)?;
+                (Precondition::ResourceVersion(_), Some(_)) => {}
             }
-            Ok(out)
+            if mutation == Mutation::Delete && current.is_none() {
+                return Err(CasError::NotFound);
+            }
+            Ok((mutation, next))
         })
     }
 
     /// The owner of a token, looked up by the token's SHA-256 hash (hex).
     pub fn token(&self, hash: &str) -> Result<Option<TokenRecord>, StoreError> {
-        self.with_conn(|c| {
+        self.read(|c| {
             let row: Option<(String, String)> = c
                 .prepare_cached("SELECT subject, roles FROM tokens WHERE hash = ?1")?
                 .query_row(params![hash], |r| Ok((r.get(0)?, r.get(1)?)))
@@ -392,7 +654,7 @@ impl Store {
 
     /// How many tokens a subject has.
     pub fn count_tokens(&self, subject: &str) -> Result<i64, StoreError> {
-        self.with_conn(|c| {
+        self.read(|c| {
             Ok(
                 c.prepare_cached("SELECT count(*) FROM tokens WHERE subject = ?1")?
                     .query_row(params![subject], |r| r.get(0))?,
@@ -409,21 +671,468 @@ impl Store {
         created: &str,
     ) -> Result<(), StoreError> {
         let roles = serde_json::to_string(roles).unwrap_or_else(|_| "[]".to_string());
-        self.with_conn(|c| {
+        self.batched(false, |c| {
             c.prepare_cached(
                 "INSERT INTO tokens (hash, subject, roles, created) VALUES (?1, ?2, ?3, ?4)",
             )?
             .execute(params![hash, subject, roles, created])?;
-            Ok(())
+            Ok(((), None))
         })
     }
 
     /// Revokes every token of a subject; returns how many there were.
     pub fn delete_tokens(&self, subject: &str) -> Result<usize, StoreError> {
-        self.with_conn(|c| {
-            Ok(c.prepare_cached("DELETE FROM tokens WHERE subject = ?1")?
-                .execute(params![subject])?)
+        self.batched(false, |c| {
+            let n = c
+                .prepare_cached("DELETE FROM tokens WHERE subject = ?1")?
+                .execute(params![subject])?;
+            Ok((n, None))
         })
+    }
+
+    /// Change events after `after` (a resource version), replayed from the event history
+    /// and then followed live; see [`ObjectStore::watch`].
+    pub fn watch_changes(&self, after: i64, filter: ListFilter) -> Result<Watch, StoreError> {
+        // Subscribe first, then read the history: nothing committed in between is missed
+        // (duplicates are skipped by resource version).
+        let live = lock(&self.inner.changes)
+            .as_ref()
+            .ok_or(StoreError::Closed)?
+            .subscribe();
+        let (history, oldest, current) = self.read(|c| {
+            let tx = c.transaction()?;
+            let current = current_rv(&tx)?;
+            let oldest: Option<i64> = tx
+                .prepare_cached("SELECT min(resource_version) FROM events")?
+                .query_row([], |r| r.get(0))?;
+            let mut stmt = tx.prepare_cached(
+                "SELECT resource_version, api_group, kind, namespace, name, type FROM events
+                 WHERE resource_version > ?1 ORDER BY resource_version",
+            )?;
+            let rows = stmt.query_map(params![after], |r| {
+                Ok((
+                    r.get::<_, i64>(0)?,
+                    ObjectKey {
+                        group: r.get(1)?,
+                        kind: r.get(2)?,
+                        namespace: r.get(3)?,
+                        name: r.get(4)?,
+                    },
+                    r.get::<_, String>(5)?,
+                ))
+            })?;
+            let mut history = VecDeque::new();
+            for row in rows {
+                let (resource_version, key, ty) = row?;
+                let event_type = EventType::parse(&ty).ok_or_else(|| StoreError::CorruptEvent {
+                    resource_version,
+                    found: ty.clone(),
+                })?;
+                history.push_back(WatchEvent {
+                    event_type,
+                    key,
+                    resource_version,
+                });
+            }
+            drop(stmt);
+            tx.finish()?;
+            Ok((history, oldest, current))
+        })?;
+        // Events are contiguous: the history starts right after `oldest - 1`.
+        let first_kept = oldest.unwrap_or(current + 1);
+        if after < first_kept - 1 {
+            return Err(StoreError::Compacted {
+                requested: after,
+                oldest: first_kept - 1,
+            });
+        }
+        let history = history
+            .into_iter()
+            .filter(|e| filter.matches_key(&e.key))
+            .collect();
+        Ok(Watch {
+            history,
+            live,
+            last: after.max(current),
+            filter,
+            ended: false,
+        })
+    }
+}
+
+impl Inner {
+    fn close(&self) -> Result<(), StoreError> {
+        // Stop taking writes; the committer commits what was appended and exits.
+        lock(&self.writer).tickets = None;
+        let committer = lock(&self.committer).take();
+        if let Some(handle) = committer
+            && handle.join().is_err()
+        {
+            tracing::error!(store = %self.path.display(), "the store's committer thread panicked");
+        }
+        lock(&self.changes).take();
+        let readers = lock(&self.readers).take();
+        for conn in readers.into_iter().flatten() {
+            conn.close().map_err(|(_, e)| StoreError::Sqlite(e))?;
+        }
+        let conn = {
+            let mut st = lock(&self.writer);
+            if st.open
+                && let Some(c) = st.conn.as_ref()
+            {
+                // Only reachable when the committer died: nothing acknowledged rides on
+                // this transaction, so it is rolled back rather than guessed at.
+                let _ = c.execute_batch("ROLLBACK");
+                st.open = false;
+            }
+            st.conn.take()
+        };
+        match conn {
+            Some(conn) => conn.close().map_err(|(_, e)| StoreError::Sqlite(e)),
+            None => Ok(()),
+        }
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // A panic while a lock was held left no savepoint open (see `Store::batched`), so the
+    // state is still sound.
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// The committer: takes a ticket, then the write lock, drains every other ticket (all of
+/// them belong to the open transaction), commits once, publishes the batch's change
+/// events and answers every ticket with the commit's result.
+fn commit_loop(
+    writer: &Mutex<WriteState>,
+    queue: &mpsc::Receiver<Ticket>,
+    changes: &broadcast::Sender<WatchEvent>,
+) {
+    while let Ok(first) = queue.recv() {
+        let mut batch = vec![first];
+        let mut st = lock(writer);
+        batch.extend(queue.try_iter());
+        let result = match (st.abandoned.take(), &st.conn, st.open) {
+            (Some(e), _, _) => Err(e),
+            (None, Some(conn), true) => commit(conn).map_err(Arc::new),
+            // Already committed by an earlier round.
+            _ => Ok(()),
+        };
+        st.open = false;
+        st.appended = 0;
+        let events = std::mem::take(&mut st.events);
+        drop(st);
+        if result.is_ok() {
+            for event in events {
+                // No subscribers is fine.
+                let _ = changes.send(event);
+            }
+        } else if let Err(e) = &result {
+            tracing::error!(error = %e, writes = batch.len(), "committing a write batch failed");
+        }
+        for ticket in batch {
+            let _ = ticket.reply.send(result.clone());
+        }
+    }
+}
+
+fn commit(conn: &Connection) -> Result<(), rusqlite::Error> {
+    let trimmed = conn
+        .prepare_cached(
+            "DELETE FROM events WHERE resource_version <=
+             (SELECT value FROM meta WHERE key = 'resource_version') - ?1",
+        )
+        .and_then(|mut s| s.execute(params![EVENT_HISTORY]))
+        .and_then(|_| conn.execute_batch("COMMIT"));
+    if trimmed.is_err() && !conn.is_autocommit() {
+        let _ = conn.execute_batch("ROLLBACK");
+    }
+    trimmed
+}
+
+/// Writes `mutation` at resource version `next`; the change's event type, or `None` when
+/// nothing changed (deleting what is not there).
+fn apply(
+    conn: &Connection,
+    key: &ObjectKey,
+    mutation: &Mutation,
+    next: i64,
+    existed: bool,
+) -> Result<Option<EventType>, StoreError> {
+    let event_type = match mutation {
+        Mutation::Put(row) => {
+            conn.prepare_cached(
+                "INSERT OR REPLACE INTO objects
+                 (api_group, kind, namespace, name, body, resource_version, generation, uid, created)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+            )?
+            .execute(params![
+                key.group,
+                key.kind,
+                key.namespace,
+                key.name,
+                row.body.to_string(),
+                next,
+                row.generation,
+                row.uid,
+                row.created,
+            ])?;
+            Some(if existed {
+                EventType::Modified
+            } else {
+                EventType::Added
+            })
+        }
+        Mutation::Delete => {
+            let n = conn
+                .prepare_cached(
+                    "DELETE FROM objects
+                     WHERE api_group = ?1 AND kind = ?2 AND namespace = ?3 AND name = ?4",
+                )?
+                .execute(params![key.group, key.kind, key.namespace, key.name])?;
+            (n > 0).then_some(EventType::Deleted)
+        }
+    };
+    conn.prepare_cached("UPDATE meta SET value = ?1 WHERE key = 'resource_version'")?
+        .execute(params![next])?;
+    if let Some(t) = event_type {
+        conn.prepare_cached(
+            "INSERT INTO events (resource_version, api_group, kind, namespace, name, type)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        )?
+        .execute(params![
+            next,
+            key.group,
+            key.kind,
+            key.namespace,
+            key.name,
+            t.as_str()
+        ])?;
+    }
+    Ok(event_type)
+}
+
+// ---------------------------------------------------------------------------------------
+// The store interface a replicated backend (etcd) implements too.
+
+/// Which objects a list or a watch covers; `None` and empty mean "any".
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ListFilter {
+    pub group: Option<String>,
+    pub kind: Option<String>,
+    pub namespace: Option<String>,
+    /// Only names starting with this.
+    pub name_prefix: Option<String>,
+    /// `metadata.labels` must hold every one of these pairs (lists only; watch events
+    /// carry no body).
+    pub labels: Vec<(String, String)>,
+}
+
+impl ListFilter {
+    /// Objects of one kind in one namespace (`""` for platform-level kinds).
+    pub fn kind(kind: &wayfinder_model::KindInfo, namespace: &str) -> Self {
+        Self {
+            group: Some(kind.group.to_string()),
+            kind: Some(kind.kind.to_string()),
+            namespace: Some(namespace.to_string()),
+            ..Self::default()
+        }
+    }
+
+    /// Whether `key` is covered (labels are not looked at).
+    pub fn matches_key(&self, key: &ObjectKey) -> bool {
+        let eq = |want: &Option<String>, have: &str| want.as_deref().is_none_or(|w| w == have);
+        eq(&self.group, &key.group)
+            && eq(&self.kind, &key.kind)
+            && eq(&self.namespace, &key.namespace)
+            && self
+                .name_prefix
+                .as_deref()
+                .is_none_or(|p| key.name.starts_with(p))
+    }
+
+    fn matches_labels(&self, body: &serde_json::Value) -> bool {
+        let labels = body.get("metadata").and_then(|m| m.get("labels"));
+        self.labels.iter().all(|(k, v)| {
+            labels.and_then(|l| l.get(k)).and_then(|x| x.as_str()) == Some(v.as_str())
+        })
+    }
+}
+
+/// A list answer: the items and the resource version they were read at (watch from it).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Listing {
+    pub resource_version: i64,
+    pub items: Vec<(ObjectKey, StoredObject)>,
+}
+
+/// The condition a [`compare_and_swap`](ObjectStore::compare_and_swap) write needs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Precondition {
+    /// Create-if-absent.
+    Absent,
+    /// Update or delete only if the object is at exactly this resource version.
+    ResourceVersion(i64),
+}
+
+/// Why a compare-and-swap write was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum CasError {
+    #[error("the object already exists")]
+    AlreadyExists,
+    #[error("the object does not exist")]
+    NotFound,
+    #[error("the object is at resource version {current}, not the one expected")]
+    Conflict { current: i64 },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// What happened to an object.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum EventType {
+    Added,
+    Modified,
+    Deleted,
+}
+
+impl EventType {
+    /// `ADDED`, `MODIFIED`, `DELETED`, as Kubernetes watch events spell them.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventType::Added => "ADDED",
+            EventType::Modified => "MODIFIED",
+            EventType::Deleted => "DELETED",
+        }
+    }
+
+    fn parse(s: &str) -> Option<Self> {
+        match s {
+            "ADDED" => Some(EventType::Added),
+            "MODIFIED" => Some(EventType::Modified),
+            "DELETED" => Some(EventType::Deleted),
+            _ => None,
+        }
+    }
+}
+
+/// One committed change.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WatchEvent {
+    pub event_type: EventType,
+    pub key: ObjectKey,
+    /// The resource version the change committed at (the object's new one; for a deletion,
+    /// the version the deletion took).
+    pub resource_version: i64,
+}
+
+/// A subscription to committed changes, in resource-version order.
+#[derive(Debug)]
+pub struct Watch {
+    history: VecDeque<WatchEvent>,
+    live: broadcast::Receiver<WatchEvent>,
+    last: i64,
+    filter: ListFilter,
+    ended: bool,
+}
+
+impl Watch {
+    /// The next change; `None` once the store is closed. An error ends the watch: the
+    /// watcher fell more than the broadcast buffer behind and must re-list and watch again.
+    pub async fn next(&mut self) -> Option<Result<WatchEvent, StoreError>> {
+        if let Some(e) = self.history.pop_front() {
+            self.last = self.last.max(e.resource_version);
+            return Some(Ok(e));
+        }
+        if self.ended {
+            return None;
+        }
+        loop {
+            match self.live.recv().await {
+                Ok(e) if e.resource_version <= self.last => {}
+                Ok(e) => {
+                    self.last = e.resource_version;
+                    if self.filter.matches_key(&e.key) {
+                        return Some(Ok(e));
+                    }
+                }
+                Err(broadcast::error::RecvError::Lagged(_)) => {
+                    self.ended = true;
+                    return Some(Err(StoreError::Compacted {
+                        requested: self.last,
+                        oldest: self.last + 1,
+                    }));
+                }
+                Err(broadcast::error::RecvError::Closed) => {
+                    self.ended = true;
+                    return None;
+                }
+            }
+        }
+    }
+}
+
+/// A store shaped for replication: reads, a filtered list at a resource version,
+/// compare-and-swap writes on `resourceVersion`, and a watch of committed changes after a
+/// resource version. Every acknowledged write is durable. Implemented by the embedded
+/// SQLite [`Store`]; an etcd backend maps these one to one (range, txn with a
+/// mod-revision compare, watch with a start revision).
+pub trait ObjectStore: Send + Sync {
+    /// One object, or `None`.
+    fn get_object(
+        &self,
+        key: &ObjectKey,
+    ) -> impl Future<Output = Result<Option<StoredObject>, StoreError>> + Send;
+
+    /// Every object `filter` covers, with the resource version the list was read at.
+    fn list_objects(
+        &self,
+        filter: &ListFilter,
+    ) -> impl Future<Output = Result<Listing, StoreError>> + Send;
+
+    /// Create-if-absent, update-if-at-rv or delete-if-at-rv; the new resource version.
+    fn compare_and_swap(
+        &self,
+        key: &ObjectKey,
+        precondition: Precondition,
+        mutation: Mutation,
+    ) -> impl Future<Output = Result<i64, CasError>> + Send;
+
+    /// Committed changes after resource version `after` that `filter` covers (labels
+    /// aside). [`StoreError::Compacted`] when `after` is older than the kept history.
+    fn watch(
+        &self,
+        after: i64,
+        filter: ListFilter,
+    ) -> impl Future<Output = Result<Watch, StoreError>> + Send;
+}
+
+impl ObjectStore for Store {
+    async fn get_object(&self, key: &ObjectKey) -> Result<Option<StoredObject>, StoreError> {
+        let key = key.clone();
+        self.blocking(move |s| s.get(&key)).await
+    }
+
+    async fn list_objects(&self, filter: &ListFilter) -> Result<Listing, StoreError> {
+        let filter = filter.clone();
+        self.blocking(move |s| s.list_filtered(&filter)).await
+    }
+
+    async fn compare_and_swap(
+        &self,
+        key: &ObjectKey,
+        precondition: Precondition,
+        mutation: Mutation,
+    ) -> Result<i64, CasError> {
+        let key = key.clone();
+        let store = self.handle();
+        tokio::task::spawn_blocking(move || store.compare_and_swap(&key, precondition, mutation))
+            .await
+            .map_err(StoreError::Task)?
+    }
+
+    async fn watch(&self, after: i64, filter: ListFilter) -> Result<Watch, StoreError> {
+        self.blocking(move |s| s.watch_changes(after, filter)).await
     }
 }
 
@@ -577,5 +1286,183 @@ mod tests {
         drop(conn);
         let err = Store::open(&path).unwrap_err();
         assert!(err.to_string().contains("schema version 99"), "{err}");
+    }
+
+    #[test]
+    fn compare_and_swap_checks_the_resource_version() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("w.db")).unwrap();
+        let k = key("a");
+        let rv = store
+            .compare_and_swap(&k, Precondition::Absent, put(json!({"v": 1})))
+            .unwrap();
+        assert!(matches!(
+            store.compare_and_swap(&k, Precondition::Absent, put(json!({}))),
+            Err(CasError::AlreadyExists)
+        ));
+        assert!(matches!(
+            store.compare_and_swap(&k, Precondition::ResourceVersion(rv + 7), put(json!({}))),
+            Err(CasError::Conflict { current }) if current == rv
+        ));
+        let rv2 = store
+            .compare_and_swap(&k, Precondition::ResourceVersion(rv), put(json!({"v": 2})))
+            .unwrap();
+        assert_eq!(rv2, rv + 1);
+        assert!(matches!(
+            store.compare_and_swap(&k, Precondition::ResourceVersion(rv), Mutation::Delete),
+            Err(CasError::Conflict { .. })
+        ));
+        store
+            .compare_and_swap(&k, Precondition::ResourceVersion(rv2), Mutation::Delete)
+            .unwrap();
+        assert!(store.get(&k).unwrap().is_none());
+        assert!(matches!(
+            store.compare_and_swap(&k, Precondition::ResourceVersion(rv2), Mutation::Delete),
+            Err(CasError::NotFound)
+        ));
+    }
+
+    #[test]
+    fn concurrent_writes_are_isolated_and_numbered_without_gaps() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(Store::open(&dir.path().join("w.db")).unwrap());
+        let threads: Vec<_> = (0..32)
+            .map(|i| {
+                let store = Arc::clone(&store);
+                std::thread::spawn(move || {
+                    store.mutate::<_, CasError>(&key(&format!("o{i}")), false, |_, next| {
+                        if i % 4 == 0 {
+                            Err(CasError::NotFound)
+                        } else {
+                            Ok((put(json!({"i": i})), next))
+                        }
+                    })
+                })
+            })
+            .collect();
+        let mut rvs: Vec<i64> = threads
+            .into_iter()
+            .filter_map(|t| t.join().unwrap().ok())
+            .collect();
+        rvs.sort();
+        assert_eq!(rvs, (1..=24).collect::<Vec<_>>());
+        let listing = store.list_filtered(&ListFilter::default()).unwrap();
+        assert_eq!(listing.resource_version, 24);
+        assert_eq!(listing.items.len(), 24);
+        assert!(
+            listing
+                .items
+                .iter()
+                .all(|(k, _)| k.name[1..].parse::<i32>().unwrap() % 4 != 0)
+        );
+    }
+
+    #[test]
+    fn lists_filter_by_prefix_and_labels() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("w.db")).unwrap();
+        for (name, team) in [("web-a", "x"), ("web-b", "y"), ("db", "x")] {
+            store
+                .compare_and_swap(
+                    &key(name),
+                    Precondition::Absent,
+                    put(json!({"metadata": {"labels": {"team": team}}})),
+                )
+                .unwrap();
+        }
+        let names = |f: ListFilter| -> Vec<String> {
+            store
+                .list_filtered(&f)
+                .unwrap()
+                .items
+                .into_iter()
+                .map(|(k, _)| k.name)
+                .collect()
+        };
+        let prefix = ListFilter {
+            name_prefix: Some("web-".into()),
+            ..ListFilter::kind(&wayfinder_model::kinds::COMPUTE_TEMPLATE, "")
+        };
+        assert_eq!(names(prefix), ["web-a", "web-b"]);
+        let team = ListFilter {
+            labels: vec![("team".into(), "x".into())],
+            ..ListFilter::default()
+        };
+        assert_eq!(names(team), ["db", "web-a"]);
+    }
+
+    #[tokio::test]
+    async fn watch_replays_history_then_follows_live_changes() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("w.db")).unwrap();
+        let a =
+            ObjectStore::compare_and_swap(&store, &key("a"), Precondition::Absent, put(json!({})))
+                .await
+                .unwrap();
+        let a2 = ObjectStore::compare_and_swap(
+            &store,
+            &key("a"),
+            Precondition::ResourceVersion(a),
+            put(json!({"x": 1})),
+        )
+        .await
+        .unwrap();
+        let mut w = ObjectStore::watch(&store, 0, ListFilter::default())
+            .await
+            .unwrap();
+        let mut from_a = ObjectStore::watch(&store, a, ListFilter::default())
+            .await
+            .unwrap();
+        let e = w.next().await.unwrap().unwrap();
+        assert_eq!((e.event_type, e.resource_version), (EventType::Added, a));
+        let e = w.next().await.unwrap().unwrap();
+        assert_eq!(
+            (e.event_type, e.resource_version),
+            (EventType::Modified, a2)
+        );
+        assert_eq!(from_a.next().await.unwrap().unwrap().resource_version, a2);
+        let d = ObjectStore::compare_and_swap(
+            &store,
+            &key("a"),
+            Precondition::ResourceVersion(a2),
+            Mutation::Delete,
+        )
+        .await
+        .unwrap();
+        let e = w.next().await.unwrap().unwrap();
+        assert_eq!(e.event_type, EventType::Deleted);
+        assert_eq!(e.resource_version, d);
+        assert_eq!(e.key, key("a"));
+        // Dry runs and failed decisions publish nothing.
+        store
+            .mutate::<_, StoreError>(&key("b"), true, |_, n| Ok((put(json!({})), n)))
+            .unwrap();
+        let got = ObjectStore::get_object(&store, &key("a")).await.unwrap();
+        assert!(got.is_none());
+        store.close().unwrap();
+        assert!(w.next().await.is_none());
+    }
+
+    #[test]
+    fn watching_from_before_the_kept_history_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("w.db");
+        let store = Store::open(&path).unwrap();
+        for n in ["a", "b", "c"] {
+            store
+                .compare_and_swap(&key(n), Precondition::Absent, put(json!({})))
+                .unwrap();
+        }
+        store.close().unwrap();
+        let conn = Connection::open(&path).unwrap();
+        conn.execute("DELETE FROM events WHERE resource_version <= 2", [])
+            .unwrap();
+        drop(conn);
+        let store = Store::open(&path).unwrap();
+        assert!(matches!(
+            store.watch_changes(0, ListFilter::default()),
+            Err(StoreError::Compacted { oldest: 2, .. })
+        ));
+        assert!(store.watch_changes(2, ListFilter::default()).is_ok());
     }
 }

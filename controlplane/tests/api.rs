@@ -1,6 +1,7 @@
 //! The HTTP API of a real server started in-process on 127.0.0.1:0.
 
 mod common;
+mod fixtures;
 
 use common::{COLLECTION, TestServer, assert_status, item, read, template};
 use reqwest::{Method, StatusCode};
@@ -576,11 +577,15 @@ async fn unknown_paths_and_methods_answer_with_a_status() {
         ),
         (
             "/resources/compute.appvia.io/v2beta2/workspaces/dev/clusters",
-            "workspaced kinds",
+            "workspace dev does not exist",
         ),
         (
             "/resources/compute.appvia.io/v2beta2/workspaces/dev/clusters/c1",
-            "workspaced kinds",
+            "workspace dev does not exist",
+        ),
+        (
+            "/resources/compute.appvia.io/v2beta2/clusters",
+            "workspaced kind",
         ),
         (
             "/resources/compute.appvia.io/v2beta2/workspaces/dev/computetemplates",
@@ -694,5 +699,172 @@ async fn concurrent_creates_of_one_name_yield_exactly_one_object() {
     let s = std::sync::Arc::try_unwrap(s).ok().unwrap();
     let (_, list) = s.json(Method::GET, COLLECTION, None).await;
     assert_eq!(rv_of(&list), "1");
+    s.stop().await;
+}
+
+/// Every fixture of every kind (but Cluster, which needs a platform: tests/admission.rs)
+/// is created, read, listed, updated and deleted at its path.
+#[tokio::test]
+async fn every_kind_is_served_at_its_path() {
+    let (_dir, s) = server().await;
+    s.json(
+        Method::POST,
+        "/resources/org.appvia.io/v2beta1/workspaces",
+        Some(&fixtures::workspace("pay")),
+    )
+    .await;
+    let files = [
+        "access_token.yaml",
+        "assignable_network.yaml",
+        "cloud_access_config.yaml",
+        "cloud_identity.yaml",
+        "cluster_network_plan.yaml",
+        "cluster_plan.yaml",
+        "compute_template.yaml",
+        "global_access_policy.yaml",
+        "global_access_role.yaml",
+        "global_cluster_policy.yaml",
+        "package.yaml",
+        "provisioning_policy.yaml",
+        "repository.yaml",
+        "stage.yaml",
+        "workspace.yaml",
+    ];
+    let mut kinds_seen = std::collections::BTreeSet::new();
+    for file in files {
+        for mut doc in fixtures::docs(file) {
+            if doc["kind"] == "Workspace" {
+                doc["metadata"]["name"] = json!("wsx");
+                doc["spec"]["key"] = json!("wsx");
+                doc["spec"]["resourceNamespace"] = json!("ws-wsx");
+            }
+            if doc["spec"].get("expiresAt").is_some() {
+                doc["spec"]["expiresAt"] = json!("2099-01-31T00:00:00Z");
+            }
+            let name = doc["metadata"]["name"].as_str().unwrap().to_string();
+            let coll = fixtures::collection(&doc, None);
+            let item = fixtures::item_path(&doc, None);
+            let what = format!("{file} {name}");
+            let (status, created) = s.json(Method::POST, &coll, Some(&doc)).await;
+            assert_eq!(status, StatusCode::CREATED, "{what}: {created}");
+            if let Some(ws) = fixtures::workspace_of(&doc) {
+                assert_eq!(
+                    created["metadata"]["namespace"],
+                    format!("ws-{ws}"),
+                    "{what}"
+                );
+            }
+            if let Some(status) = created.get("status").and_then(|s| s.as_object()) {
+                assert!(status.contains_key("token") || doc["kind"] != "AccessToken");
+            }
+            let (status, got) = s.json(Method::GET, &item, None).await;
+            assert_eq!(status, StatusCode::OK, "{what}: {got}");
+            assert_eq!(got["spec"], created["spec"], "{what}");
+            let (status, list) = s.json(Method::GET, &coll, None).await;
+            assert_eq!(status, StatusCode::OK, "{what}");
+            assert!(
+                list["items"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .any(|i| i["metadata"]["name"] == name.as_str()),
+                "{what}: {list}"
+            );
+            let mut labelled = got.clone();
+            labelled["metadata"]["labels"] = json!({"checked": "yes"});
+            let (status, updated) = s.json(Method::PUT, &item, Some(&labelled)).await;
+            assert_eq!(status, StatusCode::OK, "{what}: {updated}");
+            assert_eq!(updated["metadata"]["labels"]["checked"], "yes", "{what}");
+            assert_eq!(
+                updated["status"], got["status"],
+                "{what}: status is server-owned"
+            );
+            let (status, body) = s.json(Method::DELETE, &item, None).await;
+            assert_eq!(status, StatusCode::OK, "{what}: {body}");
+            let (status, _) = s.json(Method::GET, &item, None).await;
+            assert_eq!(status, StatusCode::NOT_FOUND, "{what}");
+            kinds_seen.insert(doc["kind"].as_str().unwrap().to_string());
+        }
+    }
+    assert_eq!(kinds_seen.len(), 15, "{kinds_seen:?}");
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn versions_are_stored_separately_and_latest_published_wins() {
+    let (_dir, s) = server().await;
+    let coll = "/resources/compute.appvia.io/v2beta2/clusterplans";
+    let plan = fixtures::doc("cluster_plan.yaml", "eks-general-purpose");
+    let mut v2 = plan.clone();
+    v2["spec"]["version"] = json!("1.10.0");
+    v2["spec"]["description"] = json!("second");
+    let mut draft = plan.clone();
+    draft["spec"]["version"] = json!("2.0.0");
+    draft["metadata"]["annotations"] =
+        json!({"appvia.io/published": "false", "appvia.io/publishState": "Draft"});
+    for p in [&plan, &v2, &draft] {
+        let (status, body) = s.json(Method::POST, coll, Some(p)).await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        assert_eq!(body["metadata"]["name"], "eks-general-purpose");
+    }
+    // The same version again conflicts.
+    let (status, body) = s.json(Method::POST, coll, Some(&v2)).await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    assert_status(&body, 409, "AlreadyExists");
+    // Latest published: 1.10.0 (semver order, the draft skipped).
+    let (status, latest) = s
+        .json(Method::GET, &format!("{coll}/eks-general-purpose"), None)
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(latest["spec"]["version"], "1.10.0");
+    let (_, list) = s.json(Method::GET, coll, None).await;
+    assert_eq!(list["items"].as_array().unwrap().len(), 3);
+    let (_, versions) = s
+        .json(
+            Method::GET,
+            &format!("{coll}/eks-general-purpose/versions"),
+            None,
+        )
+        .await;
+    assert_eq!(versions["items"].as_array().unwrap().len(), 3);
+    let one = format!("{coll}/eks-general-purpose/versions/1.3.0");
+    let (status, got) = s.json(Method::GET, &one, None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(got["spec"]["version"], "1.3.0");
+    // PUT to a version must carry that version.
+    let (status, body) = s.json(Method::PUT, &one, Some(&v2)).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    // DELETE without a version is refused; one version, then all.
+    let (status, _) = s
+        .json(Method::DELETE, &format!("{coll}/eks-general-purpose"), None)
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    let (status, _) = s
+        .json(
+            Method::DELETE,
+            &format!("{coll}/eks-general-purpose/versions/1.10.0"),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let (_, latest) = s
+        .json(Method::GET, &format!("{coll}/eks-general-purpose"), None)
+        .await;
+    assert_eq!(latest["spec"]["version"], "1.3.0");
+    let (status, deleted) = s
+        .json(
+            Method::DELETE,
+            &format!("{coll}/eks-general-purpose/versions"),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(deleted["items"].as_array().unwrap().len(), 2);
+    let (status, body) = s
+        .json(Method::GET, &format!("{coll}/eks-general-purpose"), None)
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
+    let (_, list) = s.json(Method::GET, coll, None).await;
+    assert_eq!(list["items"], json!([]));
     s.stop().await;
 }

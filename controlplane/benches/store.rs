@@ -1,0 +1,142 @@
+//! Store write throughput: creates/second of compute templates through the real HTTP API
+//! at concurrency 16 (group commit), against raw durable single-row SQLite inserts (one
+//! transaction per insert, WAL, `synchronous=FULL`) on the same disk in the same run.
+//!
+//! `cargo bench -p wayfinder-controlplane --bench store` (optional arguments:
+//! `API_CREATES RAW_INSERTS`). Not a timed test: it only reports.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+use wayfinder_controlplane::{Config, Server};
+
+const CONCURRENCY: usize = 16;
+const COLLECTION: &str = "/resources/compute.appvia.io/v2beta2/computetemplates";
+
+fn template(name: &str) -> serde_json::Value {
+    json!({
+        "apiVersion": "compute.appvia.io/v2beta2",
+        "kind": "ComputeTemplate",
+        "metadata": {"name": name},
+        "spec": {
+            "description": "General purpose",
+            "provider": "EKS",
+            "nodePools": [{
+                "logicalName": "compute", "machine": "m6i.large", "diskSize": 100, "size": 2,
+                "autoscaling": {"enabled": true, "minSize": 1, "maxSize": 5}
+            }]
+        }
+    })
+}
+
+fn main() {
+    let mut args = std::env::args().skip(1).filter(|a| !a.starts_with("--"));
+    let api_creates: usize = args.next().and_then(|a| a.parse().ok()).unwrap_or(2000);
+    let raw_inserts: usize = args.next().and_then(|a| a.parse().ok()).unwrap_or(500);
+    // Beside the target directory, so both measurements hit the same (real) disk.
+    let base = option_env!("CARGO_TARGET_TMPDIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(std::env::temp_dir);
+    std::fs::create_dir_all(&base).expect("bench directory");
+    let dir = tempfile::tempdir_in(&base).expect("temporary directory");
+
+    let raw = raw_inserts_per_second(&dir.path().join("raw.db"), raw_inserts);
+    let api = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime")
+        .block_on(api_creates_per_second(
+            &dir.path().join("data"),
+            api_creates,
+        ));
+
+    println!("store bench (directory {})", dir.path().display());
+    println!(
+        "  raw durable single-row inserts (1 txn each, WAL, synchronous=FULL): {raw:>9.1} /s  ({raw_inserts} inserts)"
+    );
+    println!(
+        "  HTTP API creates, concurrency {CONCURRENCY} (group commit):           {api:>9.1} /s  ({api_creates} creates)"
+    );
+    println!("  ratio API / raw: {:.2}", api / raw);
+}
+
+fn raw_inserts_per_second(path: &std::path::Path, n: usize) -> f64 {
+    let conn = rusqlite::Connection::open(path).expect("raw db");
+    let _: String = conn
+        .query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))
+        .expect("WAL");
+    conn.pragma_update(None, "synchronous", "FULL")
+        .expect("FULL");
+    conn.execute_batch("CREATE TABLE t (id INTEGER PRIMARY KEY, body TEXT NOT NULL)")
+        .expect("table");
+    let body = template("raw").to_string();
+    let start = Instant::now();
+    for i in 0..n {
+        conn.execute_batch("BEGIN IMMEDIATE").expect("begin");
+        conn.execute(
+            "INSERT INTO t (id, body) VALUES (?1, ?2)",
+            rusqlite::params![i as i64, body],
+        )
+        .expect("insert");
+        conn.execute_batch("COMMIT").expect("commit");
+    }
+    n as f64 / start.elapsed().as_secs_f64()
+}
+
+async fn api_creates_per_second(data_dir: &std::path::Path, n: usize) -> f64 {
+    let config = Config::new("127.0.0.1:0".parse().unwrap(), data_dir.to_path_buf());
+    let server = Server::bind(config).await.expect("server binds");
+    let url = format!("{}{COLLECTION}", server.url());
+    let token = std::fs::read_to_string(server.admin_token_file()).expect("admin token");
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(server.run(async {
+        let _ = stopped.await;
+    }));
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(60))
+        .build()
+        .expect("client");
+    // Warm up connections.
+    for i in 0..CONCURRENCY {
+        let r = client
+            .post(&url)
+            .bearer_auth(&token)
+            .json(&template(&format!("warm{i}")))
+            .send()
+            .await
+            .expect("warm-up create");
+        assert!(r.status().is_success(), "{}", r.status());
+    }
+    let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let start = Instant::now();
+    let workers: Vec<_> = (0..CONCURRENCY)
+        .map(|_| {
+            let (client, url, token, next) =
+                (client.clone(), url.clone(), token.clone(), next.clone());
+            tokio::spawn(async move {
+                loop {
+                    let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    if i >= n {
+                        break;
+                    }
+                    let r = client
+                        .post(&url)
+                        .bearer_auth(&token)
+                        .json(&template(&format!("t{i}")))
+                        .send()
+                        .await
+                        .expect("create");
+                    assert_eq!(r.status().as_u16(), 201, "create t{i}");
+                }
+            })
+        })
+        .collect();
+    for w in workers {
+        w.await.expect("worker");
+    }
+    let rate = n as f64 / start.elapsed().as_secs_f64();
+    let _ = stop.send(());
+    task.await.expect("server task").expect("server stops");
+    rate
+}

@@ -1,0 +1,299 @@
+//! Cloud drivers: what the reconciler calls to build, inspect and delete a cluster in a
+//! cloud. [`SimulatedDriver`] is the one this server ships: it "provisions" in a configurable
+//! time (`wayfinder-server --sim-provision-time`, [`crate::Config::sim_provision_time`]) and
+//! can be told to fail.
+//!
+//! **Telling the simulation to fail.** A cluster whose labels (`metadata.labels` or
+//! `spec.clusterLabels`) carry `wayfinder.dev/simulate: fail` fails provisioning with
+//! reason `SimulatedFailure`; the message is the cluster's annotation
+//! `wayfinder.dev/simulate-message` when set, else a fixed text. Deleting it still works.
+//!
+//! Drivers are called again for work that was interrupted (the reconciler keeps no state
+//! in memory), so [`CloudDriver::provision`] and [`CloudDriver::delete`] must be idempotent.
+
+use std::collections::{BTreeMap, HashMap};
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use wayfinder_model::compute::NodePool;
+use wayfinder_model::plan::PackageRef;
+
+/// The label that makes the simulated driver fail a cluster.
+pub const SIMULATE_LABEL: &str = "wayfinder.dev/simulate";
+/// The value of [`SIMULATE_LABEL`] that fails provisioning.
+pub const SIMULATE_FAIL: &str = "fail";
+/// The annotation whose value becomes the simulated failure's message.
+pub const SIMULATE_MESSAGE_ANNOTATION: &str = "wayfinder.dev/simulate-message";
+
+/// The default simulated provisioning time.
+pub const DEFAULT_SIM_PROVISION_TIME: Duration = Duration::from_secs(3);
+
+/// A boxed future, so drivers can be used as `dyn CloudDriver`.
+pub type DriverFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// Which cluster, in any driver call.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ClusterId {
+    pub workspace: String,
+    pub name: String,
+    /// `metadata.uid`: a cluster deleted and created again under the same name is another.
+    pub uid: String,
+}
+
+impl std::fmt::Display for ClusterId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.workspace, self.name)
+    }
+}
+
+/// Everything the driver needs to build (or change) a cluster.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ProvisionRequest {
+    pub id: ClusterId,
+    /// `metadata.generation` being built.
+    pub generation: i64,
+    /// `EKS`, `AKS` or `GKE`.
+    pub provider: String,
+    /// `aws`, `azure` or `gcp`.
+    pub cloud: String,
+    pub region: String,
+    pub kubernetes_version: String,
+    /// The node network, e.g. `10.0.4.0/22`.
+    pub network: String,
+    pub node_pools: Vec<NodePool>,
+    /// Packages to install, in order.
+    pub packages: Vec<PackageRef>,
+    /// Names of the GlobalClusterPolicies to deliver.
+    pub cluster_policies: Vec<String>,
+    /// The cluster's labels (what policies select on, plus its own).
+    pub labels: BTreeMap<String, String>,
+    /// `metadata.labels` and `metadata.annotations` of the Cluster object.
+    pub object_labels: BTreeMap<String, String>,
+    pub annotations: BTreeMap<String, String>,
+}
+
+/// A built cluster.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Provisioned {
+    /// The Kubernetes API endpoint, `https://…`.
+    pub endpoint: String,
+    /// The cloud's identifier for the cluster.
+    pub cloud_id: String,
+    /// The packages installed, with their versions.
+    pub packages: Vec<PackageRef>,
+    /// The cluster policies delivered.
+    pub cluster_policies: Vec<String>,
+}
+
+/// What the cloud says about a cluster.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CloudStatus {
+    /// The cloud has no such cluster.
+    Absent,
+    /// Being built or deleted.
+    InProgress,
+    Ready(Provisioned),
+    Failed(DriverFailure),
+}
+
+/// Why a driver call failed: a CamelCase `reason` for the Ready condition and a message a
+/// person reads.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct DriverFailure {
+    pub reason: String,
+    pub message: String,
+}
+
+/// A cloud the reconciler builds clusters in.
+pub trait CloudDriver: Send + Sync + std::fmt::Debug {
+    /// Builds the cluster, or brings an existing one to `request`; resolves when it is
+    /// ready. Idempotent.
+    fn provision<'a>(
+        &'a self,
+        request: &'a ProvisionRequest,
+    ) -> DriverFuture<'a, Result<Provisioned, DriverFailure>>;
+
+    /// Deletes the cluster; resolves when it is gone. Deleting a cluster the cloud does not
+    /// have succeeds.
+    fn delete<'a>(&'a self, id: &'a ClusterId) -> DriverFuture<'a, Result<(), DriverFailure>>;
+
+    /// What the cloud says about the cluster now.
+    fn status<'a>(&'a self, id: &'a ClusterId) -> DriverFuture<'a, CloudStatus>;
+}
+
+/// A driver that builds nothing: provisioning takes `provision_time`, deleting half of it,
+/// endpoints are `https://{name}.{workspace}.sim.wayfinder.local:6443`. It remembers what it
+/// built only in memory; the reconciler calls it again after a restart.
+#[derive(Debug)]
+pub struct SimulatedDriver {
+    provision_time: Duration,
+    clusters: Mutex<HashMap<ClusterId, CloudStatus>>,
+}
+
+impl SimulatedDriver {
+    pub fn new(provision_time: Duration) -> Self {
+        Self {
+            provision_time,
+            clusters: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// How long provisioning takes.
+    pub fn provision_time(&self) -> Duration {
+        self.provision_time
+    }
+
+    fn set(&self, id: &ClusterId, status: Option<CloudStatus>) {
+        let mut map = self.clusters.lock().unwrap_or_else(|p| p.into_inner());
+        match status {
+            Some(s) => {
+                map.insert(id.clone(), s);
+            }
+            None => {
+                map.remove(id);
+            }
+        }
+    }
+
+    /// The endpoint a simulated cluster gets.
+    pub fn endpoint(id: &ClusterId) -> String {
+        format!(
+            "https://{}.{}.sim.wayfinder.local:6443",
+            id.name, id.workspace
+        )
+    }
+}
+
+impl Default for SimulatedDriver {
+    fn default() -> Self {
+        Self::new(DEFAULT_SIM_PROVISION_TIME)
+    }
+}
+
+/// Whether `request` asks the simulation to fail, and with which message.
+fn simulated_failure(request: &ProvisionRequest) -> Option<DriverFailure> {
+    let asked = request.labels.get(SIMULATE_LABEL).map(String::as_str) == Some(SIMULATE_FAIL)
+        || request
+            .object_labels
+            .get(SIMULATE_LABEL)
+            .map(String::as_str)
+            == Some(SIMULATE_FAIL);
+    asked.then(|| DriverFailure {
+        reason: "SimulatedFailure".to_string(),
+        message: request
+            .annotations
+            .get(SIMULATE_MESSAGE_ANNOTATION)
+            .cloned()
+            .unwrap_or_else(|| {
+                format!(
+                    "the simulated cloud was told to fail this cluster (label {SIMULATE_LABEL}: {SIMULATE_FAIL})"
+                )
+            }),
+    })
+}
+
+impl CloudDriver for SimulatedDriver {
+    fn provision<'a>(
+        &'a self,
+        request: &'a ProvisionRequest,
+    ) -> DriverFuture<'a, Result<Provisioned, DriverFailure>> {
+        Box::pin(async move {
+            self.set(&request.id, Some(CloudStatus::InProgress));
+            tokio::time::sleep(self.provision_time).await;
+            if let Some(failure) = simulated_failure(request) {
+                self.set(&request.id, Some(CloudStatus::Failed(failure.clone())));
+                return Err(failure);
+            }
+            let built = Provisioned {
+                endpoint: Self::endpoint(&request.id),
+                cloud_id: format!("sim-{}-{}", request.cloud, request.id.uid),
+                packages: request.packages.clone(),
+                cluster_policies: request.cluster_policies.clone(),
+            };
+            self.set(&request.id, Some(CloudStatus::Ready(built.clone())));
+            Ok(built)
+        })
+    }
+
+    fn delete<'a>(&'a self, id: &'a ClusterId) -> DriverFuture<'a, Result<(), DriverFailure>> {
+        Box::pin(async move {
+            self.set(id, Some(CloudStatus::InProgress));
+            tokio::time::sleep(self.provision_time / 2).await;
+            self.set(id, None);
+            Ok(())
+        })
+    }
+
+    fn status<'a>(&'a self, id: &'a ClusterId) -> DriverFuture<'a, CloudStatus> {
+        Box::pin(async move {
+            let map = self.clusters.lock().unwrap_or_else(|p| p.into_inner());
+            map.get(id).cloned().unwrap_or(CloudStatus::Absent)
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request(labels: &[(&str, &str)]) -> ProvisionRequest {
+        ProvisionRequest {
+            id: ClusterId {
+                workspace: "pay".into(),
+                name: "dev".into(),
+                uid: "u1".into(),
+            },
+            generation: 1,
+            provider: "EKS".into(),
+            cloud: "aws".into(),
+            region: "eu-west-2".into(),
+            kubernetes_version: "1.32".into(),
+            network: "10.0.0.0/22".into(),
+            node_pools: vec![],
+            packages: vec![PackageRef {
+                name: "cert-manager".into(),
+                version: "1.0.0".into(),
+            }],
+            cluster_policies: vec!["p".into()],
+            labels: labels
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            object_labels: BTreeMap::new(),
+            annotations: BTreeMap::new(),
+        }
+    }
+
+    #[tokio::test]
+    async fn provisions_after_the_configured_time_and_deletes() {
+        let d = SimulatedDriver::new(Duration::from_millis(20));
+        let r = request(&[]);
+        assert_eq!(d.status(&r.id).await, CloudStatus::Absent);
+        let start = std::time::Instant::now();
+        let built = d.provision(&r).await.unwrap();
+        assert!(start.elapsed() >= Duration::from_millis(20));
+        assert_eq!(built.endpoint, "https://dev.pay.sim.wayfinder.local:6443");
+        assert_eq!(built.packages, r.packages);
+        assert!(matches!(d.status(&r.id).await, CloudStatus::Ready(_)));
+        d.delete(&r.id).await.unwrap();
+        assert_eq!(d.status(&r.id).await, CloudStatus::Absent);
+        // Deleting again is fine.
+        d.delete(&r.id).await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn fails_when_told_to() {
+        let d = SimulatedDriver::new(Duration::from_millis(1));
+        let mut r = request(&[(SIMULATE_LABEL, SIMULATE_FAIL)]);
+        let e = d.provision(&r).await.unwrap_err();
+        assert_eq!(e.reason, "SimulatedFailure");
+        assert!(e.message.contains("told to fail"), "{e}");
+        r.annotations
+            .insert(SIMULATE_MESSAGE_ANNOTATION.into(), "quota exceeded".into());
+        assert_eq!(d.provision(&r).await.unwrap_err().message, "quota exceeded");
+        assert!(matches!(d.status(&r.id).await, CloudStatus::Failed(_)));
+    }
+}

@@ -1,0 +1,853 @@
+//! The cluster reconciler: a background task that builds, changes and deletes clusters
+//! through a [`CloudDriver`], reporting progress the Wayfinder way (wayfinder-model.md §0).
+//!
+//! Every [`POLL_INTERVAL`] it reads the clusters of every workspace from the store and
+//! starts one task per cluster that needs work (at most one per cluster at a time):
+//!
+//! - no status, `Pending`, or `metadata.generation` ≠ `status.lastReconcile.generation`:
+//!   build (`Creating`, or `Updating` when the cluster was built before), then `Success`
+//!   or `Failure`;
+//! - `Creating`/`Updating` left by a stopped server: the same, again (drivers are
+//!   idempotent) — all state is in the store, nothing only in memory;
+//! - `Deleting` ([`begin_deletion`], what the API's DELETE does to a cluster): the driver
+//!   deletes it, then the row is removed, which frees its network.
+//!
+//! **Status written** (`status` of the Cluster):
+//!
+//! | field | meaning |
+//! |---|---|
+//! | `status` | `Pending`, `Creating`, `Updating`, `Success`, `Failure`, `Deleting`, `DeleteFailed` |
+//! | `message` | what is happening or what went wrong, for a person |
+//! | `conditions[type=Ready]` | `True`/`False`, `reason` (`InProgress`, `Ready`, `ResolutionFailed`, `NetworkUnavailable`, the driver's reason, `Deleting`), `observedGeneration`, `lastTransitionTime`, `message` |
+//! | `lastReconcile` | `{time, generation}`: the generation finished (successfully or not) |
+//! | `network` | `{cidr, from, exclusive}` ([`NetworkAllocation`]), written as soon as allocated |
+//! | `endpoint` | the Kubernetes API endpoint, once built |
+//! | `provider`, `cloud`, `region`, `kubernetesVersion` | what was built |
+//! | `packages[]` | `{name, version, status: Installed}`, the plan's packages |
+//! | `clusterPolicies[]` | names of the GlobalClusterPolicies whose `spec.target.cluster` selects the cluster's labels |
+//! | `deletionRequested` | when deletion was asked for |
+//!
+//! **Concurrency.** Every status write is one [`Store::mutate`]: the current row is read,
+//! only `status` (and `metadata.resourceVersion`) is changed, and the row is written back
+//! in the same `BEGIN IMMEDIATE` transaction with a new resource version, so a user's
+//! concurrent PUT is never lost and never overwritten. A write is dropped when the row is
+//! gone or has another uid (deleted, maybe re-created), and build results are dropped once
+//! the cluster is `Deleting`. Networks are allocated under one lock, so two clusters never
+//! get the same block.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::{Map, Value, json};
+use tokio::sync::{Mutex as AsyncMutex, watch};
+use tokio::task::JoinSet;
+use wayfinder_model::cluster::Cluster;
+use wayfinder_model::kinds::{
+    self, ASSIGNABLE_NETWORK, CLOUD_ACCESS_CONFIG, CLUSTER, CLUSTER_NETWORK_PLAN, CLUSTER_PLAN,
+    COMPUTE_TEMPLATE, GLOBAL_CLUSTER_POLICY, KindInfo, PACKAGE, STAGE,
+};
+use wayfinder_model::networking::{AssignableNetwork, ClusterNetworkPlan, NetworkRequest};
+use wayfinder_model::object::{Condition, LastReconcile};
+use wayfinder_model::org::ADMIN_WORKSPACE;
+use wayfinder_model::policydelivery::GlobalClusterPolicy;
+use wayfinder_model::resolve::{Resolution, ResolveOptions};
+use wayfinder_model::{MemoryView, Object, ObjectView, resolve_cluster_with};
+
+use crate::driver::{CloudDriver, ClusterId, DriverFailure, ProvisionRequest};
+use crate::network::{self, NetworkAllocation, PoolContext, RequestOrigin, Taken};
+use crate::resources::list_clusters;
+use crate::store::{Mutation, NewRow, ObjectKey, Store, StoreError, StoredObject};
+
+/// How often the store is scanned for clusters needing work.
+pub const POLL_INTERVAL: Duration = Duration::from_millis(200);
+
+/// Status values the reconciler writes.
+pub mod phase {
+    pub const PENDING: &str = "Pending";
+    pub const CREATING: &str = "Creating";
+    pub const UPDATING: &str = "Updating";
+    pub const SUCCESS: &str = "Success";
+    pub const FAILURE: &str = "Failure";
+    pub const DELETING: &str = "Deleting";
+    pub const DELETE_FAILED: &str = "DeleteFailed";
+}
+
+/// The running reconciler; [`stop`](ReconcilerHandle::stop) it before closing the store.
+#[derive(Debug)]
+pub struct ReconcilerHandle {
+    stop: watch::Sender<bool>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl ReconcilerHandle {
+    /// Stops scanning and abandons work in progress (it resumes from the store on the next
+    /// start), then waits for the task to end.
+    pub async fn stop(self) {
+        let _ = self.stop.send(true);
+        let _ = self.task.await;
+    }
+}
+
+/// Starts the reconciler on `store`, building clusters with `driver`.
+pub fn spawn(store: Arc<Store>, driver: Arc<dyn CloudDriver>) -> ReconcilerHandle {
+    let (stop, stopped) = watch::channel(false);
+    let reconciler = Arc::new(Reconciler {
+        store,
+        driver,
+        allocation: AsyncMutex::new(()),
+    });
+    let task = tokio::spawn(reconciler.run(stopped));
+    ReconcilerHandle { stop, task }
+}
+
+#[derive(Debug)]
+struct Reconciler {
+    store: Arc<Store>,
+    driver: Arc<dyn CloudDriver>,
+    /// Held while a network is chosen and recorded.
+    allocation: AsyncMutex<()>,
+}
+
+impl Reconciler {
+    async fn run(self: Arc<Self>, mut stopped: watch::Receiver<bool>) {
+        tracing::info!(
+            interval_ms = POLL_INTERVAL.as_millis() as u64,
+            "reconciler started"
+        );
+        let mut tasks: JoinSet<()> = JoinSet::new();
+        let mut running: HashMap<tokio::task::Id, ObjectKey> = HashMap::new();
+        loop {
+            while let Some(done) = tasks.try_join_next_with_id() {
+                let id = match done {
+                    Ok((id, ())) => id,
+                    Err(e) => {
+                        if e.is_panic() {
+                            tracing::error!(cluster = ?running.get(&e.id()), "a reconcile task panicked");
+                        }
+                        e.id()
+                    }
+                };
+                running.remove(&id);
+            }
+            match self.store.run(scan).await.and_then(|r| r) {
+                Ok(keys) => {
+                    let busy: std::collections::HashSet<&ObjectKey> = running.values().collect();
+                    let new: Vec<ObjectKey> =
+                        keys.into_iter().filter(|k| !busy.contains(k)).collect();
+                    for key in new {
+                        let me = Arc::clone(&self);
+                        let k = key.clone();
+                        let handle = tasks.spawn(async move { me.reconcile(k).await });
+                        running.insert(handle.id(), key);
+                    }
+                }
+                Err(StoreError::Closed) => break,
+                Err(e) => tracing::warn!(error = %crate::ErrorChain(&e), "reconciler scan failed"),
+            }
+            tokio::select! {
+                _ = stopped.changed() => break,
+                _ = tokio::time::sleep(POLL_INTERVAL) => {}
+            }
+            if *stopped.borrow() {
+                break;
+            }
+        }
+        tasks.shutdown().await;
+        tracing::info!("reconciler stopped");
+    }
+
+    async fn reconcile(&self, key: ObjectKey) {
+        let k = key.clone();
+        let current = match self.store.run(move |s| s.get(&k)).await.and_then(|r| r) {
+            Ok(Some(c)) => c,
+            Ok(None) => return,
+            Err(e) => {
+                tracing::warn!(cluster = %key, error = %crate::ErrorChain(&e), "cannot read cluster");
+                return;
+            }
+        };
+        let result = if status_of(&current.body) == Some(phase::DELETING) {
+            self.delete(key.clone(), current).await
+        } else {
+            self.build(key.clone(), current).await
+        };
+        match result {
+            Ok(()) | Err(WriteError::Gone | WriteError::Deleting) => {}
+            Err(WriteError::Store(e)) => {
+                tracing::warn!(cluster = %key, error = %crate::ErrorChain(&e), "reconcile interrupted; will retry")
+            }
+        }
+    }
+
+    async fn build(&self, key: ObjectKey, current: StoredObject) -> Result<(), WriteError> {
+        let generation = current.generation;
+        let uid = current.uid.clone();
+        let id = ClusterId {
+            workspace: key.namespace.clone(),
+            name: key.name.clone(),
+            uid: uid.clone(),
+        };
+        let was_built = current
+            .body
+            .get("status")
+            .and_then(|s| s.get("endpoint"))
+            .is_some();
+        let working = if was_built {
+            phase::UPDATING
+        } else {
+            phase::CREATING
+        };
+        tracing::info!(cluster = %id, generation, phase = working, "reconciling");
+        self.write(&key, &uid, true, move |st| {
+            set_phase(
+                st,
+                working,
+                &format!("{working} the cluster (generation {generation})"),
+            );
+            set_ready(
+                st,
+                "False",
+                "InProgress",
+                "the cluster is being built",
+                generation,
+            );
+        })
+        .await?;
+
+        // Resolve and allocate the network, under the allocation lock.
+        let prepared = {
+            let _lock = self.allocation.lock().await;
+            let (k, u) = (key.clone(), uid.clone());
+            self.store
+                .run(move |s| prepare(s, &k, &u))
+                .await
+                .map_err(WriteError::Store)??
+        };
+        let prepared = match prepared {
+            Ok(p) => p,
+            Err((reason, message)) => {
+                tracing::info!(cluster = %id, %reason, %message, "cluster failed");
+                return self.fail(&key, &uid, generation, &reason, &message).await;
+            }
+        };
+
+        let built = self.driver.provision(&prepared.request).await;
+        match built {
+            Err(DriverFailure { reason, message }) => {
+                tracing::info!(cluster = %id, %reason, %message, "provisioning failed");
+                self.fail(&key, &uid, generation, &reason, &message).await
+            }
+            Ok(p) => {
+                let r = prepared.request;
+                self.write(&key, &uid, true, move |st| {
+                    let message = format!("the cluster is ready at {}", p.endpoint);
+                    set_phase(st, phase::SUCCESS, &message);
+                    st.insert("endpoint".into(), json!(p.endpoint));
+                    st.insert("cloudId".into(), json!(p.cloud_id));
+                    st.insert("provider".into(), json!(r.provider));
+                    st.insert("cloud".into(), json!(r.cloud));
+                    st.insert("region".into(), json!(r.region));
+                    st.insert("kubernetesVersion".into(), json!(r.kubernetes_version));
+                    st.insert(
+                        "packages".into(),
+                        Value::Array(
+                            p.packages
+                                .iter()
+                                .map(|pk| {
+                                    json!({"name": pk.name, "version": pk.version, "status": "Installed"})
+                                })
+                                .collect(),
+                        ),
+                    );
+                    st.insert("clusterPolicies".into(), json!(p.cluster_policies));
+                    set_ready(st, "True", "Ready", &message, generation);
+                    set_last_reconcile(st, generation);
+                })
+                .await?;
+                tracing::info!(cluster = %id, generation, "cluster ready");
+                Ok(())
+            }
+        }
+    }
+
+    async fn fail(
+        &self,
+        key: &ObjectKey,
+        uid: &str,
+        generation: i64,
+        reason: &str,
+        message: &str,
+    ) -> Result<(), WriteError> {
+        let (reason, message) = (reason.to_string(), message.to_string());
+        self.write(key, uid, true, move |st| {
+            set_phase(st, phase::FAILURE, &message);
+            set_ready(st, "False", &reason, &message, generation);
+            set_last_reconcile(st, generation);
+        })
+        .await
+    }
+
+    async fn delete(&self, key: ObjectKey, current: StoredObject) -> Result<(), WriteError> {
+        let uid = current.uid.clone();
+        let id = ClusterId {
+            workspace: key.namespace.clone(),
+            name: key.name.clone(),
+            uid: uid.clone(),
+        };
+        tracing::info!(cluster = %id, "deleting");
+        if let Err(DriverFailure { reason, message }) = self.driver.delete(&id).await {
+            tracing::warn!(cluster = %id, %reason, %message, "deleting failed");
+            let generation = current.generation;
+            return self
+                .write(&key, &uid, false, move |st| {
+                    set_phase(st, phase::DELETE_FAILED, &message);
+                    set_ready(st, "False", &reason, &message, generation);
+                })
+                .await;
+        }
+        let k = key.clone();
+        self.store
+            .run(move |s| {
+                s.mutate(&k, false, |cur, _| match cur {
+                    Some(c) if c.uid == uid && status_of(&c.body) == Some(phase::DELETING) => {
+                        Ok((Mutation::Delete, ()))
+                    }
+                    _ => Err(WriteError::Gone),
+                })
+            })
+            .await
+            .map_err(WriteError::Store)??;
+        tracing::info!(cluster = %id, "deleted");
+        Ok(())
+    }
+
+    /// Changes the status of `key` in one transaction; see the module documentation.
+    async fn write(
+        &self,
+        key: &ObjectKey,
+        uid: &str,
+        unless_deleting: bool,
+        change: impl FnOnce(&mut Map<String, Value>) + Send + 'static,
+    ) -> Result<(), WriteError> {
+        let (key, uid) = (key.clone(), uid.to_string());
+        self.store
+            .run(move |s| write_status(s, &key, &uid, unless_deleting, change))
+            .await
+            .map_err(WriteError::Store)?
+    }
+}
+
+/// Why a status write did not happen.
+#[derive(Debug, thiserror::Error)]
+enum WriteError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The cluster was deleted (or replaced by another of the same name).
+    #[error("the cluster is gone")]
+    Gone,
+    /// The cluster is being deleted; build results no longer matter.
+    #[error("the cluster is being deleted")]
+    Deleting,
+}
+
+/// Applies `change` to `status` of the current row of `key`, in one store transaction.
+fn write_status(
+    store: &Store,
+    key: &ObjectKey,
+    uid: &str,
+    unless_deleting: bool,
+    change: impl FnOnce(&mut Map<String, Value>),
+) -> Result<(), WriteError> {
+    store.mutate(key, false, |current, next_rv| {
+        let Some(current) = current.filter(|c| c.uid == uid) else {
+            return Err(WriteError::Gone);
+        };
+        if unless_deleting && status_of(&current.body) == Some(phase::DELETING) {
+            return Err(WriteError::Deleting);
+        }
+        let mut body = current.body;
+        let Some(obj) = body.as_object_mut() else {
+            return Err(WriteError::Gone);
+        };
+        let status = obj
+            .entry("status")
+            .or_insert_with(|| Value::Object(Map::new()));
+        if !status.is_object() {
+            *status = Value::Object(Map::new());
+        }
+        if let Some(st) = status.as_object_mut() {
+            change(st);
+        }
+        if let Some(meta) = obj.get_mut("metadata").and_then(Value::as_object_mut) {
+            meta.insert("resourceVersion".into(), json!(next_rv.to_string()));
+        }
+        Ok((
+            Mutation::Put(NewRow {
+                body,
+                generation: current.generation,
+                uid: current.uid,
+                created: current.created,
+            }),
+            (),
+        ))
+    })
+}
+
+/// `status.status` of an object body.
+pub fn status_of(body: &Value) -> Option<&str> {
+    body.get("status")?.get("status")?.as_str()
+}
+
+/// Whether a cluster body needs the reconciler.
+pub fn needs_work(body: &Value, generation: i64) -> bool {
+    let reconciled = body
+        .get("status")
+        .and_then(|s| s.get("lastReconcile"))
+        .and_then(|l| l.get("generation"))
+        .and_then(Value::as_i64);
+    match status_of(body) {
+        Some(phase::DELETING) => true,
+        Some(phase::DELETE_FAILED) => false,
+        Some(phase::PENDING | phase::CREATING | phase::UPDATING) | None => true,
+        Some(_) => reconciled != Some(generation),
+    }
+}
+
+/// The status a new cluster starts with (the API may stamp it on create; a cluster with no
+/// status is treated the same).
+pub fn pending_status(generation: i64) -> Value {
+    let mut st = Map::new();
+    set_phase(
+        &mut st,
+        phase::PENDING,
+        "waiting for the reconciler to build the cluster",
+    );
+    set_ready(
+        &mut st,
+        "False",
+        "WaitingForProvision",
+        "the cluster has not been built yet",
+        generation,
+    );
+    Value::Object(st)
+}
+
+/// What the API's DELETE does to a Cluster: marks it `Deleting` (keeping everything else)
+/// and leaves the row; the reconciler deletes the cloud cluster, then the row. Deleting a
+/// cluster that is already `Deleting` changes nothing.
+pub fn begin_deletion(body: &mut Value, now: &str) {
+    if status_of(body) == Some(phase::DELETING) {
+        return;
+    }
+    let generation = body
+        .get("metadata")
+        .and_then(|m| m.get("generation"))
+        .and_then(Value::as_i64)
+        .unwrap_or(0);
+    let Some(obj) = body.as_object_mut() else {
+        return;
+    };
+    let status = obj
+        .entry("status")
+        .or_insert_with(|| Value::Object(Map::new()));
+    if !status.is_object() {
+        *status = Value::Object(Map::new());
+    }
+    if let Some(st) = status.as_object_mut() {
+        set_phase(st, phase::DELETING, "the cluster is being deleted");
+        set_ready(
+            st,
+            "False",
+            "Deleting",
+            "the cluster is being deleted",
+            generation,
+        );
+        st.insert("deletionRequested".into(), json!(now));
+    }
+}
+
+/// The write the API's DELETE makes for a Cluster, given its current row and the next
+/// resource version: [`begin_deletion`] on the body, kept in the store. Returns the
+/// mutation and the new body (the response).
+pub fn deletion_mutation(current: StoredObject, next_rv: i64) -> (Mutation, Value) {
+    let mut body = current.body;
+    begin_deletion(&mut body, &crate::now_rfc3339());
+    if let Some(meta) = body.get_mut("metadata").and_then(Value::as_object_mut) {
+        meta.insert("resourceVersion".into(), json!(next_rv.to_string()));
+    }
+    (
+        Mutation::Put(NewRow {
+            body: body.clone(),
+            generation: current.generation,
+            uid: current.uid,
+            created: current.created,
+        }),
+        body,
+    )
+}
+
+fn set_phase(st: &mut Map<String, Value>, phase: &str, message: &str) {
+    st.insert("status".into(), json!(phase));
+    st.insert("message".into(), json!(message));
+}
+
+fn set_last_reconcile(st: &mut Map<String, Value>, generation: i64) {
+    let lr = LastReconcile {
+        time: Some(crate::now_rfc3339()),
+        generation: Some(generation),
+    };
+    st.insert(
+        "lastReconcile".into(),
+        serde_json::to_value(lr).unwrap_or_default(),
+    );
+}
+
+/// Sets the `Ready` condition, keeping `lastTransitionTime` unless its status changes.
+fn set_ready(
+    st: &mut Map<String, Value>,
+    status: &str,
+    reason: &str,
+    message: &str,
+    generation: i64,
+) {
+    let mut conditions: Vec<Condition> = st
+        .get("conditions")
+        .and_then(|c| serde_json::from_value(c.clone()).ok())
+        .unwrap_or_default();
+    let previous = conditions.iter().position(|c| c.type_ == "Ready");
+    let transition = match previous.map(|i| &conditions[i]) {
+        Some(c) if c.status == status => c.last_transition_time.clone(),
+        _ => Some(crate::now_rfc3339()),
+    };
+    let ready = Condition {
+        type_: "Ready".into(),
+        status: status.into(),
+        observed_generation: Some(generation),
+        last_transition_time: transition,
+        reason: Some(reason.into()),
+        message: Some(message.into()),
+    };
+    match previous {
+        Some(i) => conditions[i] = ready,
+        None => conditions.push(ready),
+    }
+    st.insert(
+        "conditions".into(),
+        serde_json::to_value(conditions).unwrap_or_default(),
+    );
+}
+
+/// The keys of every stored cluster that needs work.
+fn scan(store: &Store) -> Result<Vec<ObjectKey>, StoreError> {
+    Ok(list_clusters(store)?
+        .into_iter()
+        .filter(|(_, c)| needs_work(&c.body, c.generation))
+        .map(|(ws, c)| {
+            let name = c
+                .body
+                .get("metadata")
+                .and_then(|m| m.get("name"))
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_string();
+            ObjectKey::workspaced(&CLUSTER, &ws, &name)
+        })
+        .collect())
+}
+
+/// A read-only snapshot of what resolving a cluster in `workspace` needs.
+pub fn snapshot(store: &Store, workspace: &str) -> Result<MemoryView, StoreError> {
+    let mut view = MemoryView::new();
+    let platform: [&KindInfo; 7] = [
+        &STAGE,
+        &CLUSTER_PLAN,
+        &CLUSTER_NETWORK_PLAN,
+        &COMPUTE_TEMPLATE,
+        &PACKAGE,
+        &GLOBAL_CLUSTER_POLICY,
+        &kinds::GLOBAL_ACCESS_POLICY,
+    ];
+    for kind in platform {
+        for o in load(store, kind, "")? {
+            view.insert(None, o);
+        }
+    }
+    let mut spaces = vec![workspace.to_string()];
+    if workspace != ADMIN_WORKSPACE {
+        spaces.push(ADMIN_WORKSPACE.to_string());
+    }
+    for kind in [&CLOUD_ACCESS_CONFIG, &ASSIGNABLE_NETWORK] {
+        for ws in &spaces {
+            for o in load(store, kind, ws)? {
+                view.insert(Some(ws), o);
+            }
+        }
+    }
+    Ok(view)
+}
+
+/// The objects of a kind in a namespace, parsed; rows the model cannot read are skipped
+/// with a warning. A versioned object whose body names it `name@version` gets its plain name back.
+fn load(store: &Store, kind: &KindInfo, namespace: &str) -> Result<Vec<Object>, StoreError> {
+    let (_, rows) = store.list(kind.group, kind.kind, namespace)?;
+    let mut out = Vec::new();
+    for row in rows {
+        match wayfinder_model::parse::object_from_value("store", 0, row.body) {
+            Ok(mut o) => {
+                if kind.versioned
+                    && let Some(v) = o.version().map(str::to_string)
+                {
+                    let meta = o.metadata_mut();
+                    if let Some(plain) = meta
+                        .name
+                        .strip_suffix(&format!("@{v}"))
+                        .or_else(|| meta.name.strip_suffix(&format!(".{v}")))
+                    {
+                        meta.name = plain.to_string();
+                    }
+                }
+                out.push(o)
+            }
+            Err(e) => {
+                tracing::warn!(kind = kind.kind, namespace, error = %e, "skipping a stored object the model cannot read")
+            }
+        }
+    }
+    Ok(out)
+}
+
+fn typed<T: serde::de::DeserializeOwned>(o: &Object) -> Option<T> {
+    serde_json::from_value(o.to_json()).ok()
+}
+
+/// What building a cluster needs, once resolved and given a network.
+struct Prepared {
+    request: ProvisionRequest,
+}
+
+type Failed = (String, String);
+
+/// Resolves the cluster, picks the cluster policies, allocates its network and records it in
+/// `status.network`. Runs under the allocation lock.
+fn prepare(
+    store: &Store,
+    key: &ObjectKey,
+    uid: &str,
+) -> Result<Result<Prepared, Failed>, WriteError> {
+    let Some(current) = store.get(key)?.filter(|c| c.uid == uid) else {
+        return Err(WriteError::Gone);
+    };
+    let workspace = key.namespace.as_str();
+    let cluster: Cluster = match serde_json::from_value(current.body.clone()) {
+        Ok(c) => c,
+        Err(e) => {
+            return Ok(Err((
+                "InvalidSpec".into(),
+                format!("the stored cluster cannot be read: {e}"),
+            )));
+        }
+    };
+    let view = snapshot(store, workspace)?;
+    let options = ResolveOptions {
+        existing_plan: Some(cluster.spec.plan.clone()),
+    };
+    let resolution: Resolution = match resolve_cluster_with(&cluster, workspace, &view, &options) {
+        Ok(r) => r,
+        Err(errors) => {
+            let msg = errors
+                .iter()
+                .map(|e| e.to_string())
+                .collect::<Vec<_>>()
+                .join("; ");
+            return Ok(Err((
+                "ResolutionFailed".into(),
+                format!("the cluster's references cannot be resolved: {msg}"),
+            )));
+        }
+    };
+    let labels = resolution.cluster.labels.clone();
+    let mut policies: Vec<String> = view
+        .list(&GLOBAL_CLUSTER_POLICY, None)
+        .iter()
+        .filter_map(typed::<GlobalClusterPolicy>)
+        .filter(|p| p.spec.targets(&labels))
+        .map(|p| p.metadata.name)
+        .collect();
+    policies.sort();
+
+    // The network: keep what is recorded when it still fits, else allocate.
+    let recorded = NetworkAllocation::from_status(&current.body);
+    let allocation = match recorded.filter(|a| a.satisfies(&resolution.network)) {
+        Some(a) => a,
+        None => match allocate(store, &view, &cluster, &resolution, key)? {
+            Ok(a) => a,
+            Err(e) => return Ok(Err(("NetworkUnavailable".into(), e.to_string()))),
+        },
+    };
+    let a = allocation.clone();
+    write_status(store, key, uid, true, move |st| {
+        st.insert(
+            "network".into(),
+            serde_json::to_value(&a).unwrap_or_default(),
+        );
+    })?;
+
+    let meta = &cluster.metadata;
+    let request = ProvisionRequest {
+        id: ClusterId {
+            workspace: workspace.to_string(),
+            name: key.name.clone(),
+            uid: uid.to_string(),
+        },
+        generation: current.generation,
+        provider: resolution.cluster.provider.clone(),
+        cloud: resolution.cluster.cloud.clone(),
+        region: resolution.cluster.region.clone(),
+        kubernetes_version: resolution.kubernetes_version.clone(),
+        network: allocation.cidr,
+        node_pools: resolution.cluster.node_pools.clone(),
+        packages: resolution.packages.clone(),
+        cluster_policies: policies,
+        labels,
+        object_labels: meta.labels.clone().unwrap_or_default(),
+        annotations: meta.annotations.clone().unwrap_or_default(),
+    };
+    Ok(Ok(Prepared { request }))
+}
+
+fn allocate(
+    store: &Store,
+    view: &MemoryView,
+    cluster: &Cluster,
+    resolution: &Resolution,
+    key: &ObjectKey,
+) -> Result<Result<NetworkAllocation, network::NetworkError>, StoreError> {
+    let workspace = key.namespace.as_str();
+    let names: Option<Vec<String>> = view
+        .get(&CLUSTER_NETWORK_PLAN, None, &resolution.network_plan, None)
+        .as_ref()
+        .and_then(typed::<ClusterNetworkPlan>)
+        .and_then(|p| p.spec.assignable_networks);
+    let mut assignables: Vec<(String, AssignableNetwork)> = Vec::new();
+    let mut spaces = vec![workspace.to_string()];
+    if workspace != ADMIN_WORKSPACE {
+        spaces.push(ADMIN_WORKSPACE.to_string());
+    }
+    for ws in &spaces {
+        for o in view.list(&ASSIGNABLE_NETWORK, Some(ws)) {
+            if let Some(an) = typed::<AssignableNetwork>(&o) {
+                assignables.push((ws.clone(), an));
+            }
+        }
+    }
+    let rc = &resolution.cluster;
+    let pools = network::pools_for(
+        &assignables,
+        names.as_deref(),
+        &rc.stage,
+        &rc.cloud,
+        &rc.provider,
+    );
+    let taken: Vec<Taken> = list_clusters(store)?
+        .into_iter()
+        .filter(|(ws, c)| !(ws == workspace && c.body["metadata"]["name"] == json!(key.name)))
+        .filter_map(|(ws, c)| {
+            let a = NetworkAllocation::from_status(&c.body)?;
+            let net = a.net().filter(|_| a.exclusive)?;
+            let name = c.body["metadata"]["name"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string();
+            Some(Taken {
+                net,
+                owner: format!("{ws}/{name}"),
+            })
+        })
+        .collect();
+    let origin = match (&cluster.spec.network, resolution.network) {
+        (Some(n), _) if n.cidr.is_some() => RequestOrigin::Cluster,
+        (_, NetworkRequest::Cidr(_)) => RequestOrigin::NetworkPlan(resolution.network_plan.clone()),
+        _ => RequestOrigin::Cluster,
+    };
+    let context = PoolContext {
+        workspace: workspace.to_string(),
+        stage: rc.stage.clone(),
+        cloud: rc.cloud.clone(),
+        names,
+    };
+    Ok(network::decide(
+        resolution.network,
+        &origin,
+        &pools,
+        &taken,
+        &context,
+    ))
+}
+
+/// The `Ready` condition of a body, for tests and callers.
+pub fn ready_condition(body: &Value) -> Option<Condition> {
+    let conditions: Vec<Condition> =
+        serde_json::from_value(body.get("status")?.get("conditions")?.clone()).ok()?;
+    conditions.into_iter().find(|c| c.type_ == "Ready")
+}
+
+/// Labels of a body's `metadata.labels`.
+pub fn object_labels(body: &Value) -> BTreeMap<String, String> {
+    body.get("metadata")
+        .and_then(|m| m.get("labels"))
+        .and_then(|l| serde_json::from_value(l.clone()).ok())
+        .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn what_needs_work() {
+        assert!(needs_work(&json!({"metadata": {"generation": 1}}), 1));
+        assert!(needs_work(&json!({"status": pending_status(1)}), 1));
+        let done = json!({"status": {"status": "Success", "lastReconcile": {"generation": 1}}});
+        assert!(!needs_work(&done, 1));
+        assert!(needs_work(&done, 2));
+        let failed = json!({"status": {"status": "Failure", "lastReconcile": {"generation": 2}}});
+        assert!(!needs_work(&failed, 2));
+        assert!(needs_work(
+            &json!({"status": {"status": "Creating", "lastReconcile": {"generation": 1}}}),
+            1
+        ));
+        assert!(needs_work(&json!({"status": {"status": "Deleting"}}), 1));
+    }
+
+    #[test]
+    fn deletion_marks_the_body_once() {
+        let mut body = json!({"metadata": {"name": "c", "generation": 3}, "spec": {}});
+        begin_deletion(&mut body, "2025-01-01T00:00:00Z");
+        assert_eq!(status_of(&body), Some("Deleting"));
+        let ready = ready_condition(&body).unwrap();
+        assert_eq!(
+            (ready.status.as_str(), ready.reason.as_deref()),
+            ("False", Some("Deleting"))
+        );
+        assert_eq!(ready.observed_generation, Some(3));
+        begin_deletion(&mut body, "2030-01-01T00:00:00Z");
+        assert_eq!(body["status"]["deletionRequested"], "2025-01-01T00:00:00Z");
+    }
+
+    #[test]
+    fn ready_keeps_its_transition_time_while_unchanged() {
+        let mut st = Map::new();
+        set_ready(&mut st, "False", "InProgress", "m", 1);
+        let mut conds: Vec<Condition> = serde_json::from_value(st["conditions"].clone()).unwrap();
+        conds[0].last_transition_time = Some("then".into());
+        st.insert("conditions".into(), serde_json::to_value(&conds).unwrap());
+        set_ready(&mut st, "False", "InProgress", "m2", 2);
+        let c: Vec<Condition> = serde_json::from_value(st["conditions"].clone()).unwrap();
+        assert_eq!(c.len(), 1);
+        assert_eq!(c[0].last_transition_time.as_deref(), Some("then"));
+        set_ready(&mut st, "True", "Ready", "ok", 2);
+        let c: Vec<Condition> = serde_json::from_value(st["conditions"].clone()).unwrap();
+        assert_ne!(c[0].last_transition_time.as_deref(), Some("then"));
+    }
+}

@@ -1,0 +1,314 @@
+//! Admission against a real server: references, cost, policy, dry run, dependants and
+//! plan immutability.
+
+mod common;
+mod fixtures;
+
+use common::{TestServer, assert_status, read};
+use fixtures::{CLUSTERS_PAY, cluster, create, doc, platform};
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+
+async fn server() -> (tempfile::TempDir, TestServer) {
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::start(&dir.path().join("data")).await;
+    (dir, server)
+}
+
+fn causes(body: &Value) -> Vec<Value> {
+    body["details"]["causes"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+}
+
+#[tokio::test]
+async fn an_admitted_cluster_is_pending_with_labels_and_an_estimate() {
+    let (_dir, s) = server().await;
+    platform(&s).await;
+    let (status, c) = s.json(Method::POST, CLUSTERS_PAY, Some(&cluster())).await;
+    assert_eq!(status, StatusCode::CREATED, "{c}");
+    assert_eq!(c["metadata"]["namespace"], "ws-pay");
+    assert_eq!(c["status"]["status"], "Pending");
+    let labels = &c["metadata"]["labels"];
+    assert_eq!(labels["appvia.io/stage"], "nonprod");
+    assert_eq!(labels["appvia.io/plan"], "eks-general-purpose");
+    assert_eq!(labels["appvia.io/provider"], "EKS");
+    assert_eq!(labels["appvia.io/cloud"], "aws");
+    assert_eq!(labels["appvia.io/workspace"], "pay");
+    let est = &c["status"]["estimate"];
+    assert_eq!(est["currency"], "USD");
+    assert!(est["totalMonthlyUSD"].as_f64().unwrap() > 0.0, "{est}");
+    assert_eq!(est["pools"][0]["logicalName"], "compute");
+    assert_eq!(est["pools"][0]["nodes"], 6);
+    let (_, got) = s
+        .json(Method::GET, &format!("{CLUSTERS_PAY}/payments-dev"), None)
+        .await;
+    assert_eq!(got, c);
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn dry_run_returns_estimate_and_network_and_persists_nothing() {
+    let (_dir, s) = server().await;
+    platform(&s).await;
+    let (status, c) = s
+        .json(
+            Method::POST,
+            &format!("{CLUSTERS_PAY}?dryRun=All"),
+            Some(&cluster()),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{c}");
+    let est = &c["status"]["estimate"];
+    assert!(est["pools"].as_array().unwrap().len() == 1, "{est}");
+    assert!(
+        est["controlPlane"]["monthlyUSD"].as_f64().unwrap() > 0.0,
+        "{est}"
+    );
+    let net = &c["status"]["plannedNetwork"];
+    assert_eq!(net["request"], json!({"size": 22}), "{net}");
+    assert_eq!(net["networkPlan"], "eks-assignable");
+    assert_eq!(net["cidr"], "10.0.0.0/22", "{net}");
+    assert_eq!(net["from"], "AssignableNetwork/admin/aws-nonprod", "{net}");
+    let (status, _) = s
+        .json(Method::GET, &format!("{CLUSTERS_PAY}/payments-dev"), None)
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (_, list) = s.json(Method::GET, CLUSTERS_PAY, None).await;
+    assert_eq!(list["items"], json!([]));
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn a_cluster_over_a_cost_ceiling_is_refused_with_policy_causes() {
+    let (_dir, s) = server().await;
+    platform(&s).await;
+    let policy = json!({
+        "apiVersion": "policy.appvia.io/v2beta1", "kind": "ProvisioningPolicy",
+        "metadata": {"name": "tight"},
+        "spec": {"cloud": "aws", "scope": {"allWorkspaces": true, "allowedStages": ["nonprod"]},
+                 "allowedRegions": ["eu-west-1"],
+                 "clusterLimits": {"perCluster": {"costPerMonth": 100}}}
+    });
+    create(&s, &policy).await;
+    for path in [
+        CLUSTERS_PAY.to_string(),
+        format!("{CLUSTERS_PAY}?dryRun=All"),
+    ] {
+        let (status, body) = s.json(Method::POST, &path, Some(&cluster())).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+        assert_status(&body, 422, "Invalid");
+        let causes = causes(&body);
+        let cost = causes
+            .iter()
+            .find(|c| c["rule"] == "clusterCost")
+            .unwrap_or_else(|| panic!("{body}"));
+        assert_eq!(cost["reason"], "PolicyViolation");
+        assert_eq!(cost["policy"], "tight");
+        assert!(cost["limit"].as_str().unwrap().contains("100"), "{cost}");
+        assert!(cost["value"].as_str().unwrap().contains("USD"), "{cost}");
+        assert!(
+            cost["scope"].as_str().unwrap().contains("nonprod"),
+            "{cost}"
+        );
+        assert!(
+            cost["field"].as_str().unwrap().starts_with("spec."),
+            "{cost}"
+        );
+        let region = causes.iter().find(|c| c["rule"] == "region").unwrap();
+        assert_eq!(region["field"], "spec.region");
+        assert_eq!(region["value"], "eu-west-2");
+        let msg = body["message"].as_str().unwrap();
+        assert!(
+            msg.contains("Cluster/payments-dev is refused (2 problems)"),
+            "{msg}"
+        );
+    }
+    let (status, _) = s
+        .json(Method::GET, &format!("{CLUSTERS_PAY}/payments-dev"), None)
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    // The effective policy endpoint shows what is in force.
+    let (status, eff) = s
+        .json(
+            Method::GET,
+            "/api/v2/workspaces/pay/provisioningpolicy/aws/nonprod/cluster",
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{eff}");
+    assert_eq!(eff["cloud"], "aws");
+    assert_eq!(eff["allowedRegions"], json!(["eu-west-1"]));
+    assert_eq!(eff["clusterLimits"]["perCluster"]["costPerMonth"], 100);
+    let (status, eff) = s
+        .json(
+            Method::GET,
+            "/api/v2/workspaces/pay/provisioningpolicy/aws/prod/cluster",
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(eff["allowedRegions"], json!([]));
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn unpublished_plans_and_wrong_provider_templates_are_refused() {
+    let (_dir, s) = server().await;
+    platform(&s).await;
+    // A draft version of the plan.
+    let mut draft = doc("cluster_plan.yaml", "eks-general-purpose");
+    draft["spec"]["version"] = json!("1.4.0");
+    draft["metadata"]["annotations"] =
+        json!({"appvia.io/published": "false", "appvia.io/publishState": "Draft"});
+    create(&s, &draft).await;
+    let mut c = cluster();
+    c["spec"]["plan"]["version"] = json!("1.4.0");
+    let (status, body) = s.json(Method::POST, CLUSTERS_PAY, Some(&c)).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    let cs = causes(&body);
+    assert!(
+        cs.iter().any(|c| c["field"] == "spec.plan.version"
+            && c["message"].as_str().unwrap().contains("draft")),
+        "{body}"
+    );
+    // An AKS template offered by an EKS plan.
+    create(&s, &doc("compute_template.yaml", "aks-general-purpose")).await;
+    let mut plan = doc("cluster_plan.yaml", "eks-general-purpose");
+    plan["spec"]["version"] = json!("1.5.0");
+    plan["spec"]["choices"]["computeTemplates"]["allowed"] =
+        json!(["eks-general-purpose", "aks-general-purpose"]);
+    create(&s, &plan).await;
+    let mut c = cluster();
+    c["spec"]["plan"]["version"] = json!("1.5.0");
+    c["spec"]["computeTemplate"] = json!("aks-general-purpose");
+    let (status, body) = s
+        .json(
+            Method::POST,
+            &format!("{CLUSTERS_PAY}?dryRun=All"),
+            Some(&c),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert!(
+        causes(&body)
+            .iter()
+            .any(|c| c["field"] == "spec.computeTemplate"),
+        "{body}"
+    );
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn dependants_block_deletes_without_the_objectmodified_header() {
+    let (_dir, s) = server().await;
+    platform(&s).await;
+    create(&s, &cluster()).await;
+    for path in [
+        "/resources/compute.appvia.io/v2beta2/clusterplans/eks-general-purpose/versions/1.3.0",
+        "/resources/compute.appvia.io/v2beta2/clusterplans/eks-general-purpose/versions",
+        "/resources/networking.appvia.io/v2beta1/clusternetworkplans/eks-assignable",
+        "/resources/compute.appvia.io/v2beta2/computetemplates/eks-general-purpose",
+        "/resources/package.appvia.io/v2beta2/packages/cert-manager/versions/1.15.3-2",
+        "/resources/org.appvia.io/v2beta1/stages/nonprod",
+        "/resources/org.appvia.io/v2beta1/workspaces/pay",
+    ] {
+        let resp = s.call(Method::DELETE, path, None).await;
+        assert!(resp.headers().get("x-wayfinder-objectmodified").is_none());
+        let (status, body) = read(resp).await;
+        assert_eq!(status, StatusCode::CONFLICT, "{path}: {body}");
+        assert_status(&body, 409, "Conflict");
+        assert!(
+            body["message"].as_str().unwrap().contains("depend"),
+            "{path}: {body}"
+        );
+        let (status, _) = s.json(Method::GET, path, None).await;
+        assert_eq!(status, StatusCode::OK, "{path} still exists");
+    }
+    // Once the cluster is gone, the plan version can go.
+    let (status, _) = s
+        .json(
+            Method::DELETE,
+            &format!("{CLUSTERS_PAY}/payments-dev"),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    // Deleting a cluster is two-phase: it is Deleting until the reconciler removes it.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while s
+        .json(Method::GET, &format!("{CLUSTERS_PAY}/payments-dev"), None)
+        .await
+        .0
+        != StatusCode::NOT_FOUND
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the cluster was not removed"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let (status, body) = s
+        .json(
+            Method::DELETE,
+            "/resources/compute.appvia.io/v2beta2/clusterplans/eks-general-purpose/versions/1.3.0",
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn a_plan_version_in_use_is_immutable_but_may_be_deprecated() {
+    let (_dir, s) = server().await;
+    platform(&s).await;
+    let path =
+        "/resources/compute.appvia.io/v2beta2/clusterplans/eks-general-purpose/versions/1.3.0";
+    // Before any cluster uses it, the version may change.
+    let (_, plan) = s.json(Method::GET, path, None).await;
+    let mut changed = plan.clone();
+    changed["spec"]["description"] = json!("changed before use");
+    let (status, plan) = s.json(Method::PUT, path, Some(&changed)).await;
+    assert_eq!(status, StatusCode::OK, "{plan}");
+    create(&s, &cluster()).await;
+    let mut changed = plan.clone();
+    changed["spec"]["description"] = json!("changed after use");
+    let resp = s.call(Method::PUT, path, Some(&changed)).await;
+    assert!(resp.headers().get("x-wayfinder-objectmodified").is_none());
+    let (status, body) = read(resp).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    let msg = body["message"].as_str().unwrap();
+    assert!(msg.contains("publish a new version"), "{msg}");
+    assert!(msg.contains("pay/payments-dev"), "{msg}");
+    // Deprecating (an annotation change) is allowed.
+    let mut deprecated = plan.clone();
+    deprecated["metadata"]["annotations"] =
+        json!({"appvia.io/published": "false", "appvia.io/publishState": "Deprecated"});
+    let (status, body) = s.json(Method::PUT, path, Some(&deprecated)).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    // The cluster on the deprecated version may still change; new clusters may not use it.
+    let (_, mut c) = s
+        .json(Method::GET, &format!("{CLUSTERS_PAY}/payments-dev"), None)
+        .await;
+    c["spec"]["description"] = json!("still here");
+    let (status, body) = s
+        .json(
+            Method::PUT,
+            &format!("{CLUSTERS_PAY}/payments-dev"),
+            Some(&c),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["status"]["status"], "Pending");
+    let mut other = cluster();
+    other["metadata"]["name"] = json!("payments-two");
+    let (status, body) = s.json(Method::POST, CLUSTERS_PAY, Some(&other)).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert!(
+        body["message"].as_str().unwrap().contains("deprecated"),
+        "{body}"
+    );
+    s.stop().await;
+}

@@ -1,0 +1,191 @@
+//! Acknowledged writes survive `kill -9`, and nothing is half-written.
+
+mod common;
+
+use std::collections::{HashMap, HashSet};
+use std::path::Path;
+use std::process::Stdio;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use common::{COLLECTION, template};
+use reqwest::StatusCode;
+use serde_json::Value;
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::Child;
+
+const BIN: &str = env!("CARGO_BIN_EXE_wayfinder-server");
+const CREATES: usize = 500;
+/// The server is killed once this many creates were acknowledged.
+const KILL_AFTER: usize = 150;
+
+async fn start(data_dir: &Path) -> (Child, String, String) {
+    let mut child = tokio::process::Command::new(BIN)
+        .arg("--listen=127.0.0.1:0")
+        .arg("--data-dir")
+        .arg(data_dir)
+        .arg("--log-level=warn")
+        .env_remove("WAYFINDER_LOG")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut out = BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    tokio::time::timeout(Duration::from_secs(30), out.read_line(&mut line))
+        .await
+        .expect("the server announces itself in time")
+        .unwrap();
+    let url = line
+        .trim_end()
+        .strip_prefix("wayfinder-server listening on ")
+        .unwrap_or_else(|| panic!("unexpected line {line:?}"))
+        .to_string();
+    let token = std::fs::read_to_string(data_dir.join("admin-token")).unwrap();
+    (child, url, token)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn acknowledged_creates_survive_sigkill_and_nothing_is_half_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let (mut child, url, token) = start(&data).await;
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(20))
+        .pool_max_idle_per_host(64)
+        .build()
+        .unwrap();
+
+    let acked = Arc::new(AtomicUsize::new(0));
+    let enough = Arc::new(tokio::sync::Notify::new());
+    let limit = Arc::new(tokio::sync::Semaphore::new(64));
+    let mut tasks = Vec::new();
+    for i in 0..CREATES {
+        let (client, url, token) = (client.clone(), url.clone(), token.clone());
+        let (acked, enough, limit) = (acked.clone(), enough.clone(), limit.clone());
+        tasks.push(tokio::spawn(async move {
+            let _permit = limit.acquire_owned().await.unwrap();
+            let name = format!("t{i:03}");
+            let resp = client
+                .post(format!("{url}{COLLECTION}"))
+                .bearer_auth(token)
+                .json(&template(&name))
+                .send()
+                .await;
+            let Ok(resp) = resp else {
+                return (name, None);
+            };
+            let status = resp.status();
+            let Ok(body) = resp.json::<Value>().await else {
+                return (name, None);
+            };
+            if status.is_success() {
+                if acked.fetch_add(1, Ordering::SeqCst) + 1 == KILL_AFTER {
+                    enough.notify_one();
+                }
+                (name, Some(body))
+            } else {
+                panic!("create {name} answered {status}: {body}");
+            }
+        }));
+    }
+    tokio::time::timeout(Duration::from_secs(60), enough.notified())
+        .await
+        .expect("enough creates are acknowledged in time");
+    child.start_kill().unwrap(); // SIGKILL
+    let status = child.wait().await.unwrap();
+    assert!(!status.success());
+
+    let mut acknowledged: HashMap<String, Value> = HashMap::new();
+    let mut unanswered = 0;
+    for t in tasks {
+        match t.await.unwrap() {
+            (name, Some(body)) => {
+                acknowledged.insert(name, body);
+            }
+            (_, None) => unanswered += 1,
+        }
+    }
+    assert!(acknowledged.len() >= KILL_AFTER);
+    eprintln!(
+        "{} creates acknowledged before SIGKILL, {unanswered} unanswered",
+        acknowledged.len()
+    );
+
+    // Restart on the same data directory.
+    let (mut child, url, token) = start(&data).await;
+    let resp = client
+        .get(format!("{url}{COLLECTION}"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    let list: Value = resp.json().await.unwrap();
+    let list_rv: i64 = list["metadata"]["resourceVersion"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let items = list["items"].as_array().unwrap();
+    let mut seen_rvs = HashSet::new();
+    let mut stored = HashMap::new();
+    for item in items {
+        // Every stored object is whole: it parses and validates with the model.
+        let text = serde_json::to_vec(item).unwrap();
+        let object = wayfinder_model::parse_json("stored object", &text)
+            .unwrap_or_else(|e| panic!("{e}: {item}"));
+        object
+            .validate()
+            .unwrap_or_else(|e| panic!("{e:?}: {item}"));
+        let rv: i64 = item["metadata"]["resourceVersion"]
+            .as_str()
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert!(seen_rvs.insert(rv), "resourceVersion {rv} is used twice");
+        assert!(
+            rv <= list_rv,
+            "the counter ({list_rv}) is behind an object ({rv})"
+        );
+        stored.insert(
+            item["metadata"]["name"].as_str().unwrap().to_string(),
+            item.clone(),
+        );
+    }
+    for (name, body) in &acknowledged {
+        let got = stored
+            .get(name)
+            .unwrap_or_else(|| panic!("acknowledged create {name} was lost"));
+        assert_eq!(got, body, "{name} is stored as it was acknowledged");
+    }
+    assert!(stored.len() <= CREATES);
+
+    // The counter moves on from where it was: a new write gets a fresh, higher version.
+    let resp = client
+        .post(format!("{url}{COLLECTION}"))
+        .bearer_auth(&token)
+        .json(&template("after-restart"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::CREATED);
+    let body: Value = resp.json().await.unwrap();
+    let rv: i64 = body["metadata"]["resourceVersion"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(rv > list_rv && !seen_rvs.contains(&rv));
+
+    child.start_kill().unwrap();
+    child.wait().await.unwrap();
+    let conn = rusqlite::Connection::open(data.join("wayfinder.db")).unwrap();
+    let check: String = conn
+        .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(check, "ok");
+}
