@@ -124,6 +124,38 @@ pub enum ServerError {
 #[derive(Debug, Clone)]
 pub struct AppState {
     pub store: Arc<Store>,
+    /// One lock per workspace, held from a Cluster's admission to its write, so that
+    /// concurrent creates cannot together pass a per-workspace limit each passes alone.
+    pub cluster_admission: Arc<WorkspaceLocks>,
+}
+
+impl AppState {
+    pub fn new(store: Arc<Store>) -> Self {
+        Self {
+            store,
+            cluster_admission: Arc::default(),
+        }
+    }
+}
+
+/// Async locks keyed by workspace.
+#[derive(Debug, Default)]
+pub struct WorkspaceLocks(
+    std::sync::Mutex<std::collections::HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+);
+
+impl WorkspaceLocks {
+    /// Waits for and holds the lock of `workspace`.
+    pub async fn lock(&self, workspace: &str) -> tokio::sync::OwnedMutexGuard<()> {
+        let lock = {
+            let mut map = self
+                .0
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            Arc::clone(map.entry(workspace.to_string()).or_default())
+        };
+        lock.lock_owned().await
+    }
 }
 
 /// A server that has opened its store and bound its port, ready to [`run`](Server::run).
@@ -216,9 +248,7 @@ impl Server {
     where
         F: Future<Output = ()> + Send + 'static,
     {
-        let app = router(AppState {
-            store: Arc::clone(&self.store),
-        });
+        let app = router(AppState::new(Arc::clone(&self.store)));
         tracing::info!(
             address = %self.local_addr,
             data_dir = %self.data_dir.display(),

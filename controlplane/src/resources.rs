@@ -563,6 +563,19 @@ impl Ctx {
         }
     }
 
+    /// For Clusters, the workspace's admission lock (see [`crate::AppState`]); held until
+    /// the write is committed.
+    async fn cluster_admission_lock(
+        &self,
+        kind: &KindInfo,
+        ws: Option<&str>,
+    ) -> Option<tokio::sync::OwnedMutexGuard<()>> {
+        match ws {
+            Some(ws) if kind == &CLUSTER => Some(self.state.cluster_admission.lock(ws).await),
+            _ => None,
+        }
+    }
+
     async fn create(&self, t: &Target, body: Bytes) -> Result<Response, ApiError> {
         let kind = t.kind;
         let ws = t.workspace.clone();
@@ -575,6 +588,7 @@ impl Ctx {
             .versioned
             .then(|| object.version().map(str::to_string))
             .flatten();
+        let _admission = self.cluster_admission_lock(kind, ws.as_deref()).await;
         let admitted = {
             let (o, w) = (object.clone(), ws.clone());
             self.state
@@ -734,6 +748,7 @@ impl Ctx {
         let Some(current) = self.state.store.run(move |s| s.get(&k)).await?? else {
             return Err(not_found(kind, ws.as_deref(), &name, version.as_deref()));
         };
+        let _admission = self.cluster_admission_lock(kind, ws.as_deref()).await;
         let admitted = {
             let (o, w, c) = (object.clone(), ws.clone(), current.body.clone());
             self.state

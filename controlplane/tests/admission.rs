@@ -312,3 +312,42 @@ async fn a_plan_version_in_use_is_immutable_but_may_be_deprecated() {
     );
     s.stop().await;
 }
+
+#[tokio::test]
+async fn concurrent_creates_cannot_together_pass_a_workspace_limit() {
+    let (_dir, s) = server().await;
+    platform(&s).await;
+    let policy = json!({
+        "apiVersion": "policy.appvia.io/v2beta1", "kind": "ProvisioningPolicy",
+        "metadata": {"name": "one-cluster"},
+        "spec": {"cloud": "aws", "clusterLimits": {"perWorkspace": {"maxClusters": 1}}}
+    });
+    create(&s, &policy).await;
+    let mut tasks = tokio::task::JoinSet::new();
+    for i in 0..12 {
+        let mut c = cluster();
+        c["metadata"]["name"] = json!(format!("payments-{i}"));
+        let (client, url, token) = (s.client.clone(), s.url(CLUSTERS_PAY), s.token.clone());
+        tasks.spawn(async move {
+            client
+                .post(url)
+                .bearer_auth(token)
+                .json(&c)
+                .send()
+                .await
+                .unwrap()
+                .status()
+        });
+    }
+    let statuses: Vec<StatusCode> = tasks.join_all().await;
+    let admitted = statuses
+        .iter()
+        .filter(|s| **s == StatusCode::CREATED)
+        .count();
+    let refused = statuses
+        .iter()
+        .filter(|s| **s == StatusCode::UNPROCESSABLE_ENTITY)
+        .count();
+    assert_eq!((admitted, refused), (1, 11), "{statuses:?}");
+    s.stop().await;
+}
