@@ -1,9 +1,13 @@
-//! Store write throughput: creates/second of compute templates through the real HTTP API
-//! at concurrency 16 (group commit), against raw durable single-row SQLite inserts (one
-//! transaction per insert, WAL, `synchronous=FULL`) on the same disk in the same run.
+//! Store write throughput, against raw durable single-row SQLite inserts (one transaction
+//! per insert, WAL, `synchronous=FULL`) on the same disk in the same run:
+//! - creates/second of compute templates through the real HTTP API at concurrency 16
+//!   (validation only, group commit);
+//! - admitted Cluster creates/second at concurrency 16 in one workspace: validation,
+//!   reference resolution, provisioning policy and cost for every create, with the
+//!   reconciler running.
 //!
 //! `cargo bench -p wayfinder-controlplane --bench store` (optional arguments:
-//! `API_CREATES RAW_INSERTS`). Not a timed test: it only reports.
+//! `API_CREATES RAW_INSERTS CLUSTER_CREATES`). Not a timed test: it only reports.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -34,6 +38,7 @@ fn main() {
     let mut args = std::env::args().skip(1).filter(|a| !a.starts_with("--"));
     let api_creates: usize = args.next().and_then(|a| a.parse().ok()).unwrap_or(2000);
     let raw_inserts: usize = args.next().and_then(|a| a.parse().ok()).unwrap_or(500);
+    let cluster_creates: usize = args.next().and_then(|a| a.parse().ok()).unwrap_or(400);
     // Beside the target directory, so both measurements hit the same (real) disk.
     let base = option_env!("CARGO_TARGET_TMPDIR")
         .map(std::path::PathBuf::from)
@@ -42,14 +47,18 @@ fn main() {
     let dir = tempfile::tempdir_in(&base).expect("temporary directory");
 
     let raw = raw_inserts_per_second(&dir.path().join("raw.db"), raw_inserts);
-    let api = tokio::runtime::Builder::new_multi_thread()
+    let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
-        .expect("runtime")
-        .block_on(api_creates_per_second(
-            &dir.path().join("data"),
-            api_creates,
-        ));
+        .expect("runtime");
+    let api = runtime.block_on(api_creates_per_second(
+        &dir.path().join("data"),
+        api_creates,
+    ));
+    let clusters = runtime.block_on(cluster_creates_per_second(
+        &dir.path().join("clusters"),
+        cluster_creates,
+    ));
 
     println!("store bench (directory {})", dir.path().display());
     println!(
@@ -59,6 +68,10 @@ fn main() {
         "  HTTP API creates, concurrency {CONCURRENCY} (group commit):           {api:>9.1} /s  ({api_creates} creates)"
     );
     println!("  ratio API / raw: {:.2}", api / raw);
+    println!(
+        "  admitted Cluster creates, concurrency {CONCURRENCY}, one workspace:   {clusters:>9.1} /s  ({cluster_creates} creates)"
+    );
+    println!("  ratio admitted clusters / raw: {:.2}", clusters / raw);
 }
 
 fn raw_inserts_per_second(path: &std::path::Path, n: usize) -> f64 {
@@ -128,6 +141,129 @@ async fn api_creates_per_second(data_dir: &std::path::Path, n: usize) -> f64 {
                         .await
                         .expect("create");
                     assert_eq!(r.status().as_u16(), 201, "create t{i}");
+                }
+            })
+        })
+        .collect();
+    for w in workers {
+        w.await.expect("worker");
+    }
+    let rate = n as f64 / start.elapsed().as_secs_f64();
+    let _ = stop.send(());
+    task.await.expect("server task").expect("server stops");
+    rate
+}
+
+/// A model fixture document (`model/tests/data/{file}`) named `name`, as JSON.
+fn fixture(file: &str, name: &str) -> serde_json::Value {
+    let path = format!("{}/../model/tests/data/{file}", env!("CARGO_MANIFEST_DIR"));
+    let text = std::fs::read_to_string(&path).expect("fixture");
+    serde_yaml_ng::Deserializer::from_str(&text)
+        .map(|d| {
+            let v: serde_yaml_ng::Value = serde::Deserialize::deserialize(d).expect("yaml");
+            serde_json::to_value(v).expect("json")
+        })
+        .find(|d| d["metadata"]["name"] == name)
+        .expect("named fixture")
+}
+
+async fn cluster_creates_per_second(data_dir: &std::path::Path, n: usize) -> f64 {
+    let config = Config::new("127.0.0.1:0".parse().unwrap(), data_dir.to_path_buf());
+    let server = Server::bind(config).await.expect("server binds");
+    let base = server.url();
+    let token = std::fs::read_to_string(server.admin_token_file()).expect("admin token");
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(server.run(async {
+        let _ = stopped.await;
+    }));
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(60))
+        .build()
+        .expect("client");
+    // The platform a cluster needs, as the admission tests build it.
+    let stage = json!({"apiVersion": "org.appvia.io/v2beta1", "kind": "Stage",
+        "metadata": {"name": "nonprod"}, "spec": {"displayName": "Non-production"}});
+    let mut platform = vec![fixture("workspace.yaml", "pay"), stage];
+    for (file, name) in [
+        ("cloud_identity.yaml", "cloudidentity-aws"),
+        ("cloud_access_config.yaml", "aws-nonprod"),
+        ("assignable_network.yaml", "aws-nonprod"),
+        ("cluster_network_plan.yaml", "eks-assignable"),
+        ("compute_template.yaml", "eks-general-purpose"),
+        ("repository.yaml", "jetstack"),
+        ("package.yaml", "external-dns"),
+        ("package.yaml", "cert-manager"),
+        ("cluster_plan.yaml", "eks-general-purpose"),
+    ] {
+        platform.push(fixture(file, name));
+    }
+    for object in &platform {
+        let info = wayfinder_model::kinds::by_api_version_kind(
+            object["apiVersion"].as_str().unwrap_or_default(),
+            object["kind"].as_str().unwrap_or_default(),
+        )
+        .expect("a known kind");
+        let ws = object["metadata"]["namespace"]
+            .as_str()
+            .and_then(|n| n.strip_prefix("ws-"));
+        let path = match ws {
+            Some(ws) => format!(
+                "/resources/{}/{}/workspaces/{ws}/{}",
+                info.group, info.version, info.plural
+            ),
+            None => format!("/resources/{}/{}/{}", info.group, info.version, info.plural),
+        };
+        let r = client
+            .post(format!("{base}{path}"))
+            .bearer_auth(&token)
+            .json(object)
+            .send()
+            .await
+            .expect("create");
+        assert!(
+            r.status().is_success(),
+            "{path}: {}",
+            r.text().await.unwrap_or_default()
+        );
+    }
+    let mut cluster = fixture("cluster.yaml", "payments-dev");
+    if let Some(pool) = cluster["spec"]["nodePools"][0].as_object_mut() {
+        pool.remove("providerDetails");
+    }
+    let url = format!("{base}/resources/compute.appvia.io/v2beta2/workspaces/pay/clusters");
+    let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let start = Instant::now();
+    let workers: Vec<_> = (0..CONCURRENCY)
+        .map(|_| {
+            let (client, url, token, next, cluster) = (
+                client.clone(),
+                url.clone(),
+                token.clone(),
+                next.clone(),
+                cluster.clone(),
+            );
+            tokio::spawn(async move {
+                loop {
+                    let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    if i >= n {
+                        break;
+                    }
+                    let mut c = cluster.clone();
+                    c["metadata"]["name"] = json!(format!("c{i}"));
+                    let r = client
+                        .post(&url)
+                        .bearer_auth(&token)
+                        .json(&c)
+                        .send()
+                        .await
+                        .expect("create");
+                    let status = r.status().as_u16();
+                    assert_eq!(
+                        status,
+                        201,
+                        "cluster c{i}: {}",
+                        r.text().await.unwrap_or_default()
+                    );
                 }
             })
         })

@@ -187,13 +187,14 @@ pub fn admit(
     workspace: Option<&str>,
     object: &Object,
     op: Operation,
+    dry_run: bool,
 ) -> Result<Admitted, ApiError> {
     let name = object.metadata().name.clone();
     object
         .validate()
         .map_err(|e| ApiError::from_validation(kind, &name, &e))?;
     match object {
-        Object::Cluster(c) => admit_cluster(store, workspace.unwrap_or_default(), c, &op),
+        Object::Cluster(c) => admit_cluster(store, workspace.unwrap_or_default(), c, &op, dry_run),
         Object::AccessToken(t) => {
             admit_token(kind, workspace.unwrap_or_default(), &name, &t.spec, &op)
         }
@@ -340,6 +341,7 @@ fn admit_cluster(
     workspace: &str,
     cluster: &Cluster,
     op: &Operation,
+    dry_run: bool,
 ) -> Result<Admitted, ApiError> {
     let kind = &CLUSTER;
     let name = &cluster.metadata.name;
@@ -397,16 +399,26 @@ fn admit_cluster(
         })
         .collect();
     let policy = effective_policy(&policies, workspace, &rc.stage, &rc.cloud);
-    let others: Vec<(ResolvedCluster, Estimate)> = view
-        .list(&CLUSTER, Some(workspace))
-        .into_iter()
-        .filter_map(|o| match o {
-            Object::Cluster(c) if c.metadata.name != *name => {
-                resolve_and_estimate(&view, workspace, &c)
-            }
-            _ => None,
-        })
-        .collect();
+    // The workspace's other clusters matter only to per-workspace limits; resolving them is
+    // the costly part of admission, so skip it when no such limit applies.
+    let ws_limits = &policy.per_workspace;
+    let needs_usage = ws_limits.allowed_instance_types.is_some()
+        || ws_limits.cost_per_month.is_some()
+        || ws_limits.total_nodes.is_some()
+        || ws_limits.max_clusters.is_some();
+    let others: Vec<(ResolvedCluster, Estimate)> = if !needs_usage {
+        Vec::new()
+    } else {
+        view.list(&CLUSTER, Some(workspace))
+            .into_iter()
+            .filter_map(|o| match o {
+                Object::Cluster(c) if c.metadata.name != *name => {
+                    resolve_and_estimate(&view, workspace, &c)
+                }
+                _ => None,
+            })
+            .collect()
+    };
     view.finish()?;
     let usage = WorkspaceUsage::excluding(rc, others.iter().map(|(c, e)| (c, e)));
     let violations = check_cluster(&policy, rc, &estimate, &usage);
@@ -427,10 +439,14 @@ fn admit_cluster(
     admitted
         .status
         .insert("estimate".into(), estimate_json(&estimate));
-    admitted.status.insert(
-        "plannedNetwork".into(),
-        planned_network(store, &view, workspace, cluster, &resolution)?,
-    );
+    // A dry run previews the network the reconciler would allocate; a real write leaves the
+    // allocation to the reconciler and does not pay for scanning every cluster's network.
+    if dry_run {
+        admitted.status.insert(
+            "plannedNetwork".into(),
+            planned_network(store, &view, workspace, cluster, &resolution)?,
+        );
+    }
     Ok(admitted)
 }
 

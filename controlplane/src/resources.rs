@@ -590,10 +590,10 @@ impl Ctx {
             .flatten();
         let _admission = self.cluster_admission_lock(kind, ws.as_deref()).await;
         let admitted = {
-            let (o, w) = (object.clone(), ws.clone());
+            let (o, w, dry) = (object.clone(), ws.clone(), self.dry_run());
             self.state
                 .store
-                .run(move |s| admission::admit(s, kind, w.as_deref(), &o, Operation::Create))
+                .run(move |s| admission::admit(s, kind, w.as_deref(), &o, Operation::Create, dry))
                 .await??
         };
         let mut token = None;
@@ -750,11 +750,23 @@ impl Ctx {
         };
         let _admission = self.cluster_admission_lock(kind, ws.as_deref()).await;
         let admitted = {
-            let (o, w, c) = (object.clone(), ws.clone(), current.body.clone());
+            let (o, w, c, dry) = (
+                object.clone(),
+                ws.clone(),
+                current.body.clone(),
+                self.dry_run(),
+            );
             self.state
                 .store
                 .run(move |s| {
-                    admission::admit(s, kind, w.as_deref(), &o, Operation::Update { current: c })
+                    admission::admit(
+                        s,
+                        kind,
+                        w.as_deref(),
+                        &o,
+                        Operation::Update { current: c },
+                        dry,
+                    )
                 })
                 .await??
         };
