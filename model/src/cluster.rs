@@ -191,24 +191,14 @@ impl Spec for ClusterSpec {
         if let Some(t) = &self.compute_template {
             c.dns_label(&path.field("computeTemplate"), t);
         }
-        let pools = path.field("nodePools");
-        let mut seen: Vec<&str> = Vec::new();
-        for (i, pool) in self.node_pools.iter().flatten().enumerate() {
-            // The provider is the plan's, known once the plan is resolved; provider-specific
-            // rules are checked then.
-            pool.check(c, &pools.index(i), "");
-            if seen.contains(&pool.logical_name.as_str()) {
-                c.push(
-                    &pools.index(i).field("logicalName"),
-                    Reason::Duplicate,
-                    format!(
-                        "{:?} is used by another node pool; logical names must be unique",
-                        pool.logical_name
-                    ),
-                );
-            }
-            seen.push(&pool.logical_name);
-        }
+        // The provider is the plan's, known once the plan is resolved; provider-specific
+        // rules are checked then.
+        crate::compute::check_pools(
+            c,
+            &path.field("nodePools"),
+            self.node_pools.as_deref().unwrap_or_default(),
+            "",
+        );
         if let Some(n) = &self.network {
             let p = path.field("network");
             match (n.size, &n.cidr) {

@@ -271,23 +271,28 @@ impl ComputeTemplateSpec {
                 "at least one node pool is required",
             );
         }
-        let mut seen: Vec<&str> = Vec::new();
-        for (i, pool) in self.node_pools.iter().enumerate() {
-            let p = pools.index(i);
-            pool.check(c, &p, &self.provider);
-            if !pool.logical_name.is_empty() {
-                if seen.contains(&pool.logical_name.as_str()) {
-                    c.push(
-                        &p.field("logicalName"),
-                        Reason::Duplicate,
-                        format!(
-                            "{:?} is used by another node pool; logical names must be unique",
-                            pool.logical_name
-                        ),
-                    );
-                }
-                seen.push(&pool.logical_name);
+        check_pools(c, &pools, &self.node_pools, &self.provider);
+    }
+}
+
+/// Checks each pool and that logical names are unique; `provider` as for [`NodePool::check`].
+pub(crate) fn check_pools(c: &mut Checker, pools: &FieldPath, list: &[NodePool], provider: &str) {
+    let mut seen: Vec<&str> = Vec::new();
+    for (i, pool) in list.iter().enumerate() {
+        let p = pools.index(i);
+        pool.check(c, &p, provider);
+        if !pool.logical_name.is_empty() {
+            if seen.contains(&pool.logical_name.as_str()) {
+                c.push(
+                    &p.field("logicalName"),
+                    Reason::Duplicate,
+                    format!(
+                        "{:?} is used by another node pool; logical names must be unique",
+                        pool.logical_name
+                    ),
+                );
             }
+            seen.push(&pool.logical_name);
         }
     }
 }
