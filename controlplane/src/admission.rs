@@ -7,7 +7,7 @@
 //! 2. **Clusters**: [`resolve_cluster_with`] against the store (stage, plan version
 //!    published and in scope, network plan, compute template of the plan's provider,
 //!    packages, cloud access, the plan's choices); then the cost
-//!    ([`estimate_with_tier`] over [`Catalog::builtin`], AKS at the plan's `skuTier`); then the
+//!    ([`estimate_resolution`] over [`Catalog::builtin`], the control plane at the tier the plan asks for); then the
 //!    effective provisioning policy ([`effective_policy`] over every stored
 //!    ProvisioningPolicy for the workspace, stage and cloud) checked by [`check_cluster`]
 //!    with [`WorkspaceUsage::excluding`] the workspace's other clusters. Each stage's
@@ -37,7 +37,7 @@ use std::collections::BTreeMap;
 
 use serde_json::{Map, Value, json};
 use wayfinder_model::cluster::Cluster;
-use wayfinder_model::cost::{Estimate, estimate_with_tier, format_usd};
+use wayfinder_model::cost::{Estimate, estimate_resolution, format_usd};
 use wayfinder_model::kinds::{
     self, ASSIGNABLE_NETWORK, CLUSTER, CLUSTER_NETWORK_PLAN, CLUSTER_PLAN, KindInfo,
     PROVISIONING_POLICY, Scope,
@@ -289,30 +289,6 @@ fn admit_token(
     }
 }
 
-/// The AKS control-plane tier of the plan (`skuTier`), when it sets one.
-fn aks_tier(plan: Option<&ClusterPlan>) -> Option<String> {
-    let plan = plan?;
-    if plan.spec.provider != "AKS" {
-        return None;
-    }
-    plan.spec
-        .cluster
-        .as_ref()?
-        .provider_details
-        .as_ref()?
-        .aks
-        .as_ref()?
-        .sku_tier
-        .clone()
-}
-
-fn plan_of(view: &StoreView<'_>, r: &ResolvedCluster) -> Option<ClusterPlan> {
-    match view.get(&CLUSTER_PLAN, None, &r.plan.name, Some(&r.plan.version)) {
-        Some(Object::ClusterPlan(p)) => Some(p),
-        _ => None,
-    }
-}
-
 /// Resolves and estimates a cluster; `None` if it no longer resolves or prices.
 fn resolve_and_estimate(
     view: &StoreView<'_>,
@@ -323,17 +299,8 @@ fn resolve_and_estimate(
         existing_plan: Some(cluster.spec.plan.clone()),
     };
     let r = resolve_cluster_with(cluster, workspace, view, &options).ok()?;
-    let tier = aks_tier(plan_of(view, &r.cluster).as_ref());
-    let c = r.cluster;
-    let e = estimate_with_tier(
-        Catalog::builtin(),
-        &c.provider,
-        &c.region,
-        &c.node_pools,
-        tier.as_deref(),
-    )
-    .ok()?;
-    Some((c, e))
+    let e = estimate_resolution(Catalog::builtin(), &r).ok()?;
+    Some((r.cluster, e))
 }
 
 fn admit_cluster(
@@ -365,15 +332,7 @@ fn admit_cluster(
     })?;
     let rc = &resolution.cluster;
 
-    let tier = aks_tier(plan_of(&view, rc).as_ref());
-    let estimate = estimate_with_tier(
-        Catalog::builtin(),
-        &rc.provider,
-        &rc.region,
-        &rc.node_pools,
-        tier.as_deref(),
-    )
-    .map_err(|errors| {
+    let estimate = estimate_resolution(Catalog::builtin(), &resolution).map_err(|errors| {
         ApiError::refused(
             kind,
             name,
@@ -401,12 +360,7 @@ fn admit_cluster(
     let policy = effective_policy(&policies, workspace, &rc.stage, &rc.cloud);
     // The workspace's other clusters matter only to per-workspace limits; resolving them is
     // the costly part of admission, so skip it when no such limit applies.
-    let ws_limits = &policy.per_workspace;
-    let needs_usage = ws_limits.allowed_instance_types.is_some()
-        || ws_limits.cost_per_month.is_some()
-        || ws_limits.total_nodes.is_some()
-        || ws_limits.max_clusters.is_some();
-    let others: Vec<(ResolvedCluster, Estimate)> = if !needs_usage {
+    let others: Vec<(ResolvedCluster, Estimate)> = if policy.per_workspace.is_unlimited() {
         Vec::new()
     } else {
         view.list(&CLUSTER, Some(workspace))

@@ -35,7 +35,7 @@ pub mod versioned;
 
 pub use cluster::Cluster;
 pub use compute::{ComputeTemplate, ComputeTemplateSpec, NodePool};
-pub use cost::{Catalog, Estimate, estimate, estimate_cluster};
+pub use cost::{Catalog, Estimate, estimate, estimate_cluster, estimate_resolution};
 pub use error::{FieldError, FieldPath, ParseError, PathSegment, ValidationErrors};
 pub use kinds::{KindInfo, Object, Scope};
 pub use meta::ObjectMeta;

@@ -720,6 +720,21 @@ impl Spec for ClusterPlanSpec {
 }
 
 impl ClusterPlanSpec {
+    /// The managed control plane's pricing tier the plan asks for: the AKS `skuTier`.
+    pub fn control_plane_tier(&self) -> Option<&str> {
+        if self.provider != "AKS" {
+            return None;
+        }
+        self.cluster
+            .as_ref()?
+            .provider_details
+            .as_ref()?
+            .aks
+            .as_ref()?
+            .sku_tier
+            .as_deref()
+    }
+
     /// The packages the plan pins.
     pub fn packages(&self) -> &[PackageRef] {
         self.cluster

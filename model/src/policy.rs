@@ -335,6 +335,13 @@ pub struct EffectiveLimits {
     pub max_clusters: Option<Sourced<i64>>,
 }
 
+impl EffectiveLimits {
+    /// Whether no limit is set.
+    pub fn is_unlimited(&self) -> bool {
+        *self == Self::default()
+    }
+}
+
 /// The provisioning policy in force for one workspace, stage and cloud.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -386,8 +393,8 @@ impl EffectivePolicy {
     /// Whether nothing is limited.
     pub fn is_unlimited(&self) -> bool {
         self.allowed_regions.is_none()
-            && self.per_cluster == EffectiveLimits::default()
-            && self.per_workspace == EffectiveLimits::default()
+            && self.per_cluster.is_unlimited()
+            && self.per_workspace.is_unlimited()
     }
 
     /// The scope of `source` as it applies here, e.g. `workspace "pay", all stages`.

@@ -180,6 +180,9 @@ pub struct Resolution {
     pub cloud_access: CloudAccessRef,
     /// The packages the plan pins, in the plan's order.
     pub packages: Vec<PackageRef>,
+    /// The managed control plane's pricing tier the plan asks for (AKS `skuTier`); the
+    /// provider's default when `None`.
+    pub control_plane_tier: Option<String>,
 }
 
 /// Resolves a new Cluster in `workspace`; see [`resolve_cluster_with`].
@@ -288,6 +291,7 @@ pub fn resolve_cluster_with(
         network,
         cloud_access: access,
         packages: plan.spec.packages().to_vec(),
+        control_plane_tier: plan.spec.control_plane_tier().map(str::to_string),
     })
 }
 
