@@ -50,8 +50,13 @@ pub fn nested_attribute(json_field: &str) -> String {
 }
 
 /// The resource type for a kind: `ComputeTemplate` → `wayfinder_compute_template`.
+/// `Repository` is a package repository and is named so (`wayfinder_package_repository`),
+/// as the design lists it: a bare `wayfinder_repository` would say nothing of what it holds.
 pub fn resource_type(kind: &str) -> String {
-    format!("wayfinder_{}", snake_case(kind))
+    match kind {
+        "Repository" => "wayfinder_package_repository".to_string(),
+        _ => format!("wayfinder_{}", snake_case(kind)),
+    }
 }
 
 #[cfg(test)]
@@ -68,6 +73,8 @@ mod tests {
         assert_eq!(snake_case("ipv4"), "ipv4");
         assert_eq!(snake_case("masterIPV4Cidr"), "master_ipv4_cidr");
         assert_eq!(top_level_attribute("provider"), "cloud_provider");
+        assert_eq!(resource_type("ClusterNetworkPlan"), "wayfinder_cluster_network_plan");
+        assert_eq!(resource_type("Repository"), "wayfinder_package_repository");
         assert_eq!(nested_attribute("provider"), "provider");
         assert_eq!(
             resource_type("ComputeTemplate"),
