@@ -418,13 +418,13 @@ impl<'c> Plan<'c> {
             Rule::NameFormat,
             "name",
             dns_label_condition("var.name"),
-            "The cluster name must be lower-case letters, digits and '-', starting and ending with a letter or digit, at most 63 characters (got \"${var.name}\").".into(),
+            "The cluster name must be lower-case letters, digits and '-', starting and ending with a letter or digit, at most 63 characters (got ${jsonencode(var.name)}).".into(),
         );
         push(
             Rule::WorkspaceFormat,
             "workspace",
             "can(regex(\"^[a-z][a-z0-9]{1,4}$\", var.workspace))".into(),
-            "The workspace is a workspace key: 2 to 5 lower-case letters or digits, starting with a letter (got \"${var.workspace}\").".into(),
+            "The workspace is a workspace key: 2 to 5 lower-case letters or digits, starting with a letter (got ${jsonencode(var.workspace)}).".into(),
         );
         if let Some(ws) = self.scope_workspaces() {
             push(
@@ -432,7 +432,7 @@ impl<'c> Plan<'c> {
                 "workspace",
                 format!("contains({}, var.workspace)", string_list(&ws)),
                 format!(
-                    "Cluster plan {} is available to workspaces {} only (got \"${{var.workspace}}\").",
+                    "Cluster plan {} is available to workspaces {} only (got ${{jsonencode(var.workspace)}}).",
                     lit(&self.name),
                     lit(&ws.join(", "))
                 ),
@@ -442,7 +442,7 @@ impl<'c> Plan<'c> {
             Rule::StageFormat,
             "stage",
             dns_label_condition("var.stage"),
-            "The stage must be lower-case letters, digits and '-', such as nonprod or prod (got \"${var.stage}\").".into(),
+            "The stage must be lower-case letters, digits and '-', such as nonprod or prod (got ${jsonencode(var.stage)}).".into(),
         );
         if let Some(stages) = self.scope_stages() {
             push(
@@ -450,7 +450,7 @@ impl<'c> Plan<'c> {
                 "stage",
                 format!("contains({}, var.stage)", string_list(&stages)),
                 format!(
-                    "Cluster plan {} is available in stages {} only (got \"${{var.stage}}\").",
+                    "Cluster plan {} is available in stages {} only (got ${{jsonencode(var.stage)}}).",
                     lit(&self.name),
                     lit(&stages.join(", "))
                 ),
@@ -465,7 +465,7 @@ impl<'c> Plan<'c> {
                     string_list(&regions)
                 ),
                 format!(
-                    "Cluster plan {} offers regions {} (got \"${{var.region}}\").",
+                    "Cluster plan {} offers regions {} (got ${{jsonencode(var.region)}}).",
                     lit(&self.name),
                     lit(&regions.join(", "))
                 ),
@@ -475,7 +475,7 @@ impl<'c> Plan<'c> {
                     Rule::PolicyRegion,
                     "region",
                     "var.region == null || local.policy.allowed_regions == null ? true : contains(local.policy.allowed_regions, var.region)".into(),
-                    "Region ${var.region} is not allowed in workspace ${var.workspace}, stage ${var.stage}: the provisioning policy (${local.policy.sources.regions}) allows ${join(\", \", local.policy.allowed_regions)}.".into(),
+                    "Region ${jsonencode(var.region)} is not allowed in workspace ${var.workspace}, stage ${var.stage}: the provisioning policy (${local.policy.sources.regions}) allows ${join(\", \", coalesce(local.policy.allowed_regions, []))}.".into(),
                 );
             }
         }
@@ -488,7 +488,7 @@ impl<'c> Plan<'c> {
                     string_list(&templates)
                 ),
                 format!(
-                    "Cluster plan {} offers compute templates {} (got \"${{var.compute_template}}\").",
+                    "Cluster plan {} offers compute templates {} (got ${{jsonencode(var.compute_template)}}).",
                     lit(&self.name),
                     lit(&templates.join(", "))
                 ),
@@ -535,7 +535,7 @@ impl<'c> Plan<'c> {
             push(
                 Rule::PoolsPresent,
                 self.pools_variable(),
-                "length(local.node_pools) > 0".into(),
+                format!("length({}) > 0", self.pools_expr()),
                 "A cluster needs at least one node pool: choose a compute template or define node_pools.".into(),
             );
         }
@@ -544,27 +544,45 @@ impl<'c> Plan<'c> {
             push(
                 Rule::PolicyInstanceTypes,
                 v,
-                "local.policy.instance_types == null ? true : alltrue([for t in local.instance_types : contains(local.policy.instance_types, t)])".into(),
-                "Instance types ${join(\", \", [for t in local.instance_types : t if !contains(coalesce(local.policy.instance_types, []), t)])} are not allowed in workspace ${var.workspace}, stage ${var.stage}: the provisioning policy (${local.policy.sources.instance_types}) allows ${join(\", \", coalesce(local.policy.instance_types, []))}.".into(),
+                format!(
+                    "local.policy.instance_types == null ? true : alltrue([for t in flatten([for p in {} : p.instance_types]) : contains(local.policy.instance_types, t)])",
+                    self.pools_expr()
+                ),
+                format!(
+                    "Instance types ${{join(\", \", [for t in distinct(flatten([for p in {} : p.instance_types])) : t if !contains(coalesce(local.policy.instance_types, []), t)])}} are not allowed in workspace ${{var.workspace}}, stage ${{var.stage}}: the provisioning policy (${{local.policy.sources.instance_types}}) allows ${{join(\", \", coalesce(local.policy.instance_types, []))}}.",
+                    self.pools_expr()
+                ),
             );
             push(
                 Rule::PolicyTypeNodes,
                 v,
-                "alltrue([for t, max in local.policy.type_max_nodes : sum(concat([0], [for p in local.node_pools : p.max_size if contains(p.instance_types, t)])) <= max])".into(),
+                format!("alltrue([for t, max in local.policy.type_max_nodes : sum(concat([0], [for p in {} : p.max_size if contains(p.instance_types, t)])) <= max])", self.pools_expr()),
                 "Too many nodes of one instance type for workspace ${var.workspace}, stage ${var.stage} (every pool at its largest size): the provisioning policy (${local.policy.sources.instance_types}) allows at most ${join(\", \", [for t, max in local.policy.type_max_nodes : format(\"%d %s\", max, t)])}.".into(),
             );
             push(
                 Rule::PolicyTotalNodes,
                 v,
-                "local.policy.total_nodes == null ? true : sum(concat([0], [for p in local.node_pools : p.max_size])) <= local.policy.total_nodes".into(),
-                "The cluster can grow to ${sum(concat([0], [for p in local.node_pools : p.max_size]))} nodes (every pool at its largest size), more than the ${coalesce(local.policy.total_nodes, 0)} the provisioning policy (${local.policy.sources.total_nodes}) allows in workspace ${var.workspace}, stage ${var.stage}.".into(),
+                format!(
+                    "local.policy.total_nodes == null ? true : sum(concat([0], [for p in {} : p.max_size])) <= local.policy.total_nodes",
+                    self.pools_expr()
+                ),
+                format!(
+                    "The cluster can grow to ${{sum(concat([0], [for p in {} : p.max_size]))}} nodes (every pool at its largest size), more than the ${{coalesce(local.policy.total_nodes, 0)}} the provisioning policy (${{local.policy.sources.total_nodes}}) allows in workspace ${{var.workspace}}, stage ${{var.stage}}.",
+                    self.pools_expr()
+                ),
             );
             if self.regions().is_some() {
                 push(
                     Rule::PolicyCost,
                     v,
-                    "local.policy.cost_per_month == null ? true : try(local.monthly_cost.total <= local.policy.cost_per_month, false)".into(),
-                    "The cluster's estimated monthly cost is ${try(format(\"%.2f\", local.monthly_cost.total), \"unknown (no list price for the region or an instance type)\")} USD, over the ${coalesce(local.policy.cost_per_month, 0)} USD the provisioning policy (${local.policy.sources.cost_per_month}) allows in workspace ${var.workspace}, stage ${var.stage}.".into(),
+                    format!(
+                        "var.region == null || local.policy.cost_per_month == null ? true : try({}.total <= local.policy.cost_per_month, false)",
+                        self.cost_call(&self.pools_expr())
+                    ),
+                    format!(
+                        "The cluster's estimated monthly cost is ${{try(format(\"%.2f USD\", {}.total), \"unknown (no list price for the region or an instance type)\")}}, over the ${{coalesce(local.policy.cost_per_month, 0)}} USD the provisioning policy (${{local.policy.sources.cost_per_month}}) allows in workspace ${{var.workspace}}, stage ${{var.stage}}.",
+                        self.cost_call(&self.pools_expr())
+                    ),
                 );
             }
         }
@@ -579,7 +597,7 @@ impl<'c> Plan<'c> {
                 "network_size",
                 format!("var.network_size == null ? true : contains([{list}], var.network_size)"),
                 format!(
-                    "Cluster plan {} offers network sizes /{} (got /${{var.network_size}}).",
+                    "Cluster plan {} offers network sizes /{} (got ${{jsonencode(var.network_size)}}).",
                     lit(&self.name),
                     sizes
                         .iter()
@@ -596,7 +614,7 @@ impl<'c> Plan<'c> {
                         "var.network_cidr == null ? true : can(cidrhost(var.network_cidr, 0)) && contains([{list}], try(tonumber(split(\"/\", var.network_cidr)[1]), 0))"
                     ),
                     format!(
-                        "The network must be an IPv4 CIDR of a size cluster plan {} offers (/{}); got \"${{var.network_cidr}}\".",
+                        "The network must be an IPv4 CIDR of a size cluster plan {} offers (/{}); got ${{jsonencode(var.network_cidr)}}.",
                         lit(&self.name),
                         sizes
                             .iter()
@@ -782,20 +800,73 @@ impl<'c> Plan<'c> {
         }
     }
 
-    /// The variables whose checks fail for `inputs`, in the order of `checks`.
+    /// The checks that fail for `inputs`, and the variables Terraform reports failing, in
+    /// the order of `checks`. Terraform evaluates a variable's validations only when every
+    /// variable they refer to has passed its own (it does not evaluate what depends on a
+    /// failed value), so a failing check of a variable whose validations refer to a failed
+    /// variable is not reported.
     fn failing(&self, checks: &[Check], inputs: &Inputs) -> (Vec<Rule>, Vec<&'static str>) {
         let policy = self.policy_rules(inputs);
-        let mut rules = Vec::new();
+        let failed: Vec<&Check> = checks
+            .iter()
+            .filter(|c| !self.holds(c.rule, inputs, &policy))
+            .collect();
         let mut vars: Vec<&'static str> = Vec::new();
         for c in checks {
-            if !self.holds(c.rule, inputs, &policy) {
-                rules.push(c.rule);
-                if !vars.contains(&c.variable) {
-                    vars.push(c.variable);
-                }
+            if !vars.contains(&c.variable) {
+                vars.push(c.variable);
             }
         }
-        (rules, vars)
+        // Variables in dependency order: each after those its validations refer to.
+        let deps = |v: &str| -> Vec<&'static str> {
+            let mut out: Vec<&'static str> = Vec::new();
+            for c in checks.iter().filter(|c| c.variable == v) {
+                for d in references(&c.condition)
+                    .into_iter()
+                    .chain(references(&c.message))
+                {
+                    if d != v && !out.contains(&d) {
+                        out.push(d);
+                    }
+                }
+            }
+            out
+        };
+        let mut reported: Vec<&'static str> = Vec::new();
+        let mut blocked: Vec<&'static str> = Vec::new();
+        let mut settled: Vec<&'static str> = Vec::new();
+        while settled.len() < vars.len() {
+            let before = settled.len();
+            for v in &vars {
+                if settled.contains(v) {
+                    continue;
+                }
+                let ds = deps(v);
+                if !ds.iter().all(|d| settled.contains(d) || !vars.contains(d)) {
+                    continue;
+                }
+                if ds
+                    .iter()
+                    .any(|d| reported.contains(d) || blocked.contains(d))
+                {
+                    blocked.push(v);
+                } else if failed.iter().any(|c| c.variable == *v) {
+                    reported.push(v);
+                }
+                settled.push(v);
+            }
+            assert!(
+                settled.len() > before,
+                "the module's validations refer to each other in a cycle"
+            );
+        }
+        let rules = failed
+            .iter()
+            .filter(|c| reported.contains(&c.variable))
+            .map(|c| c.rule)
+            .collect();
+        let order: Vec<&'static str> = vars.into_iter().filter(|v| reported.contains(v)).collect();
+        (rules, order)
     }
 
     // -----------------------------------------------------------------------------------
@@ -1044,7 +1115,8 @@ impl<'c> Plan<'c> {
                     None => "The workspace the cluster belongs to (its key).".to_string(),
                 },
                 Expr::raw("string"),
-            ),
+            )
+            .not_null(),
             "workspace",
         ));
         let stages = self.scope_stages();
@@ -1055,7 +1127,8 @@ impl<'c> Plan<'c> {
                 None => "The stage, such as nonprod or prod; it scopes the plan, cloud access and policies.".to_string(),
             },
             Expr::raw("string"),
-        );
+        )
+        .not_null();
         if let Some([only]) = stages.as_deref() {
             stage = stage.default(Expr::string(only));
         }
@@ -1117,7 +1190,8 @@ impl<'c> Plan<'c> {
                     ),
                     shapes::type_of(wayfinder_model::shape::FieldType::ObjectList(NODE_POOL_SHAPE)),
                 )
-                .default(Expr::Tuple(Vec::new())),
+                .default(Expr::Tuple(Vec::new()))
+                .not_null(),
                 "node_pools",
             ));
         }
@@ -1173,7 +1247,8 @@ impl<'c> Plan<'c> {
                 "Labels on the cluster (Wayfinder's own appvia.io/ labels are set for you).",
                 Expr::raw("map(string)"),
             )
-            .default(Expr::Object(Vec::new())),
+            .default(Expr::Object(Vec::new()))
+            .not_null(),
             "cluster_labels",
         ));
         vars.push(
@@ -1238,45 +1313,40 @@ impl<'c> Plan<'c> {
                         .collect(),
                 ),
             );
-            let own = if self.pools_choice() {
-                format!(
-                    "[for p in var.node_pools : {{ logical_name = p.logical_name, machine = p.machine, max_size = {}, spot = {}, disk_size = coalesce(p.disk_size, {}), instance_types = distinct(concat([p.machine], {} ? coalesce(try(p.spot.eks.additional_instance_types, null), []) : [])) }}]",
-                    largest_size_hcl("p"),
-                    spot_hcl("p"),
-                    self.default_disk(),
-                    spot_hcl("p"),
-                )
-            } else {
-                "[]".to_string()
-            };
-            let template = if self.offered_templates().is_some() {
-                "try(local.template_pools[var.compute_template], [])"
-            } else {
-                "[]"
-            };
-            body.comment("The cluster's node pools: the template's, each replaced by the user's pool of the same logical name, then the user's other pools.");
-            body.attribute("own_pools", Expr::raw(own));
-            body.attribute(
-                "node_pools",
-                Expr::raw(format!(
-                    "concat([for p in {template} : p if !contains([for o in local.own_pools : o.logical_name], p.logical_name)], local.own_pools)"
-                )),
-            );
-            body.attribute(
-                "instance_types",
-                Expr::raw("distinct(flatten([for p in local.node_pools : p.instance_types]))"),
-            );
-            if !self.policies.is_empty() && self.regions().is_some() {
-                body.attribute(
-                    "monthly_cost",
-                    Expr::raw(format!(
-                        "var.region == null ? null : try(provider::wayfinder::monthly_cost({}, var.region, [for i, p in local.node_pools : {{ name = format(\"%d-%s\", i, p.logical_name), machine = p.machine, max_size = p.max_size, spot = p.spot, disk_size = p.disk_size }}]), null)",
-                        quote(&self.provider)
-                    )),
-                );
-            }
         }
         (!body.is_empty()).then(|| Block::new("locals", &[], body))
+    }
+
+    /// The effective node pools as an expression that names the variable the pool checks hang
+    /// on: the template's pools, less those the user's pools replace, then the user's, each
+    /// with what the checks need (its instance types and largest size). Spelled out in every
+    /// check: a variable's condition must name the variable, and may not go through a local
+    /// that does (Terraform sees a cycle).
+    fn pools_expr(&self) -> String {
+        let template = if self.offered_templates().is_some() {
+            "try(local.template_pools[var.compute_template], [])"
+        } else {
+            "[]"
+        };
+        if self.pools_choice() {
+            format!(
+                "concat([for p in {template} : p if !contains(var.node_pools[*].logical_name, p.logical_name)], [for p in var.node_pools : {{ logical_name = p.logical_name, machine = p.machine, max_size = {}, spot = {}, disk_size = coalesce(p.disk_size, {}), instance_types = distinct(concat([p.machine], {} ? coalesce(try(p.spot.eks.additional_instance_types, null), []) : [])) }}])",
+                largest_size_hcl("p"),
+                spot_hcl("p"),
+                self.default_disk(),
+                spot_hcl("p"),
+            )
+        } else {
+            template.to_string()
+        }
+    }
+
+    /// `provider::wayfinder::monthly_cost(…)` over `pools` in `var.region`.
+    fn cost_call(&self, pools: &str) -> String {
+        format!(
+            "provider::wayfinder::monthly_cost({}, var.region, [for i, p in {pools} : {{ name = format(\"%d-%s\", i, p.logical_name), machine = p.machine, max_size = p.max_size, spot = p.spot, disk_size = p.disk_size }}])",
+            quote(&self.provider)
+        )
     }
 
     /// A template pool as the checks see it.
@@ -1786,6 +1856,43 @@ fn policy_value(p: &EffectivePolicy) -> Expr {
             ]),
         ),
     ])
+}
+
+/// The module's variables an expression refers to: `var.NAME`, and `workspace` and `stage`
+/// through `local.policy`.
+fn references(expr: &str) -> Vec<&'static str> {
+    const VARS: &[&str] = &[
+        "name",
+        "workspace",
+        "stage",
+        "region",
+        "compute_template",
+        "node_pools",
+        "network_size",
+        "network_cidr",
+        "cloud_access_ref",
+        "cluster_labels",
+        "description",
+    ];
+    let mut out: Vec<&'static str> = VARS
+        .iter()
+        .copied()
+        .filter(|v| {
+            let needle = format!("var.{v}");
+            expr.match_indices(&needle).any(|(i, _)| {
+                !expr[i + needle.len()..]
+                    .starts_with(|c: char| c.is_ascii_alphanumeric() || c == '_')
+            })
+        })
+        .collect();
+    if expr.contains("local.policy") {
+        for v in ["workspace", "stage"] {
+            if !out.contains(&v) {
+                out.push(v);
+            }
+        }
+    }
+    out
 }
 
 /// `can(regex(…))` for a DNS label.

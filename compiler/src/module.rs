@@ -27,6 +27,8 @@ pub struct Variable {
     pub ty: Expr,
     /// `None`: required.
     pub default: Option<Expr>,
+    /// `false` writes `nullable = false`: null is refused and means the default.
+    pub nullable: bool,
     pub validations: Vec<Validation>,
 }
 
@@ -37,8 +39,15 @@ impl Variable {
             description: description.into(),
             ty,
             default: None,
+            nullable: true,
             validations: Vec::new(),
         }
+    }
+
+    /// Refuses null (a collection whose checks iterate over it).
+    pub fn not_null(mut self) -> Self {
+        self.nullable = false;
+        self
     }
 
     pub fn default(mut self, value: Expr) -> Self {
@@ -60,6 +69,9 @@ impl Variable {
             .attribute("type", self.ty.clone());
         if let Some(d) = &self.default {
             body.attribute("default", d.clone());
+        }
+        if !self.nullable {
+            body.attribute("nullable", Expr::Bool(false));
         }
         for v in &self.validations {
             let mut vb = Body::new();

@@ -6,22 +6,23 @@ variable "name" {
 
   validation {
     condition     = can(regex("^[a-z0-9]([-a-z0-9]*[a-z0-9])?$", var.name)) && length(var.name) <= 63
-    error_message = "The cluster name must be lower-case letters, digits and '-', starting and ending with a letter or digit, at most 63 characters (got \"${var.name}\")."
+    error_message = "The cluster name must be lower-case letters, digits and '-', starting and ending with a letter or digit, at most 63 characters (got ${jsonencode(var.name)})."
   }
 }
 
 variable "workspace" {
   description = "The workspace the cluster belongs to (its key); the plan is available to ws1, ws2."
   type        = string
+  nullable    = false
 
   validation {
     condition     = can(regex("^[a-z][a-z0-9]{1,4}$", var.workspace))
-    error_message = "The workspace is a workspace key: 2 to 5 lower-case letters or digits, starting with a letter (got \"${var.workspace}\")."
+    error_message = "The workspace is a workspace key: 2 to 5 lower-case letters or digits, starting with a letter (got ${jsonencode(var.workspace)})."
   }
 
   validation {
     condition     = contains(["ws1", "ws2"], var.workspace)
-    error_message = "Cluster plan 1st-gke is available to workspaces ws1, ws2 only (got \"${var.workspace}\")."
+    error_message = "Cluster plan 1st-gke is available to workspaces ws1, ws2 only (got ${jsonencode(var.workspace)})."
   }
 }
 
@@ -29,15 +30,16 @@ variable "stage" {
   description = "The stage, which scopes the plan, cloud access and policies; the plan is available in dev."
   type        = string
   default     = "dev"
+  nullable    = false
 
   validation {
     condition     = can(regex("^[a-z0-9]([-a-z0-9]*[a-z0-9])?$", var.stage)) && length(var.stage) <= 63
-    error_message = "The stage must be lower-case letters, digits and '-', such as nonprod or prod (got \"${var.stage}\")."
+    error_message = "The stage must be lower-case letters, digits and '-', such as nonprod or prod (got ${jsonencode(var.stage)})."
   }
 
   validation {
     condition     = contains(["dev"], var.stage)
-    error_message = "Cluster plan 1st-gke is available in stages dev only (got \"${var.stage}\")."
+    error_message = "Cluster plan 1st-gke is available in stages dev only (got ${jsonencode(var.stage)})."
   }
 }
 
@@ -48,12 +50,12 @@ variable "region" {
 
   validation {
     condition     = var.region == null ? true : contains(["europe-west2", "europe-west1"], var.region)
-    error_message = "Cluster plan 1st-gke offers regions europe-west2, europe-west1 (got \"${var.region}\")."
+    error_message = "Cluster plan 1st-gke offers regions europe-west2, europe-west1 (got ${jsonencode(var.region)})."
   }
 
   validation {
     condition     = var.region == null || local.policy.allowed_regions == null ? true : contains(local.policy.allowed_regions, var.region)
-    error_message = "Region ${var.region} is not allowed in workspace ${var.workspace}, stage ${var.stage}: the provisioning policy (${local.policy.sources.regions}) allows ${join(", ", local.policy.allowed_regions)}."
+    error_message = "Region ${jsonencode(var.region)} is not allowed in workspace ${var.workspace}, stage ${var.stage}: the provisioning policy (${local.policy.sources.regions}) allows ${join(", ", coalesce(local.policy.allowed_regions, []))}."
   }
 }
 
@@ -64,7 +66,7 @@ variable "compute_template" {
 
   validation {
     condition     = var.compute_template == null ? true : contains(["gke-looked-up"], var.compute_template)
-    error_message = "Cluster plan 1st-gke offers compute templates gke-looked-up (got \"${var.compute_template}\")."
+    error_message = "Cluster plan 1st-gke offers compute templates gke-looked-up (got ${jsonencode(var.compute_template)})."
   }
 }
 
@@ -100,7 +102,8 @@ variable "node_pools" {
       }))
     }))
   }))
-  default = []
+  default  = []
+  nullable = false
 
   validation {
     condition     = length(distinct([for p in var.node_pools : p.logical_name])) == length(var.node_pools)
@@ -115,7 +118,7 @@ variable "network_size" {
 
   validation {
     condition     = var.network_size == null ? true : contains([24], var.network_size)
-    error_message = "Cluster plan 1st-gke offers network sizes /24 (got /${var.network_size})."
+    error_message = "Cluster plan 1st-gke offers network sizes /24 (got ${jsonencode(var.network_size)})."
   }
 }
 
@@ -126,7 +129,7 @@ variable "network_cidr" {
 
   validation {
     condition     = var.network_cidr == null ? true : can(cidrhost(var.network_cidr, 0)) && contains([24], try(tonumber(split("/", var.network_cidr)[1]), 0))
-    error_message = "The network must be an IPv4 CIDR of a size cluster plan 1st-gke offers (/24); got \"${var.network_cidr}\"."
+    error_message = "The network must be an IPv4 CIDR of a size cluster plan 1st-gke offers (/24); got ${jsonencode(var.network_cidr)}."
   }
 }
 
@@ -143,6 +146,7 @@ variable "cluster_labels" {
   description = "Labels on the cluster (Wayfinder's own appvia.io/ labels are set for you)."
   type        = map(string)
   default     = {}
+  nullable    = false
 
   validation {
     condition     = alltrue([for k in keys(var.cluster_labels) : !contains(["appvia.io/stage", "appvia.io/plan", "appvia.io/provider", "appvia.io/cloud", "appvia.io/workspace"], k)])

@@ -60,12 +60,6 @@ locals {
       },
     ]
   }
-
-  # The cluster's node pools: the template's, each replaced by the user's pool of the same logical name, then the user's other pools.
-  own_pools      = []
-  node_pools     = concat([for p in try(local.template_pools[var.compute_template], []) : p if !contains([for o in local.own_pools : o.logical_name], p.logical_name)], local.own_pools)
-  instance_types = distinct(flatten([for p in local.node_pools : p.instance_types]))
-  monthly_cost   = var.region == null ? null : try(provider::wayfinder::monthly_cost("AKS", var.region, [for i, p in local.node_pools : { name = format("%d-%s", i, p.logical_name), machine = p.machine, max_size = p.max_size, spot = p.spot, disk_size = p.disk_size }]), null)
 }
 
 resource "wayfinder_cluster" "this" {

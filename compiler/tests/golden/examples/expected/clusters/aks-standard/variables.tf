@@ -6,32 +6,34 @@ variable "name" {
 
   validation {
     condition     = can(regex("^[a-z0-9]([-a-z0-9]*[a-z0-9])?$", var.name)) && length(var.name) <= 63
-    error_message = "The cluster name must be lower-case letters, digits and '-', starting and ending with a letter or digit, at most 63 characters (got \"${var.name}\")."
+    error_message = "The cluster name must be lower-case letters, digits and '-', starting and ending with a letter or digit, at most 63 characters (got ${jsonencode(var.name)})."
   }
 }
 
 variable "workspace" {
   description = "The workspace the cluster belongs to (its key); the plan is available to pay, data."
   type        = string
+  nullable    = false
 
   validation {
     condition     = can(regex("^[a-z][a-z0-9]{1,4}$", var.workspace))
-    error_message = "The workspace is a workspace key: 2 to 5 lower-case letters or digits, starting with a letter (got \"${var.workspace}\")."
+    error_message = "The workspace is a workspace key: 2 to 5 lower-case letters or digits, starting with a letter (got ${jsonencode(var.workspace)})."
   }
 
   validation {
     condition     = contains(["pay", "data"], var.workspace)
-    error_message = "Cluster plan aks-standard is available to workspaces pay, data only (got \"${var.workspace}\")."
+    error_message = "Cluster plan aks-standard is available to workspaces pay, data only (got ${jsonencode(var.workspace)})."
   }
 }
 
 variable "stage" {
   description = "The stage, such as nonprod or prod; it scopes the plan, cloud access and policies."
   type        = string
+  nullable    = false
 
   validation {
     condition     = can(regex("^[a-z0-9]([-a-z0-9]*[a-z0-9])?$", var.stage)) && length(var.stage) <= 63
-    error_message = "The stage must be lower-case letters, digits and '-', such as nonprod or prod (got \"${var.stage}\")."
+    error_message = "The stage must be lower-case letters, digits and '-', such as nonprod or prod (got ${jsonencode(var.stage)})."
   }
 }
 
@@ -42,12 +44,12 @@ variable "region" {
 
   validation {
     condition     = var.region == null ? true : contains(["westeurope", "northeurope", "uksouth"], var.region)
-    error_message = "Cluster plan aks-standard offers regions westeurope, northeurope, uksouth (got \"${var.region}\")."
+    error_message = "Cluster plan aks-standard offers regions westeurope, northeurope, uksouth (got ${jsonencode(var.region)})."
   }
 
   validation {
     condition     = var.region == null || local.policy.allowed_regions == null ? true : contains(local.policy.allowed_regions, var.region)
-    error_message = "Region ${var.region} is not allowed in workspace ${var.workspace}, stage ${var.stage}: the provisioning policy (${local.policy.sources.regions}) allows ${join(", ", local.policy.allowed_regions)}."
+    error_message = "Region ${jsonencode(var.region)} is not allowed in workspace ${var.workspace}, stage ${var.stage}: the provisioning policy (${local.policy.sources.regions}) allows ${join(", ", coalesce(local.policy.allowed_regions, []))}."
   }
 }
 
@@ -58,32 +60,32 @@ variable "compute_template" {
 
   validation {
     condition     = var.compute_template == null ? true : contains(["aks-general-purpose", "aks-high-memory"], var.compute_template)
-    error_message = "Cluster plan aks-standard offers compute templates aks-general-purpose, aks-high-memory (got \"${var.compute_template}\")."
+    error_message = "Cluster plan aks-standard offers compute templates aks-general-purpose, aks-high-memory (got ${jsonencode(var.compute_template)})."
   }
 
   validation {
-    condition     = length(local.node_pools) > 0
+    condition     = length(try(local.template_pools[var.compute_template], [])) > 0
     error_message = "A cluster needs at least one node pool: choose a compute template or define node_pools."
   }
 
   validation {
-    condition     = local.policy.instance_types == null ? true : alltrue([for t in local.instance_types : contains(local.policy.instance_types, t)])
-    error_message = "Instance types ${join(", ", [for t in local.instance_types : t if !contains(coalesce(local.policy.instance_types, []), t)])} are not allowed in workspace ${var.workspace}, stage ${var.stage}: the provisioning policy (${local.policy.sources.instance_types}) allows ${join(", ", coalesce(local.policy.instance_types, []))}."
+    condition     = local.policy.instance_types == null ? true : alltrue([for t in flatten([for p in try(local.template_pools[var.compute_template], []) : p.instance_types]) : contains(local.policy.instance_types, t)])
+    error_message = "Instance types ${join(", ", [for t in distinct(flatten([for p in try(local.template_pools[var.compute_template], []) : p.instance_types])) : t if !contains(coalesce(local.policy.instance_types, []), t)])} are not allowed in workspace ${var.workspace}, stage ${var.stage}: the provisioning policy (${local.policy.sources.instance_types}) allows ${join(", ", coalesce(local.policy.instance_types, []))}."
   }
 
   validation {
-    condition     = alltrue([for t, max in local.policy.type_max_nodes : sum(concat([0], [for p in local.node_pools : p.max_size if contains(p.instance_types, t)])) <= max])
+    condition     = alltrue([for t, max in local.policy.type_max_nodes : sum(concat([0], [for p in try(local.template_pools[var.compute_template], []) : p.max_size if contains(p.instance_types, t)])) <= max])
     error_message = "Too many nodes of one instance type for workspace ${var.workspace}, stage ${var.stage} (every pool at its largest size): the provisioning policy (${local.policy.sources.instance_types}) allows at most ${join(", ", [for t, max in local.policy.type_max_nodes : format("%d %s", max, t)])}."
   }
 
   validation {
-    condition     = local.policy.total_nodes == null ? true : sum(concat([0], [for p in local.node_pools : p.max_size])) <= local.policy.total_nodes
-    error_message = "The cluster can grow to ${sum(concat([0], [for p in local.node_pools : p.max_size]))} nodes (every pool at its largest size), more than the ${coalesce(local.policy.total_nodes, 0)} the provisioning policy (${local.policy.sources.total_nodes}) allows in workspace ${var.workspace}, stage ${var.stage}."
+    condition     = local.policy.total_nodes == null ? true : sum(concat([0], [for p in try(local.template_pools[var.compute_template], []) : p.max_size])) <= local.policy.total_nodes
+    error_message = "The cluster can grow to ${sum(concat([0], [for p in try(local.template_pools[var.compute_template], []) : p.max_size]))} nodes (every pool at its largest size), more than the ${coalesce(local.policy.total_nodes, 0)} the provisioning policy (${local.policy.sources.total_nodes}) allows in workspace ${var.workspace}, stage ${var.stage}."
   }
 
   validation {
-    condition     = local.policy.cost_per_month == null ? true : try(local.monthly_cost.total <= local.policy.cost_per_month, false)
-    error_message = "The cluster's estimated monthly cost is ${try(format("%.2f", local.monthly_cost.total), "unknown (no list price for the region or an instance type)")} USD, over the ${coalesce(local.policy.cost_per_month, 0)} USD the provisioning policy (${local.policy.sources.cost_per_month}) allows in workspace ${var.workspace}, stage ${var.stage}."
+    condition     = var.region == null || local.policy.cost_per_month == null ? true : try(provider::wayfinder::monthly_cost("AKS", var.region, [for i, p in try(local.template_pools[var.compute_template], []) : { name = format("%d-%s", i, p.logical_name), machine = p.machine, max_size = p.max_size, spot = p.spot, disk_size = p.disk_size }]).total <= local.policy.cost_per_month, false)
+    error_message = "The cluster's estimated monthly cost is ${try(format("%.2f USD", provider::wayfinder::monthly_cost("AKS", var.region, [for i, p in try(local.template_pools[var.compute_template], []) : { name = format("%d-%s", i, p.logical_name), machine = p.machine, max_size = p.max_size, spot = p.spot, disk_size = p.disk_size }]).total), "unknown (no list price for the region or an instance type)")}, over the ${coalesce(local.policy.cost_per_month, 0)} USD the provisioning policy (${local.policy.sources.cost_per_month}) allows in workspace ${var.workspace}, stage ${var.stage}."
   }
 }
 
@@ -100,6 +102,7 @@ variable "cluster_labels" {
   description = "Labels on the cluster (Wayfinder's own appvia.io/ labels are set for you)."
   type        = map(string)
   default     = {}
+  nullable    = false
 
   validation {
     condition     = alltrue([for k in keys(var.cluster_labels) : !contains(["appvia.io/stage", "appvia.io/plan", "appvia.io/provider", "appvia.io/cloud", "appvia.io/workspace"], k)])

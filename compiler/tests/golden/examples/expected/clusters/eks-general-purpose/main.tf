@@ -123,12 +123,6 @@ locals {
       },
     ]
   }
-
-  # The cluster's node pools: the template's, each replaced by the user's pool of the same logical name, then the user's other pools.
-  own_pools      = [for p in var.node_pools : { logical_name = p.logical_name, machine = p.machine, max_size = max(0, try(p.autoscaling.enabled, null) == true ? coalesce(try(p.autoscaling.max_size, null), p.size, 0) : coalesce(p.size, 0)), spot = try(p.spot.enabled, null) == true, disk_size = coalesce(p.disk_size, 20), instance_types = distinct(concat([p.machine], try(p.spot.enabled, null) == true ? coalesce(try(p.spot.eks.additional_instance_types, null), []) : [])) }]
-  node_pools     = concat([for p in try(local.template_pools[var.compute_template], []) : p if !contains([for o in local.own_pools : o.logical_name], p.logical_name)], local.own_pools)
-  instance_types = distinct(flatten([for p in local.node_pools : p.instance_types]))
-  monthly_cost   = var.region == null ? null : try(provider::wayfinder::monthly_cost("EKS", var.region, [for i, p in local.node_pools : { name = format("%d-%s", i, p.logical_name), machine = p.machine, max_size = p.max_size, spot = p.spot, disk_size = p.disk_size }]), null)
 }
 
 resource "wayfinder_cluster" "this" {

@@ -6,32 +6,34 @@ variable "name" {
 
   validation {
     condition     = can(regex("^[a-z0-9]([-a-z0-9]*[a-z0-9])?$", var.name)) && length(var.name) <= 63
-    error_message = "The cluster name must be lower-case letters, digits and '-', starting and ending with a letter or digit, at most 63 characters (got \"${var.name}\")."
+    error_message = "The cluster name must be lower-case letters, digits and '-', starting and ending with a letter or digit, at most 63 characters (got ${jsonencode(var.name)})."
   }
 }
 
 variable "workspace" {
   description = "The workspace the cluster belongs to (its key)."
   type        = string
+  nullable    = false
 
   validation {
     condition     = can(regex("^[a-z][a-z0-9]{1,4}$", var.workspace))
-    error_message = "The workspace is a workspace key: 2 to 5 lower-case letters or digits, starting with a letter (got \"${var.workspace}\")."
+    error_message = "The workspace is a workspace key: 2 to 5 lower-case letters or digits, starting with a letter (got ${jsonencode(var.workspace)})."
   }
 }
 
 variable "stage" {
   description = "The stage, which scopes the plan, cloud access and policies; the plan is available in nonprod, prod."
   type        = string
+  nullable    = false
 
   validation {
     condition     = can(regex("^[a-z0-9]([-a-z0-9]*[a-z0-9])?$", var.stage)) && length(var.stage) <= 63
-    error_message = "The stage must be lower-case letters, digits and '-', such as nonprod or prod (got \"${var.stage}\")."
+    error_message = "The stage must be lower-case letters, digits and '-', such as nonprod or prod (got ${jsonencode(var.stage)})."
   }
 
   validation {
     condition     = contains(["nonprod", "prod"], var.stage)
-    error_message = "Cluster plan eks-general-purpose is available in stages nonprod, prod only (got \"${var.stage}\")."
+    error_message = "Cluster plan eks-general-purpose is available in stages nonprod, prod only (got ${jsonencode(var.stage)})."
   }
 }
 
@@ -42,12 +44,12 @@ variable "region" {
 
   validation {
     condition     = var.region == null ? true : contains(["eu-west-2", "eu-west-1", "us-east-1"], var.region)
-    error_message = "Cluster plan eks-general-purpose offers regions eu-west-2, eu-west-1, us-east-1 (got \"${var.region}\")."
+    error_message = "Cluster plan eks-general-purpose offers regions eu-west-2, eu-west-1, us-east-1 (got ${jsonencode(var.region)})."
   }
 
   validation {
     condition     = var.region == null || local.policy.allowed_regions == null ? true : contains(local.policy.allowed_regions, var.region)
-    error_message = "Region ${var.region} is not allowed in workspace ${var.workspace}, stage ${var.stage}: the provisioning policy (${local.policy.sources.regions}) allows ${join(", ", local.policy.allowed_regions)}."
+    error_message = "Region ${jsonencode(var.region)} is not allowed in workspace ${var.workspace}, stage ${var.stage}: the provisioning policy (${local.policy.sources.regions}) allows ${join(", ", coalesce(local.policy.allowed_regions, []))}."
   }
 }
 
@@ -58,7 +60,7 @@ variable "compute_template" {
 
   validation {
     condition     = var.compute_template == null ? true : contains(["eks-general-purpose", "eks-high-memory", "eks-low-cost-spot"], var.compute_template)
-    error_message = "Cluster plan eks-general-purpose offers compute templates eks-general-purpose, eks-high-memory, eks-low-cost-spot (got \"${var.compute_template}\")."
+    error_message = "Cluster plan eks-general-purpose offers compute templates eks-general-purpose, eks-high-memory, eks-low-cost-spot (got ${jsonencode(var.compute_template)})."
   }
 }
 
@@ -94,7 +96,8 @@ variable "node_pools" {
       }))
     }))
   }))
-  default = []
+  default  = []
+  nullable = false
 
   validation {
     condition     = length(distinct([for p in var.node_pools : p.logical_name])) == length(var.node_pools)
@@ -112,28 +115,28 @@ variable "node_pools" {
   }
 
   validation {
-    condition     = length(local.node_pools) > 0
+    condition     = length(concat([for p in try(local.template_pools[var.compute_template], []) : p if !contains(var.node_pools[*].logical_name, p.logical_name)], [for p in var.node_pools : { logical_name = p.logical_name, machine = p.machine, max_size = max(0, try(p.autoscaling.enabled, null) == true ? coalesce(try(p.autoscaling.max_size, null), p.size, 0) : coalesce(p.size, 0)), spot = try(p.spot.enabled, null) == true, disk_size = coalesce(p.disk_size, 20), instance_types = distinct(concat([p.machine], try(p.spot.enabled, null) == true ? coalesce(try(p.spot.eks.additional_instance_types, null), []) : [])) }])) > 0
     error_message = "A cluster needs at least one node pool: choose a compute template or define node_pools."
   }
 
   validation {
-    condition     = local.policy.instance_types == null ? true : alltrue([for t in local.instance_types : contains(local.policy.instance_types, t)])
-    error_message = "Instance types ${join(", ", [for t in local.instance_types : t if !contains(coalesce(local.policy.instance_types, []), t)])} are not allowed in workspace ${var.workspace}, stage ${var.stage}: the provisioning policy (${local.policy.sources.instance_types}) allows ${join(", ", coalesce(local.policy.instance_types, []))}."
+    condition     = local.policy.instance_types == null ? true : alltrue([for t in flatten([for p in concat([for p in try(local.template_pools[var.compute_template], []) : p if !contains(var.node_pools[*].logical_name, p.logical_name)], [for p in var.node_pools : { logical_name = p.logical_name, machine = p.machine, max_size = max(0, try(p.autoscaling.enabled, null) == true ? coalesce(try(p.autoscaling.max_size, null), p.size, 0) : coalesce(p.size, 0)), spot = try(p.spot.enabled, null) == true, disk_size = coalesce(p.disk_size, 20), instance_types = distinct(concat([p.machine], try(p.spot.enabled, null) == true ? coalesce(try(p.spot.eks.additional_instance_types, null), []) : [])) }]) : p.instance_types]) : contains(local.policy.instance_types, t)])
+    error_message = "Instance types ${join(", ", [for t in distinct(flatten([for p in concat([for p in try(local.template_pools[var.compute_template], []) : p if !contains(var.node_pools[*].logical_name, p.logical_name)], [for p in var.node_pools : { logical_name = p.logical_name, machine = p.machine, max_size = max(0, try(p.autoscaling.enabled, null) == true ? coalesce(try(p.autoscaling.max_size, null), p.size, 0) : coalesce(p.size, 0)), spot = try(p.spot.enabled, null) == true, disk_size = coalesce(p.disk_size, 20), instance_types = distinct(concat([p.machine], try(p.spot.enabled, null) == true ? coalesce(try(p.spot.eks.additional_instance_types, null), []) : [])) }]) : p.instance_types])) : t if !contains(coalesce(local.policy.instance_types, []), t)])} are not allowed in workspace ${var.workspace}, stage ${var.stage}: the provisioning policy (${local.policy.sources.instance_types}) allows ${join(", ", coalesce(local.policy.instance_types, []))}."
   }
 
   validation {
-    condition     = alltrue([for t, max in local.policy.type_max_nodes : sum(concat([0], [for p in local.node_pools : p.max_size if contains(p.instance_types, t)])) <= max])
+    condition     = alltrue([for t, max in local.policy.type_max_nodes : sum(concat([0], [for p in concat([for p in try(local.template_pools[var.compute_template], []) : p if !contains(var.node_pools[*].logical_name, p.logical_name)], [for p in var.node_pools : { logical_name = p.logical_name, machine = p.machine, max_size = max(0, try(p.autoscaling.enabled, null) == true ? coalesce(try(p.autoscaling.max_size, null), p.size, 0) : coalesce(p.size, 0)), spot = try(p.spot.enabled, null) == true, disk_size = coalesce(p.disk_size, 20), instance_types = distinct(concat([p.machine], try(p.spot.enabled, null) == true ? coalesce(try(p.spot.eks.additional_instance_types, null), []) : [])) }]) : p.max_size if contains(p.instance_types, t)])) <= max])
     error_message = "Too many nodes of one instance type for workspace ${var.workspace}, stage ${var.stage} (every pool at its largest size): the provisioning policy (${local.policy.sources.instance_types}) allows at most ${join(", ", [for t, max in local.policy.type_max_nodes : format("%d %s", max, t)])}."
   }
 
   validation {
-    condition     = local.policy.total_nodes == null ? true : sum(concat([0], [for p in local.node_pools : p.max_size])) <= local.policy.total_nodes
-    error_message = "The cluster can grow to ${sum(concat([0], [for p in local.node_pools : p.max_size]))} nodes (every pool at its largest size), more than the ${coalesce(local.policy.total_nodes, 0)} the provisioning policy (${local.policy.sources.total_nodes}) allows in workspace ${var.workspace}, stage ${var.stage}."
+    condition     = local.policy.total_nodes == null ? true : sum(concat([0], [for p in concat([for p in try(local.template_pools[var.compute_template], []) : p if !contains(var.node_pools[*].logical_name, p.logical_name)], [for p in var.node_pools : { logical_name = p.logical_name, machine = p.machine, max_size = max(0, try(p.autoscaling.enabled, null) == true ? coalesce(try(p.autoscaling.max_size, null), p.size, 0) : coalesce(p.size, 0)), spot = try(p.spot.enabled, null) == true, disk_size = coalesce(p.disk_size, 20), instance_types = distinct(concat([p.machine], try(p.spot.enabled, null) == true ? coalesce(try(p.spot.eks.additional_instance_types, null), []) : [])) }]) : p.max_size])) <= local.policy.total_nodes
+    error_message = "The cluster can grow to ${sum(concat([0], [for p in concat([for p in try(local.template_pools[var.compute_template], []) : p if !contains(var.node_pools[*].logical_name, p.logical_name)], [for p in var.node_pools : { logical_name = p.logical_name, machine = p.machine, max_size = max(0, try(p.autoscaling.enabled, null) == true ? coalesce(try(p.autoscaling.max_size, null), p.size, 0) : coalesce(p.size, 0)), spot = try(p.spot.enabled, null) == true, disk_size = coalesce(p.disk_size, 20), instance_types = distinct(concat([p.machine], try(p.spot.enabled, null) == true ? coalesce(try(p.spot.eks.additional_instance_types, null), []) : [])) }]) : p.max_size]))} nodes (every pool at its largest size), more than the ${coalesce(local.policy.total_nodes, 0)} the provisioning policy (${local.policy.sources.total_nodes}) allows in workspace ${var.workspace}, stage ${var.stage}."
   }
 
   validation {
-    condition     = local.policy.cost_per_month == null ? true : try(local.monthly_cost.total <= local.policy.cost_per_month, false)
-    error_message = "The cluster's estimated monthly cost is ${try(format("%.2f", local.monthly_cost.total), "unknown (no list price for the region or an instance type)")} USD, over the ${coalesce(local.policy.cost_per_month, 0)} USD the provisioning policy (${local.policy.sources.cost_per_month}) allows in workspace ${var.workspace}, stage ${var.stage}."
+    condition     = var.region == null || local.policy.cost_per_month == null ? true : try(provider::wayfinder::monthly_cost("EKS", var.region, [for i, p in concat([for p in try(local.template_pools[var.compute_template], []) : p if !contains(var.node_pools[*].logical_name, p.logical_name)], [for p in var.node_pools : { logical_name = p.logical_name, machine = p.machine, max_size = max(0, try(p.autoscaling.enabled, null) == true ? coalesce(try(p.autoscaling.max_size, null), p.size, 0) : coalesce(p.size, 0)), spot = try(p.spot.enabled, null) == true, disk_size = coalesce(p.disk_size, 20), instance_types = distinct(concat([p.machine], try(p.spot.enabled, null) == true ? coalesce(try(p.spot.eks.additional_instance_types, null), []) : [])) }]) : { name = format("%d-%s", i, p.logical_name), machine = p.machine, max_size = p.max_size, spot = p.spot, disk_size = p.disk_size }]).total <= local.policy.cost_per_month, false)
+    error_message = "The cluster's estimated monthly cost is ${try(format("%.2f USD", provider::wayfinder::monthly_cost("EKS", var.region, [for i, p in concat([for p in try(local.template_pools[var.compute_template], []) : p if !contains(var.node_pools[*].logical_name, p.logical_name)], [for p in var.node_pools : { logical_name = p.logical_name, machine = p.machine, max_size = max(0, try(p.autoscaling.enabled, null) == true ? coalesce(try(p.autoscaling.max_size, null), p.size, 0) : coalesce(p.size, 0)), spot = try(p.spot.enabled, null) == true, disk_size = coalesce(p.disk_size, 20), instance_types = distinct(concat([p.machine], try(p.spot.enabled, null) == true ? coalesce(try(p.spot.eks.additional_instance_types, null), []) : [])) }]) : { name = format("%d-%s", i, p.logical_name), machine = p.machine, max_size = p.max_size, spot = p.spot, disk_size = p.disk_size }]).total), "unknown (no list price for the region or an instance type)")}, over the ${coalesce(local.policy.cost_per_month, 0)} USD the provisioning policy (${local.policy.sources.cost_per_month}) allows in workspace ${var.workspace}, stage ${var.stage}."
   }
 }
 
@@ -144,7 +147,7 @@ variable "network_size" {
 
   validation {
     condition     = var.network_size == null ? true : contains([21, 22, 23], var.network_size)
-    error_message = "Cluster plan eks-general-purpose offers network sizes /21, /22, /23 (got /${var.network_size})."
+    error_message = "Cluster plan eks-general-purpose offers network sizes /21, /22, /23 (got ${jsonencode(var.network_size)})."
   }
 }
 
@@ -161,6 +164,7 @@ variable "cluster_labels" {
   description = "Labels on the cluster (Wayfinder's own appvia.io/ labels are set for you)."
   type        = map(string)
   default     = {}
+  nullable    = false
 
   validation {
     condition     = alltrue([for k in keys(var.cluster_labels) : !contains(["appvia.io/stage", "appvia.io/plan", "appvia.io/provider", "appvia.io/cloud", "appvia.io/workspace"], k)])

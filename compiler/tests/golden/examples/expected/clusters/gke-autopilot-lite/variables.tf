@@ -6,17 +6,18 @@ variable "name" {
 
   validation {
     condition     = can(regex("^[a-z0-9]([-a-z0-9]*[a-z0-9])?$", var.name)) && length(var.name) <= 63
-    error_message = "The cluster name must be lower-case letters, digits and '-', starting and ending with a letter or digit, at most 63 characters (got \"${var.name}\")."
+    error_message = "The cluster name must be lower-case letters, digits and '-', starting and ending with a letter or digit, at most 63 characters (got ${jsonencode(var.name)})."
   }
 }
 
 variable "workspace" {
   description = "The workspace the cluster belongs to (its key)."
   type        = string
+  nullable    = false
 
   validation {
     condition     = can(regex("^[a-z][a-z0-9]{1,4}$", var.workspace))
-    error_message = "The workspace is a workspace key: 2 to 5 lower-case letters or digits, starting with a letter (got \"${var.workspace}\")."
+    error_message = "The workspace is a workspace key: 2 to 5 lower-case letters or digits, starting with a letter (got ${jsonencode(var.workspace)})."
   }
 }
 
@@ -24,15 +25,16 @@ variable "stage" {
   description = "The stage, which scopes the plan, cloud access and policies; the plan is available in nonprod."
   type        = string
   default     = "nonprod"
+  nullable    = false
 
   validation {
     condition     = can(regex("^[a-z0-9]([-a-z0-9]*[a-z0-9])?$", var.stage)) && length(var.stage) <= 63
-    error_message = "The stage must be lower-case letters, digits and '-', such as nonprod or prod (got \"${var.stage}\")."
+    error_message = "The stage must be lower-case letters, digits and '-', such as nonprod or prod (got ${jsonencode(var.stage)})."
   }
 
   validation {
     condition     = contains(["nonprod"], var.stage)
-    error_message = "Cluster plan gke-autopilot-lite is available in stages nonprod only (got \"${var.stage}\")."
+    error_message = "Cluster plan gke-autopilot-lite is available in stages nonprod only (got ${jsonencode(var.stage)})."
   }
 }
 
@@ -43,7 +45,7 @@ variable "region" {
 
   validation {
     condition     = var.region == null ? true : contains(["europe-west2", "europe-west1"], var.region)
-    error_message = "Cluster plan gke-autopilot-lite offers regions europe-west2, europe-west1 (got \"${var.region}\")."
+    error_message = "Cluster plan gke-autopilot-lite offers regions europe-west2, europe-west1 (got ${jsonencode(var.region)})."
   }
 }
 
@@ -54,7 +56,7 @@ variable "compute_template" {
 
   validation {
     condition     = var.compute_template == null ? true : contains(["gke-low-cost-spot", "gke-general-purpose"], var.compute_template)
-    error_message = "Cluster plan gke-autopilot-lite offers compute templates gke-low-cost-spot, gke-general-purpose (got \"${var.compute_template}\")."
+    error_message = "Cluster plan gke-autopilot-lite offers compute templates gke-low-cost-spot, gke-general-purpose (got ${jsonencode(var.compute_template)})."
   }
 }
 
@@ -90,7 +92,8 @@ variable "node_pools" {
       }))
     }))
   }))
-  default = []
+  default  = []
+  nullable = false
 
   validation {
     condition     = length(distinct([for p in var.node_pools : p.logical_name])) == length(var.node_pools)
@@ -108,7 +111,7 @@ variable "node_pools" {
   }
 
   validation {
-    condition     = length(local.node_pools) > 0
+    condition     = length(concat([for p in try(local.template_pools[var.compute_template], []) : p if !contains(var.node_pools[*].logical_name, p.logical_name)], [for p in var.node_pools : { logical_name = p.logical_name, machine = p.machine, max_size = max(0, try(p.autoscaling.enabled, null) == true ? coalesce(try(p.autoscaling.max_size, null), p.size, 0) : coalesce(p.size, 0)), spot = try(p.spot.enabled, null) == true, disk_size = coalesce(p.disk_size, 100), instance_types = distinct(concat([p.machine], try(p.spot.enabled, null) == true ? coalesce(try(p.spot.eks.additional_instance_types, null), []) : [])) }])) > 0
     error_message = "A cluster needs at least one node pool: choose a compute template or define node_pools."
   }
 }
@@ -120,7 +123,7 @@ variable "network_size" {
 
   validation {
     condition     = var.network_size == null ? true : contains([22, 23, 24], var.network_size)
-    error_message = "Cluster plan gke-autopilot-lite offers network sizes /22, /23, /24 (got /${var.network_size})."
+    error_message = "Cluster plan gke-autopilot-lite offers network sizes /22, /23, /24 (got ${jsonencode(var.network_size)})."
   }
 }
 
@@ -131,7 +134,7 @@ variable "network_cidr" {
 
   validation {
     condition     = var.network_cidr == null ? true : can(cidrhost(var.network_cidr, 0)) && contains([22, 23, 24], try(tonumber(split("/", var.network_cidr)[1]), 0))
-    error_message = "The network must be an IPv4 CIDR of a size cluster plan gke-autopilot-lite offers (/22, /23, /24); got \"${var.network_cidr}\"."
+    error_message = "The network must be an IPv4 CIDR of a size cluster plan gke-autopilot-lite offers (/22, /23, /24); got ${jsonencode(var.network_cidr)}."
   }
 }
 
@@ -148,6 +151,7 @@ variable "cluster_labels" {
   description = "Labels on the cluster (Wayfinder's own appvia.io/ labels are set for you)."
   type        = map(string)
   default     = {}
+  nullable    = false
 
   validation {
     condition     = alltrue([for k in keys(var.cluster_labels) : !contains(["appvia.io/stage", "appvia.io/plan", "appvia.io/provider", "appvia.io/cloud", "appvia.io/workspace"], k)])
