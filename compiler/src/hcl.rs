@@ -428,23 +428,28 @@ fn is_bare_key(s: &str) -> bool {
 
 /// A multi-line string as a heredoc (`<<EOT`, the text, `EOT`), when it can be one: it
 /// has a line break, ends with one, and holds no carriage return or other control character
-/// but tab. The text is written as is (heredocs have no backslash escapes) but for the
-/// template introducers, `${` and `%{`, doubled as in quoted strings. The marker is `EOT`,
-/// or `EOT1`, `EOT2`, … when a line of the text would end the heredoc early.
+/// but tab, and no template introducer (`${`, `%{`). Heredocs have no backslash escapes, so
+/// the text is written as it is; text with an introducer stays a quoted string, where its
+/// escape (`$${`, `%%{`) reads the same to every HCL reader (hcl-rs 0.18 misreads some
+/// escapes inside heredocs). The marker is `EOT`, or `EOT1`, `EOT2`, … when a line of the
+/// text starts with it.
 pub fn heredoc(s: &str) -> Option<String> {
     if !s.contains('\n')
         || !s.ends_with('\n')
         || s.chars().any(|c| c.is_control() && c != '\n' && c != '\t')
+        || s.contains("${")
+        || s.contains("%{")
         || s.contains('\u{2028}')
         || s.contains('\u{2029}')
         || s.contains('\u{85}')
     {
         return None;
     }
-    let lines: Vec<&str> = s.lines().map(str::trim).collect();
+    // No line may even start with the marker: HCL readers differ on a line such as `EOT $`.
+    let lines: Vec<&str> = s.lines().map(str::trim_start).collect();
     let mut marker = "EOT".to_string();
     let mut n = 0;
-    while lines.iter().any(|l| *l == marker) {
+    while lines.iter().any(|l| l.starts_with(marker.as_str())) {
         n += 1;
         marker = format!("EOT{n}");
     }
@@ -452,13 +457,7 @@ pub fn heredoc(s: &str) -> Option<String> {
     out.push_str("<<");
     out.push_str(&marker);
     out.push('\n');
-    let mut chars = s.chars().peekable();
-    while let Some(c) = chars.next() {
-        if (c == '$' || c == '%') && chars.peek() == Some(&'{') {
-            out.push(c);
-        }
-        out.push(c);
-    }
+    out.push_str(s);
     out.push_str(&marker);
     Some(out)
 }
@@ -684,6 +683,38 @@ mod tests {
     fn multi_line_comments_become_several_lines() {
         let text = File::new(Body::new()).with_header("a\nb\n\nc").render();
         assert_eq!(text, "# a\n# b\n#\n# c\n");
+    }
+
+    #[test]
+    fn multi_line_strings_become_heredocs_where_they_can() {
+        assert_eq!(
+            heredoc("a\n  b\\c \"q\"\n").as_deref(),
+            Some("<<EOT\na\n  b\\c \"q\"\nEOT")
+        );
+        // A line starting with the marker makes it pick another.
+        assert_eq!(
+            heredoc("EOT\n EOT1 x\n").as_deref(),
+            Some("<<EOT2\nEOT\n EOT1 x\nEOT2")
+        );
+        for quoted in [
+            "one line",
+            "no final newline\nx",
+            "a\r\n",
+            "${x}\n",
+            "%{ if }\n",
+            "\u{1}\n",
+        ] {
+            assert_eq!(heredoc(quoted), None, "{quoted:?}");
+        }
+        let mut body = Body::new();
+        body.attribute("a", Expr::string("x\n"))
+            .attribute("bbb", Expr::int(1))
+            .attribute("t", Expr::Tuple(vec![Expr::string("x\n")]));
+        // A heredoc lines up with its neighbours; inside a tuple a string stays quoted.
+        assert_eq!(
+            body.render(0),
+            "a   = <<EOT\nx\nEOT\nbbb = 1\nt   = [\"x\\n\"]\n"
+        );
     }
 
     #[test]

@@ -187,20 +187,12 @@ resource "wayfinder_package" "every_field_2_0_0_rc_1" {
     chart_version   = "2.0.0"
     helm_timeout    = "90s"
     skip_tests      = true
-    values_template = <<EOT1
-# $${literal} and %%{literal} must survive, as must "quotes" and a back\slash.
-name: {{ .Cluster.Name }}
-EOT
-trailing spaces stay:   
-EOT1
+    values_template = "# $${literal} and %%{literal} must survive, as must \"quotes\" and a back\\slash.\nname: {{ .Cluster.Name }}\nEOT\ntrailing spaces stay:   \n"
   }
 
   manifests {
     name     = "first.yaml"
-    template = <<EOT
-kind: ConfigMap
-data: {a: "$${x}"}
-EOT
+    template = "kind: ConfigMap\ndata: {a: \"$${x}\"}\n"
   }
 
   manifests {
