@@ -83,6 +83,10 @@ impl WayfinderProvider {
 
     /// Checks a wholly known resource value with the model engine.
     fn validate_locally(&self, r: &ResourceType, config: &Value) -> Vec<pb::Diagnostic> {
+        let own = r.check_config(config);
+        if !own.is_empty() {
+            return own;
+        }
         if config.has_unknown() {
             return Vec::new();
         }
