@@ -602,7 +602,10 @@ impl ResourceType {
 
     /// `metadata.annotations` but what `publish_state` holds; null when none is left.
     fn user_annotations(&self, object: &Json) -> Value {
-        let Some(a) = object.pointer("/metadata/annotations").and_then(Json::as_object) else {
+        let Some(a) = object
+            .pointer("/metadata/annotations")
+            .and_then(Json::as_object)
+        else {
             return Value::Null;
         };
         let kept: Map<String, Json> = a
@@ -1026,7 +1029,11 @@ pub fn block_from_json(json: &Json, block: &Block) -> Value {
     let mut out = BTreeMap::new();
     for a in &block.attributes {
         if let Some(v) = a.json.and_then(|j| obj.get(j)) {
-            out.insert(a.name.clone(), Value::from_json(v).conform(&a.ty));
+            let value = match &a.nested {
+                Some(nested) => nested_from_json(v, nested, &a.ty),
+                None => Value::from_json(v).conform(&a.ty),
+            };
+            out.insert(a.name.clone(), value);
         }
     }
     for nb in &block.blocks {
@@ -1045,6 +1052,32 @@ pub fn block_from_json(json: &Json, block: &Block) -> Value {
         out.insert(nb.name.clone(), v);
     }
     Value::Map(out).conform(&block.value_type())
+}
+
+/// The value of a nested attribute (a data source's view of a nested block) from API JSON.
+fn nested_from_json(json: &Json, nested: &crate::schema::NestedAttributes, ty: &Type) -> Value {
+    let inner = Block {
+        attributes: nested.attributes.clone(),
+        ..Block::default()
+    };
+    match (nested.nesting, json) {
+        (Nesting::Single, _) => block_from_json(json, &inner),
+        (Nesting::List, Json::Array(items)) => {
+            let list = Value::List(items.iter().map(|i| block_from_json(i, &inner)).collect());
+            if *ty == Type::Dynamic {
+                let types = list
+                    .as_list()
+                    .unwrap_or_default()
+                    .iter()
+                    .map(|i| inner.concrete_type(i))
+                    .collect();
+                Value::Typed(Type::Tuple(types), Box::new(list))
+            } else {
+                list
+            }
+        }
+        (Nesting::List, _) => Value::Null,
+    }
 }
 
 /// A list of blocks; when the block holds `dynamic` attributes the list is a tuple and

@@ -90,7 +90,14 @@ fn values_always_carry_every_attribute() {
     let names: Vec<_> = m.keys().cloned().collect();
     assert_eq!(
         names,
-        ["annotations", "cloud_provider", "description", "id", "name", "node_pools"]
+        [
+            "annotations",
+            "cloud_provider",
+            "description",
+            "id",
+            "name",
+            "node_pools"
+        ]
     );
 }
 
@@ -417,7 +424,10 @@ fn versioned_kinds_are_addressed_by_version_and_carry_their_publish_state() {
         v2.get(ANNOTATIONS).to_json(),
         json!({"appvia.io/displayName": "EKS"})
     );
-    assert_eq!(r.to_object(&v2)["metadata"]["annotations"], annotated["metadata"]["annotations"]);
+    assert_eq!(
+        r.to_object(&v2)["metadata"]["annotations"],
+        annotated["metadata"]["annotations"]
+    );
     let clash = with(
         v2.clone(),
         ANNOTATIONS,
@@ -426,7 +436,11 @@ fn versioned_kinds_are_addressed_by_version_and_carry_their_publish_state() {
     let problems = r.check_config(&clash);
     assert_eq!(problems.len(), 1);
     assert_eq!(
-        problems[0].attribute.as_ref().map(diag::render_path).as_deref(),
+        problems[0]
+            .attribute
+            .as_ref()
+            .map(diag::render_path)
+            .as_deref(),
         Some("annotations[\"appvia.io/publishState\"]")
     );
     assert!(r.check_config(&v2).is_empty());

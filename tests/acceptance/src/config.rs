@@ -297,7 +297,13 @@ pub fn catalog_config(entries: &[Entry]) -> String {
 pub fn import_blocks(entries: &[Entry]) -> String {
     entries
         .iter()
-        .map(|e| format!("import {{\n  to = {}\n  id = {:?}\n}}\n", e.address(), e.id()))
+        .map(|e| {
+            format!(
+                "import {{\n  to = {}\n  id = {:?}\n}}\n",
+                e.address(),
+                e.id()
+            )
+        })
         .collect::<Vec<_>>()
         .join("\n")
 }

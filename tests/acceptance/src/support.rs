@@ -138,3 +138,38 @@ impl ApiClient {
         resp.body
     }
 }
+
+/// The order objects must be created in so that what they refer to exists first.
+pub const CREATION_ORDER: &[&str] = &[
+    "Workspace",
+    "Stage",
+    "CloudIdentity",
+    "CloudAccessConfig",
+    "AssignableNetwork",
+    "ClusterNetworkPlan",
+    "ComputeTemplate",
+    "Repository",
+    "Package",
+    "ClusterPlan",
+    "GlobalAccessRole",
+    "GlobalAccessPolicy",
+    "GlobalClusterPolicy",
+    "AccessToken",
+    "ProvisioningPolicy",
+    "Cluster",
+];
+
+/// Creates `objects` through the API in [`CREATION_ORDER`]; panics naming the object the
+/// server refuses.
+pub fn create_all(api: &ApiClient, objects: &[wayfinder_model::Object]) {
+    for kind in CREATION_ORDER {
+        for o in objects.iter().filter(|o| o.kind_info().kind == *kind) {
+            let ws = o
+                .metadata()
+                .namespace
+                .as_deref()
+                .and_then(|ns| ns.strip_prefix("ws-"));
+            api.create(o.kind_info(), ws, &crate::config::api_body(o));
+        }
+    }
+}

@@ -119,7 +119,12 @@ fn every_resource_loop() {
     check_server_matches(&server, &entries, "after create");
     let applied = states(&wd, &entries);
     for e in &entries {
-        assert_eq!(applied[&e.address()]["id"], json!(e.id()), "{}", e.address());
+        assert_eq!(
+            applied[&e.address()]["id"],
+            json!(e.id()),
+            "{}",
+            e.address()
+        );
     }
     wd.plan_is_empty(false);
     wd.plan_is_empty(true);
@@ -129,7 +134,10 @@ fn every_resource_loop() {
     imported.write_config(&format!("{config}\n{}", import_blocks(&entries)));
     imported.init();
     let plan = imported.plan_json(&[]);
-    let changes = plan["resource_changes"].as_array().cloned().unwrap_or_default();
+    let changes = plan["resource_changes"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
     assert_eq!(changes.len(), entries.len(), "{plan:#}");
     for c in &changes {
         assert!(
@@ -151,7 +159,11 @@ fn every_resource_loop() {
         assert_json_eq(
             &after_import[&e.address()],
             &applied[&e.address()],
-            &format!("{} imported as {:?} (ImportStateVerify)", e.address(), e.id()),
+            &format!(
+                "{} imported as {:?} (ImportStateVerify)",
+                e.address(),
+                e.id()
+            ),
         );
     }
     imported.plan_is_empty(true);
@@ -159,7 +171,12 @@ fn every_resource_loop() {
     // Update every object in place.
     let before: BTreeMap<String, Value> = entries
         .iter()
-        .map(|e| (e.address(), server_object(&server, e).expect("on the server")))
+        .map(|e| {
+            (
+                e.address(),
+                server_object(&server, e).expect("on the server"),
+            )
+        })
         .collect();
     let updated: Vec<Entry> = entries
         .iter()
@@ -171,7 +188,12 @@ fn every_resource_loop() {
     wd.write_config(&catalog_config(&updated));
     let (changes, text) = wd.plan_changes(true);
     for c in &changes {
-        assert_eq!(c.actions, ["update"], "{} should update in place:\n{text}", c.address);
+        assert_eq!(
+            c.actions,
+            ["update"],
+            "{} should update in place:\n{text}",
+            c.address
+        );
     }
     assert_eq!(changes.len(), entries.len(), "{text}");
     wd.apply();
@@ -180,7 +202,8 @@ fn every_resource_loop() {
         let now = server_object(&server, e).expect("on the server");
         let was = &before[&e.address()];
         assert_eq!(
-            now["metadata"]["uid"], was["metadata"]["uid"],
+            now["metadata"]["uid"],
+            was["metadata"]["uid"],
             "{} was replaced, not updated",
             e.address()
         );
