@@ -8,11 +8,12 @@ use tokio::sync::RwLock;
 use tonic::{Request, Response, Status};
 use wayfinder_model::{FieldPath, parse::object_from_value};
 
-use crate::client::{ApiError, Client, ClientConfig, ClientError};
+use crate::client::{ApiError, Client, ClientConfig, ClientError, ObjectAddress};
 use crate::codec::{Type, Value};
+use crate::datasources::{self, DataSourceType};
 use crate::diag::{attr, error, error_at, render_path};
 use crate::proto::tfplugin6::{self as pb, provider_server::Provider};
-use crate::resources::{self, ResourceType};
+use crate::resources::{self, ResourceType, WorkspaceDefault};
 use crate::schema::{Attribute, Block, Presence::Optional, Schema};
 
 type Rpc<T> = Result<Response<T>, Status>;
@@ -20,6 +21,7 @@ type Rpc<T> = Result<Response<T>, Status>;
 /// The provider's state for one Terraform-started process.
 pub struct WayfinderProvider {
     resources: Vec<ResourceType>,
+    data_sources: Vec<DataSourceType>,
     provider_schema: Schema,
     client: RwLock<ClientState>,
     stopping: AtomicBool,
@@ -42,6 +44,7 @@ impl WayfinderProvider {
     pub fn new() -> Self {
         Self {
             resources: resources::all(),
+            data_sources: datasources::all(),
             provider_schema: provider_schema(),
             client: RwLock::new(ClientState::Unconfigured),
             stopping: AtomicBool::new(false),
@@ -53,6 +56,15 @@ impl WayfinderProvider {
             .iter()
             .find(|r| r.type_name == type_name)
             .ok_or_else(|| Status::invalid_argument(format!("unknown resource type {type_name}")))
+    }
+
+    fn data_source(&self, type_name: &str) -> Result<&DataSourceType, Status> {
+        self.data_sources
+            .iter()
+            .find(|d| d.type_name == type_name)
+            .ok_or_else(|| {
+                Status::invalid_argument(format!("unknown data source type {type_name}"))
+            })
     }
 
     async fn client(&self) -> Result<Arc<Client>, pb::Diagnostic> {
@@ -69,8 +81,24 @@ impl WayfinderProvider {
         }
     }
 
+    /// The provider's default workspace, as planning sees it.
+    async fn workspace_default(&self) -> WorkspaceDefault {
+        match &*self.client.read().await {
+            ClientState::Ready(c) => match c.default_workspace() {
+                Some(ws) => WorkspaceDefault::Known(ws.to_string()),
+                None => WorkspaceDefault::None,
+            },
+            ClientState::Deferred => WorkspaceDefault::Unknown,
+            ClientState::Unconfigured => WorkspaceDefault::None,
+        }
+    }
+
     /// Checks a wholly known resource value with the model engine.
     fn validate_locally(&self, r: &ResourceType, config: &Value) -> Vec<pb::Diagnostic> {
+        let own = r.check_config(config);
+        if !own.is_empty() {
+            return own;
+        }
         if config.has_unknown() {
             return Vec::new();
         }
@@ -201,10 +229,10 @@ fn client_diagnostics(r: &ResourceType, name: &str, e: &ClientError) -> Vec<pb::
     }
 }
 
-fn decode(v: &Option<pb::DynamicValue>) -> Result<Value, pb::Diagnostic> {
+fn decode(v: &Option<pb::DynamicValue>, ty: &Type) -> Result<Value, pb::Diagnostic> {
     match v {
         None => Ok(Value::Null),
-        Some(dv) => Value::from_dynamic(&dv.msgpack, &dv.json).map_err(|e| {
+        Some(dv) => Value::from_dynamic_as(&dv.msgpack, &dv.json, ty).map_err(|e| {
             error(
                 "Terraform sent a value the provider cannot read",
                 e.to_string(),
@@ -213,19 +241,17 @@ fn decode(v: &Option<pb::DynamicValue>) -> Result<Value, pb::Diagnostic> {
     }
 }
 
-fn encode(v: &Value) -> Option<pb::DynamicValue> {
+fn encode(v: &Value, ty: &Type) -> Option<pb::DynamicValue> {
     Some(pb::DynamicValue {
-        msgpack: v.to_msgpack(),
+        msgpack: v.to_msgpack_as(ty),
         json: Vec::new(),
     })
 }
 
-/// The name a resource value identifies, from `name` or else `id`.
-fn object_name(v: &Value) -> Option<String> {
-    v.get("name")
-        .as_str()
-        .or_else(|| v.get("id").as_str())
-        .map(str::to_string)
+fn identity_data(r: &ResourceType, at: &ObjectAddress) -> Option<pb::ResourceIdentityData> {
+    Some(pb::ResourceIdentityData {
+        identity_data: encode(&r.identity(at), &r.identity_type()),
+    })
 }
 
 #[derive(serde::Serialize, serde::Deserialize, Default)]
@@ -281,6 +307,13 @@ impl Provider for WayfinderProvider {
                     type_name: r.type_name.clone(),
                 })
                 .collect(),
+            data_sources: self
+                .data_sources
+                .iter()
+                .map(|d| pb::get_metadata::DataSourceMetadata {
+                    type_name: d.type_name.clone(),
+                })
+                .collect(),
             ..Default::default()
         }))
     }
@@ -296,6 +329,11 @@ impl Provider for WayfinderProvider {
                 .iter()
                 .map(|r| (r.type_name.clone(), r.schema().to_proto()))
                 .collect(),
+            data_source_schemas: self
+                .data_sources
+                .iter()
+                .map(|d| (d.type_name.clone(), d.schema().to_proto()))
+                .collect(),
             server_capabilities: Some(capabilities()),
             ..Default::default()
         }))
@@ -305,7 +343,14 @@ impl Provider for WayfinderProvider {
         &self,
         _: Request<pb::get_resource_identity_schemas::Request>,
     ) -> Rpc<pb::get_resource_identity_schemas::Response> {
-        Ok(Response::new(Default::default()))
+        Ok(Response::new(pb::get_resource_identity_schemas::Response {
+            identity_schemas: self
+                .resources
+                .iter()
+                .map(|r| (r.type_name.clone(), r.identity_schema()))
+                .collect(),
+            diagnostics: Vec::new(),
+        }))
     }
 
     async fn get_functions(
@@ -319,7 +364,10 @@ impl Provider for WayfinderProvider {
         &self,
         req: Request<pb::validate_provider_config::Request>,
     ) -> Rpc<pb::validate_provider_config::Response> {
-        let config = try_diag!(decode(&req.get_ref().config), validate_provider_config);
+        let config = try_diag!(
+            decode(&req.get_ref().config, &self.provider_schema.value_type()),
+            validate_provider_config
+        );
         let mut diagnostics = Vec::new();
         if let Some(server) = config.get("server").as_str()
             && !(server.starts_with("http://") || server.starts_with("https://"))
@@ -341,7 +389,10 @@ impl Provider for WayfinderProvider {
     ) -> Rpc<pb::configure_provider::Response> {
         let req = req.into_inner();
         tracing::info!(terraform_version = %req.terraform_version, "configuring the wayfinder provider");
-        let config = try_diag!(decode(&req.config), configure_provider);
+        let config = try_diag!(
+            decode(&req.config, &self.provider_schema.value_type()),
+            configure_provider
+        );
         let mut unknown = false;
         let mut setting = |name: &str, env: &str| -> Option<String> {
             match config.get(name) {
@@ -398,7 +449,10 @@ impl Provider for WayfinderProvider {
     ) -> Rpc<pb::validate_resource_config::Response> {
         let req = req.get_ref();
         let r = self.resource(&req.type_name)?;
-        let config = try_diag!(decode(&req.config), validate_resource_config);
+        let config = try_diag!(
+            decode(&req.config, &r.value_type()),
+            validate_resource_config
+        );
         Ok(Response::new(pb::validate_resource_config::Response {
             diagnostics: self.validate_locally(r, &config),
         }))
@@ -429,13 +483,16 @@ impl Provider for WayfinderProvider {
             .as_ref()
             .map(|s| s.json.as_slice())
             .unwrap_or_default();
+        let ty = r.value_type();
         let value = try_diag!(
-            Value::from_json_bytes(raw)
+            serde_json::from_slice::<Json>(raw)
+                .map_err(crate::codec::DecodeError::from)
+                .and_then(|j| Value::from_json_as(&j, &ty))
                 .map_err(|e| error("Cannot read the stored state", e.to_string())),
             upgrade_resource_state
         );
         Ok(Response::new(pb::upgrade_resource_state::Response {
-            upgraded_state: encode(&value.conform(&r.value_type())),
+            upgraded_state: encode(&value.conform(&ty), &ty),
             diagnostics: Vec::new(),
         }))
     }
@@ -446,33 +503,38 @@ impl Provider for WayfinderProvider {
     ) -> Rpc<pb::read_resource::Response> {
         let req = req.into_inner();
         let r = self.resource(&req.type_name)?;
-        let current = try_diag!(decode(&req.current_state), read_resource);
-        let Some(name) = object_name(&current) else {
-            return Ok(Response::new(pb::read_resource::Response {
-                new_state: encode(&Value::Null),
+        let ty = r.value_type();
+        let current = try_diag!(decode(&req.current_state, &ty), read_resource);
+        let gone = || {
+            Ok(Response::new(pb::read_resource::Response {
+                new_state: encode(&Value::Null, &ty),
                 ..Default::default()
-            }));
+            }))
+        };
+        let Some(at) = r.address(&current) else {
+            return gone();
         };
         let client = try_diag!(self.client().await, read_resource);
-        match client.get(r.kind, &name).await {
+        match client.read_object(r.kind, &at).await {
             Ok(None) => {
                 tracing::info!(
                     kind = r.kind.kind,
-                    name,
+                    id = at.id(),
                     "object is gone; removing it from state"
                 );
+                gone()
+            }
+            Ok(Some(object)) => {
+                let state = r.read_state(&object, &current);
                 Ok(Response::new(pb::read_resource::Response {
-                    new_state: encode(&Value::Null),
+                    new_identity: r.address(&state).and_then(|a| identity_data(r, &a)),
+                    new_state: encode(&state, &ty),
+                    private: private_for(&object),
                     ..Default::default()
                 }))
             }
-            Ok(Some(object)) => Ok(Response::new(pb::read_resource::Response {
-                new_state: encode(&r.from_object(&object)),
-                private: private_for(&object),
-                ..Default::default()
-            })),
             Err(e) => Ok(Response::new(pb::read_resource::Response {
-                diagnostics: client_diagnostics(r, &name, &e),
+                diagnostics: client_diagnostics(r, &at.id(), &e),
                 ..Default::default()
             })),
         }
@@ -484,47 +546,31 @@ impl Provider for WayfinderProvider {
     ) -> Rpc<pb::plan_resource_change::Response> {
         let req = req.into_inner();
         let r = self.resource(&req.type_name)?;
-        let prior = try_diag!(decode(&req.prior_state), plan_resource_change);
-        let proposed = try_diag!(decode(&req.proposed_new_state), plan_resource_change);
-        let config = try_diag!(decode(&req.config), plan_resource_change);
+        let ty = r.value_type();
+        let prior = try_diag!(decode(&req.prior_state, &ty), plan_resource_change);
+        let proposed = try_diag!(decode(&req.proposed_new_state, &ty), plan_resource_change);
+        let config = try_diag!(decode(&req.config, &ty), plan_resource_change);
         if proposed.is_null() {
             return Ok(Response::new(pb::plan_resource_change::Response {
-                planned_state: encode(&Value::Null),
+                planned_state: encode(&Value::Null, &ty),
                 planned_private: req.prior_private,
                 ..Default::default()
             }));
         }
-        let Value::Map(mut planned) = proposed else {
-            return Err(Status::invalid_argument(
-                "proposed new state is not an object",
-            ));
-        };
-        for a in r
-            .schema()
-            .block
-            .attributes
-            .iter()
-            .filter(|a| a.is_computed())
-        {
-            if config.get(&a.name).is_null() {
-                let v = if prior.is_null() {
-                    Value::Unknown
-                } else {
-                    prior.get(&a.name).clone()
-                };
-                planned.insert(a.name.clone(), v);
-            }
+        let workspace = self.workspace_default().await;
+        let mut planned = r.plan(&prior, proposed, &config, &workspace);
+        if prior.is_null() {
+            planned
+                .diagnostics
+                .extend(r.create_warnings(&planned.state));
         }
-        let planned = Value::Map(planned);
-        let requires_replace = if prior.is_null() {
-            Vec::new()
-        } else {
-            r.replacement_paths(&prior, &planned)
-        };
+        let planned_identity = r.address(&planned.state).and_then(|a| identity_data(r, &a));
         Ok(Response::new(pb::plan_resource_change::Response {
-            planned_state: encode(&planned),
-            requires_replace,
+            planned_state: encode(&planned.state, &ty),
+            requires_replace: planned.requires_replace,
             planned_private: req.prior_private,
+            diagnostics: planned.diagnostics,
+            planned_identity,
             ..Default::default()
         }))
     }
@@ -535,22 +581,30 @@ impl Provider for WayfinderProvider {
     ) -> Rpc<pb::apply_resource_change::Response> {
         let req = req.into_inner();
         let r = self.resource(&req.type_name)?;
-        let prior = try_diag!(decode(&req.prior_state), apply_resource_change);
-        let planned = try_diag!(decode(&req.planned_state), apply_resource_change);
+        let ty = r.value_type();
+        let prior = try_diag!(decode(&req.prior_state, &ty), apply_resource_change);
+        let planned = try_diag!(decode(&req.planned_state, &ty), apply_resource_change);
         try_diag!(self.check_stopping(), apply_resource_change);
         let client = try_diag!(self.client().await, apply_resource_change);
-        let name =
-            object_name(if planned.is_null() { &prior } else { &planned }).unwrap_or_default();
+        let Some(at) = r.address(if planned.is_null() { &prior } else { &planned }) else {
+            return Ok(Response::new(pb::apply_resource_change::Response {
+                diagnostics: vec![error(
+                    format!("Cannot tell which {} this is", r.kind.kind),
+                    "The name, workspace or version is unknown at apply time; this is a bug in the provider.",
+                )],
+                ..Default::default()
+            }));
+        };
         let fail = |e: ClientError| {
             Ok(Response::new(pb::apply_resource_change::Response {
-                diagnostics: client_diagnostics(r, &name, &e),
+                diagnostics: client_diagnostics(r, &at.id(), &e),
                 ..Default::default()
             }))
         };
         if planned.is_null() {
-            return match client.delete(r.kind, &name).await {
+            return match client.delete_object(r.kind, &at).await {
                 Ok(_) => Ok(Response::new(pb::apply_resource_change::Response {
-                    new_state: encode(&Value::Null),
+                    new_state: encode(&Value::Null, &ty),
                     ..Default::default()
                 })),
                 Err(e) => fail(e),
@@ -558,19 +612,25 @@ impl Provider for WayfinderProvider {
         }
         let mut object = r.to_object(&planned);
         let result = if prior.is_null() {
-            client.create(r.kind, &object, false).await
+            client
+                .create_object(r.kind, at.workspace.as_deref(), &object, false)
+                .await
         } else {
             if let Some(rv) = read_private(&req.planned_private).resource_version {
                 object["metadata"]["resourceVersion"] = Json::String(rv);
             }
-            client.update(r.kind, &name, &object, false).await
+            client.update_object(r.kind, &at, &object, false).await
         };
         match result {
-            Ok(stored) => Ok(Response::new(pb::apply_resource_change::Response {
-                new_state: encode(&r.from_object(&stored)),
-                private: private_for(&stored),
-                ..Default::default()
-            })),
+            Ok(stored) => {
+                let state = r.applied_state(&stored, &planned);
+                Ok(Response::new(pb::apply_resource_change::Response {
+                    new_identity: r.address(&state).and_then(|a| identity_data(r, &a)),
+                    new_state: encode(&state, &ty),
+                    private: private_for(&stored),
+                    ..Default::default()
+                }))
+            }
             Err(e) => fail(e),
         }
     }
@@ -581,34 +641,114 @@ impl Provider for WayfinderProvider {
     ) -> Rpc<pb::import_resource_state::Response> {
         let req = req.into_inner();
         let r = self.resource(&req.type_name)?;
-        let id = req.id.trim();
-        if id.is_empty() || id.contains('/') {
-            return Ok(Response::new(pb::import_resource_state::Response {
-                diagnostics: vec![error(
-                    "Invalid import ID",
-                    format!(
-                        "{:?} is not a {} name. Import with the object's name, e.g. `terraform import {}.example eks-general`.",
-                        req.id, r.kind.kind, r.type_name
-                    ),
-                )],
-                ..Default::default()
-            }));
-        }
-        let state = Value::Map(
-            [
-                ("id".to_string(), Value::String(id.into())),
-                ("name".to_string(), Value::String(id.into())),
-            ]
-            .into(),
-        )
-        .conform(&r.value_type());
+        let client = try_diag!(self.client().await, import_resource_state);
+        let default_ws = client.default_workspace();
+        let identity = req
+            .identity
+            .as_ref()
+            .and_then(|i| i.identity_data.as_ref())
+            .filter(|d| !d.msgpack.is_empty() || !d.json.is_empty());
+        let at = match identity {
+            Some(data) => {
+                let id = try_diag!(
+                    decode(&Some(data.clone()), &r.identity_type()),
+                    import_resource_state
+                );
+                try_diag!(
+                    r.address_from_identity(&id, default_ws),
+                    import_resource_state
+                )
+            }
+            None => try_diag!(
+                r.parse_import_id(&req.id, default_ws),
+                import_resource_state
+            ),
+        };
+        let at = if r.kind.versioned && at.version.is_none() {
+            // `NAME` of a versioned kind: its latest published version.
+            match client.read_object(r.kind, &at).await {
+                Ok(Some(object)) => resources::object_address(r.kind, &object),
+                Ok(None) => {
+                    return Ok(Response::new(pb::import_resource_state::Response {
+                        diagnostics: vec![error(
+                            format!("Cannot import {} {}", r.kind.kind, at.name),
+                            format!(
+                                "{} {:?} has no published version. Import a given version with `{}@VERSION`.",
+                                r.kind.kind, at.name, at.name
+                            ),
+                        )],
+                        ..Default::default()
+                    }));
+                }
+                Err(e) => {
+                    return Ok(Response::new(pb::import_resource_state::Response {
+                        diagnostics: client_diagnostics(r, &at.id(), &e),
+                        ..Default::default()
+                    }));
+                }
+            }
+        } else {
+            at
+        };
+        let state = r.import_stub(&at);
         Ok(Response::new(pb::import_resource_state::Response {
             imported_resources: vec![pb::import_resource_state::ImportedResource {
                 type_name: r.type_name.clone(),
-                state: encode(&state),
+                state: encode(&state, &r.value_type()),
+                identity: identity_data(r, &at),
                 ..Default::default()
             }],
             ..Default::default()
+        }))
+    }
+
+    async fn generate_resource_config(
+        &self,
+        req: Request<pb::generate_resource_config::Request>,
+    ) -> Rpc<pb::generate_resource_config::Response> {
+        let req = req.into_inner();
+        let r = self.resource(&req.type_name)?;
+        let ty = r.value_type();
+        let state = try_diag!(decode(&req.state, &ty), generate_resource_config);
+        Ok(Response::new(pb::generate_resource_config::Response {
+            config: encode(&r.generate_config(&state), &ty),
+            diagnostics: Vec::new(),
+        }))
+    }
+
+    async fn validate_data_resource_config(
+        &self,
+        req: Request<pb::validate_data_resource_config::Request>,
+    ) -> Rpc<pb::validate_data_resource_config::Response> {
+        let req = req.get_ref();
+        let d = self.data_source(&req.type_name)?;
+        let config = try_diag!(
+            decode(&req.config, &d.value_type()),
+            validate_data_resource_config
+        );
+        Ok(Response::new(pb::validate_data_resource_config::Response {
+            diagnostics: d.validate(&config),
+        }))
+    }
+
+    async fn read_data_source(
+        &self,
+        req: Request<pb::read_data_source::Request>,
+    ) -> Rpc<pb::read_data_source::Response> {
+        let req = req.into_inner();
+        let d = self.data_source(&req.type_name)?;
+        let ty = d.value_type();
+        let config = try_diag!(decode(&req.config, &ty), read_data_source);
+        let client = try_diag!(self.client().await, read_data_source);
+        Ok(Response::new(match d.read(&client, &config).await {
+            Ok(state) => pb::read_data_source::Response {
+                state: encode(&state, &ty),
+                ..Default::default()
+            },
+            Err(diagnostics) => pb::read_data_source::Response {
+                diagnostics,
+                ..Default::default()
+            },
         }))
     }
 
@@ -628,6 +768,7 @@ fn capabilities() -> pb::ServerCapabilities {
     pb::ServerCapabilities {
         plan_destroy: true,
         get_provider_schema_optional: true,
+        generate_resource_config: true,
         ..Default::default()
     }
 }

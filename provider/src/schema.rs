@@ -15,7 +15,10 @@ use crate::proto::tfplugin6 as pb;
 pub enum Presence {
     Required,
     Optional,
+    /// Set by the provider only.
     Computed,
+    /// Set in configuration, or by the provider when configuration leaves it out.
+    OptionalComputed,
 }
 
 #[derive(Debug, Clone)]
@@ -30,6 +33,16 @@ pub struct Attribute {
     /// A change to this attribute cannot be made in place.
     pub requires_replace: bool,
     pub description: String,
+    /// Nested attributes (an object, or a list of objects, whose fields are described one
+    /// by one), instead of a plain type.
+    pub nested: Option<NestedAttributes>,
+}
+
+/// The attributes of an object-typed attribute ([`Attribute::nested`]).
+#[derive(Debug, Clone)]
+pub struct NestedAttributes {
+    pub nesting: Nesting,
+    pub attributes: Vec<Attribute>,
 }
 
 impl Attribute {
@@ -43,6 +56,7 @@ impl Attribute {
             sensitive: false,
             requires_replace: false,
             description: description.to_string(),
+            nested: None,
         }
     }
 
@@ -56,18 +70,43 @@ impl Attribute {
         self
     }
 
+    /// Computed only: never set in configuration.
     pub fn is_computed(&self) -> bool {
         self.presence == Presence::Computed
     }
 
+    /// The provider may choose the value (computed, or optional and computed).
+    pub fn provider_may_set(&self) -> bool {
+        matches!(
+            self.presence,
+            Presence::Computed | Presence::OptionalComputed
+        )
+    }
+
     fn to_proto(&self) -> pb::schema::Attribute {
+        use pb::schema::object::NestingMode;
+        let nested_type = self.nested.as_ref().map(|n| pb::schema::Object {
+            attributes: n.attributes.iter().map(Attribute::to_proto).collect(),
+            nesting: match n.nesting {
+                Nesting::Single => NestingMode::Single,
+                Nesting::List => NestingMode::List,
+            } as i32,
+        });
         pb::schema::Attribute {
             name: self.name.clone(),
-            r#type: self.ty.to_json().to_string().into_bytes(),
+            r#type: if nested_type.is_some() {
+                Vec::new()
+            } else {
+                self.ty.to_json().to_string().into_bytes()
+            },
+            nested_type,
             description: self.description.clone(),
             required: self.presence == Presence::Required,
-            optional: self.presence == Presence::Optional,
-            computed: self.is_computed(),
+            optional: matches!(
+                self.presence,
+                Presence::Optional | Presence::OptionalComputed
+            ),
+            computed: self.provider_may_set(),
             sensitive: self.sensitive,
             description_kind: pb::StringKind::Markdown as i32,
             ..Default::default()
@@ -93,9 +132,32 @@ pub struct NestedBlock {
 }
 
 impl NestedBlock {
-    fn value_type(&self) -> Type {
+    /// The type Terraform gives this block's value. As in Terraform, a list of blocks
+    /// holding `dynamic` attributes is itself `dynamic` (a tuple, each block typed by its own
+    /// values), since a list's elements must all have one type.
+    pub fn value_type(&self) -> Type {
+        let inner = self.block.value_type();
         match self.nesting {
-            Nesting::Single => self.block.value_type(),
+            Nesting::Single => inner,
+            Nesting::List if inner.has_dynamic() => Type::Dynamic,
+            Nesting::List => Type::List(Box::new(inner)),
+        }
+    }
+
+    /// The concrete type of a value of this block type: what a `dynamic` position holding it
+    /// records.
+    pub fn concrete_type(&self, value: &crate::codec::Value) -> Type {
+        match self.nesting {
+            Nesting::Single if value.is_null() => self.block.value_type(),
+            Nesting::Single => self.block.concrete_type(value),
+            Nesting::List if self.block.value_type().has_dynamic() => Type::Tuple(
+                value
+                    .as_list()
+                    .unwrap_or_default()
+                    .iter()
+                    .map(|item| self.block.concrete_type(item))
+                    .collect(),
+            ),
             Nesting::List => Type::List(Box::new(self.block.value_type())),
         }
     }
@@ -149,6 +211,7 @@ impl Block {
                 sensitive: false,
                 requires_replace: false,
                 description: f.description.to_string(),
+                nested: None,
             };
             let nested = |inner: &[Field], nesting| NestedBlock {
                 name: name.clone(),
@@ -180,6 +243,61 @@ impl Block {
             }
         }
         block
+    }
+
+    /// This block's attributes and nested blocks as computed attributes (nested blocks
+    /// become nested attributes), for a data source whose result the server decides: a
+    /// data source cannot hold blocks Terraform would expect in its configuration.
+    pub fn as_computed_attributes(&self) -> Vec<Attribute> {
+        let mut out: Vec<Attribute> = self
+            .attributes
+            .iter()
+            .map(|a| Attribute {
+                presence: Presence::Computed,
+                requires_replace: false,
+                description: a
+                    .description
+                    .trim_end_matches(" Changing it replaces the object.")
+                    .to_string(),
+                ..a.clone()
+            })
+            .collect();
+        out.extend(self.blocks.iter().map(|b| Attribute {
+            name: b.name.clone(),
+            json: Some(b.json),
+            ty: b.value_type(),
+            presence: Presence::Computed,
+            sensitive: false,
+            requires_replace: false,
+            description: b.block.description.clone(),
+            nested: Some(NestedAttributes {
+                nesting: b.nesting,
+                attributes: b.block.as_computed_attributes(),
+            }),
+        }));
+        out
+    }
+
+    /// The concrete object type of a value of this block: its declared type with each
+    /// `dynamic` attribute typed by its value, as Terraform types a block it decodes.
+    pub fn concrete_type(&self, value: &crate::codec::Value) -> Type {
+        let mut attrs: Vec<(String, Type)> = self
+            .attributes
+            .iter()
+            .map(|a| {
+                let ty = match a.ty {
+                    Type::Dynamic => Type::of(value.get(&a.name)),
+                    ref t => t.clone(),
+                };
+                (a.name.clone(), ty)
+            })
+            .collect();
+        attrs.extend(
+            self.blocks
+                .iter()
+                .map(|b| (b.name.clone(), b.concrete_type(value.get(&b.name)))),
+        );
+        Type::Object(attrs)
     }
 
     /// The cty object type of this block's value.

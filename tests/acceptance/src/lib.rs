@@ -15,7 +15,9 @@
 //! directories, so tests run in parallel.
 #![forbid(unsafe_code)]
 
+pub mod config;
 pub mod launch;
+pub mod support;
 pub mod terraform;
 
 use std::collections::BTreeMap;
