@@ -1,6 +1,7 @@
 //! Managed resources: one generic implementation over the model's kinds, each kind
 //! declaring only the attributes of its `spec`.
 
+pub mod cluster;
 mod compute_template;
 
 use serde_json::{Map, Value as Json, json};
