@@ -41,7 +41,7 @@ pub struct Client {
     http: reqwest::Client,
     base: String,
     token: String,
-    default_workspace: Option<String>,
+    workspace: Option<String>,
     stop: StopSignal,
     retry: RetryPolicy,
 }
@@ -207,7 +207,7 @@ impl Client {
             http,
             base,
             token: config.token.clone(),
-            default_workspace: config.workspace.clone().filter(|w| !w.is_empty()),
+            workspace: config.workspace.clone().filter(|w| !w.is_empty()),
             stop: StopSignal::new(),
             retry: RETRY,
         })
@@ -223,11 +223,6 @@ impl Client {
     pub fn with_retry(mut self, retry: RetryPolicy) -> Self {
         self.retry = retry;
         self
-    }
-
-    /// The provider's default workspace (`workspace` or `WAYFINDER_WORKSPACE`), if any.
-    pub fn default_workspace(&self) -> Option<&str> {
-        self.default_workspace.as_deref()
     }
 
     /// The signal that ends this client's waits.
@@ -488,6 +483,145 @@ fn error_chain(e: &dyn std::error::Error) -> String {
         src = inner.source();
     }
     s
+}
+
+/// Where one object lives: its workspace (workspaced kinds), name, and version (versioned
+/// kinds).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct ObjectAddress {
+    pub workspace: Option<String>,
+    pub name: String,
+    pub version: Option<String>,
+}
+
+impl ObjectAddress {
+    /// The Terraform `id`: `name`, `workspace/name`, `name@version`.
+    pub fn id(&self) -> String {
+        let mut id = match &self.workspace {
+            Some(ws) => format!("{ws}/{}", self.name),
+            None => self.name.clone(),
+        };
+        if let Some(v) = &self.version {
+            id.push('@');
+            id.push_str(v);
+        }
+        id
+    }
+}
+
+/// Requests addressed by workspace, name and version, for every kind.
+impl Client {
+    /// The provider's default workspace (`workspace`, or `WAYFINDER_WORKSPACE`).
+    pub fn default_workspace(&self) -> Option<&str> {
+        self.workspace.as_deref()
+    }
+
+    /// The collection URL of `kind`, in `workspace` for workspaced kinds.
+    pub fn collection_url_in(&self, kind: &KindInfo, workspace: Option<&str>) -> String {
+        match (kind.scope, workspace) {
+            (wayfinder_model::Scope::Workspace, Some(ws)) => format!(
+                "{}/resources/{}/{}/workspaces/{}/{}",
+                self.base,
+                kind.group,
+                kind.version,
+                path_segment(ws),
+                kind.plural
+            ),
+            _ => self.collection_url(kind),
+        }
+    }
+
+    /// The URL of one object: `…/{name}`, or `…/{name}/versions/{version}`.
+    pub fn object_url(&self, kind: &KindInfo, at: &ObjectAddress) -> String {
+        let mut url = format!(
+            "{}/{}",
+            self.collection_url_in(kind, at.workspace.as_deref()),
+            path_segment(&at.name)
+        );
+        if let Some(v) = at.version.as_deref().filter(|_| kind.versioned) {
+            url.push_str("/versions/");
+            url.push_str(&path_segment(v));
+        }
+        url
+    }
+
+    /// The object at `at` (for a versioned kind without a version: its latest published
+    /// version), or `None` when it does not exist.
+    pub async fn read_object(
+        &self,
+        kind: &KindInfo,
+        at: &ObjectAddress,
+    ) -> Result<Option<Json>, ClientError> {
+        self.get_url(&self.object_url(kind, at)).await
+    }
+
+    /// Creates an object in `workspace` (ignored for platform kinds).
+    pub async fn create_object(
+        &self,
+        kind: &KindInfo,
+        workspace: Option<&str>,
+        object: &Json,
+        dry_run: bool,
+    ) -> Result<Json, ClientError> {
+        let url = with_dry_run(self.collection_url_in(kind, workspace), dry_run);
+        self.send(Method::POST, &url, Some(object)).await
+    }
+
+    /// Replaces the object at `at`.
+    pub async fn update_object(
+        &self,
+        kind: &KindInfo,
+        at: &ObjectAddress,
+        object: &Json,
+        dry_run: bool,
+    ) -> Result<Json, ClientError> {
+        let url = with_dry_run(self.object_url(kind, at), dry_run);
+        self.send(Method::PUT, &url, Some(object)).await
+    }
+
+    /// Deletes the object at `at`; `false` when it was already gone.
+    pub async fn delete_object(
+        &self,
+        kind: &KindInfo,
+        at: &ObjectAddress,
+    ) -> Result<bool, ClientError> {
+        match self
+            .send(Method::DELETE, &self.object_url(kind, at), None)
+            .await
+        {
+            Ok(_) => Ok(true),
+            Err(ClientError::Api(e)) if e.status == 404 => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// `GET {server}{path}` (a path such as `/api/v2/...`, segments already encoded), or
+    /// `None` on 404.
+    pub async fn get_path(&self, path: &str) -> Result<Option<Json>, ClientError> {
+        self.get_url(&format!("{}{path}", self.base)).await
+    }
+
+    async fn get_url(&self, url: &str) -> Result<Option<Json>, ClientError> {
+        match self.send(Method::GET, url, None).await {
+            Ok(j) => Ok(Some(j)),
+            Err(ClientError::Api(e)) if e.status == 404 => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+}
+
+/// Percent-encodes one URL path segment (names, workspaces and versions are plain, but a
+/// `/` or `?` in user input must not change the path).
+pub fn path_segment(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~@".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
 }
 
 // ---------------------------------------------------------------------------------------------

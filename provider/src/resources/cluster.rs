@@ -21,18 +21,304 @@
 //! - **`endpoint`** (from `status.endpoint`) and **`estimated_monthly_cost`** (from
 //!   `status.estimate`: `{ total, currency, node_pools }`, USD per month).
 
+use std::collections::BTreeMap;
 use std::future::Future;
 use std::time::{Duration, Instant};
 
 use serde_json::Value as Json;
-use wayfinder_model::FieldPath;
+use wayfinder_model::kinds::CLUSTER;
 
-use crate::client::{ClientError, StopSignal};
+use super::{ApplyContext, Behaviour, ID, PlanContext, Planned, ResourceType, STATUS, StatusField};
+use crate::client::{self, ClientError, StopSignal, Subject};
 use crate::codec::{Type, Value};
 use crate::diag::{attr, error, error_at};
 use crate::functions::{cost_type, cost_value};
 use crate::proto::tfplugin6 as pb;
 use crate::schema::{Attribute, Block, NestedBlock, Nesting, Presence};
+
+/// `endpoint`.
+pub const ENDPOINT: &str = "endpoint";
+/// `estimated_monthly_cost`.
+pub const COST: &str = "estimated_monthly_cost";
+/// `timeouts`.
+pub const TIMEOUTS: &str = "timeouts";
+
+/// The `wayfinder_cluster` resource type.
+pub fn resource() -> ResourceType {
+    let status = [
+        StatusField {
+            json: "lastReconcile",
+            ty: Type::Object(vec![
+                ("time".into(), Type::String),
+                ("generation".into(), Type::Number),
+            ]),
+            description: "the last generation the server finished (`generation`) and when (`time`); it is the cluster's `metadata.generation` once a change is done",
+        },
+        StatusField {
+            json: "endpoint",
+            ty: Type::String,
+            description: "the Kubernetes API endpoint",
+        },
+        StatusField {
+            json: "provider",
+            ty: Type::String,
+            description: "the cluster provider built (`EKS`, `AKS`, `GKE`)",
+        },
+        StatusField {
+            json: "cloud",
+            ty: Type::String,
+            description: "the cloud (`aws`, `azure`, `gcp`)",
+        },
+        StatusField {
+            json: "region",
+            ty: Type::String,
+            description: "the region built in",
+        },
+        StatusField {
+            json: "kubernetesVersion",
+            ty: Type::String,
+            description: "the Kubernetes version built",
+        },
+        StatusField {
+            json: "network",
+            ty: Type::Object(vec![
+                ("cidr".into(), Type::String),
+                ("from".into(), Type::String),
+                ("exclusive".into(), Type::Bool),
+            ]),
+            description: "the node network allocated (`cidr`) and where from (`from`)",
+        },
+        StatusField {
+            json: "packages",
+            ty: Type::List(Box::new(Type::Object(vec![
+                ("name".into(), Type::String),
+                ("version".into(), Type::String),
+                ("status".into(), Type::String),
+            ]))),
+            description: "the plan's packages installed",
+        },
+        StatusField {
+            json: "clusterPolicies",
+            ty: Type::List(Box::new(Type::String)),
+            description: "the GlobalClusterPolicies delivered to the cluster",
+        },
+    ];
+    ResourceType::new(&CLUSTER, &[])
+        .with_status(&status)
+        .with_extra(extra_attributes(), vec![timeouts_block()])
+        .with_behaviour(Box::new(ClusterBehaviour))
+}
+
+/// The cluster's preview, waits and extra attributes; see the module documentation.
+#[derive(Debug)]
+pub struct ClusterBehaviour;
+
+#[tonic::async_trait]
+impl Behaviour for ClusterBehaviour {
+    fn validate(&self, config: &Value) -> Vec<pb::Diagnostic> {
+        validate_timeouts(config)
+    }
+
+    fn read_extra(&self, object: &Json, value: &mut BTreeMap<String, Value>) {
+        value.insert(ENDPOINT.into(), endpoint_of(object));
+        value.insert(COST.into(), cost_of(object));
+    }
+
+    fn carry_over(&self, state: &mut Value, prior: &Value) {
+        if let Value::Map(m) = state {
+            m.insert(TIMEOUTS.into(), prior.get(TIMEOUTS).clone());
+        }
+    }
+
+    async fn plan(&self, ctx: PlanContext<'_>, planned: &mut Planned) {
+        let has_errors = planned
+            .diagnostics
+            .iter()
+            .any(|d| d.severity == pb::diagnostic::Severity::Error as i32);
+        let prior = ctx.prior;
+        let create = prior.is_null() || !planned.requires_replace.is_empty();
+        let Value::Map(state) = &mut planned.state else {
+            return;
+        };
+        // Nothing configuration sets has changed: the generic plan kept every prior value.
+        let unchanged = !prior.is_null() && !state.get(STATUS).is_some_and(Value::is_unknown);
+        if unchanged || has_errors {
+            return;
+        }
+        if create {
+            // The ID names a cluster that exists: known once it has been created, so what
+            // depends on it (`wayfinder_cluster_credentials`) waits for the cluster.
+            state.insert(ID.into(), Value::Unknown);
+            state.insert(ENDPOINT.into(), Value::Unknown);
+        } else {
+            let endpoint = prior.get(ENDPOINT);
+            state.insert(
+                ENDPOINT.into(),
+                if endpoint.is_null() {
+                    Value::Unknown
+                } else {
+                    endpoint.clone()
+                },
+            );
+        }
+        let (cost, diagnostics) = preview(&ctx, &Value::Map(state.clone()), create).await;
+        state.insert(COST.into(), cost);
+        planned.diagnostics.extend(diagnostics);
+    }
+
+    async fn after_write(
+        &self,
+        ctx: ApplyContext<'_>,
+        stored: Json,
+        create: bool,
+    ) -> (Json, Vec<pb::Diagnostic>) {
+        let op = if create { Op::Create } else { Op::Update };
+        let timeout = match timeout(ctx.value, op) {
+            Ok(t) => t,
+            Err(d) => return (stored, vec![d]),
+        };
+        let kind = ctx.resource.kind;
+        let waited = wait(
+            || ctx.client.read_object(kind, ctx.at),
+            Some(generation(&stored)),
+            timeout,
+            POLLING,
+            ctx.client.stop_signal(),
+        )
+        .await;
+        let what = ctx.at.id();
+        match waited {
+            Ok(Waited::Done(Some(o))) => (o, Vec::new()),
+            Ok(w) => {
+                let d = wait_diagnostic(&what, op, &w);
+                let last = match w {
+                    Waited::Failed(o, _) => Some(o),
+                    Waited::TimedOut(o, _) | Waited::Stopped(o) | Waited::Done(o) => o,
+                    Waited::Vanished => None,
+                };
+                (last.unwrap_or(stored), d.into_iter().collect())
+            }
+            Err(e) => (stored, wait_error(ctx, &e, "wait for")),
+        }
+    }
+
+    async fn after_delete(&self, ctx: ApplyContext<'_>) -> Vec<pb::Diagnostic> {
+        let timeout = match timeout(ctx.value, Op::Delete) {
+            Ok(t) => t,
+            Err(d) => return vec![d],
+        };
+        let kind = ctx.resource.kind;
+        match wait(
+            || ctx.client.read_object(kind, ctx.at),
+            None,
+            timeout,
+            POLLING,
+            ctx.client.stop_signal(),
+        )
+        .await
+        {
+            Ok(w) => wait_diagnostic(&ctx.at.id(), Op::Delete, &w)
+                .into_iter()
+                .collect(),
+            Err(e) => wait_error(ctx, &e, "wait for the deletion of"),
+        }
+    }
+}
+
+fn wait_error(ctx: ApplyContext<'_>, e: &ClientError, action: &str) -> Vec<pb::Diagnostic> {
+    let subject = Subject {
+        object: format!("Cluster {}", ctx.at.id()),
+        type_name: &ctx.resource.type_name,
+        import_id: ctx.at.id(),
+        action,
+    };
+    client::diagnostics(e, &subject, &|p| ctx.resource.attribute_path(p))
+}
+
+/// Runs the server's dry run for a planned cluster: its `estimated_monthly_cost` (unknown
+/// when the preview cannot run) and the diagnostics it gives.
+async fn preview(
+    ctx: &PlanContext<'_>,
+    planned: &Value,
+    create: bool,
+) -> (Value, Vec<pb::Diagnostic>) {
+    let r = ctx.resource;
+    // What configuration (and the workspace default) sets, without what the server computes.
+    let mut settable = planned.clone();
+    if let Value::Map(m) = &mut settable {
+        for a in r
+            .schema()
+            .block
+            .attributes
+            .iter()
+            .filter(|a| a.is_computed())
+        {
+            m.remove(&a.name);
+        }
+        m.remove(TIMEOUTS);
+    }
+    let mut unknown = Vec::new();
+    unknown_paths(&settable, "", &mut unknown);
+    if !unknown.is_empty() {
+        return (Value::Unknown, vec![skipped_preview(&unknown)]);
+    }
+    let Some(client) = ctx.client else {
+        return (
+            Value::Unknown,
+            vec![pb::Diagnostic {
+                severity: pb::diagnostic::Severity::Warning as i32,
+                summary: "Cost and policy preview skipped: the provider is not configured yet"
+                    .into(),
+                detail: "The wayfinder provider's configuration uses values known only after apply, so Terraform cannot ask Wayfinder now whether the cluster is allowed and what it costs; `estimated_monthly_cost` is unknown in this plan.".into(),
+                attribute: None,
+            }],
+        );
+    };
+    let Some(at) = r.address(planned) else {
+        return (Value::Unknown, Vec::new());
+    };
+    let object = r.to_object(planned);
+    let kind = r.kind;
+    let mut result = if create {
+        client
+            .create_object(kind, at.workspace.as_deref(), &object, true)
+            .await
+    } else {
+        client.update_object(kind, &at, &object, true).await
+    };
+    // Replacing a cluster (tainted, or a new name in its place) while the old one still
+    // exists: preview the new spec against the existing object instead.
+    if create
+        && matches!(&result, Err(ClientError::Api(a)) if a.status == 409 && a.reason == "AlreadyExists")
+    {
+        result = client.update_object(kind, &at, &object, true).await;
+    }
+    let what = format!("Cluster {}", at.id());
+    match result {
+        Ok(dry) => {
+            let diagnostics = network_problem(&dry, ctx.config, &what)
+                .into_iter()
+                .collect();
+            let cost = cost_of(&dry);
+            (
+                if cost.is_null() { Value::Unknown } else { cost },
+                diagnostics,
+            )
+        }
+        Err(e) => {
+            let subject = Subject {
+                object: what,
+                type_name: &r.type_name,
+                import_id: at.id(),
+                action: if create { "create" } else { "update" },
+            };
+            (
+                Value::Unknown,
+                client::diagnostics(&e, &subject, &|p| r.attribute_path(p)),
+            )
+        }
+    }
+}
 
 /// Default `timeouts.create`.
 pub const DEFAULT_CREATE: Duration = Duration::from_secs(30 * 60);
@@ -450,11 +736,6 @@ pub fn network_problem(dry_run: &Json, config: &Value, object: &str) -> Option<p
             "{object} asks for {request} (network plan {network_plan}), and Wayfinder could not give it one now: {problem}.\n\nThe server would accept the cluster but fail to build it, so Terraform stops here. Choose another network (a different `network` size, or a free `cidr` inside the assignable ranges), or ask an administrator for more assignable ranges."
         ),
     ))
-}
-
-/// Whether a field path is under `spec` (a cause a configuration attribute can carry).
-pub fn is_spec_field(field: &FieldPath) -> bool {
-    field.to_string().starts_with("spec")
 }
 
 #[cfg(test)]
