@@ -159,12 +159,17 @@ fn field_diagnostic(
 }
 
 /// Diagnostics for a failed API call on behalf of a resource.
-fn client_diagnostics(r: &ResourceType, name: &str, e: &ClientError) -> Vec<pb::Diagnostic> {
+fn client_diagnostics(
+    r: &ResourceType,
+    id: &str,
+    action: &str,
+    e: &ClientError,
+) -> Vec<pb::Diagnostic> {
     let subject = client::Subject {
-        object: format!("{}/{name}", r.kind.kind),
+        object: format!("{} {id}", r.kind.kind),
         type_name: &r.type_name,
-        import_id: name.to_string(),
-        action: "change",
+        import_id: id.to_string(),
+        action,
     };
     client::diagnostics(e, &subject, &|p| r.attribute_path(p))
 }
@@ -587,7 +592,7 @@ impl Provider for WayfinderProvider {
                 }))
             }
             Err(e) => Ok(Response::new(pb::read_resource::Response {
-                diagnostics: client_diagnostics(r, &at.id(), &e),
+                diagnostics: client_diagnostics(r, &at.id(), "read", &e),
                 ..Default::default()
             })),
         }
@@ -658,9 +663,16 @@ impl Provider for WayfinderProvider {
                 ..Default::default()
             }));
         };
+        let action = if planned.is_null() {
+            "delete"
+        } else if prior.is_null() {
+            "create"
+        } else {
+            "update"
+        };
         let fail = |e: ClientError| {
             Ok(Response::new(pb::apply_resource_change::Response {
-                diagnostics: client_diagnostics(r, &at.id(), &e),
+                diagnostics: client_diagnostics(r, &at.id(), action, &e),
                 ..Default::default()
             }))
         };
@@ -778,7 +790,7 @@ impl Provider for WayfinderProvider {
                 }
                 Err(e) => {
                     return Ok(Response::new(pb::import_resource_state::Response {
-                        diagnostics: client_diagnostics(r, &at.id(), &e),
+                        diagnostics: client_diagnostics(r, &at.id(), "import", &e),
                         ..Default::default()
                     }));
                 }

@@ -12,8 +12,7 @@ use crate::{ApiClient, repo_root};
 /// Every document of `model/tests/data/{file}`, as JSON.
 pub fn fixture_docs(file: &str) -> Vec<Value> {
     let path = repo_root().join("model/tests/data").join(file);
-    let text =
-        std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     wayfinder_model::parse_yaml_documents(&path.to_string_lossy(), &text)
         .unwrap_or_else(|e| panic!("{}: {e:?}", path.display()))
         .into_iter()
@@ -139,7 +138,9 @@ pub fn wait_cluster(
             return body;
         }
         if Instant::now() > deadline {
-            panic!("cluster {ws}/{name} did not reach the awaited state within {timeout:?}; last: {body:?}");
+            panic!(
+                "cluster {ws}/{name} did not reach the awaited state within {timeout:?}; last: {body:?}"
+            );
         }
         std::thread::sleep(Duration::from_millis(200));
     }

@@ -120,11 +120,11 @@ fn credentials_reach_their_consumer_and_never_the_plan_or_state() {
     }
     let server = server_with_cluster();
     let api = server.client();
-    let endpoint = api.get(&catalog::cluster_path("pay", "payments-dev")).body["status"]
-        ["endpoint"]
-        .as_str()
-        .expect("a built cluster has status.endpoint")
-        .to_string();
+    let endpoint =
+        api.get(&catalog::cluster_path("pay", "payments-dev")).body["status"]["endpoint"]
+            .as_str()
+            .expect("a built cluster has status.endpoint")
+            .to_string();
 
     let wd = Workdir::new(&server);
     wd.write_file("consumer/main.tf", MODULE);
@@ -144,12 +144,17 @@ fn credentials_reach_their_consumer_and_never_the_plan_or_state() {
     assert!(expires.ends_with('Z'), "expires_at is RFC 3339: {expires}");
     assert_eq!(ttl, "20m0s", "the 20m asked for is under the one-hour cap");
     let kubeconfig = std::fs::read_to_string(wd.path().join("received-kubeconfig.yaml")).unwrap();
-    assert!(kubeconfig.contains(&format!("server: \"{endpoint}\"")), "{kubeconfig}");
-    assert!(kubeconfig.contains(&format!("token: \"{token}\"")), "{kubeconfig}");
+    assert!(
+        kubeconfig.contains(&format!("server: \"{endpoint}\"")),
+        "{kubeconfig}"
+    );
+    assert!(
+        kubeconfig.contains(&format!("token: \"{token}\"")),
+        "{kubeconfig}"
+    );
 
     // The server issued exactly this token: its audit log holds its hash.
-    let audit =
-        std::fs::read_to_string(server.data_dir().join("audit/credentials.jsonl")).unwrap();
+    let audit = std::fs::read_to_string(server.data_dir().join("audit/credentials.jsonl")).unwrap();
     let records: Vec<Value> = audit
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
@@ -164,7 +169,9 @@ fn credentials_reach_their_consumer_and_never_the_plan_or_state() {
 
     // Neither the plan nor the state holds the token or the kubeconfig.
     let state = std::fs::read_to_string(wd.path().join("terraform.tfstate")).unwrap();
-    let shown_plan = wd.run(&["show", "-json", "-no-color", "creds.tfplan"]).stdout;
+    let shown_plan = wd
+        .run(&["show", "-json", "-no-color", "creds.tfplan"])
+        .stdout;
     let plan_zip = unzip_all(&wd.path().join("creds.tfplan"));
     for (what, text) in [
         ("state", state.as_str()),
@@ -194,7 +201,11 @@ fn unzip_all(path: &std::path::Path) -> String {
         .arg(path)
         .output()
         .expect("python3 reads the plan file");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
@@ -258,7 +269,10 @@ ephemeral "wayfinder_cluster_credentials" "x" {{
 "#
     ));
     let out = wd.plan_expect_error("Invalid ttl");
-    assert!(out.combined().contains("main.tf line 11"), "on the ttl line: {out}");
+    assert!(
+        out.combined().contains("main.tf line 11"),
+        "on the ttl line: {out}"
+    );
 }
 
 fn catalog_workspace(key: &str) -> Value {

@@ -97,7 +97,10 @@ fn monthly_cost_matches_the_servers_dry_run_estimate() {
     publish_platform(&api);
     // The fixture cluster: its template's pools merged with its own, one with a bigger disk.
     let mut cluster = fixture("cluster.yaml", "payments-dev");
-    cluster["metadata"].as_object_mut().unwrap().remove("namespace");
+    cluster["metadata"]
+        .as_object_mut()
+        .unwrap()
+        .remove("namespace");
     cluster["spec"]["nodePools"][0]
         .as_object_mut()
         .unwrap()
@@ -176,8 +179,14 @@ fn monthly_cost_errors_point_at_the_argument() {
         text.contains("Invalid value for \"node_pools\" parameter: node_pools[1].machine: \"x9.huge\" has no EKS price in eu-west-2"),
         "{out}"
     );
-    assert!(text.contains("main.tf line"), "the error has a source location: {out}");
-    assert!(text.contains("m6i.large"), "it lists what the catalog has: {out}");
+    assert!(
+        text.contains("main.tf line"),
+        "the error has a source location: {out}"
+    );
+    assert!(
+        text.contains("m6i.large"),
+        "it lists what the catalog has: {out}"
+    );
 
     wd.write_config(&cost_config(
         "oracle",
