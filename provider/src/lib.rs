@@ -6,6 +6,8 @@ pub mod client;
 pub mod codec;
 pub mod datasources;
 mod diag;
+pub mod ephemeral;
+pub mod functions;
 pub mod logging;
 pub mod provider;
 pub mod resources;

@@ -1,14 +1,13 @@
 //! The `tfplugin6.Provider` service: Terraform's calls mapped onto resources and the API.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 
 use serde_json::Value as Json;
 use tokio::sync::RwLock;
 use tonic::{Request, Response, Status};
 use wayfinder_model::{FieldPath, parse::object_from_value};
 
-use crate::client::{ApiError, Client, ClientConfig, ClientError, ObjectAddress};
+use crate::client::{self, Client, ClientConfig, ClientError, ObjectAddress, StopSignal};
 use crate::codec::{Type, Value};
 use crate::datasources::{self, DataSourceType};
 use crate::diag::{attr, error, error_at, render_path};
@@ -24,7 +23,7 @@ pub struct WayfinderProvider {
     data_sources: Vec<DataSourceType>,
     provider_schema: Schema,
     client: RwLock<ClientState>,
-    stopping: AtomicBool,
+    stopping: StopSignal,
 }
 
 enum ClientState {
@@ -47,7 +46,7 @@ impl WayfinderProvider {
             data_sources: datasources::all(),
             provider_schema: provider_schema(),
             client: RwLock::new(ClientState::Unconfigured),
-            stopping: AtomicBool::new(false),
+            stopping: StopSignal::new(),
         }
     }
 
@@ -78,6 +77,14 @@ impl WayfinderProvider {
                 "Provider is not configured",
                 "Terraform did not configure the wayfinder provider before using it; this is a bug in the provider or Terraform.",
             )),
+        }
+    }
+
+    /// The client, when the provider is configured with known values.
+    async fn ready_client(&self) -> Option<Arc<Client>> {
+        match &*self.client.read().await {
+            ClientState::Ready(c) => Some(c.clone()),
+            _ => None,
         }
     }
 
@@ -121,7 +128,7 @@ impl WayfinderProvider {
     }
 
     fn check_stopping(&self) -> Result<(), pb::Diagnostic> {
-        if self.stopping.load(Ordering::SeqCst) {
+        if self.stopping.is_stopped() {
             Err(error(
                 "Operation cancelled",
                 "Terraform asked the provider to stop (for example after Ctrl-C); nothing further was sent to Wayfinder.",
@@ -168,65 +175,19 @@ fn field_diagnostic(
 }
 
 /// Diagnostics for a failed API call on behalf of a resource.
-fn client_diagnostics(r: &ResourceType, name: &str, e: &ClientError) -> Vec<pb::Diagnostic> {
-    let object = format!("{}/{name}", r.kind.kind);
-    let ClientError::Api(api) = e else {
-        let summary = match e {
-            ClientError::Unreachable { .. } => "Cannot reach the Wayfinder API",
-            ClientError::Config(_) => "Invalid provider configuration",
-            _ => "Unexpected response from the Wayfinder API",
-        };
-        return vec![error(summary, e.to_string())];
+fn client_diagnostics(
+    r: &ResourceType,
+    id: &str,
+    action: &str,
+    e: &ClientError,
+) -> Vec<pb::Diagnostic> {
+    let subject = client::Subject {
+        object: format!("{} {id}", r.kind.kind),
+        type_name: &r.type_name,
+        import_id: id.to_string(),
+        action,
     };
-    let ApiError {
-        status,
-        reason,
-        message,
-        causes,
-        object_modified,
-    } = api;
-    match (*status, reason.as_str()) {
-        (422 | 400, _) if !causes.is_empty() => causes
-            .iter()
-            .map(|c| match FieldPath::parse(&c.field) {
-                Some(p) => field_diagnostic(r, &object, &p, &c.message),
-                None => error(
-                    format!("Wayfinder refused {object}"),
-                    format!("{}: {}", c.field, c.message),
-                ),
-            })
-            .collect(),
-        (401, _) => vec![error_at(
-            Some(attr("token")),
-            "Wayfinder did not accept the token",
-            format!(
-                "{message}\n\nCheck the provider's `token` (or WAYFINDER_TOKEN): it must be a current Wayfinder access token."
-            ),
-        )],
-        (403, _) => vec![error(
-            format!("Not allowed to change {object}"),
-            format!(
-                "{message}\n\nThe token's roles do not allow this; ask a Wayfinder administrator."
-            ),
-        )],
-        (409, _) if *object_modified => vec![error(
-            format!("{object} was changed outside Terraform"),
-            format!(
-                "{message}\n\nSomeone changed it since Terraform last read it. Run `terraform plan` to see the current differences, then apply again."
-            ),
-        )],
-        (409, "AlreadyExists") => vec![error(
-            format!("{object} already exists"),
-            format!(
-                "{message}\n\nTo manage the existing object with Terraform, import it: `terraform import {}.<name> {name}`, or an `import` block with id = \"{name}\".",
-                r.type_name
-            ),
-        )],
-        _ => vec![error(
-            format!("Wayfinder refused the request for {object} ({status} {reason})"),
-            message.clone(),
-        )],
-    }
+    client::diagnostics(e, &subject, &|p| r.attribute_path(p))
 }
 
 fn decode(v: &Option<pb::DynamicValue>, ty: &Type) -> Result<Value, pb::Diagnostic> {
@@ -314,6 +275,16 @@ impl Provider for WayfinderProvider {
                     type_name: d.type_name.clone(),
                 })
                 .collect(),
+            functions: crate::functions::definitions()
+                .into_keys()
+                .map(|name| pb::get_metadata::FunctionMetadata { name })
+                .collect(),
+            ephemeral_resources: crate::ephemeral::type_names()
+                .into_iter()
+                .map(|t| pb::get_metadata::EphemeralMetadata {
+                    type_name: t.to_string(),
+                })
+                .collect(),
             ..Default::default()
         }))
     }
@@ -335,6 +306,8 @@ impl Provider for WayfinderProvider {
                 .map(|d| (d.type_name.clone(), d.schema().to_proto()))
                 .collect(),
             server_capabilities: Some(capabilities()),
+            functions: crate::functions::definitions().into_iter().collect(),
+            ephemeral_resource_schemas: ephemeral_schemas(),
             ..Default::default()
         }))
     }
@@ -357,6 +330,112 @@ impl Provider for WayfinderProvider {
         &self,
         _: Request<pb::get_functions::Request>,
     ) -> Rpc<pb::get_functions::Response> {
+        Ok(Response::new(pb::get_functions::Response {
+            functions: crate::functions::definitions().into_iter().collect(),
+            diagnostics: Vec::new(),
+        }))
+    }
+
+    async fn call_function(
+        &self,
+        req: Request<pb::call_function::Request>,
+    ) -> Rpc<pb::call_function::Response> {
+        let req = req.into_inner();
+        let mut args = Vec::with_capacity(req.arguments.len());
+        for (i, a) in req.arguments.iter().enumerate() {
+            match Value::from_dynamic(&a.msgpack, &a.json) {
+                Ok(v) => args.push(v),
+                Err(e) => {
+                    return Ok(Response::new(pb::call_function::Response {
+                        result: None,
+                        error: Some(pb::FunctionError {
+                            text: format!("cannot read argument {i}: {e}"),
+                            function_argument: Some(i as i64),
+                        }),
+                    }));
+                }
+            }
+        }
+        Ok(Response::new(
+            match crate::functions::call(&req.name, &args) {
+                Ok(v) => pb::call_function::Response {
+                    result: encode(&v, &crate::functions::cost_type()),
+                    error: None,
+                },
+                Err(e) => pb::call_function::Response {
+                    result: None,
+                    error: Some(e.to_proto()),
+                },
+            },
+        ))
+    }
+
+    async fn validate_ephemeral_resource_config(
+        &self,
+        req: Request<pb::validate_ephemeral_resource_config::Request>,
+    ) -> Rpc<pb::validate_ephemeral_resource_config::Response> {
+        let req = req.get_ref();
+        if !crate::ephemeral::type_names().contains(&req.type_name.as_str()) {
+            return Ok(Response::new(
+                pb::validate_ephemeral_resource_config::Response {
+                    diagnostics: vec![crate::ephemeral::unknown_type(&req.type_name)],
+                },
+            ));
+        }
+        let config = try_diag!(
+            decode(&req.config, &crate::ephemeral::schema().value_type()),
+            validate_ephemeral_resource_config
+        );
+        Ok(Response::new(
+            pb::validate_ephemeral_resource_config::Response {
+                diagnostics: crate::ephemeral::validate(&config),
+            },
+        ))
+    }
+
+    async fn open_ephemeral_resource(
+        &self,
+        req: Request<pb::open_ephemeral_resource::Request>,
+    ) -> Rpc<pb::open_ephemeral_resource::Response> {
+        let req = req.into_inner();
+        if !crate::ephemeral::type_names().contains(&req.type_name.as_str()) {
+            return Ok(Response::new(pb::open_ephemeral_resource::Response {
+                diagnostics: vec![crate::ephemeral::unknown_type(&req.type_name)],
+                ..Default::default()
+            }));
+        }
+        let config = try_diag!(
+            decode(&req.config, &crate::ephemeral::schema().value_type()),
+            open_ephemeral_resource
+        );
+        let client = try_diag!(self.client().await, open_ephemeral_resource);
+        Ok(Response::new(
+            match crate::ephemeral::open(&client, &config).await {
+                Ok(result) => pb::open_ephemeral_resource::Response {
+                    result: encode(&result, &crate::ephemeral::schema().value_type()),
+                    ..Default::default()
+                },
+                Err(diagnostics) => pb::open_ephemeral_resource::Response {
+                    diagnostics,
+                    ..Default::default()
+                },
+            },
+        ))
+    }
+
+    async fn renew_ephemeral_resource(
+        &self,
+        _: Request<pb::renew_ephemeral_resource::Request>,
+    ) -> Rpc<pb::renew_ephemeral_resource::Response> {
+        // Open sets no renew_at: the server cannot extend a token, it expires.
+        Ok(Response::new(Default::default()))
+    }
+
+    async fn close_ephemeral_resource(
+        &self,
+        _: Request<pb::close_ephemeral_resource::Request>,
+    ) -> Rpc<pb::close_ephemeral_resource::Response> {
+        // The server has no revocation for cluster tokens; they expire on their own.
         Ok(Response::new(Default::default()))
     }
 
@@ -434,7 +513,10 @@ impl Provider for WayfinderProvider {
                 workspace,
                 ca_cert_pem,
             }) {
-                Ok(c) => *self.client.write().await = ClientState::Ready(Arc::new(c)),
+                Ok(c) => {
+                    *self.client.write().await =
+                        ClientState::Ready(Arc::new(c.with_stop(self.stopping.clone())))
+                }
                 Err(e) => diagnostics.push(error("Invalid provider configuration", e.to_string())),
             }
         }
@@ -453,8 +535,12 @@ impl Provider for WayfinderProvider {
             decode(&req.config, &r.value_type()),
             validate_resource_config
         );
+        let mut diagnostics = self.validate_locally(r, &config);
+        if let Some(b) = r.behaviour() {
+            diagnostics.extend(b.validate(&config));
+        }
         Ok(Response::new(pb::validate_resource_config::Response {
-            diagnostics: self.validate_locally(r, &config),
+            diagnostics,
         }))
     }
 
@@ -534,7 +620,7 @@ impl Provider for WayfinderProvider {
                 }))
             }
             Err(e) => Ok(Response::new(pb::read_resource::Response {
-                diagnostics: client_diagnostics(r, &at.id(), &e),
+                diagnostics: client_diagnostics(r, &at.id(), "read", &e),
                 ..Default::default()
             })),
         }
@@ -563,6 +649,16 @@ impl Provider for WayfinderProvider {
             planned
                 .diagnostics
                 .extend(r.create_warnings(&planned.state));
+        }
+        if let Some(b) = r.behaviour() {
+            let client = self.ready_client().await;
+            let ctx = resources::PlanContext {
+                resource: r,
+                client: client.as_deref(),
+                prior: &prior,
+                config: &config,
+            };
+            b.plan(ctx, &mut planned).await;
         }
         let planned_identity = r.address(&planned.state).and_then(|a| identity_data(r, &a));
         Ok(Response::new(pb::plan_resource_change::Response {
@@ -595,18 +691,46 @@ impl Provider for WayfinderProvider {
                 ..Default::default()
             }));
         };
+        let action = if planned.is_null() {
+            "delete"
+        } else if prior.is_null() {
+            "create"
+        } else {
+            "update"
+        };
         let fail = |e: ClientError| {
             Ok(Response::new(pb::apply_resource_change::Response {
-                diagnostics: client_diagnostics(r, &at.id(), &e),
+                diagnostics: client_diagnostics(r, &at.id(), action, &e),
                 ..Default::default()
             }))
         };
         if planned.is_null() {
             return match client.delete_object(r.kind, &at).await {
-                Ok(_) => Ok(Response::new(pb::apply_resource_change::Response {
-                    new_state: encode(&Value::Null, &ty),
-                    ..Default::default()
-                })),
+                Ok(_) => {
+                    let diagnostics = match r.behaviour() {
+                        Some(b) => {
+                            b.after_delete(resources::ApplyContext {
+                                resource: r,
+                                client: &client,
+                                at: &at,
+                                value: &prior,
+                            })
+                            .await
+                        }
+                        None => Vec::new(),
+                    };
+                    // Not gone (a failure or a timeout): the object stays in the state.
+                    let left = if diagnostics.is_empty() {
+                        &Value::Null
+                    } else {
+                        &prior
+                    };
+                    Ok(Response::new(pb::apply_resource_change::Response {
+                        new_state: encode(left, &ty),
+                        diagnostics,
+                        ..Default::default()
+                    }))
+                }
                 Err(e) => fail(e),
             };
         }
@@ -623,12 +747,24 @@ impl Provider for WayfinderProvider {
         };
         match result {
             Ok(stored) => {
+                let (stored, diagnostics) = match r.behaviour() {
+                    Some(b) => {
+                        let ctx = resources::ApplyContext {
+                            resource: r,
+                            client: &client,
+                            at: &at,
+                            value: &planned,
+                        };
+                        b.after_write(ctx, stored, prior.is_null()).await
+                    }
+                    None => (stored, Vec::new()),
+                };
                 let state = r.applied_state(&stored, &planned);
                 Ok(Response::new(pb::apply_resource_change::Response {
                     new_identity: r.address(&state).and_then(|a| identity_data(r, &a)),
                     new_state: encode(&state, &ty),
                     private: private_for(&stored),
-                    ..Default::default()
+                    diagnostics,
                 }))
             }
             Err(e) => fail(e),
@@ -682,7 +818,7 @@ impl Provider for WayfinderProvider {
                 }
                 Err(e) => {
                     return Ok(Response::new(pb::import_resource_state::Response {
-                        diagnostics: client_diagnostics(r, &at.id(), &e),
+                        diagnostics: client_diagnostics(r, &at.id(), "import", &e),
                         ..Default::default()
                     }));
                 }
@@ -757,11 +893,18 @@ impl Provider for WayfinderProvider {
         _: Request<pb::stop_provider::Request>,
     ) -> Rpc<pb::stop_provider::Response> {
         tracing::info!("Terraform asked the provider to stop");
-        self.stopping.store(true, Ordering::SeqCst);
+        self.stopping.stop();
         Ok(Response::new(pb::stop_provider::Response {
             error: String::new(),
         }))
     }
+}
+
+fn ephemeral_schemas() -> std::collections::HashMap<String, pb::Schema> {
+    crate::ephemeral::type_names()
+        .into_iter()
+        .map(|t| (t.to_string(), crate::ephemeral::schema().to_proto()))
+        .collect()
 }
 
 fn capabilities() -> pb::ServerCapabilities {

@@ -20,6 +20,7 @@
 //! real difference) shows as drift.
 
 mod access_token;
+pub mod cluster;
 
 use std::collections::BTreeMap;
 
@@ -33,7 +34,7 @@ use crate::client::ObjectAddress;
 use crate::codec::{Type, Value};
 use crate::diag;
 use crate::proto::tfplugin6 as pb;
-use crate::schema::{Attribute, Block, Nesting, Presence, Schema};
+use crate::schema::{Attribute, Block, NestedBlock, Nesting, Presence, Schema};
 
 pub use access_token::STORE_TOKEN;
 
@@ -89,6 +90,8 @@ pub struct ResourceType {
     status: Option<Type>,
     /// A secret the server returns once, at creation (`wayfinder_access_token`).
     secret: Option<access_token::OnceSecret>,
+    /// What the resource does beyond the generic lifecycle (`wayfinder_cluster`).
+    behaviour: Option<Box<dyn Behaviour>>,
 }
 
 /// Every resource type the provider serves.
@@ -112,6 +115,7 @@ pub fn all() -> Vec<ResourceType> {
         ResourceType::new(&GLOBAL_ACCESS_POLICY, &[]),
         ResourceType::new(&GLOBAL_ACCESS_ROLE, &[]),
         access_token::resource(),
+        cluster::resource(),
     ]
 }
 
@@ -203,6 +207,7 @@ impl ResourceType {
             schema: Schema { version: 0, block },
             status: None,
             secret: None,
+            behaviour: None,
         }
     }
 
@@ -576,6 +581,9 @@ impl ResourceType {
                 snake_value(object.get("status").unwrap_or(&Json::Null), ty),
             );
         }
+        if let Some(b) = &self.behaviour {
+            b.read_extra(object, &mut map);
+        }
         Value::Map(map).conform(&self.value_type())
     }
 
@@ -587,6 +595,9 @@ impl ResourceType {
         if let Some(secret) = &self.secret {
             secret.carry_over(&mut state, prior);
         }
+        if let Some(b) = &self.behaviour {
+            b.carry_over(&mut state, prior);
+        }
         state.conform(&self.value_type())
     }
 
@@ -596,6 +607,9 @@ impl ResourceType {
         let mut state = settle_block(&self.schema.block, remote, planned);
         if let Some(secret) = &self.secret {
             secret.after_apply(&mut state, planned, stored);
+        }
+        if let Some(b) = &self.behaviour {
+            b.carry_over(&mut state, planned);
         }
         state.conform(&self.value_type())
     }
@@ -992,7 +1006,8 @@ pub fn block_to_json(value: &Value, block: &Block) -> Map<String, Json> {
     }
     for nb in &block.blocks {
         let v = value.get(&nb.name);
-        if v.is_null() {
+        // A block that maps to no Wayfinder field (`timeouts`) is Terraform's only.
+        if v.is_null() || nb.json.is_empty() {
             continue;
         }
         match nb.nesting {
@@ -1037,7 +1052,7 @@ pub fn block_from_json(json: &Json, block: &Block) -> Value {
         }
     }
     for nb in &block.blocks {
-        let v = match (nb.nesting, obj.get(nb.json)) {
+        let v = match (nb.nesting, obj.get(nb.json).filter(|_| !nb.json.is_empty())) {
             (Nesting::Single, Some(j)) => block_from_json(j, &nb.block),
             (Nesting::Single, None) => Value::Null,
             (Nesting::List, Some(Json::Array(items))) => typed_list(
@@ -1254,6 +1269,85 @@ fn keep_equivalent_config(block: &Block, planned: Value, prior: &Value) -> Value
         m.insert(nb.name.clone(), v);
     }
     Value::Map(m)
+}
+
+// ---------------------------------------------------------------------------------------
+// Behaviour beyond the generic lifecycle
+
+/// What a resource does beyond the generic create, read, update and delete — the cluster's
+/// plan-time preview and its waits ([`cluster`]). Every method defaults to doing nothing
+/// more, so the generic paths call them unconditionally.
+#[tonic::async_trait]
+pub trait Behaviour: Send + Sync + std::fmt::Debug {
+    /// More checks of a configuration (values may be unknown).
+    fn validate(&self, _config: &Value) -> Vec<pb::Diagnostic> {
+        Vec::new()
+    }
+
+    /// Attributes read from the object beyond the spec and `status`.
+    fn read_extra(&self, _object: &Json, _value: &mut BTreeMap<String, Value>) {}
+
+    /// What only Terraform holds, carried from `prior` into a state read or applied.
+    fn carry_over(&self, _state: &mut Value, _prior: &Value) {}
+
+    /// Adjusts a planned create or update (after the generic plan).
+    async fn plan(&self, _ctx: PlanContext<'_>, _planned: &mut Planned) {}
+
+    /// After the server accepted a create (`create`) or update and answered `stored`: the
+    /// object to record, and diagnostics (an error with the object taints a create).
+    async fn after_write(
+        &self,
+        _ctx: ApplyContext<'_>,
+        stored: Json,
+        _create: bool,
+    ) -> (Json, Vec<pb::Diagnostic>) {
+        (stored, Vec::new())
+    }
+
+    /// After the server accepted a delete.
+    async fn after_delete(&self, _ctx: ApplyContext<'_>) -> Vec<pb::Diagnostic> {
+        Vec::new()
+    }
+}
+
+/// What [`Behaviour::plan`] sees.
+#[derive(Debug, Clone, Copy)]
+pub struct PlanContext<'a> {
+    pub resource: &'a ResourceType,
+    /// `None` while the provider's configuration is not known.
+    pub client: Option<&'a crate::client::Client>,
+    pub prior: &'a Value,
+    pub config: &'a Value,
+}
+
+/// What [`Behaviour::after_write`] and [`Behaviour::after_delete`] see.
+#[derive(Debug, Clone, Copy)]
+pub struct ApplyContext<'a> {
+    pub resource: &'a ResourceType,
+    pub client: &'a crate::client::Client,
+    pub at: &'a ObjectAddress,
+    /// The planned state (the prior state for a delete).
+    pub value: &'a Value,
+}
+
+impl ResourceType {
+    /// Gives the resource a [`Behaviour`].
+    pub fn with_behaviour(mut self, b: Box<dyn Behaviour>) -> Self {
+        self.behaviour = Some(b);
+        self
+    }
+
+    /// The resource's [`Behaviour`], if any.
+    pub fn behaviour(&self) -> Option<&dyn Behaviour> {
+        self.behaviour.as_deref()
+    }
+
+    /// Adds attributes and blocks that map to no spec field.
+    pub fn with_extra(mut self, attributes: Vec<Attribute>, blocks: Vec<NestedBlock>) -> Self {
+        self.schema.block.attributes.extend(attributes);
+        self.schema.block.blocks.extend(blocks);
+        self
+    }
 }
 
 #[cfg(test)]
