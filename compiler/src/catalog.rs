@@ -546,16 +546,16 @@ pub fn emit(
             let mut names: Vec<&str> = entries.iter().map(|(_, e)| e.name.as_str()).collect();
             names.dedup();
             variables.push(scopes_variable(&words, &human, &names, scope_fields));
-            // The definitions' scopes, overridden by the variable's.
-            let defaults: Vec<(ObjectKey, Expr)> = names
+            // Each definition's scope (each version's, for a versioned kind), unless the
+            // variable names the object.
+            let scopes: Vec<(ObjectKey, Expr)> = entries
                 .iter()
-                .map(|n| {
-                    let (_, e) = entries
-                        .iter()
-                        .rev()
-                        .find(|(_, e)| e.name == *n)
-                        .expect("a name of these entries");
+                .map(|(_, e)| {
                     let scope = e.spec().get("scope").cloned().unwrap_or(Value::Null);
+                    let prefix = format!(
+                        "lookup(var.{words}_scopes, {}, ",
+                        crate::hcl::quote(&e.name)
+                    );
                     let value = match scope {
                         Value::Object(map) => {
                             let Expr::Object(mut items) = shapes::object_value(scope_fields, &map)
@@ -574,21 +574,18 @@ pub fn emit(
                                     None => (ObjectKey::Attribute(k), Expr::Null),
                                 });
                             }
-                            Expr::Object(full)
+                            Expr::Wrapped {
+                                prefix,
+                                items: full,
+                                suffix: ")".into(),
+                            }
                         }
-                        _ => Expr::Null,
+                        _ => Expr::raw(format!("{prefix}null)")),
                     };
-                    (ObjectKey::Map(n.to_string()), value)
+                    (ObjectKey::Map(e.key()), value)
                 })
                 .collect();
-            locals.attribute(
-                format!("{words}_scopes"),
-                Expr::Wrapped {
-                    prefix: "merge(".into(),
-                    items: defaults,
-                    suffix: format!(", var.{words}_scopes)"),
-                },
-            );
+            locals.attribute(format!("{words}_scopes"), Expr::Object(scopes));
         }
         for (i, e) in &entries {
             main.block(resource(catalog, *i, e, &words, scoped.is_some()));
@@ -816,7 +813,7 @@ fn resource(catalog: &Catalog, i: usize, e: &Entry, words: &str, scoped: bool) -
         && let Some(f) = shape::find(e.info.spec, "scope")
         && let FieldType::Object(inner) = f.ty
     {
-        let value = format!("local.{words}_scopes[{}]", crate::hcl::quote(&e.name));
+        let value = format!("local.{words}_scopes[{}]", crate::hcl::quote(&e.key()));
         dynamics.insert(
             "spec.scope".to_string(),
             shapes::dynamic_block("scope", &format!("{value} == null ? [] : [{value}]"), inner),

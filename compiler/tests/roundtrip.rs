@@ -360,7 +360,7 @@ fn label(l: &hcl::structure::BlockLabel) -> String {
 
 struct Reader<'a> {
     resources: &'a [Resource],
-    /// `local.NAME` defaults: the first argument of each `merge(…)` in `locals`.
+    /// `local.NAME` defaults: the default of each `lookup(…)` in the `locals` maps.
     locals: BTreeMap<String, Value>,
 }
 
@@ -595,14 +595,28 @@ fn check(defs: &[Value]) -> Result<(), TestCaseError> {
                     body: b.body.clone(),
                 }),
                 "locals" => {
+                    // `X_scopes = { "key" = lookup(var.X_scopes, "name", DEFAULT), … }`: the
+                    // defaults.
                     for a in b.body.attributes() {
-                        if let Expression::FuncCall(call) = &a.expr {
-                            let v = call.args[0].evaluate(&Context::new()).expect("defaults");
-                            locals.insert(
-                                a.key.as_str().to_string(),
-                                serde_json::to_value(v).unwrap(),
+                        let Expression::Object(items) = &a.expr else {
+                            continue;
+                        };
+                        let mut m = Map::new();
+                        for (k, v) in items {
+                            let hcl::expr::ObjectKey::Expression(k) = k else {
+                                continue;
+                            };
+                            let key = k.evaluate(&Context::new()).expect("a key");
+                            let Expression::FuncCall(call) = v else {
+                                continue;
+                            };
+                            let d = call.args[2].evaluate(&Context::new()).expect("a default");
+                            m.insert(
+                                key.as_str().expect("a string key").to_string(),
+                                serde_json::to_value(d).unwrap(),
                             );
                         }
+                        locals.insert(a.key.as_str().to_string(), Value::Object(m));
                     }
                 }
                 _ => {}
