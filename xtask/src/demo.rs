@@ -205,13 +205,18 @@ pub fn run(args: &Args) -> Result<()> {
 const ROOT_CONFIG: &str = r#"# Written by `cargo xtask demo`. The provider reads WAYFINDER_SERVER and WAYFINDER_TOKEN
 # from the environment; source env.sh beside this file to set them.
 
-module "compute_templates" {
-  source = "./module"
+module "catalog" {
+  source = "./module/catalog"
 }
 
 output "compute_template_ids" {
   description = "The compute templates created on the server, name => id."
-  value       = module.compute_templates.compute_template_ids
+  value       = module.catalog.compute_template_ids
+}
+
+output "cluster_plan_ids" {
+  description = "The cluster plan versions created on the server, name@version => id."
+  value       = module.catalog.cluster_plan_ids
 }
 "#;
 

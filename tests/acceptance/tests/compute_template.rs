@@ -1,19 +1,16 @@
 //! `wayfinder_compute_template` through the real Terraform CLI and a real `wayfinder-server`,
 //! following the terraform-plugin-testing loop: plan, apply, check the remote object, empty
 //! plans without and with refresh, import and verify, update in place, drift, destroy, check
-//! destroyed. Also: validation diagnostics, connection errors, the compiled module and
-//! debug mode (`TF_REATTACH_PROVIDERS`).
+//! destroyed. Also: validation diagnostics, connection errors and debug mode
+//! (`TF_REATTACH_PROVIDERS`).
 //!
 //! All tests are in one file so that cargo runs them in parallel; each has its own server and
 //! working directories.
 
-use std::path::PathBuf;
-use std::process::Command;
-
 use serde_json::{Value, json};
 use wayfinder_acceptance::{
     DebugProvider, PlannedChange, REQUIRED_PROVIDERS, Server, Workdir, assert_json_eq,
-    assert_no_crash, binary, repo_root, require_terraform, strip_nulls, terraform,
+    assert_no_crash, require_terraform, strip_nulls, terraform,
 };
 
 const ADDR: &str = "wayfinder_compute_template.x";
@@ -383,98 +380,8 @@ fn an_unreachable_server_is_a_clear_error() {
     );
 }
 
-/// The example definitions, parsed with the model.
-fn example_definitions() -> Vec<wayfinder_model::Object> {
-    let dir = repo_root().join("examples").join("definitions");
-    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
-        .unwrap_or_else(|e| panic!("reading {}: {e}", dir.display()))
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.extension().is_some_and(|x| x == "yaml" || x == "yml"))
-        .collect();
-    files.sort();
-    let mut objects = Vec::new();
-    for file in files {
-        let text = std::fs::read_to_string(&file).expect("reading a definition");
-        let docs = wayfinder_model::parse_yaml_documents(&file.to_string_lossy(), &text)
-            .unwrap_or_else(|errors| panic!("{}: {errors:?}", file.display()));
-        objects.extend(docs.into_iter().map(|d| d.object));
-    }
-    objects
-}
-
-#[test]
-fn the_compiled_module_applies_the_example_definitions() {
-    require_terraform!();
-    let definitions: Vec<_> = example_definitions()
-        .into_iter()
-        .filter(|o| matches!(o, wayfinder_model::Object::ComputeTemplate(_)))
-        .collect();
-    assert!(
-        !definitions.is_empty(),
-        "examples/definitions holds no ComputeTemplate"
-    );
-
-    let server = Server::start();
-    let api = server.client();
-    let wd = Workdir::new(&server);
-    let module = wd.path().join("module");
-    let compile = Command::new(binary("wayfinder-compile"))
-        .arg(repo_root().join("examples").join("definitions"))
-        .arg("--out")
-        .arg(&module)
-        .output()
-        .expect("running wayfinder-compile");
-    assert!(
-        compile.status.success(),
-        "wayfinder-compile failed ({}):\n{}{}",
-        compile.status,
-        String::from_utf8_lossy(&compile.stdout),
-        String::from_utf8_lossy(&compile.stderr)
-    );
-    wd.write_config(
-        r#"
-module "compute_templates" {
-  source = "./module"
-}
-
-output "compute_template_ids" {
-  value = module.compute_templates.compute_template_ids
-}
-"#,
-    );
-    wd.init();
-    wd.apply();
-    wd.plan_is_empty(false);
-    wd.plan_is_empty(true);
-
-    let ids = wd.outputs()["compute_template_ids"]["value"].clone();
-    for definition in &definitions {
-        let name = &definition.metadata().name;
-        assert_json_eq(
-            &server_spec(&server, name),
-            &strip_nulls(&definition.spec_json()),
-            &format!(
-                "{} on the server, against its YAML",
-                definition.display_name()
-            ),
-        );
-        assert_eq!(
-            ids[name.as_str()],
-            json!(name),
-            "compute_template_ids[{name}]"
-        );
-    }
-
-    wd.destroy();
-    for definition in &definitions {
-        let name = &definition.metadata().name;
-        assert!(
-            api.compute_template(name).is_none(),
-            "{} is still on the server after destroy",
-            definition.display_name()
-        );
-    }
-}
+// The compiled catalog module (every example definition, not only the compute templates)
+// is applied and compared with the definitions in tests/compiler.rs.
 
 #[test]
 fn debug_mode_serves_terraform_through_reattach() {
