@@ -173,6 +173,8 @@ pub struct Catalog<'a> {
     pub links: Vec<Links>,
     /// Objects looked up with data sources.
     pub lookups: BTreeSet<Lookup>,
+    /// Entry indexes by kind and name.
+    by_name: BTreeMap<(&'static str, String), Vec<usize>>,
 }
 
 /// The resource label for an object name: `eks-general` → `eks_general`; a name starting
@@ -260,10 +262,18 @@ impl<'a> Catalog<'a> {
             used.insert((rtype, label.clone()));
             e.label = label;
         }
+        let mut by_name: BTreeMap<(&'static str, String), Vec<usize>> = BTreeMap::new();
+        for (i, e) in entries.iter().enumerate() {
+            by_name
+                .entry((e.info.kind, e.name.clone()))
+                .or_default()
+                .push(i);
+        }
         let mut catalog = Catalog {
             links: vec![Links::new(); entries.len()],
             entries,
             lookups: BTreeSet::new(),
+            by_name,
         };
         let problems = catalog.resolve();
         (catalog, problems)
@@ -277,13 +287,12 @@ impl<'a> Catalog<'a> {
     /// The entry of `kind` named `name` at `version` (any version, the latest, when
     /// `None`). Workspaced kinds are searched in every workspace, `admin` first.
     pub fn find(&self, kind: &str, name: &str, version: Option<&str>) -> Option<usize> {
-        let mut candidates: Vec<usize> = (0..self.entries.len())
-            .filter(|i| {
-                let e = &self.entries[*i];
-                e.info.kind == kind
-                    && e.name == name
-                    && version.is_none_or(|v| e.version.as_deref() == Some(v))
-            })
+        let kind = kinds::ALL.iter().find(|k| k.kind == kind)?.kind;
+        let named = self.by_name.get(&(kind, name.to_string()))?;
+        let mut candidates: Vec<usize> = named
+            .iter()
+            .copied()
+            .filter(|i| version.is_none_or(|v| self.entries[*i].version.as_deref() == Some(v)))
             .collect();
         candidates.sort_by(|a, b| {
             let (a, b) = (&self.entries[*a], &self.entries[*b]);

@@ -159,6 +159,8 @@ struct Check {
     variable: &'static str,
     condition: String,
     message: String,
+    /// The other variables its condition and message refer to.
+    refers_to: Vec<&'static str>,
 }
 
 /// One effective policy, as the module's `local.policies` holds it.
@@ -406,12 +408,20 @@ impl<'c> Plan<'c> {
 
     fn checks(&self) -> Vec<Check> {
         let mut out = Vec::new();
-        let mut push = |rule, variable, condition: String, message: String| {
+        let mut push = |rule, variable: &'static str, condition: String, message: String| {
+            let mut refers_to = references(&condition);
+            for r in references(&message) {
+                if !refers_to.contains(&r) {
+                    refers_to.push(r);
+                }
+            }
+            refers_to.retain(|r| *r != variable);
             out.push(Check {
                 rule,
                 variable,
                 condition,
                 message,
+                refers_to,
             })
         };
         push(
@@ -821,11 +831,8 @@ impl<'c> Plan<'c> {
         let deps = |v: &str| -> Vec<&'static str> {
             let mut out: Vec<&'static str> = Vec::new();
             for c in checks.iter().filter(|c| c.variable == v) {
-                for d in references(&c.condition)
-                    .into_iter()
-                    .chain(references(&c.message))
-                {
-                    if d != v && !out.contains(&d) {
+                for d in &c.refers_to {
+                    if !out.contains(d) {
                         out.push(d);
                     }
                 }
@@ -1015,7 +1022,10 @@ impl<'c> Plan<'c> {
             for pools in self.templates.iter().flat_map(|t| t.values()) {
                 machines.extend(pools.iter().map(|p| p.machine.clone()));
             }
-            machines.extend(priced.iter().cloned());
+            // One priced machine none of those lists names, and one without a price.
+            if let Some(m) = priced.iter().find(|m| !machines.contains(m)) {
+                machines.push(m.clone());
+            }
             machines.push("x1.unpriced".into());
             let machines = sorted_unique(machines);
             let mut sizes: Vec<i64> = vec![1];
@@ -1592,6 +1602,9 @@ impl<'c> Plan<'c> {
         body.block(Block::new("run", &["plan_defaults"], run));
 
         let variations = self.variations(&valid);
+        // What fails for each variation, asked of the model once.
+        let verdicts: Vec<(Vec<Rule>, Vec<&'static str>)> =
+            variations.iter().map(|v| self.failing(checks, v)).collect();
         let mut done: BTreeSet<Rule> = BTreeSet::new();
         for c in checks {
             if !done.insert(c.rule) {
@@ -1600,8 +1613,8 @@ impl<'c> Plan<'c> {
             // The variation breaking this check with the fewest other failures.
             let best = variations
                 .iter()
-                .filter_map(|v| {
-                    let (rules, vars) = self.failing(checks, v);
+                .zip(&verdicts)
+                .filter_map(|(v, (rules, vars))| {
                     rules
                         .contains(&c.rule)
                         .then_some((rules.len(), v, rules, vars))

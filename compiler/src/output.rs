@@ -162,9 +162,11 @@ fn stage(target: &Path, contents: &[u8]) -> io::Result<PathBuf> {
             }
         }
     };
+    // Not fsynced: a reader never sees a half-written file (it is renamed into place whole),
+    // and the files can always be compiled again; syncing each of thousands of files would
+    // cost more than compiling them.
     let written = file
         .write_all(contents)
-        .and_then(|()| file.sync_all())
         .and_then(|()| match fs::metadata(target) {
             Ok(meta) => fs::set_permissions(&path, meta.permissions()),
             Err(_) => Ok(()),
