@@ -373,18 +373,23 @@ impl<'a> Catalog<'a> {
                                 .filter(|e| version.is_none() || e.name == name)
                                 .map(Entry::key)
                                 .collect();
+                            let have = match (&version, have.is_empty()) {
+                                (Some(_), true) => {
+                                    format!("the input has no {} {name} at all", r.to)
+                                }
+                                (Some(_), false) => {
+                                    format!("the input has {}", have.join(", "))
+                                }
+                                (None, true) => format!("the input has no {}", r.to),
+                                (None, false) => format!("the input has {}", have.join(", ")),
+                            };
                             problems.push(self.at(
                                 i,
                                 &field,
                                 format!(
-                                    "{wanted} is not among the definitions, and the module cannot look {}s up on the server (the provider has no data source for them): add its {} definition to the input; {}",
+                                    "{wanted} is not among the definitions, and the module cannot look {}s up on the server (the provider has no data source for them): add its {} definition to the input; {have}",
                                     r.what,
                                     r.to,
-                                    if have.is_empty() {
-                                        format!("the input has no {}", r.to)
-                                    } else {
-                                        format!("the input has {}", have.join(", "))
-                                    }
                                 ),
                             ));
                         }
@@ -400,7 +405,7 @@ impl<'a> Catalog<'a> {
     pub fn at(&self, i: usize, field: &FieldPath, message: String) -> Diagnostic {
         let e = &self.entries[i];
         Diagnostic::at_field(&e.def.file, e.def.document, &e.def.spans, field, message)
-            .object(e.display())
+            .object(e.def.object.display_name())
     }
 
     /// Checks that a reference's target fits: a plan's network plan and compute templates are

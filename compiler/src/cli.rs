@@ -226,7 +226,14 @@ fn fail(
     stderr: &mut dyn Write,
 ) -> u8 {
     let names: Vec<String> = files.iter().map(|f| input::display(f)).collect();
-    problems.sort_by_key(|d| names.iter().position(|n| *n == d.file).map_or(0, |i| i + 1));
+    problems.sort_by_key(|d| {
+        (
+            names.iter().position(|n| *n == d.file).map_or(0, |i| i + 1),
+            d.document.unwrap_or(0),
+            d.line,
+            d.column,
+        )
+    });
     report(format, &problems, stdout, stderr);
     let errors: Vec<&Diagnostic> = problems.iter().filter(|d| d.is_error()).collect();
     let mut files: Vec<&str> = errors.iter().map(|d| d.file.as_str()).collect();

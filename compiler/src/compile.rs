@@ -240,8 +240,12 @@ pub fn load(sources: &[Source]) -> (Vec<Definition>, Vec<Diagnostic>) {
 /// Compiles the sources into the catalog module and a self-service module per cluster
 /// plan, or returns every problem found (notices included).
 pub fn compile(sources: &[Source], options: &CompileOptions) -> Result<Compiled, Vec<Diagnostic>> {
-    let (definitions, problems) = load(sources);
+    let (definitions, mut problems) = load(sources);
     if !problems.is_empty() {
+        // References are checked too, so that every problem is reported in one run (the
+        // definitions that failed validation are resolved as they are).
+        let (_, more) = Catalog::build(&definitions);
+        problems.extend(more.into_iter().filter(Diagnostic::is_error));
         return Err(problems);
     }
     if definitions.is_empty() {

@@ -589,3 +589,160 @@ fn the_examples_compile() {
         assert!(vars.contains("variable \"region\""), "{plan}");
     }
 }
+
+/// A small catalog: a network plan, two EKS templates, a package and its repository, and a
+/// plan using them.
+fn catalog_project() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let defs = dir.path().join("defs");
+    fs::create_dir_all(&defs).unwrap();
+    fs::write(
+        defs.join("templates.yaml"),
+        format!(
+            "{}---\n{}",
+            template("eks-a", "EKS"),
+            template("eks-b", "EKS")
+        ),
+    )
+    .unwrap();
+    fs::write(
+        defs.join("network.yaml"),
+        "apiVersion: networking.appvia.io/v2beta1\nkind: ClusterNetworkPlan\nmetadata: {name: eks-net}\nspec:\n  template:\n    provider: aws\n    ipv4:\n      cidrBlocks: [{type: node, size: 22}]\n",
+    )
+    .unwrap();
+    fs::write(
+        defs.join("packages.yaml"),
+        "apiVersion: package.appvia.io/v2beta2\nkind: Repository\nmetadata: {name: charts}\nspec: {url: https://charts.example.com}\n---\napiVersion: package.appvia.io/v2beta2\nkind: Package\nmetadata: {name: tool}\nspec:\n  version: 1.0.0\n  installNamespace: tool\n  helm: {repositoryRef: charts, chartName: tool, chartVersion: 1.0.0}\n",
+    )
+    .unwrap();
+    fs::write(defs.join("plan.yaml"), plan("plan-a", "eks-net", "tool")).unwrap();
+    dir
+}
+
+fn plan(name: &str, network: &str, package: &str) -> String {
+    format!(
+        "apiVersion: compute.appvia.io/v2beta2\nkind: ClusterPlan\nmetadata: {{name: {name}}}\nspec:\n  version: 1.0.0\n  provider: EKS\n  cluster:\n    kubernetesVersion: \"1.32\"\n    packages: [{{name: {package}, version: 1.0.0}}]\n  network: {{networkPlan: {network}}}\n  choices:\n    regions: {{default: eu-west-2, allowed: [eu-west-2, eu-west-1]}}\n    computeTemplates: {{default: eks-a, allowed: [eks-a, eks-b]}}\n"
+    )
+}
+
+#[test]
+fn references_become_resource_references_and_missing_ones_are_reported_at_their_field() {
+    let p = catalog_project();
+    let out = run(p.path(), &["defs", "--out", "out"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let main = fs::read_to_string(p.path().join("out/catalog/main.tf")).unwrap();
+    for wired in [
+        "network_plan = wayfinder_cluster_network_plan.eks_net.name",
+        "name    = wayfinder_package.tool_1_0_0.name",
+        "version = wayfinder_package.tool_1_0_0.version",
+        "default = wayfinder_compute_template.eks_a.name",
+        "allowed = [wayfinder_compute_template.eks_a.name, wayfinder_compute_template.eks_b.name]",
+        "repository_ref = wayfinder_package_repository.charts.name",
+    ] {
+        assert!(main.contains(wired), "{wired} is not in\n{main}");
+    }
+
+    // A network plan that is not there is looked up on the server, and the compiler says so.
+    fs::write(
+        p.path().join("defs/plan.yaml"),
+        plan("plan-a", "elsewhere", "tool"),
+    )
+    .unwrap();
+    let out = run(
+        p.path(),
+        &["defs", "--out", "out", "--message-format", "json"],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let notice: serde_json::Value = serde_json::from_str(stdout(&out).trim()).unwrap();
+    assert_eq!(notice["severity"], "notice");
+    assert_eq!(notice["file"], "defs/plan.yaml");
+    assert_eq!(notice["field"], "spec.network.networkPlan");
+    assert_eq!(
+        (notice["line"].as_u64(), notice["column"].as_u64()),
+        (Some(10), Some(13))
+    );
+    let main = fs::read_to_string(p.path().join("out/catalog/main.tf")).unwrap();
+    assert!(main.contains("data \"wayfinder_cluster_network_plan\" \"elsewhere\" {"));
+    assert!(main.contains("network_plan = data.wayfinder_cluster_network_plan.elsewhere.name"));
+
+    // A package cannot be looked up: every such problem is an error, at its field, and
+    // nothing is written.
+    fs::write(
+        p.path().join("defs/plan.yaml"),
+        format!(
+            "{}---\n{}",
+            plan("plan-a", "eks-net", "missing"),
+            plan("plan-b", "eks-net", "tool")
+                .replace("eu-west-2, eu-west-1", "eu-west-2, eu-west-9")
+                .replace("default: eks-a, allowed", "default: eks-z, allowed")
+        ),
+    )
+    .unwrap();
+    let before = fs::read(p.path().join("out/catalog/main.tf")).unwrap();
+    let out = run(p.path(), &["defs", "--out", "out"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(
+        err.contains("defs/plan.yaml:9:17: ClusterPlan/plan-a: spec.cluster.packages[0].name: package missing version 1.0.0 is not among the definitions, and the module cannot look packages up on the server (the provider has no data source for them): add its Package definition to the input; the input has no Package missing at all\ndefs/plan.yaml:27:24: ClusterPlan/plan-b: spec.choices.computeTemplates.default: \"eks-z\" is not among the allowed values"),
+        "{err}"
+    );
+    assert!(err.contains("ClusterPlan/plan-b: spec.choices.computeTemplates.default: \"eks-z\" is not among the allowed values"), "{err}");
+    assert!(err.ends_with("; nothing was written\n"), "{err}");
+    assert_eq!(
+        fs::read(p.path().join("out/catalog/main.tf")).unwrap(),
+        before
+    );
+}
+
+#[test]
+fn files_of_a_removed_plan_are_removed_and_no_others() {
+    let p = catalog_project();
+    assert!(run(p.path(), &["defs", "--out", "out"]).status.success());
+    let module = p.path().join("out/clusters/plan-a");
+    assert!(module.join("variables.tf").is_file());
+    // A file of the user's beside the generated ones, and one at the top.
+    fs::write(module.join("override.tf"), "# mine\n").unwrap();
+    fs::write(p.path().join("out/notes.md"), "mine\n").unwrap();
+
+    fs::remove_file(p.path().join("defs/plan.yaml")).unwrap();
+    let out = run(p.path(), &["defs", "--out", "out", "--check"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(
+        err.contains("out/clusters/plan-a/variables.tf: written by an earlier run and no longer compiled from the definitions"),
+        "{err}"
+    );
+    assert!(!err.contains("override.tf"), "{err}");
+    assert!(
+        module.join("variables.tf").is_file(),
+        "--check removed a file"
+    );
+
+    let out = run(p.path(), &["defs", "--out", "out"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("removed: clusters/plan-a/README.md"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(!module.join("variables.tf").exists());
+    assert!(
+        !module.join("tests").exists(),
+        "an emptied directory of the compiler's stays"
+    );
+    assert_eq!(
+        fs::read_to_string(module.join("override.tf")).unwrap(),
+        "# mine\n"
+    );
+    assert_eq!(
+        fs::read_to_string(p.path().join("out/notes.md")).unwrap(),
+        "mine\n"
+    );
+    let manifest = fs::read_to_string(p.path().join("out/.wayfinder-compile-manifest")).unwrap();
+    assert!(!manifest.contains("clusters/plan-a"), "{manifest}");
+    assert!(
+        run(p.path(), &["defs", "--out", "out", "--check"])
+            .status
+            .success()
+    );
+}
