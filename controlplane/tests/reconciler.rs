@@ -263,3 +263,37 @@ async fn the_api_creates_and_deletes_clusters_through_the_reconciler() {
     assert_eq!(resp.status().as_u16(), 404);
     server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_delete_is_retried_after_its_back_off() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    populate(&store);
+    put(
+        &store,
+        Some("pay"),
+        cluster(
+            "sticky",
+            "pay",
+            &[("wayfinder.dev/simulate", "fail-delete-once")],
+        ),
+    );
+    let server = Running::start(dir.path(), Duration::from_millis(50)).await;
+    wait_phase(&store, "pay", "sticky", "Success").await;
+    request_delete(&server.store, "pay", "sticky");
+    let (failed, _) = wait_phase(&store, "pay", "sticky", "DeleteFailed").await;
+    assert_eq!(failed["status"]["deleteAttempts"], json!(1), "{failed:#}");
+    assert!(failed["status"]["retryAfter"].is_string(), "{failed:#}");
+    let ready = ready_condition(&failed).unwrap();
+    assert_eq!(ready.reason.as_deref(), Some("SimulatedDeleteFailure"));
+    // Not retried at once: the back-off (5 s for the first failure) holds it.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(
+        reconciler::status_of(&get(&store, "pay", "sticky").unwrap()),
+        Some("DeleteFailed")
+    );
+    // Then the resync retries it, and this time the cloud deletes it.
+    let (gone, _) = wait(&store, "pay", "sticky", |b| b.is_none()).await;
+    assert!(gone.is_none());
+    server.stop().await;
+}
