@@ -284,6 +284,17 @@ macro_rules! registry {
             }
         }
 
+        /// Whether names of kind `info` may contain dots ([`Spec::DOTTED_NAMES`]): a DNS
+        /// subdomain such as `cluster.admin` rather than a single DNS label.
+        pub fn dotted_names(info: &KindInfo) -> bool {
+            $(
+                if info.kind == <$spec as Spec>::INFO.kind {
+                    return <$spec as Spec>::DOTTED_NAMES;
+                }
+            )*
+            false
+        }
+
         /// Reads `value` as an object of kind `info`; the error names the failing path.
         pub(crate) fn typed_from_value(
             info: &KindInfo,

@@ -1,10 +1,31 @@
 //! The Wayfinder REST API client: JSON over HTTP(S) with a bearer token.
+//!
+//! **Transient failures are retried** ([`RETRY`]): a connection that cannot be made, and the
+//! answers `429 Too Many Requests` and `503 Service Unavailable` (the server did not do the
+//! work), for every method; `502 Bad Gateway` and `504 Gateway Timeout` (a proxy may have
+//! passed the request on) only for `GET` and `DELETE`, which are safe to repeat. The wait
+//! doubles from [`RetryPolicy::first_delay`] up to [`RetryPolicy::max_delay`] (or the
+//! server's `Retry-After`, capped the same way), at most [`RetryPolicy::attempts`] tries and
+//! [`RetryPolicy::budget`] of waiting in all. A [`StopSignal`] (Terraform's StopProvider)
+//! ends the waiting at once.
+//!
+//! **Errors become diagnostics** ([`diagnostics`]): what failed, on which object, and what
+//! to do — a `401` points at the token, a `403` names the role the server says is missing,
+//! a stale `409` says to run `terraform plan` again, each `422` cause becomes a diagnostic
+//! on the attribute it is about (policy violations with the policy, its scope, the limit
+//! and the value), and a connection failure names the address tried.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use reqwest::{Method, StatusCode};
 use serde_json::Value as Json;
-use wayfinder_model::KindInfo;
+use tokio::sync::Notify;
+use wayfinder_model::{FieldPath, KindInfo};
+
+use crate::diag::{attr, error, error_at, render_path};
+use crate::proto::tfplugin6 as pb;
 
 /// How the provider reaches the API, after configuration and environment are merged.
 #[derive(Debug, Clone, PartialEq)]
@@ -20,14 +41,24 @@ pub struct Client {
     http: reqwest::Client,
     base: String,
     token: String,
+    workspace: Option<String>,
+    stop: StopSignal,
+    retry: RetryPolicy,
 }
 
-/// One `details.causes[]` entry of an API error: the field and what is wrong with it.
-#[derive(Debug, Clone, PartialEq)]
+/// One `details.causes[]` entry of an API error: the field and what is wrong with it; a
+/// provisioning-policy violation (reason `PolicyViolation`) also names the policy, its
+/// scope, the limit and the value that broke it.
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct Cause {
     pub field: String,
     pub reason: String,
     pub message: String,
+    pub rule: Option<String>,
+    pub policy: Option<String>,
+    pub scope: Option<String>,
+    pub limit: Option<String>,
+    pub value: Option<String>,
 }
 
 /// An error response from the API (a Kubernetes-style Status).
@@ -53,10 +84,92 @@ pub enum ClientError {
     Protocol { url: String, detail: String },
     #[error("invalid provider configuration: {0}")]
     Config(String),
+    #[error(
+        "Terraform asked the provider to stop (for example after Ctrl-C) while it was {doing}; nothing further was sent to Wayfinder"
+    )]
+    Stopped { doing: String },
 }
 
-/// Attempts for a request that failed to connect; the server may be starting.
-const CONNECT_ATTEMPTS: u32 = 3;
+/// Terraform's StopProvider, shared by everything that waits: once raised, retries and
+/// waits end at once.
+#[derive(Debug, Clone, Default)]
+pub struct StopSignal(Arc<StopInner>);
+
+#[derive(Debug, Default)]
+struct StopInner {
+    stopped: AtomicBool,
+    notify: Notify,
+}
+
+impl StopSignal {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Raises the signal; every current and future wait ends.
+    pub fn stop(&self) {
+        self.0.stopped.store(true, Ordering::SeqCst);
+        self.0.notify.notify_waiters();
+    }
+
+    pub fn is_stopped(&self) -> bool {
+        self.0.stopped.load(Ordering::SeqCst)
+    }
+
+    /// Sleeps for `d`; `false` when the signal was raised first (or already).
+    pub async fn sleep(&self, d: Duration) -> bool {
+        let notified = self.0.notify.notified();
+        tokio::pin!(notified);
+        // Register before checking, so a stop between the check and the wait is not missed.
+        notified.as_mut().enable();
+        if self.is_stopped() {
+            return false;
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(d) => !self.is_stopped(),
+            _ = notified => false,
+        }
+    }
+}
+
+/// How transient failures are retried; see the module documentation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RetryPolicy {
+    /// Tries in all, the first included.
+    pub attempts: u32,
+    pub first_delay: Duration,
+    pub max_delay: Duration,
+    /// The most time spent waiting between tries, in all.
+    pub budget: Duration,
+}
+
+/// The client's retry policy: 4 tries, waiting 0.25 s, 0.5 s, 1 s (or `Retry-After`, up to
+/// 4 s), at most 8 s of waiting in all.
+pub const RETRY: RetryPolicy = RetryPolicy {
+    attempts: 4,
+    first_delay: Duration::from_millis(250),
+    max_delay: Duration::from_secs(4),
+    budget: Duration::from_secs(8),
+};
+
+impl RetryPolicy {
+    /// The wait before try `next` (2 for the first retry), given the server's `Retry-After`.
+    pub fn delay(&self, next: u32, retry_after: Option<Duration>) -> Duration {
+        let exp = self
+            .first_delay
+            .saturating_mul(1u32 << next.saturating_sub(2).min(16));
+        retry_after.unwrap_or(exp).min(self.max_delay)
+    }
+}
+
+/// Whether an answer with `status` to `method` is worth another try.
+fn transient(method: &Method, status: StatusCode) -> bool {
+    match status.as_u16() {
+        429 | 503 => true,
+        502 | 504 => matches!(*method, Method::GET | Method::DELETE),
+        _ => false,
+    }
+}
 
 impl Client {
     pub fn new(config: &ClientConfig) -> Result<Self, ClientError> {
@@ -94,7 +207,48 @@ impl Client {
             http,
             base,
             token: config.token.clone(),
+            workspace: config.workspace.clone().filter(|w| !w.is_empty()),
+            stop: StopSignal::new(),
+            retry: RETRY,
         })
+    }
+
+    /// The same client, its retries and waits ended by `stop`.
+    pub fn with_stop(mut self, stop: StopSignal) -> Self {
+        self.stop = stop;
+        self
+    }
+
+    /// The same client with another retry policy (tests).
+    pub fn with_retry(mut self, retry: RetryPolicy) -> Self {
+        self.retry = retry;
+        self
+    }
+
+    /// The signal that ends this client's waits.
+    pub fn stop_signal(&self) -> &StopSignal {
+        &self.stop
+    }
+
+    /// Short-lived credentials for cluster `workspace/name`: `POST
+    /// …/workspaces/{ws}/clusters/{name}/credentials` with an optional TTL (e.g. `30m`).
+    /// The answer holds `token`, `expiresAt`, `ttl`, `endpoint` and `kubeconfig`.
+    pub async fn cluster_credentials(
+        &self,
+        workspace: &str,
+        name: &str,
+        ttl: Option<&str>,
+    ) -> Result<Json, ClientError> {
+        let kind = &wayfinder_model::kinds::CLUSTER;
+        let url = format!(
+            "{}/resources/{}/{}/workspaces/{workspace}/{}/{name}/credentials",
+            self.base, kind.group, kind.version, kind.plural
+        );
+        let body = match ttl {
+            Some(t) => serde_json::json!({ "ttl": t }),
+            None => serde_json::json!({}),
+        };
+        self.send(Method::POST, &url, Some(&body)).await
     }
 
     fn collection_url(&self, kind: &KindInfo) -> String {
@@ -160,7 +314,8 @@ impl Client {
         body: Option<&Json>,
     ) -> Result<Json, ClientError> {
         let mut attempt = 0;
-        let response = loop {
+        let mut waited = Duration::ZERO;
+        loop {
             attempt += 1;
             let mut req = self
                 .http
@@ -171,20 +326,59 @@ impl Client {
                 req = req.json(b);
             }
             tracing::debug!(%method, url, attempt, "wayfinder API request");
-            match req.send().await {
-                Ok(r) => break r,
-                Err(e) if e.is_connect() && attempt < CONNECT_ATTEMPTS => {
-                    tokio::time::sleep(Duration::from_millis(250 * u64::from(attempt * attempt)))
-                        .await;
+            let (result, retry_after) = match req.send().await {
+                Ok(r) => {
+                    let retry_after = retry_after(&r);
+                    (self.read(&method, url, r).await, retry_after)
                 }
+                Err(e) if e.is_connect() => (
+                    Err(ClientError::Unreachable {
+                        url: url.to_string(),
+                        detail: error_chain(&e),
+                    }),
+                    None,
+                ),
                 Err(e) => {
                     return Err(ClientError::Unreachable {
                         url: url.to_string(),
                         detail: error_chain(&e),
                     });
                 }
+            };
+            let retryable = match &result {
+                Err(ClientError::Unreachable { .. }) => true,
+                Err(ClientError::Api(a)) => {
+                    StatusCode::from_u16(a.status).is_ok_and(|s| transient(&method, s))
+                }
+                _ => false,
+            };
+            let delay = self.retry.delay(attempt + 1, retry_after);
+            if !retryable || attempt >= self.retry.attempts || waited + delay > self.retry.budget {
+                return result;
             }
-        };
+            tracing::info!(
+                %method,
+                url,
+                attempt,
+                delay_ms = delay.as_millis() as u64,
+                error = %result.as_ref().err().map(ToString::to_string).unwrap_or_default(),
+                "transient failure from the Wayfinder API; retrying"
+            );
+            if !self.stop.sleep(delay).await {
+                return Err(ClientError::Stopped {
+                    doing: format!("retrying {method} {url}"),
+                });
+            }
+            waited += delay;
+        }
+    }
+
+    async fn read(
+        &self,
+        method: &Method,
+        url: &str,
+        response: reqwest::Response,
+    ) -> Result<Json, ClientError> {
         let status = response.status();
         let object_modified = response
             .headers()
@@ -198,7 +392,7 @@ impl Client {
         if status.is_success() {
             return json.ok_or_else(|| ClientError::Protocol {
                 url: url.to_string(),
-                detail: format!("{status} with a body that is not JSON"),
+                detail: format!("{method} answered {status} with a body that is not JSON"),
             });
         }
         Err(ClientError::Api(api_error(
@@ -208,6 +402,18 @@ impl Client {
             object_modified,
         )))
     }
+}
+
+/// `Retry-After` in seconds (the HTTP-date form is not used by Wayfinder).
+fn retry_after(r: &reqwest::Response) -> Option<Duration> {
+    r.headers()
+        .get(reqwest::header::RETRY_AFTER)?
+        .to_str()
+        .ok()?
+        .trim()
+        .parse::<u64>()
+        .ok()
+        .map(Duration::from_secs)
 }
 
 fn with_dry_run(url: String, dry_run: bool) -> String {
@@ -240,10 +446,18 @@ fn api_error(
         .and_then(Json::as_array)
         .map(|cs| {
             cs.iter()
-                .map(|c| Cause {
-                    field: text(Some(c), "field"),
-                    reason: text(Some(c), "reason"),
-                    message: text(Some(c), "message"),
+                .map(|c| {
+                    let opt = |k: &str| Some(text(Some(c), k)).filter(|t| !t.is_empty());
+                    Cause {
+                        field: text(Some(c), "field"),
+                        reason: text(Some(c), "reason"),
+                        message: text(Some(c), "message"),
+                        rule: opt("rule"),
+                        policy: opt("policy"),
+                        scope: opt("scope"),
+                        limit: opt("limit"),
+                        value: opt("value"),
+                    }
                 })
                 .collect()
         })
@@ -269,4 +483,590 @@ fn error_chain(e: &dyn std::error::Error) -> String {
         src = inner.source();
     }
     s
+}
+
+/// Where one object lives: its workspace (workspaced kinds), name, and version (versioned
+/// kinds).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct ObjectAddress {
+    pub workspace: Option<String>,
+    pub name: String,
+    pub version: Option<String>,
+}
+
+impl ObjectAddress {
+    /// The Terraform `id`: `name`, `workspace/name`, `name@version`.
+    pub fn id(&self) -> String {
+        let mut id = match &self.workspace {
+            Some(ws) => format!("{ws}/{}", self.name),
+            None => self.name.clone(),
+        };
+        if let Some(v) = &self.version {
+            id.push('@');
+            id.push_str(v);
+        }
+        id
+    }
+}
+
+/// Requests addressed by workspace, name and version, for every kind.
+impl Client {
+    /// The provider's default workspace (`workspace`, or `WAYFINDER_WORKSPACE`).
+    pub fn default_workspace(&self) -> Option<&str> {
+        self.workspace.as_deref()
+    }
+
+    /// The collection URL of `kind`, in `workspace` for workspaced kinds.
+    pub fn collection_url_in(&self, kind: &KindInfo, workspace: Option<&str>) -> String {
+        match (kind.scope, workspace) {
+            (wayfinder_model::Scope::Workspace, Some(ws)) => format!(
+                "{}/resources/{}/{}/workspaces/{}/{}",
+                self.base,
+                kind.group,
+                kind.version,
+                path_segment(ws),
+                kind.plural
+            ),
+            _ => self.collection_url(kind),
+        }
+    }
+
+    /// The URL of one object: `…/{name}`, or `…/{name}/versions/{version}`.
+    pub fn object_url(&self, kind: &KindInfo, at: &ObjectAddress) -> String {
+        let mut url = format!(
+            "{}/{}",
+            self.collection_url_in(kind, at.workspace.as_deref()),
+            path_segment(&at.name)
+        );
+        if let Some(v) = at.version.as_deref().filter(|_| kind.versioned) {
+            url.push_str("/versions/");
+            url.push_str(&path_segment(v));
+        }
+        url
+    }
+
+    /// The object at `at` (for a versioned kind without a version: its latest published
+    /// version), or `None` when it does not exist.
+    pub async fn read_object(
+        &self,
+        kind: &KindInfo,
+        at: &ObjectAddress,
+    ) -> Result<Option<Json>, ClientError> {
+        self.get_url(&self.object_url(kind, at)).await
+    }
+
+    /// Creates an object in `workspace` (ignored for platform kinds).
+    pub async fn create_object(
+        &self,
+        kind: &KindInfo,
+        workspace: Option<&str>,
+        object: &Json,
+        dry_run: bool,
+    ) -> Result<Json, ClientError> {
+        let url = with_dry_run(self.collection_url_in(kind, workspace), dry_run);
+        self.send(Method::POST, &url, Some(object)).await
+    }
+
+    /// Replaces the object at `at`.
+    pub async fn update_object(
+        &self,
+        kind: &KindInfo,
+        at: &ObjectAddress,
+        object: &Json,
+        dry_run: bool,
+    ) -> Result<Json, ClientError> {
+        let url = with_dry_run(self.object_url(kind, at), dry_run);
+        self.send(Method::PUT, &url, Some(object)).await
+    }
+
+    /// Deletes the object at `at`; `false` when it was already gone.
+    pub async fn delete_object(
+        &self,
+        kind: &KindInfo,
+        at: &ObjectAddress,
+    ) -> Result<bool, ClientError> {
+        match self
+            .send(Method::DELETE, &self.object_url(kind, at), None)
+            .await
+        {
+            Ok(_) => Ok(true),
+            Err(ClientError::Api(e)) if e.status == 404 => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// `GET {server}{path}` (a path such as `/api/v2/...`, segments already encoded), or
+    /// `None` on 404.
+    pub async fn get_path(&self, path: &str) -> Result<Option<Json>, ClientError> {
+        self.get_url(&format!("{}{path}", self.base)).await
+    }
+
+    async fn get_url(&self, url: &str) -> Result<Option<Json>, ClientError> {
+        match self.send(Method::GET, url, None).await {
+            Ok(j) => Ok(Some(j)),
+            Err(ClientError::Api(e)) if e.status == 404 => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+}
+
+/// Percent-encodes one URL path segment (names, workspaces and versions are plain, but a
+/// `/` or `?` in user input must not change the path).
+pub fn path_segment(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~@".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+// ---------------------------------------------------------------------------------------------
+// Diagnostics
+
+/// What a failed call was about, for [`diagnostics`].
+#[derive(Debug, Clone)]
+pub struct Subject<'a> {
+    /// `Cluster pay/payments-dev`, `ClusterPlan eks-general-purpose version 1.3.0`.
+    pub object: String,
+    /// The Terraform resource type, for the import hint (`wayfinder_cluster`).
+    pub type_name: &'a str,
+    /// The import ID of the object (`pay/payments-dev`).
+    pub import_id: String,
+    /// What was being done: `create`, `update`, `delete`, `read`, `preview`, ...
+    pub action: &'a str,
+}
+
+/// The attribute a Wayfinder field path (`spec.nodePools[0].machine`) points at.
+pub type PathOf<'a> = &'a dyn Fn(&FieldPath) -> Option<pb::AttributePath>;
+
+/// The diagnostics for a failed API call: precise about what failed, where and what to do.
+/// Each `422` cause becomes its own diagnostic on the attribute `path_of` maps its field to.
+pub fn diagnostics(e: &ClientError, s: &Subject<'_>, path_of: PathOf<'_>) -> Vec<pb::Diagnostic> {
+    let ClientError::Api(api) = e else {
+        let summary = match e {
+            ClientError::Unreachable { .. } => "Cannot reach the Wayfinder API",
+            ClientError::Config(_) => "Invalid provider configuration",
+            ClientError::Stopped { .. } => "Operation cancelled",
+            _ => "Unexpected response from the Wayfinder API",
+        };
+        return vec![error(
+            summary,
+            format!("While trying to {} {}: {e}", s.action, s.object),
+        )];
+    };
+    let ApiError {
+        status,
+        reason,
+        message,
+        causes,
+        object_modified,
+    } = api;
+    match (*status, reason.as_str()) {
+        (422 | 400, _) if !causes.is_empty() => causes
+            .iter()
+            .map(|c| cause_diagnostic(c, s, path_of))
+            .collect(),
+        (401, _) => vec![error_at(
+            Some(attr("token")),
+            "Wayfinder did not accept the token",
+            format!(
+                "The server answered 401 to {} {}: {message}\n\nCheck the provider's `token` (or WAYFINDER_TOKEN): it must be a current Wayfinder access token — not expired, not revoked, and for this server.",
+                s.action, s.object
+            ),
+        )],
+        (403, _) => {
+            let needs = missing_role(message);
+            let summary = match &needs {
+                Some(n) => format!("Permission denied: to {} {} needs {n}", s.action, s.object),
+                None => format!("Permission denied: cannot {} {}", s.action, s.object),
+            };
+            vec![error(
+                summary,
+                format!(
+                    "The server answered 403: {message}\n\nUse a token that holds that role (the provider's `token` or WAYFINDER_TOKEN), or ask a Wayfinder administrator to grant it."
+                ),
+            )]
+        }
+        (404, _) => vec![error(
+            format!("{} does not exist", s.object),
+            format!(
+                "The server answered 404 to {} {}: {message}",
+                s.action, s.object
+            ),
+        )],
+        (409, _) if *object_modified => vec![error(
+            format!("{} was changed outside Terraform", s.object),
+            format!(
+                "{message}\n\nSomeone changed it since Terraform last read it, so this {} was refused rather than overwrite their change. Run `terraform plan` again to see the current differences, then apply.",
+                s.action
+            ),
+        )],
+        (409, "AlreadyExists") => vec![error(
+            format!("{} already exists", s.object),
+            format!(
+                "{message}\n\nTo manage the existing object with Terraform, import it: `terraform import {}.<name> {}`, or an `import` block with id = \"{}\".",
+                s.type_name, s.import_id, s.import_id
+            ),
+        )],
+        (409, _) => vec![error(
+            format!("Cannot {} {} now", s.action, s.object),
+            format!("The server answered 409 Conflict: {message}"),
+        )],
+        (s5 @ 500..=599, _) => vec![error(
+            format!("The Wayfinder API failed to {} {}", s.action, s.object),
+            format!(
+                "The server answered {s5} {reason}: {message}\n\nThis is a problem on the server (transient failures were already retried); its log has the details. Try again later."
+            ),
+        )],
+        _ => vec![error(
+            format!(
+                "Wayfinder refused to {} {} ({status} {reason})",
+                s.action, s.object
+            ),
+            message.clone(),
+        )],
+    }
+}
+
+/// One `422` cause as a diagnostic on its attribute.
+fn cause_diagnostic(c: &Cause, s: &Subject<'_>, path_of: PathOf<'_>) -> pb::Diagnostic {
+    let field = FieldPath::parse(&c.field);
+    let path = field.as_ref().and_then(path_of);
+    let shown = path
+        .as_ref()
+        .map(render_path)
+        .unwrap_or_else(|| c.field.clone());
+    let at = if shown.is_empty() {
+        String::new()
+    } else {
+        format!(" {shown}")
+    };
+    if c.reason == "PolicyViolation" {
+        let mut detail = format!(
+            "{} is refused by Wayfinder's provisioning policy at {}: {}",
+            s.object, c.field, c.message
+        );
+        if let Some(p) = &c.policy {
+            detail.push_str(&format!("\n\nPolicy: {p}"));
+            if let Some(scope) = &c.scope {
+                detail.push_str(&format!(" ({scope})"));
+            }
+        }
+        if let Some(l) = &c.limit {
+            detail.push_str(&format!("\nLimit: {l}"));
+        }
+        if let Some(v) = &c.value {
+            detail.push_str(&format!("\nThis configuration: {v}"));
+        }
+        detail.push_str(
+            "\n\nChange the configuration to fit the limit, or ask a Wayfinder administrator to change the policy.",
+        );
+        return error_at(
+            path,
+            format!("Policy violation at{at}: {}", c.message),
+            detail,
+        );
+    }
+    let summary = if at.is_empty() {
+        format!("{} is refused: {}", s.object, c.message)
+    } else {
+        format!("Invalid{at}: {}", c.message)
+    };
+    error_at(
+        path,
+        summary,
+        format!(
+            "Wayfinder refused {} at {}: {} ({})",
+            s.object,
+            if c.field.is_empty() {
+                "the object"
+            } else {
+                &c.field
+            },
+            c.message,
+            c.reason
+        ),
+    )
+}
+
+/// The role a `403` message says is needed: the server writes `…: that needs ROLES, and this
+/// token has …` (or `…: that needs ROLES` at the end).
+fn missing_role(message: &str) -> Option<String> {
+    let (_, rest) = message.split_once("that needs ")?;
+    let needs = rest.split(", and this token has").next()?.trim();
+    (!needs.is_empty()).then(|| needs.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::net::TcpListener;
+
+    /// A server that answers the given statuses in turn (the last repeated), counting requests.
+    async fn scripted(
+        answers: Vec<(u16, &'static str)>,
+    ) -> (String, Arc<std::sync::atomic::AtomicUsize>) {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let count = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let seen = count.clone();
+        tokio::spawn(async move {
+            loop {
+                let Ok((mut sock, _)) = listener.accept().await else {
+                    return;
+                };
+                let n = seen.fetch_add(1, Ordering::SeqCst);
+                let (status, extra) = answers[n.min(answers.len() - 1)];
+                let mut buf = vec![0u8; 65536];
+                let _ = sock.read(&mut buf).await;
+                let body = format!(
+                    r#"{{"kind":"Status","code":{status},"reason":"R","message":"answer {n}"}}"#
+                );
+                let resp = format!(
+                    "HTTP/1.1 {status} X\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n{extra}\r\n{body}",
+                    body.len()
+                );
+                let _ = sock.write_all(resp.as_bytes()).await;
+                let _ = sock.shutdown().await;
+            }
+        });
+        (format!("http://{addr}"), count)
+    }
+
+    fn client(url: &str) -> Client {
+        Client::new(&ClientConfig {
+            server: url.into(),
+            token: "t".into(),
+            workspace: None,
+            ca_cert_pem: None,
+        })
+        .unwrap()
+        .with_retry(RetryPolicy {
+            attempts: 4,
+            first_delay: Duration::from_millis(10),
+            max_delay: Duration::from_millis(40),
+            budget: Duration::from_secs(1),
+        })
+    }
+
+    #[tokio::test]
+    async fn transient_answers_are_retried_then_succeed() {
+        let (url, count) = scripted(vec![(503, ""), (429, "retry-after: 0\r\n"), (200, "")]).await;
+        let c = client(&url);
+        let got = c
+            .send(
+                Method::POST,
+                &format!("{url}/x"),
+                Some(&serde_json::json!({})),
+            )
+            .await;
+        assert!(got.is_ok(), "{got:?}");
+        assert_eq!(count.load(Ordering::SeqCst), 3);
+    }
+
+    #[tokio::test]
+    async fn retries_are_bounded() {
+        let (url, count) = scripted(vec![(503, "")]).await;
+        let c = client(&url);
+        let got = c.send(Method::GET, &format!("{url}/x"), None).await;
+        match got {
+            Err(ClientError::Api(a)) => assert_eq!(a.status, 503),
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(count.load(Ordering::SeqCst), 4, "exactly `attempts` tries");
+    }
+
+    #[tokio::test]
+    async fn a_gateway_error_is_not_retried_for_a_create() {
+        let (url, count) = scripted(vec![(502, ""), (200, "")]).await;
+        let c = client(&url);
+        let got = c
+            .send(
+                Method::POST,
+                &format!("{url}/x"),
+                Some(&serde_json::json!({})),
+            )
+            .await;
+        assert!(
+            matches!(got, Err(ClientError::Api(ref a)) if a.status == 502),
+            "{got:?}"
+        );
+        assert_eq!(count.load(Ordering::SeqCst), 1);
+        let got = c.send(Method::GET, &format!("{url}/x"), None).await;
+        assert!(got.is_ok(), "a GET is retried: {got:?}");
+    }
+
+    #[tokio::test]
+    async fn client_errors_are_not_retried() {
+        let (url, count) = scripted(vec![(422, "")]).await;
+        let got = client(&url)
+            .send(Method::GET, &format!("{url}/x"), None)
+            .await;
+        assert!(matches!(got, Err(ClientError::Api(ref a)) if a.status == 422));
+        assert_eq!(count.load(Ordering::SeqCst), 1);
+    }
+
+    #[tokio::test]
+    async fn connection_failures_are_retried_until_the_server_comes_up() {
+        // Reserve a port, free it, and start listening there only after the first tries.
+        let port = TcpListener::bind("127.0.0.1:0")
+            .await
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let url = format!("http://127.0.0.1:{port}");
+        let c = client(&url).with_retry(RetryPolicy {
+            attempts: 6,
+            first_delay: Duration::from_millis(50),
+            max_delay: Duration::from_millis(200),
+            budget: Duration::from_secs(3),
+        });
+        let late = tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(120)).await;
+            let l = TcpListener::bind(("127.0.0.1", port)).await.unwrap();
+            let (mut sock, _) = l.accept().await.unwrap();
+            let mut buf = vec![0u8; 65536];
+            let _ = sock.read(&mut buf).await;
+            let body = "{}";
+            let _ = sock
+                .write_all(
+                    format!(
+                        "HTTP/1.1 200 OK\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                        body.len()
+                    )
+                    .as_bytes(),
+                )
+                .await;
+        });
+        let got = c.send(Method::GET, &format!("{url}/x"), None).await;
+        assert!(got.is_ok(), "{got:?}");
+        late.await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn stop_ends_the_retries_at_once() {
+        let (url, _) = scripted(vec![(503, "")]).await;
+        let c = client(&url).with_retry(RetryPolicy {
+            attempts: 10,
+            first_delay: Duration::from_secs(5),
+            max_delay: Duration::from_secs(5),
+            budget: Duration::from_secs(60),
+        });
+        let stop = c.stop_signal().clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            stop.stop();
+        });
+        let started = std::time::Instant::now();
+        let got = c.send(Method::GET, &format!("{url}/x"), None).await;
+        assert!(matches!(got, Err(ClientError::Stopped { .. })), "{got:?}");
+        assert!(started.elapsed() < Duration::from_secs(2));
+    }
+
+    #[test]
+    fn delays_double_and_are_capped() {
+        let d: Vec<_> = (2..=6).map(|n| RETRY.delay(n, None)).collect();
+        assert_eq!(
+            d,
+            [250, 500, 1000, 2000, 4000]
+                .map(Duration::from_millis)
+                .to_vec()
+        );
+        assert_eq!(RETRY.delay(9, None), Duration::from_secs(4));
+        assert_eq!(
+            RETRY.delay(2, Some(Duration::from_secs(60))),
+            Duration::from_secs(4),
+            "Retry-After is capped"
+        );
+    }
+
+    fn subject() -> Subject<'static> {
+        Subject {
+            object: "ClusterPlan eks".into(),
+            type_name: "wayfinder_cluster_plan",
+            import_id: "eks@1.0.0".into(),
+            action: "create",
+        }
+    }
+
+    fn api(status: u16, reason: &str, message: &str) -> ClientError {
+        ClientError::Api(ApiError {
+            status,
+            reason: reason.into(),
+            message: message.into(),
+            causes: vec![],
+            object_modified: false,
+        })
+    }
+
+    #[test]
+    fn a_403_names_the_missing_role() {
+        let e = api(
+            403,
+            "Forbidden",
+            "accesstoken:pay/member may not create ClusterPlan objects: that needs the role \"admin\", and this token has roles \"member\" of workspace pay",
+        );
+        let d = diagnostics(&e, &subject(), &|_| None);
+        assert_eq!(
+            d[0].summary,
+            "Permission denied: to create ClusterPlan eks needs the role \"admin\""
+        );
+        assert!(
+            d[0].detail.contains("this token has roles \"member\""),
+            "{}",
+            d[0].detail
+        );
+    }
+
+    #[test]
+    fn a_stale_409_says_to_plan_again() {
+        let mut e = api(409, "Conflict", "the object has been modified");
+        if let ClientError::Api(a) = &mut e {
+            a.object_modified = true;
+        }
+        let d = diagnostics(&e, &subject(), &|_| None);
+        assert!(d[0].summary.contains("changed outside Terraform"));
+        assert!(d[0].detail.contains("Run `terraform plan` again"));
+    }
+
+    #[test]
+    fn policy_causes_carry_policy_limit_and_value_on_their_attribute() {
+        let e = ClientError::Api(ApiError {
+            status: 422,
+            reason: "Invalid".into(),
+            message: "refused".into(),
+            causes: vec![Cause {
+                field: "spec.nodePools[0].machine".into(),
+                reason: "PolicyViolation".into(),
+                message: "m6i.4xlarge is not an allowed instance type".into(),
+                policy: Some("nonprod-aws".into()),
+                scope: Some("stage \"nonprod\"".into()),
+                limit: Some("allowedInstanceTypes: m6i.large".into()),
+                value: Some("m6i.4xlarge".into()),
+                ..Cause::default()
+            }],
+            object_modified: false,
+        });
+        let d = diagnostics(&e, &subject(), &|_| Some(attr("node_pools")));
+        assert_eq!(d.len(), 1);
+        assert!(d[0].attribute.is_some());
+        assert!(
+            d[0].summary.starts_with("Policy violation at node_pools:"),
+            "{}",
+            d[0].summary
+        );
+        for needle in [
+            "Policy: nonprod-aws (stage \"nonprod\")",
+            "Limit: allowedInstanceTypes",
+            "This configuration: m6i.4xlarge",
+        ] {
+            assert!(d[0].detail.contains(needle), "{needle}: {}", d[0].detail);
+        }
+    }
 }

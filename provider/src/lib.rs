@@ -5,6 +5,8 @@
 pub mod client;
 pub mod codec;
 mod diag;
+pub mod ephemeral;
+pub mod functions;
 pub mod logging;
 pub mod provider;
 pub mod resources;

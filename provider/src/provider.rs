@@ -1,18 +1,17 @@
 //! The `tfplugin6.Provider` service: Terraform's calls mapped onto resources and the API.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 
 use serde_json::Value as Json;
 use tokio::sync::RwLock;
 use tonic::{Request, Response, Status};
 use wayfinder_model::{FieldPath, parse::object_from_value};
 
-use crate::client::{ApiError, Client, ClientConfig, ClientError};
+use crate::client::{self, Client, ClientConfig, ClientError, ObjectAddress, StopSignal};
 use crate::codec::{Type, Value};
 use crate::diag::{attr, error, error_at, render_path};
 use crate::proto::tfplugin6::{self as pb, provider_server::Provider};
-use crate::resources::{self, ResourceType};
+use crate::resources::{self, ResourceType, WorkspaceDefault};
 use crate::schema::{Attribute, Block, Presence::Optional, Schema};
 
 type Rpc<T> = Result<Response<T>, Status>;
@@ -22,7 +21,7 @@ pub struct WayfinderProvider {
     resources: Vec<ResourceType>,
     provider_schema: Schema,
     client: RwLock<ClientState>,
-    stopping: AtomicBool,
+    stopping: StopSignal,
 }
 
 enum ClientState {
@@ -44,7 +43,7 @@ impl WayfinderProvider {
             resources: resources::all(),
             provider_schema: provider_schema(),
             client: RwLock::new(ClientState::Unconfigured),
-            stopping: AtomicBool::new(false),
+            stopping: StopSignal::new(),
         }
     }
 
@@ -66,6 +65,26 @@ impl WayfinderProvider {
                 "Provider is not configured",
                 "Terraform did not configure the wayfinder provider before using it; this is a bug in the provider or Terraform.",
             )),
+        }
+    }
+
+    /// The client, when the provider is configured with known values.
+    async fn ready_client(&self) -> Option<Arc<Client>> {
+        match &*self.client.read().await {
+            ClientState::Ready(c) => Some(c.clone()),
+            _ => None,
+        }
+    }
+
+    /// The provider's default workspace, as planning sees it.
+    async fn workspace_default(&self) -> WorkspaceDefault {
+        match &*self.client.read().await {
+            ClientState::Ready(c) => match c.default_workspace() {
+                Some(ws) => WorkspaceDefault::Known(ws.to_string()),
+                None => WorkspaceDefault::None,
+            },
+            ClientState::Deferred => WorkspaceDefault::Unknown,
+            ClientState::Unconfigured => WorkspaceDefault::None,
         }
     }
 
@@ -93,7 +112,7 @@ impl WayfinderProvider {
     }
 
     fn check_stopping(&self) -> Result<(), pb::Diagnostic> {
-        if self.stopping.load(Ordering::SeqCst) {
+        if self.stopping.is_stopped() {
             Err(error(
                 "Operation cancelled",
                 "Terraform asked the provider to stop (for example after Ctrl-C); nothing further was sent to Wayfinder.",
@@ -140,71 +159,25 @@ fn field_diagnostic(
 }
 
 /// Diagnostics for a failed API call on behalf of a resource.
-fn client_diagnostics(r: &ResourceType, name: &str, e: &ClientError) -> Vec<pb::Diagnostic> {
-    let object = format!("{}/{name}", r.kind.kind);
-    let ClientError::Api(api) = e else {
-        let summary = match e {
-            ClientError::Unreachable { .. } => "Cannot reach the Wayfinder API",
-            ClientError::Config(_) => "Invalid provider configuration",
-            _ => "Unexpected response from the Wayfinder API",
-        };
-        return vec![error(summary, e.to_string())];
+fn client_diagnostics(
+    r: &ResourceType,
+    id: &str,
+    action: &str,
+    e: &ClientError,
+) -> Vec<pb::Diagnostic> {
+    let subject = client::Subject {
+        object: format!("{} {id}", r.kind.kind),
+        type_name: &r.type_name,
+        import_id: id.to_string(),
+        action,
     };
-    let ApiError {
-        status,
-        reason,
-        message,
-        causes,
-        object_modified,
-    } = api;
-    match (*status, reason.as_str()) {
-        (422 | 400, _) if !causes.is_empty() => causes
-            .iter()
-            .map(|c| match FieldPath::parse(&c.field) {
-                Some(p) => field_diagnostic(r, &object, &p, &c.message),
-                None => error(
-                    format!("Wayfinder refused {object}"),
-                    format!("{}: {}", c.field, c.message),
-                ),
-            })
-            .collect(),
-        (401, _) => vec![error_at(
-            Some(attr("token")),
-            "Wayfinder did not accept the token",
-            format!(
-                "{message}\n\nCheck the provider's `token` (or WAYFINDER_TOKEN): it must be a current Wayfinder access token."
-            ),
-        )],
-        (403, _) => vec![error(
-            format!("Not allowed to change {object}"),
-            format!(
-                "{message}\n\nThe token's roles do not allow this; ask a Wayfinder administrator."
-            ),
-        )],
-        (409, _) if *object_modified => vec![error(
-            format!("{object} was changed outside Terraform"),
-            format!(
-                "{message}\n\nSomeone changed it since Terraform last read it. Run `terraform plan` to see the current differences, then apply again."
-            ),
-        )],
-        (409, "AlreadyExists") => vec![error(
-            format!("{object} already exists"),
-            format!(
-                "{message}\n\nTo manage the existing object with Terraform, import it: `terraform import {}.<name> {name}`, or an `import` block with id = \"{name}\".",
-                r.type_name
-            ),
-        )],
-        _ => vec![error(
-            format!("Wayfinder refused the request for {object} ({status} {reason})"),
-            message.clone(),
-        )],
-    }
+    client::diagnostics(e, &subject, &|p| r.attribute_path(p))
 }
 
-fn decode(v: &Option<pb::DynamicValue>) -> Result<Value, pb::Diagnostic> {
+fn decode(v: &Option<pb::DynamicValue>, ty: &Type) -> Result<Value, pb::Diagnostic> {
     match v {
         None => Ok(Value::Null),
-        Some(dv) => Value::from_dynamic(&dv.msgpack, &dv.json).map_err(|e| {
+        Some(dv) => Value::from_dynamic_as(&dv.msgpack, &dv.json, ty).map_err(|e| {
             error(
                 "Terraform sent a value the provider cannot read",
                 e.to_string(),
@@ -213,19 +186,17 @@ fn decode(v: &Option<pb::DynamicValue>) -> Result<Value, pb::Diagnostic> {
     }
 }
 
-fn encode(v: &Value) -> Option<pb::DynamicValue> {
+fn encode(v: &Value, ty: &Type) -> Option<pb::DynamicValue> {
     Some(pb::DynamicValue {
-        msgpack: v.to_msgpack(),
+        msgpack: v.to_msgpack_as(ty),
         json: Vec::new(),
     })
 }
 
-/// The name a resource value identifies, from `name` or else `id`.
-fn object_name(v: &Value) -> Option<String> {
-    v.get("name")
-        .as_str()
-        .or_else(|| v.get("id").as_str())
-        .map(str::to_string)
+fn identity_data(r: &ResourceType, at: &ObjectAddress) -> Option<pb::ResourceIdentityData> {
+    Some(pb::ResourceIdentityData {
+        identity_data: encode(&r.identity(at), &r.identity_type()),
+    })
 }
 
 #[derive(serde::Serialize, serde::Deserialize, Default)]
@@ -281,6 +252,16 @@ impl Provider for WayfinderProvider {
                     type_name: r.type_name.clone(),
                 })
                 .collect(),
+            functions: crate::functions::definitions()
+                .into_keys()
+                .map(|name| pb::get_metadata::FunctionMetadata { name })
+                .collect(),
+            ephemeral_resources: crate::ephemeral::type_names()
+                .into_iter()
+                .map(|t| pb::get_metadata::EphemeralMetadata {
+                    type_name: t.to_string(),
+                })
+                .collect(),
             ..Default::default()
         }))
     }
@@ -297,6 +278,8 @@ impl Provider for WayfinderProvider {
                 .map(|r| (r.type_name.clone(), r.schema().to_proto()))
                 .collect(),
             server_capabilities: Some(capabilities()),
+            functions: crate::functions::definitions().into_iter().collect(),
+            ephemeral_resource_schemas: ephemeral_schemas(),
             ..Default::default()
         }))
     }
@@ -305,13 +288,126 @@ impl Provider for WayfinderProvider {
         &self,
         _: Request<pb::get_resource_identity_schemas::Request>,
     ) -> Rpc<pb::get_resource_identity_schemas::Response> {
-        Ok(Response::new(Default::default()))
+        Ok(Response::new(pb::get_resource_identity_schemas::Response {
+            identity_schemas: self
+                .resources
+                .iter()
+                .map(|r| (r.type_name.clone(), r.identity_schema()))
+                .collect(),
+            diagnostics: Vec::new(),
+        }))
     }
 
     async fn get_functions(
         &self,
         _: Request<pb::get_functions::Request>,
     ) -> Rpc<pb::get_functions::Response> {
+        Ok(Response::new(pb::get_functions::Response {
+            functions: crate::functions::definitions().into_iter().collect(),
+            diagnostics: Vec::new(),
+        }))
+    }
+
+    async fn call_function(
+        &self,
+        req: Request<pb::call_function::Request>,
+    ) -> Rpc<pb::call_function::Response> {
+        let req = req.into_inner();
+        let mut args = Vec::with_capacity(req.arguments.len());
+        for (i, a) in req.arguments.iter().enumerate() {
+            match Value::from_dynamic(&a.msgpack, &a.json) {
+                Ok(v) => args.push(v),
+                Err(e) => {
+                    return Ok(Response::new(pb::call_function::Response {
+                        result: None,
+                        error: Some(pb::FunctionError {
+                            text: format!("cannot read argument {i}: {e}"),
+                            function_argument: Some(i as i64),
+                        }),
+                    }));
+                }
+            }
+        }
+        Ok(Response::new(
+            match crate::functions::call(&req.name, &args) {
+                Ok(v) => pb::call_function::Response {
+                    result: encode(&v, &crate::functions::cost_type()),
+                    error: None,
+                },
+                Err(e) => pb::call_function::Response {
+                    result: None,
+                    error: Some(e.to_proto()),
+                },
+            },
+        ))
+    }
+
+    async fn validate_ephemeral_resource_config(
+        &self,
+        req: Request<pb::validate_ephemeral_resource_config::Request>,
+    ) -> Rpc<pb::validate_ephemeral_resource_config::Response> {
+        let req = req.get_ref();
+        if !crate::ephemeral::type_names().contains(&req.type_name.as_str()) {
+            return Ok(Response::new(
+                pb::validate_ephemeral_resource_config::Response {
+                    diagnostics: vec![crate::ephemeral::unknown_type(&req.type_name)],
+                },
+            ));
+        }
+        let config = try_diag!(
+            decode(&req.config, &crate::ephemeral::schema().value_type()),
+            validate_ephemeral_resource_config
+        );
+        Ok(Response::new(
+            pb::validate_ephemeral_resource_config::Response {
+                diagnostics: crate::ephemeral::validate(&config),
+            },
+        ))
+    }
+
+    async fn open_ephemeral_resource(
+        &self,
+        req: Request<pb::open_ephemeral_resource::Request>,
+    ) -> Rpc<pb::open_ephemeral_resource::Response> {
+        let req = req.into_inner();
+        if !crate::ephemeral::type_names().contains(&req.type_name.as_str()) {
+            return Ok(Response::new(pb::open_ephemeral_resource::Response {
+                diagnostics: vec![crate::ephemeral::unknown_type(&req.type_name)],
+                ..Default::default()
+            }));
+        }
+        let config = try_diag!(
+            decode(&req.config, &crate::ephemeral::schema().value_type()),
+            open_ephemeral_resource
+        );
+        let client = try_diag!(self.client().await, open_ephemeral_resource);
+        Ok(Response::new(
+            match crate::ephemeral::open(&client, &config).await {
+                Ok(result) => pb::open_ephemeral_resource::Response {
+                    result: encode(&result, &crate::ephemeral::schema().value_type()),
+                    ..Default::default()
+                },
+                Err(diagnostics) => pb::open_ephemeral_resource::Response {
+                    diagnostics,
+                    ..Default::default()
+                },
+            },
+        ))
+    }
+
+    async fn renew_ephemeral_resource(
+        &self,
+        _: Request<pb::renew_ephemeral_resource::Request>,
+    ) -> Rpc<pb::renew_ephemeral_resource::Response> {
+        // Open sets no renew_at: the server cannot extend a token, it expires.
+        Ok(Response::new(Default::default()))
+    }
+
+    async fn close_ephemeral_resource(
+        &self,
+        _: Request<pb::close_ephemeral_resource::Request>,
+    ) -> Rpc<pb::close_ephemeral_resource::Response> {
+        // The server has no revocation for cluster tokens; they expire on their own.
         Ok(Response::new(Default::default()))
     }
 
@@ -319,7 +415,10 @@ impl Provider for WayfinderProvider {
         &self,
         req: Request<pb::validate_provider_config::Request>,
     ) -> Rpc<pb::validate_provider_config::Response> {
-        let config = try_diag!(decode(&req.get_ref().config), validate_provider_config);
+        let config = try_diag!(
+            decode(&req.get_ref().config, &self.provider_schema.value_type()),
+            validate_provider_config
+        );
         let mut diagnostics = Vec::new();
         if let Some(server) = config.get("server").as_str()
             && !(server.starts_with("http://") || server.starts_with("https://"))
@@ -341,7 +440,10 @@ impl Provider for WayfinderProvider {
     ) -> Rpc<pb::configure_provider::Response> {
         let req = req.into_inner();
         tracing::info!(terraform_version = %req.terraform_version, "configuring the wayfinder provider");
-        let config = try_diag!(decode(&req.config), configure_provider);
+        let config = try_diag!(
+            decode(&req.config, &self.provider_schema.value_type()),
+            configure_provider
+        );
         let mut unknown = false;
         let mut setting = |name: &str, env: &str| -> Option<String> {
             match config.get(name) {
@@ -383,7 +485,10 @@ impl Provider for WayfinderProvider {
                 workspace,
                 ca_cert_pem,
             }) {
-                Ok(c) => *self.client.write().await = ClientState::Ready(Arc::new(c)),
+                Ok(c) => {
+                    *self.client.write().await =
+                        ClientState::Ready(Arc::new(c.with_stop(self.stopping.clone())))
+                }
                 Err(e) => diagnostics.push(error("Invalid provider configuration", e.to_string())),
             }
         }
@@ -398,9 +503,16 @@ impl Provider for WayfinderProvider {
     ) -> Rpc<pb::validate_resource_config::Response> {
         let req = req.get_ref();
         let r = self.resource(&req.type_name)?;
-        let config = try_diag!(decode(&req.config), validate_resource_config);
+        let config = try_diag!(
+            decode(&req.config, &r.value_type()),
+            validate_resource_config
+        );
+        let mut diagnostics = self.validate_locally(r, &config);
+        if let Some(b) = r.behaviour() {
+            diagnostics.extend(b.validate(&config));
+        }
         Ok(Response::new(pb::validate_resource_config::Response {
-            diagnostics: self.validate_locally(r, &config),
+            diagnostics,
         }))
     }
 
@@ -429,13 +541,16 @@ impl Provider for WayfinderProvider {
             .as_ref()
             .map(|s| s.json.as_slice())
             .unwrap_or_default();
+        let ty = r.value_type();
         let value = try_diag!(
-            Value::from_json_bytes(raw)
+            serde_json::from_slice::<Json>(raw)
+                .map_err(crate::codec::DecodeError::from)
+                .and_then(|j| Value::from_json_as(&j, &ty))
                 .map_err(|e| error("Cannot read the stored state", e.to_string())),
             upgrade_resource_state
         );
         Ok(Response::new(pb::upgrade_resource_state::Response {
-            upgraded_state: encode(&value.conform(&r.value_type())),
+            upgraded_state: encode(&value.conform(&ty), &ty),
             diagnostics: Vec::new(),
         }))
     }
@@ -446,33 +561,38 @@ impl Provider for WayfinderProvider {
     ) -> Rpc<pb::read_resource::Response> {
         let req = req.into_inner();
         let r = self.resource(&req.type_name)?;
-        let current = try_diag!(decode(&req.current_state), read_resource);
-        let Some(name) = object_name(&current) else {
-            return Ok(Response::new(pb::read_resource::Response {
-                new_state: encode(&Value::Null),
+        let ty = r.value_type();
+        let current = try_diag!(decode(&req.current_state, &ty), read_resource);
+        let gone = || {
+            Ok(Response::new(pb::read_resource::Response {
+                new_state: encode(&Value::Null, &ty),
                 ..Default::default()
-            }));
+            }))
+        };
+        let Some(at) = r.address(&current) else {
+            return gone();
         };
         let client = try_diag!(self.client().await, read_resource);
-        match client.get(r.kind, &name).await {
+        match client.read_object(r.kind, &at).await {
             Ok(None) => {
                 tracing::info!(
                     kind = r.kind.kind,
-                    name,
+                    id = at.id(),
                     "object is gone; removing it from state"
                 );
+                gone()
+            }
+            Ok(Some(object)) => {
+                let state = r.read_state(&object, &current);
                 Ok(Response::new(pb::read_resource::Response {
-                    new_state: encode(&Value::Null),
+                    new_identity: r.address(&state).and_then(|a| identity_data(r, &a)),
+                    new_state: encode(&state, &ty),
+                    private: private_for(&object),
                     ..Default::default()
                 }))
             }
-            Ok(Some(object)) => Ok(Response::new(pb::read_resource::Response {
-                new_state: encode(&r.from_object(&object)),
-                private: private_for(&object),
-                ..Default::default()
-            })),
             Err(e) => Ok(Response::new(pb::read_resource::Response {
-                diagnostics: client_diagnostics(r, &name, &e),
+                diagnostics: client_diagnostics(r, &at.id(), "read", &e),
                 ..Default::default()
             })),
         }
@@ -484,47 +604,41 @@ impl Provider for WayfinderProvider {
     ) -> Rpc<pb::plan_resource_change::Response> {
         let req = req.into_inner();
         let r = self.resource(&req.type_name)?;
-        let prior = try_diag!(decode(&req.prior_state), plan_resource_change);
-        let proposed = try_diag!(decode(&req.proposed_new_state), plan_resource_change);
-        let config = try_diag!(decode(&req.config), plan_resource_change);
+        let ty = r.value_type();
+        let prior = try_diag!(decode(&req.prior_state, &ty), plan_resource_change);
+        let proposed = try_diag!(decode(&req.proposed_new_state, &ty), plan_resource_change);
+        let config = try_diag!(decode(&req.config, &ty), plan_resource_change);
         if proposed.is_null() {
             return Ok(Response::new(pb::plan_resource_change::Response {
-                planned_state: encode(&Value::Null),
+                planned_state: encode(&Value::Null, &ty),
                 planned_private: req.prior_private,
                 ..Default::default()
             }));
         }
-        let Value::Map(mut planned) = proposed else {
-            return Err(Status::invalid_argument(
-                "proposed new state is not an object",
-            ));
-        };
-        for a in r
-            .schema()
-            .block
-            .attributes
-            .iter()
-            .filter(|a| a.is_computed())
-        {
-            if config.get(&a.name).is_null() {
-                let v = if prior.is_null() {
-                    Value::Unknown
-                } else {
-                    prior.get(&a.name).clone()
-                };
-                planned.insert(a.name.clone(), v);
-            }
+        let workspace = self.workspace_default().await;
+        let mut planned = r.plan(&prior, proposed, &config, &workspace);
+        if prior.is_null() {
+            planned
+                .diagnostics
+                .extend(r.create_warnings(&planned.state));
         }
-        let planned = Value::Map(planned);
-        let requires_replace = if prior.is_null() {
-            Vec::new()
-        } else {
-            r.replacement_paths(&prior, &planned)
-        };
+        if let Some(b) = r.behaviour() {
+            let client = self.ready_client().await;
+            let ctx = resources::PlanContext {
+                resource: r,
+                client: client.as_deref(),
+                prior: &prior,
+                config: &config,
+            };
+            b.plan(ctx, &mut planned).await;
+        }
+        let planned_identity = r.address(&planned.state).and_then(|a| identity_data(r, &a));
         Ok(Response::new(pb::plan_resource_change::Response {
-            planned_state: encode(&planned),
-            requires_replace,
+            planned_state: encode(&planned.state, &ty),
+            requires_replace: planned.requires_replace,
             planned_private: req.prior_private,
+            diagnostics: planned.diagnostics,
+            planned_identity,
             ..Default::default()
         }))
     }
@@ -535,42 +649,96 @@ impl Provider for WayfinderProvider {
     ) -> Rpc<pb::apply_resource_change::Response> {
         let req = req.into_inner();
         let r = self.resource(&req.type_name)?;
-        let prior = try_diag!(decode(&req.prior_state), apply_resource_change);
-        let planned = try_diag!(decode(&req.planned_state), apply_resource_change);
+        let ty = r.value_type();
+        let prior = try_diag!(decode(&req.prior_state, &ty), apply_resource_change);
+        let planned = try_diag!(decode(&req.planned_state, &ty), apply_resource_change);
         try_diag!(self.check_stopping(), apply_resource_change);
         let client = try_diag!(self.client().await, apply_resource_change);
-        let name =
-            object_name(if planned.is_null() { &prior } else { &planned }).unwrap_or_default();
+        let Some(at) = r.address(if planned.is_null() { &prior } else { &planned }) else {
+            return Ok(Response::new(pb::apply_resource_change::Response {
+                diagnostics: vec![error(
+                    format!("Cannot tell which {} this is", r.kind.kind),
+                    "The name, workspace or version is unknown at apply time; this is a bug in the provider.",
+                )],
+                ..Default::default()
+            }));
+        };
+        let action = if planned.is_null() {
+            "delete"
+        } else if prior.is_null() {
+            "create"
+        } else {
+            "update"
+        };
         let fail = |e: ClientError| {
             Ok(Response::new(pb::apply_resource_change::Response {
-                diagnostics: client_diagnostics(r, &name, &e),
+                diagnostics: client_diagnostics(r, &at.id(), action, &e),
                 ..Default::default()
             }))
         };
         if planned.is_null() {
-            return match client.delete(r.kind, &name).await {
-                Ok(_) => Ok(Response::new(pb::apply_resource_change::Response {
-                    new_state: encode(&Value::Null),
-                    ..Default::default()
-                })),
+            return match client.delete_object(r.kind, &at).await {
+                Ok(_) => {
+                    let diagnostics = match r.behaviour() {
+                        Some(b) => {
+                            b.after_delete(resources::ApplyContext {
+                                resource: r,
+                                client: &client,
+                                at: &at,
+                                value: &prior,
+                            })
+                            .await
+                        }
+                        None => Vec::new(),
+                    };
+                    // Not gone (a failure or a timeout): the object stays in the state.
+                    let left = if diagnostics.is_empty() {
+                        &Value::Null
+                    } else {
+                        &prior
+                    };
+                    Ok(Response::new(pb::apply_resource_change::Response {
+                        new_state: encode(left, &ty),
+                        diagnostics,
+                        ..Default::default()
+                    }))
+                }
                 Err(e) => fail(e),
             };
         }
         let mut object = r.to_object(&planned);
         let result = if prior.is_null() {
-            client.create(r.kind, &object, false).await
+            client
+                .create_object(r.kind, at.workspace.as_deref(), &object, false)
+                .await
         } else {
             if let Some(rv) = read_private(&req.planned_private).resource_version {
                 object["metadata"]["resourceVersion"] = Json::String(rv);
             }
-            client.update(r.kind, &name, &object, false).await
+            client.update_object(r.kind, &at, &object, false).await
         };
         match result {
-            Ok(stored) => Ok(Response::new(pb::apply_resource_change::Response {
-                new_state: encode(&r.from_object(&stored)),
-                private: private_for(&stored),
-                ..Default::default()
-            })),
+            Ok(stored) => {
+                let (stored, diagnostics) = match r.behaviour() {
+                    Some(b) => {
+                        let ctx = resources::ApplyContext {
+                            resource: r,
+                            client: &client,
+                            at: &at,
+                            value: &planned,
+                        };
+                        b.after_write(ctx, stored, prior.is_null()).await
+                    }
+                    None => (stored, Vec::new()),
+                };
+                let state = r.applied_state(&stored, &planned);
+                Ok(Response::new(pb::apply_resource_change::Response {
+                    new_identity: r.address(&state).and_then(|a| identity_data(r, &a)),
+                    new_state: encode(&state, &ty),
+                    private: private_for(&stored),
+                    diagnostics,
+                }))
+            }
             Err(e) => fail(e),
         }
     }
@@ -581,34 +749,78 @@ impl Provider for WayfinderProvider {
     ) -> Rpc<pb::import_resource_state::Response> {
         let req = req.into_inner();
         let r = self.resource(&req.type_name)?;
-        let id = req.id.trim();
-        if id.is_empty() || id.contains('/') {
-            return Ok(Response::new(pb::import_resource_state::Response {
-                diagnostics: vec![error(
-                    "Invalid import ID",
-                    format!(
-                        "{:?} is not a {} name. Import with the object's name, e.g. `terraform import {}.example eks-general`.",
-                        req.id, r.kind.kind, r.type_name
-                    ),
-                )],
-                ..Default::default()
-            }));
-        }
-        let state = Value::Map(
-            [
-                ("id".to_string(), Value::String(id.into())),
-                ("name".to_string(), Value::String(id.into())),
-            ]
-            .into(),
-        )
-        .conform(&r.value_type());
+        let client = try_diag!(self.client().await, import_resource_state);
+        let default_ws = client.default_workspace();
+        let identity = req
+            .identity
+            .as_ref()
+            .and_then(|i| i.identity_data.as_ref())
+            .filter(|d| !d.msgpack.is_empty() || !d.json.is_empty());
+        let at = match identity {
+            Some(data) => {
+                let id = try_diag!(
+                    decode(&Some(data.clone()), &r.identity_type()),
+                    import_resource_state
+                );
+                try_diag!(
+                    r.address_from_identity(&id, default_ws),
+                    import_resource_state
+                )
+            }
+            None => try_diag!(
+                r.parse_import_id(&req.id, default_ws),
+                import_resource_state
+            ),
+        };
+        let at = if r.kind.versioned && at.version.is_none() {
+            // `NAME` of a versioned kind: its latest published version.
+            match client.read_object(r.kind, &at).await {
+                Ok(Some(object)) => resources::object_address(r.kind, &object),
+                Ok(None) => {
+                    return Ok(Response::new(pb::import_resource_state::Response {
+                        diagnostics: vec![error(
+                            format!("Cannot import {} {}", r.kind.kind, at.name),
+                            format!(
+                                "{} {:?} has no published version. Import a given version with `{}@VERSION`.",
+                                r.kind.kind, at.name, at.name
+                            ),
+                        )],
+                        ..Default::default()
+                    }));
+                }
+                Err(e) => {
+                    return Ok(Response::new(pb::import_resource_state::Response {
+                        diagnostics: client_diagnostics(r, &at.id(), "import", &e),
+                        ..Default::default()
+                    }));
+                }
+            }
+        } else {
+            at
+        };
+        let state = r.import_stub(&at);
         Ok(Response::new(pb::import_resource_state::Response {
             imported_resources: vec![pb::import_resource_state::ImportedResource {
                 type_name: r.type_name.clone(),
-                state: encode(&state),
+                state: encode(&state, &r.value_type()),
+                identity: identity_data(r, &at),
                 ..Default::default()
             }],
             ..Default::default()
+        }))
+    }
+
+    async fn generate_resource_config(
+        &self,
+        req: Request<pb::generate_resource_config::Request>,
+    ) -> Rpc<pb::generate_resource_config::Response> {
+        let req = req.into_inner();
+        let r = self.resource(&req.type_name)?;
+        let ty = r.value_type();
+        let state = try_diag!(decode(&req.state, &ty), generate_resource_config);
+        Ok(Response::new(pb::generate_resource_config::Response {
+            config: encode(&r.generate_config(&state), &ty),
+            diagnostics: Vec::new(),
         }))
     }
 
@@ -617,17 +829,25 @@ impl Provider for WayfinderProvider {
         _: Request<pb::stop_provider::Request>,
     ) -> Rpc<pb::stop_provider::Response> {
         tracing::info!("Terraform asked the provider to stop");
-        self.stopping.store(true, Ordering::SeqCst);
+        self.stopping.stop();
         Ok(Response::new(pb::stop_provider::Response {
             error: String::new(),
         }))
     }
 }
 
+fn ephemeral_schemas() -> std::collections::HashMap<String, pb::Schema> {
+    crate::ephemeral::type_names()
+        .into_iter()
+        .map(|t| (t.to_string(), crate::ephemeral::schema().to_proto()))
+        .collect()
+}
+
 fn capabilities() -> pb::ServerCapabilities {
     pb::ServerCapabilities {
         plan_destroy: true,
         get_provider_schema_optional: true,
+        generate_resource_config: true,
         ..Default::default()
     }
 }

@@ -15,7 +15,10 @@ use crate::proto::tfplugin6 as pb;
 pub enum Presence {
     Required,
     Optional,
+    /// Set by the provider only.
     Computed,
+    /// Set in configuration, or by the provider when configuration leaves it out.
+    OptionalComputed,
 }
 
 #[derive(Debug, Clone)]
@@ -56,8 +59,17 @@ impl Attribute {
         self
     }
 
+    /// Computed only: never set in configuration.
     pub fn is_computed(&self) -> bool {
         self.presence == Presence::Computed
+    }
+
+    /// The provider may choose the value (computed, or optional and computed).
+    pub fn provider_may_set(&self) -> bool {
+        matches!(
+            self.presence,
+            Presence::Computed | Presence::OptionalComputed
+        )
     }
 
     fn to_proto(&self) -> pb::schema::Attribute {
@@ -66,8 +78,11 @@ impl Attribute {
             r#type: self.ty.to_json().to_string().into_bytes(),
             description: self.description.clone(),
             required: self.presence == Presence::Required,
-            optional: self.presence == Presence::Optional,
-            computed: self.is_computed(),
+            optional: matches!(
+                self.presence,
+                Presence::Optional | Presence::OptionalComputed
+            ),
+            computed: self.provider_may_set(),
             sensitive: self.sensitive,
             description_kind: pb::StringKind::Markdown as i32,
             ..Default::default()
@@ -93,9 +108,32 @@ pub struct NestedBlock {
 }
 
 impl NestedBlock {
-    fn value_type(&self) -> Type {
+    /// The type Terraform gives this block's value. As in Terraform, a list of blocks
+    /// holding `dynamic` attributes is itself `dynamic` (a tuple, each block typed by its own
+    /// values), since a list's elements must all have one type.
+    pub fn value_type(&self) -> Type {
+        let inner = self.block.value_type();
         match self.nesting {
-            Nesting::Single => self.block.value_type(),
+            Nesting::Single => inner,
+            Nesting::List if inner.has_dynamic() => Type::Dynamic,
+            Nesting::List => Type::List(Box::new(inner)),
+        }
+    }
+
+    /// The concrete type of a value of this block type: what a `dynamic` position holding it
+    /// records.
+    pub fn concrete_type(&self, value: &crate::codec::Value) -> Type {
+        match self.nesting {
+            Nesting::Single if value.is_null() => self.block.value_type(),
+            Nesting::Single => self.block.concrete_type(value),
+            Nesting::List if self.block.value_type().has_dynamic() => Type::Tuple(
+                value
+                    .as_list()
+                    .unwrap_or_default()
+                    .iter()
+                    .map(|item| self.block.concrete_type(item))
+                    .collect(),
+            ),
             Nesting::List => Type::List(Box::new(self.block.value_type())),
         }
     }
@@ -180,6 +218,28 @@ impl Block {
             }
         }
         block
+    }
+
+    /// The concrete object type of a value of this block: its declared type with each
+    /// `dynamic` attribute typed by its value, as Terraform types a block it decodes.
+    pub fn concrete_type(&self, value: &crate::codec::Value) -> Type {
+        let mut attrs: Vec<(String, Type)> = self
+            .attributes
+            .iter()
+            .map(|a| {
+                let ty = match a.ty {
+                    Type::Dynamic => Type::of(value.get(&a.name)),
+                    ref t => t.clone(),
+                };
+                (a.name.clone(), ty)
+            })
+            .collect();
+        attrs.extend(
+            self.blocks
+                .iter()
+                .map(|b| (b.name.clone(), b.concrete_type(value.get(&b.name)))),
+        );
+        Type::Object(attrs)
     }
 
     /// The cty object type of this block's value.
