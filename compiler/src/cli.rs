@@ -10,7 +10,8 @@ use crate::diagnostic::{Diagnostic, MessageFormat};
 use crate::input;
 use crate::output::{self, Mismatch};
 
-/// Compiles Wayfinder definitions (YAML) into a Terraform module.
+/// Compiles Wayfinder definitions (YAML) into Terraform modules: a catalog module that
+/// publishes them, and a self-service module per cluster plan.
 ///
 /// Every problem in every input is reported at once; when there is any, nothing is written
 /// and the exit status is 1.
@@ -21,7 +22,8 @@ pub struct Cli {
     #[arg(required = true, value_name = "PATH")]
     pub paths: Vec<PathBuf>,
 
-    /// The module directory to write (versions.tf, main.tf, outputs.tf).
+    /// The directory to write: catalog/ (the catalog module) and clusters/PLAN/ (a
+    /// self-service module per cluster plan).
     #[arg(long, value_name = "DIR")]
     pub out: PathBuf,
 
@@ -114,6 +116,7 @@ pub fn run(cli: &Cli, stdout: &mut dyn Write, stderr: &mut dyn Write) -> u8 {
     };
     let definitions = plural(compiled.definitions, "definition");
     let inputs = plural(files.len(), "file");
+    report(&compiled.notices, stdout, stderr);
 
     if cli.check {
         return match output::check(&cli.out, &compiled.module) {
@@ -140,6 +143,10 @@ pub fn run(cli: &Cli, stdout: &mut dyn Write, stderr: &mut dyn Write) -> u8 {
                                 "differs from the compiled definitions; run wayfinder-compile without --check to update it",
                             )
                             .at(*line, 1),
+                            Mismatch::Stale { .. } => Diagnostic::file(
+                                file,
+                                "written by an earlier run and no longer compiled from the definitions; run wayfinder-compile without --check to remove it",
+                            ),
                         }
                     })
                     .collect();
@@ -167,9 +174,14 @@ pub fn run(cli: &Cli, stdout: &mut dyn Write, stderr: &mut dyn Write) -> u8 {
         Ok(r) => {
             let _ = writeln!(
                 stderr,
-                "compiled {definitions} from {inputs} into {out_display} ({} written, {} unchanged)",
+                "compiled {definitions} from {inputs} into {out_display} ({} written, {} unchanged{})",
                 plural(r.written.len(), "file"),
-                r.unchanged.len()
+                r.unchanged.len(),
+                if r.removed.is_empty() {
+                    String::new()
+                } else {
+                    format!(", {} removed: {}", r.removed.len(), r.removed.join(", "))
+                }
             );
             EXIT_OK
         }
@@ -216,13 +228,14 @@ fn fail(
     let names: Vec<String> = files.iter().map(|f| input::display(f)).collect();
     problems.sort_by_key(|d| names.iter().position(|n| *n == d.file).map_or(0, |i| i + 1));
     report(format, &problems, stdout, stderr);
-    let mut files: Vec<&str> = problems.iter().map(|d| d.file.as_str()).collect();
+    let errors: Vec<&Diagnostic> = problems.iter().filter(|d| d.is_error()).collect();
+    let mut files: Vec<&str> = errors.iter().map(|d| d.file.as_str()).collect();
     files.sort_unstable();
     files.dedup();
     let _ = writeln!(
         stderr,
         "{} in {}{}",
-        plural(problems.len(), "problem"),
+        plural(errors.len(), "problem"),
         plural(files.len(), "file"),
         if check { "" } else { "; nothing was written" }
     );

@@ -1,20 +1,23 @@
-//! Definitions in, a Terraform module out: parsing and validation (by the model), duplicate
-//! detection, and the mapping of each object onto a resource. No I/O happens here.
+//! Definitions in, Terraform modules out: parsing and validation (by the model), duplicate
+//! detection, reference resolution ([`crate::catalog`]), then the catalog module and one
+//! self-service module per cluster plan ([`crate::cluster`]). No I/O happens here.
 
 use std::collections::BTreeMap;
 
-use wayfinder_model::shape::{self, Field, FieldType};
-use wayfinder_model::{FieldPath, Object, kinds, naming};
+use wayfinder_model::{FieldPath, SpanIndex};
 
+use crate::catalog::{CATALOG_KINDS, Catalog};
+/// The resource label for an object name (kept here too: the acceptance harness names
+/// resources the way the compiler does).
+pub use crate::catalog::resource_label;
 use crate::diagnostic::Diagnostic;
-use crate::hcl::{Block, Body, Expr, File, ObjectKey};
 
-/// `required_version` in the generated `versions.tf`.
-pub const REQUIRED_TERRAFORM_VERSION: &str = ">= 1.6.0";
-/// The provider's source address.
-pub const PROVIDER_SOURCE: &str = "wayfinder/wayfinder";
 /// The provider version constraint unless `--provider-version` says otherwise.
 pub const DEFAULT_PROVIDER_VERSION: &str = ">= 0.1.0";
+
+/// The file in the output directory that lists every file the compiler wrote there, so
+/// that a later run can remove the ones it no longer writes, and only those.
+pub const MANIFEST: &str = ".wayfinder-compile-manifest";
 
 /// One input file's text and the name it is reported under.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -72,9 +75,10 @@ impl Source {
 pub struct CompileOptions {
     /// The provider version constraint written to `versions.tf`.
     pub provider_version: String,
-    /// The inputs as the header of `main.tf` names them (the CLI passes its PATH arguments
-    /// relative to the output directory, so the text does not depend on where it was run
-    /// from). When empty, the sources' names are used.
+    /// The inputs as the files' headers name them, relative to the output directory (the CLI
+    /// passes its PATH arguments so, and each module's files name them relative to the
+    /// module's directory, so the text does not depend on where the command was run from).
+    /// When empty, the sources' names are used.
     pub generated_from: Vec<String>,
 }
 
@@ -87,8 +91,9 @@ impl Default for CompileOptions {
     }
 }
 
-/// A generated module: file paths relative to the module directory (`/`-separated, e.g.
-/// `main.tf`, later `catalog/main.tf`) and their contents, in sorted order.
+/// The generated files: paths relative to the output directory (`/`-separated, e.g.
+/// `catalog/main.tf`, `clusters/eks-general-purpose/variables.tf`) and their contents, in
+/// sorted order.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Module {
     files: BTreeMap<String, String>,
@@ -123,19 +128,20 @@ pub struct Compiled {
     pub module: Module,
     /// How many definitions went in.
     pub definitions: usize,
+    /// Things worth knowing that are not errors (references looked up on the server).
+    pub notices: Vec<Diagnostic>,
 }
 
 /// One object read from the inputs, with where it came from.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone)]
 pub struct Definition {
     pub file: String,
     /// Zero-based index of the document in its file.
     pub document: usize,
-    pub object: Object,
+    pub object: wayfinder_model::Object,
+    /// Where its fields are in the file.
+    pub spans: SpanIndex,
 }
-
-/// The kinds that compile into module resources.
-pub const COMPILED_KINDS: &[&str] = &["ComputeTemplate"];
 
 /// Parses and validates every source; returns every definition and every problem found in
 /// any of them (parse errors, validation errors, duplicate `kind`+`name`).
@@ -144,7 +150,9 @@ pub fn load(sources: &[Source]) -> (Vec<Definition>, Vec<Diagnostic>) {
     let mut problems = Vec::new();
     // Where each `kind`+`name` was first defined: `file:line:column`, or the file and
     // document.
-    let mut seen: BTreeMap<(&'static str, String), String> = BTreeMap::new();
+    // Where each object was first defined, by kind, workspace, name and version.
+    type Key = (&'static str, Option<String>, String, Option<String>);
+    let mut seen: BTreeMap<Key, String> = BTreeMap::new();
     let name_path = FieldPath::root().field("metadata").field("name");
     for source in sources {
         // Documents that parse are still validated when a neighbour does not, so that
@@ -153,13 +161,13 @@ pub fn load(sources: &[Source]) -> (Vec<Definition>, Vec<Diagnostic>) {
         problems.extend(errors.iter().map(Diagnostic::from_parse_error));
         for doc in docs {
             let kind = doc.object.kind_info().kind;
-            if !COMPILED_KINDS.contains(&kind) {
+            if !CATALOG_KINDS.contains(&kind) {
                 problems.push(
                     Diagnostic::file(
                         &source.name,
                         format!(
-                            "{kind} definitions are not compiled into modules (yet); wayfinder-compile takes {}",
-                            COMPILED_KINDS.join(", ")
+                            "{kind} definitions are not compiled into modules: wayfinder-compile takes the catalog an administrator publishes ({})",
+                            CATALOG_KINDS.join(", ")
                         ),
                     )
                     .object(doc.object.display_name())
@@ -176,13 +184,21 @@ pub fn load(sources: &[Source]) -> (Vec<Definition>, Vec<Diagnostic>) {
                     &doc.spans,
                 ));
             }
-            let key = (
-                doc.object.kind_info().kind,
+            let info = doc.object.kind_info();
+            let key: Key = (
+                info.kind,
+                match info.scope {
+                    wayfinder_model::Scope::Platform => None,
+                    wayfinder_model::Scope::Workspace => {
+                        Some(doc.object.metadata().namespace.clone().unwrap_or_default())
+                    }
+                },
                 doc.object.metadata().name.clone(),
+                doc.object.version().map(str::to_string),
             );
             match seen.get(&key) {
                 // A missing name is a validation error already; no need to say it twice.
-                _ if key.1.is_empty() => {}
+                _ if key.2.is_empty() => {}
                 Some(place) => {
                     problems.push(
                         Diagnostic::at_field(
@@ -191,8 +207,10 @@ pub fn load(sources: &[Source]) -> (Vec<Definition>, Vec<Diagnostic>) {
                             &doc.spans,
                             &name_path,
                             format!(
-                                "defined more than once: {} is also defined in {place}; names must be unique per kind",
-                                doc.object.display_name()
+                                "defined more than once: {}{} is also defined in {place}; names must be unique per kind{}",
+                                doc.object.display_name(),
+                                key.3.as_deref().map(|v| format!(" version {v}")).unwrap_or_default(),
+                                if info.versioned { " and version" } else { "" }
                             ),
                         )
                         .object(doc.object.display_name()),
@@ -212,13 +230,15 @@ pub fn load(sources: &[Source]) -> (Vec<Definition>, Vec<Diagnostic>) {
                 file: source.name.clone(),
                 document: doc.index,
                 object: doc.object,
+                spans: doc.spans,
             });
         }
     }
     (definitions, problems)
 }
 
-/// Compiles the sources into a module, or returns every problem found.
+/// Compiles the sources into the catalog module and a self-service module per cluster
+/// plan, or returns every problem found (notices included).
 pub fn compile(sources: &[Source], options: &CompileOptions) -> Result<Compiled, Vec<Diagnostic>> {
     let (definitions, problems) = load(sources);
     if !problems.is_empty() {
@@ -244,220 +264,70 @@ pub fn compile(sources: &[Source], options: &CompileOptions) -> Result<Compiled,
     } else {
         options.generated_from.clone()
     };
+    let (catalog, mut diagnostics) = Catalog::build(&definitions);
+    let mut module = Module::default();
+    let catalog_from = deeper(&generated_from, 1);
+    for (path, text) in crate::catalog::emit(&catalog, &catalog_from, &options.provider_version) {
+        module.insert(format!("catalog/{path}"), text);
+    }
+    let clusters_from = deeper(&generated_from, 2);
+    let (clusters, more) =
+        crate::cluster::emit_all(&catalog, &clusters_from, &options.provider_version);
+    diagnostics.extend(more);
+    for (path, text) in clusters {
+        module.insert(format!("clusters/{path}"), text);
+    }
+    if diagnostics.iter().any(Diagnostic::is_error) {
+        return Err(diagnostics);
+    }
+    let manifest = manifest(&module, &generated_from);
+    module.insert(MANIFEST, manifest);
     Ok(Compiled {
-        module: emit(&definitions, &options.provider_version, &generated_from),
+        module,
         definitions: definitions.len(),
+        notices: diagnostics,
     })
 }
 
-/// Renders valid definitions into the module's files.
-pub fn emit(
-    definitions: &[Definition],
-    provider_version: &str,
-    generated_from: &[String],
-) -> Module {
-    // Objects grouped by kind (in the model's kind order), sorted by name within a kind.
-    let mut by_kind: Vec<(&kinds::KindInfo, Vec<&Object>)> = Vec::new();
-    for info in kinds::ALL {
-        let mut objects: Vec<&Object> = definitions
-            .iter()
-            .map(|d| &d.object)
-            .filter(|o| o.kind_info().kind == info.kind)
-            .collect();
-        objects.sort_by(|a, b| a.metadata().name.cmp(&b.metadata().name));
-        if !objects.is_empty() {
-            by_kind.push((info, objects));
-        }
-    }
+/// Input paths relative to the output directory, made relative to a module directory
+/// `depth` levels below it (absolute paths stay as they are).
+fn deeper(paths: &[String], depth: usize) -> Vec<String> {
+    paths
+        .iter()
+        .map(|p| {
+            if p.starts_with('/') || p.contains(':') {
+                p.clone()
+            } else if p == "." {
+                "../".repeat(depth)
+            } else {
+                format!("{}{p}", "../".repeat(depth))
+            }
+        })
+        .collect()
+}
 
-    let mut module = Module::default();
-    module.insert("versions.tf", versions_tf(provider_version).render());
-
-    let mut main = Body::new();
-    let mut outputs = Body::new();
-    for (info, objects) in &by_kind {
-        for object in objects {
-            main.block(resource(object));
-        }
-        outputs.block(ids_output(info, objects));
-    }
-    let header = format!(
-        "Generated by wayfinder-compile from {}. Do not edit; change the definitions and compile again.",
-        generated_from.join(", ")
+/// The manifest: a header, then every file written, one per line.
+fn manifest(module: &Module, generated_from: &[String]) -> String {
+    let mut out = format!(
+        "# {}\n# The files below were written by wayfinder-compile; it removes those it no longer writes, and no others.\n",
+        crate::module::header(generated_from)
     );
-    module.insert("main.tf", File::new(main).with_header(header).render());
-    module.insert("outputs.tf", File::new(outputs).render());
-    module
-}
-
-/// The `terraform { … }` block pinning Terraform and the provider.
-pub fn versions_tf(provider_version: &str) -> File {
-    let provider = Expr::Object(vec![
-        (
-            ObjectKey::Attribute("source".into()),
-            Expr::string(PROVIDER_SOURCE),
-        ),
-        (
-            ObjectKey::Attribute("version".into()),
-            Expr::string(provider_version),
-        ),
-    ]);
-    let mut providers = Body::new();
-    providers.attribute("wayfinder", provider);
-    let mut terraform = Body::new();
-    terraform
-        .attribute("required_version", Expr::string(REQUIRED_TERRAFORM_VERSION))
-        .block(Block::new("required_providers", &[], providers));
-    let mut body = Body::new();
-    body.block(Block::new("terraform", &[], terraform));
-    File::new(body)
-}
-
-/// The resource for one object: `name`, then the `spec` fields. How each field is written
-/// follows the kind's shape in the model (the same declarations the provider's schema is
-/// built from): scalars, string lists and string maps are attributes; nested objects are
-/// nested blocks, and lists of objects repeated blocks. Within a body, attributes come
-/// first, then blocks, each in the spec's declaration order.
-pub fn resource(object: &Object) -> Block {
-    let name = &object.metadata().name;
-    let mut body = Body::new();
-    body.attribute("name", Expr::string(name));
-    if let serde_json::Value::Object(spec) = object.spec_json() {
-        append_fields(&mut body, object.kind_info().spec, &spec, true);
+    for (path, _) in module.files() {
+        out.push_str(path);
+        out.push('\n');
     }
-    Block::new(
-        "resource",
-        &[&resource_type(object), &resource_label(name)],
-        body,
-    )
+    out.push_str(MANIFEST);
+    out.push('\n');
+    out
 }
 
-/// Appends the fields of a JSON object to `body`, guided by their shape. A field the shape
-/// does not declare (the model's tests keep that from happening) is written as an attribute.
-fn append_fields(
-    body: &mut Body,
-    fields: &'static [Field],
-    value: &serde_json::Map<String, serde_json::Value>,
-    top_level: bool,
-) {
-    use serde_json::Value;
-    let mut blocks = Vec::new();
-    for (key, v) in value {
-        let name = if top_level {
-            naming::top_level_attribute(key)
-        } else {
-            naming::nested_attribute(key)
-        };
-        match (shape::find(fields, key).map(|f| f.ty), v) {
-            // Absent and null are the same to Terraform.
-            (_, Value::Null) => {}
-            (Some(FieldType::Object(inner)), Value::Object(map)) => {
-                blocks.push(nested_block(&name, inner, map));
-            }
-            (Some(FieldType::ObjectList(inner)), Value::Array(items))
-                if items.iter().all(Value::is_object) =>
-            {
-                blocks.extend(
-                    items
-                        .iter()
-                        .filter_map(Value::as_object)
-                        .map(|map| nested_block(&name, inner, map)),
-                );
-            }
-            (Some(FieldType::StringMap), Value::Object(map)) => {
-                body.attribute(
-                    name,
-                    Expr::Object(
-                        map.iter()
-                            .map(|(k, v)| (ObjectKey::Map(k.clone()), expr_from_json(v)))
-                            .collect(),
-                    ),
-                );
-            }
-            _ => {
-                body.attribute(name, expr_from_json(v));
-            }
-        }
-    }
-    for block in blocks {
-        body.block(block);
-    }
-}
-
-fn nested_block(
-    name: &str,
-    fields: &'static [Field],
-    value: &serde_json::Map<String, serde_json::Value>,
-) -> Block {
-    let mut body = Body::new();
-    append_fields(&mut body, fields, value, false);
-    Block::new(name, &[], body)
-}
-
-fn resource_type(object: &Object) -> String {
-    naming::resource_type(object.kind_info().kind)
-}
-
-/// The resource label for an object name: `eks-general` → `eks_general`; a name starting
-/// with a digit gets a `t_` prefix (`1a` → `t_1a`), as labels must start with a letter.
-pub fn resource_label(name: &str) -> String {
-    let label = name.replace(['-', '.'], "_");
-    if label.starts_with(|c: char| c.is_ascii_digit()) {
-        format!("t_{label}")
-    } else {
-        label
-    }
-}
-
-/// A JSON value as an HCL expression, with no shape to go by: object keys are taken for
-/// field names and become attribute names.
-pub fn expr_from_json(value: &serde_json::Value) -> Expr {
-    use serde_json::Value;
-    match value {
-        Value::Null => Expr::Null,
-        Value::Bool(b) => Expr::Bool(*b),
-        Value::Number(n) => Expr::number(n),
-        Value::String(s) => Expr::string(s.clone()),
-        Value::Array(items) => Expr::Tuple(items.iter().map(expr_from_json).collect()),
-        Value::Object(map) => Expr::Object(
-            map.iter()
-                .map(|(k, v)| {
-                    (
-                        ObjectKey::Attribute(naming::nested_attribute(k)),
-                        expr_from_json(v),
-                    )
-                })
-                .collect(),
-        ),
-    }
-}
-
-/// `output "compute_template_ids"`: the ID of each object of a kind, by name.
-fn ids_output(info: &kinds::KindInfo, objects: &[&Object]) -> Block {
-    let rtype = naming::resource_type(info.kind);
-    let words = naming::snake_case(info.kind);
-    let value = Expr::Object(
-        objects
-            .iter()
-            .map(|o| {
-                let name = &o.metadata().name;
-                (
-                    ObjectKey::Map(name.clone()),
-                    Expr::Traversal(vec![rtype.clone(), resource_label(name), "id".into()]),
-                )
-            })
-            .collect(),
-    );
-    let mut body = Body::new();
-    body.attribute(
-        "description",
-        Expr::string(format!(
-            "The ID of each {}, by name.",
-            words.replace('_', " ")
-        )),
-    )
-    .attribute("value", value);
-    Block::new("output", &[&format!("{words}_ids")], body)
+/// The paths a manifest lists (its own included), ignoring comments and blank lines.
+pub fn manifest_paths(text: &str) -> Vec<String> {
+    text.lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .map(str::to_string)
+        .collect()
 }
 
 #[cfg(test)]
@@ -472,9 +342,11 @@ mod tests {
 
     #[test]
     fn labels() {
+        use crate::catalog::resource_label;
         assert_eq!(resource_label("eks-general"), "eks_general");
         assert_eq!(resource_label("1st"), "t_1st");
         assert_eq!(resource_label("a"), "a");
+        assert_eq!(resource_label("plan@1.3.0-rc.1"), "plan_1_3_0_rc_1");
     }
 
     #[test]
@@ -525,12 +397,23 @@ mod tests {
             &CompileOptions::default(),
         )
         .unwrap();
-        let main = a.module.get("main.tf").unwrap();
+        let main = a.module.get("catalog/main.tf").unwrap();
         let pa = main.find("\"a\" {").unwrap();
         let pb = main.find("\"b\" {").unwrap();
         assert!(pa < pb, "{main}");
         assert_eq!(a.definitions, 2);
         let names: Vec<&str> = a.module.files().map(|(p, _)| p).collect();
-        assert_eq!(names, ["main.tf", "outputs.tf", "versions.tf"]);
+        assert_eq!(
+            names,
+            [
+                ".wayfinder-compile-manifest",
+                "catalog/README.md",
+                "catalog/main.tf",
+                "catalog/outputs.tf",
+                "catalog/tests/catalog.tftest.hcl",
+                "catalog/variables.tf",
+                "catalog/versions.tf"
+            ]
+        );
     }
 }

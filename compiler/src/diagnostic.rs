@@ -6,12 +6,14 @@ use serde::Serialize;
 use wayfinder_model::span::SpanIndex;
 use wayfinder_model::{FieldPath, ParseError, ValidationErrors};
 
-/// How serious a diagnostic is. Everything is an error for now; the field is there so that
-/// CI annotations can tell and later warnings need no new format.
+/// How serious a diagnostic is: an error stops the compilation; a notice says something the
+/// user should know (a reference looked up on the server instead of compiled in) and does
+/// not. The names are those of CI annotations (`error`, `notice`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Severity {
     Error,
+    Notice,
 }
 
 /// One problem, located as precisely as we know: the file; the line and column of the
@@ -70,6 +72,16 @@ impl Diagnostic {
     pub fn document(mut self, document: usize) -> Self {
         self.document = (document > 0).then_some(document);
         self
+    }
+
+    /// This diagnostic as a notice, not an error.
+    pub fn notice(mut self) -> Self {
+        self.severity = Severity::Notice;
+        self
+    }
+
+    pub fn is_error(&self) -> bool {
+        self.severity == Severity::Error
     }
 
     pub fn object(mut self, object: impl Into<String>) -> Self {
@@ -163,6 +175,9 @@ impl fmt::Display for Diagnostic {
         }
         if let Some(p) = &self.field {
             write!(f, "{p}: ")?;
+        }
+        if self.severity == Severity::Notice {
+            write!(f, "note: ")?;
         }
         write!(f, "{}", self.message)
     }

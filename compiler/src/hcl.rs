@@ -66,6 +66,8 @@ pub struct Body {
 pub enum Item {
     Attribute(Attribute),
     Block(Block),
+    /// A `# comment` line (or several, for a multi-line text) of its own.
+    Comment(String),
 }
 
 /// `name = expression`.
@@ -110,6 +112,17 @@ pub enum Expr {
     Object(Vec<(ObjectKey, Expr)>),
     /// A reference such as `wayfinder_compute_template.eks_general.id`, written as is.
     Traversal(Vec<String>),
+    /// Any other single-line expression (a function call, a condition, a `for`), written as
+    /// is. It must already be in the form `terraform fmt` gives it: one space around binary
+    /// operators, `=`, `=>`, `?` and `:`, one after each comma, none inside brackets.
+    Raw(String),
+    /// An object constructor inside a call, such as a type constraint: `prefix{`, the
+    /// elements one per line, `}suffix` — `list(object({` … `}))`.
+    Wrapped {
+        prefix: String,
+        items: Vec<(ObjectKey, Expr)>,
+        suffix: String,
+    },
 }
 
 /// The key of an object constructor element.
@@ -122,7 +135,8 @@ pub enum ObjectKey {
 }
 
 impl ObjectKey {
-    fn render(&self) -> String {
+    /// The key as written: bare or quoted.
+    pub fn render(&self) -> String {
         match self {
             ObjectKey::Attribute(name) if is_bare_key(name) => name.clone(),
             ObjectKey::Attribute(text) | ObjectKey::Map(text) => quote_key(text),
@@ -148,14 +162,35 @@ impl Expr {
         Expr::Traversal(parts.iter().map(|p| p.to_string()).collect())
     }
 
-    /// Whether the expression is written on a single line.
+    pub fn raw(text: impl Into<String>) -> Self {
+        Expr::Raw(text.into())
+    }
+
+    /// Whether the expression is written on a single line wherever it appears. A string
+    /// written as a heredoc (see [`heredoc`]) counts as one: `fmt` aligns its opening line
+    /// with its neighbours as if it were.
     pub fn is_single_line(&self) -> bool {
         match self {
-            Expr::Null | Expr::Bool(_) | Expr::Number(_) | Expr::String(_) | Expr::Traversal(_) => {
-                true
-            }
+            Expr::Null
+            | Expr::Bool(_)
+            | Expr::Number(_)
+            | Expr::String(_)
+            | Expr::Traversal(_)
+            | Expr::Raw(_) => true,
             Expr::Tuple(items) => items.iter().all(Expr::is_single_line),
-            Expr::Object(items) => items.is_empty(),
+            Expr::Object(items) | Expr::Wrapped { items, .. } => items.is_empty(),
+        }
+    }
+
+    /// Writes the expression as the value of an attribute or object element: as
+    /// [`Expr::render_into`], except that a multi-line string becomes a heredoc.
+    fn render_value_into(&self, out: &mut String, indent: usize) {
+        match self {
+            Expr::String(s) => match heredoc(s) {
+                Some(text) => out.push_str(&text),
+                None => out.push_str(&quote(s)),
+            },
+            other => other.render_into(out, indent),
         }
     }
 
@@ -168,6 +203,16 @@ impl Expr {
             Expr::Number(n) => out.push_str(n),
             Expr::String(s) => out.push_str(&quote(s)),
             Expr::Traversal(parts) => out.push_str(&parts.join(".")),
+            Expr::Raw(text) => out.push_str(text),
+            Expr::Wrapped {
+                prefix,
+                items,
+                suffix,
+            } => {
+                out.push_str(prefix);
+                Expr::Object(items.clone()).render_into(out, indent);
+                out.push_str(suffix);
+            }
             Expr::Tuple(items) if self.is_single_line() => {
                 out.push('[');
                 for (i, item) in items.iter().enumerate() {
@@ -221,6 +266,16 @@ impl Body {
         self
     }
 
+    /// Appends a comment on lines of its own.
+    pub fn comment(&mut self, text: impl Into<String>) -> &mut Self {
+        self.items.push(Item::Comment(text.into()));
+        self
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.items.is_empty()
+    }
+
     /// The body's text at nesting level `indent`.
     pub fn render(&self, indent: usize) -> String {
         let mut out = String::new();
@@ -239,6 +294,10 @@ impl Body {
                     block.render_into(out, indent);
                     i += 1;
                 }
+                Item::Comment(text) => {
+                    write_comment(out, indent, text);
+                    i += 1;
+                }
                 Item::Attribute(_) => {
                     // A run of consecutive attributes; write_aligned handles the alignment
                     // groups inside it.
@@ -250,7 +309,7 @@ impl Body {
                         .iter()
                         .filter_map(|item| match item {
                             Item::Attribute(a) => Some((a.name.clone(), &a.value)),
-                            Item::Block(_) => None,
+                            Item::Block(_) | Item::Comment(_) => None,
                         })
                         .collect();
                     write_aligned(out, indent, &rows);
@@ -275,9 +334,15 @@ impl Block {
     }
 }
 
-/// A blank line separates a block from whatever is next to it.
+/// A blank line separates a block from whatever is next to it; a comment sticks to the
+/// block or attribute after it.
 fn needs_blank_line(prev: &Item, next: &Item) -> bool {
-    matches!(prev, Item::Block(_)) || matches!(next, Item::Block(_))
+    match (prev, next) {
+        (Item::Comment(_), _) => false,
+        (Item::Block(_), _) => true,
+        (_, Item::Block(_) | Item::Comment(_)) => true,
+        _ => false,
+    }
 }
 
 /// Writes `key = value` lines at nesting level `indent`, aligning `=` across each group of
@@ -302,14 +367,14 @@ fn write_aligned(out: &mut String, indent: usize, rows: &[(String, &Expr)]) {
                 out.push(' ');
             }
             out.push_str(" = ");
-            value.render_into(out, indent);
+            value.render_value_into(out, indent);
             out.push('\n');
         }
         if let Some((key, value)) = rows.get(end) {
             push_indent(out, indent);
             out.push_str(key);
             out.push_str(" = ");
-            value.render_into(out, indent);
+            value.render_value_into(out, indent);
             out.push('\n');
             end += 1;
         }
@@ -359,6 +424,42 @@ fn is_bare_key(s: &str) -> bool {
     is_identifier(s)
         && !s.contains('-')
         && !matches!(s, "for" | "in" | "if" | "true" | "false" | "null")
+}
+
+/// A multi-line string as a heredoc (`<<EOT`, the text, `EOT`), when it can be one: it
+/// has a line break, ends with one, and holds no carriage return or other control character
+/// but tab, and no template introducer (`${`, `%{`). Heredocs have no backslash escapes, so
+/// the text is written as it is; text with an introducer stays a quoted string, where its
+/// escape (`$${`, `%%{`) reads the same to every HCL reader (hcl-rs 0.18 misreads some
+/// escapes inside heredocs). The marker is `EOT`, or `EOT1`, `EOT2`, … when a line of the
+/// text starts with it.
+pub fn heredoc(s: &str) -> Option<String> {
+    if !s.contains('\n')
+        || !s.ends_with('\n')
+        || s.chars().any(|c| c.is_control() && c != '\n' && c != '\t')
+        || s.contains("${")
+        || s.contains("%{")
+        || s.contains('\u{2028}')
+        || s.contains('\u{2029}')
+        || s.contains('\u{85}')
+    {
+        return None;
+    }
+    // No line may even start with the marker: HCL readers differ on a line such as `EOT $`.
+    let lines: Vec<&str> = s.lines().map(str::trim_start).collect();
+    let mut marker = "EOT".to_string();
+    let mut n = 0;
+    while lines.iter().any(|l| l.starts_with(marker.as_str())) {
+        n += 1;
+        marker = format!("EOT{n}");
+    }
+    let mut out = String::with_capacity(s.len() + 2 * marker.len() + 4);
+    out.push_str("<<");
+    out.push_str(&marker);
+    out.push('\n');
+    out.push_str(s);
+    out.push_str(&marker);
+    Some(out)
 }
 
 /// A quoted HCL string literal: `\\`, `\"`, `\n`, `\r`, `\t`, other control characters as
@@ -582,6 +683,38 @@ mod tests {
     fn multi_line_comments_become_several_lines() {
         let text = File::new(Body::new()).with_header("a\nb\n\nc").render();
         assert_eq!(text, "# a\n# b\n#\n# c\n");
+    }
+
+    #[test]
+    fn multi_line_strings_become_heredocs_where_they_can() {
+        assert_eq!(
+            heredoc("a\n  b\\c \"q\"\n").as_deref(),
+            Some("<<EOT\na\n  b\\c \"q\"\nEOT")
+        );
+        // A line starting with the marker makes it pick another.
+        assert_eq!(
+            heredoc("EOT\n EOT1 x\n").as_deref(),
+            Some("<<EOT2\nEOT\n EOT1 x\nEOT2")
+        );
+        for quoted in [
+            "one line",
+            "no final newline\nx",
+            "a\r\n",
+            "${x}\n",
+            "%{ if }\n",
+            "\u{1}\n",
+        ] {
+            assert_eq!(heredoc(quoted), None, "{quoted:?}");
+        }
+        let mut body = Body::new();
+        body.attribute("a", Expr::string("x\n"))
+            .attribute("bbb", Expr::int(1))
+            .attribute("t", Expr::Tuple(vec![Expr::string("x\n")]));
+        // A heredoc lines up with its neighbours; inside a tuple a string stays quoted.
+        assert_eq!(
+            body.render(0),
+            "a   = <<EOT\nx\nEOT\nbbb = 1\nt   = [\"x\\n\"]\n"
+        );
     }
 
     #[test]

@@ -18,12 +18,16 @@
 //! errors.
 #![forbid(unsafe_code)]
 
+pub mod catalog;
 pub mod cli;
+pub mod cluster;
 pub mod compile;
 pub mod diagnostic;
 pub mod hcl;
 pub mod input;
+pub mod module;
 pub mod output;
+pub mod shapes;
 
 pub use compile::{CompileOptions, Compiled, Definition, Module, Source, compile};
 pub use diagnostic::{Diagnostic, MessageFormat, Severity};

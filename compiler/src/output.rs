@@ -1,12 +1,14 @@
-//! Writing a module to disk atomically, and checking a directory against one.
+//! Writing the modules to disk atomically, and checking a directory against them.
 //!
-//! Only the files of the module are touched: other files in the directory are left alone.
+//! Only the compiler's own files are touched. It lists every file it writes in a manifest
+//! ([`MANIFEST`]) in the output directory; a later run removes the files that manifest lists
+//! and it no longer writes (a cluster plan that was deleted), and never any other file.
 
 use std::fs;
 use std::io::{self, Write as _};
 use std::path::{Path, PathBuf};
 
-use crate::compile::Module;
+use crate::compile::{MANIFEST, Module, manifest_paths};
 
 /// What [`write`] did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -15,6 +17,8 @@ pub struct WriteReport {
     pub written: Vec<String>,
     /// Files that already held exactly the right bytes and were not touched.
     pub unchanged: Vec<String>,
+    /// Files an earlier run wrote (its manifest lists them) that are no longer written.
+    pub removed: Vec<String>,
 }
 
 /// A file of the module whose copy on disk is not what the module holds.
@@ -28,14 +32,42 @@ pub enum Mismatch {
         path: String,
         line: usize,
     },
+    /// Written by an earlier run (its manifest lists it), and no longer written.
+    Stale {
+        path: String,
+    },
 }
 
 impl Mismatch {
     pub fn path(&self) -> &str {
         match self {
-            Mismatch::Missing { path } | Mismatch::Differs { path, .. } => path,
+            Mismatch::Missing { path }
+            | Mismatch::Differs { path, .. }
+            | Mismatch::Stale { path } => path,
         }
     }
+}
+
+/// The files the manifest in `dir` lists that the module no longer has and that exist: what
+/// an earlier run wrote and this one would not. Paths that are not plain relative paths are
+/// ignored, so a tampered manifest cannot reach outside `dir`.
+fn stale(dir: &Path, module: &Module) -> Vec<String> {
+    let Ok(text) = fs::read_to_string(dir.join(MANIFEST)) else {
+        return Vec::new();
+    };
+    let mut out: Vec<String> = manifest_paths(&text)
+        .into_iter()
+        .filter(|p| {
+            let path = Path::new(p);
+            path.components()
+                .all(|c| matches!(c, std::path::Component::Normal(_)))
+                && module.get(p).is_none()
+                && dir.join(path).is_file()
+        })
+        .collect();
+    out.sort();
+    out.dedup();
+    out
 }
 
 /// Writes the module into `dir`, creating it if needed. Every changed file is first written
@@ -71,6 +103,7 @@ pub fn write(dir: &Path, module: &Module) -> io::Result<WriteReport> {
         }
         return Err(e);
     }
+    let stale = stale(dir, module);
     let mut staged = staged.into_iter();
     while let Some((temp, target, rel)) = staged.next() {
         if let Err(e) = fs::rename(&temp, &target) {
@@ -84,6 +117,21 @@ pub fn write(dir: &Path, module: &Module) -> io::Result<WriteReport> {
             ));
         }
         report.written.push(rel);
+    }
+    for rel in stale {
+        let path = dir.join(&rel);
+        fs::remove_file(&path).map_err(|e| {
+            io::Error::new(e.kind(), format!("cannot remove {}: {e}", path.display()))
+        })?;
+        // Directories it leaves empty go too (they were the compiler's), up to `dir`.
+        let mut parent = path.parent();
+        while let Some(p) = parent {
+            if p == dir || fs::remove_dir(p).is_err() {
+                break;
+            }
+            parent = p.parent();
+        }
+        report.removed.push(rel);
     }
     Ok(report)
 }
@@ -153,6 +201,11 @@ pub fn check(dir: &Path, module: &Module) -> io::Result<Vec<Mismatch>> {
             }
         }
     }
+    mismatches.extend(
+        stale(dir, module)
+            .into_iter()
+            .map(|path| Mismatch::Stale { path }),
+    );
     Ok(mismatches)
 }
 

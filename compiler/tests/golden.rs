@@ -1,8 +1,8 @@
-//! Golden tests: each directory under `tests/golden/` holds `input/` (definitions) and
-//! `expected/` (the module `wayfinder-compile input --out expected` must produce, byte for
-//! byte). Run with `WAYFINDER_UPDATE_GOLDEN=1` to rewrite the expected files after an
-//! intended change, then review the diff. `tests/terraform.rs` runs `terraform fmt -check`
-//! over the expected files.
+//! Golden tests: each directory under `tests/golden/` holds `input/` (definitions; the
+//! `examples` case links to the repository's `examples/definitions/`) and `expected/` (every
+//! file `wayfinder-compile input --out expected` must produce, byte for byte, and no other).
+//! Run with `WAYFINDER_UPDATE_GOLDEN=1` to rewrite the expected files after an intended
+//! change, then review the diff. `tests/terraform.rs` runs `terraform fmt -check` over them.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -19,15 +19,36 @@ fn cases() -> Vec<PathBuf> {
         .collect();
     cases.sort();
     assert!(
-        cases.len() >= 3,
+        cases.len() >= 5,
         "expected golden cases in {}",
         root.display()
     );
     cases
 }
 
+/// Every file under `dir`, relative, with `/` separators, sorted.
+fn tree(dir: &Path) -> Vec<String> {
+    fn walk(base: &Path, dir: &Path, out: &mut Vec<String>) {
+        for e in fs::read_dir(dir).into_iter().flatten().flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                walk(base, &p, out);
+            } else {
+                out.push(input::relative_to(&p, base));
+            }
+        }
+    }
+    let mut out = Vec::new();
+    walk(dir, dir, &mut out);
+    out.sort();
+    out
+}
+
 #[test]
 fn the_library_produces_the_expected_files() {
+    if std::env::var_os("WAYFINDER_UPDATE_GOLDEN").is_some() {
+        return;
+    }
     for case in cases() {
         let (files, problems) = input::discover(&[case.join("input")]);
         assert!(problems.is_empty(), "{problems:?}");
@@ -39,11 +60,17 @@ fn the_library_produces_the_expected_files() {
         };
         let compiled =
             compile(&sources, &options).unwrap_or_else(|e| panic!("{}: {e:#?}", case.display()));
-        let names: Vec<&str> = compiled.module.files().map(|(p, _)| p).collect();
-        assert_eq!(names, ["main.tf", "outputs.tf", "versions.tf"]);
-        if std::env::var_os("WAYFINDER_UPDATE_GOLDEN").is_some() {
-            continue;
-        }
+        let names: Vec<String> = compiled
+            .module
+            .files()
+            .map(|(p, _)| p.to_string())
+            .collect();
+        assert_eq!(
+            names,
+            tree(&case.join("expected")),
+            "{}: the files differ from the expected ones; rerun with WAYFINDER_UPDATE_GOLDEN=1 if the change is intended",
+            case.display()
+        );
         for (path, contents) in compiled.module.files() {
             let expected_path = case.join("expected").join(path);
             let expected = fs::read_to_string(&expected_path)

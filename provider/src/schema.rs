@@ -33,6 +33,16 @@ pub struct Attribute {
     /// A change to this attribute cannot be made in place.
     pub requires_replace: bool,
     pub description: String,
+    /// Nested attributes (an object, or a list of objects, whose fields are described one
+    /// by one), instead of a plain type.
+    pub nested: Option<NestedAttributes>,
+}
+
+/// The attributes of an object-typed attribute ([`Attribute::nested`]).
+#[derive(Debug, Clone)]
+pub struct NestedAttributes {
+    pub nesting: Nesting,
+    pub attributes: Vec<Attribute>,
 }
 
 impl Attribute {
@@ -46,6 +56,7 @@ impl Attribute {
             sensitive: false,
             requires_replace: false,
             description: description.to_string(),
+            nested: None,
         }
     }
 
@@ -73,9 +84,22 @@ impl Attribute {
     }
 
     fn to_proto(&self) -> pb::schema::Attribute {
+        use pb::schema::object::NestingMode;
+        let nested_type = self.nested.as_ref().map(|n| pb::schema::Object {
+            attributes: n.attributes.iter().map(Attribute::to_proto).collect(),
+            nesting: match n.nesting {
+                Nesting::Single => NestingMode::Single,
+                Nesting::List => NestingMode::List,
+            } as i32,
+        });
         pb::schema::Attribute {
             name: self.name.clone(),
-            r#type: self.ty.to_json().to_string().into_bytes(),
+            r#type: if nested_type.is_some() {
+                Vec::new()
+            } else {
+                self.ty.to_json().to_string().into_bytes()
+            },
+            nested_type,
             description: self.description.clone(),
             required: self.presence == Presence::Required,
             optional: matches!(
@@ -187,6 +211,7 @@ impl Block {
                 sensitive: false,
                 requires_replace: false,
                 description: f.description.to_string(),
+                nested: None,
             };
             let nested = |inner: &[Field], nesting| NestedBlock {
                 name: name.clone(),
@@ -218,6 +243,39 @@ impl Block {
             }
         }
         block
+    }
+
+    /// This block's attributes and nested blocks as computed attributes (nested blocks
+    /// become nested attributes), for a data source whose result the server decides: a
+    /// data source cannot hold blocks Terraform would expect in its configuration.
+    pub fn as_computed_attributes(&self) -> Vec<Attribute> {
+        let mut out: Vec<Attribute> = self
+            .attributes
+            .iter()
+            .map(|a| Attribute {
+                presence: Presence::Computed,
+                requires_replace: false,
+                description: a
+                    .description
+                    .trim_end_matches(" Changing it replaces the object.")
+                    .to_string(),
+                ..a.clone()
+            })
+            .collect();
+        out.extend(self.blocks.iter().map(|b| Attribute {
+            name: b.name.clone(),
+            json: Some(b.json),
+            ty: b.value_type(),
+            presence: Presence::Computed,
+            sensitive: false,
+            requires_replace: false,
+            description: b.block.description.clone(),
+            nested: Some(NestedAttributes {
+                nesting: b.nesting,
+                attributes: b.block.as_computed_attributes(),
+            }),
+        }));
+        out
     }
 
     /// The concrete object type of a value of this block: its declared type with each

@@ -16,7 +16,9 @@
 #![forbid(unsafe_code)]
 
 pub mod catalog;
+pub mod config;
 pub mod launch;
+pub mod support;
 pub mod terraform;
 
 use std::collections::BTreeMap;

@@ -1,0 +1,916 @@
+//! The definitions as a catalog: indexed by kind, workspace, name and version, their
+//! references to one another resolved, and the catalog module (`OUT/catalog/`) that
+//! publishes them — one resource per definition, wired together by resource references so
+//! Terraform orders them, with variables for what differs between environments.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde_json::Value;
+use wayfinder_model::common::cloud_for_provider;
+use wayfinder_model::kinds::{self, KindInfo, Object, Scope};
+use wayfinder_model::org::ADMIN_WORKSPACE;
+use wayfinder_model::shape::{self, FieldType};
+use wayfinder_model::versioned::{PublishState, compare_versions, publish_state};
+use wayfinder_model::{FieldPath, PathSegment, naming};
+
+use crate::compile::Definition;
+use crate::diagnostic::Diagnostic;
+use crate::hcl::{Block, Body, Expr, ObjectKey};
+use crate::module::{self, Output, Readme, Variable};
+use crate::shapes::{self, Dynamics, Links};
+
+/// The kinds the compiler takes, in the model's order: the catalog an administrator
+/// publishes.
+pub const CATALOG_KINDS: &[&str] = &[
+    "ComputeTemplate",
+    "ProvisioningPolicy",
+    "ClusterNetworkPlan",
+    "AssignableNetwork",
+    "Repository",
+    "Package",
+    "ClusterPlan",
+];
+
+/// A reference from one kind's field to another kind's object, by name.
+#[derive(Debug, Clone, Copy)]
+pub struct Reference {
+    /// The referring kind.
+    pub from: &'static str,
+    /// The field holding the name, under `spec`; `[]` stands for every item of a list.
+    pub path: &'static str,
+    /// The kind referred to.
+    pub to: &'static str,
+    /// For a versioned target: the sibling field holding the version. Without it, any
+    /// version (the latest among the definitions) is meant.
+    pub version: Option<&'static str>,
+    /// Whether the provider has a data source to look the target up by name, so that a
+    /// target missing from the definitions can be found on the server instead.
+    pub lookup: bool,
+    /// What the reference is, for messages: `the network plan`.
+    pub what: &'static str,
+}
+
+/// Every reference between catalog kinds.
+pub const REFERENCES: &[Reference] = &[
+    Reference {
+        from: "ClusterPlan",
+        path: "network.networkPlan",
+        to: "ClusterNetworkPlan",
+        version: None,
+        lookup: true,
+        what: "network plan",
+    },
+    Reference {
+        from: "ClusterPlan",
+        path: "cluster.packages[].name",
+        to: "Package",
+        version: Some("version"),
+        lookup: false,
+        what: "package",
+    },
+    Reference {
+        from: "ClusterPlan",
+        path: "choices.computeTemplates.default",
+        to: "ComputeTemplate",
+        version: None,
+        lookup: true,
+        what: "compute template",
+    },
+    Reference {
+        from: "ClusterPlan",
+        path: "choices.computeTemplates.allowed[]",
+        to: "ComputeTemplate",
+        version: None,
+        lookup: true,
+        what: "compute template",
+    },
+    Reference {
+        from: "ClusterNetworkPlan",
+        path: "assignableNetworks[]",
+        to: "AssignableNetwork",
+        version: None,
+        lookup: false,
+        what: "assignable network",
+    },
+    Reference {
+        from: "Package",
+        path: "dependencies[]",
+        to: "Package",
+        version: None,
+        lookup: false,
+        what: "package",
+    },
+    Reference {
+        from: "Package",
+        path: "helm.repositoryRef",
+        to: "Repository",
+        version: None,
+        lookup: false,
+        what: "package repository",
+    },
+];
+
+/// One definition in the catalog.
+#[derive(Debug)]
+pub struct Entry<'a> {
+    pub def: &'a Definition,
+    pub info: &'static KindInfo,
+    /// The workspace of a workspaced kind: from `metadata.namespace` (`ws-KEY`), else `admin`.
+    pub workspace: Option<String>,
+    pub name: String,
+    pub version: Option<String>,
+    /// The resource label, unique per resource type.
+    pub label: String,
+}
+
+impl Entry<'_> {
+    pub fn resource_type(&self) -> String {
+        naming::resource_type(self.info.kind)
+    }
+
+    /// `wayfinder_cluster_plan.eks_general_purpose_1_3_0`.
+    pub fn address(&self) -> String {
+        format!("{}.{}", self.resource_type(), self.label)
+    }
+
+    /// `name`, or `name@version` for a versioned kind: the key of outputs and variables.
+    pub fn key(&self) -> String {
+        match &self.version {
+            Some(v) => format!("{}@{v}", self.name),
+            None => self.name.clone(),
+        }
+    }
+
+    pub fn display(&self) -> String {
+        format!("{}/{}", self.info.kind, self.key())
+    }
+
+    pub fn spec(&self) -> Value {
+        self.def.object.spec_json()
+    }
+}
+
+/// A look-up of an object the definitions do not hold, by a data source.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Lookup {
+    pub kind: &'static str,
+    pub name: String,
+    pub label: String,
+}
+
+impl Lookup {
+    pub fn address(&self) -> String {
+        format!("data.{}.{}", naming::resource_type(self.kind), self.label)
+    }
+}
+
+/// The definitions, indexed, with their references resolved.
+#[derive(Debug)]
+pub struct Catalog<'a> {
+    /// In the model's kind order, then by name, version (oldest first) and workspace.
+    pub entries: Vec<Entry<'a>>,
+    /// Per entry: the expressions that replace names with references.
+    pub links: Vec<Links>,
+    /// Objects looked up with data sources.
+    pub lookups: BTreeSet<Lookup>,
+}
+
+/// The resource label for an object name: `eks-general` → `eks_general`; a name starting
+/// with a digit gets a `t_` prefix (`1a` → `t_1a`), as labels must start with a letter.
+pub fn resource_label(name: &str) -> String {
+    let label: String = name
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+        .collect();
+    if label.starts_with(|c: char| c.is_ascii_digit()) || label.is_empty() {
+        format!("t_{label}")
+    } else {
+        label
+    }
+}
+
+fn workspace_of(info: &KindInfo, object: &Object) -> Option<String> {
+    match info.scope {
+        Scope::Platform => None,
+        Scope::Workspace => Some(
+            object
+                .metadata()
+                .namespace
+                .as_deref()
+                .and_then(|ns| ns.strip_prefix("ws-"))
+                .unwrap_or(ADMIN_WORKSPACE)
+                .to_string(),
+        ),
+    }
+}
+
+impl<'a> Catalog<'a> {
+    /// Indexes valid definitions (of [`CATALOG_KINDS`], unique per kind, workspace, name
+    /// and version) and resolves their references; returns every problem with a reference,
+    /// and a notice for each one looked up on the server instead.
+    pub fn build(definitions: &'a [Definition]) -> (Catalog<'a>, Vec<Diagnostic>) {
+        let mut entries: Vec<Entry<'a>> = definitions
+            .iter()
+            .map(|d| {
+                let info = d.object.kind_info();
+                Entry {
+                    def: d,
+                    info,
+                    workspace: workspace_of(info, &d.object),
+                    name: d.object.metadata().name.clone(),
+                    version: info
+                        .versioned
+                        .then(|| d.object.version().unwrap_or_default().to_string()),
+                    label: String::new(),
+                }
+            })
+            .collect();
+        let order = |e: &Entry| kinds::ALL.iter().position(|k| k.kind == e.info.kind);
+        entries.sort_by(|a, b| {
+            order(a)
+                .cmp(&order(b))
+                .then_with(|| a.name.cmp(&b.name))
+                .then_with(|| {
+                    compare_versions(
+                        a.version.as_deref().unwrap_or(""),
+                        b.version.as_deref().unwrap_or(""),
+                    )
+                })
+                .then_with(|| a.workspace.cmp(&b.workspace))
+        });
+        // Labels: from the name (and version), unique per resource type; a workspace other
+        // than admin is named too.
+        let mut used: BTreeSet<(String, String)> = BTreeSet::new();
+        for e in &mut entries {
+            let mut base = e.name.clone();
+            if let Some(ws) = e.workspace.as_deref().filter(|w| *w != ADMIN_WORKSPACE) {
+                base = format!("{ws}_{base}");
+            }
+            if let Some(v) = &e.version {
+                base = format!("{base}_{v}");
+            }
+            let base = resource_label(&base);
+            let rtype = e.resource_type();
+            let mut label = base.clone();
+            let mut n = 1;
+            while used.contains(&(rtype.clone(), label.clone())) {
+                n += 1;
+                label = format!("{base}_{n}");
+            }
+            used.insert((rtype, label.clone()));
+            e.label = label;
+        }
+        let mut catalog = Catalog {
+            links: vec![Links::new(); entries.len()],
+            entries,
+            lookups: BTreeSet::new(),
+        };
+        let problems = catalog.resolve();
+        (catalog, problems)
+    }
+
+    /// The entries of a kind.
+    pub fn of_kind<'s>(&'s self, kind: &'s str) -> impl Iterator<Item = &'s Entry<'a>> + 's {
+        self.entries.iter().filter(move |e| e.info.kind == kind)
+    }
+
+    /// The entry of `kind` named `name` at `version` (any version, the latest, when
+    /// `None`). Workspaced kinds are searched in every workspace, `admin` first.
+    pub fn find(&self, kind: &str, name: &str, version: Option<&str>) -> Option<usize> {
+        let mut candidates: Vec<usize> = (0..self.entries.len())
+            .filter(|i| {
+                let e = &self.entries[*i];
+                e.info.kind == kind
+                    && e.name == name
+                    && version.is_none_or(|v| e.version.as_deref() == Some(v))
+            })
+            .collect();
+        candidates.sort_by(|a, b| {
+            let (a, b) = (&self.entries[*a], &self.entries[*b]);
+            (b.workspace.as_deref() == Some(ADMIN_WORKSPACE))
+                .cmp(&(a.workspace.as_deref() == Some(ADMIN_WORKSPACE)))
+                .then_with(|| {
+                    compare_versions(
+                        b.version.as_deref().unwrap_or(""),
+                        a.version.as_deref().unwrap_or(""),
+                    )
+                })
+        });
+        candidates.first().copied()
+    }
+
+    fn resolve(&mut self) -> Vec<Diagnostic> {
+        let mut problems = Vec::new();
+        let mut lookups: BTreeSet<Lookup> = BTreeSet::new();
+        for i in 0..self.entries.len() {
+            let kind = self.entries[i].info.kind;
+            let spec = self.entries[i].spec();
+            for r in REFERENCES.iter().filter(|r| r.from == kind) {
+                for (path, name, version) in occurrences(&spec, r) {
+                    let field = FieldPath::root().field("spec");
+                    let field = path.segments().iter().fold(field, |p, s| match s {
+                        PathSegment::Field(f) => p.field(f),
+                        PathSegment::Index(n) => p.index(*n),
+                    });
+                    let target = self.find(r.to, &name, version.as_deref());
+                    let expr = match target {
+                        Some(t) => {
+                            let e = &self.entries[t];
+                            Some((e.address(), t))
+                        }
+                        None => None,
+                    };
+                    match expr {
+                        Some((address, t)) => {
+                            self.links[i]
+                                .insert(field.to_string(), Expr::raw(format!("{address}.name")));
+                            if let Some(vf) = r.version {
+                                let mut vp = field.clone();
+                                vp.0.pop();
+                                self.links[i].insert(
+                                    vp.field(vf).to_string(),
+                                    Expr::raw(format!("{address}.version")),
+                                );
+                            }
+                            problems.extend(self.check_target(i, t, &field));
+                        }
+                        None if r.lookup && version.is_none() => {
+                            let lookup = Lookup {
+                                kind: r.to,
+                                label: resource_label(&name),
+                                name: name.clone(),
+                            };
+                            self.links[i].insert(
+                                field.to_string(),
+                                Expr::raw(format!("{}.name", lookup.address())),
+                            );
+                            problems.push(
+                                self.at(i, &field, format!(
+                                    "{} {name:?} is not among the definitions: the catalog module looks it up on the server ({}), so it must exist there before the module is applied",
+                                    r.what,
+                                    lookup.address()
+                                ))
+                                .notice(),
+                            );
+                            lookups.insert(lookup);
+                        }
+                        None => {
+                            let wanted = match &version {
+                                Some(v) => format!("{} {name} version {v}", r.what),
+                                None => format!("{} {name:?}", r.what),
+                            };
+                            let have: Vec<String> = self
+                                .of_kind(r.to)
+                                .filter(|e| version.is_none() || e.name == name)
+                                .map(Entry::key)
+                                .collect();
+                            problems.push(self.at(
+                                i,
+                                &field,
+                                format!(
+                                    "{wanted} is not among the definitions, and the module cannot look {}s up on the server (the provider has no data source for them): add its {} definition to the input; {}",
+                                    r.what,
+                                    r.to,
+                                    if have.is_empty() {
+                                        format!("the input has no {}", r.to)
+                                    } else {
+                                        format!("the input has {}", have.join(", "))
+                                    }
+                                ),
+                            ));
+                        }
+                    }
+                }
+            }
+        }
+        self.lookups = lookups;
+        problems
+    }
+
+    /// A diagnostic at `field` of entry `i`.
+    pub fn at(&self, i: usize, field: &FieldPath, message: String) -> Diagnostic {
+        let e = &self.entries[i];
+        Diagnostic::at_field(&e.def.file, e.def.document, &e.def.spans, field, message)
+            .object(e.display())
+    }
+
+    /// Checks that a reference's target fits: a plan's network plan and compute templates are
+    /// of its cloud, and its packages' dependencies are pinned too.
+    fn check_target(&self, i: usize, t: usize, field: &FieldPath) -> Vec<Diagnostic> {
+        let (from, to) = (&self.entries[i], &self.entries[t]);
+        let mut out = Vec::new();
+        match (&from.def.object, &to.def.object) {
+            (Object::ClusterPlan(plan), Object::ClusterNetworkPlan(np)) => {
+                let want = cloud_for_provider(&plan.spec.provider);
+                let got = np.spec.template.as_ref().map(|t| t.provider.as_str());
+                if let (Some(want), Some(got)) = (want, got)
+                    && want != got
+                {
+                    out.push(self.at(
+                        i,
+                        field,
+                        format!(
+                            "network plan {} is for {got}; a {} plan needs one for {want}",
+                            to.name, plan.spec.provider
+                        ),
+                    ));
+                }
+            }
+            (Object::ClusterPlan(plan), Object::ComputeTemplate(t))
+                if t.spec.provider != plan.spec.provider =>
+            {
+                out.push(self.at(
+                    i,
+                    field,
+                    format!(
+                        "compute template {} is for {}; the plan's provider is {}: choose {} templates",
+                        to.name, t.spec.provider, plan.spec.provider, plan.spec.provider
+                    ),
+                ));
+            }
+            (Object::ClusterPlan(plan), Object::Package(pkg)) => {
+                let pinned: Vec<&str> = plan
+                    .spec
+                    .packages()
+                    .iter()
+                    .map(|p| p.name.as_str())
+                    .collect();
+                for d in pkg.spec.dependencies.iter().flatten() {
+                    if !pinned.contains(&d.as_str()) {
+                        out.push(self.at(i, field, format!(
+                            "package {} {} depends on {d}, which the plan does not pin: pin {d} too",
+                            to.name,
+                            to.version.as_deref().unwrap_or_default()
+                        )));
+                    }
+                }
+            }
+            _ => {}
+        }
+        out
+    }
+}
+
+/// Where a reference occurs in a spec: the field path under `spec`, the name, and the
+/// version from the sibling field when the reference has one.
+fn occurrences(spec: &Value, r: &Reference) -> Vec<(FieldPath, String, Option<String>)> {
+    let mut out = Vec::new();
+    let parts: Vec<&str> = r.path.split('.').collect();
+    walk(spec, &parts, FieldPath::root(), None, r, &mut out);
+    out
+}
+
+fn walk(
+    value: &Value,
+    parts: &[&str],
+    path: FieldPath,
+    parent: Option<&Value>,
+    r: &Reference,
+    out: &mut Vec<(FieldPath, String, Option<String>)>,
+) {
+    let Some((first, rest)) = parts.split_first() else {
+        if let Value::String(name) = value {
+            let version = r.version.and_then(|vf| {
+                parent
+                    .and_then(|p| p.get(vf))
+                    .and_then(Value::as_str)
+                    .map(str::to_string)
+            });
+            out.push((path, name.clone(), version));
+        }
+        return;
+    };
+    let (field, each) = match first.strip_suffix("[]") {
+        Some(f) => (f, true),
+        None => (*first, false),
+    };
+    let Some(v) = value.get(field) else { return };
+    let p = path.field(field);
+    if each {
+        for (i, item) in v.as_array().into_iter().flatten().enumerate() {
+            walk(item, rest, p.index(i), Some(value), r, out);
+        }
+    } else {
+        walk(v, rest, p, Some(value), r, out);
+    }
+}
+
+/// The catalog module's files, by path under `catalog/`.
+pub fn emit(
+    catalog: &Catalog,
+    generated_from: &[String],
+    provider_version: &str,
+) -> Vec<(String, String)> {
+    let header = module::header(generated_from);
+    let mut variables: Vec<Variable> = Vec::new();
+    let mut locals = Body::new();
+    let mut main = Body::new();
+    let mut outputs: Vec<Output> = Vec::new();
+
+    for lookup in &catalog.lookups {
+        let mut b = Body::new();
+        b.attribute("name", Expr::string(&lookup.name));
+        main.comment(
+            "Not among the definitions: looked up on the server, where it must already exist.",
+        );
+        main.block(Block::new(
+            "data",
+            &[&naming::resource_type(lookup.kind), &lookup.label],
+            b,
+        ));
+    }
+
+    for info in kinds::ALL {
+        let entries: Vec<(usize, &Entry)> = catalog
+            .entries
+            .iter()
+            .enumerate()
+            .filter(|(_, e)| e.info.kind == info.kind)
+            .collect();
+        if entries.is_empty() {
+            continue;
+        }
+        let words = naming::snake_case(info.kind);
+        let human = words.replace('_', " ");
+        // Publish state of versioned kinds, per version.
+        if info.versioned {
+            let keys: Vec<String> = entries.iter().map(|(_, e)| e.key()).collect();
+            variables.push(publish_states_variable(&words, &human, &keys, &entries));
+        }
+        // Scopes of kinds that have one, per name.
+        let scoped = shape::find(info.spec, "scope").and_then(|f| match f.ty {
+            FieldType::Object(inner) => Some(inner),
+            _ => None,
+        });
+        if let Some(scope_fields) = scoped {
+            let mut names: Vec<&str> = entries.iter().map(|(_, e)| e.name.as_str()).collect();
+            names.dedup();
+            variables.push(scopes_variable(&words, &human, &names, scope_fields));
+            // The definitions' scopes, overridden by the variable's.
+            let defaults: Vec<(ObjectKey, Expr)> = names
+                .iter()
+                .map(|n| {
+                    let (_, e) = entries
+                        .iter()
+                        .rev()
+                        .find(|(_, e)| e.name == *n)
+                        .expect("a name of these entries");
+                    let scope = e.spec().get("scope").cloned().unwrap_or(Value::Null);
+                    let value = match scope {
+                        Value::Object(map) => {
+                            let Expr::Object(mut items) = shapes::object_value(scope_fields, &map)
+                            else {
+                                unreachable!("object_value gives objects")
+                            };
+                            // Every attribute, so that the dynamic block can read each one.
+                            let mut full = Vec::new();
+                            for f in scope_fields.iter() {
+                                let k = naming::nested_attribute(f.name);
+                                let pos = items
+                                    .iter()
+                                    .position(|(key, _)| *key == ObjectKey::Attribute(k.clone()));
+                                full.push(match pos {
+                                    Some(p) => items.remove(p),
+                                    None => (ObjectKey::Attribute(k), Expr::Null),
+                                });
+                            }
+                            Expr::Object(full)
+                        }
+                        _ => Expr::Null,
+                    };
+                    (ObjectKey::Map(n.to_string()), value)
+                })
+                .collect();
+            locals.attribute(
+                format!("{words}_scopes"),
+                Expr::Wrapped {
+                    prefix: "merge(".into(),
+                    items: defaults,
+                    suffix: format!(", var.{words}_scopes)"),
+                },
+            );
+        }
+        for (i, e) in &entries {
+            main.block(resource(catalog, *i, e, &words, scoped.is_some()));
+        }
+        outputs.push(Output::new(
+            &format!("{words}_ids"),
+            format!(
+                "The ID of each {human}, by name{}.",
+                if info.versioned {
+                    " and version (`name@version`)"
+                } else {
+                    ""
+                }
+            ),
+            Expr::Object(
+                entries
+                    .iter()
+                    .map(|(_, e)| {
+                        (
+                            ObjectKey::Map(e.key()),
+                            Expr::Traversal(vec![e.resource_type(), e.label.clone(), "id".into()]),
+                        )
+                    })
+                    .collect(),
+            ),
+        ));
+    }
+
+    let mut files = Vec::new();
+    files.push((
+        "versions.tf".to_string(),
+        module::versions_tf(
+            &header,
+            CATALOG_TERRAFORM,
+            "Terraform 1.7 or later: the module's tests (tests/) use mock_provider.",
+            provider_version,
+        ),
+    ));
+    files.push((
+        "variables.tf".to_string(),
+        module::tf_file(&header, variables.iter().map(Variable::block)),
+    ));
+    let mut main_file = Body::new();
+    if !locals.is_empty() {
+        main_file.block(Block::new("locals", &[], locals));
+    }
+    main_file.items.extend(main.items);
+    files.push((
+        "main.tf".to_string(),
+        crate::hcl::File::new(main_file)
+            .with_header(&header)
+            .render(),
+    ));
+    files.push((
+        "outputs.tf".to_string(),
+        module::tf_file(&header, outputs.iter().map(Output::block)),
+    ));
+    files.push((
+        "README.md".to_string(),
+        Readme {
+            title: "Wayfinder catalog",
+            generated_from,
+            intro: &catalog_intro(catalog),
+            usage: CATALOG_USAGE,
+            variables: &variables,
+            outputs: &outputs,
+            notes: &catalog_notes(catalog),
+        }
+        .render(),
+    ));
+    files.push((
+        "tests/catalog.tftest.hcl".to_string(),
+        catalog_tests(&header, catalog, &variables),
+    ));
+    files
+}
+
+/// `required_version` of the catalog module.
+pub const CATALOG_TERRAFORM: &str = ">= 1.7.0";
+
+const CATALOG_USAGE: &str = r#"module "catalog" {
+  source = "./catalog"
+
+  # Publish a draft only where it is being tried out, e.g.:
+  # cluster_plan_publish_states = { "eks-general-purpose@1.4.0" = "Published" }
+}
+"#;
+
+fn catalog_intro(catalog: &Catalog) -> String {
+    let mut counts: BTreeMap<usize, (String, usize)> = BTreeMap::new();
+    for e in &catalog.entries {
+        let pos = kinds::ALL
+            .iter()
+            .position(|k| k.kind == e.info.kind)
+            .unwrap_or(0);
+        counts
+            .entry(pos)
+            .or_insert_with(|| (e.info.kind.to_string(), 0))
+            .1 += 1;
+    }
+    let list: Vec<String> = counts.values().map(|(k, n)| format!("{n} {k}")).collect();
+    format!(
+        "The administrator's side of the platform: one resource per definition ({}), wired together by resource references so that Terraform creates them in order (a plan after its network plan, templates and packages) and destroys them in reverse. Apply it with an administrator's token.\n\nWhat differs between environments (the publish state of each version, the scope of plans and policies) is an input; everything else is the definitions.",
+        list.join(", ")
+    )
+}
+
+fn catalog_notes(catalog: &Catalog) -> String {
+    if catalog.lookups.is_empty() {
+        return String::new();
+    }
+    let mut out = String::from(
+        "## Looked up on the server\n\nThese are referred to but not among the definitions; the module reads them with data sources, so they must exist before it is applied:\n\n",
+    );
+    for l in &catalog.lookups {
+        out.push_str(&format!("- {} `{}` (`{}`)\n", l.kind, l.name, l.address()));
+    }
+    out
+}
+
+fn publish_states_variable(
+    words: &str,
+    human: &str,
+    keys: &[String],
+    entries: &[(usize, &Entry)],
+) -> Variable {
+    let defaults: Vec<String> = entries
+        .iter()
+        .map(|(_, e)| {
+            let state = publish_state(e.def.object.metadata()).unwrap_or(PublishState::Published);
+            format!("`{}`: {state}", e.key())
+        })
+        .collect();
+    let states: Vec<&str> = PublishState::ALL.iter().map(|s| s.as_str()).collect();
+    Variable::new(
+        &format!("{words}_publish_states"),
+        format!(
+            "The publish state of each {human} version, by `name@version`: Draft, Published or Deprecated. Versions not named keep the state their definition gives ({}).",
+            defaults.join(", ")
+        ),
+        Expr::raw("map(string)"),
+    )
+    .default(Expr::Object(Vec::new()))
+    .validate(
+        format!(
+            "alltrue([for state in values(var.{words}_publish_states) : contains({}, state)])",
+            string_list(&states)
+        ),
+        format!("Each publish state must be one of {}.", states.join(", ")),
+    )
+    .validate(
+        format!(
+            "alltrue([for key in keys(var.{words}_publish_states) : contains({}, key)])",
+            string_list(keys)
+        ),
+        format!(
+            "Name {human} versions as name@version; this catalog has {}.",
+            keys.join(", ")
+        ),
+    )
+}
+
+fn scopes_variable(
+    words: &str,
+    human: &str,
+    names: &[&str],
+    fields: &'static [wayfinder_model::shape::Field],
+) -> Variable {
+    Variable::new(
+        &format!("{words}_scopes"),
+        format!(
+            "The workspaces and stages each {human} applies to, by name, replacing the scope its definition gives. Without `allowed_workspaces` (or with `all_workspaces = true`) it applies to every workspace; likewise for stages."
+        ),
+        Expr::Wrapped {
+            prefix: "map(object(".into(),
+            items: shapes::object_type_items(fields),
+            suffix: "))".into(),
+        },
+    )
+    .default(Expr::Object(Vec::new()))
+    .validate(
+        format!(
+            "alltrue([for name in keys(var.{words}_scopes) : contains({}, name)])",
+            string_list(names)
+        ),
+        format!("Name {human}s of this catalog: {}.", names.join(", ")),
+    )
+}
+
+/// `["a", "b"]`.
+pub fn string_list<S: AsRef<str>>(items: &[S]) -> String {
+    format!(
+        "[{}]",
+        items
+            .iter()
+            .map(|s| crate::hcl::quote(s.as_ref()))
+            .collect::<Vec<_>>()
+            .join(", ")
+    )
+}
+
+/// The resource for one entry.
+fn resource(catalog: &Catalog, i: usize, e: &Entry, words: &str, scoped: bool) -> Block {
+    let mut body = Body::new();
+    body.attribute("name", Expr::string(&e.name));
+    if let Some(ws) = &e.workspace {
+        body.attribute("workspace", Expr::string(ws));
+    }
+    if e.version.is_some() {
+        body.attribute(
+            PUBLISH_STATE_ATTRIBUTE,
+            Expr::raw(format!(
+                "lookup(var.{words}_publish_states, {}, {})",
+                crate::hcl::quote(&e.key()),
+                crate::hcl::quote(
+                    publish_state(e.def.object.metadata())
+                        .unwrap_or(PublishState::Published)
+                        .as_str()
+                )
+            )),
+        );
+    }
+    let mut dynamics = Dynamics::new();
+    if scoped
+        && let Some(f) = shape::find(e.info.spec, "scope")
+        && let FieldType::Object(inner) = f.ty
+    {
+        let value = format!("local.{words}_scopes[{}]", crate::hcl::quote(&e.name));
+        dynamics.insert(
+            "spec.scope".to_string(),
+            shapes::dynamic_block("scope", &format!("{value} == null ? [] : [{value}]"), inner),
+        );
+    }
+    if let Value::Object(spec) = e.spec() {
+        shapes::append_fields(
+            &mut body,
+            e.info.spec,
+            &spec,
+            &FieldPath::root().field("spec"),
+            true,
+            &catalog.links[i],
+            &dynamics,
+        );
+    }
+    Block::new("resource", &[&e.resource_type(), &e.label], body)
+}
+
+/// The attribute holding a versioned object's publish state.
+pub const PUBLISH_STATE_ATTRIBUTE: &str = "publish_state";
+
+/// `tests/catalog.tftest.hcl`: a plan with the definitions as they are, checking each
+/// resource's name, and a run per validation with a value it refuses.
+fn catalog_tests(header: &str, catalog: &Catalog, variables: &[Variable]) -> String {
+    let mut body = Body::new();
+    body.comment("Plans only, against a mock of the provider: no server is needed.");
+    body.block(Block::new("mock_provider", &["wayfinder"], Body::new()));
+    let mut run = Body::new();
+    run.attribute("command", Expr::raw("plan"));
+    for e in &catalog.entries {
+        let mut a = Body::new();
+        a.attribute(
+            "condition",
+            Expr::raw(format!(
+                "{}.name == {}",
+                e.address(),
+                crate::hcl::quote(&e.name)
+            )),
+        )
+        .attribute(
+            "error_message",
+            Expr::string(format!("{} is not planned under its name.", e.display())),
+        );
+        run.block(Block::new("assert", &[], a));
+    }
+    body.block(Block::new("run", &["definitions_as_given"], run));
+    for v in variables {
+        let bad: Vec<(&str, Expr)> = if v.name.ends_with("_publish_states") {
+            let key = catalog
+                .entries
+                .iter()
+                .find(|e| v.name == format!("{}_publish_states", naming::snake_case(e.info.kind)))
+                .map(Entry::key)
+                .unwrap_or_default();
+            vec![
+                (
+                    "unknown_state",
+                    Expr::Object(vec![(ObjectKey::Map(key), Expr::string("Retired"))]),
+                ),
+                (
+                    "unknown_version",
+                    Expr::Object(vec![(
+                        ObjectKey::Map("no-such-name@0.0.0".into()),
+                        Expr::string("Published"),
+                    )]),
+                ),
+            ]
+        } else if v.name.ends_with("_scopes") {
+            vec![(
+                "unknown_name",
+                Expr::Object(vec![(
+                    ObjectKey::Map("no-such-name".into()),
+                    Expr::Object(vec![(
+                        ObjectKey::Attribute("all_workspaces".into()),
+                        Expr::Bool(true),
+                    )]),
+                )]),
+            )]
+        } else {
+            Vec::new()
+        };
+        for (what, value) in bad {
+            let mut run = Body::new();
+            run.attribute("command", Expr::raw("plan"));
+            let mut vars = Body::new();
+            vars.attribute(&v.name, value);
+            run.block(Block::new("variables", &[], vars));
+            run.attribute(
+                "expect_failures",
+                Expr::Tuple(vec![Expr::raw(format!("var.{}", v.name))]),
+            );
+            body.block(Block::new("run", &[&format!("{}_{what}", v.name)], run));
+        }
+    }
+    crate::hcl::File::new(body).with_header(header).render()
+}
