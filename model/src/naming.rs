@@ -73,7 +73,10 @@ mod tests {
         assert_eq!(snake_case("ipv4"), "ipv4");
         assert_eq!(snake_case("masterIPV4Cidr"), "master_ipv4_cidr");
         assert_eq!(top_level_attribute("provider"), "cloud_provider");
-        assert_eq!(resource_type("ClusterNetworkPlan"), "wayfinder_cluster_network_plan");
+        assert_eq!(
+            resource_type("ClusterNetworkPlan"),
+            "wayfinder_cluster_network_plan"
+        );
         assert_eq!(resource_type("Repository"), "wayfinder_package_repository");
         assert_eq!(nested_attribute("provider"), "provider");
         assert_eq!(
