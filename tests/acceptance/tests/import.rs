@@ -42,7 +42,10 @@ fn states(wd: &Workdir, entries: &[Entry]) -> BTreeMap<String, Value> {
 /// Plans `wd` and checks every resource is imported with no change.
 fn assert_noop_imports(wd: &Workdir, entries: &[Entry]) {
     let plan = wd.plan_json(&[]);
-    let changes = plan["resource_changes"].as_array().cloned().unwrap_or_default();
+    let changes = plan["resource_changes"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
     assert_eq!(changes.len(), entries.len(), "{plan:#}");
     for c in &changes {
         assert!(
@@ -201,11 +204,31 @@ resource "wayfinder_cloud_access_config" "aws" {{
 
     // Bad IDs: the error says which form is expected.
     for (addr, id, expected) in [
-        ("wayfinder_cluster_plan.v1", "eks@", "Expected `NAME@VERSION`"),
-        ("wayfinder_cluster_plan.v1", "team/eks@1.0.0", "platform-wide"),
-        ("wayfinder_cloud_access_config.aws", "a/b/c", "Expected `WORKSPACE/NAME`"),
-        ("wayfinder_global_access_role.view", "cluster.view@1", "have no versions"),
-        ("wayfinder_cluster_plan.v1", "nope", "has no published version"),
+        (
+            "wayfinder_cluster_plan.v1",
+            "eks@",
+            "Expected `NAME@VERSION`",
+        ),
+        (
+            "wayfinder_cluster_plan.v1",
+            "team/eks@1.0.0",
+            "platform-wide",
+        ),
+        (
+            "wayfinder_cloud_access_config.aws",
+            "a/b/c",
+            "Expected `WORKSPACE/NAME`",
+        ),
+        (
+            "wayfinder_global_access_role.view",
+            "cluster.view@1",
+            "have no versions",
+        ),
+        (
+            "wayfinder_cluster_plan.v1",
+            "nope",
+            "has no published version",
+        ),
     ] {
         let fresh = Workdir::new(&server);
         fresh.write_config(&setup);
@@ -214,7 +237,11 @@ resource "wayfinder_cloud_access_config" "aws" {{
         assert_ne!(out.code, 0, "importing {addr} as {id:?} succeeded:\n{out}");
         assert_no_crash(&out);
         // Terraform wraps long diagnostics: compare with whitespace collapsed.
-        let text = out.combined().split_whitespace().collect::<Vec<_>>().join(" ");
+        let text = out
+            .combined()
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ");
         assert!(
             text.contains(expected),
             "importing {addr} as {id:?} should say {expected:?}:\n{out}"
