@@ -254,6 +254,14 @@ impl Value {
         }
     }
 
+    /// The entries of a map or object.
+    pub fn as_map(&self) -> Option<&BTreeMap<String, Value>> {
+        match self.untyped() {
+            Value::Map(m) => Some(m),
+            _ => None,
+        }
+    }
+
     /// The items of a list, set or tuple.
     pub fn as_list(&self) -> Option<&[Value]> {
         match self.untyped() {

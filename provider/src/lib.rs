@@ -4,6 +4,7 @@
 
 pub mod client;
 pub mod codec;
+pub mod datasources;
 mod diag;
 pub mod ephemeral;
 pub mod functions;

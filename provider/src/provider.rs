@@ -9,6 +9,7 @@ use wayfinder_model::{FieldPath, parse::object_from_value};
 
 use crate::client::{self, Client, ClientConfig, ClientError, ObjectAddress, StopSignal};
 use crate::codec::{Type, Value};
+use crate::datasources::{self, DataSourceType};
 use crate::diag::{attr, error, error_at, render_path};
 use crate::proto::tfplugin6::{self as pb, provider_server::Provider};
 use crate::resources::{self, ResourceType, WorkspaceDefault};
@@ -19,6 +20,7 @@ type Rpc<T> = Result<Response<T>, Status>;
 /// The provider's state for one Terraform-started process.
 pub struct WayfinderProvider {
     resources: Vec<ResourceType>,
+    data_sources: Vec<DataSourceType>,
     provider_schema: Schema,
     client: RwLock<ClientState>,
     stopping: StopSignal,
@@ -41,6 +43,7 @@ impl WayfinderProvider {
     pub fn new() -> Self {
         Self {
             resources: resources::all(),
+            data_sources: datasources::all(),
             provider_schema: provider_schema(),
             client: RwLock::new(ClientState::Unconfigured),
             stopping: StopSignal::new(),
@@ -52,6 +55,15 @@ impl WayfinderProvider {
             .iter()
             .find(|r| r.type_name == type_name)
             .ok_or_else(|| Status::invalid_argument(format!("unknown resource type {type_name}")))
+    }
+
+    fn data_source(&self, type_name: &str) -> Result<&DataSourceType, Status> {
+        self.data_sources
+            .iter()
+            .find(|d| d.type_name == type_name)
+            .ok_or_else(|| {
+                Status::invalid_argument(format!("unknown data source type {type_name}"))
+            })
     }
 
     async fn client(&self) -> Result<Arc<Client>, pb::Diagnostic> {
@@ -90,6 +102,10 @@ impl WayfinderProvider {
 
     /// Checks a wholly known resource value with the model engine.
     fn validate_locally(&self, r: &ResourceType, config: &Value) -> Vec<pb::Diagnostic> {
+        let own = r.check_config(config);
+        if !own.is_empty() {
+            return own;
+        }
         if config.has_unknown() {
             return Vec::new();
         }
@@ -262,6 +278,13 @@ impl Provider for WayfinderProvider {
                     type_name: t.to_string(),
                 })
                 .collect(),
+            data_sources: self
+                .data_sources
+                .iter()
+                .map(|d| pb::get_metadata::DataSourceMetadata {
+                    type_name: d.type_name.clone(),
+                })
+                .collect(),
             ..Default::default()
         }))
     }
@@ -276,6 +299,11 @@ impl Provider for WayfinderProvider {
                 .resources
                 .iter()
                 .map(|r| (r.type_name.clone(), r.schema().to_proto()))
+                .collect(),
+            data_source_schemas: self
+                .data_sources
+                .iter()
+                .map(|d| (d.type_name.clone(), d.schema().to_proto()))
                 .collect(),
             server_capabilities: Some(capabilities()),
             functions: crate::functions::definitions().into_iter().collect(),
@@ -821,6 +849,42 @@ impl Provider for WayfinderProvider {
         Ok(Response::new(pb::generate_resource_config::Response {
             config: encode(&r.generate_config(&state), &ty),
             diagnostics: Vec::new(),
+        }))
+    }
+
+    async fn validate_data_resource_config(
+        &self,
+        req: Request<pb::validate_data_resource_config::Request>,
+    ) -> Rpc<pb::validate_data_resource_config::Response> {
+        let req = req.get_ref();
+        let d = self.data_source(&req.type_name)?;
+        let config = try_diag!(
+            decode(&req.config, &d.value_type()),
+            validate_data_resource_config
+        );
+        Ok(Response::new(pb::validate_data_resource_config::Response {
+            diagnostics: d.validate(&config),
+        }))
+    }
+
+    async fn read_data_source(
+        &self,
+        req: Request<pb::read_data_source::Request>,
+    ) -> Rpc<pb::read_data_source::Response> {
+        let req = req.into_inner();
+        let d = self.data_source(&req.type_name)?;
+        let ty = d.value_type();
+        let config = try_diag!(decode(&req.config, &ty), read_data_source);
+        let client = try_diag!(self.client().await, read_data_source);
+        Ok(Response::new(match d.read(&client, &config).await {
+            Ok(state) => pb::read_data_source::Response {
+                state: encode(&state, &ty),
+                ..Default::default()
+            },
+            Err(diagnostics) => pb::read_data_source::Response {
+                diagnostics,
+                ..Default::default()
+            },
         }))
     }
 

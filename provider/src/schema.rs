@@ -4,6 +4,47 @@
 //! ([`wayfinder_model::shape`]): names follow the model's naming rule, nested objects become
 //! nested blocks (so Terraform can point a diagnostic at the exact line of a nested
 //! attribute), and descriptions come from the same declarations the docs use.
+//!
+//! # Free-form fields
+//!
+//! How free-form fields ([`FieldType::Json`], e.g. the `match` and `validate` bodies of a
+//! GlobalClusterPolicy's Kyverno rules) appear to users: as `dynamic` attributes, written
+//! as HCL values.
+//!
+//! ```hcl
+//! rules {
+//!   name  = "require-team-label"
+//!   match = { any = [{ resources = { kinds = ["Pod"] } }] }
+//!   validate = {
+//!     message = "Pods need a team label"
+//!     pattern = { metadata = { labels = { team = "?*" } } }
+//!   }
+//! }
+//! ```
+//!
+//! The other way, a JSON string (`match = jsonencode({...})`, normalised so that formatting
+//! and key order do not diff, as `aws_iam_policy` does), was weighed and not taken:
+//!
+//! - **Writing rules naturally.** A Kyverno rule is structured data, and HCL can say it
+//!   directly; Kyverno's YAML also converts as it is (`yamldecode(file("rule.yaml"))`, a
+//!   module variable of any type). A string asks for `jsonencode` around every body, and a
+//!   slip in hand-written JSON is found by the provider and pointed at the whole attribute,
+//!   where Terraform finds a slip in HCL and points at its line.
+//! - **Reading plans.** Terraform diffs a `dynamic` value structurally (`~ pattern.team`),
+//!   where a string diff is one long changed line.
+//! - **No perpetual diffs, either way.** A string needs its JSON normalised on every read;
+//!   a `dynamic` value needs its *type* kept (a `tolist([...])` must come back a list, not a
+//!   tuple). The codec keeps the type Terraform gave a value ([`crate::codec::Value::Typed`]),
+//!   and reads and applies keep Terraform's value wherever the server's JSON means the
+//!   same ([`crate::resources::settle_block`]), so nothing diffs that did not change.
+//! - **Import and generated configuration.** A value read back from the server is typed as
+//!   HCL types the same literal (objects, tuples), so `-generate-config-out` writes an
+//!   object literal that plans clean.
+//!
+//! The cost is Terraform's rule for lists of blocks that hold `dynamic` attributes: such a
+//! list (`rules`) is itself `dynamic` (a tuple), which [`NestedBlock::value_type`] and
+//! [`NestedBlock::concrete_type`] follow. Sets cannot hold `dynamic` values, and no
+//! free-form field is in one.
 
 use wayfinder_model::naming;
 use wayfinder_model::shape::{Field, FieldType};
@@ -33,6 +74,16 @@ pub struct Attribute {
     /// A change to this attribute cannot be made in place.
     pub requires_replace: bool,
     pub description: String,
+    /// Nested attributes (an object, or a list of objects, whose fields are described one
+    /// by one), instead of a plain type.
+    pub nested: Option<NestedAttributes>,
+}
+
+/// The attributes of an object-typed attribute ([`Attribute::nested`]).
+#[derive(Debug, Clone)]
+pub struct NestedAttributes {
+    pub nesting: Nesting,
+    pub attributes: Vec<Attribute>,
 }
 
 impl Attribute {
@@ -46,6 +97,7 @@ impl Attribute {
             sensitive: false,
             requires_replace: false,
             description: description.to_string(),
+            nested: None,
         }
     }
 
@@ -73,9 +125,22 @@ impl Attribute {
     }
 
     fn to_proto(&self) -> pb::schema::Attribute {
+        use pb::schema::object::NestingMode;
+        let nested_type = self.nested.as_ref().map(|n| pb::schema::Object {
+            attributes: n.attributes.iter().map(Attribute::to_proto).collect(),
+            nesting: match n.nesting {
+                Nesting::Single => NestingMode::Single,
+                Nesting::List => NestingMode::List,
+            } as i32,
+        });
         pb::schema::Attribute {
             name: self.name.clone(),
-            r#type: self.ty.to_json().to_string().into_bytes(),
+            r#type: if nested_type.is_some() {
+                Vec::new()
+            } else {
+                self.ty.to_json().to_string().into_bytes()
+            },
+            nested_type,
             description: self.description.clone(),
             required: self.presence == Presence::Required,
             optional: matches!(
@@ -187,6 +252,7 @@ impl Block {
                 sensitive: false,
                 requires_replace: false,
                 description: f.description.to_string(),
+                nested: None,
             };
             let nested = |inner: &[Field], nesting| NestedBlock {
                 name: name.clone(),
@@ -211,13 +277,46 @@ impl Block {
                 FieldType::NumberList => block
                     .attributes
                     .push(primitive(Type::List(Box::new(Type::Number)))),
-                // Free-form bodies (Kyverno rules) take any value.
+                // Free-form bodies (Kyverno rules) take any value: see "Free-form fields" above.
                 FieldType::Json => block.attributes.push(primitive(Type::Dynamic)),
                 FieldType::Object(inner) => block.blocks.push(nested(inner, Nesting::Single)),
                 FieldType::ObjectList(inner) => block.blocks.push(nested(inner, Nesting::List)),
             }
         }
         block
+    }
+
+    /// This block's attributes and nested blocks as computed attributes (nested blocks
+    /// become nested attributes), for a data source whose result the server decides: a
+    /// data source cannot hold blocks Terraform would expect in its configuration.
+    pub fn as_computed_attributes(&self) -> Vec<Attribute> {
+        let mut out: Vec<Attribute> = self
+            .attributes
+            .iter()
+            .map(|a| Attribute {
+                presence: Presence::Computed,
+                requires_replace: false,
+                description: a
+                    .description
+                    .trim_end_matches(" Changing it replaces the object.")
+                    .to_string(),
+                ..a.clone()
+            })
+            .collect();
+        out.extend(self.blocks.iter().map(|b| Attribute {
+            name: b.name.clone(),
+            json: Some(b.json),
+            ty: b.value_type(),
+            presence: Presence::Computed,
+            sensitive: false,
+            requires_replace: false,
+            description: b.block.description.clone(),
+            nested: Some(NestedAttributes {
+                nesting: b.nesting,
+                attributes: b.block.as_computed_attributes(),
+            }),
+        }));
+        out
     }
 
     /// The concrete object type of a value of this block: its declared type with each

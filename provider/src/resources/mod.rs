@@ -50,6 +50,8 @@ pub const VERSION: &str = "version";
 pub const PUBLISH_STATE: &str = "publish_state";
 /// `status`: what the server reports.
 pub const STATUS: &str = "status";
+/// `annotations`: `metadata.annotations` (but the publish annotations).
+pub const ANNOTATIONS: &str = "annotations";
 
 /// A field of `status` a kind reports beyond `status`, `message` and `conditions`. Its
 /// attribute is named by [`naming::snake_case`], as are the fields of objects inside it.
@@ -170,6 +172,16 @@ impl ResourceType {
             )
             .requires_replace(),
         );
+        attributes.push(Attribute::plain(
+            ANNOTATIONS,
+            Type::Map(Box::new(Type::String)),
+            Presence::Optional,
+            if kind.versioned {
+                "Annotations of the object (`metadata.annotations`), e.g. `appvia.io/displayName`. The publish annotations (`appvia.io/published`, `appvia.io/publishState`) are set with `publish_state`, not here."
+            } else {
+                "Annotations of the object (`metadata.annotations`), e.g. `appvia.io/displayName`."
+            },
+        ));
         attributes.append(&mut spec.attributes);
         if kind.versioned {
             attributes.push(Attribute::plain(
@@ -520,16 +532,21 @@ impl ResourceType {
         if let Some(ws) = value.get(WORKSPACE).as_str().filter(|_| self.workspaced()) {
             metadata.insert("namespace".into(), Json::String(format!("ws-{ws}")));
         }
+        let mut annotations = match value.get(ANNOTATIONS).to_json() {
+            Json::Object(m) => m,
+            _ => Map::new(),
+        };
         if self.kind.versioned
             && let Some(state) = value.get(PUBLISH_STATE).as_str()
         {
-            metadata.insert(
-                "annotations".into(),
-                json!({
-                    PUBLISHED_ANNOTATION: (state == PublishState::Published.as_str()).to_string(),
-                    PUBLISH_STATE_ANNOTATION: state,
-                }),
+            annotations.insert(
+                PUBLISHED_ANNOTATION.into(),
+                Json::String((state == PublishState::Published.as_str()).to_string()),
             );
+            annotations.insert(PUBLISH_STATE_ANNOTATION.into(), Json::String(state.into()));
+        }
+        if !annotations.is_empty() {
+            metadata.insert("annotations".into(), Json::Object(annotations));
         }
         json!({
             "apiVersion": self.kind.api_version(),
@@ -557,6 +574,7 @@ impl ResourceType {
         if self.kind.versioned {
             map.insert(PUBLISH_STATE.into(), publish_state_value(object));
         }
+        map.insert(ANNOTATIONS.into(), self.user_annotations(object));
         if let Some(ty) = &self.status {
             map.insert(
                 STATUS.into(),
@@ -594,6 +612,61 @@ impl ResourceType {
             b.carry_over(&mut state, planned);
         }
         state.conform(&self.value_type())
+    }
+
+    /// `metadata.annotations` but what `publish_state` holds; null when none is left.
+    fn user_annotations(&self, object: &Json) -> Value {
+        let Some(a) = object
+            .pointer("/metadata/annotations")
+            .and_then(Json::as_object)
+        else {
+            return Value::Null;
+        };
+        let kept: Map<String, Json> = a
+            .iter()
+            .filter(|(k, _)| !(self.kind.versioned && is_publish_annotation(k)))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        if kept.is_empty() {
+            Value::Null
+        } else {
+            Value::from_json(&Json::Object(kept))
+        }
+    }
+
+    /// Problems only the provider can see in a configuration (the model sees the rest).
+    pub fn check_config(&self, config: &Value) -> Vec<pb::Diagnostic> {
+        let mut out = Vec::new();
+        if self.kind.versioned
+            && let Some(a) = config.get(ANNOTATIONS).untyped().as_map()
+        {
+            for key in a.keys().filter(|k| is_publish_annotation(k)) {
+                out.push(diag::error_at(
+                    Some(pb::AttributePath {
+                        steps: vec![
+                            pb::attribute_path::Step {
+                                selector: Some(pb::attribute_path::step::Selector::AttributeName(
+                                    ANNOTATIONS.into(),
+                                )),
+                            },
+                            pb::attribute_path::Step {
+                                selector: Some(
+                                    pb::attribute_path::step::Selector::ElementKeyString(
+                                        key.clone(),
+                                    ),
+                                ),
+                            },
+                        ],
+                    }),
+                    format!("Invalid annotations: {key} is set with publish_state"),
+                    format!(
+                        "The publish state of a {} version is its `publish_state` attribute (`Draft`, `Published` or `Deprecated`), which writes both publish annotations; remove {key:?} from `annotations`.",
+                        self.kind.kind
+                    ),
+                ));
+            }
+        }
+        out
     }
 
     // -----------------------------------------------------------------------------------
@@ -831,6 +904,10 @@ pub fn object_address(kind: &KindInfo, object: &Json) -> ObjectAddress {
     }
 }
 
+fn is_publish_annotation(key: &str) -> bool {
+    key == PUBLISHED_ANNOTATION || key == PUBLISH_STATE_ANNOTATION
+}
+
 /// `publish_state` of an object: null when it carries neither annotation.
 fn publish_state_value(object: &Json) -> Value {
     let Some(annotations) = object
@@ -967,7 +1044,11 @@ pub fn block_from_json(json: &Json, block: &Block) -> Value {
     let mut out = BTreeMap::new();
     for a in &block.attributes {
         if let Some(v) = a.json.and_then(|j| obj.get(j)) {
-            out.insert(a.name.clone(), Value::from_json(v).conform(&a.ty));
+            let value = match &a.nested {
+                Some(nested) => nested_from_json(v, nested, &a.ty),
+                None => Value::from_json(v).conform(&a.ty),
+            };
+            out.insert(a.name.clone(), value);
         }
     }
     for nb in &block.blocks {
@@ -986,6 +1067,32 @@ pub fn block_from_json(json: &Json, block: &Block) -> Value {
         out.insert(nb.name.clone(), v);
     }
     Value::Map(out).conform(&block.value_type())
+}
+
+/// The value of a nested attribute (a data source's view of a nested block) from API JSON.
+fn nested_from_json(json: &Json, nested: &crate::schema::NestedAttributes, ty: &Type) -> Value {
+    let inner = Block {
+        attributes: nested.attributes.clone(),
+        ..Block::default()
+    };
+    match (nested.nesting, json) {
+        (Nesting::Single, _) => block_from_json(json, &inner),
+        (Nesting::List, Json::Array(items)) => {
+            let list = Value::List(items.iter().map(|i| block_from_json(i, &inner)).collect());
+            if *ty == Type::Dynamic {
+                let types = list
+                    .as_list()
+                    .unwrap_or_default()
+                    .iter()
+                    .map(|i| inner.concrete_type(i))
+                    .collect();
+                Value::Typed(Type::Tuple(types), Box::new(list))
+            } else {
+                list
+            }
+        }
+        (Nesting::List, _) => Value::Null,
+    }
 }
 
 /// A list of blocks; when the block holds `dynamic` attributes the list is a tuple and

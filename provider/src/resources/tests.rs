@@ -90,7 +90,14 @@ fn values_always_carry_every_attribute() {
     let names: Vec<_> = m.keys().cloned().collect();
     assert_eq!(
         names,
-        ["cloud_provider", "description", "id", "name", "node_pools"]
+        [
+            "annotations",
+            "cloud_provider",
+            "description",
+            "id",
+            "name",
+            "node_pools"
+        ]
     );
 }
 
@@ -409,6 +416,35 @@ fn versioned_kinds_are_addressed_by_version_and_carry_their_publish_state() {
     assert!(r.to_object(&unset)["metadata"].get("annotations").is_none());
     let no_annotations = json!({"metadata": {"name": "eks"}, "spec": {"version": "1.0.0"}});
     assert!(r.from_object(&no_annotations).get(PUBLISH_STATE).is_null());
+
+    // Other annotations are the user's; the publish ones stay with publish_state.
+    let mut annotated = object.clone();
+    annotated["metadata"]["annotations"]["appvia.io/displayName"] = json!("EKS");
+    let v2 = r.from_object(&annotated);
+    assert_eq!(
+        v2.get(ANNOTATIONS).to_json(),
+        json!({"appvia.io/displayName": "EKS"})
+    );
+    assert_eq!(
+        r.to_object(&v2)["metadata"]["annotations"],
+        annotated["metadata"]["annotations"]
+    );
+    let clash = with(
+        v2.clone(),
+        ANNOTATIONS,
+        Value::from_json(&json!({"appvia.io/publishState": "Draft"})),
+    );
+    let problems = r.check_config(&clash);
+    assert_eq!(problems.len(), 1);
+    assert_eq!(
+        problems[0]
+            .attribute
+            .as_ref()
+            .map(diag::render_path)
+            .as_deref(),
+        Some("annotations[\"appvia.io/publishState\"]")
+    );
+    assert!(r.check_config(&v2).is_empty());
 
     // A new version replaces.
     let next = with(v.clone(), VERSION, s("1.1.0"));

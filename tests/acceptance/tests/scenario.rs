@@ -15,8 +15,9 @@
 
 use serde_json::Value;
 use wayfinder_acceptance::catalog::{cluster_path, cluster_phase};
+use wayfinder_acceptance::support::terraform_at_least;
 use wayfinder_acceptance::{
-    REQUIRED_PROVIDERS, Server, Workdir, assert_no_crash, require_terraform, terraform_at_least,
+    REQUIRED_PROVIDERS, Server, Workdir, assert_no_crash, require_terraform,
 };
 
 /// The administrator's catalog.
