@@ -52,10 +52,10 @@ use wayfinder_model::{
     check_cluster, effective_policy, resolve_cluster_with,
 };
 
-use crate::network::{self, NetworkAllocation, PoolContext, RequestOrigin, Taken};
+use crate::network::{self, PoolContext, RequestOrigin};
 use crate::resources::{list_clusters, list_kind, object_key};
 use crate::status::{ApiError, Cause};
-use crate::store::{Store, StoreError};
+use crate::store::{Reads, StoreError};
 
 /// Which write is being admitted.
 #[derive(Debug, Clone)]
@@ -78,7 +78,7 @@ pub struct Admitted {
 
 /// Reads a stored body back as a model object; `None` (logged) if it no longer parses.
 pub fn parse_stored(body: &Value) -> Option<Object> {
-    match wayfinder_model::parse_json("store", body.to_string().as_bytes()) {
+    match wayfinder_model::parse::object_from_value("store", 0, body.clone()) {
         Ok(o) => Some(o),
         Err(e) => {
             tracing::warn!(error = %e, "a stored object no longer parses; admission skips it");
@@ -90,12 +90,12 @@ pub fn parse_stored(body: &Value) -> Option<Object> {
 /// A read-only [`ObjectView`] of the store for the model's resolver. A store failure is
 /// remembered and turned into a `500` by [`StoreView::finish`] rather than read as "missing".
 pub struct StoreView<'a> {
-    store: &'a Store,
+    store: &'a dyn Reads,
     error: RefCell<Option<StoreError>>,
 }
 
 impl<'a> StoreView<'a> {
-    pub fn new(store: &'a Store) -> Self {
+    pub fn new(store: &'a dyn Reads) -> Self {
         Self {
             store,
             error: RefCell::new(None),
@@ -152,7 +152,7 @@ impl ObjectView for StoreView<'_> {
 
 /// Every stored version of versioned object `name`, body and object, oldest version first.
 pub fn versions_of(
-    store: &Store,
+    store: &dyn Reads,
     kind: &KindInfo,
     name: &str,
 ) -> Result<Vec<(Value, Object)>, StoreError> {
@@ -182,7 +182,7 @@ pub fn version_list(objects: &[Object]) -> String {
 /// Admits a create or update of `object` (already placed in its workspace); see the module
 /// documentation. Runs on the blocking pool (it reads the store).
 pub fn admit(
-    store: &Store,
+    store: &dyn Reads,
     kind: &'static KindInfo,
     workspace: Option<&str>,
     object: &Object,
@@ -211,6 +211,43 @@ pub fn admit(
                             "ClusterPlan/{name} version {} is used by cluster{} {}, and a plan version is immutable once a cluster uses it: publish a new version instead (POST it with a new spec.version), then move the clusters to it; annotations (e.g. appvia.io/publishState: Deprecated) may still change",
                             p.spec.version,
                             if users.len() == 1 { "" } else { "s" },
+                            users.join(", ")
+                        ),
+                    ));
+                }
+            }
+            Ok(Admitted::default())
+        }
+        Object::Package(p) => {
+            if let Operation::Update { current } = &op
+                && current.get("spec") != Some(&object.spec_json())
+            {
+                // A plan version in use is frozen (above); so is what it pins.
+                let mut users = Vec::new();
+                for plan in plans(store)? {
+                    if plan
+                        .spec
+                        .packages()
+                        .iter()
+                        .any(|r| r.name == name && r.version == p.spec.version)
+                    {
+                        for c in
+                            clusters_using_plan(store, &plan.metadata.name, &plan.spec.version)?
+                        {
+                            users.push(format!(
+                                "cluster {c} (through ClusterPlan/{} version {})",
+                                plan.metadata.name, plan.spec.version
+                            ));
+                        }
+                    }
+                }
+                if !users.is_empty() {
+                    return Err(ApiError::blocked(
+                        kind,
+                        &name,
+                        format!(
+                            "Package/{name} version {} is installed on {}, and a package version pinned by a plan in use is immutable: publish a new package version and a plan version that pins it instead",
+                            p.spec.version,
                             users.join(", ")
                         ),
                     ));
@@ -304,7 +341,7 @@ fn resolve_and_estimate(
 }
 
 fn admit_cluster(
-    store: &Store,
+    store: &dyn Reads,
     workspace: &str,
     cluster: &Cluster,
     op: &Operation,
@@ -441,7 +478,7 @@ pub fn estimate_json(e: &Estimate) -> Value {
 /// `status.plannedNetwork`: what the cluster asks for and what [`network::decide`] would
 /// give it now (`cidr`, `from`), or why it could not (`problem`).
 fn planned_network(
-    store: &Store,
+    store: &dyn Reads,
     view: &StoreView<'_>,
     workspace: &str,
     cluster: &Cluster,
@@ -488,22 +525,7 @@ fn planned_network(
         &rc.cloud,
         &rc.provider,
     );
-    let taken: Vec<Taken> = list_clusters(store)?
-        .into_iter()
-        .filter(|(ws, o)| {
-            !(ws == workspace
-                && o.body.pointer("/metadata/name").and_then(Value::as_str) == Some(&rc.name))
-        })
-        .filter_map(|(ws, o)| {
-            let a = NetworkAllocation::from_status(&o.body)?;
-            let net = a.net().filter(|_| a.exclusive)?;
-            let n = o.body.pointer("/metadata/name")?.as_str()?.to_string();
-            Some(Taken {
-                net,
-                owner: format!("{ws}/{n}"),
-            })
-        })
-        .collect();
+    let taken = network::taken(store, (workspace, &rc.name))?;
     let context = PoolContext {
         workspace: workspace.to_string(),
         stage: rc.stage.clone(),
@@ -523,7 +545,11 @@ fn planned_network(
 }
 
 /// `ws/name` of every cluster built from ClusterPlan `name` version `version`.
-fn clusters_using_plan(store: &Store, name: &str, version: &str) -> Result<Vec<String>, ApiError> {
+fn clusters_using_plan(
+    store: &dyn Reads,
+    name: &str,
+    version: &str,
+) -> Result<Vec<String>, ApiError> {
     Ok(clusters(store)?
         .into_iter()
         .filter(|(_, c)| c.spec.plan.name == name && c.spec.plan.version == version)
@@ -531,7 +557,7 @@ fn clusters_using_plan(store: &Store, name: &str, version: &str) -> Result<Vec<S
         .collect())
 }
 
-fn clusters(store: &Store) -> Result<Vec<(String, Cluster)>, ApiError> {
+fn clusters(store: &dyn Reads) -> Result<Vec<(String, Cluster)>, ApiError> {
     Ok(list_clusters(store)?
         .into_iter()
         .filter_map(|(ws, o)| match parse_stored(&o.body) {
@@ -541,7 +567,7 @@ fn clusters(store: &Store) -> Result<Vec<(String, Cluster)>, ApiError> {
         .collect())
 }
 
-fn plans(store: &Store) -> Result<Vec<ClusterPlan>, ApiError> {
+fn plans(store: &dyn Reads) -> Result<Vec<ClusterPlan>, ApiError> {
     Ok(list_kind(store, &CLUSTER_PLAN, None)?
         .iter()
         .filter_map(|o| match parse_stored(&o.body) {
@@ -555,7 +581,7 @@ fn plans(store: &Store) -> Result<Vec<ClusterPlan>, ApiError> {
 /// versions of a versioned kind) while other objects depend on it; see the module
 /// documentation for the list.
 pub fn check_delete(
-    store: &Store,
+    store: &dyn Reads,
     kind: &'static KindInfo,
     _workspace: Option<&str>,
     name: &str,

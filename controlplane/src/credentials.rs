@@ -41,7 +41,7 @@ use wayfinder_model::policydelivery::GlobalAccessPolicy;
 use crate::AppState;
 use crate::auth::{ADMIN_ROLE, Principal, WorkspaceRole, generate_token, hash_token};
 use crate::status::ApiError;
-use crate::store::{ObjectKey, Store, StoreError};
+use crate::store::{ObjectKey, Reads, Store, StoreError};
 
 /// The route, in axum's syntax.
 pub const ROUTE: &str =

@@ -7,6 +7,8 @@
 //! `spec.clusterLabels`) carry `wayfinder.dev/simulate: fail` fails provisioning with
 //! reason `SimulatedFailure`; the message is the cluster's annotation
 //! `wayfinder.dev/simulate-message` when set, else a fixed text. Deleting it still works.
+//! With `wayfinder.dev/simulate: fail-delete-once` the cluster builds, but the first
+//! attempt to delete it fails (reason `SimulatedDeleteFailure`); the next one succeeds.
 //!
 //! Drivers are called again for work that was interrupted (the reconciler keeps no state
 //! in memory), so [`CloudDriver::provision`] and [`CloudDriver::delete`] must be idempotent.
@@ -24,6 +26,8 @@ use wayfinder_model::plan::PackageRef;
 pub const SIMULATE_LABEL: &str = "wayfinder.dev/simulate";
 /// The value of [`SIMULATE_LABEL`] that fails provisioning.
 pub const SIMULATE_FAIL: &str = "fail";
+/// The value of [`SIMULATE_LABEL`] that fails the first delete of a built cluster.
+pub const SIMULATE_FAIL_DELETE_ONCE: &str = "fail-delete-once";
 /// The annotation whose value becomes the simulated failure's message.
 pub const SIMULATE_MESSAGE_ANNOTATION: &str = "wayfinder.dev/simulate-message";
 
@@ -131,6 +135,8 @@ pub trait CloudDriver: Send + Sync + std::fmt::Debug {
 pub struct SimulatedDriver {
     provision_time: Duration,
     clusters: Mutex<HashMap<ClusterId, CloudStatus>>,
+    /// Built clusters whose next delete fails ([`SIMULATE_FAIL_DELETE_ONCE`]).
+    fail_next_delete: Mutex<std::collections::HashSet<ClusterId>>,
 }
 
 impl SimulatedDriver {
@@ -138,6 +144,7 @@ impl SimulatedDriver {
         Self {
             provision_time,
             clusters: Mutex::new(HashMap::new()),
+            fail_next_delete: Mutex::new(Default::default()),
         }
     }
 
@@ -173,14 +180,18 @@ impl Default for SimulatedDriver {
     }
 }
 
+/// The value of [`SIMULATE_LABEL`] on the cluster, from its labels or its object's.
+fn label_value(request: &ProvisionRequest) -> Option<&str> {
+    request
+        .labels
+        .get(SIMULATE_LABEL)
+        .or_else(|| request.object_labels.get(SIMULATE_LABEL))
+        .map(String::as_str)
+}
+
 /// Whether `request` asks the simulation to fail, and with which message.
 fn simulated_failure(request: &ProvisionRequest) -> Option<DriverFailure> {
-    let asked = request.labels.get(SIMULATE_LABEL).map(String::as_str) == Some(SIMULATE_FAIL)
-        || request
-            .object_labels
-            .get(SIMULATE_LABEL)
-            .map(String::as_str)
-            == Some(SIMULATE_FAIL);
+    let asked = label_value(request) == Some(SIMULATE_FAIL);
     asked.then(|| DriverFailure {
         reason: "SimulatedFailure".to_string(),
         message: request
@@ -214,6 +225,12 @@ impl CloudDriver for SimulatedDriver {
                 cluster_policies: request.cluster_policies.clone(),
             };
             self.set(&request.id, Some(CloudStatus::Ready(built.clone())));
+            if label_value(request) == Some(SIMULATE_FAIL_DELETE_ONCE) {
+                self.fail_next_delete
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .insert(request.id.clone());
+            }
             Ok(built)
         })
     }
@@ -222,6 +239,19 @@ impl CloudDriver for SimulatedDriver {
         Box::pin(async move {
             self.set(id, Some(CloudStatus::InProgress));
             tokio::time::sleep(self.provision_time / 2).await;
+            let fail = self
+                .fail_next_delete
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .remove(id);
+            if fail {
+                return Err(DriverFailure {
+                    reason: "SimulatedDeleteFailure".to_string(),
+                    message: format!(
+                        "the simulated cloud was told to fail this cluster's first delete (label {SIMULATE_LABEL}: {SIMULATE_FAIL_DELETE_ONCE})"
+                    ),
+                });
+            }
             self.set(id, None);
             Ok(())
         })

@@ -124,37 +124,11 @@ pub enum ServerError {
 #[derive(Debug, Clone)]
 pub struct AppState {
     pub store: Arc<Store>,
-    /// One lock per workspace, held from a Cluster's admission to its write, so that
-    /// concurrent creates cannot together pass a per-workspace limit each passes alone.
-    pub cluster_admission: Arc<WorkspaceLocks>,
 }
 
 impl AppState {
     pub fn new(store: Arc<Store>) -> Self {
-        Self {
-            store,
-            cluster_admission: Arc::default(),
-        }
-    }
-}
-
-/// Async locks keyed by workspace.
-#[derive(Debug, Default)]
-pub struct WorkspaceLocks(
-    std::sync::Mutex<std::collections::HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
-);
-
-impl WorkspaceLocks {
-    /// Waits for and holds the lock of `workspace`.
-    pub async fn lock(&self, workspace: &str) -> tokio::sync::OwnedMutexGuard<()> {
-        let lock = {
-            let mut map = self
-                .0
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
-            Arc::clone(map.entry(workspace.to_string()).or_default())
-        };
-        lock.lock_owned().await
+        Self { store }
     }
 }
 
@@ -238,6 +212,12 @@ impl Server {
     }
 
     /// The file that holds the administrator token.
+    /// The server's store: writes through it are seen by the reconciler's watch at once
+    /// (another store opened on the same file is seen only at the next resync).
+    pub fn store(&self) -> Arc<Store> {
+        Arc::clone(&self.store)
+    }
+
     pub fn admin_token_file(&self) -> PathBuf {
         self.data_dir.join(auth::ADMIN_TOKEN_FILE)
     }

@@ -22,8 +22,11 @@
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use wayfinder_model::kinds::CLUSTER;
 use wayfinder_model::net::Ipv4Net;
 use wayfinder_model::networking::{AssignableNetwork, NetworkRequest};
+
+use crate::store::{ListFilter, Reads, StoreError};
 
 /// `status.network` of a cluster.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -57,6 +60,29 @@ impl NetworkAllocation {
     pub fn from_status(body: &Value) -> Option<Self> {
         serde_json::from_value(body.get("status")?.get("network")?.clone()).ok()
     }
+}
+
+/// The exclusive networks held by every cluster except `except` (`(workspace, name)`), as
+/// their status records them; reads only `status.network` of each.
+pub fn taken(store: &dyn Reads, except: (&str, &str)) -> Result<Vec<Taken>, StoreError> {
+    let clusters = ListFilter {
+        group: Some(CLUSTER.group.to_string()),
+        kind: Some(CLUSTER.kind.to_string()),
+        ..ListFilter::default()
+    };
+    Ok(store
+        .project(&clusters, "/status/network")?
+        .into_iter()
+        .filter(|(k, _)| (k.namespace.as_str(), k.name.as_str()) != except)
+        .filter_map(|(k, part)| {
+            let a: NetworkAllocation = serde_json::from_value(part?).ok()?;
+            let net = a.net().filter(|_| a.exclusive)?;
+            Some(Taken {
+                net,
+                owner: format!("{}/{}", k.namespace, k.name),
+            })
+        })
+        .collect())
 }
 
 /// A range clusters may be allocated from, with where it is defined.

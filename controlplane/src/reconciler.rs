@@ -1,8 +1,11 @@
 //! The cluster reconciler: a background task that builds, changes and deletes clusters
 //! through a [`CloudDriver`], reporting progress the Wayfinder way (wayfinder-model.md §0).
 //!
-//! Every [`POLL_INTERVAL`] it reads the clusters of every workspace from the store and
-//! starts one task per cluster that needs work (at most one per cluster at a time):
+//! It lists the clusters of every workspace once, then follows the store's watch of
+//! Cluster changes, starting one task per cluster that needs work (at most one per cluster
+//! at a time; a change seen while a cluster's task runs is looked at again when it ends).
+//! Every [`RESYNC_INTERVAL`] it lists again, which retries failed deletes whose back-off
+//! has passed and catches anything a lagging watch missed (the watch is then re-opened):
 //!
 //! - no status, `Pending`, or `metadata.generation` ≠ `status.lastReconcile.generation`:
 //!   build (`Creating`, or `Updating` when the cluster was built before), then `Success`
@@ -10,7 +13,9 @@
 //! - `Creating`/`Updating` left by a stopped server: the same, again (drivers are
 //!   idempotent) — all state is in the store, nothing only in memory;
 //! - `Deleting` ([`begin_deletion`], what the API's DELETE does to a cluster): the driver
-//!   deletes it, then the row is removed, which frees its network.
+//!   deletes it, then the row is removed, which frees its network;
+//! - `DeleteFailed` once `status.retryAfter` has passed: deleting again, backing off
+//!   ([`delete_backoff`]) after each failure (`status.deleteAttempts`).
 //!
 //! **Status written** (`status` of the Cluster):
 //!
@@ -35,7 +40,7 @@
 //! the cluster is `Deleting`. Networks are allocated under one lock, so two clusters never
 //! get the same block.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -55,12 +60,22 @@ use wayfinder_model::resolve::{Resolution, ResolveOptions};
 use wayfinder_model::{MemoryView, Object, ObjectView, resolve_cluster_with};
 
 use crate::driver::{CloudDriver, ClusterId, DriverFailure, ProvisionRequest};
-use crate::network::{self, NetworkAllocation, PoolContext, RequestOrigin, Taken};
+use crate::network::{self, NetworkAllocation, PoolContext, RequestOrigin};
 use crate::resources::list_clusters;
-use crate::store::{Mutation, NewRow, ObjectKey, Store, StoreError, StoredObject};
+use crate::store::{
+    EventType, ListFilter, Mutation, NewRow, ObjectKey, Reads, Store, StoreError, StoredObject,
+    Watch, WatchEvent,
+};
 
-/// How often the store is scanned for clusters needing work.
-pub const POLL_INTERVAL: Duration = Duration::from_millis(200);
+/// How often every cluster is looked at, besides the watch.
+pub const RESYNC_INTERVAL: Duration = Duration::from_secs(5);
+
+/// How long to wait before deleting again after `attempts` failed deletes: 5 s, doubling,
+/// at most 5 minutes.
+pub fn delete_backoff(attempts: u32) -> Duration {
+    Duration::from_secs(5u64.saturating_mul(1u64 << attempts.saturating_sub(1).min(6)))
+        .min(Duration::from_secs(300))
+}
 
 /// Status values the reconciler writes.
 pub mod phase {
@@ -112,62 +127,100 @@ struct Reconciler {
 impl Reconciler {
     async fn run(self: Arc<Self>, mut stopped: watch::Receiver<bool>) {
         tracing::info!(
-            interval_ms = POLL_INTERVAL.as_millis() as u64,
+            resync_secs = RESYNC_INTERVAL.as_secs(),
             "reconciler started"
         );
-        let mut tasks: JoinSet<()> = JoinSet::new();
-        let mut running: HashMap<tokio::task::Id, ObjectKey> = HashMap::new();
+        let mut work = Work::default();
+        let mut changes: Option<Watch> = None;
+        let mut resync = tokio::time::interval(RESYNC_INTERVAL);
+        resync.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
-            while let Some(done) = tasks.try_join_next_with_id() {
-                let id = match done {
-                    Ok((id, ())) => id,
-                    Err(e) => {
-                        if e.is_panic() {
-                            tracing::error!(cluster = ?running.get(&e.id()), "a reconcile task panicked");
+            if changes.is_none() {
+                // List, then watch from the list's resource version: nothing is missed.
+                let opened = self
+                    .store
+                    .run(|s| -> Result<_, StoreError> {
+                        let rv = s.resource_version()?;
+                        let keys = scan(s)?;
+                        let filter = ListFilter {
+                            group: Some(CLUSTER.group.to_string()),
+                            kind: Some(CLUSTER.kind.to_string()),
+                            ..ListFilter::default()
+                        };
+                        Ok((keys, s.watch_changes(rv, filter)?))
+                    })
+                    .await
+                    .and_then(|r| r);
+                match opened {
+                    Ok((keys, w)) => {
+                        changes = Some(w);
+                        for key in keys {
+                            work.start(&self, key);
                         }
-                        e.id()
                     }
-                };
-                running.remove(&id);
-            }
-            match self.store.run(scan).await.and_then(|r| r) {
-                Ok(keys) => {
-                    let busy: std::collections::HashSet<&ObjectKey> = running.values().collect();
-                    let new: Vec<ObjectKey> =
-                        keys.into_iter().filter(|k| !busy.contains(k)).collect();
-                    for key in new {
-                        let me = Arc::clone(&self);
-                        let k = key.clone();
-                        let handle = tasks.spawn(async move { me.reconcile(k).await });
-                        running.insert(handle.id(), key);
+                    Err(StoreError::Closed) => break,
+                    Err(e) => {
+                        tracing::warn!(error = %crate::ErrorChain(&e), "reconciler cannot list clusters; retrying");
                     }
                 }
-                Err(StoreError::Closed) => break,
-                Err(e) => tracing::warn!(error = %crate::ErrorChain(&e), "reconciler scan failed"),
             }
             tokio::select! {
                 _ = stopped.changed() => break,
-                _ = tokio::time::sleep(POLL_INTERVAL) => {}
+                event = next_change(&mut changes) => match event {
+                    Some(Ok(e)) if e.event_type != EventType::Deleted => work.start(&self, e.key),
+                    Some(Ok(_)) => {}
+                    Some(Err(e)) => {
+                        tracing::debug!(error = %crate::ErrorChain(&e), "cluster watch ended; listing again");
+                        changes = None;
+                    }
+                    None => break,
+                },
+                Some(done) = work.tasks.join_next_with_id() => {
+                    let id = match done {
+                        Ok((id, ())) => id,
+                        Err(e) => {
+                            if e.is_panic() {
+                                tracing::error!(cluster = ?work.running.get(&e.id()), "a reconcile task panicked");
+                            }
+                            e.id()
+                        }
+                    };
+                    work.finished(&self, id);
+                }
+                _ = resync.tick() => {
+                    match self.store.run(scan).await.and_then(|r| r) {
+                        Ok(keys) => {
+                            for key in keys {
+                                work.start(&self, key);
+                            }
+                        }
+                        Err(StoreError::Closed) => break,
+                        Err(e) => tracing::warn!(error = %crate::ErrorChain(&e), "reconciler scan failed"),
+                    }
+                }
             }
             if *stopped.borrow() {
                 break;
             }
         }
-        tasks.shutdown().await;
+        work.tasks.shutdown().await;
         tracing::info!("reconciler stopped");
     }
 
     async fn reconcile(&self, key: ObjectKey) {
         let k = key.clone();
         let current = match self.store.run(move |s| s.get(&k)).await.and_then(|r| r) {
-            Ok(Some(c)) => c,
-            Ok(None) => return,
+            Ok(Some(c)) if needs_work(&c.body, c.generation) => c,
+            Ok(_) => return,
             Err(e) => {
                 tracing::warn!(cluster = %key, error = %crate::ErrorChain(&e), "cannot read cluster");
                 return;
             }
         };
-        let result = if status_of(&current.body) == Some(phase::DELETING) {
+        let result = if matches!(
+            status_of(&current.body),
+            Some(phase::DELETING | phase::DELETE_FAILED)
+        ) {
             self.delete(key.clone(), current).await
         } else {
             self.build(key.clone(), current).await
@@ -299,10 +352,24 @@ impl Reconciler {
         if let Err(DriverFailure { reason, message }) = self.driver.delete(&id).await {
             tracing::warn!(cluster = %id, %reason, %message, "deleting failed");
             let generation = current.generation;
+            let attempts = current
+                .body
+                .pointer("/status/deleteAttempts")
+                .and_then(Value::as_u64)
+                .unwrap_or(0)
+                .saturating_add(1);
+            let wait = delete_backoff(u32::try_from(attempts).unwrap_or(u32::MAX));
+            let retry_after =
+                humantime::format_rfc3339_seconds(std::time::SystemTime::now() + wait).to_string();
             return self
                 .write(&key, &uid, false, move |st| {
+                    let message = format!(
+                        "{message} (attempt {attempts}; deleting again after {retry_after})"
+                    );
                     set_phase(st, phase::DELETE_FAILED, &message);
                     set_ready(st, "False", &reason, &message, generation);
+                    st.insert("deleteAttempts".into(), json!(attempts));
+                    st.insert("retryAfter".into(), json!(retry_after));
                 })
                 .await;
         }
@@ -310,7 +377,13 @@ impl Reconciler {
         self.store
             .run(move |s| {
                 s.mutate(&k, false, |cur, _| match cur {
-                    Some(c) if c.uid == uid && status_of(&c.body) == Some(phase::DELETING) => {
+                    Some(c)
+                        if c.uid == uid
+                            && matches!(
+                                status_of(&c.body),
+                                Some(phase::DELETING | phase::DELETE_FAILED)
+                            ) =>
+                    {
                         Ok((Mutation::Delete, ()))
                     }
                     _ => Err(WriteError::Gone),
@@ -335,6 +408,47 @@ impl Reconciler {
             .run(move |s| write_status(s, &key, &uid, unless_deleting, change))
             .await
             .map_err(WriteError::Store)?
+    }
+}
+
+/// The reconcile tasks in flight, at most one per cluster.
+#[derive(Default)]
+struct Work {
+    tasks: JoinSet<()>,
+    running: HashMap<tokio::task::Id, ObjectKey>,
+    busy: HashSet<ObjectKey>,
+    /// Clusters that changed while their task ran: looked at again when it ends.
+    again: HashSet<ObjectKey>,
+}
+
+impl Work {
+    fn start(&mut self, reconciler: &Arc<Reconciler>, key: ObjectKey) {
+        if self.busy.contains(&key) {
+            self.again.insert(key);
+            return;
+        }
+        let me = Arc::clone(reconciler);
+        let k = key.clone();
+        let handle = self.tasks.spawn(async move { me.reconcile(k).await });
+        self.running.insert(handle.id(), key.clone());
+        self.busy.insert(key);
+    }
+
+    fn finished(&mut self, reconciler: &Arc<Reconciler>, id: tokio::task::Id) {
+        if let Some(key) = self.running.remove(&id) {
+            self.busy.remove(&key);
+            if self.again.remove(&key) {
+                self.start(reconciler, key);
+            }
+        }
+    }
+}
+
+/// The next change from the watch; never, while there is none.
+async fn next_change(changes: &mut Option<Watch>) -> Option<Result<WatchEvent, StoreError>> {
+    match changes {
+        Some(w) => w.next().await,
+        None => std::future::pending().await,
     }
 }
 
@@ -408,7 +522,11 @@ pub fn needs_work(body: &Value, generation: i64) -> bool {
         .and_then(Value::as_i64);
     match status_of(body) {
         Some(phase::DELETING) => true,
-        Some(phase::DELETE_FAILED) => false,
+        Some(phase::DELETE_FAILED) => body
+            .pointer("/status/retryAfter")
+            .and_then(Value::as_str)
+            .and_then(crate::auth::parse_time)
+            .is_none_or(|t| t <= std::time::SystemTime::now()),
         Some(phase::PENDING | phase::CREATING | phase::UPDATING) | None => true,
         Some(_) => reconciled != Some(generation),
     }
@@ -749,22 +867,7 @@ fn allocate(
         &rc.cloud,
         &rc.provider,
     );
-    let taken: Vec<Taken> = list_clusters(store)?
-        .into_iter()
-        .filter(|(ws, c)| !(ws == workspace && c.body["metadata"]["name"] == json!(key.name)))
-        .filter_map(|(ws, c)| {
-            let a = NetworkAllocation::from_status(&c.body)?;
-            let net = a.net().filter(|_| a.exclusive)?;
-            let name = c.body["metadata"]["name"]
-                .as_str()
-                .unwrap_or_default()
-                .to_string();
-            Some(Taken {
-                net,
-                owner: format!("{ws}/{name}"),
-            })
-        })
-        .collect();
+    let taken = network::taken(store, (workspace, &key.name))?;
     let origin = match (&cluster.spec.network, resolution.network) {
         (Some(n), _) if n.cidr.is_some() => RequestOrigin::Cluster,
         (_, NetworkRequest::Cidr(_)) => RequestOrigin::NetworkPlan(resolution.network_plan.clone()),

@@ -52,7 +52,7 @@ use wayfinder_model::{Object, Scope};
 use crate::admission::{self, Operation};
 use crate::auth::{self, Principal, Verb, authorize};
 use crate::status::{ApiError, Cause, Details, OBJECT_MODIFIED_HEADER};
-use crate::store::{Mutation, NewRow, ObjectKey, Store, StoreError, StoredObject};
+use crate::store::{Mutation, NewRow, ObjectKey, Reads, StoreError, StoredObject};
 use crate::{AppState, MAX_BODY_BYTES};
 
 /// Which version(s) of a versioned object a path names.
@@ -130,7 +130,7 @@ pub fn cluster_key(workspace: &str, name: &str) -> ObjectKey {
 }
 
 /// The workspaces that exist: `admin` and every Workspace object's name, sorted.
-pub fn workspace_keys(store: &Store) -> Result<Vec<String>, StoreError> {
+pub fn workspace_keys(store: &dyn Reads) -> Result<Vec<String>, StoreError> {
     let (_, items) = store.list(WORKSPACE.group, WORKSPACE.kind, "")?;
     let mut keys: Vec<String> = items
         .iter()
@@ -144,12 +144,12 @@ pub fn workspace_keys(store: &Store) -> Result<Vec<String>, StoreError> {
 }
 
 /// Whether workspace `ws` exists (`admin` always does).
-pub fn workspace_exists(store: &Store, ws: &str) -> Result<bool, StoreError> {
+pub fn workspace_exists(store: &dyn Reads, ws: &str) -> Result<bool, StoreError> {
     Ok(ws == ADMIN_WORKSPACE || store.get(&ObjectKey::platform(&WORKSPACE, ws))?.is_some())
 }
 
 /// Every stored Cluster with its workspace key, by workspace then name.
-pub fn list_clusters(store: &Store) -> Result<Vec<(String, StoredObject)>, StoreError> {
+pub fn list_clusters(store: &dyn Reads) -> Result<Vec<(String, StoredObject)>, StoreError> {
     let mut out = Vec::new();
     for ws in workspace_keys(store)? {
         let (_, items) = store.list(CLUSTER.group, CLUSTER.kind, &ws)?;
@@ -160,7 +160,7 @@ pub fn list_clusters(store: &Store) -> Result<Vec<(String, StoredObject)>, Store
 
 /// Every stored object of a kind in a workspace (`None`: platform), every version included.
 pub fn list_kind(
-    store: &Store,
+    store: &dyn Reads,
     kind: &KindInfo,
     workspace: Option<&str>,
 ) -> Result<Vec<StoredObject>, StoreError> {
@@ -563,19 +563,6 @@ impl Ctx {
         }
     }
 
-    /// For Clusters, the workspace's admission lock (see [`crate::AppState`]); held until
-    /// the write is committed.
-    async fn cluster_admission_lock(
-        &self,
-        kind: &KindInfo,
-        ws: Option<&str>,
-    ) -> Option<tokio::sync::OwnedMutexGuard<()>> {
-        match ws {
-            Some(ws) if kind == &CLUSTER => Some(self.state.cluster_admission.lock(ws).await),
-            _ => None,
-        }
-    }
-
     async fn create(&self, t: &Target, body: Bytes) -> Result<Response, ApiError> {
         let kind = t.kind;
         let ws = t.workspace.clone();
@@ -588,14 +575,6 @@ impl Ctx {
             .versioned
             .then(|| object.version().map(str::to_string))
             .flatten();
-        let _admission = self.cluster_admission_lock(kind, ws.as_deref()).await;
-        let admitted = {
-            let (o, w, dry) = (object.clone(), ws.clone(), self.dry_run());
-            self.state
-                .store
-                .run(move |s| admission::admit(s, kind, w.as_deref(), &o, Operation::Create, dry))
-                .await??
-        };
         let mut token = None;
         if kind == &ACCESS_TOKEN {
             let roles = object.token_roles();
@@ -616,17 +595,30 @@ impl Ctx {
         let dry_run = self.dry_run();
         let v = version.clone();
         let w = ws.clone();
+        let secret = token.clone();
+        // Admission runs inside the write transaction: what it read (plans, policies, the
+        // workspace's other clusters) cannot change before this write commits, and
+        // concurrent creates still share one commit.
         let mut stored = self
             .state
             .store
             .run(move |s| {
-                s.mutate(&key, dry_run, |current, next_rv| {
-                    if current.is_some() {
+                s.transact(dry_run, |tx| {
+                    if tx.get(&key)?.is_some() {
                         return Err(already_exists(kind, w.as_deref(), &name, v.as_deref()));
                     }
+                    let admitted = admission::admit(
+                        &*tx,
+                        kind,
+                        w.as_deref(),
+                        &object,
+                        Operation::Create,
+                        dry_run,
+                    )?;
+                    let roles = object.token_roles();
                     let body = finish(
                         object,
-                        next_rv,
+                        tx.next_resource_version()?,
                         1,
                         &uid,
                         &created,
@@ -638,9 +630,18 @@ impl Ctx {
                         body: body.clone(),
                         generation: 1,
                         uid,
-                        created,
+                        created: created.clone(),
                     };
-                    Ok((Mutation::Put(row), body))
+                    tx.write(&key, &Mutation::Put(row))?;
+                    if let (Some(secret), Some(ws)) = (&secret, w.as_deref()) {
+                        // The token's hash commits with its object, or neither does.
+                        let subject = auth::access_token_subject(ws, &name);
+                        tx.delete_tokens(&subject)?;
+                        let roles = auth::token_roles(ws, &roles);
+                        let roles: Vec<&str> = roles.iter().map(String::as_str).collect();
+                        tx.insert_token(&auth::hash_token(secret), &subject, &roles, &created)?;
+                    }
+                    Ok(body)
                 })
             })
             .await??;
@@ -649,56 +650,16 @@ impl Ctx {
             .and_then(Value::as_str)
             .unwrap_or_default()
             .to_string();
-        if let (Some(token), Some(ws)) = (token, ws.as_deref()) {
-            self.record_token(ws, &name, &stored, &token).await?;
-            if let Some(status) = stored.get_mut("status").and_then(Value::as_object_mut) {
-                status.insert("token".into(), json!(token));
-            }
+        if let Some(token) = token
+            && let Some(status) = stored.get_mut("status").and_then(Value::as_object_mut)
+        {
+            // Returned this once; only its hash is kept.
+            status.insert("token".into(), json!(token));
         }
         if !dry_run {
             tracing::info!(subject = %self.principal.subject, object = %describe(kind, ws.as_deref(), &name, version.as_deref()), "created");
         }
         Ok((StatusCode::CREATED, Json(stored)).into_response())
-    }
-
-    /// Stores the hash of a new AccessToken's token (after revoking any left over for the
-    /// same subject); when that fails, the object is removed again.
-    async fn record_token(
-        &self,
-        ws: &str,
-        name: &str,
-        stored: &Value,
-        token: &str,
-    ) -> Result<(), ApiError> {
-        let subject = auth::access_token_subject(ws, name);
-        let roles: Vec<String> = stored
-            .pointer("/spec/roles")
-            .and_then(Value::as_array)
-            .map(|a| {
-                a.iter()
-                    .filter_map(Value::as_str)
-                    .map(str::to_string)
-                    .collect()
-            })
-            .unwrap_or_default();
-        let roles = auth::token_roles(ws, &roles);
-        let hash = auth::hash_token(token);
-        let key = object_key(&ACCESS_TOKEN, Some(ws), name, None);
-        let result = self
-            .state
-            .store
-            .run(move |s| -> Result<(), StoreError> {
-                s.delete_tokens(&subject)?;
-                let roles: Vec<&str> = roles.iter().map(String::as_str).collect();
-                let r = s.insert_token(&hash, &subject, &roles, &crate::now_rfc3339());
-                if r.is_err() {
-                    let _ =
-                        s.mutate::<_, StoreError>(&key, false, |_, _| Ok((Mutation::Delete, ())));
-                }
-                r
-            })
-            .await?;
-        result.map_err(ApiError::from)
     }
 
     async fn update(&self, t: &Target, body: Bytes) -> Result<Response, ApiError> {
@@ -744,32 +705,6 @@ impl Ctx {
             None
         };
         let key = object_key(kind, ws.as_deref(), &name, version.as_deref());
-        let k = key.clone();
-        let Some(current) = self.state.store.run(move |s| s.get(&k)).await?? else {
-            return Err(not_found(kind, ws.as_deref(), &name, version.as_deref()));
-        };
-        let _admission = self.cluster_admission_lock(kind, ws.as_deref()).await;
-        let admitted = {
-            let (o, w, c, dry) = (
-                object.clone(),
-                ws.clone(),
-                current.body.clone(),
-                self.dry_run(),
-            );
-            self.state
-                .store
-                .run(move |s| {
-                    admission::admit(
-                        s,
-                        kind,
-                        w.as_deref(),
-                        &o,
-                        Operation::Update { current: c },
-                        dry,
-                    )
-                })
-                .await??
-        };
         let sent_rv = object
             .metadata()
             .resource_version
@@ -781,8 +716,8 @@ impl Ctx {
             .state
             .store
             .run(move |s| {
-                s.mutate(&key, dry_run, |current, next_rv| {
-                    let Some(current) = current else {
+                s.transact(dry_run, |tx| {
+                    let Some(current) = tx.get(&key)? else {
                         return Err(not_found(kind, w.as_deref(), &name, v.as_deref()));
                     };
                     if let Some(sent) = &sent_rv
@@ -790,6 +725,16 @@ impl Ctx {
                     {
                         return Err(modified(kind, &name, sent, &current));
                     }
+                    let admitted = admission::admit(
+                        &*tx,
+                        kind,
+                        w.as_deref(),
+                        &object,
+                        Operation::Update {
+                            current: current.body.clone(),
+                        },
+                        dry_run,
+                    )?;
                     let spec_changed = current.body.get("spec") != Some(&object.spec_json());
                     let generation = if spec_changed {
                         current.generation + 1
@@ -798,7 +743,7 @@ impl Ctx {
                     };
                     let body = finish(
                         object,
-                        next_rv,
+                        tx.next_resource_version()?,
                         generation,
                         &current.uid,
                         &current.created,
@@ -812,7 +757,8 @@ impl Ctx {
                         uid: current.uid,
                         created: current.created,
                     };
-                    Ok((Mutation::Put(row), body))
+                    tx.write(&key, &Mutation::Put(row))?;
+                    Ok(body)
                 })
             })
             .await??;
@@ -828,75 +774,70 @@ impl Ctx {
         let name = t.name.clone().unwrap_or_default();
         authorize(&self.principal, Verb::Delete, kind, ws.as_deref())?;
         self.ensure_workspace(t).await?;
-        let versions: Vec<Option<String>> = match (&t.version, kind.versioned) {
-            (_, false) => vec![None],
-            (VersionSel::One(v), true) => vec![Some(v.clone())],
-            (VersionSel::All, true) => {
-                let n = name.clone();
-                let found = self
-                    .state
-                    .store
-                    .run(move |s| admission::versions_of(s, kind, &n))
-                    .await??;
-                if found.is_empty() {
-                    return Err(not_found(kind, None, &name, None));
-                }
-                found
-                    .iter()
-                    .map(|(_, o)| o.version().map(str::to_string))
-                    .collect()
-            }
-            (VersionSel::Latest, true) => {
-                return Err(ApiError::bad_request(format!(
-                    "{} is versioned: delete one version with DELETE {}/{name}/versions/{{version}}, or every version with DELETE {}/{name}/versions",
-                    kind.kind,
-                    collection_path(kind),
-                    collection_path(kind)
-                ))
-                .with_details(Details::object(kind, &name)));
-            }
-        };
-        {
-            let (w, n, vs) = (ws.clone(), name.clone(), versions.clone());
-            self.state
-                .store
-                .run(move |s| admission::check_delete(s, kind, w.as_deref(), &n, &vs))
-                .await??;
+        if t.version == VersionSel::Latest && kind.versioned {
+            return Err(ApiError::bad_request(format!(
+                "{} is versioned: delete one version with DELETE {}/{name}/versions/{{version}}, or every version with DELETE {}/{name}/versions",
+                kind.kind,
+                collection_path(kind),
+                collection_path(kind)
+            ))
+            .with_details(Details::object(kind, &name)));
         }
         let dry_run = self.dry_run();
-        let mut deleted = Vec::new();
-        for version in &versions {
-            let key = object_key(kind, ws.as_deref(), &name, version.as_deref());
-            let (w, n, v) = (ws.clone(), name.clone(), version.clone());
-            let body = self
-                .state
-                .store
-                .run(move |s| {
-                    s.mutate(&key, dry_run, |current, next| match current {
+        let (w, n, sel) = (ws.clone(), name.clone(), t.version.clone());
+        // One transaction: the dependants check and every version's delete commit together,
+        // or nothing is deleted.
+        let (versions, mut deleted) = self
+            .state
+            .store
+            .run(move |s| {
+                s.transact(dry_run, |tx| {
+                    let versions: Vec<Option<String>> = match (&sel, kind.versioned) {
+                        (VersionSel::One(v), true) => vec![Some(v.clone())],
+                        (_, true) => {
+                            let found = admission::versions_of(&*tx, kind, &n)?;
+                            if found.is_empty() {
+                                return Err(not_found(kind, None, &n, None));
+                            }
+                            found
+                                .iter()
+                                .map(|(_, o)| o.version().map(str::to_string))
+                                .collect()
+                        }
+                        (_, false) => vec![None],
+                    };
+                    admission::check_delete(&*tx, kind, w.as_deref(), &n, &versions)?;
+                    let mut deleted = Vec::new();
+                    for version in &versions {
+                        let key = object_key(kind, w.as_deref(), &n, version.as_deref());
+                        let Some(current) = tx.get(&key)? else {
+                            return Err(not_found(kind, w.as_deref(), &n, version.as_deref()));
+                        };
+                        let next = tx.next_resource_version()?;
                         // Clusters are deleted in two phases: marked Deleting here, removed
                         // by the reconciler once the cloud cluster is gone.
-                        Some(current) if kind == &CLUSTER => {
-                            Ok(crate::reconciler::deletion_mutation(current, next))
+                        let (mutation, body) = if kind == &CLUSTER {
+                            crate::reconciler::deletion_mutation(current, next)
+                        } else {
+                            (Mutation::Delete, current.body)
+                        };
+                        tx.write(&key, &mutation)?;
+                        if kind == &ACCESS_TOKEN
+                            && let Some(ws) = w.as_deref()
+                        {
+                            // Revoked with the object, in the same commit.
+                            tx.delete_tokens(&auth::access_token_subject(ws, &n))?;
                         }
-                        Some(current) => Ok((Mutation::Delete, current.body)),
-                        None => Err(not_found(kind, w.as_deref(), &n, v.as_deref())),
-                    })
+                        deleted.push(body);
+                    }
+                    Ok((versions, deleted))
                 })
-                .await??;
-            deleted.push(body);
-            if !dry_run {
+            })
+            .await??;
+        if !dry_run {
+            for version in &versions {
                 tracing::info!(subject = %self.principal.subject, object = %describe(kind, ws.as_deref(), &name, version.as_deref()), "deleted");
             }
-        }
-        if kind == &ACCESS_TOKEN
-            && !dry_run
-            && let Some(ws) = &ws
-        {
-            let subject = auth::access_token_subject(ws, &name);
-            self.state
-                .store
-                .run(move |s| s.delete_tokens(&subject))
-                .await??;
         }
         if t.version == VersionSel::All {
             let rv = self.state.store.run(|s| s.resource_version()).await??;

@@ -81,7 +81,7 @@ async fn a_cluster_is_built_with_its_network_packages_and_policies() {
     let mut changed = body.clone();
     changed["spec"]["description"] = json!("now with a description");
     changed.as_object_mut().unwrap().remove("status");
-    put(&store, Some("pay"), changed);
+    put(&server.store, Some("pay"), changed);
     let (body, seen) = wait(&store, "pay", "dev", |b| {
         b.is_some_and(|b| b["status"]["lastReconcile"]["generation"] == json!(2))
     })
@@ -139,7 +139,7 @@ async fn deleting_frees_the_network_for_the_next_cluster() {
     wait_phase(&store, "pay", "one", "Success").await;
 
     // The only /22 is taken: a second cluster (in another workspace) cannot get one.
-    put(&store, Some("web"), cluster("two", "web", &[]));
+    put(&server.store, Some("web"), cluster("two", "web", &[]));
     let (body, _) = wait_phase(&store, "web", "two", "Failure").await;
     let ready = ready_condition(&body).unwrap();
     assert_eq!(ready.reason.as_deref(), Some("NetworkUnavailable"));
@@ -151,13 +151,13 @@ async fn deleting_frees_the_network_for_the_next_cluster() {
         "{body:#}"
     );
 
-    request_delete(&store, "pay", "one");
+    request_delete(&server.store, "pay", "one");
     let (gone, seen) = wait(&store, "pay", "one", |b| b.is_none()).await;
     assert!(gone.is_none());
     assert_eq!(seen, ["Deleting", "(gone)"]);
 
     // Now a third cluster gets the freed network.
-    put(&store, Some("web"), cluster("three", "web", &[]));
+    put(&server.store, Some("web"), cluster("three", "web", &[]));
     let (body, _) = wait_phase(&store, "web", "three", "Success").await;
     assert_eq!(body["status"]["network"]["cidr"], "10.0.0.0/22");
     server.stop().await;
@@ -198,7 +198,7 @@ async fn deleting_while_creating_wins() {
     put(&store, Some("pay"), cluster("dev", "pay", &[]));
     let server = Running::start(dir.path(), Duration::from_millis(500)).await;
     wait_phase(&store, "pay", "dev", "Creating").await;
-    request_delete(&store, "pay", "dev");
+    request_delete(&server.store, "pay", "dev");
     let (_, seen) = wait(&store, "pay", "dev", |b| b.is_none()).await;
     assert!(!seen.contains(&"Success".to_string()), "{seen:?}");
     server.stop().await;
@@ -261,5 +261,39 @@ async fn the_api_creates_and_deletes_clusters_through_the_reconciler() {
         .await
         .unwrap();
     assert_eq!(resp.status().as_u16(), 404);
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_delete_is_retried_after_its_back_off() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    populate(&store);
+    put(
+        &store,
+        Some("pay"),
+        cluster(
+            "sticky",
+            "pay",
+            &[("wayfinder.dev/simulate", "fail-delete-once")],
+        ),
+    );
+    let server = Running::start(dir.path(), Duration::from_millis(50)).await;
+    wait_phase(&store, "pay", "sticky", "Success").await;
+    request_delete(&server.store, "pay", "sticky");
+    let (failed, _) = wait_phase(&store, "pay", "sticky", "DeleteFailed").await;
+    assert_eq!(failed["status"]["deleteAttempts"], json!(1), "{failed:#}");
+    assert!(failed["status"]["retryAfter"].is_string(), "{failed:#}");
+    let ready = ready_condition(&failed).unwrap();
+    assert_eq!(ready.reason.as_deref(), Some("SimulatedDeleteFailure"));
+    // Not retried at once: the back-off (5 s for the first failure) holds it.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(
+        reconciler::status_of(&get(&store, "pay", "sticky").unwrap()),
+        Some("DeleteFailed")
+    );
+    // Then the resync retries it, and this time the cloud deletes it.
+    let (gone, _) = wait(&store, "pay", "sticky", |b| b.is_none()).await;
+    assert!(gone.is_none());
     server.stop().await;
 }

@@ -378,3 +378,157 @@ fn read_error(type_name: &str, e: &ClientError) -> Vec<pb::Diagnostic> {
         e.to_string(),
     )]
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::schema::Attribute;
+
+    fn find(name: &str) -> DataSourceType {
+        all()
+            .into_iter()
+            .find(|d| d.type_name == name)
+            .unwrap_or_else(|| panic!("no data source {name}"))
+    }
+
+    fn check(attrs: &[Attribute], path: &str) {
+        for a in attrs {
+            assert!(
+                !a.description.is_empty(),
+                "{path}.{} has no description",
+                a.name
+            );
+            if let Some(n) = &a.nested {
+                check(&n.attributes, &format!("{path}.{}", a.name));
+                assert!(
+                    n.attributes
+                        .iter()
+                        .all(|i| i.presence == Presence::Computed),
+                    "{path}.{}: everything inside a computed attribute is computed",
+                    a.name
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn the_design_lists_these_data_sources_all_described() {
+        let names: Vec<String> = all().into_iter().map(|d| d.type_name).collect();
+        assert_eq!(
+            names,
+            [
+                "wayfinder_cluster_plan",
+                "wayfinder_compute_template",
+                "wayfinder_cluster_network_plan",
+                "wayfinder_cluster",
+                "wayfinder_workspace",
+                "wayfinder_provisioning_policy"
+            ]
+        );
+        for d in all() {
+            assert!(!d.schema().block.description.is_empty());
+            assert!(
+                d.schema().block.blocks.is_empty(),
+                "{}: no blocks",
+                d.type_name
+            );
+            check(&d.schema().block.attributes, &d.type_name);
+        }
+    }
+
+    #[test]
+    fn only_what_names_the_object_is_set_in_configuration() {
+        let plan = find("wayfinder_cluster_plan");
+        let settable: Vec<(&str, Presence)> = plan
+            .schema()
+            .block
+            .attributes
+            .iter()
+            .filter(|a| a.presence != Presence::Computed)
+            .map(|a| (a.name.as_str(), a.presence))
+            .collect();
+        assert_eq!(
+            settable,
+            [
+                (NAME, Presence::Required),
+                (VERSION, Presence::OptionalComputed)
+            ]
+        );
+        let cluster = find("wayfinder_cluster");
+        assert!(
+            cluster
+                .schema()
+                .block
+                .attributes
+                .iter()
+                .any(|a| a.name == WORKSPACE_ATTR && a.presence == Presence::OptionalComputed)
+        );
+        assert!(
+            cluster
+                .schema()
+                .block
+                .attributes
+                .iter()
+                .any(|a| a.name == "status")
+        );
+    }
+
+    #[test]
+    fn the_effective_policy_keeps_the_shape_of_a_policy_spec() {
+        let d = find("wayfinder_provisioning_policy");
+        let body = json!({
+            "cloud": "aws",
+            "allowedRegions": ["eu-west-2"],
+            "clusterLimits": {
+                "perCluster": {"allowedInstanceTypes": [{"instanceType": "m6i.large", "maxNodes": 3}],
+                               "costPerMonth": 500},
+                "perWorkspace": {"maxClusters": 2}
+            }
+        });
+        let block = Block {
+            attributes: d.schema().block.attributes.clone(),
+            ..Block::default()
+        };
+        let v = block_from_json(&body, &block).conform(&d.value_type());
+        assert_eq!(v.get("allowed_regions").to_json(), json!(["eu-west-2"]));
+        let per_cluster = v.get("cluster_limits").get("per_cluster");
+        assert_eq!(
+            per_cluster.get("allowed_instance_types").to_json(),
+            json!([{"instance_type": "m6i.large", "max_nodes": 3}])
+        );
+        assert_eq!(per_cluster.get("cost_per_month").to_json(), json!(500));
+        assert!(per_cluster.get("total_nodes").is_null());
+        assert_eq!(
+            v.get("cluster_limits")
+                .get("per_workspace")
+                .get("max_clusters")
+                .to_json(),
+            json!(2)
+        );
+        let ty = d.value_type();
+        assert_eq!(
+            Value::from_msgpack_as(&v.to_msgpack_as(&ty), &ty).unwrap(),
+            v
+        );
+    }
+
+    #[test]
+    fn bad_configurations_are_refused_before_reading() {
+        let d = find("wayfinder_provisioning_policy");
+        let config = Value::from_json(&json!({"stage": "nonprod", "cloud": "openstack"}));
+        let problems = d.validate(&config);
+        assert_eq!(problems.len(), 1);
+        assert!(problems[0].detail.contains("aws, azure, gcp"));
+        let plan = find("wayfinder_cluster_plan");
+        assert_eq!(
+            plan.validate(&Value::from_json(&json!({"name": ""}))).len(),
+            1
+        );
+        assert!(
+            plan.validate(&Value::from_json(&json!({"name": "eks"})))
+                .is_empty()
+        );
+    }
+}

@@ -4,6 +4,47 @@
 //! ([`wayfinder_model::shape`]): names follow the model's naming rule, nested objects become
 //! nested blocks (so Terraform can point a diagnostic at the exact line of a nested
 //! attribute), and descriptions come from the same declarations the docs use.
+//!
+//! # Free-form fields
+//!
+//! How free-form fields ([`FieldType::Json`], e.g. the `match` and `validate` bodies of a
+//! GlobalClusterPolicy's Kyverno rules) appear to users: as `dynamic` attributes, written
+//! as HCL values.
+//!
+//! ```hcl
+//! rules {
+//!   name  = "require-team-label"
+//!   match = { any = [{ resources = { kinds = ["Pod"] } }] }
+//!   validate = {
+//!     message = "Pods need a team label"
+//!     pattern = { metadata = { labels = { team = "?*" } } }
+//!   }
+//! }
+//! ```
+//!
+//! The other way, a JSON string (`match = jsonencode({...})`, normalised so that formatting
+//! and key order do not diff, as `aws_iam_policy` does), was weighed and not taken:
+//!
+//! - **Writing rules naturally.** A Kyverno rule is structured data, and HCL can say it
+//!   directly; Kyverno's YAML also converts as it is (`yamldecode(file("rule.yaml"))`, a
+//!   module variable of any type). A string asks for `jsonencode` around every body, and a
+//!   slip in hand-written JSON is found by the provider and pointed at the whole attribute,
+//!   where Terraform finds a slip in HCL and points at its line.
+//! - **Reading plans.** Terraform diffs a `dynamic` value structurally (`~ pattern.team`),
+//!   where a string diff is one long changed line.
+//! - **No perpetual diffs, either way.** A string needs its JSON normalised on every read;
+//!   a `dynamic` value needs its *type* kept (a `tolist([...])` must come back a list, not a
+//!   tuple). The codec keeps the type Terraform gave a value ([`crate::codec::Value::Typed`]),
+//!   and reads and applies keep Terraform's value wherever the server's JSON means the
+//!   same ([`crate::resources::settle_block`]), so nothing diffs that did not change.
+//! - **Import and generated configuration.** A value read back from the server is typed as
+//!   HCL types the same literal (objects, tuples), so `-generate-config-out` writes an
+//!   object literal that plans clean.
+//!
+//! The cost is Terraform's rule for lists of blocks that hold `dynamic` attributes: such a
+//! list (`rules`) is itself `dynamic` (a tuple), which [`NestedBlock::value_type`] and
+//! [`NestedBlock::concrete_type`] follow. Sets cannot hold `dynamic` values, and no
+//! free-form field is in one.
 
 use wayfinder_model::naming;
 use wayfinder_model::shape::{Field, FieldType};
@@ -236,7 +277,7 @@ impl Block {
                 FieldType::NumberList => block
                     .attributes
                     .push(primitive(Type::List(Box::new(Type::Number)))),
-                // Free-form bodies (Kyverno rules) take any value.
+                // Free-form bodies (Kyverno rules) take any value: see "Free-form fields" above.
                 FieldType::Json => block.attributes.push(primitive(Type::Dynamic)),
                 FieldType::Object(inner) => block.blocks.push(nested(inner, Nesting::Single)),
                 FieldType::ObjectList(inner) => block.blocks.push(nested(inner, Nesting::List)),

@@ -215,6 +215,9 @@ pub async fn wait_phase(store: &Store, ws: &str, name: &str, phase: &str) -> (Va
 /// A server running in-process on `data_dir` with the simulated driver taking `sim`.
 pub struct Running {
     pub url: String,
+    /// The server's own store: write through it while the server runs, so its reconciler
+    /// hears of the change at once.
+    pub store: std::sync::Arc<Store>,
     pub token: String,
     stop: tokio::sync::oneshot::Sender<()>,
     task: tokio::task::JoinHandle<Result<(), wayfinder_controlplane::ServerError>>,
@@ -230,12 +233,14 @@ impl Running {
             .expect("server binds");
         let url = server.url();
         let token = std::fs::read_to_string(server.admin_token_file()).expect("admin token");
+        let store = server.store();
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let task = tokio::spawn(server.run(async {
             let _ = stopped.await;
         }));
         Self {
             url,
+            store,
             token,
             stop,
             task,

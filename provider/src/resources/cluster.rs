@@ -312,11 +312,47 @@ async fn preview(
                 import_id: at.id(),
                 action: if create { "create" } else { "update" },
             };
-            (
-                Value::Unknown,
-                client::diagnostics(&e, &subject, &|p| r.attribute_path(p)),
-            )
+            let mut diagnostics = client::diagnostics(&e, &subject, &|p| r.attribute_path(p));
+            for d in &mut diagnostics {
+                if let Some(path) = &mut d.attribute {
+                    point_at_pool_size(path, ctx.config);
+                }
+            }
+            (Value::Unknown, diagnostics)
         }
+    }
+}
+
+/// A diagnostic about a whole node pool (`node_pools[1]`, e.g. the dearest pool over a cost
+/// ceiling) goes to the attribute that sets how big the pool can grow — `autoscaling.max_size`,
+/// else `size` — so Terraform shows a line inside the block rather than the resource's.
+fn point_at_pool_size(path: &mut pb::AttributePath, config: &Value) {
+    use pb::attribute_path::step::Selector;
+    let [first, second] = path.steps.as_slice() else {
+        return;
+    };
+    let (Some(Selector::AttributeName(n)), Some(Selector::ElementKeyInt(i))) =
+        (&first.selector, &second.selector)
+    else {
+        return;
+    };
+    if n != "node_pools" {
+        return;
+    }
+    let pool = config
+        .get("node_pools")
+        .as_list()
+        .and_then(|l| l.get(usize::try_from(*i).ok()?));
+    let Some(pool) = pool else { return };
+    let tail: &[&str] = if !pool.get("autoscaling").get("max_size").is_null() {
+        &["autoscaling", "max_size"]
+    } else if !pool.get("size").is_null() {
+        &["size"]
+    } else {
+        &["machine"]
+    };
+    for name in tail {
+        path.steps.extend(attr(name).steps);
     }
 }
 
@@ -912,6 +948,38 @@ mod tests {
         let d = skipped_preview(&out);
         assert_eq!(d.severity, pb::diagnostic::Severity::Warning as i32);
         assert_eq!(d.attribute.unwrap().steps.len(), 2);
+    }
+
+    #[test]
+    fn a_diagnostic_on_a_whole_pool_points_at_its_size() {
+        let config = Value::from_json(&json!({"node_pools": [
+            {"machine": "m6i.large", "size": 2, "autoscaling": null},
+            {"machine": "m6i.large", "size": 2, "autoscaling": {"max_size": 8}},
+        ]}));
+        let pool = |i: i64| {
+            let mut p = attr("node_pools");
+            p.steps.push(pb::attribute_path::Step {
+                selector: Some(pb::attribute_path::step::Selector::ElementKeyInt(i)),
+            });
+            p
+        };
+        let mut p = pool(0);
+        point_at_pool_size(&mut p, &config);
+        assert_eq!(crate::diag::render_path(&p), "node_pools[0].size");
+        let mut p = pool(1);
+        point_at_pool_size(&mut p, &config);
+        assert_eq!(
+            crate::diag::render_path(&p),
+            "node_pools[1].autoscaling.max_size"
+        );
+        let mut p = pool(1);
+        p.steps.extend(attr("machine").steps);
+        point_at_pool_size(&mut p, &config);
+        assert_eq!(
+            crate::diag::render_path(&p),
+            "node_pools[1].machine",
+            "already precise"
+        );
     }
 
     #[test]

@@ -5,8 +5,9 @@
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
-use wayfinder_model::kinds::{self, KindInfo, Scope};
+use wayfinder_model::kinds::{self, KindInfo};
 
+use crate::support::collection_path;
 use crate::{ApiClient, repo_root};
 
 /// Every document of `model/tests/data/{file}`, as JSON.
@@ -36,17 +37,6 @@ fn kind_of(v: &Value) -> &'static KindInfo {
     .unwrap_or_else(|| panic!("not a Wayfinder kind: {v}"))
 }
 
-/// The collection path of `kind`, in workspace `ws` for workspaced kinds.
-pub fn collection_path(kind: &KindInfo, ws: Option<&str>) -> String {
-    match (kind.scope, ws) {
-        (Scope::Workspace, Some(ws)) => format!(
-            "/resources/{}/{}/workspaces/{ws}/{}",
-            kind.group, kind.version, kind.plural
-        ),
-        _ => format!("/resources/{}/{}/{}", kind.group, kind.version, kind.plural),
-    }
-}
-
 /// The path of cluster `ws/name`.
 pub fn cluster_path(ws: &str, name: &str) -> String {
     format!("{}/{name}", collection_path(&kinds::CLUSTER, Some(ws)))
@@ -64,14 +54,7 @@ pub fn create(api: &ApiClient, object: &Value, ws: Option<&str>) -> Value {
     if let Some(m) = body["metadata"].as_object_mut() {
         m.remove("namespace");
     }
-    let path = collection_path(kind, ws);
-    let resp = api.post(&path, &body);
-    assert_eq!(
-        resp.status, 201,
-        "POST {path} ({} {}): {}",
-        kind.kind, object["metadata"]["name"], resp.text
-    );
-    resp.body
+    api.create(kind, ws, &body)
 }
 
 /// Stage, workspace, cloud identity and access, assignable network, network plan, compute

@@ -159,33 +159,6 @@ macro_rules! require_terraform {
     };
 }
 
-/// The version of the Terraform the tests use, as `(major, minor, patch)`.
-pub fn terraform_version() -> (u32, u32, u32) {
-    static VERSION: OnceLock<(u32, u32, u32)> = OnceLock::new();
-    *VERSION.get_or_init(|| {
-        let text = terraform::version(terraform_path()).unwrap_or_else(|e| panic!("{e:#}"));
-        let v = text.trim().trim_start_matches("Terraform v");
-        let mut parts = v.split(['.', '-']).map(|p| p.parse::<u32>().unwrap_or(0));
-        (
-            parts.next().unwrap_or(0),
-            parts.next().unwrap_or(0),
-            parts.next().unwrap_or(0),
-        )
-    })
-}
-
-/// Whether the Terraform in use is at least `major.minor`. When it is not, prints
-/// `skipped: FEATURE needs Terraform >= major.minor (this is vX.Y.Z)` so the skip shows in
-/// the test output; callers return early.
-pub fn terraform_at_least(major: u32, minor: u32, feature: &str) -> bool {
-    let (a, b, c) = terraform_version();
-    if (a, b) >= (major, minor) {
-        return true;
-    }
-    println!("skipped: {feature} needs Terraform >= {major}.{minor} (this is v{a}.{b}.{c})");
-    false
-}
-
 /// The filesystem mirror holding a copy of the built provider, made once per test process
 /// (and reused across processes while the provider binary is unchanged) under
 /// `target/acceptance/mirror/`.

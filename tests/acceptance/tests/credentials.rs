@@ -9,8 +9,9 @@ use std::time::Duration;
 
 use serde_json::Value;
 use wayfinder_acceptance::catalog::{self, cluster_phase, fixture, publish_platform, wait_cluster};
+use wayfinder_acceptance::support::terraform_at_least;
 use wayfinder_acceptance::{
-    REQUIRED_PROVIDERS, Server, Workdir, assert_no_crash, require_terraform, terraform_at_least,
+    REQUIRED_PROVIDERS, Server, Workdir, assert_no_crash, require_terraform,
 };
 
 fn ephemeral_supported() -> bool {

@@ -3,9 +3,10 @@
 //! point at the offending argument.
 
 use serde_json::{Value, json};
-use wayfinder_acceptance::catalog::{self, cluster_path, fixture, publish_platform};
+use wayfinder_acceptance::catalog::{cluster_path, fixture, publish_platform};
+use wayfinder_acceptance::support::terraform_at_least;
 use wayfinder_acceptance::{
-    REQUIRED_PROVIDERS, Server, Workdir, assert_no_crash, require_terraform, terraform_at_least,
+    REQUIRED_PROVIDERS, Server, Workdir, assert_no_crash, require_terraform,
 };
 
 /// Terraform calls provider functions from 1.8.
@@ -105,7 +106,10 @@ fn monthly_cost_matches_the_servers_dry_run_estimate() {
         .as_object_mut()
         .unwrap()
         .remove("providerDetails");
-    let collection = catalog::collection_path(&wayfinder_model::kinds::CLUSTER, Some("pay"));
+    let collection = wayfinder_acceptance::support::collection_path(
+        &wayfinder_model::kinds::CLUSTER,
+        Some("pay"),
+    );
     let resp = api.post(&format!("{collection}?dryRun=All"), &cluster);
     assert_eq!(resp.status, 201, "dry run: {}", resp.text);
     let estimate = resp.body["status"]["estimate"].clone();
