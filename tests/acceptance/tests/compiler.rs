@@ -13,9 +13,9 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use serde_json::json;
+use wayfinder_acceptance::support::terraform_at_least;
 use wayfinder_acceptance::{
     Server, Workdir, assert_json_eq, binary, repo_root, require_terraform, strip_nulls,
-    terraform_at_least,
 };
 use wayfinder_model::versioned::publish_state;
 
