@@ -920,15 +920,37 @@ impl<'c> Plan<'c> {
         out
     }
 
-    /// A valid input: the defaults, in the first workspace and stage where every check holds.
+    /// A valid input: the defaults, in the first workspace and stage where every check holds;
+    /// when the defaults give no node pool (a plan without a default template), with one pool
+    /// of the plan's first machine.
     fn valid(&self, checks: &[Check]) -> Option<Inputs> {
-        for w in self.workspace_candidates() {
-            for s in self.stage_candidates() {
-                let mut i = self.defaults();
-                i.workspace = w.clone();
-                i.stage = s.clone();
-                if self.failing(checks, &i).0.is_empty() {
-                    return Some(i);
+        let mut starts = vec![self.defaults()];
+        if self.pools_choice() {
+            let machine = self
+                .allowed_machines()
+                .and_then(|m| m.first().cloned())
+                .or_else(|| {
+                    self.templates
+                        .iter()
+                        .flat_map(|t| t.values().flatten())
+                        .map(|p| p.machine.clone())
+                        .next()
+                });
+            if let Some(m) = machine {
+                let mut with_pool = self.defaults();
+                with_pool.node_pools = vec![self.pool("workers", &m, 1)];
+                starts.push(with_pool);
+            }
+        }
+        for start in starts {
+            for w in self.workspace_candidates() {
+                for s in self.stage_candidates() {
+                    let mut i = start.clone();
+                    i.workspace = w.clone();
+                    i.stage = s.clone();
+                    if self.failing(checks, &i).0.is_empty() {
+                        return Some(i);
+                    }
                 }
             }
         }
@@ -1078,7 +1100,7 @@ impl<'c> Plan<'c> {
                 with(&|i| i.node_pools = vec![p.clone()]);
             }
         }
-        if let Some(sizes) = self.network_sizes() {
+        if self.network_sizes().is_some() {
             for s in 16..=24 {
                 with(&|i| i.network_size = Some(s));
             }
@@ -1087,7 +1109,6 @@ impl<'c> Plan<'c> {
                     with(&|i| i.network_cidr = Some(format!("10.16.0.0/{s}")));
                 }
             }
-            let _ = sizes;
         }
         with(&|i| {
             i.cluster_labels
@@ -1563,7 +1584,7 @@ impl<'c> Plan<'c> {
             return File::new(body).with_header(header).render();
         };
         let mut vars = Body::new();
-        for (k, v) in self.input_values(&valid, &valid, true) {
+        for (k, v) in self.input_values(&valid, &self.defaults(), true) {
             vars.attribute(k, v);
         }
         body.block(Block::new("variables", &[], vars));

@@ -16,6 +16,7 @@ locals {
       all_stages         = null
       allowed_stages     = ["dev"]
     })
+    "pools-only@1.0.0" = lookup(var.cluster_plan_scopes, "pools-only", null)
   }
 }
 
@@ -307,6 +308,44 @@ resource "wayfinder_cluster_plan" "t_1st_gke_0_1_0" {
     network {
       allowed_sizes = [24]
       allow_cidr    = true
+    }
+  }
+}
+
+resource "wayfinder_cluster_plan" "pools_only_1_0_0" {
+  name           = "pools-only"
+  publish_state  = lookup(var.cluster_plan_publish_states, "pools-only@1.0.0", "Published")
+  version        = "1.0.0"
+  cloud_provider = "GKE"
+
+  dynamic "scope" {
+    for_each = local.cluster_plan_scopes["pools-only@1.0.0"] == null ? [] : [local.cluster_plan_scopes["pools-only@1.0.0"]]
+
+    content {
+      all_workspaces     = scope.value.all_workspaces
+      allowed_workspaces = scope.value.allowed_workspaces
+      all_stages         = scope.value.all_stages
+      allowed_stages     = scope.value.allowed_stages
+    }
+  }
+
+  cluster {
+    kubernetes_version = "1.31"
+  }
+
+  network {
+    network_plan = wayfinder_cluster_network_plan.gke_every_field.name
+  }
+
+  choices {
+    regions {
+      default = "europe-west2"
+    }
+
+    node_pools {
+      allow_override   = true
+      allowed_machines = ["e2-standard-4", "e2-standard-2"]
+      max_size         = 3
     }
   }
 }

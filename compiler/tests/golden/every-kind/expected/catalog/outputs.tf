@@ -40,6 +40,7 @@ output "package_ids" {
 output "cluster_plan_ids" {
   description = "The ID of each cluster plan, by name and version (`name@version`)."
   value = {
-    "1st-gke@0.1.0" = wayfinder_cluster_plan.t_1st_gke_0_1_0.id
+    "1st-gke@0.1.0"    = wayfinder_cluster_plan.t_1st_gke_0_1_0.id
+    "pools-only@1.0.0" = wayfinder_cluster_plan.pools_only_1_0_0.id
   }
 }

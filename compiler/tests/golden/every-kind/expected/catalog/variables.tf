@@ -33,7 +33,7 @@ variable "package_publish_states" {
 }
 
 variable "cluster_plan_publish_states" {
-  description = "The publish state of each cluster plan version, by `name@version`: Draft, Published or Deprecated. Versions not named keep the state their definition gives (`1st-gke@0.1.0`: Published)."
+  description = "The publish state of each cluster plan version, by `name@version`: Draft, Published or Deprecated. Versions not named keep the state their definition gives (`1st-gke@0.1.0`: Published, `pools-only@1.0.0`: Published)."
   type        = map(string)
   default     = {}
 
@@ -43,8 +43,8 @@ variable "cluster_plan_publish_states" {
   }
 
   validation {
-    condition     = alltrue([for key in keys(var.cluster_plan_publish_states) : contains(["1st-gke@0.1.0"], key)])
-    error_message = "Name cluster plan versions as name@version; this catalog has 1st-gke@0.1.0."
+    condition     = alltrue([for key in keys(var.cluster_plan_publish_states) : contains(["1st-gke@0.1.0", "pools-only@1.0.0"], key)])
+    error_message = "Name cluster plan versions as name@version; this catalog has 1st-gke@0.1.0, pools-only@1.0.0."
   }
 }
 
@@ -59,7 +59,7 @@ variable "cluster_plan_scopes" {
   default = {}
 
   validation {
-    condition     = alltrue([for name in keys(var.cluster_plan_scopes) : contains(["1st-gke"], name)])
-    error_message = "Name cluster plans of this catalog: 1st-gke."
+    condition     = alltrue([for name in keys(var.cluster_plan_scopes) : contains(["1st-gke", "pools-only"], name)])
+    error_message = "Name cluster plans of this catalog: 1st-gke, pools-only."
   }
 }

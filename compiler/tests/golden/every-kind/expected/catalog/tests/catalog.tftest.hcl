@@ -46,6 +46,11 @@ run "definitions_as_given" {
     condition     = wayfinder_cluster_plan.t_1st_gke_0_1_0.name == "1st-gke"
     error_message = "ClusterPlan/1st-gke@0.1.0 is not planned under its name."
   }
+
+  assert {
+    condition     = wayfinder_cluster_plan.pools_only_1_0_0.name == "pools-only"
+    error_message = "ClusterPlan/pools-only@1.0.0 is not planned under its name."
+  }
 }
 
 run "provisioning_policy_scopes_unknown_name" {
