@@ -1953,3 +1953,22 @@ fn opt_string(s: Option<&str>) -> Expr {
 fn lit(s: &str) -> String {
     s.replace("${", "$${").replace("%{", "%%{")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn references_name_variables_and_what_the_policy_local_depends_on() {
+        assert_eq!(
+            references(
+                "var.region == null ? true : contains(local.policy.allowed_regions, var.region)"
+            ),
+            ["region", "workspace", "stage"]
+        );
+        // `var.name` inside `var.name_suffix` is not a reference to `name`.
+        assert_eq!(references("var.name_suffix == var.stage"), ["stage"]);
+        assert_eq!(references("length(var.node_pools) > 0"), ["node_pools"]);
+        assert!(references("true").is_empty());
+    }
+}
