@@ -4,9 +4,13 @@
 //!   installed), the binaries, and every test including the acceptance tests.
 //! - `cargo xtask demo [--keep-running]`: a control plane, the example definitions compiled
 //!   into a module, and `terraform apply` of it through the provider.
+//! - `cargo xtask docs [--check]`: the registry-layout docs generated from the schemas.
+//! - `cargo xtask release`: release archives, checksums, manifest and a filesystem mirror.
 #![forbid(unsafe_code)]
 
 mod demo;
+mod docs;
+mod docs_render;
 mod test;
 mod util;
 
@@ -47,6 +51,9 @@ enum Task {
     /// Find Terraform as `test` does (installing it under target/terraform/ when needed) and
     /// print its path, e.g. for `WAYFINDER_TERRAFORM=$(cargo xtask terraform) cargo test`.
     Terraform(test::TerraformArgs),
+    /// Generate docs/ (Terraform Registry layout) from the provider's schemas and
+    /// examples/; with --check, fail when the committed docs differ.
+    Docs(docs::Args),
 }
 
 fn main() -> ExitCode {
@@ -55,6 +62,7 @@ fn main() -> ExitCode {
         Task::Test(args) => test::run(&args),
         Task::Demo(args) => demo::run(&args),
         Task::Terraform(args) => test::print_terraform(&args),
+        Task::Docs(args) => docs::run(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
