@@ -11,6 +11,7 @@
 mod demo;
 mod docs;
 mod docs_render;
+mod release;
 mod test;
 mod util;
 
@@ -54,6 +55,9 @@ enum Task {
     /// Generate docs/ (Terraform Registry layout) from the provider's schemas and
     /// examples/; with --check, fail when the committed docs differ.
     Docs(docs::Args),
+    /// Build release binaries for this host and package them as the registries expect:
+    /// provider zip, SHA256SUMS, manifest, a filesystem mirror, and the server and compiler.
+    Release(release::Args),
 }
 
 fn main() -> ExitCode {
@@ -63,6 +67,7 @@ fn main() -> ExitCode {
         Task::Demo(args) => demo::run(&args),
         Task::Terraform(args) => test::print_terraform(&args),
         Task::Docs(args) => docs::run(&args),
+        Task::Release(args) => release::run(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
