@@ -434,7 +434,7 @@ fn the_compiled_module_applies_the_example_definitions() {
     wd.write_config(
         r#"
 module "compute_templates" {
-  source = "./module"
+  source = "./module/catalog"
 }
 
 output "compute_template_ids" {
