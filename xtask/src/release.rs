@@ -71,15 +71,21 @@ pub fn run(args: &Args) -> Result<()> {
         .clone()
         .unwrap_or_else(|| target_dir(&root).join("release-dist"));
     let platform = host_platform()?;
-    step(
-        "building release binaries (cargo build --release --workspace --bins)",
-        || {
-            run_command(
-                &mut cargo(&root, &["build", "--release", "--workspace", "--bins"]),
-                "cargo build --release --workspace --bins",
-            )
-        },
-    )?;
+    let build: &[&str] = &[
+        "build",
+        "--release",
+        "-p",
+        "terraform-provider-wayfinder",
+        "-p",
+        "wayfinder-controlplane",
+        "-p",
+        "wayfinder-compiler",
+        "--bins",
+    ];
+    let shown = format!("cargo {}", build.join(" "));
+    step(&format!("building release binaries ({shown})"), || {
+        run_command(&mut cargo(&root, build), &shown)
+    })?;
     let bins = target_dir(&root).join("release");
     let files = step(
         &format!("packaging {VERSION} for {platform} into {}", out.display()),
@@ -113,7 +119,7 @@ pub fn package(bins: &Path, version: &str, platform: &str, out: &Path) -> Result
         let path = bins.join(name);
         if !path.is_file() {
             bail!(
-                "{} does not exist; build it first (cargo build --release --workspace --bins)",
+                "{} does not exist; build it first (cargo xtask release builds it)",
                 path.display()
             );
         }
