@@ -4,9 +4,14 @@
 //!   installed), the binaries, and every test including the acceptance tests.
 //! - `cargo xtask demo [--keep-running]`: a control plane, the example definitions compiled
 //!   into a module, and `terraform apply` of it through the provider.
+//! - `cargo xtask docs [--check]`: the registry-layout docs generated from the schemas.
+//! - `cargo xtask release`: release archives, checksums, manifest and a filesystem mirror.
 #![forbid(unsafe_code)]
 
 mod demo;
+mod docs;
+mod docs_render;
+mod release;
 mod test;
 mod util;
 
@@ -47,6 +52,12 @@ enum Task {
     /// Find Terraform as `test` does (installing it under target/terraform/ when needed) and
     /// print its path, e.g. for `WAYFINDER_TERRAFORM=$(cargo xtask terraform) cargo test`.
     Terraform(test::TerraformArgs),
+    /// Generate docs/ (Terraform Registry layout) from the provider's schemas and
+    /// examples/; with --check, fail when the committed docs differ.
+    Docs(docs::Args),
+    /// Build release binaries for this host and package them as the registries expect:
+    /// provider zip, SHA256SUMS, manifest, a filesystem mirror, and the server and compiler.
+    Release(release::Args),
 }
 
 fn main() -> ExitCode {
@@ -55,6 +66,8 @@ fn main() -> ExitCode {
         Task::Test(args) => test::run(&args),
         Task::Demo(args) => demo::run(&args),
         Task::Terraform(args) => test::print_terraform(&args),
+        Task::Docs(args) => docs::run(&args),
+        Task::Release(args) => release::run(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

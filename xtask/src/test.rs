@@ -99,6 +99,10 @@ pub fn run(args: &Args) -> Result<()> {
         },
     )?;
 
+    step("cargo xtask docs --check", || {
+        crate::docs::run(&crate::docs::Args { check: true }).map_err(|e| anyhow!("{e:#}"))
+    })?;
+
     let (tf, version) = step("finding terraform", || find_terraform(&args.terraform))?;
 
     step("building binaries (cargo build --workspace --bins)", || {

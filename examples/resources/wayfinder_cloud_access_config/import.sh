@@ -1,0 +1,2 @@
+# Import by WORKSPACE/NAME (or NAME alone, for an object in the provider's workspace).
+terraform import wayfinder_cloud_access_config.aws_nonprod admin/aws-nonprod

@@ -1,0 +1,2 @@
+# This resource is platform-wide: import it by name.
+terraform import wayfinder_package_repository.jetstack jetstack
