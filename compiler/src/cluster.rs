@@ -801,36 +801,27 @@ impl<'c> Plan<'c> {
     }
 
     /// The checks that fail for `inputs`, and the variables Terraform reports failing, in
-    /// the order of `checks`. Terraform evaluates a variable's validations only when every
+    /// the order of `checks` (whose variables and their references are `deps`, from
+    /// [`var_deps`]). Terraform evaluates a variable's validations only when every
     /// variable they refer to has passed its own (it does not evaluate what depends on a
     /// failed value), so a failing check of a variable whose validations refer to a failed
     /// variable is not reported.
-    fn failing(&self, checks: &[Check], inputs: &Inputs) -> (Vec<Rule>, Vec<&'static str>) {
+    fn failing(
+        &self,
+        checks: &[Check],
+        deps: &VarDeps,
+        inputs: &Inputs,
+    ) -> (Vec<Rule>, Vec<&'static str>) {
         let policy = self.policy_rules(inputs);
         let failed: Vec<&Check> = checks
             .iter()
             .filter(|c| !self.holds(c.rule, inputs, &policy))
             .collect();
-        let mut vars: Vec<&'static str> = Vec::new();
-        for c in checks {
-            if !vars.contains(&c.variable) {
-                vars.push(c.variable);
-            }
-        }
-        // Variables in dependency order: each after those its validations refer to.
-        let deps = |v: &str| -> Vec<&'static str> {
-            let mut out: Vec<&'static str> = Vec::new();
-            for c in checks.iter().filter(|c| c.variable == v) {
-                for d in references(&c.condition)
-                    .into_iter()
-                    .chain(references(&c.message))
-                {
-                    if d != v && !out.contains(&d) {
-                        out.push(d);
-                    }
-                }
-            }
-            out
+        let vars: Vec<&'static str> = deps.iter().map(|(v, _)| *v).collect();
+        let deps = |v: &str| -> &[&'static str] {
+            deps.iter()
+                .find(|(d, _)| *d == v)
+                .map_or(&[], |(_, ds)| ds.as_slice())
         };
         let mut reported: Vec<&'static str> = Vec::new();
         let mut blocked: Vec<&'static str> = Vec::new();
@@ -914,13 +905,13 @@ impl<'c> Plan<'c> {
     }
 
     /// A valid input: the defaults, in the first workspace and stage where every check holds.
-    fn valid(&self, checks: &[Check]) -> Option<Inputs> {
+    fn valid(&self, checks: &[Check], deps: &VarDeps) -> Option<Inputs> {
         for w in self.workspace_candidates() {
             for s in self.stage_candidates() {
                 let mut i = self.defaults();
                 i.workspace = w.clone();
                 i.stage = s.clone();
-                if self.failing(checks, &i).0.is_empty() {
+                if self.failing(checks, deps, &i).0.is_empty() {
                     return Some(i);
                 }
             }
@@ -1535,7 +1526,9 @@ impl<'c> Plan<'c> {
         let mut body = Body::new();
         body.comment("Plans only, against a mock of the provider: no server is needed. The provider itself still evaluates provider::wayfinder::monthly_cost.");
         body.block(Block::new("mock_provider", &["wayfinder"], Body::new()));
-        let Some(valid) = self.valid(checks) else {
+        // What each variable's validations refer to: worked out once, not per input tried.
+        let deps = var_deps(checks);
+        let Some(valid) = self.valid(checks, &deps) else {
             diagnostics.push(
                 self.catalog
                     .at(
@@ -1592,22 +1585,26 @@ impl<'c> Plan<'c> {
         body.block(Block::new("run", &["plan_defaults"], run));
 
         let variations = self.variations(&valid);
+        // What fails for each variation does not depend on the check being looked for:
+        // worked out once per variation, not once per check and variation.
+        let verdicts: Vec<(&Inputs, Vec<Rule>, Vec<&'static str>)> = variations
+            .iter()
+            .map(|v| {
+                let (rules, vars) = self.failing(checks, &deps, v);
+                (v, rules, vars)
+            })
+            .collect();
         let mut done: BTreeSet<Rule> = BTreeSet::new();
         for c in checks {
             if !done.insert(c.rule) {
                 continue;
             }
             // The variation breaking this check with the fewest other failures.
-            let best = variations
+            let best = verdicts
                 .iter()
-                .filter_map(|v| {
-                    let (rules, vars) = self.failing(checks, v);
-                    rules
-                        .contains(&c.rule)
-                        .then_some((rules.len(), v, rules, vars))
-                })
-                .min_by_key(|(n, ..)| *n);
-            let Some((_, inputs, rules, failing_vars)) = best else {
+                .filter(|(_, rules, _)| rules.contains(&c.rule))
+                .min_by_key(|(_, rules, _)| rules.len());
+            let Some((inputs, rules, failing_vars)) = best else {
                 body.comment(format!(
                     "No single choice breaks the check of {} \"{}\" without breaking the input's type, so it has no run.",
                     c.variable,
@@ -1856,6 +1853,33 @@ fn policy_value(p: &EffectivePolicy) -> Expr {
             ]),
         ),
     ])
+}
+
+/// Each variable the checks validate, in the order of `checks`, with the other variables its
+/// validations refer to.
+type VarDeps = Vec<(&'static str, Vec<&'static str>)>;
+
+fn var_deps(checks: &[Check]) -> VarDeps {
+    let mut out: VarDeps = Vec::new();
+    for c in checks {
+        let i = match out.iter().position(|(v, _)| *v == c.variable) {
+            Some(i) => i,
+            None => {
+                out.push((c.variable, Vec::new()));
+                out.len() - 1
+            }
+        };
+        for d in references(&c.condition)
+            .into_iter()
+            .chain(references(&c.message))
+        {
+            let ds = &mut out[i].1;
+            if d != c.variable && !ds.contains(&d) {
+                ds.push(d);
+            }
+        }
+    }
+    out
 }
 
 /// The module's variables an expression refers to: `var.NAME`, and `workspace` and `stage`
