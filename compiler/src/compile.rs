@@ -6,10 +6,10 @@ use std::collections::BTreeMap;
 
 use wayfinder_model::{FieldPath, SpanIndex};
 
-use crate::catalog::{CATALOG_KINDS, Catalog};
 /// The resource label for an object name (kept here too: the acceptance harness names
 /// resources the way the compiler does).
 pub use crate::catalog::resource_label;
+use crate::catalog::{CATALOG_KINDS, Catalog};
 use crate::diagnostic::Diagnostic;
 
 /// The provider version constraint unless `--provider-version` says otherwise.
