@@ -4,8 +4,11 @@
 //!   installed), the binaries, and every test including the acceptance tests.
 //! - `cargo xtask demo [--keep-running]`: a control plane, the example definitions compiled
 //!   into a module, and `terraform apply` of it through the provider.
+//! - `cargo xtask bench [--quick] [--update-readme]`: figures against baselines measured in
+//!   the same run, with targets; `target/bench/report.json`.
 #![forbid(unsafe_code)]
 
+mod bench;
 mod demo;
 mod test;
 mod util;
@@ -47,6 +50,10 @@ enum Task {
     /// Find Terraform as `test` does (installing it under target/terraform/ when needed) and
     /// print its path, e.g. for `WAYFINDER_TERRAFORM=$(cargo xtask terraform) cargo test`.
     Terraform(test::TerraformArgs),
+    /// Measure the provider, compiler and control plane against baselines taken in the same
+    /// run (Terraform's built-in terraform_data, a Go plugin-framework provider, terraform
+    /// fmt, raw SQLite inserts); print the table and write target/bench/report.json.
+    Bench(bench::Args),
 }
 
 fn main() -> ExitCode {
@@ -55,6 +62,7 @@ fn main() -> ExitCode {
         Task::Test(args) => test::run(&args),
         Task::Demo(args) => demo::run(&args),
         Task::Terraform(args) => test::print_terraform(&args),
+        Task::Bench(args) => bench::run(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
