@@ -8,6 +8,11 @@
 //!
 //! `cargo bench -p wayfinder-controlplane --bench store` (optional arguments:
 //! `API_CREATES RAW_INSERTS CLUSTER_CREATES`). Not a timed test: it only reports.
+//!
+//! With `--json [--rounds=K]` (what `cargo xtask bench` runs) it takes K rounds of admitted
+//! Cluster creates, each followed by raw durable inserts into the same SQLite file (the
+//! store's `wayfinder.db`, once the server has stopped), and prints one JSON object with
+//! each round's rates and latency percentiles.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -35,6 +40,10 @@ fn template(name: &str) -> serde_json::Value {
 }
 
 fn main() {
+    let json = std::env::args().any(|a| a == "--json");
+    let rounds: usize = std::env::args()
+        .find_map(|a| a.strip_prefix("--rounds=")?.parse().ok())
+        .unwrap_or(1);
     let mut args = std::env::args().skip(1).filter(|a| !a.starts_with("--"));
     let api_creates: usize = args.next().and_then(|a| a.parse().ok()).unwrap_or(2000);
     let raw_inserts: usize = args.next().and_then(|a| a.parse().ok()).unwrap_or(500);
@@ -45,20 +54,43 @@ fn main() {
         .unwrap_or_else(std::env::temp_dir);
     std::fs::create_dir_all(&base).expect("bench directory");
     let dir = tempfile::tempdir_in(&base).expect("temporary directory");
-
-    let raw = raw_inserts_per_second(&dir.path().join("raw.db"), raw_inserts);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .expect("runtime");
+    if json {
+        let rounds: Vec<_> = (0..rounds)
+            .map(|r| {
+                let data = dir.path().join(format!("round-{r}"));
+                let clusters = runtime.block_on(cluster_creates_per_second(&data, cluster_creates));
+                let raw = raw_inserts_per_second(&data.join("wayfinder.db"), raw_inserts);
+                json!({
+                    "cluster_creates": cluster_creates,
+                    "cluster_creates_per_s": clusters.per_second,
+                    "cluster_p50_ms": clusters.percentile_ms(50.0),
+                    "cluster_p99_ms": clusters.percentile_ms(99.0),
+                    "raw_inserts": raw_inserts,
+                    "raw_inserts_per_s": raw.per_second,
+                    "raw_p50_ms": raw.percentile_ms(50.0),
+                    "raw_p99_ms": raw.percentile_ms(99.0),
+                })
+            })
+            .collect();
+        println!("{}", json!({"concurrency": CONCURRENCY, "rounds": rounds}));
+        return;
+    }
+
+    let raw = raw_inserts_per_second(&dir.path().join("raw.db"), raw_inserts).per_second;
     let api = runtime.block_on(api_creates_per_second(
         &dir.path().join("data"),
         api_creates,
     ));
-    let clusters = runtime.block_on(cluster_creates_per_second(
-        &dir.path().join("clusters"),
-        cluster_creates,
-    ));
+    let clusters = runtime
+        .block_on(cluster_creates_per_second(
+            &dir.path().join("clusters"),
+            cluster_creates,
+        ))
+        .per_second;
 
     println!("store bench (directory {})", dir.path().display());
     println!(
@@ -74,27 +106,49 @@ fn main() {
     println!("  ratio admitted clusters / raw: {:.2}", clusters / raw);
 }
 
-fn raw_inserts_per_second(path: &std::path::Path, n: usize) -> f64 {
+/// A rate, and how long each operation took.
+struct Throughput {
+    per_second: f64,
+    latencies: Vec<Duration>,
+}
+
+impl Throughput {
+    fn percentile_ms(&self, p: f64) -> f64 {
+        let mut v = self.latencies.clone();
+        v.sort();
+        let i = ((p / 100.0) * v.len() as f64).ceil() as usize;
+        v.get(i.saturating_sub(1).min(v.len().saturating_sub(1)))
+            .map_or(f64::NAN, |d| d.as_secs_f64() * 1000.0)
+    }
+}
+
+fn raw_inserts_per_second(path: &std::path::Path, n: usize) -> Throughput {
     let conn = rusqlite::Connection::open(path).expect("raw db");
     let _: String = conn
         .query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))
         .expect("WAL");
     conn.pragma_update(None, "synchronous", "FULL")
         .expect("FULL");
-    conn.execute_batch("CREATE TABLE t (id INTEGER PRIMARY KEY, body TEXT NOT NULL)")
+    conn.execute_batch("CREATE TABLE bench_raw (id INTEGER PRIMARY KEY, body TEXT NOT NULL)")
         .expect("table");
     let body = template("raw").to_string();
+    let mut latencies = Vec::with_capacity(n);
     let start = Instant::now();
     for i in 0..n {
+        let one = Instant::now();
         conn.execute_batch("BEGIN IMMEDIATE").expect("begin");
         conn.execute(
-            "INSERT INTO t (id, body) VALUES (?1, ?2)",
+            "INSERT INTO bench_raw (id, body) VALUES (?1, ?2)",
             rusqlite::params![i as i64, body],
         )
         .expect("insert");
         conn.execute_batch("COMMIT").expect("commit");
+        latencies.push(one.elapsed());
     }
-    n as f64 / start.elapsed().as_secs_f64()
+    Throughput {
+        per_second: n as f64 / start.elapsed().as_secs_f64(),
+        latencies,
+    }
 }
 
 async fn api_creates_per_second(data_dir: &std::path::Path, n: usize) -> f64 {
@@ -167,7 +221,7 @@ fn fixture(file: &str, name: &str) -> serde_json::Value {
         .expect("named fixture")
 }
 
-async fn cluster_creates_per_second(data_dir: &std::path::Path, n: usize) -> f64 {
+async fn cluster_creates_per_second(data_dir: &std::path::Path, n: usize) -> Throughput {
     let config = Config::new("127.0.0.1:0".parse().unwrap(), data_dir.to_path_buf());
     let server = Server::bind(config).await.expect("server binds");
     let base = server.url();
@@ -243,13 +297,15 @@ async fn cluster_creates_per_second(data_dir: &std::path::Path, n: usize) -> f64
                 cluster.clone(),
             );
             tokio::spawn(async move {
+                let mut latencies = Vec::new();
                 loop {
                     let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                     if i >= n {
-                        break;
+                        break latencies;
                     }
                     let mut c = cluster.clone();
                     c["metadata"]["name"] = json!(format!("c{i}"));
+                    let one = Instant::now();
                     let r = client
                         .post(&url)
                         .bearer_auth(&token)
@@ -264,15 +320,20 @@ async fn cluster_creates_per_second(data_dir: &std::path::Path, n: usize) -> f64
                         "cluster c{i}: {}",
                         r.text().await.unwrap_or_default()
                     );
+                    latencies.push(one.elapsed());
                 }
             })
         })
         .collect();
+    let mut latencies = Vec::with_capacity(n);
     for w in workers {
-        w.await.expect("worker");
+        latencies.extend(w.await.expect("worker"));
     }
     let rate = n as f64 / start.elapsed().as_secs_f64();
     let _ = stop.send(());
     task.await.expect("server task").expect("server stops");
-    rate
+    Throughput {
+        per_second: rate,
+        latencies,
+    }
 }

@@ -226,6 +226,9 @@ fn tls_incoming(
                     continue;
                 }
             };
+            // Small gRPC answers must not wait for Terraform's ACK of the previous segment
+            // (Nagle): with it, a plan of 1,000 resources took nearly twice as long.
+            let _ = tcp.set_nodelay(true);
             let acceptor = acceptor.clone();
             let tx = tx.clone();
             tokio::spawn(async move {

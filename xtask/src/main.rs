@@ -6,8 +6,11 @@
 //!   into a module, and `terraform apply` of it through the provider.
 //! - `cargo xtask docs [--check]`: the registry-layout docs generated from the schemas.
 //! - `cargo xtask release`: release archives, checksums, manifest and a filesystem mirror.
+//! - `cargo xtask bench [--quick] [--update-readme]`: figures against baselines measured in
+//!   the same run, with targets; `target/bench/report.json`.
 #![forbid(unsafe_code)]
 
+mod bench;
 mod demo;
 mod docs;
 mod docs_render;
@@ -58,6 +61,10 @@ enum Task {
     /// Build release binaries for this host and package them as the registries expect:
     /// provider zip, SHA256SUMS, manifest, a filesystem mirror, and the server and compiler.
     Release(release::Args),
+    /// Measure the provider, compiler and control plane against baselines taken in the same
+    /// run (Terraform's built-in terraform_data, a Go plugin-framework provider, terraform
+    /// fmt, raw SQLite inserts); print the table and write target/bench/report.json.
+    Bench(bench::Args),
 }
 
 fn main() -> ExitCode {
@@ -68,6 +75,7 @@ fn main() -> ExitCode {
         Task::Terraform(args) => test::print_terraform(&args),
         Task::Docs(args) => docs::run(&args),
         Task::Release(args) => release::run(&args),
+        Task::Bench(args) => bench::run(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -20,9 +20,10 @@ use std::time::Duration;
 
 use serde_json::Value;
 use wayfinder_acceptance::catalog::{self, cluster_phase, wait_cluster};
+use wayfinder_acceptance::support::terraform_at_least;
 use wayfinder_acceptance::{
     REQUIRED_PROVIDERS, Server, Workdir, assert_no_crash, binary, repo_root, require_terraform,
-    terraform, terraform_at_least, terraform_path,
+    terraform, terraform_path,
 };
 
 fn examples() -> PathBuf {
