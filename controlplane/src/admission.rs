@@ -29,8 +29,15 @@
 //! a cluster names; a Package version a plan version pins; a Stage a cluster is in; a
 //! Workspace that still holds objects.
 //!
-//! Admission reads the store before the write's transaction, so two concurrent writes may
-//! both pass a workspace limit; the write itself is still atomic.
+//! **Concurrency.** The API decides admission first on a consistent snapshot of the
+//! committed data, outside the write lock ([`crate::store::Store::read_recorded`], which
+//! records every object and list admission read), then, inside the write transaction,
+//! re-decides only when one of those was written since
+//! ([`crate::store::Tx::changed_since`], which sees the open batch too). So what commits
+//! was admitted against exactly what commits with it — two concurrent creates cannot
+//! together pass a workspace limit, a plan version cannot go away under a cluster being
+//! admitted — while unrelated writes decide in parallel and share one commit. A refusal is
+//! answered from the snapshot, without taking the write lock.
 
 use std::cell::RefCell;
 use std::collections::BTreeMap;

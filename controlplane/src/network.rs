@@ -17,8 +17,10 @@
 //!
 //! The allocation is recorded in the cluster's `status.network` ([`NetworkAllocation`]),
 //! so it survives restarts and is freed when the cluster's row is removed: the networks
-//! taken are always read from the other clusters' statuses. The reconciler allocates under
-//! one lock, so two clusters never pick the same block.
+//! taken are always read from the other clusters' statuses (the reconciler keeps them in a
+//! [`TakenNetworks`] map it brings up to date from the store's change events before each
+//! allocation). The reconciler allocates under one lock, so two clusters never pick the
+//! same block.
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -26,7 +28,7 @@ use wayfinder_model::kinds::CLUSTER;
 use wayfinder_model::net::Ipv4Net;
 use wayfinder_model::networking::{AssignableNetwork, NetworkRequest};
 
-use crate::store::{ListFilter, Reads, StoreError};
+use crate::store::{ListFilter, ObjectKey, Reads, Store, StoreError};
 
 /// `status.network` of a cluster.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -71,18 +73,71 @@ pub fn taken(store: &dyn Reads, except: (&str, &str)) -> Result<Vec<Taken>, Stor
         ..ListFilter::default()
     };
     Ok(store
-        .project(&clusters, "/status/network")?
+        .project(&clusters, NETWORK_POINTER)?
         .into_iter()
         .filter(|(k, _)| (k.namespace.as_str(), k.name.as_str()) != except)
-        .filter_map(|(k, part)| {
-            let a: NetworkAllocation = serde_json::from_value(part?).ok()?;
-            let net = a.net().filter(|_| a.exclusive)?;
-            Some(Taken {
-                net,
-                owner: format!("{}/{}", k.namespace, k.name),
-            })
-        })
+        .filter_map(|(k, part)| held_network(&k, part))
         .collect())
+}
+
+/// Where a cluster body records its network.
+const NETWORK_POINTER: &str = "/status/network";
+
+/// The exclusive network a cluster's `status.network` part holds, if any.
+fn held_network(key: &ObjectKey, part: Option<Value>) -> Option<Taken> {
+    let a: NetworkAllocation = serde_json::from_value(part?).ok()?;
+    let net = a.net().filter(|_| a.exclusive)?;
+    Some(Taken {
+        net,
+        owner: format!("{}/{}", key.namespace, key.name),
+    })
+}
+
+/// The networks clusters hold, kept current from the store's change events: each
+/// [`refresh`](TakenNetworks::refresh) re-reads only the clusters written since the last,
+/// rather than every cluster's status on every allocation (all of them on first use, or
+/// when the event history no longer reaches back).
+#[derive(Debug, Default)]
+pub struct TakenNetworks {
+    /// The resource version the map is current at; `None` before the first refresh.
+    at: Option<i64>,
+    held: std::collections::HashMap<ObjectKey, Taken>,
+}
+
+impl TakenNetworks {
+    /// Brings the map up to the store's latest committed write.
+    pub fn refresh(&mut self, store: &Store) -> Result<(), StoreError> {
+        let clusters = ListFilter {
+            group: Some(CLUSTER.group.to_string()),
+            kind: Some(CLUSTER.kind.to_string()),
+            ..ListFilter::default()
+        };
+        let changes = store.project_since(self.at, &clusters, NETWORK_POINTER)?;
+        if changes.complete {
+            self.held.clear();
+        }
+        for (key, part) in changes.parts {
+            match held_network(&key, part) {
+                Some(t) => self.held.insert(key, t),
+                None => self.held.remove(&key),
+            };
+        }
+        self.at = Some(changes.at);
+        Ok(())
+    }
+
+    /// What [`taken`] answers, from the map: every held network but `except`'s.
+    pub fn taken(&self, except: (&str, &str)) -> Vec<Taken> {
+        let mut out: Vec<Taken> = self
+            .held
+            .iter()
+            .filter(|(k, _)| (k.namespace.as_str(), k.name.as_str()) != except)
+            .map(|(_, t)| t.clone())
+            .collect();
+        // In key order, as the store lists them, so messages name the same owner.
+        out.sort_by(|a, b| a.owner.cmp(&b.owner));
+        out
+    }
 }
 
 /// A range clusters may be allocated from, with where it is defined.
@@ -138,6 +193,20 @@ pub fn allocate(ranges: &[Ipv4Net], taken: &[Ipv4Net], prefix: u8) -> Option<Ipv
         return None;
     }
     let size = 1u64 << (32 - u32::from(prefix));
+    // The taken blocks as disjoint address intervals in order, so one sweep per range
+    // finds the first free aligned block: O(n log n) in the networks taken.
+    let mut held: Vec<(u64, u64)> = taken
+        .iter()
+        .map(|t| (u64::from(t.addr), u64::from(t.last())))
+        .collect();
+    held.sort_unstable();
+    let mut merged: Vec<(u64, u64)> = Vec::with_capacity(held.len());
+    for (first, last) in held {
+        match merged.last_mut() {
+            Some((_, end)) if first <= *end + 1 => *end = (*end).max(last),
+            _ => merged.push((first, last)),
+        }
+    }
     let mut sorted = ranges.to_vec();
     sorted.sort();
     for range in sorted {
@@ -146,20 +215,23 @@ pub fn allocate(ranges: &[Ipv4Net], taken: &[Ipv4Net], prefix: u8) -> Option<Ipv
         }
         let end = u64::from(range.last());
         let mut addr = u64::from(range.addr);
+        // The first interval that does not end before `addr`.
+        let mut i = merged.partition_point(|&(_, last)| last < addr);
         while addr + size - 1 <= end {
-            let candidate = Ipv4Net {
-                addr: addr as u32,
-                prefix,
-            };
-            let blocking = taken
-                .iter()
-                .filter(|t| t.overlaps(&candidate))
-                .map(|t| u64::from(t.last()))
-                .max();
-            match blocking {
-                None => return Some(candidate),
-                // Jump past the block in the way, to the next aligned address.
-                Some(last) => addr = (last + 1).max(addr + size).div_ceil(size) * size,
+            match merged.get(i) {
+                Some(&(first, last)) if first < addr + size => {
+                    // Jump past the block in the way, to the next aligned address.
+                    addr = (last + 1).max(addr + size).div_ceil(size) * size;
+                    while merged.get(i).is_some_and(|&(_, last)| last < addr) {
+                        i += 1;
+                    }
+                }
+                _ => {
+                    return Some(Ipv4Net {
+                        addr: addr as u32,
+                        prefix,
+                    });
+                }
             }
         }
     }
@@ -331,6 +403,113 @@ mod tests {
 
     fn n(s: &str) -> Ipv4Net {
         Ipv4Net::parse(s).unwrap()
+    }
+
+    /// The first-fit rule stated plainly: every aligned candidate in order, checked against
+    /// every taken block.
+    fn first_fit(ranges: &[Ipv4Net], taken: &[Ipv4Net], prefix: u8) -> Option<Ipv4Net> {
+        let size = 1u64 << (32 - u32::from(prefix));
+        let mut sorted = ranges.to_vec();
+        sorted.sort();
+        sorted
+            .into_iter()
+            .filter(|r| prefix >= r.prefix)
+            .flat_map(|r| {
+                let first = u64::from(r.addr);
+                let last = u64::from(r.last());
+                (0..)
+                    .map(move |i| first + i * size)
+                    .take_while(move |a| a + size - 1 <= last)
+            })
+            .map(|a| Ipv4Net {
+                addr: a as u32,
+                prefix,
+            })
+            .find(|c| taken.iter().all(|t| !t.overlaps(c)))
+    }
+
+    /// Blocks of /24 to /30 somewhere in 10.0.0.0/16.
+    fn small_net() -> impl proptest::strategy::Strategy<Value = Ipv4Net> {
+        use proptest::strategy::Strategy;
+        (0u32..(1 << 14), 24u8..=30).prop_map(|(off, prefix)| Ipv4Net {
+            addr: (0x0a00_0000 + (off << 2)) & (u32::MAX << (32 - u32::from(prefix))),
+            prefix,
+        })
+    }
+
+    /// /22 ranges in 10.0.0.0/16.
+    fn range() -> impl proptest::strategy::Strategy<Value = Ipv4Net> {
+        use proptest::strategy::Strategy;
+        (0u32..64).prop_map(|i| Ipv4Net {
+            addr: 0x0a00_0000 + (i << 10),
+            prefix: 22,
+        })
+    }
+
+    #[test]
+    fn the_kept_map_answers_what_reading_every_cluster_answers() {
+        use crate::store::{Mutation, NewRow};
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("t.db")).unwrap();
+        let write = |ws: &str, name: &str, network: Option<(&str, bool)>| {
+            let key = ObjectKey::workspaced(&CLUSTER, ws, name);
+            let mutation = match network {
+                Some((cidr, exclusive)) => Mutation::Put(NewRow {
+                    body: serde_json::json!({"status": {"network": {
+                        "cidr": cidr, "from": "AssignableNetwork/admin/n", "exclusive": exclusive}}}),
+                    generation: 1,
+                    uid: "u".into(),
+                    created: "2025-01-01T00:00:00Z".into(),
+                }),
+                None => Mutation::Delete,
+            };
+            store
+                .mutate::<_, StoreError>(&key, false, |_, next| Ok((mutation, next)))
+                .unwrap();
+        };
+        let mut kept = TakenNetworks::default();
+        let agree = |kept: &mut TakenNetworks| {
+            kept.refresh(&store).unwrap();
+            for except in [("a", "c1"), ("", "")] {
+                assert_eq!(kept.taken(except), taken(&store, except).unwrap());
+            }
+        };
+        write("a", "c1", Some(("10.0.0.0/24", true)));
+        write("a", "c2", Some(("10.0.1.0/24", true)));
+        agree(&mut kept);
+        assert_eq!(kept.taken(("", "")).len(), 2);
+        write("b", "c1", Some(("10.0.2.0/24", false)));
+        write("a", "c1", None);
+        write("a", "c2", Some(("10.0.3.0/24", true)));
+        write("a", "c3", Some(("10.0.4.0/24", true)));
+        agree(&mut kept);
+        assert_eq!(
+            kept.taken(("", "")).len(),
+            2,
+            "deleted and non-exclusive networks are free"
+        );
+        // Once the history no longer reaches back, it starts over from every cluster.
+        write("a", "c5", Some(("10.0.5.0/24", true)));
+        store
+            .transact::<_, StoreError>(false, |tx| tx.trim_events_before(i64::MAX))
+            .unwrap();
+        write("a", "c6", Some(("10.0.6.0/24", true)));
+        agree(&mut kept);
+        assert_eq!(kept.taken(("", "")).len(), 4);
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn the_sweep_finds_what_first_fit_finds(
+            ranges in proptest::collection::vec(range(), 0..4),
+            taken in proptest::collection::vec(small_net(), 0..40),
+            prefix in 24u8..=28,
+        ) {
+            proptest::prop_assert_eq!(
+                allocate(&ranges, &taken, prefix),
+                first_fit(&ranges, &taken, prefix)
+            );
+        }
     }
 
     #[test]

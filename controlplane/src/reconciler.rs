@@ -110,7 +110,7 @@ pub fn spawn(store: Arc<Store>, driver: Arc<dyn CloudDriver>) -> ReconcilerHandl
     let reconciler = Arc::new(Reconciler {
         store,
         driver,
-        allocation: AsyncMutex::new(()),
+        allocation: AsyncMutex::new(network::TakenNetworks::default()),
     });
     let task = tokio::spawn(reconciler.run(stopped));
     ReconcilerHandle { stop, task }
@@ -120,8 +120,8 @@ pub fn spawn(store: Arc<Store>, driver: Arc<dyn CloudDriver>) -> ReconcilerHandl
 struct Reconciler {
     store: Arc<Store>,
     driver: Arc<dyn CloudDriver>,
-    /// Held while a network is chosen and recorded.
-    allocation: AsyncMutex<()>,
+    /// Held while a network is chosen and recorded; what is taken, kept current.
+    allocation: AsyncMutex<network::TakenNetworks>,
 }
 
 impl Reconciler {
@@ -270,12 +270,19 @@ impl Reconciler {
 
         // Resolve and allocate the network, under the allocation lock.
         let prepared = {
-            let _lock = self.allocation.lock().await;
+            let mut held = self.allocation.lock().await;
+            let mut taken = std::mem::take(&mut *held);
             let (k, u) = (key.clone(), uid.clone());
-            self.store
-                .run(move |s| prepare(s, &k, &u))
+            let (taken, prepared) = self
+                .store
+                .run(move |s| {
+                    let prepared = prepare(s, &k, &u, &mut taken);
+                    (taken, prepared)
+                })
                 .await
-                .map_err(WriteError::Store)??
+                .map_err(WriteError::Store)?;
+            *held = taken;
+            prepared?
         };
         let prepared = match prepared {
             Ok(p) => p,
@@ -752,6 +759,7 @@ fn prepare(
     store: &Store,
     key: &ObjectKey,
     uid: &str,
+    taken: &mut network::TakenNetworks,
 ) -> Result<Result<Prepared, Failed>, WriteError> {
     let Some(current) = store.get(key)?.filter(|c| c.uid == uid) else {
         return Err(WriteError::Gone);
@@ -798,7 +806,7 @@ fn prepare(
     let recorded = NetworkAllocation::from_status(&current.body);
     let allocation = match recorded.filter(|a| a.satisfies(&resolution.network)) {
         Some(a) => a,
-        None => match allocate(store, &view, &cluster, &resolution, key)? {
+        None => match allocate(store, taken, &view, &cluster, &resolution, key)? {
             Ok(a) => a,
             Err(e) => return Ok(Err(("NetworkUnavailable".into(), e.to_string()))),
         },
@@ -836,6 +844,7 @@ fn prepare(
 
 fn allocate(
     store: &Store,
+    held: &mut network::TakenNetworks,
     view: &MemoryView,
     cluster: &Cluster,
     resolution: &Resolution,
@@ -867,7 +876,8 @@ fn allocate(
         &rc.cloud,
         &rc.provider,
     );
-    let taken = network::taken(store, (workspace, &key.name))?;
+    held.refresh(store)?;
+    let taken = held.taken((workspace, &key.name));
     let origin = match (&cluster.spec.network, resolution.network) {
         (Some(n), _) if n.cidr.is_some() => RequestOrigin::Cluster,
         (_, NetworkRequest::Cidr(_)) => RequestOrigin::NetworkPlan(resolution.network_plan.clone()),

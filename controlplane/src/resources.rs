@@ -596,28 +596,32 @@ impl Ctx {
         let v = version.clone();
         let w = ws.clone();
         let secret = token.clone();
-        // Admission runs inside the write transaction: what it read (plans, policies, the
-        // workspace's other clusters) cannot change before this write commits, and
-        // concurrent creates still share one commit.
+        // Admission is decided on a snapshot outside the write lock, and again inside the
+        // write transaction only if something it read (plans, policies, the workspace's
+        // other clusters) has changed since: what the write commits was admitted against
+        // what is committed with it, and concurrent creates decide in parallel and still
+        // share one commit.
         let mut stored = self
             .state
             .store
             .run(move |s| {
-                s.transact(dry_run, |tx| {
-                    if tx.get(&key)?.is_some() {
+                let admit = |r: &dyn Reads| {
+                    if r.get(&key)?.is_some() {
                         return Err(already_exists(kind, w.as_deref(), &name, v.as_deref()));
                     }
-                    let admitted = admission::admit(
-                        &*tx,
-                        kind,
-                        w.as_deref(),
-                        &object,
-                        Operation::Create,
-                        dry_run,
-                    )?;
+                    admission::admit(r, kind, w.as_deref(), &object, Operation::Create, dry_run)
+                };
+                let (decided, read) = s.read_recorded(admit)?;
+                let decided = decided?;
+                s.transact(dry_run, |tx| {
+                    let admitted = if tx.changed_since(&read)? {
+                        admit(&*tx)?
+                    } else {
+                        decided
+                    };
                     let roles = object.token_roles();
                     let body = finish(
-                        object,
+                        object.clone(),
                         tx.next_resource_version()?,
                         1,
                         &uid,
@@ -641,7 +645,7 @@ impl Ctx {
                         let roles: Vec<&str> = roles.iter().map(String::as_str).collect();
                         tx.insert_token(&auth::hash_token(secret), &subject, &roles, &created)?;
                     }
-                    Ok(body)
+                    Ok::<_, ApiError>(body)
                 })
             })
             .await??;
@@ -716,8 +720,10 @@ impl Ctx {
             .state
             .store
             .run(move |s| {
-                s.transact(dry_run, |tx| {
-                    let Some(current) = tx.get(&key)? else {
+                // As for creates: decided on a snapshot, re-decided in the write only if
+                // something it read (the object itself included) has changed since.
+                let admit = |r: &dyn Reads| {
+                    let Some(current) = r.get(&key)? else {
                         return Err(not_found(kind, w.as_deref(), &name, v.as_deref()));
                     };
                     if let Some(sent) = &sent_rv
@@ -726,7 +732,7 @@ impl Ctx {
                         return Err(modified(kind, &name, sent, &current));
                     }
                     let admitted = admission::admit(
-                        &*tx,
+                        r,
                         kind,
                         w.as_deref(),
                         &object,
@@ -735,6 +741,16 @@ impl Ctx {
                         },
                         dry_run,
                     )?;
+                    Ok((current, admitted))
+                };
+                let (decided, read) = s.read_recorded(admit)?;
+                let decided = decided?;
+                s.transact(dry_run, |tx| {
+                    let (current, admitted) = if tx.changed_since(&read)? {
+                        admit(&*tx)?
+                    } else {
+                        decided
+                    };
                     let spec_changed = current.body.get("spec") != Some(&object.spec_json());
                     let generation = if spec_changed {
                         current.generation + 1
@@ -742,7 +758,7 @@ impl Ctx {
                         current.generation
                     };
                     let body = finish(
-                        object,
+                        object.clone(),
                         tx.next_resource_version()?,
                         generation,
                         &current.uid,
@@ -758,7 +774,7 @@ impl Ctx {
                         created: current.created,
                     };
                     tx.write(&key, &Mutation::Put(row))?;
-                    Ok(body)
+                    Ok::<_, ApiError>(body)
                 })
             })
             .await??;

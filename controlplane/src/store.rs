@@ -277,8 +277,9 @@ struct Ticket {
     reply: mpsc::SyncSender<Result<(), Arc<rusqlite::Error>>>,
 }
 
-/// Idle read connections kept for reuse.
-const MAX_IDLE_READERS: usize = 8;
+/// Idle read connections kept for reuse: enough for every API request and the reconciler
+/// at once, since opening one (pragmas, memory map) costs more than the read it serves.
+const MAX_IDLE_READERS: usize = 64;
 
 /// Change events kept in the `events` table for [`ObjectStore::watch`] to replay.
 pub const EVENT_HISTORY: i64 = 10_000;
@@ -549,6 +550,97 @@ impl Store {
         })
     }
 
+    /// Runs `f` against one consistent snapshot of the committed data (a read transaction
+    /// on a read connection, outside the write lock) and records what it read: the
+    /// snapshot's resource version, the keys it got and the filters it listed or projected.
+    /// Work decided on the snapshot — admission — then needs re-deciding inside the write
+    /// transaction only when [`Tx::changed_since`] says something it read has changed, so
+    /// concurrent writers decide in parallel and hold the write lock only to write.
+    pub fn read_recorded<R>(
+        &self,
+        f: impl FnOnce(&dyn Reads) -> R,
+    ) -> Result<(R, ReadSet), StoreError> {
+        self.read(|c| {
+            let tx = c.transaction()?;
+            let at = current_rv(&tx)?;
+            let recording = Recording {
+                conn: &tx,
+                set: std::cell::RefCell::new(ReadSet {
+                    at,
+                    keys: Vec::new(),
+                    filters: Vec::new(),
+                }),
+            };
+            let out = f(&recording);
+            let set = recording.set.into_inner();
+            tx.finish()?;
+            Ok((out, set))
+        })
+    }
+
+    /// [`Reads::project`] kept up to date: the parts at `pointer` of the objects `filter`
+    /// covers that were written after resource version `after` (`None` for an object since
+    /// deleted or without the part), read in one snapshot. With `after` `None`, or when
+    /// the event history no longer reaches back to it, or when `filter` has labels (events
+    /// carry no body), every covered object is answered and `complete` is set: the caller
+    /// starts over from the answer.
+    pub fn project_since(
+        &self,
+        after: Option<i64>,
+        filter: &ListFilter,
+        pointer: &str,
+    ) -> Result<ProjectedChanges, StoreError> {
+        self.read(|c| {
+            let tx = c.transaction()?;
+            let at = current_rv(&tx)?;
+            let oldest: Option<i64> = tx
+                .prepare_cached("SELECT min(resource_version) FROM events")?
+                .query_row([], |r| r.get(0))?;
+            let reaches = |after: i64| after == at || oldest.is_some_and(|o| o <= after + 1);
+            let out = match after {
+                Some(after) if filter.labels.is_empty() && reaches(after) => {
+                    let mut keys: Vec<ObjectKey> = Vec::new();
+                    let mut seen = std::collections::HashSet::new();
+                    {
+                        let mut stmt = tx.prepare_cached(
+                            "SELECT api_group, kind, namespace, name FROM events
+                             WHERE resource_version > ?1 ORDER BY resource_version",
+                        )?;
+                        let mut rows = stmt.query(params![after])?;
+                        while let Some(r) = rows.next()? {
+                            let key = ObjectKey {
+                                group: r.get(0)?,
+                                kind: r.get(1)?,
+                                namespace: r.get(2)?,
+                                name: r.get(3)?,
+                            };
+                            if filter.matches_key(&key) && seen.insert(key.clone()) {
+                                keys.push(key);
+                            }
+                        }
+                    }
+                    let mut parts = Vec::with_capacity(keys.len());
+                    for key in keys {
+                        let part = project_one(&tx, &key, pointer)?;
+                        parts.push((key, part));
+                    }
+                    ProjectedChanges {
+                        at,
+                        complete: false,
+                        parts,
+                    }
+                }
+                _ => ProjectedChanges {
+                    at,
+                    complete: true,
+                    parts: project_rows(&tx, filter, pointer)?,
+                },
+            };
+            tx.finish()?;
+            Ok(out)
+        })
+    }
+
     /// The one way objects are written. Reads the current row of `key`, calls
     /// `decide(current, next_resource_version)`, and applies the [`Mutation`] it returns
     /// together with bumping the global counter to `next_resource_version`; returns once
@@ -816,6 +908,49 @@ impl Tx<'_> {
         Ok(next)
     }
 
+    /// Whether anything `set` read has been written since its snapshot, as this transaction
+    /// sees it (the open batch included). `true` also when the event history no longer
+    /// reaches back to the snapshot, so the caller re-decides rather than trusts it.
+    pub fn changed_since(&self, set: &ReadSet) -> Result<bool, StoreError> {
+        let current = current_rv(self.conn)?;
+        if current == set.at {
+            return Ok(false);
+        }
+        let oldest: Option<i64> = self
+            .conn
+            .prepare_cached("SELECT min(resource_version) FROM events")?
+            .query_row([], |r| r.get(0))?;
+        if oldest.is_none_or(|o| o > set.at + 1) {
+            return Ok(true);
+        }
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT api_group, kind, namespace, name FROM events WHERE resource_version > ?1",
+        )?;
+        let mut rows = stmt.query(params![set.at])?;
+        while let Some(r) = rows.next()? {
+            let key = ObjectKey {
+                group: r.get(0)?,
+                kind: r.get(1)?,
+                namespace: r.get(2)?,
+                name: r.get(3)?,
+            };
+            if set.covers(&key) {
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    }
+
+    /// Forgets the change events before `rv`, as trimming the history does; for tests.
+    #[cfg(test)]
+    pub(crate) fn trim_events_before(&mut self, rv: i64) -> Result<(), StoreError> {
+        self.conn.execute(
+            "DELETE FROM events WHERE resource_version < ?1",
+            params![rv],
+        )?;
+        Ok(())
+    }
+
     /// Records a token's hash for `subject` (see [`Store::insert_token`]), in this write.
     pub fn insert_token(
         &mut self,
@@ -847,6 +982,61 @@ impl Reads for Tx<'_> {
         filter: &ListFilter,
         pointer: &str,
     ) -> Result<Vec<(ObjectKey, Option<serde_json::Value>)>, StoreError> {
+        project_rows(self.conn, filter, pointer)
+    }
+}
+
+/// What [`Store::project_since`] answers.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ProjectedChanges {
+    /// The resource version the answer is current at (pass it as `after` next time).
+    pub at: i64,
+    /// Every covered object is in `parts`, not only the changed ones.
+    pub complete: bool,
+    pub parts: Vec<(ObjectKey, Option<serde_json::Value>)>,
+}
+
+/// What a [`Store::read_recorded`] snapshot read: checked by [`Tx::changed_since`].
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ReadSet {
+    /// The snapshot's resource version.
+    pub at: i64,
+    /// Objects read one by one (present or not).
+    pub keys: Vec<ObjectKey>,
+    /// Lists and projections (labels aside: any change to a covered key counts).
+    pub filters: Vec<ListFilter>,
+}
+
+impl ReadSet {
+    /// Whether a change to `key` could change what was read.
+    pub fn covers(&self, key: &ObjectKey) -> bool {
+        self.keys.iter().any(|k| k == key) || self.filters.iter().any(|f| f.matches_key(key))
+    }
+}
+
+/// [`Reads`] on a read transaction, remembering what was read.
+struct Recording<'a> {
+    conn: &'a Connection,
+    set: std::cell::RefCell<ReadSet>,
+}
+
+impl Reads for Recording<'_> {
+    fn get(&self, key: &ObjectKey) -> Result<Option<StoredObject>, StoreError> {
+        self.set.borrow_mut().keys.push(key.clone());
+        get_row(self.conn, key)
+    }
+
+    fn list_filtered(&self, filter: &ListFilter) -> Result<Listing, StoreError> {
+        self.set.borrow_mut().filters.push(filter.clone());
+        list_rows(self.conn, filter)
+    }
+
+    fn project(
+        &self,
+        filter: &ListFilter,
+        pointer: &str,
+    ) -> Result<Vec<(ObjectKey, Option<serde_json::Value>)>, StoreError> {
+        self.set.borrow_mut().filters.push(filter.clone());
         project_rows(self.conn, filter, pointer)
     }
 }
@@ -886,15 +1076,7 @@ fn project_rows(
             })
             .collect());
     }
-    // `/status/network` → `'$."status"."network"'`, a literal (JSON pointer escapes undone)
-    // so that an index on the same expression (schema 3) answers it.
-    let path: String = std::iter::once("$".to_string())
-        .chain(pointer[1..].split('/').map(|seg| {
-            let seg = seg.replace("~1", "/").replace("~0", "~");
-            format!(".\"{}\"", seg.replace('\\', "\\\\").replace('"', "\\\""))
-        }))
-        .collect();
-    let literal = format!("'{}'", path.replace('\'', "''"));
+    let literal = json_path_literal(pointer);
     let unfiltered = ListFilter {
         labels: Vec::new(),
         ..filter.clone()
@@ -923,6 +1105,40 @@ fn project_rows(
         out.push((key, part));
     }
     Ok(out)
+}
+
+/// `/status/network` → `'$."status"."network"'`: an SQL literal (JSON pointer escapes
+/// undone) so that an index on the same expression (schema 3) answers it.
+fn json_path_literal(pointer: &str) -> String {
+    let path: String = std::iter::once("$".to_string())
+        .chain(pointer.trim_start_matches('/').split('/').map(|seg| {
+            let seg = seg.replace("~1", "/").replace("~0", "~");
+            format!(".\"{}\"", seg.replace('\\', "\\\\").replace('"', "\\\""))
+        }))
+        .collect();
+    format!("'{}'", path.replace('\'', "''"))
+}
+
+/// The part at `pointer` of the object at `key` (`None` when it or the part is absent).
+fn project_one(
+    c: &Connection,
+    key: &ObjectKey,
+    pointer: &str,
+) -> Result<Option<serde_json::Value>, StoreError> {
+    let sql = format!(
+        "SELECT body -> {} FROM objects
+         WHERE api_group = ?1 AND kind = ?2 AND namespace = ?3 AND name = ?4",
+        json_path_literal(pointer)
+    );
+    let part: Option<Option<String>> = c
+        .prepare_cached(&sql)?
+        .query_row(params![key.group, key.kind, key.namespace, key.name], |r| {
+            r.get(0)
+        })
+        .optional()?;
+    part.flatten()
+        .map(|text| parse_body(key, &text))
+        .transpose()
 }
 
 /// `AND …` conditions on the key columns for the parts of `filter` that are set, and
@@ -1477,6 +1693,89 @@ mod tests {
             .list("compute.appvia.io", "ComputeTemplate", "")
             .unwrap();
         assert_eq!((rv, items.len()), (1, 1));
+    }
+
+    #[test]
+    fn a_recorded_snapshot_is_stale_only_when_what_it_read_changed() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("w.db")).unwrap();
+        let write = |k: ObjectKey| {
+            store
+                .mutate::<_, StoreError>(&k, false, |_, next| Ok((put(json!({})), next)))
+                .unwrap()
+        };
+        let cluster = |ws: &str, name: &str| {
+            ObjectKey::workspaced(&wayfinder_model::kinds::CLUSTER, ws, name)
+        };
+        write(key("plan"));
+        // A snapshot that read one object and listed the clusters of workspace `a`.
+        let (found, read) = store
+            .read_recorded(|r| {
+                let got = r.get(&key("plan")).unwrap().is_some();
+                r.list_filtered(&ListFilter::kind(&wayfinder_model::kinds::CLUSTER, "a"))
+                    .unwrap();
+                got
+            })
+            .unwrap();
+        assert!(found);
+        assert_eq!(read.at, 1);
+        let stale = |store: &Store| {
+            store
+                .transact::<_, StoreError>(true, |tx| tx.changed_since(&read))
+                .unwrap()
+        };
+        assert!(!stale(&store), "nothing was written since");
+        write(key("other"));
+        write(cluster("b", "c1"));
+        assert!(
+            !stale(&store),
+            "writes to what it did not read leave it current"
+        );
+        write(cluster("a", "c1"));
+        assert!(
+            stale(&store),
+            "a new cluster in the listed workspace makes it stale"
+        );
+
+        // Inside the open batch: a write appended before the check is seen by it.
+        let (_, read) = store
+            .read_recorded(|r| r.get(&key("plan")).map(|_| ()))
+            .unwrap();
+        let seen = store
+            .transact::<_, StoreError>(true, |tx| {
+                tx.write(&key("plan"), &put(json!({"changed": true})))?;
+                tx.changed_since(&read)
+            })
+            .unwrap();
+        assert!(seen, "the batch's own writes count");
+    }
+
+    #[test]
+    fn a_snapshot_older_than_the_event_history_is_stale() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("w.db")).unwrap();
+        let (_, read) = store
+            .read_recorded(|r| r.get(&key("x")).map(|_| ()))
+            .unwrap();
+        // Unrelated writes, then the history before them is trimmed away.
+        for i in 0..3 {
+            store
+                .mutate::<_, StoreError>(&key(&format!("n{i}")), false, |_, next| {
+                    Ok((put(json!({})), next))
+                })
+                .unwrap();
+        }
+        store
+            .transact::<_, StoreError>(false, |tx| {
+                tx.conn
+                    .execute("DELETE FROM events WHERE resource_version <= 2", [])?;
+                Ok(())
+            })
+            .unwrap();
+        let stale = store
+            .transact::<_, StoreError>(true, |tx| tx.changed_since(&read))
+            .unwrap();
+        assert!(stale, "what happened in between is no longer known");
     }
 
     #[test]
