@@ -24,7 +24,8 @@
 //!
 //! HTTP API: `GET /apiinfo`, `GET /healthz`, `GET /readyz` (no auth); `/resources/...` ([`resources`]);
 //! `/api/v2/...` (authenticated; nothing served there yet). Errors are Kubernetes-style
-//! `Status` bodies ([`status`]).
+//! `Status` bodies ([`status`]). With [`Config::rate_limit`], each client's requests pass a
+//! token bucket first ([`ratelimit`]); bodies over [`MAX_BODY_BYTES`] are refused (`413`).
 #![forbid(unsafe_code)]
 
 pub mod admission;
