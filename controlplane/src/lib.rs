@@ -24,7 +24,8 @@
 //!
 //! HTTP API: `GET /apiinfo`, `GET /healthz`, `GET /readyz` (no auth); `/resources/...` ([`resources`]);
 //! `/api/v2/...` (authenticated; nothing served there yet). Errors are Kubernetes-style
-//! `Status` bodies ([`status`]).
+//! `Status` bodies ([`status`]). With [`Config::rate_limit`], each client's requests pass a
+//! token bucket first ([`ratelimit`]); bodies over [`MAX_BODY_BYTES`] are refused (`413`).
 #![forbid(unsafe_code)]
 
 pub mod admission;
@@ -34,6 +35,7 @@ pub mod credentials;
 pub mod driver;
 pub mod logging;
 pub mod network;
+pub mod ratelimit;
 pub mod reconciler;
 pub mod resources;
 pub mod status;
@@ -81,6 +83,8 @@ pub struct Config {
     pub sim_provision_time: std::time::Duration,
     /// Serve HTTPS with this certificate and key (`--tls-cert`, `--tls-key`).
     pub tls: Option<tls::TlsFiles>,
+    /// Limit each client's requests (`--rate-limit`); none by default ([`ratelimit`]).
+    pub rate_limit: Option<ratelimit::RateLimit>,
 }
 
 impl Config {
@@ -91,6 +95,7 @@ impl Config {
             reset_admin_token: false,
             sim_provision_time: driver::DEFAULT_SIM_PROVISION_TIME,
             tls: None,
+            rate_limit: None,
         }
     }
 }
@@ -124,11 +129,22 @@ pub enum ServerError {
 #[derive(Debug, Clone)]
 pub struct AppState {
     pub store: Arc<Store>,
+    /// Per-client rate limits, when on ([`ratelimit`]).
+    pub rate_limit: Option<Arc<ratelimit::Limiter>>,
 }
 
 impl AppState {
     pub fn new(store: Arc<Store>) -> Self {
-        Self { store }
+        Self {
+            store,
+            rate_limit: None,
+        }
+    }
+
+    /// The same state, limiting each client's requests to `limit`.
+    pub fn with_rate_limit(mut self, limit: Option<ratelimit::RateLimit>) -> Self {
+        self.rate_limit = limit.map(|l| Arc::new(ratelimit::Limiter::new(l)));
+        self
     }
 }
 
@@ -141,6 +157,7 @@ pub struct Server {
     store: Arc<Store>,
     sim_provision_time: std::time::Duration,
     tls: Option<Arc<rustls::ServerConfig>>,
+    rate_limit: Option<ratelimit::RateLimit>,
 }
 
 impl Server {
@@ -152,6 +169,7 @@ impl Server {
             reset_admin_token,
             sim_provision_time,
             tls,
+            rate_limit,
         } = config;
         let tls = tls.as_ref().map(tls::load).transpose()?;
         let dir = data_dir.clone();
@@ -192,6 +210,7 @@ impl Server {
             store,
             sim_provision_time,
             tls,
+            rate_limit,
         })
     }
 
@@ -228,7 +247,7 @@ impl Server {
     where
         F: Future<Output = ()> + Send + 'static,
     {
-        let app = router(AppState::new(Arc::clone(&self.store)));
+        let app = router(AppState::new(Arc::clone(&self.store)).with_rate_limit(self.rate_limit));
         tracing::info!(
             address = %self.local_addr,
             data_dir = %self.data_dir.display(),
@@ -300,6 +319,10 @@ pub fn router(state: AppState) -> Router {
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            ratelimit::limit,
+        ))
         .layer(middleware::from_fn(access_log))
         .with_state(state)
 }

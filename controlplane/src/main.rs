@@ -13,9 +13,11 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context;
-use clap::{Parser, ValueEnum};
+use clap::error::ErrorKind;
+use clap::{CommandFactory, Parser, ValueEnum};
 use tokio::signal::unix::{SignalKind, signal};
 use wayfinder_controlplane::logging::{self, LogFormat};
+use wayfinder_controlplane::ratelimit::{RateLimit, RateLimitError};
 use wayfinder_controlplane::tls::TlsFiles;
 use wayfinder_controlplane::{Config, serve};
 
@@ -50,6 +52,16 @@ struct Cli {
     /// The PEM private key of --tls-cert.
     #[arg(long, value_name = "FILE", requires = "tls_cert")]
     tls_key: Option<PathBuf>,
+    /// Limit each client to this many requests per second, e.g. 50 or 0.5: a token bucket
+    /// per bearer token (requests without one share a bucket); over the limit the server
+    /// answers 429 Too Many Requests with Retry-After. /healthz and /readyz are never
+    /// limited. Off by default.
+    #[arg(long, value_name = "REQS_PER_SEC")]
+    rate_limit: Option<f64>,
+    /// With --rate-limit: how many requests a client may send at once after a quiet spell
+    /// (the bucket's size). Default: twice --rate-limit, at least 1.
+    #[arg(long, value_name = "N", requires = "rate_limit")]
+    rate_limit_burst: Option<u32>,
 }
 
 fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
@@ -71,6 +83,22 @@ fn parse_listen(s: &str) -> Result<SocketAddr, String> {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    let rate_limit = match cli
+        .rate_limit
+        .map(|r| RateLimit::new(r, cli.rate_limit_burst))
+    {
+        Some(Err(e)) => {
+            let flag = match e {
+                RateLimitError::Rate(_) => "--rate-limit",
+                RateLimitError::Burst => "--rate-limit-burst",
+            };
+            Cli::command()
+                .error(ErrorKind::ValueValidation, format!("invalid {flag}: {e}"))
+                .exit()
+        }
+        Some(Ok(limit)) => Some(limit),
+        None => None,
+    };
     let format = match cli.log_format {
         CliLogFormat::Text => LogFormat::Text,
         CliLogFormat::Json => LogFormat::Json,
@@ -79,7 +107,7 @@ fn main() -> ExitCode {
         eprintln!("wayfinder-server: error: {:#}", anyhow::Error::new(e));
         return ExitCode::from(2);
     }
-    match run(cli) {
+    match run(cli, rate_limit) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             tracing::error!("{e:#}");
@@ -89,7 +117,7 @@ fn main() -> ExitCode {
     }
 }
 
-fn run(cli: Cli) -> anyhow::Result<()> {
+fn run(cli: Cli, rate_limit: Option<RateLimit>) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -108,6 +136,10 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         let mut config = Config::new(cli.listen, cli.data_dir);
         config.reset_admin_token = cli.reset_admin_token;
         config.sim_provision_time = cli.sim_provision_time;
+        config.rate_limit = rate_limit;
+        if let Some(limit) = rate_limit {
+            tracing::info!("rate limit: {limit} per client");
+        }
         if let (Some(cert), Some(key)) = (cli.tls_cert, cli.tls_key) {
             config.tls = Some(TlsFiles { cert, key });
         }

@@ -9,11 +9,18 @@
 //! [`RetryPolicy::budget`] of waiting in all. A [`StopSignal`] (Terraform's StopProvider)
 //! ends the waiting at once.
 //!
+//! **A slow server is bounded**: each request has [`DEFAULT_REQUEST_TIMEOUT`] (or
+//! `WAYFINDER_REQUEST_TIMEOUT`, e.g. `30s`, `2m`) from sending it to the end of the answer,
+//! and connecting has [`CONNECT_TIMEOUT`]. A request that got no answer in time is not
+//! retried — the server may be carrying it out, and a second wait would double the delay —
+//! and becomes [`ClientError::TimedOut`]; one that could not connect is retried as above.
+//!
 //! **Errors become diagnostics** ([`diagnostics`]): what failed, on which object, and what
 //! to do — a `401` points at the token, a `403` names the role the server says is missing,
 //! a stale `409` says to run `terraform plan` again, each `422` cause becomes a diagnostic
 //! on the attribute it is about (policy violations with the policy, its scope, the limit
-//! and the value), and a connection failure names the address tried.
+//! and the value), a connection failure names the address tried, how often and for how long,
+//! and a timeout names the address, the limit and what to check.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -44,6 +51,34 @@ pub struct Client {
     workspace: Option<String>,
     stop: StopSignal,
     retry: RetryPolicy,
+    timeout: Duration,
+}
+
+/// How long a request may take, from sending it to the end of the answer, unless
+/// `WAYFINDER_REQUEST_TIMEOUT` says otherwise. Every Wayfinder call is quick (admission is
+/// synchronous and cheap; clusters are built in the background and polled), so a minute
+/// without an answer means something is wrong.
+pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// The environment variable that sets the request timeout (`30s`, `2m`).
+pub const REQUEST_TIMEOUT_ENV: &str = "WAYFINDER_REQUEST_TIMEOUT";
+
+/// How long connecting may take.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The request timeout from `WAYFINDER_REQUEST_TIMEOUT`, else [`DEFAULT_REQUEST_TIMEOUT`].
+pub fn request_timeout(env: Option<&str>) -> Result<Duration, ClientError> {
+    match env.map(str::trim).filter(|v| !v.is_empty()) {
+        None => Ok(DEFAULT_REQUEST_TIMEOUT),
+        Some(v) => humantime::parse_duration(v)
+            .ok()
+            .filter(|d| !d.is_zero())
+            .ok_or_else(|| {
+                ClientError::Config(format!(
+                    "{REQUEST_TIMEOUT_ENV}={v:?} is not a duration above zero; use e.g. 30s or 2m"
+                ))
+            }),
+    }
 }
 
 /// One `details.causes[]` entry of an API error: the field and what is wrong with it; a
@@ -75,9 +110,27 @@ pub struct ApiError {
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
     #[error(
-        "cannot reach the Wayfinder API at {url}: {detail}. Check `server` (or WAYFINDER_SERVER) and that the server is running and reachable from here"
+        "cannot reach the Wayfinder API at {url} ({tries} tries over {}): {detail}. Check `server` (or WAYFINDER_SERVER): the address and port, that the server is running, and that nothing (firewall, proxy) blocks it from here",
+        humantime::format_duration(*.elapsed)
     )]
-    Unreachable { url: String, detail: String },
+    Unreachable {
+        url: String,
+        detail: String,
+        /// Tries made, the first included.
+        tries: u32,
+        /// From the first try to giving up (milliseconds precision).
+        elapsed: Duration,
+    },
+    #[error(
+        "the Wayfinder API at {url} took the {method} request but sent no answer within {}: the server is up but stuck or overloaded, or something in between (proxy, load balancer) holds the request. Check its health (GET /readyz) and its log. The request was not repeated, as the server may still carry it out. WAYFINDER_REQUEST_TIMEOUT sets the limit (now {})",
+        humantime::format_duration(*.after),
+        humantime::format_duration(*.after)
+    )]
+    TimedOut {
+        url: String,
+        method: String,
+        after: Duration,
+    },
     #[error("{}", .0.message)]
     Api(ApiError),
     #[error("unexpected response from the Wayfinder API at {url}: {detail}")]
@@ -114,6 +167,17 @@ impl StopSignal {
 
     pub fn is_stopped(&self) -> bool {
         self.0.stopped.load(Ordering::SeqCst)
+    }
+
+    /// Returns once the signal is raised (at once if it was).
+    pub async fn stopped(&self) {
+        let notified = self.0.notify.notified();
+        tokio::pin!(notified);
+        notified.as_mut().enable();
+        if self.is_stopped() {
+            return;
+        }
+        notified.await;
     }
 
     /// Sleeps for `d`; `false` when the signal was raised first (or already).
@@ -180,9 +244,10 @@ impl Client {
                 config.server
             )));
         }
+        let timeout = request_timeout(std::env::var(REQUEST_TIMEOUT_ENV).ok().as_deref())?;
         let mut builder = reqwest::Client::builder()
-            .connect_timeout(Duration::from_secs(10))
-            .timeout(Duration::from_secs(120))
+            .connect_timeout(CONNECT_TIMEOUT)
+            .timeout(timeout)
             .user_agent(concat!(
                 "terraform-provider-wayfinder/",
                 env!("CARGO_PKG_VERSION")
@@ -210,6 +275,7 @@ impl Client {
             workspace: config.workspace.clone().filter(|w| !w.is_empty()),
             stop: StopSignal::new(),
             retry: RETRY,
+            timeout,
         })
     }
 
@@ -315,6 +381,7 @@ impl Client {
     ) -> Result<Json, ClientError> {
         let mut attempt = 0;
         let mut waited = Duration::ZERO;
+        let started = std::time::Instant::now();
         loop {
             attempt += 1;
             let mut req = self
@@ -326,7 +393,18 @@ impl Client {
                 req = req.json(b);
             }
             tracing::debug!(%method, url, attempt, "wayfinder API request");
-            let (result, retry_after) = match req.send().await {
+            // A read (or a dry run) in flight is abandoned when Terraform asks to stop; a
+            // write is let finish (within the timeout), so that what the server did is known.
+            let abandonable = method == Method::GET || url.ends_with("?dryRun=All");
+            let sent = tokio::select! {
+                r = req.send() => r,
+                _ = self.stop.stopped(), if abandonable => {
+                    return Err(ClientError::Stopped {
+                        doing: format!("waiting for the answer to {method} {url}"),
+                    });
+                }
+            };
+            let (result, retry_after) = match sent {
                 Ok(r) => {
                     let retry_after = retry_after(&r);
                     (self.read(&method, url, r).await, retry_after)
@@ -335,13 +413,25 @@ impl Client {
                     Err(ClientError::Unreachable {
                         url: url.to_string(),
                         detail: error_chain(&e),
+                        tries: attempt,
+                        elapsed: Duration::from_millis(started.elapsed().as_millis() as u64),
                     }),
                     None,
                 ),
+                Err(e) if e.is_timeout() => {
+                    tracing::warn!(%method, url, timeout_ms = self.timeout.as_millis() as u64, "no answer from the Wayfinder API in time");
+                    return Err(ClientError::TimedOut {
+                        url: url.to_string(),
+                        method: method.to_string(),
+                        after: self.timeout,
+                    });
+                }
                 Err(e) => {
                     return Err(ClientError::Unreachable {
                         url: url.to_string(),
                         detail: error_chain(&e),
+                        tries: attempt,
+                        elapsed: Duration::from_millis(started.elapsed().as_millis() as u64),
                     });
                 }
             };
@@ -384,9 +474,19 @@ impl Client {
             .headers()
             .get("x-wayfinder-objectmodified")
             .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"true"));
-        let bytes = response.bytes().await.map_err(|e| ClientError::Protocol {
-            url: url.to_string(),
-            detail: error_chain(&e),
+        let bytes = response.bytes().await.map_err(|e| {
+            if e.is_timeout() {
+                ClientError::TimedOut {
+                    url: url.to_string(),
+                    method: method.to_string(),
+                    after: self.timeout,
+                }
+            } else {
+                ClientError::Protocol {
+                    url: url.to_string(),
+                    detail: error_chain(&e),
+                }
+            }
         })?;
         let json: Option<Json> = serde_json::from_slice(&bytes).ok();
         if status.is_success() {
@@ -649,6 +749,7 @@ pub fn diagnostics(e: &ClientError, s: &Subject<'_>, path_of: PathOf<'_>) -> Vec
     let ClientError::Api(api) = e else {
         let summary = match e {
             ClientError::Unreachable { .. } => "Cannot reach the Wayfinder API",
+            ClientError::TimedOut { .. } => "The Wayfinder API did not answer in time",
             ClientError::Config(_) => "Invalid provider configuration",
             ClientError::Stopped { .. } => "Operation cancelled",
             _ => "Unexpected response from the Wayfinder API",
@@ -715,6 +816,15 @@ pub fn diagnostics(e: &ClientError, s: &Subject<'_>, path_of: PathOf<'_>) -> Vec
         (409, _) => vec![error(
             format!("Cannot {} {} now", s.action, s.object),
             format!("The server answered 409 Conflict: {message}"),
+        )],
+        (429, _) => vec![error(
+            format!(
+                "Wayfinder is limiting this token's requests: could not {} {}",
+                s.action, s.object
+            ),
+            format!(
+                "The server answered 429 Too Many Requests, also after waiting as it asked (Retry-After) and retrying: {message}\n\nRun Terraform again later or with a lower -parallelism, or ask the operator of the Wayfinder server to raise its --rate-limit."
+            ),
         )],
         (s5 @ 500..=599, _) => vec![error(
             format!("The Wayfinder API failed to {} {}", s.action, s.object),
@@ -950,6 +1060,142 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn retry_after_is_honoured() {
+        let (url, count) = scripted(vec![(429, "retry-after: 1\r\n"), (200, "")]).await;
+        let started = std::time::Instant::now();
+        let got = client(&url)
+            .with_retry(RetryPolicy {
+                max_delay: Duration::from_secs(4),
+                ..client(&url).retry
+            })
+            .send(Method::GET, &format!("{url}/x"), None)
+            .await;
+        assert!(got.is_ok(), "{got:?}");
+        assert_eq!(count.load(Ordering::SeqCst), 2);
+        assert!(
+            started.elapsed() >= Duration::from_secs(1),
+            "waited {:?}, not the second Retry-After asked for",
+            started.elapsed()
+        );
+    }
+
+    #[tokio::test]
+    async fn a_server_that_never_answers_times_out_once_with_what_to_check() {
+        // Accepts connections and reads requests, but never answers.
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let accepted = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let seen = accepted.clone();
+        tokio::spawn(async move {
+            let mut held = Vec::new();
+            while let Ok((sock, _)) = listener.accept().await {
+                seen.fetch_add(1, Ordering::SeqCst);
+                held.push(sock);
+            }
+        });
+        let url = format!("http://{addr}");
+        let mut c = client(&url);
+        c.timeout = Duration::from_millis(400);
+        c.http = reqwest::Client::builder()
+            .timeout(c.timeout)
+            .build()
+            .unwrap();
+        let started = std::time::Instant::now();
+        let got = c.send(Method::GET, &format!("{url}/x"), None).await;
+        let took = started.elapsed();
+        let Err(e @ ClientError::TimedOut { .. }) = got else {
+            panic!("{got:?}")
+        };
+        assert!(took < Duration::from_secs(2), "{took:?}");
+        assert_eq!(accepted.load(Ordering::SeqCst), 1, "not retried");
+        let text = e.to_string();
+        for needle in [
+            addr.to_string().as_str(),
+            "400ms",
+            "GET /readyz",
+            REQUEST_TIMEOUT_ENV,
+        ] {
+            assert!(text.contains(needle), "{needle}: {text}");
+        }
+        let d = diagnostics(&e, &subject(), &|_| None);
+        assert_eq!(d[0].summary, "The Wayfinder API did not answer in time");
+    }
+
+    #[tokio::test]
+    async fn unreachable_says_how_often_it_tried() {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .await
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let url = format!("http://127.0.0.1:{port}");
+        let got = client(&url)
+            .send(Method::GET, &format!("{url}/x"), None)
+            .await;
+        let Err(e @ ClientError::Unreachable { tries: 4, .. }) = got else {
+            panic!("{got:?}")
+        };
+        let text = e.to_string();
+        assert!(
+            text.contains(&format!("127.0.0.1:{port}/x (4 tries over ")),
+            "{text}"
+        );
+        assert!(text.contains("that the server is running"), "{text}");
+    }
+
+    #[tokio::test]
+    async fn stop_abandons_a_read_in_flight_but_not_a_write() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            let mut held = Vec::new();
+            while let Ok((sock, _)) = listener.accept().await {
+                held.push(sock);
+            }
+        });
+        let url = format!("http://{addr}");
+        let mut c = client(&url);
+        c.timeout = Duration::from_millis(1500);
+        c.http = reqwest::Client::builder()
+            .timeout(c.timeout)
+            .build()
+            .unwrap();
+        let stop = c.stop_signal().clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            stop.stop();
+        });
+        let started = std::time::Instant::now();
+        let got = c.send(Method::GET, &format!("{url}/x"), None).await;
+        assert!(matches!(got, Err(ClientError::Stopped { .. })), "{got:?}");
+        assert!(started.elapsed() < Duration::from_millis(1000));
+        // A create is let run to its end (here, the timeout).
+        let got = c
+            .send(
+                Method::POST,
+                &format!("{url}/x"),
+                Some(&serde_json::json!({})),
+            )
+            .await;
+        assert!(matches!(got, Err(ClientError::TimedOut { .. })), "{got:?}");
+    }
+
+    #[test]
+    fn the_request_timeout_comes_from_the_environment() {
+        assert_eq!(request_timeout(None).unwrap(), DEFAULT_REQUEST_TIMEOUT);
+        assert_eq!(request_timeout(Some("")).unwrap(), DEFAULT_REQUEST_TIMEOUT);
+        assert_eq!(
+            request_timeout(Some("90s")).unwrap(),
+            Duration::from_secs(90)
+        );
+        for bad in ["0s", "soon"] {
+            let e = request_timeout(Some(bad)).unwrap_err().to_string();
+            assert!(e.contains(REQUEST_TIMEOUT_ENV) && e.contains("30s"), "{e}");
+        }
+    }
+
+    #[tokio::test]
     async fn stop_ends_the_retries_at_once() {
         let (url, _) = scripted(vec![(503, "")]).await;
         let c = client(&url).with_retry(RetryPolicy {
@@ -1022,6 +1268,14 @@ mod tests {
             "{}",
             d[0].detail
         );
+    }
+
+    #[test]
+    fn a_429_after_the_retries_says_what_to_do() {
+        let e = api(429, "TooManyRequests", "too many requests with this token");
+        let d = diagnostics(&e, &subject(), &|_| None);
+        assert!(d[0].summary.contains("limiting this token's requests"));
+        assert!(d[0].detail.contains("-parallelism") && d[0].detail.contains("--rate-limit"));
     }
 
     #[test]

@@ -371,6 +371,7 @@ fn read_error(type_name: &str, e: &ClientError) -> Vec<pb::Diagnostic> {
         ClientError::Api(api) if api.status == 401 => "Wayfinder did not accept the token",
         ClientError::Api(api) if api.status == 403 => "Not allowed to read this",
         ClientError::Unreachable { .. } => "Cannot reach the Wayfinder API",
+        ClientError::TimedOut { .. } => "The Wayfinder API did not answer in time",
         _ => "Wayfinder refused the request",
     };
     vec![diag::error(

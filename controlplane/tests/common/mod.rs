@@ -23,7 +23,16 @@ pub struct TestServer {
 impl TestServer {
     /// Starts a server on `data_dir` and reads the administrator token it wrote there.
     pub async fn start(data_dir: &Path) -> Self {
-        let config = Config::new("127.0.0.1:0".parse().unwrap(), data_dir.to_path_buf());
+        Self::start_with(Config::new(
+            "127.0.0.1:0".parse().unwrap(),
+            data_dir.to_path_buf(),
+        ))
+        .await
+    }
+
+    /// Starts a server with `config` (its data dir and listen address included).
+    pub async fn start_with(config: Config) -> Self {
+        let data_dir = config.data_dir.clone();
         let server = Server::bind(config).await.expect("server binds");
         let url = server.url();
         let token = std::fs::read_to_string(server.admin_token_file()).expect("admin token");
@@ -34,7 +43,7 @@ impl TestServer {
         Self {
             url,
             token,
-            data_dir: data_dir.to_path_buf(),
+            data_dir,
             client: reqwest::Client::new(),
             stop: Some(stop),
             task: Some(task),

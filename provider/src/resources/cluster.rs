@@ -661,10 +661,18 @@ pub fn wait_diagnostic(what: &str, op: Op, w: &Waited) -> Option<pb::Diagnostic>
         Waited::Stopped(last) => Some(error(
             "Operation cancelled",
             format!(
-                "Terraform asked the provider to stop while it waited for cluster {what} ({}); Wayfinder goes on with the work. Run `terraform apply` again to pick it up.",
+                "Terraform asked the provider to stop while it waited for cluster {what} ({}); Wayfinder goes on with the work. {}",
                 last.as_ref()
                     .and_then(|o| phase(o))
-                    .unwrap_or("no status yet")
+                    .unwrap_or("no status yet"),
+                match op {
+                    Op::Create =>
+                        "Terraform records the cluster as tainted, so the next `terraform apply` replaces it; to keep it instead, run `terraform untaint` on its address first.",
+                    Op::Update =>
+                        "The next `terraform plan` shows the cluster as the server has it.",
+                    Op::Delete =>
+                        "Run `terraform destroy` (or apply) again to finish the deletion.",
+                }
             ),
         )),
         Waited::Vanished => Some(error(

@@ -37,6 +37,18 @@ pub struct Started {
 /// waits for its "listening" line and its admin token. On failure the child is stopped and
 /// the error carries the end of the log.
 pub fn start(binary: &Path, listen: &str, data_dir: &Path, log: &Path) -> Result<Started> {
+    start_with(binary, listen, data_dir, log, &[])
+}
+
+/// [`start`] with `extra` arguments after `--listen` and `--data-dir` (such as
+/// `--sim-provision-time=5s` or `--rate-limit=10`).
+pub fn start_with(
+    binary: &Path,
+    listen: &str,
+    data_dir: &Path,
+    log: &Path,
+    extra: &[&str],
+) -> Result<Started> {
     if !binary.is_file() {
         bail!(
             "{} does not exist; run `cargo build --workspace --bins` first (or `cargo xtask test`)",
@@ -54,6 +66,7 @@ pub fn start(binary: &Path, listen: &str, data_dir: &Path, log: &Path) -> Result
         .arg(listen)
         .arg("--data-dir")
         .arg(data_dir)
+        .args(extra)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::from(log_file))

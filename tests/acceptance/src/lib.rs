@@ -17,6 +17,7 @@
 
 pub mod catalog;
 pub mod config;
+pub mod faults;
 pub mod launch;
 pub mod support;
 pub mod terraform;
@@ -213,17 +214,25 @@ impl Server {
     /// Starts a server on a fresh data dir and a free port. Panics (with the server's log)
     /// when it does not come up.
     pub fn start() -> Server {
+        Server::start_with_args(&[])
+    }
+
+    /// [`Server::start`] with `args` added to the server's command line
+    /// (`--sim-provision-time=5s`, `--rate-limit=20`, `--log-level=trace`).
+    /// [`Server::restart`] starts it without them.
+    pub fn start_with_args(args: &[&str]) -> Server {
         let dir = tempfile::Builder::new()
             .prefix("wayfinder-server-")
             .tempdir()
             .expect("creating a temporary directory");
         let data_dir = dir.path().join("data");
         let log = dir.path().join("server.log");
-        let started = launch::start(
+        let started = launch::start_with(
             &binary(launch::SERVER_BINARY),
             "127.0.0.1:0",
             &data_dir,
             &log,
+            args,
         )
         .unwrap_or_else(|e| panic!("{e:#}"));
         Server {
