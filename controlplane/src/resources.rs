@@ -49,7 +49,7 @@ use wayfinder_model::kinds::{self, ACCESS_TOKEN, CLUSTER, KindInfo, WORKSPACE};
 use wayfinder_model::org::ADMIN_WORKSPACE;
 use wayfinder_model::{Object, Scope};
 
-use crate::admission::{self, Operation};
+use crate::admission::{self, Admitted, Operation};
 use crate::auth::{self, Principal, Verb, authorize};
 use crate::status::{ApiError, Cause, Details, OBJECT_MODIFIED_HEADER};
 use crate::store::{Mutation, NewRow, ObjectKey, Reads, StoreError, StoredObject};
@@ -613,27 +613,36 @@ impl Ctx {
                 };
                 let (decided, read) = s.read_recorded(admit)?;
                 let decided = decided?;
-                s.transact(dry_run, |tx| {
+                let build = |admitted: &Admitted, rv: i64| {
+                    let cluster = kind == &CLUSTER;
+                    finish(
+                        object.clone(),
+                        rv,
+                        1,
+                        &uid,
+                        &created,
+                        admitted,
+                        None,
+                        cluster,
+                    )
+                };
+                if dry_run {
+                    // Answered from the snapshot, without the write lock: what the write
+                    // would have stored had it been made then.
+                    return Ok(build(&decided, read.at + 1));
+                }
+                s.transact(false, |tx| {
                     let admitted = if tx.changed_since(&read)? {
                         admit(&*tx)?
                     } else {
                         decided
                     };
                     let roles = object.token_roles();
-                    let body = finish(
-                        object.clone(),
-                        tx.next_resource_version()?,
-                        1,
-                        &uid,
-                        &created,
-                        &admitted,
-                        None,
-                        kind == &CLUSTER,
-                    );
+                    let body = build(&admitted, tx.next_resource_version()?);
                     let row = NewRow {
                         body: body.clone(),
                         generation: 1,
-                        uid,
+                        uid: uid.clone(),
                         created: created.clone(),
                     };
                     tx.write(&key, &Mutation::Put(row))?;
@@ -745,28 +754,34 @@ impl Ctx {
                 };
                 let (decided, read) = s.read_recorded(admit)?;
                 let decided = decided?;
-                s.transact(dry_run, |tx| {
+                let build = |current: &StoredObject, admitted: &Admitted, rv: i64| {
+                    let spec_changed = current.body.get("spec") != Some(&object.spec_json());
+                    let generation = current.generation + i64::from(spec_changed);
+                    let body = finish(
+                        object.clone(),
+                        rv,
+                        generation,
+                        &current.uid,
+                        &current.created,
+                        admitted,
+                        Some(&current.body),
+                        false,
+                    );
+                    (body, generation)
+                };
+                if dry_run {
+                    // Answered from the snapshot, as for creates.
+                    let (current, admitted) = &decided;
+                    return Ok(build(current, admitted, read.at + 1).0);
+                }
+                s.transact(false, |tx| {
                     let (current, admitted) = if tx.changed_since(&read)? {
                         admit(&*tx)?
                     } else {
                         decided
                     };
-                    let spec_changed = current.body.get("spec") != Some(&object.spec_json());
-                    let generation = if spec_changed {
-                        current.generation + 1
-                    } else {
-                        current.generation
-                    };
-                    let body = finish(
-                        object.clone(),
-                        tx.next_resource_version()?,
-                        generation,
-                        &current.uid,
-                        &current.created,
-                        &admitted,
-                        Some(&current.body),
-                        false,
-                    );
+                    let (body, generation) =
+                        build(&current, &admitted, tx.next_resource_version()?);
                     let row = NewRow {
                         body: body.clone(),
                         generation,
