@@ -55,6 +55,7 @@ use axum::http::Method;
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get};
+use axum::serve::ListenerExt;
 use serde_json::json;
 
 use crate::auth::{AdminTokenError, Principal};
@@ -266,7 +267,14 @@ impl Server {
                     .await
             }
             None => {
-                axum::serve(self.listener, app)
+                // Answers go out at once rather than wait on Nagle's algorithm for the
+                // client's delayed ACK (as on the TLS listener).
+                let listener = self.listener.tap_io(|tcp| {
+                    if let Err(e) = tcp.set_nodelay(true) {
+                        tracing::debug!(error = %e, "cannot set TCP_NODELAY");
+                    }
+                });
+                axum::serve(listener, app)
                     .with_graceful_shutdown(shutdown)
                     .await
             }

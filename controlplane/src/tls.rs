@@ -131,7 +131,12 @@ async fn accept_loop(
             a = tcp.accept() => a,
         };
         let (stream, peer) = match accepted {
-            Ok(a) => a,
+            Ok(a) => {
+                if let Err(e) = a.0.set_nodelay(true) {
+                    tracing::debug!(error = %e, "cannot set TCP_NODELAY");
+                }
+                a
+            }
             Err(e) => {
                 // Usually out of file descriptors: back off rather than spin.
                 tracing::warn!(error = %e, "accepting a connection failed");
