@@ -295,7 +295,6 @@ async fn rpcs(owner: &Owner, ty: &Type, body: &[u8], json: bool, update: bool) {
                     pb::validate_data_resource_config::Request {
                         type_name: type_name.clone(),
                         config: dv,
-                        ..Default::default()
                     },
                 ))
                 .await;
