@@ -294,11 +294,41 @@ proptest! {
         cut in 0usize..40,
         insert in prop_oneof![".{0,6}", Just(": [".to_string()), Just("\n  - ".to_string()), Just("{".to_string())],
     ) {
-        let text = common::fixture_text(ALL[kind]);
-        let chars: Vec<char> = text.chars().collect();
-        let i = at.index(chars.len() + 1);
-        let end = (i + cut).min(chars.len());
-        let mangled: String = chars[..i].iter().chain(insert.chars().collect::<Vec<_>>().iter()).chain(chars[end..].iter()).collect();
-        exercise(&mangled);
+        exercise(&mangle(&common::fixture_text(ALL[kind]), at, cut, &insert));
     }
+
+    /// A request body as the control plane reads it: a fixture as JSON, cut and spliced.
+    #[test]
+    fn mangled_json_bodies_never_panic(
+        kind in 0..ALL.len(),
+        doc in any::<proptest::sample::Index>(),
+        at in any::<proptest::sample::Index>(),
+        cut in 0usize..12,
+        insert in prop_oneof![
+            ".{0,6}",
+            proptest::sample::select(&["\"", ":", ",", "{", "}", "[", "]", "null", "-1", "1e400", "\\u0000", "{\"\":"][..]).prop_map(str::to_string),
+        ],
+    ) {
+        let docs = common::fixture_json(ALL[kind]);
+        let text = docs[doc.index(docs.len())].to_string();
+        let mangled = mangle(&text, at, cut, &insert);
+        if let Ok(o) = parse_json("fuzz.json", mangled.as_bytes()) {
+            let _ = o.validate();
+            let json = o.to_json();
+            prop_assert_eq!(json["kind"].as_str(), Some(o.kind_info().kind));
+        }
+    }
+}
+
+/// `text` with `cut` characters at `at` replaced by `insert`.
+fn mangle(text: &str, at: proptest::sample::Index, cut: usize, insert: &str) -> String {
+    let chars: Vec<char> = text.chars().collect();
+    let i = at.index(chars.len() + 1);
+    let end = (i + cut).min(chars.len());
+    chars[..i]
+        .iter()
+        .copied()
+        .chain(insert.chars())
+        .chain(chars[end..].iter().copied())
+        .collect()
 }

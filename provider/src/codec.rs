@@ -435,7 +435,12 @@ impl Value {
                         .collect::<Result<_, _>>()?,
                 )
             }
-            Type::String | Type::Number | Type::Bool => Value::from_json(json).conform(ty),
+            // As in msgpack: a list or object where a primitive belongs is the wrong shape
+            // (kept, it would be written back as msgpack that no one can read as `ty`).
+            Type::String | Type::Number | Type::Bool => match json {
+                J::Array(_) | J::Object(_) => return Err(shape("a primitive value")),
+                _ => Value::from_json(json).conform(ty),
+            },
         })
     }
 

@@ -8,12 +8,15 @@
 //! - `cargo xtask release`: release archives, checksums, manifest and a filesystem mirror.
 //! - `cargo xtask bench [--quick] [--update-readme]`: figures against baselines measured in
 //!   the same run, with targets; `target/bench/report.json`.
+//! - `cargo xtask fuzz [TARGET] [--time SECS] [--seeds]`: the cargo-fuzz targets of `fuzz/`
+//!   (nightly), one after another; `--seeds` writes their seed corpora.
 #![forbid(unsafe_code)]
 
 mod bench;
 mod demo;
 mod docs;
 mod docs_render;
+mod fuzz;
 mod release;
 mod test;
 mod util;
@@ -27,6 +30,10 @@ mod launch;
 #[allow(dead_code)]
 #[path = "../../tests/acceptance/src/terraform.rs"]
 mod terraform;
+// The codec fuzz target's schema types, so that the seeds select them as the target does.
+#[allow(dead_code)]
+#[path = "../../fuzz/src/codec.rs"]
+mod fuzz_codec;
 
 use std::process::ExitCode;
 
@@ -65,6 +72,9 @@ enum Task {
     /// run (Terraform's built-in terraform_data, a Go plugin-framework provider, terraform
     /// fmt, raw SQLite inserts); print the table and write target/bench/report.json.
     Bench(bench::Args),
+    /// Run the cargo-fuzz targets (codec, compile, api_body) from their committed seeds,
+    /// one after another (needs nightly and cargo-fuzz); --seeds writes the seeds instead.
+    Fuzz(fuzz::Args),
 }
 
 fn main() -> ExitCode {
@@ -76,6 +86,7 @@ fn main() -> ExitCode {
         Task::Docs(args) => docs::run(&args),
         Task::Release(args) => release::run(&args),
         Task::Bench(args) => bench::run(&args),
+        Task::Fuzz(args) => fuzz::run(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

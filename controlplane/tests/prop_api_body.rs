@@ -1,0 +1,60 @@
+//! The `api_body` fuzz target's checks (`fuzz/src/api.rs`) on stable, so that CI runs them:
+//! random bytes and the committed seeds (`fuzz/corpus/api_body/`: every kind's fixtures as
+//! JSON) edited byte by byte, as `POST` and `PUT` bodies through the real router, store and
+//! admission. Crashes the fuzzer found are kept below as plain tests.
+
+#[path = "../../fuzz/src/mutate.rs"]
+mod mutate;
+#[allow(dead_code)]
+#[path = "../../fuzz/src/api.rs"]
+mod oracle;
+
+use std::sync::LazyLock;
+
+use proptest::prelude::*;
+
+static SEEDS: LazyLock<Vec<Vec<u8>>> = LazyLock::new(|| mutate::seeds("api_body"));
+
+/// What JSON is made of.
+const JSON_TOKENS: &[&[u8]] = &[
+    b"\"", b":", b",", b"{", b"}", b"[", b"]", b"null", b"-1", b"1e400", b"0.5", b"\\u0000",
+    b"\"\"", b"true",
+];
+
+fn edits() -> impl Strategy<Value = Vec<mutate::Edit>> {
+    let bytes = prop_oneof![
+        prop::collection::vec(any::<u8>(), 0..8),
+        prop::sample::select(JSON_TOKENS).prop_map(<[u8]>::to_vec),
+    ];
+    prop::collection::vec((any::<u8>(), any::<usize>(), bytes), 1..6)
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 128, ..ProptestConfig::default() })]
+
+    #[test]
+    fn random_bytes_as_bodies(
+        selector in any::<u8>(),
+        body in prop::collection::vec(any::<u8>(), 0..96),
+    ) {
+        oracle::check(&[&[selector][..], &body].concat());
+    }
+
+    #[test]
+    fn seeds_edited_byte_by_byte(
+        seed in any::<prop::sample::Index>(),
+        other in any::<prop::sample::Index>(),
+        edits in edits(),
+    ) {
+        let s = &SEEDS[seed.index(SEEDS.len())];
+        let o = &SEEDS[other.index(SEEDS.len())];
+        oracle::check(&mutate::apply(s, o, &edits));
+    }
+}
+
+#[test]
+fn every_seed_holds() {
+    for s in SEEDS.iter() {
+        oracle::check(s);
+    }
+}
