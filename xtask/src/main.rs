@@ -52,8 +52,8 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Task {
-    /// Check formatting and lints, find or install Terraform, build, and run every test
-    /// (the acceptance tests drive the real Terraform CLI).
+    /// Check formatting and lints, build, run every test, and run the acceptance tests (the
+    /// real Terraform CLI) against a matrix of Terraform releases, installed when absent.
     Test(test::Args),
     /// Start a control plane, compile examples/definitions into a Terraform module and
     /// apply it through the provider.
