@@ -4,7 +4,9 @@
 //!
 //! Tests are run with cargo's own test harness: the smoke subset is libtest's name filter
 //! [`report::SMOKE_PREFIX`]; skips come from the file the harness appends to
-//! ([`report::ENV_SKIP_REPORT`]), so a skipped test is counted as skipped, not passed.
+//! ([`report::ENV_SKIP_REPORT`]), so a skipped test is counted as skipped, not passed. The
+//! acceptance executables are built once, with the rest of the workspace, and run directly
+//! for each Terraform ([`build_acceptance_tests`]).
 
 use std::io::{BufRead as _, BufReader};
 use std::path::{Path, PathBuf};
@@ -141,8 +143,8 @@ pub fn read_libtest_line(line: &str, counts: &mut Counts, failed: &mut Vec<Strin
     }
 }
 
-/// Runs `cmd` (a `cargo test`), passing its stdout through line by line while counting
-/// libtest's results. Its stderr goes straight through.
+/// Runs `cmd` (`cargo test`, or a test executable), passing its stdout through line by line
+/// while counting libtest's results. Its stderr goes straight through.
 pub fn run_cargo_test(cmd: &mut Command, what: &str) -> Result<TestRun> {
     let started = Instant::now();
     let mut child = cmd
@@ -171,8 +173,95 @@ pub fn skip_report_path(target_dir: &Path, version: &str) -> PathBuf {
         .join(format!("skips-{version}.jsonl"))
 }
 
-/// Runs the acceptance suite (`target.scope` of it) against `target.terraform`.
-pub fn run_acceptance(root: &Path, target_dir: &Path, target: &Target) -> Result<Outcome> {
+/// An acceptance test executable (`tests/acceptance/tests/NAME.rs`, or the harness's own
+/// unit tests), as cargo built it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TestBinary {
+    /// The target's name: the file name under `tests/`, or `wayfinder_acceptance`.
+    pub name: String,
+    /// Its source, relative to the package, for the `Running` line.
+    pub source: String,
+    pub path: PathBuf,
+}
+
+/// The acceptance test executables among the artifacts `cargo test --no-run
+/// --message-format=json` reports (one JSON object a line): test targets of the package
+/// whose manifest is `acceptance_manifest`.
+pub fn acceptance_binaries(cargo_json: &str, acceptance_manifest: &Path) -> Vec<TestBinary> {
+    let mut found: Vec<TestBinary> = cargo_json
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|m| m["reason"] == "compiler-artifact")
+        .filter(|m| {
+            m["target"]["kind"] == serde_json::json!(["test"])
+                || (m["target"]["kind"] == serde_json::json!(["lib"])
+                    && m["profile"]["test"] == true)
+        })
+        .filter(|m| {
+            m["manifest_path"]
+                .as_str()
+                .is_some_and(|p| Path::new(p) == acceptance_manifest)
+        })
+        .filter_map(|m| {
+            let source = m["target"]["src_path"].as_str().unwrap_or_default();
+            let source = Path::new(source)
+                .strip_prefix(acceptance_manifest.parent()?)
+                .map(|p| p.display().to_string())
+                .unwrap_or_else(|_| source.to_string());
+            Some(TestBinary {
+                name: m["target"]["name"].as_str()?.to_string(),
+                source,
+                path: PathBuf::from(m["executable"].as_str()?),
+            })
+        })
+        .collect();
+    found.sort_by(|a, b| a.name.cmp(&b.name));
+    found.dedup();
+    found
+}
+
+/// Builds every test of the workspace (`cargo test --workspace --no-run`, the same package
+/// selection, and so the same dependency features and artifacts, as the workspace's test
+/// run) and returns the acceptance suite's executables. Running those directly, rather than
+/// `cargo test -p wayfinder-acceptance`, spares a second build of the dependencies with the
+/// features that package alone selects.
+pub fn build_acceptance_tests(root: &Path) -> Result<Vec<TestBinary>> {
+    let what = "cargo test --workspace --no-run --message-format=json-render-diagnostics";
+    let out = cargo(
+        root,
+        &[
+            "test",
+            "--workspace",
+            "--no-run",
+            "--message-format=json-render-diagnostics",
+        ],
+    )
+    .stderr(Stdio::inherit())
+    .output()
+    .with_context(|| format!("could not start `{what}`"))?;
+    if !out.status.success() {
+        anyhow::bail!("`{what}` failed ({})", out.status);
+    }
+    let manifest = root.join("tests").join("acceptance").join("Cargo.toml");
+    let found = acceptance_binaries(&String::from_utf8_lossy(&out.stdout), &manifest);
+    if found.is_empty() {
+        anyhow::bail!(
+            "`{what}` built no test of {}: is the acceptance suite still a workspace member?",
+            manifest.display()
+        );
+    }
+    Ok(found)
+}
+
+/// Runs the acceptance suite (`target.scope` of it) against `target.terraform`: each test
+/// executable in turn, from the package's directory as cargo would, going on after a
+/// failure.
+pub fn run_acceptance(
+    root: &Path,
+    target_dir: &Path,
+    binaries: &[TestBinary],
+    target: &Target,
+) -> Result<Outcome> {
     let skips = skip_report_path(target_dir, &target.version);
     if let Some(dir) = skips.parent() {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
@@ -183,17 +272,33 @@ pub fn run_acceptance(root: &Path, target_dir: &Path, target: &Target) -> Result
         }
         _ => {}
     }
-    let mut args = vec!["test", "-p", "wayfinder-acceptance"];
-    if target.scope == Scope::Smoke {
-        args.extend(["--tests", "--", report::SMOKE_PREFIX]);
+    let package_dir = root.join("tests").join("acceptance");
+    let mut run = TestRun {
+        success: true,
+        ..TestRun::default()
+    };
+    let started = Instant::now();
+    for binary in binaries {
+        println!("     Running {} ({})", binary.source, binary.path.display());
+        let mut cmd = Command::new(&binary.path);
+        if target.scope == Scope::Smoke {
+            cmd.arg(report::SMOKE_PREFIX);
+        }
+        cmd.current_dir(&package_dir)
+            .env(terraform::ENV_TERRAFORM, &target.terraform)
+            .env(report::ENV_SKIP_REPORT, &skips)
+            .env("CHECKPOINT_DISABLE", "1")
+            .env_remove("WAYFINDER_SKIP_TERRAFORM");
+        let one = run_cargo_test(&mut cmd, &binary.source)?;
+        run.success &= one.success;
+        run.counts += one.counts;
+        run.failed.extend(
+            one.failed
+                .into_iter()
+                .map(|name| format!("{}::{name}", binary.name)),
+        );
     }
-    let what = format!("cargo {}", args.join(" "));
-    let mut cmd = cargo(root, &args);
-    cmd.env(terraform::ENV_TERRAFORM, &target.terraform)
-        .env(report::ENV_SKIP_REPORT, &skips)
-        .env("CHECKPOINT_DISABLE", "1")
-        .env_remove("WAYFINDER_SKIP_TERRAFORM");
-    let run = run_cargo_test(&mut cmd, &what)?;
+    run.elapsed = started.elapsed();
     let skips = report::read(&skips).with_context(|| format!("reading {}", skips.display()))?;
     Ok(Outcome {
         target: target.clone(),
@@ -313,6 +418,56 @@ mod tests {
             }
         );
         assert_eq!(failed, ["examples_are_formatted"]);
+    }
+
+    #[test]
+    fn acceptance_binaries_are_picked_from_cargos_messages() {
+        let acceptance = "/r/tests/acceptance/Cargo.toml";
+        let artifact = |manifest: &str, kind: &str, test: bool, name: &str, exe: &str| {
+            let dir = manifest.trim_end_matches("Cargo.toml");
+            let src = if kind == "lib" {
+                format!("{dir}src/lib.rs")
+            } else {
+                format!("{dir}tests/{name}.rs")
+            };
+            serde_json::json!({
+                "reason": "compiler-artifact",
+                "manifest_path": manifest,
+                "target": {"kind": [kind], "name": name, "src_path": src},
+                "profile": {"test": test},
+                "executable": exe,
+            })
+            .to_string()
+        };
+        let messages = [
+            artifact(
+                "/r/controlplane/Cargo.toml",
+                "test",
+                true,
+                "credentials",
+                "/t/c-1",
+            ),
+            artifact(acceptance, "test", true, "opentofu", "/t/opentofu-2"),
+            artifact(acceptance, "lib", false, "wayfinder_acceptance", "/t/w-3"),
+            artifact(acceptance, "lib", true, "wayfinder_acceptance", "/t/w-5"),
+            artifact(acceptance, "test", true, "credentials", "/t/credentials-4"),
+            "{\"reason\":\"build-finished\",\"success\":true}".to_string(),
+            "not json".to_string(),
+        ]
+        .join("\n");
+        let binary = |name: &str, source: &str, path: &str| TestBinary {
+            name: name.into(),
+            source: source.into(),
+            path: path.into(),
+        };
+        assert_eq!(
+            acceptance_binaries(&messages, Path::new(acceptance)),
+            [
+                binary("credentials", "tests/credentials.rs", "/t/credentials-4"),
+                binary("opentofu", "tests/opentofu.rs", "/t/opentofu-2"),
+                binary("wayfinder_acceptance", "src/lib.rs", "/t/w-5"),
+            ]
+        );
     }
 
     fn skip(test: &str, whole: bool) -> Skip {

@@ -228,6 +228,9 @@ pub fn run(args: &Args) -> Result<()> {
         matrix::run_cargo_test(&mut cmd, what)
     })?;
 
+    let binaries = step("building the acceptance tests", || {
+        matrix::build_acceptance_tests(&root)
+    })?;
     let target = target_dir(&root);
     let mut outcomes: Vec<Outcome> = Vec::new();
     for t in &targets {
@@ -239,7 +242,9 @@ pub fn run(args: &Args) -> Result<()> {
             },
             t.version
         );
-        outcomes.push(step(&name, || matrix::run_acceptance(&root, &target, t))?);
+        outcomes.push(step(&name, || {
+            matrix::run_acceptance(&root, &target, &binaries, t)
+        })?);
     }
 
     let failed: Vec<&str> = outcomes

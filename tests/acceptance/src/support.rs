@@ -115,7 +115,7 @@ pub fn too_old(major: u32, minor: u32, what: &str) -> String {
 }
 
 /// Records that the running test skipped **itself**, whole: prints `skipped: {reason}` and
-/// reports it to `cargo xtask test` (see [`report`](crate::report)), which counts the test
+/// reports it to `cargo xtask test` (see [`crate::report`]), which counts the test
 /// as skipped, not passed. The test then returns.
 pub fn skip_test(reason: &str) {
     report::record(&report::Skip::here(true, reason));
