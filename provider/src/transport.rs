@@ -28,8 +28,11 @@ use crate::tls;
 pub const MAGIC_COOKIE_KEY: &str = "TF_PLUGIN_MAGIC_COOKIE";
 pub const MAGIC_COOKIE_VALUE: &str =
     "d602bf8f470bc67ca7faa0386276bbdd4330efaf76d1a219cb4d6991ca9872b2";
-/// The provider's full address, the key of `TF_REATTACH_PROVIDERS`.
+/// The provider's full address, a key of `TF_REATTACH_PROVIDERS`.
 pub const PROVIDER_ADDRESS: &str = "registry.terraform.io/wayfinder/wayfinder";
+/// The provider's full address under OpenTofu's registry, where OpenTofu resolves
+/// `source = "wayfinder/wayfinder"`: the other key of `TF_REATTACH_PROVIDERS`.
+pub const OPENTOFU_PROVIDER_ADDRESS: &str = "registry.opentofu.org/wayfinder/wayfinder";
 /// Largest gRPC message either way, as terraform-plugin-go allows.
 const MAX_MESSAGE: usize = 256 << 20;
 
@@ -111,26 +114,29 @@ pub async fn serve_plugin() -> Result<(), ServeError> {
     Ok(())
 }
 
-/// Serves without TLS for a debugger, printing the `TF_REATTACH_PROVIDERS` value; runs
-/// until interrupted.
+/// Serves without TLS for a debugger, printing the `TF_REATTACH_PROVIDERS` value (the same
+/// server under both registry addresses, so it works unchanged for Terraform and OpenTofu);
+/// runs until interrupted.
 pub async fn serve_debug() -> Result<(), ServeError> {
     let listener = TcpListener::bind("127.0.0.1:0")
         .await
         .map_err(ServeError::Listen)?;
     let addr = listener.local_addr().map_err(ServeError::Listen)?;
+    let entry = serde_json::json!({
+        "Protocol": "grpc",
+        "ProtocolVersion": 6,
+        "Pid": std::process::id(),
+        "Test": true,
+        "Addr": { "Network": "tcp", "String": addr.to_string() }
+    });
     let reattach = serde_json::json!({
-        PROVIDER_ADDRESS: {
-            "Protocol": "grpc",
-            "ProtocolVersion": 6,
-            "Pid": std::process::id(),
-            "Test": true,
-            "Addr": { "Network": "tcp", "String": addr.to_string() }
-        }
+        PROVIDER_ADDRESS: entry.clone(),
+        OPENTOFU_PROVIDER_ADDRESS: entry,
     });
     let mut out = std::io::stdout().lock();
     writeln!(
         out,
-        "Provider started. To attach Terraform CLI, set the TF_REATTACH_PROVIDERS environment variable with the following:\n\n\tTF_REATTACH_PROVIDERS='{reattach}'\n"
+        "Provider started. To attach Terraform CLI or OpenTofu, set the TF_REATTACH_PROVIDERS environment variable with the following:\n\n\tTF_REATTACH_PROVIDERS='{reattach}'\n"
     )
     .and_then(|_| out.flush())
     .map_err(ServeError::Handshake)?;

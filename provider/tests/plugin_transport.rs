@@ -297,6 +297,8 @@ fn debug_mode_prints_a_reattach_value() {
     let v: serde_json::Value = serde_json::from_str(json).unwrap();
     let entry = &v["registry.terraform.io/wayfinder/wayfinder"];
     assert_eq!(entry["ProtocolVersion"], 6);
+    // The same server under OpenTofu's registry address.
+    assert_eq!(&v["registry.opentofu.org/wayfinder/wayfinder"], entry);
     assert_eq!(entry["Addr"]["Network"], "tcp");
     assert!(
         entry["Addr"]["String"]

@@ -1,7 +1,9 @@
 //! `cargo xtask`: the project's tasks.
 //!
-//! - `cargo xtask test [--terraform VERSION]`: formatting, lints, Terraform (found or
-//!   installed), the binaries, and every test including the acceptance tests.
+//! - `cargo xtask test [--terraform VERSION,...]`: formatting, lints, the binaries, every
+//!   test, and the acceptance tests against a matrix of Terraform releases (found or
+//!   installed): in full against one and the smoke subset against the others, or in full
+//!   against each release listed.
 //! - `cargo xtask demo [--keep-running]`: a control plane, the example definitions compiled
 //!   into a module, and `terraform apply` of it through the provider.
 //! - `cargo xtask docs [--check]`: the registry-layout docs generated from the schemas.
@@ -17,16 +19,20 @@ mod demo;
 mod docs;
 mod docs_render;
 mod fuzz;
+mod matrix;
 mod release;
 mod test;
 mod util;
 
 // Shared with the acceptance harness, which exposes them as `wayfinder_acceptance::{launch,
-// terraform}`: one copy of the Terraform and server-process logic. Not every item is used on
-// both sides.
+// report, terraform}`: one copy of the Terraform, server-process and skip-report logic. Not
+// every item is used on both sides.
 #[allow(dead_code)]
 #[path = "../../tests/acceptance/src/launch.rs"]
 mod launch;
+#[allow(dead_code)]
+#[path = "../../tests/acceptance/src/report.rs"]
+mod report;
 #[allow(dead_code)]
 #[path = "../../tests/acceptance/src/terraform.rs"]
 mod terraform;
@@ -53,8 +59,8 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Task {
-    /// Check formatting and lints, find or install Terraform, build, and run every test
-    /// (the acceptance tests drive the real Terraform CLI).
+    /// Check formatting and lints, build, run every test, and run the acceptance tests (the
+    /// real Terraform CLI) against a matrix of Terraform releases, installed when absent.
     Test(test::Args),
     /// Start a control plane, compile examples/definitions into a Terraform module and
     /// apply it through the provider.

@@ -3,7 +3,12 @@
 //! and with refresh, import and verify, destroy, check destroyed).
 //!
 //! - [`require_terraform!`] skips or fails a test when no Terraform is found
-//!   (`WAYFINDER_TERRAFORM`, `PATH`, or one installed by `cargo xtask test`).
+//!   (`WAYFINDER_TERRAFORM`, `PATH`, or one installed by `cargo xtask test`), and
+//!   [`require_terraform_version!`] skips one whose feature the Terraform in use lacks
+//!   ([`support::Feature`]); both print why and report the skip ([`report`]) so that
+//!   `cargo xtask test` counts it as skipped, not passed.
+//! - Tests named `smoke_*` are the smoke subset `cargo xtask test` runs against the older
+//!   Terraform releases of its matrix (`cargo test -p wayfinder-acceptance smoke_`).
 //! - [`Server`] runs `wayfinder-server` on a fresh data dir and stops it on drop.
 //! - [`ApiClient`] reads and writes objects out of band.
 //! - [`Workdir`] is a Terraform working directory wired to a server through a CLI
@@ -19,6 +24,7 @@ pub mod catalog;
 pub mod config;
 pub mod faults;
 pub mod launch;
+pub mod report;
 pub mod support;
 pub mod terraform;
 
@@ -135,20 +141,20 @@ fn no_terraform_message() -> String {
     )
 }
 
-/// Whether Terraform is available. Without it: prints `skipped: no terraform` and returns
-/// false when `WAYFINDER_SKIP_TERRAFORM=1`, and panics otherwise. See [`require_terraform!`].
+/// Whether Terraform is available. Without it: records the test as skipped (`skipped: no
+/// terraform`) and returns false when `WAYFINDER_SKIP_TERRAFORM=1`, and panics otherwise. See [`require_terraform!`].
 pub fn terraform_available() -> bool {
     if find_terraform().is_some() {
         return true;
     }
     if std::env::var(ENV_SKIP_TERRAFORM).is_ok_and(|v| v == "1") {
-        println!("skipped: no terraform");
+        support::skip_test(&format!("no terraform ({ENV_SKIP_TERRAFORM}=1)"));
         return false;
     }
     panic!("{}", no_terraform_message());
 }
 
-/// First line of a Terraform test: returns from the test (printing `skipped: no terraform`)
+/// First line of a Terraform test: returns from the test (recording `skipped: no terraform`)
 /// when there is no Terraform and `WAYFINDER_SKIP_TERRAFORM=1`; panics when there is none
 /// otherwise.
 #[macro_export]
@@ -178,8 +184,10 @@ pub fn provider_mirror() -> &'static Path {
         let root = target_dir().join("acceptance").join("mirror");
         let key = format!("{}-{mtime}", meta.len());
         let mirror = root.join(&key);
-        let copy = terraform::mirror_executable(&mirror);
-        let fresh = fs::metadata(&copy).is_ok_and(|m| m.len() == meta.len());
+        let fresh = terraform::PROVIDER_SOURCES.iter().all(|source| {
+            fs::metadata(terraform::mirror_executable_for(&mirror, source))
+                .is_ok_and(|m| m.len() == meta.len())
+        });
         if !fresh {
             // Older copies are of older builds; keep only this one.
             if let Ok(entries) = fs::read_dir(&root) {

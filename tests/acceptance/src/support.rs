@@ -6,7 +6,7 @@ use std::sync::OnceLock;
 use serde_json::Value;
 use wayfinder_model::{KindInfo, Scope};
 
-use crate::{ApiClient, Workdir, terraform, terraform_path};
+use crate::{ApiClient, Workdir, report, terraform, terraform_path};
 
 /// The API path of an object of any kind: `/resources/{group}/{version}[/workspaces/{ws}]/
 /// {plural}/{name}[/versions/{v}]`.
@@ -93,27 +93,134 @@ pub fn terraform_version() -> (u32, u32, u32) {
     })
 }
 
-/// Whether the Terraform in use is at least `major.minor`; prints `skipped: ...` with the
-/// reason when it is not. See [`require_terraform_version!`](crate::require_terraform_version).
-pub fn terraform_at_least(major: u32, minor: u32, feature: &str) -> bool {
-    let (ma, mi, pa) = terraform_version();
-    if (ma, mi) >= (major, minor) {
+/// The version of the Terraform the tests use, as `1.6.6`.
+pub fn terraform_version_string() -> String {
+    let (major, minor, patch) = terraform_version();
+    format!("{major}.{minor}.{patch}")
+}
+
+/// Whether the Terraform in use is at least `major.minor` (nothing printed).
+pub fn terraform_supports(major: u32, minor: u32) -> bool {
+    let (ma, mi, _) = terraform_version();
+    (ma, mi) >= (major, minor)
+}
+
+/// Why something needing Terraform `major.minor` cannot run here: `{what}: needs Terraform
+/// >= 1.10, this is 1.6.6`.
+pub fn too_old(major: u32, minor: u32, what: &str) -> String {
+    format!(
+        "{what}: needs Terraform >= {major}.{minor}, this is {}",
+        terraform_version_string()
+    )
+}
+
+/// Records that the running test skipped **itself**, whole: prints `skipped: {reason}` and
+/// reports it to `cargo xtask test` (see [`crate::report`]), which counts the test
+/// as skipped, not passed. The test then returns.
+pub fn skip_test(reason: &str) {
+    report::record(&report::Skip::here(true, reason));
+}
+
+/// Records that the running test left **a part** out (the rest runs): prints `partly
+/// skipped: {reason}` and reports it to `cargo xtask test`, which lists it.
+pub fn skip_part(reason: &str) {
+    report::record(&report::Skip::here(false, reason));
+}
+
+/// For a **part** of a test: whether the Terraform in use is at least `major.minor`; when
+/// it is not, records the part as skipped ([`skip_part`]) with `what` and the versions. A
+/// test that needs the version as a whole starts with
+/// [`require_terraform_version!`](crate::require_terraform_version) instead.
+pub fn terraform_at_least(major: u32, minor: u32, what: &str) -> bool {
+    if terraform_supports(major, minor) {
         return true;
     }
-    println!(
-        "skipped: {feature} needs Terraform >= {major}.{minor}, and the tests use {ma}.{mi}.{pa} \
-         (set WAYFINDER_TERRAFORM to a newer terraform to run it)"
-    );
+    skip_part(&too_old(major, minor, what));
     false
 }
 
-/// First lines of a test of a version-gated Terraform feature: returns from the test,
-/// printing why, when Terraform is older than `major.minor`.
+/// For a **whole** test: whether the Terraform in use is at least `major.minor`; when it is
+/// not, records the test as skipped ([`skip_test`]). Used by
+/// [`require_terraform_version!`](crate::require_terraform_version).
+pub fn test_needs_terraform(major: u32, minor: u32, what: &str) -> bool {
+    if terraform_supports(major, minor) {
+        return true;
+    }
+    skip_test(&too_old(major, minor, what));
+    false
+}
+
+/// A Terraform feature the provider serves, and the first Terraform release that uses it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Feature {
+    /// What it is, as skip messages name it.
+    pub name: &'static str,
+    pub major: u32,
+    pub minor: u32,
+}
+
+/// `provider::wayfinder::monthly_cost` (GetFunctions, CallFunction): Terraform 1.8.
+pub const FUNCTIONS: Feature = Feature {
+    name: "provider functions",
+    major: 1,
+    minor: 8,
+};
+
+/// `wayfinder_cluster_credentials` (OpenEphemeralResource and friends): Terraform 1.10.
+pub const EPHEMERAL_RESOURCES: Feature = Feature {
+    name: "ephemeral resources",
+    major: 1,
+    minor: 10,
+};
+
+/// `import { identity = {...} }` and identities in the state: Terraform 1.12.
+pub const RESOURCE_IDENTITY: Feature = Feature {
+    name: "resource identity",
+    major: 1,
+    minor: 12,
+};
+
+/// `plan -generate-config-out` asking the provider (GenerateResourceConfig): Terraform 1.14.
+/// Older releases (and OpenTofu) write the configuration from the schema themselves.
+pub const GENERATE_RESOURCE_CONFIG: Feature = Feature {
+    name: "GenerateResourceConfig",
+    major: 1,
+    minor: 14,
+};
+
+// Write-only attributes (Terraform 1.11) are not gated: the provider has none (the one
+// secret it handles comes from the server, see `wayfinder_access_token`).
+
+impl Feature {
+    /// Whether the Terraform in use has the feature (nothing printed).
+    pub fn supported(&self) -> bool {
+        terraform_supports(self.major, self.minor)
+    }
+
+    /// For a part of a test (`what`): whether the Terraform in use has the feature; when it
+    /// has not, records the part as skipped: `{what} (uses {feature}): needs Terraform >= ...`.
+    pub fn available_for(&self, what: &str) -> bool {
+        terraform_at_least(
+            self.major,
+            self.minor,
+            &format!("{what} (uses {})", self.name),
+        )
+    }
+}
+
+/// First lines of a test of a version-gated Terraform feature, given as a [`Feature`] or as
+/// `major, minor, "what"`: when Terraform is older, prints `skipped: {what}: needs
+/// Terraform >= M.m, this is X.Y.Z`, reports the test as skipped to `cargo xtask test`, and
+/// returns from the test.
 #[macro_export]
 macro_rules! require_terraform_version {
-    ($major:expr, $minor:expr, $feature:expr) => {
+    ($feature:expr) => {
+        let feature: $crate::support::Feature = $feature;
+        $crate::require_terraform_version!(feature.major, feature.minor, feature.name);
+    };
+    ($major:expr, $minor:expr, $what:expr) => {
         $crate::require_terraform!();
-        if !$crate::support::terraform_at_least($major, $minor, $feature) {
+        if !$crate::support::test_needs_terraform($major, $minor, $what) {
             return;
         }
     };

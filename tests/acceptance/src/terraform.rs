@@ -14,8 +14,9 @@
 //!    that calls the library's `RunCli` entry point.
 //!
 //! The provider reaches Terraform through a CLI configuration whose `provider_installation`
-//! reads `registry.terraform.io/wayfinder/wayfinder` from a filesystem mirror holding a copy
-//! of the built `terraform-provider-wayfinder` ([`build_mirror`], [`cli_config`]).
+//! reads `registry.terraform.io/wayfinder/wayfinder` (and OpenTofu's
+//! `registry.opentofu.org/wayfinder/wayfinder`) from a filesystem mirror holding a copy of
+//! the built `terraform-provider-wayfinder` ([`build_mirror`], [`cli_config`]).
 
 use std::ffi::OsStr;
 use std::fs;
@@ -30,6 +31,14 @@ pub const ENV_TERRAFORM: &str = "WAYFINDER_TERRAFORM";
 
 /// The provider's full source address.
 pub const PROVIDER_SOURCE: &str = "registry.terraform.io/wayfinder/wayfinder";
+
+/// The provider's full source address under OpenTofu's registry: what OpenTofu reads
+/// `source = "wayfinder/wayfinder"` as.
+pub const OPENTOFU_PROVIDER_SOURCE: &str = "registry.opentofu.org/wayfinder/wayfinder";
+
+/// Both addresses: the filesystem mirror holds the provider under each, and the CLI
+/// configuration installs each from it.
+pub const PROVIDER_SOURCES: [&str; 2] = [PROVIDER_SOURCE, OPENTOFU_PROVIDER_SOURCE];
 
 /// The provider's executable, as cargo builds it.
 pub const PROVIDER_BINARY: &str = "terraform-provider-wayfinder";
@@ -446,8 +455,13 @@ pub fn platform() -> String {
 /// The path of the provider executable inside a filesystem mirror, unpacked layout:
 /// `MIRROR/registry.terraform.io/wayfinder/wayfinder/VERSION/PLATFORM/terraform-provider-wayfinder_vVERSION`.
 pub fn mirror_executable(mirror: &Path) -> PathBuf {
+    mirror_executable_for(mirror, PROVIDER_SOURCE)
+}
+
+/// [`mirror_executable`] for the provider under `source` (`HOST/wayfinder/wayfinder`).
+pub fn mirror_executable_for(mirror: &Path, source: &str) -> PathBuf {
     let mut path = mirror.to_path_buf();
-    path.extend(PROVIDER_SOURCE.split('/'));
+    path.extend(source.split('/'));
     path.push(PROVIDER_VERSION);
     path.push(platform());
     path.push(format!("{PROVIDER_BINARY}_v{PROVIDER_VERSION}"));
@@ -455,7 +469,8 @@ pub fn mirror_executable(mirror: &Path) -> PathBuf {
 }
 
 /// Puts a copy of `provider` into the filesystem mirror at `mirror` (created if needed,
-/// replacing an older copy). Returns the copy's path.
+/// replacing an older copy), under each of [`PROVIDER_SOURCES`]. Returns the path of the
+/// copy under [`PROVIDER_SOURCE`].
 pub fn build_mirror(mirror: &Path, provider: &Path) -> Result<PathBuf> {
     if !provider.is_file() {
         bail!(
@@ -464,32 +479,51 @@ pub fn build_mirror(mirror: &Path, provider: &Path) -> Result<PathBuf> {
             provider.display()
         );
     }
-    let dest = mirror_executable(mirror);
-    let dir = dest.parent().unwrap_or(mirror);
-    fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-    let partial = dir.join(format!(".{PROVIDER_BINARY}.partial-{}", std::process::id()));
-    fs::copy(provider, &partial)
-        .with_context(|| format!("copying {} to {}", provider.display(), partial.display()))?;
-    set_mode(&partial, 0o755)?;
-    fs::rename(&partial, &dest).with_context(|| format!("moving {} into place", dest.display()))?;
-    Ok(dest)
+    let mut first: Option<PathBuf> = None;
+    for source in PROVIDER_SOURCES {
+        let dest = mirror_executable_for(mirror, source);
+        let dir = dest.parent().unwrap_or(mirror);
+        fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        let partial = dir.join(format!(".{PROVIDER_BINARY}.partial-{}", std::process::id()));
+        let _ = fs::remove_file(&partial);
+        // The second copy is a hard link to the first where the file system allows.
+        let linked = first
+            .as_deref()
+            .is_some_and(|f| fs::hard_link(f, &partial).is_ok());
+        if !linked {
+            fs::copy(provider, &partial).with_context(|| {
+                format!("copying {} to {}", provider.display(), partial.display())
+            })?;
+            set_mode(&partial, 0o755)?;
+        }
+        fs::rename(&partial, &dest)
+            .with_context(|| format!("moving {} into place", dest.display()))?;
+        first.get_or_insert(dest);
+    }
+    Ok(first.unwrap_or_else(|| mirror_executable(mirror)))
 }
 
 /// A Terraform CLI configuration. With a mirror, the provider is installed from it (and
 /// never from the network); without one, it cannot be installed at all, which is what
 /// `TF_REATTACH_PROVIDERS` needs. Every other provider comes from its registry as usual.
+/// Both of [`PROVIDER_SOURCES`] are routed so.
 pub fn cli_config(mirror: Option<&Path>) -> String {
+    let sources = PROVIDER_SOURCES
+        .iter()
+        .map(|s| hcl_string(s))
+        .collect::<Vec<_>>()
+        .join(", ");
     let mut out = String::from(
         "# Written by the wayfinder test harness / `cargo xtask`.\ndisable_checkpoint = true\n\nprovider_installation {\n",
     );
     if let Some(mirror) = mirror {
         out.push_str(&format!(
-            "  filesystem_mirror {{\n    path    = {}\n    include = [\"{PROVIDER_SOURCE}\"]\n  }}\n",
+            "  filesystem_mirror {{\n    path    = {}\n    include = [{sources}]\n  }}\n",
             hcl_string(&mirror.to_string_lossy())
         ));
     }
     out.push_str(&format!(
-        "  direct {{\n    exclude = [\"{PROVIDER_SOURCE}\"]\n  }}\n}}\n"
+        "  direct {{\n    exclude = [{sources}]\n  }}\n}}\n"
     ));
     out
 }
@@ -568,14 +602,9 @@ mod tests {
     fn cli_config_routes_the_provider_to_the_mirror_only() {
         let text = cli_config(Some(Path::new("/tmp/m")));
         assert!(text.contains("path    = \"/tmp/m\""), "{text}");
-        assert!(
-            text.contains("include = [\"registry.terraform.io/wayfinder/wayfinder\"]"),
-            "{text}"
-        );
-        assert!(
-            text.contains("exclude = [\"registry.terraform.io/wayfinder/wayfinder\"]"),
-            "{text}"
-        );
+        let both = "[\"registry.terraform.io/wayfinder/wayfinder\", \"registry.opentofu.org/wayfinder/wayfinder\"]";
+        assert!(text.contains(&format!("include = {both}")), "{text}");
+        assert!(text.contains(&format!("exclude = {both}")), "{text}");
         assert!(!cli_config(None).contains("filesystem_mirror"));
     }
 
@@ -587,6 +616,10 @@ mod tests {
             platform()
         );
         assert_eq!(path, PathBuf::from(expected));
+        assert!(
+            mirror_executable_for(Path::new("/m"), OPENTOFU_PROVIDER_SOURCE)
+                .starts_with("/m/registry.opentofu.org/wayfinder/wayfinder/")
+        );
     }
 
     #[test]

@@ -308,8 +308,10 @@ fn a_failed_cluster_is_tainted_and_a_clean_retry_replaces_it() {
     assert!(server_cluster(&api).is_none());
 }
 
+/// In the smoke subset: the cluster's plan-time preview (the server's dry run with policy
+/// and cost) as Terraform diagnostics on the right lines.
 #[test]
-fn a_policy_violation_fails_the_plan_on_its_line_and_creates_nothing() {
+fn smoke_a_policy_violation_fails_the_plan_on_its_line_and_creates_nothing() {
     require_terraform!();
     let server = Server::start();
     let api = server.client();

@@ -13,9 +13,10 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use serde_json::json;
-use wayfinder_acceptance::support::terraform_at_least;
+use wayfinder_acceptance::support::{skip_part, skip_test, terraform_supports, too_old};
 use wayfinder_acceptance::{
-    Server, Workdir, assert_json_eq, binary, repo_root, require_terraform, strip_nulls,
+    Server, Workdir, assert_json_eq, binary, repo_root, require_terraform,
+    require_terraform_version, strip_nulls,
 };
 use wayfinder_model::versioned::publish_state;
 
@@ -64,8 +65,12 @@ fn copy_dir(from: &Path, to: &Path) {
     }
 }
 
-/// `fmt -check`, `init`, `validate` and `test` on every module compiled from `input`.
-fn check_modules(input: &Path) {
+/// `fmt -check`, `init`, `validate` and `test` on every module compiled from `input` that
+/// the Terraform in use can run. Returns how many were checked, and why each other one was
+/// left out.
+fn check_modules(input: &Path) -> (usize, Vec<String>) {
+    let mut checked = 0;
+    let mut left_out = Vec::new();
     let dir = tempfile::tempdir().expect("a temporary directory");
     let out = dir.path().join("out");
     compile(input, &out);
@@ -80,7 +85,8 @@ fn check_modules(input: &Path) {
         // The catalog's tests use mock_provider (1.7); a self-service module calls a provider
         // function (1.8) and validates variables against one another (1.9).
         let (major, minor) = if name == "catalog" { (1, 7) } else { (1, 9) };
-        if !terraform_at_least(major, minor, &format!("the module {name}")) {
+        if !terraform_supports(major, minor) {
+            left_out.push(too_old(major, minor, &format!("the module {name}")));
             continue;
         }
         let wd = Workdir::with_provider();
@@ -99,13 +105,33 @@ fn check_modules(input: &Path) {
             "{name}: {summary}\n{test}"
         );
         println!("{name}: {summary}");
+        checked += 1;
+    }
+    (checked, left_out)
+}
+
+/// Reports what [`check_modules`] left out: the whole test as skipped when it checked no
+/// module at all, else each module left out as a skipped part.
+fn report_left_out(checked: usize, left_out: &[String]) {
+    let left_out: std::collections::BTreeSet<&String> = left_out.iter().collect();
+    if checked == 0 {
+        assert!(!left_out.is_empty(), "no module was compiled");
+        skip_test(&format!(
+            "every compiled module needs a newer Terraform: {}",
+            left_out.into_iter().cloned().collect::<Vec<_>>().join("; ")
+        ));
+    } else {
+        for why in left_out {
+            skip_part(why);
+        }
     }
 }
 
 #[test]
 fn the_example_modules_pass_fmt_validate_and_test() {
     require_terraform!();
-    check_modules(&repo_root().join("examples/definitions"));
+    let (checked, left_out) = check_modules(&repo_root().join("examples/definitions"));
+    report_left_out(checked, &left_out);
 }
 
 #[test]
@@ -121,9 +147,13 @@ fn the_golden_modules_pass_fmt_validate_and_test() {
         .collect();
     cases.sort();
     assert!(cases.len() >= 4, "{cases:?}");
+    let (mut checked, mut left_out) = (0, Vec::new());
     for case in cases {
-        check_modules(&case);
+        let (n, why) = check_modules(&case);
+        checked += n;
+        left_out.extend(why);
     }
+    report_left_out(checked, &left_out);
 }
 
 /// The example definitions, as the model reads them.
@@ -162,10 +192,8 @@ fn workspace_of(o: &wayfinder_model::Object) -> Option<String> {
 
 #[test]
 fn the_catalog_module_publishes_exactly_the_definitions() {
-    require_terraform!();
-    if !terraform_at_least(1, 7, "the catalog module") {
-        return;
-    }
+    // The catalog module's own tests use mock_provider.
+    require_terraform_version!(1, 7, "the catalog module");
     let definitions = example_objects();
     assert!(definitions.len() > 20, "{} definitions", definitions.len());
     let server = Server::start();

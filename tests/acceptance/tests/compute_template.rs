@@ -148,8 +148,10 @@ fn server_spec(server: &Server, name: &str) -> Value {
     strip_nulls(&object["spec"])
 }
 
+/// In the smoke subset: create, read, update, drift, replace, import and destroy of one
+/// resource.
 #[test]
-fn lifecycle() {
+fn smoke_lifecycle() {
     require_terraform!();
     let server = Server::start();
     let api = server.client();
@@ -450,15 +452,37 @@ fn a_provider_without_server_or_token_says_what_to_set() {
     }
 }
 
+/// In the smoke subset: Terraform launches the provider as a plugin (go-plugin's handshake,
+/// protocol 6 negotiated, automatic mutual TLS with the certificate Terraform makes for the
+/// run), plans through it, and reads its logs.
 #[test]
-fn provider_logs_reach_terraform_as_hclog_json() {
+fn smoke_handshake_mtls_and_provider_logs() {
     require_terraform!();
     let server = Server::start();
     let mut wd = Workdir::new(&server);
-    wd.set_env("TF_LOG_PROVIDER", "INFO");
+    wd.set_env("TF_LOG_PROVIDER", "DEBUG");
     wd.write_config(&small_config("logged"));
     wd.init();
     let out = wd.run_expect(&["plan", "-input=false", "-no-color"], &[0]);
+    assert!(out.stdout.contains("1 to add"), "{out}");
+    // go-plugin's client in Terraform: a client certificate made for this run (given to the
+    // provider as PLUGIN_CLIENT_CERT, which makes it serve TLS and require that certificate),
+    // then protocol 6 from the handshake line. The plan above went over that connection.
+    for expected in [
+        "provider: configuring client automatic mTLS",
+        "provider: using plugin: version=6",
+    ] {
+        assert!(
+            out.stderr.contains(expected),
+            "{expected:?} is missing from Terraform's log:\n{}",
+            out.stderr
+        );
+    }
+    assert!(
+        !out.stderr.contains("TLS handshake"),
+        "the provider refused a TLS handshake:\n{}",
+        out.stderr
+    );
     // Terraform re-logs each hclog line of ours at that line's level, under the plugin's name.
     assert!(
         out.stderr.lines().any(|l| l.contains("[INFO]")

@@ -9,14 +9,10 @@ use std::time::Duration;
 
 use serde_json::Value;
 use wayfinder_acceptance::catalog::{self, cluster_phase, fixture, publish_platform, wait_cluster};
-use wayfinder_acceptance::support::terraform_at_least;
+use wayfinder_acceptance::support::EPHEMERAL_RESOURCES;
 use wayfinder_acceptance::{
-    REQUIRED_PROVIDERS, Server, Workdir, assert_no_crash, require_terraform,
+    REQUIRED_PROVIDERS, Server, Workdir, assert_no_crash, require_terraform_version,
 };
-
-fn ephemeral_supported() -> bool {
-    terraform_at_least(1, 10, "ephemeral resources")
-}
 
 /// A server with the fixture platform and the built cluster `pay/payments-dev`.
 fn server_with_cluster() -> Server {
@@ -114,11 +110,8 @@ resource "terraform_data" "use" {{
 }
 
 #[test]
-fn credentials_reach_their_consumer_and_never_the_plan_or_state() {
-    require_terraform!();
-    if !ephemeral_supported() {
-        return;
-    }
+fn smoke_credentials_reach_their_consumer_and_never_the_plan_or_state() {
+    require_terraform_version!(EPHEMERAL_RESOURCES);
     let server = server_with_cluster();
     let api = server.client();
     let endpoint =
@@ -212,10 +205,7 @@ fn unzip_all(path: &std::path::Path) -> String {
 
 #[test]
 fn credentials_errors_explain_what_to_do() {
-    require_terraform!();
-    if !ephemeral_supported() {
-        return;
-    }
+    require_terraform_version!(EPHEMERAL_RESOURCES);
     let server = server_with_cluster();
     let api = server.client();
 

@@ -20,10 +20,10 @@ use std::time::Duration;
 
 use serde_json::Value;
 use wayfinder_acceptance::catalog::{self, cluster_phase, wait_cluster};
-use wayfinder_acceptance::support::terraform_at_least;
+use wayfinder_acceptance::support::{EPHEMERAL_RESOURCES, FUNCTIONS, skip_part};
 use wayfinder_acceptance::{
     REQUIRED_PROVIDERS, Server, Workdir, assert_no_crash, binary, repo_root, require_terraform,
-    terraform, terraform_path,
+    require_terraform_version, terraform, terraform_path,
 };
 
 fn examples() -> PathBuf {
@@ -63,6 +63,33 @@ fn copy_example(from: &Path, to: &Path) {
     }
 }
 
+/// Copies the `.tf` files under `from` to `to`, keeping the layout, except those containing
+/// `needle`; returns those left out, relative to `from`.
+fn copy_tf_files_without(from: &Path, to: &Path, needle: &str) -> Vec<String> {
+    let mut left_out = Vec::new();
+    let mut stack = vec![from.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        for entry in fs::read_dir(&dir).unwrap().flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                stack.push(path);
+            } else if path.extension().is_some_and(|e| e == "tf") {
+                let relative = path.strip_prefix(from).unwrap();
+                let text = fs::read_to_string(&path).unwrap();
+                if text.contains(needle) {
+                    left_out.push(relative.display().to_string());
+                } else {
+                    let dest = to.join(relative);
+                    fs::create_dir_all(dest.parent().unwrap()).unwrap();
+                    fs::write(dest, text).unwrap();
+                }
+            }
+        }
+    }
+    left_out.sort();
+    left_out
+}
+
 /// `wayfinder-compile examples/definitions --out DIR`.
 fn compile_definitions(out: &Path) {
     let compiled = Command::new(binary("wayfinder-compile"))
@@ -98,16 +125,28 @@ fn every_served_type_has_its_example() {
     let dirs = |section: &str| -> BTreeSet<String> {
         example_dirs(section).into_iter().map(|(n, _)| n).collect()
     };
-    for (key, section, file) in [
-        ("resource_schemas", "resources", "resource.tf"),
-        ("data_source_schemas", "data-sources", "data-source.tf"),
+    for (key, section, file, feature) in [
+        ("resource_schemas", "resources", "resource.tf", None),
+        (
+            "data_source_schemas",
+            "data-sources",
+            "data-source.tf",
+            None,
+        ),
         (
             "ephemeral_resource_schemas",
             "ephemeral-resources",
             "ephemeral-resource.tf",
+            Some(EPHEMERAL_RESOURCES),
         ),
-        ("functions", "functions", "function.tf"),
+        ("functions", "functions", "function.tf", Some(FUNCTIONS)),
     ] {
+        // An older Terraform leaves what it does not know out of `providers schema -json`.
+        if let Some(feature) = feature
+            && !feature.available_for(&format!("checking examples/{section}/ against the schema"))
+        {
+            continue;
+        }
         let served = names(key);
         assert!(!served.is_empty(), "the provider serves no {key}: {out}");
         assert_eq!(
@@ -136,7 +175,19 @@ fn every_served_type_has_its_example() {
 fn examples_are_formatted() {
     require_terraform!();
     let wd = Workdir::standalone();
-    let dir = examples();
+    let copy;
+    let dir = if FUNCTIONS.supported() {
+        examples()
+    } else {
+        // An older `terraform fmt` cannot parse provider function calls: check a copy of
+        // examples/ without the files that make them.
+        copy = tempfile::tempdir().expect("a temporary directory");
+        let left_out = copy_tf_files_without(&examples(), copy.path(), "provider::");
+        assert!(!left_out.is_empty(), "no example calls a provider function");
+        let what = format!("formatting {}", left_out.join(", "));
+        assert!(!FUNCTIONS.available_for(&what));
+        copy.path().to_path_buf()
+    };
     let out = wd.try_run(&[
         "fmt",
         "-check",
@@ -172,6 +223,9 @@ fn resource_data_source_and_function_examples_validate() {
     let mut root = String::from(REQUIRED_PROVIDERS);
     let mut count = 0;
     for section in ["resources", "data-sources", "functions"] {
+        if section == "functions" && !FUNCTIONS.available_for("validating examples/functions/") {
+            continue;
+        }
         for (name, dir) in example_dirs(section) {
             let module_dir = format!("{section}/{name}");
             copy_example(&dir, &wd.path().join(&module_dir));
@@ -236,10 +290,7 @@ fn without_kubernetes(text: &str) -> String {
 
 #[test]
 fn the_ephemeral_resource_example_validates() {
-    require_terraform!();
-    if !terraform_at_least(1, 10, "the ephemeral resource example") {
-        return;
-    }
+    require_terraform_version!(EPHEMERAL_RESOURCES);
     let path =
         examples().join("ephemeral-resources/wayfinder_cluster_credentials/ephemeral-resource.tf");
     let text = fs::read_to_string(&path).unwrap();
@@ -251,10 +302,10 @@ fn the_ephemeral_resource_example_validates() {
     // hashicorp/kubernetes cannot be installed here (no network beyond the package
     // registries), so its blocks are left out of the validated copy; `examples_are_formatted`
     // still checks the whole file.
-    println!(
-        "skipped: validating the kubernetes blocks of {} needs hashicorp/kubernetes, which cannot be installed offline; the wayfinder parts are validated",
-        path.display()
-    );
+    skip_part(&format!(
+        "validating the kubernetes blocks of {} needs hashicorp/kubernetes, which cannot be installed offline; the wayfinder parts are validated",
+        path.strip_prefix(repo_root()).unwrap_or(&path).display()
+    ));
     let wd = Workdir::with_provider();
     let stripped = without_kubernetes(&text);
     assert!(!stripped.contains("kubernetes"), "{stripped}");
@@ -304,7 +355,9 @@ fn pipeline(wd: &Workdir, server: &Server, token: &str, node_pools: Option<&str>
 
 #[test]
 fn the_quickstart_and_the_ci_pipeline_run_for_real() {
-    require_terraform!();
+    // The workspace's self-service module calls a provider function in a validation rule
+    // that refers to other variables.
+    require_terraform_version!(1, 9, "the quickstart's self-service module");
     let server = Server::start();
     let api = server.client();
     let quickstart = examples().join("quickstart");

@@ -4,15 +4,10 @@
 
 use serde_json::{Value, json};
 use wayfinder_acceptance::catalog::{cluster_path, fixture, publish_platform};
-use wayfinder_acceptance::support::terraform_at_least;
+use wayfinder_acceptance::support::FUNCTIONS;
 use wayfinder_acceptance::{
-    REQUIRED_PROVIDERS, Server, Workdir, assert_no_crash, require_terraform,
+    REQUIRED_PROVIDERS, Server, Workdir, assert_no_crash, require_terraform_version,
 };
-
-/// Terraform calls provider functions from 1.8.
-fn functions_supported() -> bool {
-    terraform_at_least(1, 8, "provider functions")
-}
 
 /// An HCL node pool object.
 fn pool_hcl(name: &str, machine: &str, max: i64, spot: bool, disk: Option<i64>) -> String {
@@ -40,11 +35,8 @@ fn output_cost(wd: &Workdir) -> Value {
 }
 
 #[test]
-fn monthly_cost_is_computed_offline_on_an_unconfigured_provider() {
-    require_terraform!();
-    if !functions_supported() {
-        return;
-    }
+fn smoke_monthly_cost_is_computed_offline_on_an_unconfigured_provider() {
+    require_terraform_version!(FUNCTIONS);
     // No server, no token: the provider is never configured (there is no provider block,
     // and WAYFINDER_* are unset), and the function still answers.
     let wd = Workdir::with_provider();
@@ -89,10 +81,7 @@ fn monthly_cost_is_computed_offline_on_an_unconfigured_provider() {
 
 #[test]
 fn monthly_cost_matches_the_servers_dry_run_estimate() {
-    require_terraform!();
-    if !functions_supported() {
-        return;
-    }
+    require_terraform_version!(FUNCTIONS);
     let server = Server::start();
     let api = server.client();
     publish_platform(&api);
@@ -161,10 +150,7 @@ fn monthly_cost_matches_the_servers_dry_run_estimate() {
 
 #[test]
 fn monthly_cost_errors_point_at_the_argument() {
-    require_terraform!();
-    if !functions_supported() {
-        return;
-    }
+    require_terraform_version!(FUNCTIONS);
     let wd = Workdir::with_provider();
     wd.write_config(&cost_config(
         "aws",

@@ -15,7 +15,7 @@
 
 use serde_json::Value;
 use wayfinder_acceptance::catalog::{cluster_path, cluster_phase};
-use wayfinder_acceptance::support::terraform_at_least;
+use wayfinder_acceptance::support::EPHEMERAL_RESOURCES;
 use wayfinder_acceptance::{
     REQUIRED_PROVIDERS, Server, Workdir, assert_no_crash, require_terraform,
 };
@@ -320,7 +320,7 @@ fn administrators_publish_members_provision_and_policy_stops_what_it_must() {
     assert!(!member_token.is_empty());
 
     // 2. The member creates a cluster from the published plan.
-    let credentials = terraform_at_least(1, 10, "the credentials step (ephemeral resources)");
+    let credentials = EPHEMERAL_RESOURCES.available_for("the credentials step");
     let mut member = Workdir::with_provider();
     member
         .set_env("WAYFINDER_SERVER", server.url())
