@@ -67,11 +67,7 @@ impl NetworkAllocation {
 /// The exclusive networks held by every cluster except `except` (`(workspace, name)`), as
 /// their status records them; reads only `status.network` of each.
 pub fn taken(store: &dyn Reads, except: (&str, &str)) -> Result<Vec<Taken>, StoreError> {
-    let clusters = ListFilter {
-        group: Some(CLUSTER.group.to_string()),
-        kind: Some(CLUSTER.kind.to_string()),
-        ..ListFilter::default()
-    };
+    let clusters = ListFilter::every(&CLUSTER);
     Ok(store
         .project(&clusters, NETWORK_POINTER)?
         .into_iter()
@@ -107,11 +103,7 @@ pub struct TakenNetworks {
 impl TakenNetworks {
     /// Brings the map up to the store's latest committed write.
     pub fn refresh(&mut self, store: &Store) -> Result<(), StoreError> {
-        let clusters = ListFilter {
-            group: Some(CLUSTER.group.to_string()),
-            kind: Some(CLUSTER.kind.to_string()),
-            ..ListFilter::default()
-        };
+        let clusters = ListFilter::every(&CLUSTER);
         let changes = store.project_since(self.at, &clusters, NETWORK_POINTER)?;
         if changes.complete {
             self.held.clear();

@@ -142,11 +142,7 @@ impl Reconciler {
                     .run(|s| -> Result<_, StoreError> {
                         let rv = s.resource_version()?;
                         let keys = scan(s)?;
-                        let filter = ListFilter {
-                            group: Some(CLUSTER.group.to_string()),
-                            kind: Some(CLUSTER.kind.to_string()),
-                            ..ListFilter::default()
-                        };
+                        let filter = ListFilter::every(&CLUSTER);
                         Ok((keys, s.watch_changes(rv, filter)?))
                     })
                     .await

@@ -592,33 +592,14 @@ impl Store {
     ) -> Result<ProjectedChanges, StoreError> {
         self.read(|c| {
             let tx = c.transaction()?;
-            let at = current_rv(&tx)?;
-            let oldest: Option<i64> = tx
-                .prepare_cached("SELECT min(resource_version) FROM events")?
-                .query_row([], |r| r.get(0))?;
-            let reaches = |after: i64| after == at || oldest.is_some_and(|o| o <= after + 1);
+            let (at, floor) = history_floor(&tx)?;
             let out = match after {
-                Some(after) if filter.labels.is_empty() && reaches(after) => {
-                    let mut keys: Vec<ObjectKey> = Vec::new();
+                Some(after) if filter.labels.is_empty() && after >= floor => {
                     let mut seen = std::collections::HashSet::new();
-                    {
-                        let mut stmt = tx.prepare_cached(
-                            "SELECT api_group, kind, namespace, name FROM events
-                             WHERE resource_version > ?1 ORDER BY resource_version",
-                        )?;
-                        let mut rows = stmt.query(params![after])?;
-                        while let Some(r) = rows.next()? {
-                            let key = ObjectKey {
-                                group: r.get(0)?,
-                                kind: r.get(1)?,
-                                namespace: r.get(2)?,
-                                name: r.get(3)?,
-                            };
-                            if filter.matches_key(&key) && seen.insert(key.clone()) {
-                                keys.push(key);
-                            }
-                        }
-                    }
+                    let keys: Vec<ObjectKey> = keys_changed_after(&tx, after)?
+                        .into_iter()
+                        .filter(|k| filter.matches_key(k) && seen.insert(k.clone()))
+                        .collect();
                     let mut parts = Vec::with_capacity(keys.len());
                     for key in keys {
                         let part = project_one(&tx, &key, pointer)?;
@@ -749,12 +730,9 @@ impl Store {
             .as_ref()
             .ok_or(StoreError::Closed)?
             .subscribe();
-        let (history, oldest, current) = self.read(|c| {
+        let (history, floor, current) = self.read(|c| {
             let tx = c.transaction()?;
-            let current = current_rv(&tx)?;
-            let oldest: Option<i64> = tx
-                .prepare_cached("SELECT min(resource_version) FROM events")?
-                .query_row([], |r| r.get(0))?;
+            let (current, floor) = history_floor(&tx)?;
             let mut stmt = tx.prepare_cached(
                 "SELECT resource_version, api_group, kind, namespace, name, type FROM events
                  WHERE resource_version > ?1 ORDER BY resource_version",
@@ -786,14 +764,12 @@ impl Store {
             }
             drop(stmt);
             tx.finish()?;
-            Ok((history, oldest, current))
+            Ok((history, floor, current))
         })?;
-        // Events are contiguous: the history starts right after `oldest - 1`.
-        let first_kept = oldest.unwrap_or(current + 1);
-        if after < first_kept - 1 {
+        if after < floor {
             return Err(StoreError::Compacted {
                 requested: after,
-                oldest: first_kept - 1,
+                oldest: floor,
             });
         }
         let history = history
@@ -912,33 +888,13 @@ impl Tx<'_> {
     /// sees it (the open batch included). `true` also when the event history no longer
     /// reaches back to the snapshot, so the caller re-decides rather than trusts it.
     pub fn changed_since(&self, set: &ReadSet) -> Result<bool, StoreError> {
-        let current = current_rv(self.conn)?;
-        if current == set.at {
-            return Ok(false);
-        }
-        let oldest: Option<i64> = self
-            .conn
-            .prepare_cached("SELECT min(resource_version) FROM events")?
-            .query_row([], |r| r.get(0))?;
-        if oldest.is_none_or(|o| o > set.at + 1) {
+        let (_, floor) = history_floor(self.conn)?;
+        if set.at < floor {
             return Ok(true);
         }
-        let mut stmt = self.conn.prepare_cached(
-            "SELECT api_group, kind, namespace, name FROM events WHERE resource_version > ?1",
-        )?;
-        let mut rows = stmt.query(params![set.at])?;
-        while let Some(r) = rows.next()? {
-            let key = ObjectKey {
-                group: r.get(0)?,
-                kind: r.get(1)?,
-                namespace: r.get(2)?,
-                name: r.get(3)?,
-            };
-            if set.covers(&key) {
-                return Ok(true);
-            }
-        }
-        Ok(false)
+        Ok(keys_changed_after(self.conn, set.at)?
+            .iter()
+            .any(|k| set.covers(k)))
     }
 
     /// Forgets the change events before `rv`, as trimming the history does; for tests.
@@ -1391,6 +1347,15 @@ impl ListFilter {
         }
     }
 
+    /// Objects of one kind in every namespace.
+    pub fn every(kind: &wayfinder_model::KindInfo) -> Self {
+        Self {
+            group: Some(kind.group.to_string()),
+            kind: Some(kind.kind.to_string()),
+            ..Self::default()
+        }
+    }
+
     /// Whether `key` is covered (labels are not looked at).
     pub fn matches_key(&self, key: &ObjectKey) -> bool {
         let eq = |want: &Option<String>, have: &str| want.as_deref().is_none_or(|w| w == have);
@@ -1620,6 +1585,33 @@ fn current_rv(c: &Connection) -> Result<i64, StoreError> {
         c.prepare_cached("SELECT value FROM meta WHERE key = 'resource_version'")?
             .query_row([], |r| r.get(0))?,
     )
+}
+
+/// The current resource version, and the one after which the kept event history still
+/// records every change (events are contiguous; with none kept, the current one).
+fn history_floor(c: &Connection) -> Result<(i64, i64), StoreError> {
+    let current = current_rv(c)?;
+    let oldest: Option<i64> = c
+        .prepare_cached("SELECT min(resource_version) FROM events")?
+        .query_row([], |r| r.get(0))?;
+    Ok((current, oldest.map_or(current, |o| o - 1)))
+}
+
+/// The key of every change after resource version `after`, in order (once per change).
+fn keys_changed_after(c: &Connection, after: i64) -> Result<Vec<ObjectKey>, StoreError> {
+    let mut stmt = c.prepare_cached(
+        "SELECT api_group, kind, namespace, name FROM events
+         WHERE resource_version > ?1 ORDER BY resource_version",
+    )?;
+    let keys = stmt.query_map(params![after], |r| {
+        Ok(ObjectKey {
+            group: r.get(0)?,
+            kind: r.get(1)?,
+            namespace: r.get(2)?,
+            name: r.get(3)?,
+        })
+    })?;
+    Ok(keys.collect::<Result<_, _>>()?)
 }
 
 fn get_row(c: &Connection, key: &ObjectKey) -> Result<Option<StoredObject>, StoreError> {
