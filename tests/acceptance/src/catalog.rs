@@ -57,6 +57,41 @@ pub fn create(api: &ApiClient, object: &Value, ws: Option<&str>) -> Value {
     api.create(kind, ws, &body)
 }
 
+/// The blocks of a cluster on the platform [`publish_platform`] builds — plan
+/// `eks-general-purpose` 1.3.0, cloud access `admin/aws-nonprod`, one `compute` pool of
+/// `machine` (2 nodes, autoscaling 2 to `max_size`) and a network of `/network_size` — for
+/// the inside of a `wayfinder_cluster` block, two spaces in.
+pub fn cluster_blocks(machine: &str, max_size: i64, network_size: u8) -> String {
+    format!(
+        r#"  plan {{
+    name    = "eks-general-purpose"
+    version = "1.3.0"
+  }}
+
+  cloud_access_ref {{
+    workspace = "admin"
+    name      = "aws-nonprod"
+  }}
+
+  node_pools {{
+    logical_name = "compute"
+    machine      = "{machine}"
+    disk_size    = 100
+    size         = 2
+
+    autoscaling {{
+      enabled  = true
+      min_size = 2
+      max_size = {max_size}
+    }}
+  }}
+
+  network {{
+    size = {network_size}
+  }}"#
+    )
+}
+
 /// Stage, workspace, cloud identity and access, assignable network, network plan, compute
 /// template, repository, packages and the published plan `eks-general-purpose` 1.3.0 —
 /// everything the fixture cluster `payments-dev` of workspace `pay` needs — created with

@@ -25,6 +25,7 @@ const ADDR: &str = "wayfinder_cluster.dev";
 /// A cluster of plan `eks-general-purpose` 1.3.0 in workspace `pay` (the provider's), its
 /// `compute` pool replacing the template's; `extra` goes inside the resource block.
 fn cluster_config(machine: &str, max_size: i64, extra: &str) -> String {
+    let blocks = catalog::cluster_blocks(machine, max_size, 22);
     format!(
         r#"{REQUIRED_PROVIDERS}
 provider "wayfinder" {{
@@ -37,32 +38,7 @@ resource "wayfinder_cluster" "dev" {{
   stage       = "nonprod"
   region      = "eu-west-2"
 
-  plan {{
-    name    = "eks-general-purpose"
-    version = "1.3.0"
-  }}
-
-  cloud_access_ref {{
-    workspace = "admin"
-    name      = "aws-nonprod"
-  }}
-
-  node_pools {{
-    logical_name = "compute"
-    machine      = "{machine}"
-    disk_size    = 100
-    size         = 2
-
-    autoscaling {{
-      enabled  = true
-      min_size = 2
-      max_size = {max_size}
-    }}
-  }}
-
-  network {{
-    size = 22
-  }}
+{blocks}
 {extra}
   timeouts {{
     create = "2m"

@@ -11,7 +11,7 @@
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use wayfinder_acceptance::catalog::{cluster_phase, publish_platform};
+use wayfinder_acceptance::catalog::{cluster_blocks, cluster_phase, publish_platform};
 use wayfinder_acceptance::faults::{Proxy, SilentServer};
 use wayfinder_acceptance::support::collection_path;
 use wayfinder_acceptance::{
@@ -22,6 +22,7 @@ use wayfinder_model::kinds::CLUSTER;
 
 /// `count` clusters `NAME-0…` of plan `eks-general-purpose` 1.3.0 in workspace `pay`.
 fn clusters_config(name: &str, count: usize) -> String {
+    let blocks = cluster_blocks("m6i.large", 4, 24);
     format!(
         r#"{REQUIRED_PROVIDERS}
 provider "wayfinder" {{
@@ -34,32 +35,7 @@ resource "wayfinder_cluster" "c" {{
   stage  = "nonprod"
   region = "eu-west-2"
 
-  plan {{
-    name    = "eks-general-purpose"
-    version = "1.3.0"
-  }}
-
-  cloud_access_ref {{
-    workspace = "admin"
-    name      = "aws-nonprod"
-  }}
-
-  node_pools {{
-    logical_name = "compute"
-    machine      = "m6i.large"
-    disk_size    = 100
-    size         = 2
-
-    autoscaling {{
-      enabled  = true
-      min_size = 2
-      max_size = 4
-    }}
-  }}
-
-  network {{
-    size = 24
-  }}
+{blocks}
 }}
 "#
     )

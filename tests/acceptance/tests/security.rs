@@ -372,34 +372,10 @@ resource "wayfinder_cluster" "cluster" {{
   stage     = "nonprod"
   region    = "eu-west-2"
 
-  plan {{
-    name    = "eks-general-purpose"
-    version = "1.3.0"
-  }}
-
-  cloud_access_ref {{
-    workspace = "admin"
-    name      = "aws-nonprod"
-  }}
-
-  node_pools {{
-    logical_name = "compute"
-    machine      = "m6i.large"
-    disk_size    = 100
-    size         = 2
-
-    autoscaling {{
-      enabled  = true
-      min_size = 2
-      max_size = 4
-    }}
-  }}
-
-  network {{
-    size = 24
-  }}
+{blocks}
 }}
-"#
+"#,
+                blocks = catalog::cluster_blocks("m6i.large", 4, 24)
             ),
         ),
     ];
