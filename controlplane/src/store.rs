@@ -738,16 +738,7 @@ impl Store {
                  WHERE resource_version > ?1 ORDER BY resource_version",
             )?;
             let rows = stmt.query_map(params![after], |r| {
-                Ok((
-                    r.get::<_, i64>(0)?,
-                    ObjectKey {
-                        group: r.get(1)?,
-                        kind: r.get(2)?,
-                        namespace: r.get(3)?,
-                        name: r.get(4)?,
-                    },
-                    r.get::<_, String>(5)?,
-                ))
+                Ok((r.get::<_, i64>(0)?, key_at(r, 1)?, r.get::<_, String>(5)?))
             })?;
             let mut history = VecDeque::new();
             for row in rows {
@@ -1044,15 +1035,7 @@ fn project_rows(
     );
     let mut stmt = c.prepare_cached(&sql)?;
     let rows = stmt.query_map(rusqlite::params_from_iter(values), |r| {
-        Ok((
-            ObjectKey {
-                group: r.get(0)?,
-                kind: r.get(1)?,
-                namespace: r.get(2)?,
-                name: r.get(3)?,
-            },
-            r.get::<_, Option<String>>(4)?,
-        ))
+        Ok((key_at(r, 0)?, r.get::<_, Option<String>>(4)?))
     })?;
     let mut out = Vec::new();
     for row in rows {
@@ -1135,12 +1118,7 @@ fn list_rows(c: &Connection, filter: &ListFilter) -> Result<Listing, StoreError>
     let mut stmt = c.prepare_cached(&sql)?;
     let rows = stmt.query_map(rusqlite::params_from_iter(values), |r| {
         Ok((
-            ObjectKey {
-                group: r.get(0)?,
-                kind: r.get(1)?,
-                namespace: r.get(2)?,
-                name: r.get(3)?,
-            },
+            key_at(r, 0)?,
             r.get::<_, String>(4)?,
             r.get(5)?,
             r.get(6)?,
@@ -1587,6 +1565,16 @@ fn current_rv(c: &Connection) -> Result<i64, StoreError> {
     )
 }
 
+/// The object key in columns `first..first + 4` (group, kind, namespace, name) of a row.
+fn key_at(r: &rusqlite::Row<'_>, first: usize) -> rusqlite::Result<ObjectKey> {
+    Ok(ObjectKey {
+        group: r.get(first)?,
+        kind: r.get(first + 1)?,
+        namespace: r.get(first + 2)?,
+        name: r.get(first + 3)?,
+    })
+}
+
 /// The current resource version, and the one after which the kept event history still
 /// records every change (events are contiguous; with none kept, the current one).
 fn history_floor(c: &Connection) -> Result<(i64, i64), StoreError> {
@@ -1603,14 +1591,7 @@ fn keys_changed_after(c: &Connection, after: i64) -> Result<Vec<ObjectKey>, Stor
         "SELECT api_group, kind, namespace, name FROM events
          WHERE resource_version > ?1 ORDER BY resource_version",
     )?;
-    let keys = stmt.query_map(params![after], |r| {
-        Ok(ObjectKey {
-            group: r.get(0)?,
-            kind: r.get(1)?,
-            namespace: r.get(2)?,
-            name: r.get(3)?,
-        })
-    })?;
+    let keys = stmt.query_map(params![after], |r| key_at(r, 0))?;
     Ok(keys.collect::<Result<_, _>>()?)
 }
 
