@@ -62,7 +62,8 @@ use wayfinder_model::{
 use crate::network::{self, PoolContext, RequestOrigin};
 use crate::resources::{list_clusters, list_kind, object_key};
 use crate::status::{ApiError, Cause};
-use crate::store::{Reads, StoreError};
+use crate::store::{ListFilter, Reads, StoreError, parse_stored};
+use std::sync::Arc;
 
 /// Which write is being admitted.
 #[derive(Debug, Clone)]
@@ -83,17 +84,6 @@ pub struct Admitted {
     pub status: Map<String, Value>,
 }
 
-/// Reads a stored body back as a model object; `None` (logged) if it no longer parses.
-pub fn parse_stored(body: &Value) -> Option<Object> {
-    match wayfinder_model::parse::object_from_value("store", 0, body.clone()) {
-        Ok(o) => Some(o),
-        Err(e) => {
-            tracing::warn!(error = %e, "a stored object no longer parses; admission skips it");
-            None
-        }
-    }
-}
-
 /// A read-only [`ObjectView`] of the store for the model's resolver. A store failure is
 /// remembered and turned into a `500` by [`StoreView::finish`] rather than read as "missing".
 pub struct StoreView<'a> {
@@ -111,10 +101,15 @@ impl<'a> StoreView<'a> {
 
     /// `Err` if any read failed.
     pub fn finish(&self) -> Result<(), ApiError> {
-        match self.error.borrow_mut().take() {
+        match self.take_error() {
             Some(e) => Err(ApiError::from(e)),
             None => Ok(()),
         }
+    }
+
+    /// The first read that failed, if one did.
+    pub fn take_error(&self) -> Option<StoreError> {
+        self.error.borrow_mut().take()
     }
 
     fn remember<T: Default>(&self, r: Result<T, StoreError>) -> T {
@@ -132,28 +127,25 @@ impl ObjectView for StoreView<'_> {
         workspace: Option<&str>,
         name: &str,
         version: Option<&str>,
-    ) -> Option<Object> {
+    ) -> Option<Arc<Object>> {
         if kind.versioned && version.is_none() {
-            let versions: Vec<Object> = self.list(kind, None);
+            let versions = self.list(kind, None);
             return wayfinder_model::latest_published(
                 versions.iter().filter(|o| o.metadata().name == name),
             )
             .cloned();
         }
         let key = object_key(kind, workspace, name, version);
-        self.remember(self.store.get(&key).map(|o| o.map(|o| o.body)))
-            .as_ref()
-            .and_then(parse_stored)
+        self.remember(self.store.get_parsed(&key))
     }
 
-    fn list(&self, kind: &KindInfo, workspace: Option<&str>) -> Vec<Object> {
-        if kind.scope == Scope::Workspace && workspace.is_none() {
-            return Vec::new();
-        }
-        self.remember(list_kind(self.store, kind, workspace))
-            .iter()
-            .filter_map(|o| parse_stored(&o.body))
-            .collect()
+    fn list(&self, kind: &KindInfo, workspace: Option<&str>) -> Vec<Arc<Object>> {
+        let namespace = match (kind.scope, workspace) {
+            (Scope::Platform, _) => "",
+            (Scope::Workspace, Some(ws)) => ws,
+            (Scope::Workspace, None) => return Vec::new(),
+        };
+        self.remember(self.store.list_parsed(&ListFilter::kind(kind, namespace)))
     }
 }
 
@@ -396,8 +388,8 @@ fn admit_cluster(
     let policies: Vec<ProvisioningPolicy> = view
         .list(&PROVISIONING_POLICY, None)
         .into_iter()
-        .filter_map(|o| match o {
-            Object::ProvisioningPolicy(p) => Some(p),
+        .filter_map(|o| match o.as_ref() {
+            Object::ProvisioningPolicy(p) => Some(p.clone()),
             _ => None,
         })
         .collect();
@@ -409,9 +401,9 @@ fn admit_cluster(
     } else {
         view.list(&CLUSTER, Some(workspace))
             .into_iter()
-            .filter_map(|o| match o {
+            .filter_map(|o| match o.as_ref() {
                 Object::Cluster(c) if c.metadata.name != *name => {
-                    resolve_and_estimate(&view, workspace, &c)
+                    resolve_and_estimate(&view, workspace, c)
                 }
                 _ => None,
             })
@@ -505,8 +497,11 @@ fn planned_network(
         NetworkRequest::Cidr(_) if !own_cidr => RequestOrigin::NetworkPlan(r.network_plan.clone()),
         _ => RequestOrigin::Cluster,
     };
-    let names = match view.get(&CLUSTER_NETWORK_PLAN, None, &r.network_plan, None) {
-        Some(Object::ClusterNetworkPlan(p)) => p.spec.assignable_networks,
+    let names = match view
+        .get(&CLUSTER_NETWORK_PLAN, None, &r.network_plan, None)
+        .as_deref()
+    {
+        Some(Object::ClusterNetworkPlan(p)) => p.spec.assignable_networks.clone(),
         _ => None,
     };
     let mut holders = vec![workspace.to_string()];
@@ -518,8 +513,8 @@ fn planned_network(
         .flat_map(|h| {
             view.list(&ASSIGNABLE_NETWORK, Some(h))
                 .into_iter()
-                .filter_map(move |o| match o {
-                    Object::AssignableNetwork(a) => Some((h.clone(), a)),
+                .filter_map(move |o| match o.as_ref() {
+                    Object::AssignableNetwork(a) => Some((h.clone(), a.clone())),
                     _ => None,
                 })
         })

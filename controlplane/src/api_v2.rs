@@ -63,7 +63,7 @@ pub async fn effective_policy_handler(
     }
     let policies: Vec<ProvisioningPolicy> = stored
         .iter()
-        .filter_map(|o| match crate::admission::parse_stored(&o.body) {
+        .filter_map(|o| match crate::store::parse_stored(&o.body) {
             Some(Object::ProvisioningPolicy(p)) => Some(p),
             _ => None,
         })

@@ -49,22 +49,21 @@ use tokio::sync::{Mutex as AsyncMutex, watch};
 use tokio::task::JoinSet;
 use wayfinder_model::cluster::Cluster;
 use wayfinder_model::kinds::{
-    self, ASSIGNABLE_NETWORK, CLOUD_ACCESS_CONFIG, CLUSTER, CLUSTER_NETWORK_PLAN, CLUSTER_PLAN,
-    COMPUTE_TEMPLATE, GLOBAL_CLUSTER_POLICY, KindInfo, PACKAGE, STAGE,
+    ASSIGNABLE_NETWORK, CLUSTER, CLUSTER_NETWORK_PLAN, GLOBAL_CLUSTER_POLICY,
 };
-use wayfinder_model::networking::{AssignableNetwork, ClusterNetworkPlan, NetworkRequest};
+use wayfinder_model::networking::{AssignableNetwork, NetworkRequest};
 use wayfinder_model::object::{Condition, LastReconcile};
 use wayfinder_model::org::ADMIN_WORKSPACE;
-use wayfinder_model::policydelivery::GlobalClusterPolicy;
 use wayfinder_model::resolve::{Resolution, ResolveOptions};
-use wayfinder_model::{MemoryView, Object, ObjectView, resolve_cluster_with};
+use wayfinder_model::{Object, ObjectView, resolve_cluster_with};
 
+use crate::admission::StoreView;
 use crate::driver::{CloudDriver, ClusterId, DriverFailure, ProvisionRequest};
 use crate::network::{self, NetworkAllocation, PoolContext, RequestOrigin};
 use crate::resources::list_clusters;
 use crate::store::{
-    EventType, ListFilter, Mutation, NewRow, ObjectKey, Reads, Store, StoreError, StoredObject,
-    Watch, WatchEvent,
+    EventType, ListFilter, Mutation, NewRow, ObjectKey, Store, StoreError, StoredObject, Watch,
+    WatchEvent,
 };
 
 /// How often every cluster is looked at, besides the watch.
@@ -677,71 +676,6 @@ fn scan(store: &Store) -> Result<Vec<ObjectKey>, StoreError> {
         .collect())
 }
 
-/// A read-only snapshot of what resolving a cluster in `workspace` needs.
-pub fn snapshot(store: &Store, workspace: &str) -> Result<MemoryView, StoreError> {
-    let mut view = MemoryView::new();
-    let platform: [&KindInfo; 7] = [
-        &STAGE,
-        &CLUSTER_PLAN,
-        &CLUSTER_NETWORK_PLAN,
-        &COMPUTE_TEMPLATE,
-        &PACKAGE,
-        &GLOBAL_CLUSTER_POLICY,
-        &kinds::GLOBAL_ACCESS_POLICY,
-    ];
-    for kind in platform {
-        for o in load(store, kind, "")? {
-            view.insert(None, o);
-        }
-    }
-    let mut spaces = vec![workspace.to_string()];
-    if workspace != ADMIN_WORKSPACE {
-        spaces.push(ADMIN_WORKSPACE.to_string());
-    }
-    for kind in [&CLOUD_ACCESS_CONFIG, &ASSIGNABLE_NETWORK] {
-        for ws in &spaces {
-            for o in load(store, kind, ws)? {
-                view.insert(Some(ws), o);
-            }
-        }
-    }
-    Ok(view)
-}
-
-/// The objects of a kind in a namespace, parsed; rows the model cannot read are skipped
-/// with a warning. A versioned object whose body names it `name@version` gets its plain name back.
-fn load(store: &Store, kind: &KindInfo, namespace: &str) -> Result<Vec<Object>, StoreError> {
-    let (_, rows) = store.list(kind.group, kind.kind, namespace)?;
-    let mut out = Vec::new();
-    for row in rows {
-        match wayfinder_model::parse::object_from_value("store", 0, row.body) {
-            Ok(mut o) => {
-                if kind.versioned
-                    && let Some(v) = o.version().map(str::to_string)
-                {
-                    let meta = o.metadata_mut();
-                    if let Some(plain) = meta
-                        .name
-                        .strip_suffix(&format!("@{v}"))
-                        .or_else(|| meta.name.strip_suffix(&format!(".{v}")))
-                    {
-                        meta.name = plain.to_string();
-                    }
-                }
-                out.push(o)
-            }
-            Err(e) => {
-                tracing::warn!(kind = kind.kind, namespace, error = %e, "skipping a stored object the model cannot read")
-            }
-        }
-    }
-    Ok(out)
-}
-
-fn typed<T: serde::de::DeserializeOwned>(o: &Object) -> Option<T> {
-    serde_json::from_value(o.to_json()).ok()
-}
-
 /// What building a cluster needs, once resolved and given a network.
 struct Prepared {
     request: ProvisionRequest,
@@ -770,7 +704,8 @@ fn prepare(
             )));
         }
     };
-    let view = snapshot(store, workspace)?;
+    let snapshot = store.snapshot()?;
+    let view = StoreView::new(&snapshot);
     let options = ResolveOptions {
         existing_plan: Some(cluster.spec.plan.clone()),
     };
@@ -792,11 +727,17 @@ fn prepare(
     let mut policies: Vec<String> = view
         .list(&GLOBAL_CLUSTER_POLICY, None)
         .iter()
-        .filter_map(typed::<GlobalClusterPolicy>)
-        .filter(|p| p.spec.targets(&labels))
-        .map(|p| p.metadata.name)
+        .filter_map(|o| match o.as_ref() {
+            Object::GlobalClusterPolicy(p) if p.spec.targets(&labels) => {
+                Some(p.metadata.name.clone())
+            }
+            _ => None,
+        })
         .collect();
     policies.sort();
+    if let Some(e) = view.take_error() {
+        return Err(e.into());
+    }
 
     // The network: keep what is recorded when it still fits, else allocate.
     let recorded = NetworkAllocation::from_status(&current.body);
@@ -841,17 +782,19 @@ fn prepare(
 fn allocate(
     store: &Store,
     held: &mut network::TakenNetworks,
-    view: &MemoryView,
+    view: &StoreView<'_>,
     cluster: &Cluster,
     resolution: &Resolution,
     key: &ObjectKey,
 ) -> Result<Result<NetworkAllocation, network::NetworkError>, StoreError> {
     let workspace = key.namespace.as_str();
-    let names: Option<Vec<String>> = view
+    let names: Option<Vec<String>> = match view
         .get(&CLUSTER_NETWORK_PLAN, None, &resolution.network_plan, None)
-        .as_ref()
-        .and_then(typed::<ClusterNetworkPlan>)
-        .and_then(|p| p.spec.assignable_networks);
+        .as_deref()
+    {
+        Some(Object::ClusterNetworkPlan(p)) => p.spec.assignable_networks.clone(),
+        _ => None,
+    };
     let mut assignables: Vec<(String, AssignableNetwork)> = Vec::new();
     let mut spaces = vec![workspace.to_string()];
     if workspace != ADMIN_WORKSPACE {
@@ -859,8 +802,8 @@ fn allocate(
     }
     for ws in &spaces {
         for o in view.list(&ASSIGNABLE_NETWORK, Some(ws)) {
-            if let Some(an) = typed::<AssignableNetwork>(&o) {
-                assignables.push((ws.clone(), an));
+            if let Object::AssignableNetwork(an) = o.as_ref() {
+                assignables.push((ws.clone(), an.clone()));
             }
         }
     }

@@ -38,14 +38,15 @@ use std::collections::VecDeque;
 use std::future::Future;
 use std::panic::{self, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, MutexGuard, mpsc};
+use std::sync::{Arc, Mutex, MutexGuard, RwLock, mpsc};
 use std::time::Duration;
 
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use tokio::sync::broadcast;
+use wayfinder_model::Object;
 
 /// The schema this build writes, and the newest it can read.
-pub const SCHEMA_VERSION: i64 = 3;
+pub const SCHEMA_VERSION: i64 = 4;
 
 /// Migrations, in order: `MIGRATIONS[i]` takes `user_version` from `i` to `i + 1`.
 const MIGRATIONS: &[&str] = &[
@@ -91,6 +92,11 @@ CREATE TABLE events (
 CREATE INDEX objects_status_network
     ON objects (api_group, kind, namespace, name, body -> '$."status"."network"');
 "#,
+    // The committed objects are read from memory since schema 4: the index only cost
+    // every write a parse of its body.
+    r#"
+DROP INDEX IF EXISTS objects_status_network;
+"#,
 ];
 
 /// How much of the database file connections map into memory for reading.
@@ -106,6 +112,19 @@ pub enum StoreError {
         path: PathBuf,
         #[source]
         source: rusqlite::Error,
+    },
+    #[error(
+        "the store {} is in use by another wayfinder-server (it holds the lock on {}); stop that server, or give this one its own --data-dir",
+        path.display(),
+        lock.display()
+    )]
+    InUse { path: PathBuf, lock: PathBuf },
+    #[error("cannot lock the store {} through {}", path.display(), lock.display())]
+    Lock {
+        path: PathBuf,
+        lock: PathBuf,
+        #[source]
+        source: std::io::Error,
     },
     #[error(
         "the store {} has schema version {found}, but this wayfinder-server only knows up to {SCHEMA_VERSION}; run a newer wayfinder-server",
@@ -141,7 +160,9 @@ pub enum StoreError {
 
 /// Where an object lives: `(group, kind, namespace, name)`; `namespace` is empty for
 /// platform-level kinds.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+/// Ordered as the store lists: by group, kind, namespace, then name (byte order, as SQLite's
+/// `BINARY` collation sorts the key columns).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct ObjectKey {
     pub group: String,
     pub kind: String,
@@ -238,6 +259,11 @@ impl std::fmt::Debug for Store {
 
 struct Inner {
     path: PathBuf,
+    /// The committed objects and recent changes, in memory; `None` once closed.
+    committed: Arc<RwLock<Option<Committed>>>,
+    /// The exclusive lock on `<store>.lock` that makes this process the file's only user
+    /// (the committed objects are kept in memory); released on close.
+    owner: Mutex<Option<std::fs::File>>,
     /// Idle read connections (WAL readers see only committed data); `None` once closed.
     readers: Mutex<Option<Vec<Connection>>>,
     /// The one write connection and the transaction being filled.
@@ -263,8 +289,9 @@ struct WriteState {
     open: bool,
     /// Writes appended to the open transaction whose tickets are with the committer.
     appended: usize,
-    /// Change events of the open transaction, published once it commits.
-    events: Vec<WatchEvent>,
+    /// Changes of the open transaction, applied to the committed objects in memory and
+    /// published as change events once it commits.
+    events: Vec<Change>,
     /// Set when the open transaction had to be abandoned with writes in it: the
     /// committer answers their tickets with this error.
     abandoned: Option<Arc<rusqlite::Error>>,
@@ -295,6 +322,264 @@ fn open_connection(path: &Path) -> Result<Connection, rusqlite::Error> {
     Ok(conn)
 }
 
+/// Takes the exclusive lock on `<path>.lock`: this process becomes the store file's only
+/// user, so the objects it keeps in memory are the committed ones. The operating system
+/// drops the lock when the process ends, however it ends.
+fn lock_owner(path: &Path) -> Result<std::fs::File, StoreError> {
+    let mut name = path.as_os_str().to_owned();
+    name.push(".lock");
+    let lock = PathBuf::from(name);
+    let err = |source| StoreError::Lock {
+        path: path.to_path_buf(),
+        lock: lock.clone(),
+        source,
+    };
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&lock)
+        .map_err(err)?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(std::fs::TryLockError::WouldBlock) => Err(StoreError::InUse {
+            path: path.to_path_buf(),
+            lock,
+        }),
+        Err(std::fs::TryLockError::Error(e)) => Err(err(e)),
+    }
+}
+
+/// Reads a stored body back as a model object; `None` (logged) if it no longer parses.
+pub fn parse_stored(body: &serde_json::Value) -> Option<Object> {
+    match wayfinder_model::parse::object_from_value("store", 0, body.clone()) {
+        Ok(o) => Some(o),
+        Err(e) => {
+            tracing::warn!(error = %e, "a stored object no longer parses; it is skipped");
+            None
+        }
+    }
+}
+
+/// A committed object in memory, and the model object it parses as (parsed once, when
+/// first asked for, and shared by every reader after).
+struct Entry {
+    stored: StoredObject,
+    parsed: std::sync::OnceLock<Option<Arc<Object>>>,
+}
+
+impl Entry {
+    fn new(stored: StoredObject) -> Arc<Self> {
+        Arc::new(Self {
+            stored,
+            parsed: std::sync::OnceLock::new(),
+        })
+    }
+
+    fn parsed(&self) -> Option<Arc<Object>> {
+        self.parsed
+            .get_or_init(|| parse_stored(&self.stored.body).map(Arc::new))
+            .clone()
+    }
+}
+
+/// The committed objects as of one resource version: kept in memory by the committer
+/// (which applies each batch once it is durable) and read without SQLite. Cloning is
+/// cheap (the map is persistent: a clone shares every node), so a snapshot stays
+/// consistent whatever commits after it was taken.
+#[derive(Clone)]
+pub struct Snapshot {
+    at: i64,
+    objects: rpds::RedBlackTreeMapSync<ObjectKey, Arc<Entry>>,
+}
+
+impl Snapshot {
+    /// Every committed object, read once when the store opens.
+    fn load(conn: &Connection) -> Result<Self, StoreError> {
+        let listing = list_rows(conn, &ListFilter::default())?;
+        let mut objects = rpds::RedBlackTreeMapSync::new_sync();
+        for (key, object) in listing.items {
+            objects.insert_mut(key, Entry::new(object));
+        }
+        Ok(Self {
+            at: listing.resource_version,
+            objects,
+        })
+    }
+
+    /// The resource version this snapshot is at.
+    pub fn resource_version(&self) -> i64 {
+        self.at
+    }
+
+    fn entry(&self, key: &ObjectKey) -> Option<StoredObject> {
+        self.objects.get(key).map(|e| e.stored.clone())
+    }
+
+    /// The objects `filter`'s key parts cover, in key order (labels not looked at).
+    fn covered<'a>(
+        &'a self,
+        filter: &'a ListFilter,
+    ) -> Box<dyn Iterator<Item = (&'a ObjectKey, &'a Arc<Entry>)> + 'a> {
+        match (&filter.group, &filter.kind) {
+            (Some(group), Some(kind)) => {
+                let start = ObjectKey {
+                    group: group.clone(),
+                    kind: kind.clone(),
+                    namespace: filter.namespace.clone().unwrap_or_default(),
+                    name: match filter.namespace {
+                        Some(_) => filter.name_prefix.clone().unwrap_or_default(),
+                        None => String::new(),
+                    },
+                };
+                Box::new(
+                    self.objects
+                        .range(start..)
+                        .take_while(move |(k, _)| {
+                            k.group == *group
+                                && k.kind == *kind
+                                && filter.namespace.as_ref().is_none_or(|ns| {
+                                    k.namespace == *ns
+                                        && filter
+                                            .name_prefix
+                                            .as_ref()
+                                            .is_none_or(|p| k.name.starts_with(p.as_str()))
+                                })
+                        })
+                        .filter(move |(k, _)| filter.matches_key(k)),
+                )
+            }
+            _ => Box::new(
+                self.objects
+                    .iter()
+                    .filter(move |(k, _)| filter.matches_key(k)),
+            ),
+        }
+    }
+
+    fn listing(&self, filter: &ListFilter) -> Listing {
+        Listing {
+            resource_version: self.at,
+            items: self
+                .covered(filter)
+                .filter(|(_, e)| filter.matches_labels(&e.stored.body))
+                .map(|(k, e)| (k.clone(), e.stored.clone()))
+                .collect(),
+        }
+    }
+
+    fn projection(
+        &self,
+        filter: &ListFilter,
+        pointer: &str,
+    ) -> Vec<(ObjectKey, Option<serde_json::Value>)> {
+        self.covered(filter)
+            .filter(|(_, e)| filter.matches_labels(&e.stored.body))
+            .map(|(k, e)| (k.clone(), e.stored.body.pointer(pointer).cloned()))
+            .collect()
+    }
+
+    fn parsed_one(&self, key: &ObjectKey) -> Option<Arc<Object>> {
+        self.objects.get(key).and_then(|e| e.parsed())
+    }
+
+    fn parsed_list(&self, filter: &ListFilter) -> Vec<Arc<Object>> {
+        self.covered(filter)
+            .filter(|(_, e)| filter.matches_labels(&e.stored.body))
+            .filter_map(|(_, e)| e.parsed())
+            .collect()
+    }
+
+    /// Applies a committed batch.
+    fn apply(&mut self, changes: &[Change]) {
+        for change in changes {
+            self.at = self.at.max(change.resource_version);
+            match (&change.event_type, &change.object) {
+                (None, _) => {}
+                (Some(_), Some(object)) => {
+                    self.objects
+                        .insert_mut(change.key.clone(), Arc::clone(object));
+                }
+                (Some(_), None) => {
+                    self.objects.remove_mut(&change.key);
+                }
+            }
+        }
+    }
+}
+
+/// One write of a transaction: the key, the resource version it took, its change event's
+/// type (`None` when nothing changed) and the object as written (`None` once deleted).
+struct Change {
+    key: ObjectKey,
+    resource_version: i64,
+    event_type: Option<EventType>,
+    object: Option<Arc<Entry>>,
+}
+
+/// What the committer keeps in memory: the committed objects, and the keys of the last
+/// [`EVENT_HISTORY`] changes (every change after `floor`), for [`Store::project_since`]
+/// and [`Tx::changed_since`]. Updated only by the committer, while it holds the write lock,
+/// so inside a write transaction it is exactly the committed state.
+struct Committed {
+    snapshot: Snapshot,
+    floor: i64,
+    log: VecDeque<(i64, ObjectKey)>,
+}
+
+impl Committed {
+    fn new(snapshot: Snapshot) -> Self {
+        Self {
+            floor: snapshot.at,
+            snapshot,
+            log: VecDeque::new(),
+        }
+    }
+
+    /// Applies a committed batch.
+    fn apply(&mut self, changes: &[Change]) {
+        self.snapshot.apply(changes);
+        for change in changes.iter().filter(|c| c.event_type.is_some()) {
+            self.log
+                .push_back((change.resource_version, change.key.clone()));
+        }
+        while self.log.len() > EVENT_HISTORY as usize {
+            if let Some((rv, _)) = self.log.pop_front() {
+                self.floor = rv;
+            }
+        }
+    }
+
+    /// The keys changed after resource version `after`, oldest first; `None` when the log
+    /// no longer reaches back that far.
+    fn changed_after(&self, after: i64) -> Option<impl Iterator<Item = &ObjectKey>> {
+        (after >= self.floor).then(|| {
+            let first = self.log.partition_point(|(rv, _)| *rv <= after);
+            self.log.range(first..).map(|(_, k)| k)
+        })
+    }
+}
+
+/// The committed objects now (`Closed` once the store is).
+fn committed_snapshot(committed: &RwLock<Option<Committed>>) -> Result<Snapshot, StoreError> {
+    committed
+        .read()
+        .unwrap_or_else(|p| p.into_inner())
+        .as_ref()
+        .map(|c| c.snapshot.clone())
+        .ok_or(StoreError::Closed)
+}
+
+impl Change {
+    fn event(&self) -> Option<WatchEvent> {
+        self.event_type.map(|event_type| WatchEvent {
+            event_type,
+            key: self.key.clone(),
+            resource_version: self.resource_version,
+        })
+    }
+}
+
 impl Store {
     /// Opens (creating if needed) the SQLite file at `path` and migrates its schema.
     pub fn open(path: &Path) -> Result<Self, StoreError> {
@@ -302,6 +587,7 @@ impl Store {
             path: path.to_path_buf(),
             source,
         };
+        let owner = lock_owner(path)?;
         let mut conn = open_connection(path).map_err(open_err)?;
         let mode: String = conn
             .query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))
@@ -314,6 +600,7 @@ impl Store {
             );
         }
         migrate(&mut conn, path)?;
+        let committed = Arc::new(RwLock::new(Some(Committed::new(Snapshot::load(&conn)?))));
         let (tickets, queue) = mpsc::channel();
         let writer = Arc::new(Mutex::new(WriteState {
             conn: Some(conn),
@@ -327,14 +614,17 @@ impl Store {
         let committer = {
             let writer = Arc::clone(&writer);
             let changes = changes.clone();
+            let committed = Arc::clone(&committed);
             std::thread::Builder::new()
                 .name("wayfinder-store-commit".into())
-                .spawn(move || commit_loop(&writer, &queue, &changes))
+                .spawn(move || commit_loop(&writer, &queue, &changes, &committed))
                 .map_err(StoreError::Thread)?
         };
         Ok(Self {
             inner: Arc::new(Inner {
                 path: path.to_path_buf(),
+                committed,
+                owner: Mutex::new(Some(owner)),
                 readers: Mutex::new(Some(Vec::new())),
                 writer,
                 committer: Mutex::new(Some(committer)),
@@ -427,7 +717,11 @@ impl Store {
     fn batched<R, E>(
         &self,
         dry_run: bool,
-        f: impl FnOnce(&Connection) -> Result<(R, Vec<WatchEvent>), E>,
+        f: impl FnOnce(
+            &Connection,
+            &[Change],
+            &RwLock<Option<Committed>>,
+        ) -> Result<(R, Vec<Change>), E>,
     ) -> Result<R, E>
     where
         E: From<StoreError>,
@@ -438,7 +732,7 @@ impl Store {
             let Some(tickets) = st.tickets.clone() else {
                 return Err(StoreError::Closed.into());
             };
-            let conn = st.conn.as_mut().ok_or(StoreError::Closed)?;
+            let conn = st.conn.as_ref().ok_or(StoreError::Closed)?;
             if !st.open {
                 conn.execute_batch("BEGIN IMMEDIATE")
                     .map_err(StoreError::from)?;
@@ -446,7 +740,8 @@ impl Store {
             }
             conn.execute_batch("SAVEPOINT mutation")
                 .map_err(StoreError::from)?;
-            let outcome = panic::catch_unwind(AssertUnwindSafe(|| f(conn)));
+            let committed = &*self.inner.committed;
+            let outcome = panic::catch_unwind(AssertUnwindSafe(|| f(conn, &st.events, committed)));
             let keep = !dry_run && matches!(outcome, Ok(Ok(_)));
             let finish = if keep {
                 conn.execute_batch("RELEASE mutation")
@@ -502,25 +797,25 @@ impl Store {
         }
     }
 
-    /// The current value of the global resource-version counter (committed writes only).
+    /// The committed objects as they are now: a consistent snapshot, cheap to take.
+    pub fn snapshot(&self) -> Result<Snapshot, StoreError> {
+        committed_snapshot(&self.inner.committed)
+    }
+
+    /// The resource version of the last committed write.
     pub fn resource_version(&self) -> Result<i64, StoreError> {
-        self.read(|c| current_rv(c))
+        Ok(self.snapshot()?.at)
     }
 
     /// One object, or `None`.
     pub fn get(&self, key: &ObjectKey) -> Result<Option<StoredObject>, StoreError> {
-        self.read(|c| get_row(c, key))
+        Ok(self.snapshot()?.entry(key))
     }
 
     /// Every object matching `filter`, ordered by key, with the resource version the list
-    /// was read at (one read transaction: a consistent snapshot).
+    /// was read at (a consistent snapshot).
     pub fn list_filtered(&self, filter: &ListFilter) -> Result<Listing, StoreError> {
-        self.read(|c| {
-            let tx = c.transaction()?;
-            let listing = list_rows(&tx, filter)?;
-            tx.finish()?;
-            Ok(listing)
-        })
+        Ok(self.snapshot()?.listing(filter))
     }
 
     /// Runs `f` inside the write transaction, so everything it reads through the [`Tx`]
@@ -540,9 +835,12 @@ impl Store {
     where
         E: From<StoreError>,
     {
-        self.batched(dry_run, |conn| {
+        self.batched(dry_run, |conn, pending, committed| {
             let mut tx = Tx {
                 conn,
+                base: committed_snapshot(committed)?,
+                committed,
+                pending,
                 events: Vec::new(),
             };
             let out = f(&mut tx)?;
@@ -560,22 +858,17 @@ impl Store {
         &self,
         f: impl FnOnce(&dyn Reads) -> R,
     ) -> Result<(R, ReadSet), StoreError> {
-        self.read(|c| {
-            let tx = c.transaction()?;
-            let at = current_rv(&tx)?;
-            let recording = Recording {
-                conn: &tx,
-                set: std::cell::RefCell::new(ReadSet {
-                    at,
-                    keys: Vec::new(),
-                    filters: Vec::new(),
-                }),
-            };
-            let out = f(&recording);
-            let set = recording.set.into_inner();
-            tx.finish()?;
-            Ok((out, set))
-        })
+        let snapshot = self.snapshot()?;
+        let recording = Recording {
+            set: std::cell::RefCell::new(ReadSet {
+                at: snapshot.at,
+                keys: Vec::new(),
+                filters: Vec::new(),
+            }),
+            snapshot,
+        };
+        let out = f(&recording);
+        Ok((out, recording.set.into_inner()))
     }
 
     /// [`Reads::project`] kept up to date: the parts at `pointer` of the objects `filter`
@@ -590,35 +883,41 @@ impl Store {
         filter: &ListFilter,
         pointer: &str,
     ) -> Result<ProjectedChanges, StoreError> {
-        self.read(|c| {
-            let tx = c.transaction()?;
-            let (at, floor) = history_floor(&tx)?;
-            let out = match after {
-                Some(after) if filter.labels.is_empty() && after >= floor => {
-                    let mut seen = std::collections::HashSet::new();
-                    let keys: Vec<ObjectKey> = keys_changed_after(&tx, after)?
-                        .into_iter()
-                        .filter(|k| filter.matches_key(k) && seen.insert(k.clone()))
-                        .collect();
-                    let mut parts = Vec::with_capacity(keys.len());
-                    for key in keys {
-                        let part = project_one(&tx, &key, pointer)?;
-                        parts.push((key, part));
-                    }
-                    ProjectedChanges {
-                        at,
-                        complete: false,
-                        parts,
-                    }
+        let committed = self
+            .inner
+            .committed
+            .read()
+            .unwrap_or_else(|p| p.into_inner());
+        let c = committed.as_ref().ok_or(StoreError::Closed)?;
+        let snapshot = &c.snapshot;
+        let changed = match after {
+            Some(after) if filter.labels.is_empty() => c.changed_after(after),
+            _ => None,
+        };
+        Ok(match changed {
+            Some(keys) => {
+                let mut seen = std::collections::HashSet::new();
+                let parts = keys
+                    .filter(|k| filter.matches_key(k) && seen.insert(*k))
+                    .map(|k| {
+                        let part = snapshot
+                            .objects
+                            .get(k)
+                            .and_then(|e| e.stored.body.pointer(pointer).cloned());
+                        (k.clone(), part)
+                    })
+                    .collect();
+                ProjectedChanges {
+                    at: snapshot.at,
+                    complete: false,
+                    parts,
                 }
-                _ => ProjectedChanges {
-                    at,
-                    complete: true,
-                    parts: project_rows(&tx, filter, pointer)?,
-                },
-            };
-            tx.finish()?;
-            Ok(out)
+            }
+            None => ProjectedChanges {
+                at: snapshot.at,
+                complete: true,
+                parts: snapshot.projection(filter, pointer),
+            },
         })
     }
 
@@ -710,7 +1009,7 @@ impl Store {
         roles: &[&str],
         created: &str,
     ) -> Result<(), StoreError> {
-        self.batched(false, |c| {
+        self.batched(false, |c, _, _| {
             insert_token_row(c, hash, subject, roles, created)?;
             Ok(((), Vec::new()))
         })
@@ -718,7 +1017,9 @@ impl Store {
 
     /// Revokes every token of a subject; returns how many there were.
     pub fn delete_tokens(&self, subject: &str) -> Result<usize, StoreError> {
-        self.batched(false, |c| Ok((delete_token_rows(c, subject)?, Vec::new())))
+        self.batched(false, |c, _, _| {
+            Ok((delete_token_rows(c, subject)?, Vec::new()))
+        })
     }
 
     /// Change events after `after` (a resource version), replayed from the event history
@@ -804,6 +1105,25 @@ pub trait Reads {
             .collect())
     }
 
+    /// One object as a model object; `None` when absent or when it no longer parses (logged).
+    fn get_parsed(&self, key: &ObjectKey) -> Result<Option<Arc<Object>>, StoreError> {
+        Ok(self
+            .get(key)?
+            .and_then(|o| parse_stored(&o.body))
+            .map(Arc::new))
+    }
+
+    /// Every object matching `filter` that parses as a model object, ordered by key.
+    fn list_parsed(&self, filter: &ListFilter) -> Result<Vec<Arc<Object>>, StoreError> {
+        Ok(self
+            .list_filtered(filter)?
+            .items
+            .iter()
+            .filter_map(|(_, o)| parse_stored(&o.body))
+            .map(Arc::new)
+            .collect())
+    }
+
     /// Every object of a kind in a namespace (`""` for platform-level kinds), by name.
     fn list(
         &self,
@@ -839,62 +1159,140 @@ impl Reads for Store {
         filter: &ListFilter,
         pointer: &str,
     ) -> Result<Vec<(ObjectKey, Option<serde_json::Value>)>, StoreError> {
-        self.read(|c| {
-            let tx = c.transaction()?;
-            let out = project_rows(&tx, filter, pointer)?;
-            tx.finish()?;
-            Ok(out)
-        })
+        Ok(self.snapshot()?.projection(filter, pointer))
+    }
+
+    fn get_parsed(&self, key: &ObjectKey) -> Result<Option<Arc<Object>>, StoreError> {
+        Ok(self.snapshot()?.parsed_one(key))
+    }
+
+    fn list_parsed(&self, filter: &ListFilter) -> Result<Vec<Arc<Object>>, StoreError> {
+        Ok(self.snapshot()?.parsed_list(filter))
     }
 }
 
-/// A write in progress (see [`Store::transact`]): reads see the open batch, and every
-/// [`write`](Tx::write) bumps the global counter and records its change event.
+impl Reads for Snapshot {
+    fn get(&self, key: &ObjectKey) -> Result<Option<StoredObject>, StoreError> {
+        Ok(self.entry(key))
+    }
+
+    fn list_filtered(&self, filter: &ListFilter) -> Result<Listing, StoreError> {
+        Ok(self.listing(filter))
+    }
+
+    fn project(
+        &self,
+        filter: &ListFilter,
+        pointer: &str,
+    ) -> Result<Vec<(ObjectKey, Option<serde_json::Value>)>, StoreError> {
+        Ok(self.projection(filter, pointer))
+    }
+
+    fn get_parsed(&self, key: &ObjectKey) -> Result<Option<Arc<Object>>, StoreError> {
+        Ok(self.parsed_one(key))
+    }
+
+    fn list_parsed(&self, filter: &ListFilter) -> Result<Vec<Arc<Object>>, StoreError> {
+        Ok(self.parsed_list(filter))
+    }
+}
+
+/// A write in progress (see [`Store::transact`]): reads see the committed objects and the
+/// open batch's writes (its own included), and every [`write`](Tx::write) bumps the global
+/// counter and records its change event.
 pub struct Tx<'a> {
     conn: &'a Connection,
-    events: Vec<WatchEvent>,
+    /// The committed objects when this write's turn came (they cannot change before it
+    /// commits: the committer needs the write lock this write holds).
+    base: Snapshot,
+    committed: &'a RwLock<Option<Committed>>,
+    /// The writes of the open batch before this one.
+    pending: &'a [Change],
+    /// This write's own.
+    events: Vec<Change>,
 }
 
 impl Tx<'_> {
     /// The resource version the next [`write`](Tx::write) will get.
     pub fn next_resource_version(&self) -> Result<i64, StoreError> {
-        Ok(current_rv(self.conn)? + 1)
+        let last = self.events.last().or(self.pending.last());
+        Ok(last.map_or(self.base.at, |c| c.resource_version) + 1)
+    }
+
+    /// The uncommitted writes this transaction sees, oldest first.
+    fn uncommitted(&self) -> impl DoubleEndedIterator<Item = &Change> {
+        self.pending.iter().chain(&self.events)
+    }
+
+    /// The object at `key` as this transaction sees it.
+    fn current(&self, key: &ObjectKey) -> Option<Arc<Entry>> {
+        match self
+            .uncommitted()
+            .rev()
+            .find(|c| c.event_type.is_some() && c.key == *key)
+        {
+            Some(change) => change.object.clone(),
+            None => self.base.objects.get(key).cloned(),
+        }
+    }
+
+    /// Every object as this transaction sees it.
+    fn view(&self) -> Snapshot {
+        let mut view = self.base.clone();
+        view.apply(self.pending);
+        view.apply(&self.events);
+        view
     }
 
     /// Applies `mutation` to `key` at the next resource version, which it returns.
     pub fn write(&mut self, key: &ObjectKey, mutation: &Mutation) -> Result<i64, StoreError> {
-        let existed = get_row(self.conn, key)?.is_some();
+        let existed = self.current(key).is_some();
         let next = self.next_resource_version()?;
-        if let Some(event_type) = apply(self.conn, key, mutation, next, existed)? {
-            self.events.push(WatchEvent {
-                event_type,
-                key: key.clone(),
-                resource_version: next,
-            });
-        }
+        let event_type = apply(self.conn, key, mutation, next, existed)?;
+        self.events.push(Change {
+            key: key.clone(),
+            resource_version: next,
+            event_type,
+            object: match mutation {
+                Mutation::Put(row) => Some(Entry::new(StoredObject {
+                    body: row.body.clone(),
+                    resource_version: next,
+                    generation: row.generation,
+                    uid: row.uid.clone(),
+                    created: row.created.clone(),
+                })),
+                Mutation::Delete => None,
+            },
+        });
         Ok(next)
     }
 
     /// Whether anything `set` read has been written since its snapshot, as this transaction
-    /// sees it (the open batch included). `true` also when the event history no longer
-    /// reaches back to the snapshot, so the caller re-decides rather than trusts it.
+    /// sees it (the open batch included). `true` also when the kept history of changes no
+    /// longer reaches back to the snapshot, so the caller re-decides rather than trusts it.
     pub fn changed_since(&self, set: &ReadSet) -> Result<bool, StoreError> {
-        let (_, floor) = history_floor(self.conn)?;
-        if set.at < floor {
+        let committed = self.committed.read().unwrap_or_else(|p| p.into_inner());
+        let c = committed.as_ref().ok_or(StoreError::Closed)?;
+        let Some(mut keys) = c.changed_after(set.at) else {
             return Ok(true);
-        }
-        Ok(keys_changed_after(self.conn, set.at)?
-            .iter()
-            .any(|k| set.covers(k)))
+        };
+        Ok(keys.any(|k| set.covers(k))
+            || self
+                .uncommitted()
+                .any(|c| c.event_type.is_some() && set.covers(&c.key)))
     }
 
-    /// Forgets the change events before `rv`, as trimming the history does; for tests.
+    /// Forgets the changes before `rv`, as trimming the history does; for tests.
     #[cfg(test)]
     pub(crate) fn trim_events_before(&mut self, rv: i64) -> Result<(), StoreError> {
         self.conn.execute(
             "DELETE FROM events WHERE resource_version < ?1",
             params![rv],
         )?;
+        let mut committed = self.committed.write().unwrap_or_else(|p| p.into_inner());
+        let c = committed.as_mut().ok_or(StoreError::Closed)?;
+        c.log.retain(|(at, _)| *at >= rv);
+        c.floor = c.floor.max((rv - 1).min(c.snapshot.at));
         Ok(())
     }
 
@@ -917,11 +1315,11 @@ impl Tx<'_> {
 
 impl Reads for Tx<'_> {
     fn get(&self, key: &ObjectKey) -> Result<Option<StoredObject>, StoreError> {
-        get_row(self.conn, key)
+        Ok(self.current(key).map(|e| e.stored.clone()))
     }
 
     fn list_filtered(&self, filter: &ListFilter) -> Result<Listing, StoreError> {
-        list_rows(self.conn, filter)
+        Ok(self.view().listing(filter))
     }
 
     fn project(
@@ -929,7 +1327,15 @@ impl Reads for Tx<'_> {
         filter: &ListFilter,
         pointer: &str,
     ) -> Result<Vec<(ObjectKey, Option<serde_json::Value>)>, StoreError> {
-        project_rows(self.conn, filter, pointer)
+        Ok(self.view().projection(filter, pointer))
+    }
+
+    fn get_parsed(&self, key: &ObjectKey) -> Result<Option<Arc<Object>>, StoreError> {
+        Ok(self.current(key).and_then(|e| e.parsed()))
+    }
+
+    fn list_parsed(&self, filter: &ListFilter) -> Result<Vec<Arc<Object>>, StoreError> {
+        Ok(self.view().parsed_list(filter))
     }
 }
 
@@ -961,21 +1367,31 @@ impl ReadSet {
     }
 }
 
-/// [`Reads`] on a read transaction, remembering what was read.
-struct Recording<'a> {
-    conn: &'a Connection,
+/// [`Reads`] on a snapshot, remembering what was read.
+struct Recording {
+    snapshot: Snapshot,
     set: std::cell::RefCell<ReadSet>,
 }
 
-impl Reads for Recording<'_> {
-    fn get(&self, key: &ObjectKey) -> Result<Option<StoredObject>, StoreError> {
+impl Recording {
+    fn key(&self, key: &ObjectKey) -> &Snapshot {
         self.set.borrow_mut().keys.push(key.clone());
-        get_row(self.conn, key)
+        &self.snapshot
+    }
+
+    fn filter(&self, filter: &ListFilter) -> &Snapshot {
+        self.set.borrow_mut().filters.push(filter.clone());
+        &self.snapshot
+    }
+}
+
+impl Reads for Recording {
+    fn get(&self, key: &ObjectKey) -> Result<Option<StoredObject>, StoreError> {
+        self.key(key).get(key)
     }
 
     fn list_filtered(&self, filter: &ListFilter) -> Result<Listing, StoreError> {
-        self.set.borrow_mut().filters.push(filter.clone());
-        list_rows(self.conn, filter)
+        self.filter(filter).list_filtered(filter)
     }
 
     fn project(
@@ -983,8 +1399,15 @@ impl Reads for Recording<'_> {
         filter: &ListFilter,
         pointer: &str,
     ) -> Result<Vec<(ObjectKey, Option<serde_json::Value>)>, StoreError> {
-        self.set.borrow_mut().filters.push(filter.clone());
-        project_rows(self.conn, filter, pointer)
+        self.filter(filter).project(filter, pointer)
+    }
+
+    fn get_parsed(&self, key: &ObjectKey) -> Result<Option<Arc<Object>>, StoreError> {
+        self.key(key).get_parsed(key)
+    }
+
+    fn list_parsed(&self, filter: &ListFilter) -> Result<Vec<Arc<Object>>, StoreError> {
+        self.filter(filter).list_parsed(filter)
     }
 }
 
@@ -1004,80 +1427,6 @@ fn insert_token_row(
 fn delete_token_rows(c: &Connection, subject: &str) -> Result<usize, StoreError> {
     Ok(c.prepare_cached("DELETE FROM tokens WHERE subject = ?1")?
         .execute(params![subject])?)
-}
-
-/// [`Reads::project`] in SQL: SQLite extracts the part, so no body is parsed here but
-/// the parts asked for. Filters on labels read whole bodies.
-fn project_rows(
-    c: &Connection,
-    filter: &ListFilter,
-    pointer: &str,
-) -> Result<Vec<(ObjectKey, Option<serde_json::Value>)>, StoreError> {
-    if !filter.labels.is_empty() || !pointer.starts_with('/') {
-        return Ok(list_rows(c, filter)?
-            .items
-            .into_iter()
-            .map(|(k, o)| {
-                let part = o.body.pointer(pointer).cloned();
-                (k, part)
-            })
-            .collect());
-    }
-    let literal = json_path_literal(pointer);
-    let unfiltered = ListFilter {
-        labels: Vec::new(),
-        ..filter.clone()
-    };
-    let (where_sql, values) = key_conditions(&unfiltered);
-    let sql = format!(
-        "SELECT api_group, kind, namespace, name, body -> {literal}
-         FROM objects WHERE 1{where_sql} ORDER BY api_group, kind, namespace, name"
-    );
-    let mut stmt = c.prepare_cached(&sql)?;
-    let rows = stmt.query_map(rusqlite::params_from_iter(values), |r| {
-        Ok((key_at(r, 0)?, r.get::<_, Option<String>>(4)?))
-    })?;
-    let mut out = Vec::new();
-    for row in rows {
-        let (key, part) = row?;
-        let part = part.map(|text| parse_body(&key, &text)).transpose()?;
-        out.push((key, part));
-    }
-    Ok(out)
-}
-
-/// `/status/network` → `'$."status"."network"'`: an SQL literal (JSON pointer escapes
-/// undone) so that an index on the same expression (schema 3) answers it.
-fn json_path_literal(pointer: &str) -> String {
-    let path: String = std::iter::once("$".to_string())
-        .chain(pointer.trim_start_matches('/').split('/').map(|seg| {
-            let seg = seg.replace("~1", "/").replace("~0", "~");
-            format!(".\"{}\"", seg.replace('\\', "\\\\").replace('"', "\\\""))
-        }))
-        .collect();
-    format!("'{}'", path.replace('\'', "''"))
-}
-
-/// The part at `pointer` of the object at `key` (`None` when it or the part is absent).
-fn project_one(
-    c: &Connection,
-    key: &ObjectKey,
-    pointer: &str,
-) -> Result<Option<serde_json::Value>, StoreError> {
-    let sql = format!(
-        "SELECT body -> {} FROM objects
-         WHERE api_group = ?1 AND kind = ?2 AND namespace = ?3 AND name = ?4",
-        json_path_literal(pointer)
-    );
-    let part: Option<Option<String>> = c
-        .prepare_cached(&sql)?
-        .query_row(params![key.group, key.kind, key.namespace, key.name], |r| {
-            r.get(0)
-        })
-        .optional()?;
-    part.flatten()
-        .map(|text| parse_body(key, &text))
-        .transpose()
 }
 
 /// `AND …` conditions on the key columns for the parts of `filter` that are set, and
@@ -1157,6 +1506,17 @@ impl Inner {
             tracing::error!(store = %self.path.display(), "the store's committer thread panicked");
         }
         lock(&self.changes).take();
+        self.committed
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
+        let closed = self.close_connections();
+        // Only now may another server take the file.
+        lock(&self.owner).take();
+        closed
+    }
+
+    fn close_connections(&self) -> Result<(), StoreError> {
         let readers = lock(&self.readers).take();
         for conn in readers.into_iter().flatten() {
             conn.close().map_err(|(_, e)| StoreError::Sqlite(e))?;
@@ -1193,6 +1553,7 @@ fn commit_loop(
     writer: &Mutex<WriteState>,
     queue: &mpsc::Receiver<Ticket>,
     changes: &broadcast::Sender<WatchEvent>,
+    committed: &RwLock<Option<Committed>>,
 ) {
     while let Ok(first) = queue.recv() {
         let mut batch = vec![first];
@@ -1207,9 +1568,21 @@ fn commit_loop(
         st.open = false;
         st.appended = 0;
         let events = std::mem::take(&mut st.events);
+        if result.is_ok() {
+            // Under the write lock, so the next transaction reads what this one committed;
+            // and before anyone hears of the commit, so a write's caller and a watcher told
+            // of it read it back.
+            if let Some(c) = committed
+                .write()
+                .unwrap_or_else(|p| p.into_inner())
+                .as_mut()
+            {
+                c.apply(&events);
+            }
+        }
         drop(st);
         if result.is_ok() {
-            for event in events {
+            for event in events.iter().filter_map(Change::event) {
                 // No subscribers is fine.
                 let _ = changes.send(event);
             }
@@ -1585,38 +1958,6 @@ fn history_floor(c: &Connection) -> Result<(i64, i64), StoreError> {
     Ok((current, oldest.map_or(current, |o| o - 1)))
 }
 
-/// The key of every change after resource version `after`, in order (once per change).
-fn keys_changed_after(c: &Connection, after: i64) -> Result<Vec<ObjectKey>, StoreError> {
-    let mut stmt = c.prepare_cached(
-        "SELECT api_group, kind, namespace, name FROM events
-         WHERE resource_version > ?1 ORDER BY resource_version",
-    )?;
-    let keys = stmt.query_map(params![after], |r| key_at(r, 0))?;
-    Ok(keys.collect::<Result<_, _>>()?)
-}
-
-fn get_row(c: &Connection, key: &ObjectKey) -> Result<Option<StoredObject>, StoreError> {
-    let row: Option<(String, i64, i64, String, String)> = c
-        .prepare_cached(
-            "SELECT body, resource_version, generation, uid, created FROM objects
-             WHERE api_group = ?1 AND kind = ?2 AND namespace = ?3 AND name = ?4",
-        )?
-        .query_row(params![key.group, key.kind, key.namespace, key.name], |r| {
-            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
-        })
-        .optional()?;
-    row.map(|(body, resource_version, generation, uid, created)| {
-        Ok(StoredObject {
-            body: parse_body(key, &body)?,
-            resource_version,
-            generation,
-            uid,
-            created,
-        })
-    })
-    .transpose()
-}
-
 fn parse_body(key: &ObjectKey, body: &str) -> Result<serde_json::Value, StoreError> {
     serde_json::from_str(body).map_err(|source| StoreError::Corrupt {
         key: key.to_string(),
@@ -1739,11 +2080,7 @@ mod tests {
                 .unwrap();
         }
         store
-            .transact::<_, StoreError>(false, |tx| {
-                tx.conn
-                    .execute("DELETE FROM events WHERE resource_version <= 2", [])?;
-                Ok(())
-            })
+            .transact::<_, StoreError>(false, |tx| tx.trim_events_before(3))
             .unwrap();
         let stale = store
             .transact::<_, StoreError>(true, |tx| tx.changed_since(&read))
@@ -1948,25 +2285,118 @@ mod tests {
 
     /// The allocator's read of every cluster's network walks the index, not the bodies.
     #[test]
-    fn the_network_projection_reads_the_index_only() {
+    fn the_kept_history_is_bounded_and_says_how_far_back_it_reaches() {
+        let mut c = Committed::new(Snapshot {
+            at: 0,
+            objects: rpds::RedBlackTreeMapSync::new_sync(),
+        });
+        let changes: Vec<Change> = (1..=EVENT_HISTORY + 5)
+            .map(|rv| Change {
+                key: key(&format!("k{}", rv % 7)),
+                resource_version: rv,
+                event_type: Some(EventType::Modified),
+                object: Some(Entry::new(StoredObject {
+                    body: json!({}),
+                    resource_version: rv,
+                    generation: 1,
+                    uid: "u".into(),
+                    created: "c".into(),
+                })),
+            })
+            .collect();
+        c.apply(&changes);
+        assert_eq!(c.log.len() as i64, EVENT_HISTORY);
+        assert_eq!(c.floor, 5);
+        assert!(c.changed_after(4).is_none(), "change 5 is forgotten");
+        assert_eq!(c.changed_after(EVENT_HISTORY + 2).unwrap().count(), 3);
+        assert_eq!(c.snapshot.at, EVENT_HISTORY + 5);
+        assert_eq!(c.snapshot.objects.size(), 7);
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig { cases: 24, ..Default::default() })]
+
+        /// Whatever mix of puts, deletes, refused decisions and dry runs goes through the
+        /// group commit, from several threads at once, the objects kept in memory are what
+        /// the file holds: reopening the store reads the same objects back.
+        #[test]
+        fn the_objects_in_memory_are_the_ones_on_disk(
+            ops in proptest::collection::vec((0u8..4, 0u8..6, 0u8..4), 1..60)
+        ) {
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join("m.db");
+            let store = Arc::new(Store::open(&path).unwrap());
+            let chunks: Vec<Vec<(u8, u8, u8)>> = ops.chunks(8).map(<[_]>::to_vec).collect();
+            std::thread::scope(|scope| {
+                for chunk in chunks {
+                    let store = Arc::clone(&store);
+                    scope.spawn(move || {
+                        for (op, name, value) in chunk {
+                            let k = key(&format!("o{name}"));
+                            let _ = store.mutate::<_, StoreError>(&k, op == 3, |current, next| {
+                                match op {
+                                    0 | 3 => Ok((put(json!({"v": value, "rv": next})), ())),
+                                    1 if current.is_some() => Ok((Mutation::Delete, ())),
+                                    _ => Err(StoreError::Closed),
+                                }
+                            });
+                        }
+                    });
+                }
+            });
+            let in_memory = store.list_filtered(&ListFilter::default()).unwrap();
+            let also = store
+                .read(|c| list_rows(c, &ListFilter::default()))
+                .unwrap();
+            proptest::prop_assert_eq!(&in_memory, &also);
+            store.close().unwrap();
+            drop(store);
+            let reopened = Store::open(&path).unwrap();
+            proptest::prop_assert_eq!(in_memory, reopened.list_filtered(&ListFilter::default()).unwrap());
+        }
+    }
+
+    #[test]
+    fn a_second_store_on_the_same_file_is_refused_until_the_first_closes() {
         let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(&dir.path().join("q.db")).unwrap();
-        let plan: Vec<String> = store
+        let path = dir.path().join("w.db");
+        let first = Store::open(&path).unwrap();
+        let err = Store::open(&path).unwrap_err();
+        assert!(matches!(err, StoreError::InUse { .. }), "{err:?}");
+        let message = err.to_string();
+        assert!(
+            message.contains("in use by another wayfinder-server")
+                && message.contains("--data-dir"),
+            "{message}"
+        );
+        first.close().unwrap();
+        Store::open(&path).unwrap().close().unwrap();
+    }
+
+    #[test]
+    fn a_store_of_schema_3_loses_the_network_index() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("w.db");
+        {
+            let mut conn = Connection::open(&path).unwrap();
+            let tx = conn.transaction().unwrap();
+            for sql in &MIGRATIONS[..3] {
+                tx.execute_batch(sql).unwrap();
+            }
+            tx.pragma_update(None, "user_version", 3).unwrap();
+            tx.commit().unwrap();
+        }
+        let store = Store::open(&path).unwrap();
+        let indexes: i64 = store
             .read(|c| {
-                let mut stmt = c.prepare(
-                    "EXPLAIN QUERY PLAN SELECT api_group, kind, namespace, name, body -> '$.\"status\".\"network\"'
-                     FROM objects WHERE 1 AND api_group = ?1 AND kind = ?2
-                     ORDER BY api_group, kind, namespace, name",
-                )?;
-                let rows = stmt.query_map(params!["g", "k"], |r| r.get::<_, String>(3))?;
-                Ok(rows.collect::<Result<Vec<_>, _>>()?)
+                Ok(c.query_row(
+                    "SELECT count(*) FROM sqlite_master WHERE name = 'objects_status_network'",
+                    [],
+                    |r| r.get(0),
+                )?)
             })
             .unwrap();
-        assert!(
-            plan.iter()
-                .any(|p| p.contains("COVERING INDEX objects_status_network")),
-            "{plan:?}"
-        );
+        assert_eq!(indexes, 0);
     }
 
     #[tokio::test]

@@ -104,7 +104,10 @@ async fn credentials_are_capped_scoped_audited_and_never_logged() {
     store
         .insert_token(&hash_token("eve-token"), "eve@example.com", &[], now)
         .unwrap();
+    // The server owns the store file: hand it over, then read through its store.
+    store.close().unwrap();
     let server = Running::start(dir.path(), Duration::from_millis(50)).await;
+    let store = server.store.clone();
     wait_phase(&store, "pay", "dev", "Success").await;
     wait_phase(&store, "pay", "slow", "Failure").await;
     let admin = server.token.clone();

@@ -44,7 +44,10 @@ async fn a_cluster_is_built_with_its_network_packages_and_policies() {
         reconciler::status_of(&get(&store, "pay", "dev").unwrap()),
         Some("Pending")
     );
+    // The server owns the store file: hand it over, then read through its store.
+    store.close().unwrap();
     let server = Running::start(dir.path(), Duration::from_millis(300)).await;
+    let store = server.store.clone();
 
     let (body, seen) = wait_phase(&store, "pay", "dev", "Success").await;
     assert_eq!(seen, ["Pending", "Creating", "Success"], "{body:#}");
@@ -104,7 +107,10 @@ async fn a_cluster_told_to_fail_fails_with_the_reason() {
         Some("pay"),
         cluster("bad", "pay", &[("wayfinder.dev/simulate", "fail")]),
     );
+    // The server owns the store file: hand it over, then read through its store.
+    store.close().unwrap();
     let server = Running::start(dir.path(), Duration::from_millis(100)).await;
+    let store = server.store.clone();
     let (body, seen) = wait_phase(&store, "pay", "bad", "Failure").await;
     assert_eq!(seen, ["Pending", "Creating", "Failure"]);
     let ready = ready_condition(&body).unwrap();
@@ -135,7 +141,10 @@ async fn deleting_frees_the_network_for_the_next_cluster() {
     let store = open(dir.path());
     populate(&store);
     put(&store, Some("pay"), cluster("one", "pay", &[]));
+    // The server owns the store file: hand it over, then read through its store.
+    store.close().unwrap();
     let server = Running::start(dir.path(), Duration::from_millis(200)).await;
+    let store = server.store.clone();
     wait_phase(&store, "pay", "one", "Success").await;
 
     // The only /22 is taken: a second cluster (in another workspace) cannot get one.
@@ -170,7 +179,10 @@ async fn work_interrupted_by_a_restart_resumes() {
     populate(&store);
     put(&store, Some("pay"), cluster("dev", "pay", &[]));
     // A slow cloud: stop the server while the cluster is Creating.
+    // The server owns the store file: hand it over, then read through its store.
+    store.close().unwrap();
     let server = Running::start(dir.path(), Duration::from_secs(30)).await;
+    let store = server.store.clone();
     let (body, _) = wait(&store, "pay", "dev", |b| {
         b.is_some_and(|b| b["status"]["network"]["cidr"].is_string())
     })
@@ -178,12 +190,15 @@ async fn work_interrupted_by_a_restart_resumes() {
     let body = body.unwrap();
     assert_eq!(reconciler::status_of(&body), Some("Creating"));
     server.stop().await;
+    let store = open(dir.path());
     assert_eq!(
         reconciler::status_of(&get(&store, "pay", "dev").unwrap()),
         Some("Creating")
     );
 
+    store.close().unwrap();
     let server = Running::start(dir.path(), Duration::from_millis(100)).await;
+    let store = server.store.clone();
     let (done, _) = wait_phase(&store, "pay", "dev", "Success").await;
     assert_eq!(done["status"]["network"], body["status"]["network"]);
     assert_eq!(done["status"]["lastReconcile"]["generation"], json!(1));
@@ -196,7 +211,10 @@ async fn deleting_while_creating_wins() {
     let store = open(dir.path());
     populate(&store);
     put(&store, Some("pay"), cluster("dev", "pay", &[]));
+    // The server owns the store file: hand it over, then read through its store.
+    store.close().unwrap();
     let server = Running::start(dir.path(), Duration::from_millis(500)).await;
+    let store = server.store.clone();
     wait_phase(&store, "pay", "dev", "Creating").await;
     request_delete(&server.store, "pay", "dev");
     let (_, seen) = wait(&store, "pay", "dev", |b| b.is_none()).await;
@@ -221,7 +239,10 @@ async fn the_api_creates_and_deletes_clusters_through_the_reconciler() {
     template["spec"]["nodePools"][0]["spot"]["eks"]["additionalInstanceTypes"] =
         json!(["m5.large"]);
     put(&store, None, template);
+    // The server owns the store file: hand it over, then read through its store.
+    store.close().unwrap();
     let server = Running::start(dir.path(), Duration::from_millis(200)).await;
+    let store = server.store.clone();
     let client = reqwest::Client::new();
     let base = format!(
         "{}/resources/compute.appvia.io/v2beta2/workspaces/pay/clusters",
@@ -278,7 +299,10 @@ async fn a_failed_delete_is_retried_after_its_back_off() {
             &[("wayfinder.dev/simulate", "fail-delete-once")],
         ),
     );
+    // The server owns the store file: hand it over, then read through its store.
+    store.close().unwrap();
     let server = Running::start(dir.path(), Duration::from_millis(50)).await;
+    let store = server.store.clone();
     wait_phase(&store, "pay", "sticky", "Success").await;
     request_delete(&server.store, "pay", "sticky");
     let (failed, _) = wait_phase(&store, "pay", "sticky", "DeleteFailed").await;

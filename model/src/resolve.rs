@@ -7,6 +7,7 @@
 //! user controls, with what would be accepted.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use crate::cloudaccess::{CLUSTER_PROVISIONING, CloudAccessConfigSpec};
 use crate::cluster::{CloudAccessRef, Cluster, PlanRef};
@@ -46,18 +47,18 @@ pub trait ObjectView {
         workspace: Option<&str>,
         name: &str,
         version: Option<&str>,
-    ) -> Option<Object>;
+    ) -> Option<Arc<Object>>;
 
     /// Every object of a kind (every version of a versioned kind) — for a workspaced kind,
     /// those in `workspace`.
-    fn list(&self, kind: &KindInfo, workspace: Option<&str>) -> Vec<Object>;
+    fn list(&self, kind: &KindInfo, workspace: Option<&str>) -> Vec<Arc<Object>>;
 }
 
 /// An [`ObjectView`] over objects held in memory, each tagged with its workspace (`None`
 /// for platform kinds). For tests and for checking definitions before they are stored.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct MemoryView {
-    objects: Vec<(Option<String>, Object)>,
+    objects: Vec<(Option<String>, Arc<Object>)>,
 }
 
 impl MemoryView {
@@ -102,7 +103,7 @@ impl MemoryView {
                 && o.metadata().name == object.metadata().name
                 && o.version() == object.version())
         });
-        self.objects.push((ws, object));
+        self.objects.push((ws, Arc::new(object)));
     }
 
     /// This view with an object added.
@@ -115,7 +116,7 @@ impl MemoryView {
         &'a self,
         kind: &'a KindInfo,
         workspace: Option<&'a str>,
-    ) -> impl Iterator<Item = &'a Object> + 'a {
+    ) -> impl Iterator<Item = &'a Arc<Object>> + 'a {
         self.objects
             .iter()
             .filter(move |(w, o)| {
@@ -133,7 +134,7 @@ impl ObjectView for MemoryView {
         workspace: Option<&str>,
         name: &str,
         version: Option<&str>,
-    ) -> Option<Object> {
+    ) -> Option<Arc<Object>> {
         let mut named = self
             .of_kind(kind, workspace)
             .filter(|o| o.metadata().name == name);
@@ -146,7 +147,7 @@ impl ObjectView for MemoryView {
         }
     }
 
-    fn list(&self, kind: &KindInfo, workspace: Option<&str>) -> Vec<Object> {
+    fn list(&self, kind: &KindInfo, workspace: Option<&str>) -> Vec<Arc<Object>> {
         self.of_kind(kind, workspace).cloned().collect()
     }
 }
@@ -314,7 +315,7 @@ fn listing(what: &str, mut names: Vec<String>) -> String {
     }
 }
 
-fn names(objects: &[Object]) -> Vec<String> {
+fn names(objects: &[Arc<Object>]) -> Vec<String> {
     objects.iter().map(|o| o.metadata().name.clone()).collect()
 }
 
@@ -351,7 +352,7 @@ impl Resolver<'_> {
         let (name, version) = (&plan_ref.name, &plan_ref.version);
         let name_path = self.spec.field("plan").field("name");
         let version_path = self.spec.field("plan").field("version");
-        let versions: Vec<Object> = self
+        let versions: Vec<Arc<Object>> = self
             .view
             .list(&CLUSTER_PLAN, None)
             .into_iter()
@@ -361,7 +362,7 @@ impl Resolver<'_> {
             let mut v: Vec<&str> = versions
                 .iter()
                 .filter(|o| publish_state(o.metadata()) == Ok(PublishState::Published))
-                .filter_map(Object::version)
+                .filter_map(|o| o.version())
                 .collect();
             v.sort_by(|a, b| compare_versions(a, b));
             v.into_iter().map(str::to_string).collect::<Vec<_>>()
@@ -371,8 +372,9 @@ impl Resolver<'_> {
         } else {
             format!("published versions: {}", published.join(", "))
         };
-        let plan = match self.view.get(&CLUSTER_PLAN, None, name, Some(version)) {
-            Some(Object::ClusterPlan(p)) => p,
+        let found = self.view.get(&CLUSTER_PLAN, None, name, Some(version));
+        let plan = match found.as_deref() {
+            Some(Object::ClusterPlan(p)) => p.clone(),
             _ if versions.is_empty() => {
                 let plans = names(&self.view.list(&CLUSTER_PLAN, None));
                 self.push(
@@ -466,7 +468,11 @@ impl Resolver<'_> {
             return None;
         };
         let name = &network.network_plan;
-        match self.view.get(&CLUSTER_NETWORK_PLAN, None, name, None) {
+        match self
+            .view
+            .get(&CLUSTER_NETWORK_PLAN, None, name, None)
+            .as_deref()
+        {
             Some(Object::ClusterNetworkPlan(n)) => {
                 let np_cloud = n.spec.template.as_ref().map(|t| t.provider.as_str());
                 if let (Some(want), Some(got)) = (cloud, np_cloud)
@@ -477,7 +483,7 @@ impl Resolver<'_> {
                         plan.provider
                     ));
                 }
-                Some((name.clone(), n.spec))
+                Some((name.clone(), n.spec.clone()))
             }
             _ => {
                 self.push_plan(format!(
@@ -537,7 +543,11 @@ impl Resolver<'_> {
                     r.push_plan(format!("cluster plan {plan_name}'s default {msg}"));
                 }
             };
-            match self.view.get(&COMPUTE_TEMPLATE, None, &name, None) {
+            match self
+                .view
+                .get(&COMPUTE_TEMPLATE, None, &name, None)
+                .as_deref()
+            {
                 Some(Object::ComputeTemplate(t)) if t.spec.provider == provider => {
                     pools = t.spec.node_pools.clone();
                     origins = vec![PoolOrigin::Template; pools.len()];
@@ -558,7 +568,7 @@ impl Resolver<'_> {
                         .view
                         .list(&COMPUTE_TEMPLATE, None)
                         .iter()
-                        .filter(|o| matches!(o, Object::ComputeTemplate(t) if t.spec.provider == provider))
+                        .filter(|o| matches!(o.as_ref(), Object::ComputeTemplate(t) if t.spec.provider == provider))
                         .map(|o| o.metadata().name.clone())
                         .collect();
                     problem(
@@ -741,7 +751,11 @@ impl Resolver<'_> {
         let plan_name = &self.cluster.spec.plan.name;
         let pinned: Vec<&str> = plan.packages().iter().map(|p| p.name.as_str()).collect();
         for p in plan.packages() {
-            match self.view.get(&PACKAGE, None, &p.name, Some(&p.version)) {
+            match self
+                .view
+                .get(&PACKAGE, None, &p.name, Some(&p.version))
+                .as_deref()
+            {
                 Some(Object::Package(pkg)) => {
                     for d in pkg.spec.dependencies.iter().flatten() {
                         if !pinned.contains(&d.as_str()) {
@@ -795,9 +809,9 @@ impl Resolver<'_> {
                 self.view
                     .list(&CLOUD_ACCESS_CONFIG, Some(h))
                     .into_iter()
-                    .filter_map(move |o| match o {
+                    .filter_map(move |o| match o.as_ref() {
                         Object::CloudAccessConfig(a) => {
-                            Some((h.to_string(), a.metadata.name, a.spec))
+                            Some((h.to_string(), a.metadata.name.clone(), a.spec.clone()))
                         }
                         _ => None,
                     })
@@ -823,8 +837,12 @@ impl Resolver<'_> {
                 None => holders.clone(),
             };
             let found = search.iter().find_map(|h| {
-                match self.view.get(&CLOUD_ACCESS_CONFIG, Some(h), &r.name, None) {
-                    Some(Object::CloudAccessConfig(a)) => Some((h.to_string(), a.spec)),
+                match self
+                    .view
+                    .get(&CLOUD_ACCESS_CONFIG, Some(h), &r.name, None)
+                    .as_deref()
+                {
+                    Some(Object::CloudAccessConfig(a)) => Some((h.to_string(), a.spec.clone())),
                     _ => None,
                 }
             });

@@ -251,11 +251,25 @@ pub fn compare_versions(a: &str, b: &str) -> Ordering {
 /// The latest published version among `versions` (objects of one versioned kind and name):
 /// the highest `spec.version` whose publish state is Published. Objects without a readable
 /// version or publish state are skipped.
-pub fn latest_published<'a>(versions: impl Iterator<Item = &'a Object>) -> Option<&'a Object> {
+///
+/// Takes objects or anything that borrows as one (`&Arc<Object>`).
+pub fn latest_published<'a, O: std::borrow::Borrow<Object> + ?Sized + 'a>(
+    versions: impl Iterator<Item = &'a O>,
+) -> Option<&'a O> {
+    let object = |o: &'a O| -> &'a Object { o.borrow() };
     versions
-        .filter(|o| publish_state(o.metadata()) == Ok(PublishState::Published))
-        .filter(|o| o.version().is_some_and(|v| Version::parse(v).is_some()))
-        .max_by(|a, b| compare_versions(a.version().unwrap_or(""), b.version().unwrap_or("")))
+        .filter(|o| publish_state(object(o).metadata()) == Ok(PublishState::Published))
+        .filter(|o| {
+            object(o)
+                .version()
+                .is_some_and(|v| Version::parse(v).is_some())
+        })
+        .max_by(|a, b| {
+            compare_versions(
+                object(a).version().unwrap_or(""),
+                object(b).version().unwrap_or(""),
+            )
+        })
 }
 
 #[cfg(test)]
