@@ -276,11 +276,8 @@ impl FromRequestParts<AppState> for Principal {
                 ))
             })?;
         let hash = hash_token(token);
-        let record = state
-            .store
-            .run(move |s| s.token(&hash))
-            .await
-            .and_then(|r| r)?;
+        // From memory: no blocking.
+        let record = state.store.token(&hash)?;
         let Some(r) = record else {
             return Err(ApiError::unauthorized(format!(
                 "the bearer token is not valid (unknown or revoked): {HOW_TO_AUTHENTICATE}"
@@ -303,7 +300,7 @@ async fn check_access_token(state: &AppState, rest: &str) -> Result<(), ApiError
         return Err(ApiError::unauthorized("the bearer token is not valid"));
     };
     let key = crate::store::ObjectKey::workspaced(&wayfinder_model::kinds::ACCESS_TOKEN, ws, name);
-    let found = state.store.run(move |s| s.get(&key)).await??;
+    let found = state.store.get(&key)?;
     let Some(object) = found else {
         return Err(ApiError::unauthorized(format!(
             "the bearer token is not valid: its AccessToken {ws}/{name} was deleted (revoked); {HOW_TO_AUTHENTICATE}"

@@ -62,8 +62,8 @@ use crate::driver::{CloudDriver, ClusterId, DriverFailure, ProvisionRequest};
 use crate::network::{self, NetworkAllocation, PoolContext, RequestOrigin};
 use crate::resources::list_clusters;
 use crate::store::{
-    EventType, ListFilter, Mutation, NewRow, ObjectKey, Store, StoreError, StoredObject, Watch,
-    WatchEvent,
+    EventType, ListFilter, Mutation, NewRow, ObjectKey, Reads, Store, StoreError, StoredObject,
+    Watch, WatchEvent,
 };
 
 /// How often every cluster is looked at, besides the watch.
@@ -203,8 +203,7 @@ impl Reconciler {
     }
 
     async fn reconcile(&self, key: ObjectKey) {
-        let k = key.clone();
-        let current = match self.store.run(move |s| s.get(&k)).await.and_then(|r| r) {
+        let current = match self.store.get(&key) {
             Ok(Some(c)) if needs_work(&c.body, c.generation) => c,
             Ok(_) => return,
             Err(e) => {
@@ -247,23 +246,9 @@ impl Reconciler {
             phase::CREATING
         };
         tracing::info!(cluster = %id, generation, phase = working, "reconciling");
-        self.write(&key, &uid, true, move |st| {
-            set_phase(
-                st,
-                working,
-                &format!("{working} the cluster (generation {generation})"),
-            );
-            set_ready(
-                st,
-                "False",
-                "InProgress",
-                "the cluster is being built",
-                generation,
-            );
-        })
-        .await?;
 
-        // Resolve and allocate the network, under the allocation lock.
+        // Resolve and allocate the network, under the allocation lock; the network is
+        // recorded with the phase, in one write.
         let prepared = {
             let mut held = self.allocation.lock().await;
             let mut taken = std::mem::take(&mut *held);
@@ -271,7 +256,7 @@ impl Reconciler {
             let (taken, prepared) = self
                 .store
                 .run(move |s| {
-                    let prepared = prepare(s, &k, &u, &mut taken);
+                    let prepared = prepare(s, &k, &u, working, &mut taken);
                     (taken, prepared)
                 })
                 .await
@@ -684,18 +669,21 @@ struct Prepared {
 type Failed = (String, String);
 
 /// Resolves the cluster, picks the cluster policies, allocates its network and records it in
-/// `status.network`. Runs under the allocation lock.
+/// `status.network`, with the phase `working` (Creating or Updating). Runs under the
+/// allocation lock.
 fn prepare(
     store: &Store,
     key: &ObjectKey,
     uid: &str,
+    working: &'static str,
     taken: &mut network::TakenNetworks,
 ) -> Result<Result<Prepared, Failed>, WriteError> {
-    let Some(current) = store.get(key)?.filter(|c| c.uid == uid) else {
+    let snapshot = store.snapshot()?;
+    let Some(current) = snapshot.get(key)?.filter(|c| c.uid == uid) else {
         return Err(WriteError::Gone);
     };
     let workspace = key.namespace.as_str();
-    let cluster: Cluster = match serde_json::from_value(current.body.clone()) {
+    let cluster: Cluster = match serde::Deserialize::deserialize(&current.body) {
         Ok(c) => c,
         Err(e) => {
             return Ok(Err((
@@ -704,7 +692,6 @@ fn prepare(
             )));
         }
     };
-    let snapshot = store.snapshot()?;
     let view = StoreView::new(&snapshot);
     let options = ResolveOptions {
         existing_plan: Some(cluster.spec.plan.clone()),
@@ -749,10 +736,23 @@ fn prepare(
         },
     };
     let a = allocation.clone();
+    let generation = current.generation;
     write_status(store, key, uid, true, move |st| {
         st.insert(
             "network".into(),
             serde_json::to_value(&a).unwrap_or_default(),
+        );
+        set_phase(
+            st,
+            working,
+            &format!("{working} the cluster (generation {generation})"),
+        );
+        set_ready(
+            st,
+            "False",
+            "InProgress",
+            "the cluster is being built",
+            generation,
         );
     })?;
 

@@ -463,17 +463,12 @@ impl Ctx {
         let Some(ws) = t.workspace.clone() else {
             return Ok(());
         };
-        let w = ws.clone();
-        let (exists, known) = self
-            .state
-            .store
-            .run(move |s| -> Result<_, StoreError> {
-                Ok((workspace_exists(s, &w)?, workspace_keys(s)?))
-            })
-            .await??;
-        if exists {
+        // From memory: no blocking.
+        let store = &*self.state.store;
+        if workspace_exists(store, &ws)? {
             return Ok(());
         }
+        let known = workspace_keys(store)?;
         Err(ApiError::not_found(format!(
             "workspace {ws} does not exist; workspaces: {}; an administrator creates one with POST {}",
             known.join(", "),
@@ -487,11 +482,7 @@ impl Ctx {
         authorize(&self.principal, Verb::List, kind, t.workspace.as_deref())?;
         self.ensure_workspace(t).await?;
         let ns = t.workspace.clone().unwrap_or_default();
-        let (rv, items) = self
-            .state
-            .store
-            .run(move |s| s.list(kind.group, kind.kind, &ns))
-            .await??;
+        let (rv, items) = self.state.store.list(kind.group, kind.kind, &ns)?;
         let selector = &self.params.label_selector;
         let items: Vec<Value> = items
             .into_iter()
@@ -522,12 +513,7 @@ impl Ctx {
         authorize(&self.principal, Verb::Get, kind, ws.as_deref())?;
         self.ensure_workspace(t).await?;
         if kind.versioned && t.version == VersionSel::Latest {
-            let n = name.clone();
-            let versions = self
-                .state
-                .store
-                .run(move |s| admission::versions_of(s, kind, &n))
-                .await??;
+            let versions = admission::versions_of(&*self.state.store, kind, &name)?;
             if versions.is_empty() {
                 return Err(not_found(kind, None, &name, None));
             }
@@ -556,7 +542,7 @@ impl Ctx {
             _ => None,
         };
         let key = object_key(kind, ws.as_deref(), &name, version.as_deref());
-        let found = self.state.store.run(move |s| s.get(&key)).await??;
+        let found = self.state.store.get(&key)?;
         match found {
             Some(o) => Ok(Json(o.body).into_response()),
             None => Err(not_found(kind, ws.as_deref(), &name, version.as_deref())),
@@ -871,7 +857,7 @@ impl Ctx {
             }
         }
         if t.version == VersionSel::All {
-            let rv = self.state.store.run(|s| s.resource_version()).await??;
+            let rv = self.state.store.resource_version()?;
             return Ok(list_body(kind, rv, deleted).into_response());
         }
         Ok(Json(deleted.pop().unwrap_or_default()).into_response())

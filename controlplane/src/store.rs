@@ -34,14 +34,14 @@
 //! [`Store::run`], which moves the call onto tokio's blocking pool so the runtime is never
 //! blocked. The [`ObjectStore`] methods are async and do that themselves.
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::future::Future;
 use std::panic::{self, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock, mpsc};
 use std::time::Duration;
 
-use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
+use rusqlite::{Connection, TransactionBehavior, params};
 use tokio::sync::broadcast;
 use wayfinder_model::Object;
 
@@ -291,7 +291,7 @@ struct WriteState {
     appended: usize,
     /// Changes of the open transaction, applied to the committed objects in memory and
     /// published as change events once it commits.
-    events: Vec<Change>,
+    events: Writes,
     /// Set when the open transaction had to be abandoned with writes in it: the
     /// committer answers their tickets with this error.
     abandoned: Option<Arc<rusqlite::Error>>,
@@ -525,6 +525,8 @@ struct Committed {
     snapshot: Snapshot,
     floor: i64,
     log: VecDeque<(i64, ObjectKey)>,
+    /// Every token's owner, by the token's hash.
+    tokens: HashMap<String, TokenRecord>,
 }
 
 impl Committed {
@@ -533,6 +535,43 @@ impl Committed {
             floor: snapshot.at,
             snapshot,
             log: VecDeque::new(),
+            tokens: HashMap::new(),
+        }
+    }
+
+    /// What the store holds, read once when it opens.
+    fn load(conn: &Connection) -> Result<Self, StoreError> {
+        let mut committed = Self::new(Snapshot::load(conn)?);
+        let mut stmt = conn.prepare("SELECT hash, subject, roles FROM tokens")?;
+        let rows = stmt.query_map([], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, String>(2)?,
+            ))
+        })?;
+        for row in rows {
+            let (hash, subject, roles) = row?;
+            let roles: Vec<String> =
+                serde_json::from_str(&roles).map_err(|source| StoreError::Corrupt {
+                    key: format!("token of {subject}"),
+                    source,
+                })?;
+            committed
+                .tokens
+                .insert(hash, TokenRecord { subject, roles });
+        }
+        Ok(committed)
+    }
+
+    fn apply_tokens(&mut self, changes: &[TokenChange]) {
+        for change in changes {
+            match change {
+                TokenChange::Insert { hash, record } => {
+                    self.tokens.insert(hash.clone(), record.clone());
+                }
+                TokenChange::Revoke(subject) => self.tokens.retain(|_, t| t.subject != *subject),
+            }
         }
     }
 
@@ -557,6 +596,40 @@ impl Committed {
             let first = self.log.partition_point(|(rv, _)| *rv <= after);
             self.log.range(first..).map(|(_, k)| k)
         })
+    }
+}
+
+/// The writes of a transaction: objects, and tokens.
+#[derive(Default)]
+struct Writes {
+    objects: Vec<Change>,
+    tokens: Vec<TokenChange>,
+}
+
+impl Writes {
+    fn token(change: TokenChange) -> Self {
+        Self {
+            objects: Vec::new(),
+            tokens: vec![change],
+        }
+    }
+}
+
+/// A token write: one token stored, or every token of a subject revoked.
+enum TokenChange {
+    Insert { hash: String, record: TokenRecord },
+    Revoke(String),
+}
+
+impl TokenChange {
+    fn insert(hash: &str, subject: &str, roles: &[&str]) -> Self {
+        Self::Insert {
+            hash: hash.to_string(),
+            record: TokenRecord {
+                subject: subject.to_string(),
+                roles: roles.iter().map(|r| r.to_string()).collect(),
+            },
+        }
     }
 }
 
@@ -600,13 +673,13 @@ impl Store {
             );
         }
         migrate(&mut conn, path)?;
-        let committed = Arc::new(RwLock::new(Some(Committed::new(Snapshot::load(&conn)?))));
+        let committed = Arc::new(RwLock::new(Some(Committed::load(&conn)?)));
         let (tickets, queue) = mpsc::channel();
         let writer = Arc::new(Mutex::new(WriteState {
             conn: Some(conn),
             open: false,
             appended: 0,
-            events: Vec::new(),
+            events: Writes::default(),
             abandoned: None,
             tickets: Some(tickets),
         }));
@@ -717,11 +790,7 @@ impl Store {
     fn batched<R, E>(
         &self,
         dry_run: bool,
-        f: impl FnOnce(
-            &Connection,
-            &[Change],
-            &RwLock<Option<Committed>>,
-        ) -> Result<(R, Vec<Change>), E>,
+        f: impl FnOnce(&Connection, &[Change], &RwLock<Option<Committed>>) -> Result<(R, Writes), E>,
     ) -> Result<R, E>
     where
         E: From<StoreError>,
@@ -741,7 +810,8 @@ impl Store {
             conn.execute_batch("SAVEPOINT mutation")
                 .map_err(StoreError::from)?;
             let committed = &*self.inner.committed;
-            let outcome = panic::catch_unwind(AssertUnwindSafe(|| f(conn, &st.events, committed)));
+            let outcome =
+                panic::catch_unwind(AssertUnwindSafe(|| f(conn, &st.events.objects, committed)));
             let keep = !dry_run && matches!(outcome, Ok(Ok(_)));
             let finish = if keep {
                 conn.execute_batch("RELEASE mutation")
@@ -753,7 +823,7 @@ impl Store {
                 // writes already appended (their tickets will report the failure).
                 let _ = conn.execute_batch("ROLLBACK");
                 st.open = false;
-                st.events.clear();
+                st.events = Writes::default();
                 let e = Arc::new(e);
                 if st.appended > 0 {
                     st.abandoned = Some(Arc::clone(&e));
@@ -776,7 +846,8 @@ impl Store {
                     if !keep {
                         return Ok(out);
                     }
-                    st.events.extend(events);
+                    st.events.objects.extend(events.objects);
+                    st.events.tokens.extend(events.tokens);
                     out
                 }
             };
@@ -842,9 +913,16 @@ impl Store {
                 committed,
                 pending,
                 events: Vec::new(),
+                tokens: Vec::new(),
             };
             let out = f(&mut tx)?;
-            Ok((out, tx.events))
+            Ok((
+                out,
+                Writes {
+                    objects: tx.events,
+                    tokens: tx.tokens,
+                },
+            ))
         })
     }
 
@@ -972,33 +1050,24 @@ impl Store {
 
     /// The owner of a token, looked up by the token's SHA-256 hash (hex).
     pub fn token(&self, hash: &str) -> Result<Option<TokenRecord>, StoreError> {
-        self.read(|c| {
-            let row: Option<(String, String)> = c
-                .prepare_cached("SELECT subject, roles FROM tokens WHERE hash = ?1")?
-                .query_row(params![hash], |r| Ok((r.get(0)?, r.get(1)?)))
-                .optional()?;
-            match row {
-                None => Ok(None),
-                Some((subject, roles)) => {
-                    let roles: Vec<String> =
-                        serde_json::from_str(&roles).map_err(|source| StoreError::Corrupt {
-                            key: format!("token of {subject}"),
-                            source,
-                        })?;
-                    Ok(Some(TokenRecord { subject, roles }))
-                }
-            }
-        })
+        let committed = self
+            .inner
+            .committed
+            .read()
+            .unwrap_or_else(|p| p.into_inner());
+        let c = committed.as_ref().ok_or(StoreError::Closed)?;
+        Ok(c.tokens.get(hash).cloned())
     }
 
     /// How many tokens a subject has.
     pub fn count_tokens(&self, subject: &str) -> Result<i64, StoreError> {
-        self.read(|c| {
-            Ok(
-                c.prepare_cached("SELECT count(*) FROM tokens WHERE subject = ?1")?
-                    .query_row(params![subject], |r| r.get(0))?,
-            )
-        })
+        let committed = self
+            .inner
+            .committed
+            .read()
+            .unwrap_or_else(|p| p.into_inner());
+        let c = committed.as_ref().ok_or(StoreError::Closed)?;
+        Ok(c.tokens.values().filter(|t| t.subject == subject).count() as i64)
     }
 
     /// Stores a token by its hash.
@@ -1011,14 +1080,15 @@ impl Store {
     ) -> Result<(), StoreError> {
         self.batched(false, |c, _, _| {
             insert_token_row(c, hash, subject, roles, created)?;
-            Ok(((), Vec::new()))
+            Ok(((), Writes::token(TokenChange::insert(hash, subject, roles))))
         })
     }
 
     /// Revokes every token of a subject; returns how many there were.
     pub fn delete_tokens(&self, subject: &str) -> Result<usize, StoreError> {
         self.batched(false, |c, _, _| {
-            Ok((delete_token_rows(c, subject)?, Vec::new()))
+            let n = delete_token_rows(c, subject)?;
+            Ok((n, Writes::token(TokenChange::Revoke(subject.to_string()))))
         })
     }
 
@@ -1210,6 +1280,7 @@ pub struct Tx<'a> {
     pending: &'a [Change],
     /// This write's own.
     events: Vec<Change>,
+    tokens: Vec<TokenChange>,
 }
 
 impl Tx<'_> {
@@ -1304,12 +1375,16 @@ impl Tx<'_> {
         roles: &[&str],
         created: &str,
     ) -> Result<(), StoreError> {
-        insert_token_row(self.conn, hash, subject, roles, created)
+        insert_token_row(self.conn, hash, subject, roles, created)?;
+        self.tokens.push(TokenChange::insert(hash, subject, roles));
+        Ok(())
     }
 
     /// Removes every token of `subject`, in this write; how many there were.
     pub fn delete_tokens(&mut self, subject: &str) -> Result<usize, StoreError> {
-        delete_token_rows(self.conn, subject)
+        let n = delete_token_rows(self.conn, subject)?;
+        self.tokens.push(TokenChange::Revoke(subject.to_string()));
+        Ok(n)
     }
 }
 
@@ -1577,12 +1652,13 @@ fn commit_loop(
                 .unwrap_or_else(|p| p.into_inner())
                 .as_mut()
             {
-                c.apply(&events);
+                c.apply(&events.objects);
+                c.apply_tokens(&events.tokens);
             }
         }
         drop(st);
         if result.is_ok() {
-            for event in events.iter().filter_map(Change::event) {
+            for event in events.objects.iter().filter_map(Change::event) {
                 // No subscribers is fine.
                 let _ = changes.send(event);
             }
