@@ -60,7 +60,6 @@ use wayfinder_model::{Object, ObjectView, resolve_cluster_with};
 use crate::admission::StoreView;
 use crate::driver::{CloudDriver, ClusterId, DriverFailure, ProvisionRequest};
 use crate::network::{self, NetworkAllocation, PoolContext, RequestOrigin};
-use crate::resources::list_clusters;
 use crate::store::{
     EventType, ListFilter, Mutation, NewRow, ObjectKey, Reads, Store, StoreError, StoredObject,
     Watch, WatchEvent,
@@ -203,9 +202,13 @@ impl Reconciler {
     }
 
     async fn reconcile(&self, key: ObjectKey) {
-        let current = match self.store.get(&key) {
-            Ok(Some(c)) if needs_work(&c.body, c.generation) => c,
-            Ok(_) => return,
+        let current = match self.store.snapshot().map(|s| {
+            s.object(&key)
+                .filter(|c| needs_work(&c.body, c.generation))
+                .cloned()
+        }) {
+            Ok(Some(c)) => c,
+            Ok(None) => return,
             Err(e) => {
                 tracing::warn!(cluster = %key, error = %crate::ErrorChain(&e), "cannot read cluster");
                 return;
@@ -645,19 +648,12 @@ fn set_ready(
 
 /// The keys of every stored cluster that needs work.
 fn scan(store: &Store) -> Result<Vec<ObjectKey>, StoreError> {
-    Ok(list_clusters(store)?
-        .into_iter()
+    let snapshot = store.snapshot()?;
+    let clusters = ListFilter::every(&CLUSTER);
+    Ok(snapshot
+        .objects(&clusters)
         .filter(|(_, c)| needs_work(&c.body, c.generation))
-        .map(|(ws, c)| {
-            let name = c
-                .body
-                .get("metadata")
-                .and_then(|m| m.get("name"))
-                .and_then(Value::as_str)
-                .unwrap_or_default()
-                .to_string();
-            ObjectKey::workspaced(&CLUSTER, &ws, &name)
-        })
+        .map(|(key, _)| key.clone())
         .collect())
 }
 

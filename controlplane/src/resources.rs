@@ -631,7 +631,7 @@ impl Ctx {
                         uid: uid.clone(),
                         created: created.clone(),
                     };
-                    tx.write(&key, &Mutation::Put(row))?;
+                    tx.write(&key, Mutation::Put(row))?;
                     if let (Some(secret), Some(ws)) = (&secret, w.as_deref()) {
                         // The token's hash commits with its object, or neither does.
                         let subject = auth::access_token_subject(ws, &name);
@@ -774,7 +774,7 @@ impl Ctx {
                         uid: current.uid,
                         created: current.created,
                     };
-                    tx.write(&key, &Mutation::Put(row))?;
+                    tx.write(&key, Mutation::Put(row))?;
                     Ok::<_, ApiError>(body)
                 })
             })
@@ -838,7 +838,7 @@ impl Ctx {
                         } else {
                             (Mutation::Delete, current.body)
                         };
-                        tx.write(&key, &mutation)?;
+                        tx.write(&key, mutation)?;
                         if kind == &ACCESS_TOKEN
                             && let Some(ws) = w.as_deref()
                         {

@@ -413,7 +413,22 @@ impl Snapshot {
     }
 
     fn entry(&self, key: &ObjectKey) -> Option<StoredObject> {
-        self.objects.get(key).map(|e| e.stored.clone())
+        self.object(key).cloned()
+    }
+
+    /// One object, borrowed from the snapshot.
+    pub fn object(&self, key: &ObjectKey) -> Option<&StoredObject> {
+        self.objects.get(key).map(|e| &e.stored)
+    }
+
+    /// The objects `filter` covers, borrowed, in key order.
+    pub fn objects<'a>(
+        &'a self,
+        filter: &'a ListFilter,
+    ) -> impl Iterator<Item = (&'a ObjectKey, &'a StoredObject)> + 'a {
+        self.covered(filter)
+            .filter(|(_, e)| filter.matches_labels(&e.stored.body))
+            .map(|(k, e)| (k, &e.stored))
     }
 
     /// The objects `filter`'s key parts cover, in key order (labels not looked at).
@@ -1018,7 +1033,7 @@ impl Store {
         self.transact(dry_run, |tx| {
             let current = tx.get(key)?;
             let (mutation, out) = decide(current, tx.next_resource_version()?)?;
-            tx.write(key, &mutation)?;
+            tx.write(key, mutation)?;
             Ok(out)
         })
     }
@@ -1316,21 +1331,21 @@ impl Tx<'_> {
     }
 
     /// Applies `mutation` to `key` at the next resource version, which it returns.
-    pub fn write(&mut self, key: &ObjectKey, mutation: &Mutation) -> Result<i64, StoreError> {
+    pub fn write(&mut self, key: &ObjectKey, mutation: Mutation) -> Result<i64, StoreError> {
         let existed = self.current(key).is_some();
         let next = self.next_resource_version()?;
-        let event_type = apply(self.conn, key, mutation, next, existed)?;
+        let event_type = apply(self.conn, key, &mutation, next, existed)?;
         self.events.push(Change {
             key: key.clone(),
             resource_version: next,
             event_type,
             object: match mutation {
                 Mutation::Put(row) => Some(Entry::new(StoredObject {
-                    body: row.body.clone(),
+                    body: row.body,
                     resource_version: next,
                     generation: row.generation,
-                    uid: row.uid.clone(),
-                    created: row.created.clone(),
+                    uid: row.uid,
+                    created: row.created,
                 })),
                 Mutation::Delete => None,
             },
@@ -2133,7 +2148,7 @@ mod tests {
             .unwrap();
         let seen = store
             .transact::<_, StoreError>(true, |tx| {
-                tx.write(&key("plan"), &put(json!({"changed": true})))?;
+                tx.write(&key("plan"), put(json!({"changed": true})))?;
                 tx.changed_since(&read)
             })
             .unwrap();
