@@ -20,6 +20,11 @@ use std::time::{Duration, Instant};
 use serde_json::json;
 use wayfinder_controlplane::{Config, Server};
 
+/// The allocator `wayfinder-server` ships with (see its `main.rs`): this benchmark runs the
+/// server in-process and should measure it as shipped (the client shares it).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 const CONCURRENCY: usize = 16;
 const COLLECTION: &str = "/resources/compute.appvia.io/v2beta2/computetemplates";
 
