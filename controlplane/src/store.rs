@@ -13,8 +13,21 @@
 //!
 //! - `events(resource_version, api_group, kind, namespace, name, type)` (schema 2): the
 //!   last [`EVENT_HISTORY`] committed changes, for [`ObjectStore::watch`] to replay.
-//! - index `objects_status_network` (schema 3): every object's `status.network`, so
-//!   [`Reads::project`] of it reads the index, not the bodies.
+//! - index `objects_status_network` (schema 3, dropped again by schema 4 once reads came
+//!   from memory: it only made every write parse its body).
+//!
+//! **One owner, reads from memory.** Opening takes an exclusive lock on `wayfinder.db.lock`
+//! beside the file, so one server uses a store file at a time (a second is refused with a
+//! clear error; the operating system drops the lock when the process ends, however it
+//! ends). That makes the committed objects and tokens safe to keep in memory: they are
+//! read once on open and then kept by the committer, which applies each batch after its
+//! `COMMIT` succeeds, while it still holds the write lock and before any caller or watcher
+//! hears of it. The objects live in a persistent map (shared nodes, cheap to clone), so a
+//! [`Snapshot`] is consistent for as long as it is held; each object's parsed model object
+//! is computed once and shared. Gets, lists, projections, admission's snapshots and
+//! token look-ups never touch SQLite, and a write transaction sees the committed objects
+//! plus the open batch's writes in memory. SQLite stays the durable record: every write
+//! still goes to the file and is acknowledged only once it is on disk.
 //!
 //! **Writes and group commit.** Every write reads the current row, lets the caller decide
 //! ([`Store::mutate`]), writes the row, bumps the counter and records the change event.
@@ -24,15 +37,17 @@
 //! takes the write lock, collects every ticket queued meanwhile, commits once
 //! (`synchronous=FULL`: one fsync for the whole batch), publishes the batch's change
 //! events and answers every ticket with the commit's result. So a call returns only once
-//! its write is on disk, and concurrent writers share fsyncs. Reads use separate
-//! connections and see only committed data.
+//! its write is on disk, and concurrent writers share fsyncs. Reads see only committed
+//! data.
 //!
 //! [`ObjectStore`] is the interface shaped for a replicated backend: get, filtered list,
 //! compare-and-swap on `resourceVersion`, and watch after a resource version.
 //!
-//! The inherent methods are synchronous; from async code call them through
-//! [`Store::run`], which moves the call onto tokio's blocking pool so the runtime is never
-//! blocked. The [`ObjectStore`] methods are async and do that themselves.
+//! The inherent methods are synchronous. Reads ([`Store::get`], [`Store::list_filtered`],
+//! [`Store::snapshot`], [`Store::token`]) come from memory and may be called from async
+//! code directly; writes wait for the disk, so from async code call them through
+//! [`Store::run`], which moves the call onto tokio's blocking pool. The [`ObjectStore`]
+//! methods are async and do that themselves.
 
 use std::collections::{HashMap, VecDeque};
 use std::future::Future;
