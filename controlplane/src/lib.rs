@@ -232,8 +232,8 @@ impl Server {
     }
 
     /// The file that holds the administrator token.
-    /// The server's store: writes through it are seen by the reconciler's watch at once
-    /// (another store opened on the same file is seen only at the next resync).
+    /// The server's store: writes through it are seen by the reconciler's watch at once.
+    /// (No other store may open the same file while the server runs: it is locked.)
     pub fn store(&self) -> Arc<Store> {
         Arc::clone(&self.store)
     }

@@ -84,7 +84,8 @@ pub fn put(store: &Store, ws: Option<&str>, mut body: Value) {
         .unwrap();
 }
 
-/// Opens the store of a data directory (creating it), for setup or alongside a server.
+/// Opens the store of a data directory (creating it), for setup: close it before starting a
+/// server on the directory (the server owns the file), then read through `Running::store`.
 pub fn open(data_dir: &Path) -> Store {
     std::fs::create_dir_all(data_dir).unwrap();
     Store::open(&data_dir.join(wayfinder_controlplane::STORE_FILE)).unwrap()
