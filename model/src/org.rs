@@ -149,7 +149,7 @@ pub const WORKSPACE_SHAPE: &[Field] = &[
                 "The user's name, e.g. `jane@example.com`.",
             ),
         ]),
-        "The workspace's owners.",
+        "The workspace's owners, as Wayfinder's user login knows them. `wayfinder-server` authenticates bearer tokens only, so this list grants nothing there: a workspace owner is whoever holds an AccessToken of the workspace with role `owner`.",
     ),
     Field::optional(
         "resourceNamespace",
