@@ -663,14 +663,22 @@ impl TokenChange {
     }
 }
 
-/// The committed objects now (`Closed` once the store is).
-fn committed_snapshot(committed: &RwLock<Option<Committed>>) -> Result<Snapshot, StoreError> {
+/// `f` of what is committed now, under the read lock (`Closed` once the store is).
+fn read_committed<R>(
+    committed: &RwLock<Option<Committed>>,
+    f: impl FnOnce(&Committed) -> R,
+) -> Result<R, StoreError> {
     committed
         .read()
         .unwrap_or_else(|p| p.into_inner())
         .as_ref()
-        .map(|c| c.snapshot.clone())
+        .map(f)
         .ok_or(StoreError::Closed)
+}
+
+/// The committed objects now (`Closed` once the store is).
+fn committed_snapshot(committed: &RwLock<Option<Committed>>) -> Result<Snapshot, StoreError> {
+    read_committed(committed, |c| c.snapshot.clone())
 }
 
 impl Change {
@@ -991,41 +999,37 @@ impl Store {
         filter: &ListFilter,
         pointer: &str,
     ) -> Result<ProjectedChanges, StoreError> {
-        let committed = self
-            .inner
-            .committed
-            .read()
-            .unwrap_or_else(|p| p.into_inner());
-        let c = committed.as_ref().ok_or(StoreError::Closed)?;
-        let snapshot = &c.snapshot;
-        let changed = match after {
-            Some(after) if filter.labels.is_empty() => c.changed_after(after),
-            _ => None,
-        };
-        Ok(match changed {
-            Some(keys) => {
-                let mut seen = std::collections::HashSet::new();
-                let parts = keys
-                    .filter(|k| filter.matches_key(k) && seen.insert(*k))
-                    .map(|k| {
-                        let part = snapshot
-                            .objects
-                            .get(k)
-                            .and_then(|e| e.stored.body.pointer(pointer).cloned());
-                        (k.clone(), part)
-                    })
-                    .collect();
-                ProjectedChanges {
-                    at: snapshot.at,
-                    complete: false,
-                    parts,
+        read_committed(&self.inner.committed, |c| {
+            let snapshot = &c.snapshot;
+            let changed = match after {
+                Some(after) if filter.labels.is_empty() => c.changed_after(after),
+                _ => None,
+            };
+            match changed {
+                Some(keys) => {
+                    let mut seen = std::collections::HashSet::new();
+                    let parts = keys
+                        .filter(|k| filter.matches_key(k) && seen.insert(*k))
+                        .map(|k| {
+                            let part = snapshot
+                                .objects
+                                .get(k)
+                                .and_then(|e| e.stored.body.pointer(pointer).cloned());
+                            (k.clone(), part)
+                        })
+                        .collect();
+                    ProjectedChanges {
+                        at: snapshot.at,
+                        complete: false,
+                        parts,
+                    }
                 }
+                None => ProjectedChanges {
+                    at: snapshot.at,
+                    complete: true,
+                    parts: snapshot.projection(filter, pointer),
+                },
             }
-            None => ProjectedChanges {
-                at: snapshot.at,
-                complete: true,
-                parts: snapshot.projection(filter, pointer),
-            },
         })
     }
 
@@ -1080,24 +1084,14 @@ impl Store {
 
     /// The owner of a token, looked up by the token's SHA-256 hash (hex).
     pub fn token(&self, hash: &str) -> Result<Option<TokenRecord>, StoreError> {
-        let committed = self
-            .inner
-            .committed
-            .read()
-            .unwrap_or_else(|p| p.into_inner());
-        let c = committed.as_ref().ok_or(StoreError::Closed)?;
-        Ok(c.tokens.get(hash).cloned())
+        read_committed(&self.inner.committed, |c| c.tokens.get(hash).cloned())
     }
 
     /// How many tokens a subject has.
     pub fn count_tokens(&self, subject: &str) -> Result<i64, StoreError> {
-        let committed = self
-            .inner
-            .committed
-            .read()
-            .unwrap_or_else(|p| p.into_inner());
-        let c = committed.as_ref().ok_or(StoreError::Closed)?;
-        Ok(c.tokens.values().filter(|t| t.subject == subject).count() as i64)
+        read_committed(&self.inner.committed, |c| {
+            c.tokens.values().filter(|t| t.subject == subject).count() as i64
+        })
     }
 
     /// Stores a token by its hash.
@@ -1372,12 +1366,11 @@ impl Tx<'_> {
     /// sees it (the open batch included). `true` also when the kept history of changes no
     /// longer reaches back to the snapshot, so the caller re-decides rather than trusts it.
     pub fn changed_since(&self, set: &ReadSet) -> Result<bool, StoreError> {
-        let committed = self.committed.read().unwrap_or_else(|p| p.into_inner());
-        let c = committed.as_ref().ok_or(StoreError::Closed)?;
-        let Some(mut keys) = c.changed_after(set.at) else {
-            return Ok(true);
-        };
-        Ok(keys.any(|k| set.covers(k))
+        let committed = read_committed(self.committed, |c| {
+            c.changed_after(set.at)
+                .map(|mut keys| keys.any(|k| set.covers(k)))
+        })?;
+        Ok(committed.unwrap_or(true)
             || self
                 .uncommitted()
                 .any(|c| c.event_type.is_some() && set.covers(&c.key)))
