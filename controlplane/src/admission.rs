@@ -149,6 +149,18 @@ impl ObjectView for StoreView<'_> {
     }
 }
 
+/// Every stored ProvisioningPolicy (they are platform objects).
+pub fn provisioning_policies(store: &dyn Reads) -> Result<Vec<ProvisioningPolicy>, StoreError> {
+    Ok(store
+        .list_parsed(&ListFilter::kind(&PROVISIONING_POLICY, ""))?
+        .iter()
+        .filter_map(|o| match o.as_ref() {
+            Object::ProvisioningPolicy(p) => Some(p.clone()),
+            _ => None,
+        })
+        .collect())
+}
+
 /// Every stored version of versioned object `name`, body and object, oldest version first.
 pub fn versions_of(
     store: &dyn Reads,
@@ -385,14 +397,7 @@ fn admit_cluster(
         )
     })?;
 
-    let policies: Vec<ProvisioningPolicy> = view
-        .list(&PROVISIONING_POLICY, None)
-        .into_iter()
-        .filter_map(|o| match o.as_ref() {
-            Object::ProvisioningPolicy(p) => Some(p.clone()),
-            _ => None,
-        })
-        .collect();
+    let policies = provisioning_policies(store)?;
     let policy = effective_policy(&policies, workspace, &rc.stage, &rc.cloud);
     // The workspace's other clusters matter only to per-workspace limits; resolving them is
     // the costly part of admission, so skip it when no such limit applies.

@@ -6,16 +6,14 @@
 //! `{cloud, allowedRegions, clusterLimits{perCluster{…}, perWorkspace{…}}}`. For
 //! administrators and the workspace's owners and members.
 
+use crate::AppState;
+use crate::admission::provisioning_policies;
+use crate::auth::Principal;
+use crate::resources::workspace_exists;
+use crate::status::ApiError;
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Response};
-use wayfinder_model::kinds::PROVISIONING_POLICY;
-use wayfinder_model::{Object, ProvisioningPolicy};
-
-use crate::AppState;
-use crate::auth::Principal;
-use crate::resources::{list_kind, workspace_exists};
-use crate::status::ApiError;
 
 /// Clouds the effective-policy endpoint knows.
 const CLOUDS: &[&str] = &["aws", "azure", "gcp"];
@@ -46,28 +44,14 @@ pub async fn effective_policy_handler(
             CLOUDS.join(", ")
         )));
     }
-    let w = ws.clone();
-    let (exists, stored) = state
-        .store
-        .run(move |s| -> Result<_, crate::store::StoreError> {
-            Ok((
-                workspace_exists(s, &w)?,
-                list_kind(s, &PROVISIONING_POLICY, None)?,
-            ))
-        })
-        .await??;
-    if !exists {
+    // From memory: no blocking.
+    let snapshot = state.store.snapshot()?;
+    if !workspace_exists(&snapshot, &ws)? {
         return Err(ApiError::not_found(format!(
             "workspace {ws} does not exist"
         )));
     }
-    let policies: Vec<ProvisioningPolicy> = stored
-        .iter()
-        .filter_map(|o| match crate::store::parse_stored(&o.body) {
-            Some(Object::ProvisioningPolicy(p)) => Some(p),
-            _ => None,
-        })
-        .collect();
+    let policies = provisioning_policies(&snapshot)?;
     let policy = wayfinder_model::effective_policy(&policies, &ws, &stage, &cloud);
     Ok(Json(policy.to_api()).into_response())
 }

@@ -41,7 +41,7 @@ use wayfinder_model::policydelivery::GlobalAccessPolicy;
 use crate::AppState;
 use crate::auth::{ADMIN_ROLE, Principal, WorkspaceRole, generate_token, hash_token};
 use crate::status::ApiError;
-use crate::store::{ObjectKey, Reads, Store, StoreError};
+use crate::store::{ObjectKey, Reads, Store};
 
 /// The route, in axum's syntax.
 pub const ROUTE: &str =
@@ -186,22 +186,16 @@ pub async fn issue(
         })
         .transpose()?;
 
-    let (w, c) = (ws.clone(), name.clone());
     let Some(role) = caller(&principal, &ws) else {
         return Err(ApiError::forbidden(format!(
             "{} may not take credentials for clusters in workspace {ws}: that needs the role {ADMIN_ROLE:?}, or \"owner\" or \"member\" of workspace {ws}",
             principal.subject
         )));
     };
-    let (cluster, policies) = state
-        .store
-        .run(move |s| -> Result<_, StoreError> {
-            let cluster = s.get(&ObjectKey::workspaced(&CLUSTER, &w, &c))?;
-            let (_, policies) =
-                s.list(GLOBAL_ACCESS_POLICY.group, GLOBAL_ACCESS_POLICY.kind, "")?;
-            Ok((cluster, policies))
-        })
-        .await??;
+    // From memory: no blocking.
+    let snapshot = state.store.snapshot()?;
+    let cluster = snapshot.get(&ObjectKey::workspaced(&CLUSTER, &ws, &name))?;
+    let (_, policies) = snapshot.list(GLOBAL_ACCESS_POLICY.group, GLOBAL_ACCESS_POLICY.kind, "")?;
     let Some(cluster) = cluster else {
         return Err(ApiError::not_found(format!(
             "Cluster {ws}/{name} not found"

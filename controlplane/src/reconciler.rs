@@ -182,7 +182,7 @@ impl Reconciler {
                     work.finished(&self, id);
                 }
                 _ = resync.tick() => {
-                    match self.store.run(scan).await.and_then(|r| r) {
+                    match scan(&self.store) {
                         Ok(keys) => {
                             for key in keys {
                                 work.start(&self, key);

@@ -319,9 +319,9 @@ struct Ticket {
     reply: mpsc::SyncSender<Result<(), Arc<rusqlite::Error>>>,
 }
 
-/// Idle read connections kept for reuse: enough for every API request and the reconciler
-/// at once, since opening one (pragmas, memory map) costs more than the read it serves.
-const MAX_IDLE_READERS: usize = 64;
+/// Idle read connections kept for reuse. Objects and tokens are read from memory; these
+/// serve only the readiness probe and the event history a watch replays.
+const MAX_IDLE_READERS: usize = 4;
 
 /// Change events kept in the `events` table for [`ObjectStore::watch`] to replay.
 pub const EVENT_HISTORY: i64 = 10_000;
@@ -332,7 +332,7 @@ fn open_connection(path: &Path) -> Result<Connection, rusqlite::Error> {
     conn.pragma_update(None, "synchronous", "FULL")?;
     conn.pragma_update(None, "foreign_keys", "ON")?;
     // Read pages through a memory map rather than a read(2) per page: WAL mode drops a
-    // connection's page cache whenever another commits, which here is all the time.
+    // connection's page cache whenever another commits.
     conn.pragma_update(None, "mmap_size", MMAP_BYTES)?;
     Ok(conn)
 }
@@ -606,9 +606,10 @@ impl Committed {
     }
 
     /// Applies a committed batch.
-    fn apply(&mut self, changes: &[Change]) {
-        self.snapshot.apply(changes);
-        for change in changes.iter().filter(|c| c.event_type.is_some()) {
+    fn apply(&mut self, writes: &Writes) {
+        self.apply_tokens(&writes.tokens);
+        self.snapshot.apply(&writes.objects);
+        for change in writes.objects.iter().filter(|c| c.event_type.is_some()) {
             self.log
                 .push_back((change.resource_version, change.key.clone()));
         }
@@ -1675,8 +1676,7 @@ fn commit_loop(
                 .unwrap_or_else(|p| p.into_inner())
                 .as_mut()
             {
-                c.apply(&events.objects);
-                c.apply_tokens(&events.tokens);
+                c.apply(&events);
             }
         }
         drop(st);
@@ -1976,13 +1976,12 @@ pub trait ObjectStore: Send + Sync {
 
 impl ObjectStore for Store {
     async fn get_object(&self, key: &ObjectKey) -> Result<Option<StoredObject>, StoreError> {
-        let key = key.clone();
-        self.blocking(move |s| s.get(&key)).await
+        // From memory: no blocking.
+        self.get(key)
     }
 
     async fn list_objects(&self, filter: &ListFilter) -> Result<Listing, StoreError> {
-        let filter = filter.clone();
-        self.blocking(move |s| s.list_filtered(&filter)).await
+        self.list_filtered(filter)
     }
 
     async fn compare_and_swap(
@@ -2403,7 +2402,10 @@ mod tests {
                 })),
             })
             .collect();
-        c.apply(&changes);
+        c.apply(&Writes {
+            objects: changes,
+            tokens: Vec::new(),
+        });
         assert_eq!(c.log.len() as i64, EVENT_HISTORY);
         assert_eq!(c.floor, 5);
         assert!(c.changed_after(4).is_none(), "change 5 is forgotten");
