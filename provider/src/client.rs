@@ -948,6 +948,34 @@ mod tests {
         (format!("http://{addr}"), count)
     }
 
+    /// A server that accepts connections and holds them, never answering; its URL and how
+    /// many connections it accepted.
+    async fn silent_server() -> (String, Arc<std::sync::atomic::AtomicUsize>) {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let accepted = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let seen = accepted.clone();
+        tokio::spawn(async move {
+            let mut held = Vec::new();
+            while let Ok((sock, _)) = listener.accept().await {
+                seen.fetch_add(1, Ordering::SeqCst);
+                held.push(sock);
+            }
+        });
+        (format!("http://{addr}"), accepted)
+    }
+
+    /// [`client`] with a request timeout of `timeout`.
+    fn client_timing_out(url: &str, timeout: Duration) -> Client {
+        let mut c = client(url);
+        c.timeout = timeout;
+        c.http = reqwest::Client::builder()
+            .timeout(timeout)
+            .build()
+            .unwrap();
+        c
+    }
+
     fn client(url: &str) -> Client {
         Client::new(&ClientConfig {
             server: url.into(),
@@ -1082,24 +1110,9 @@ mod tests {
     #[tokio::test]
     async fn a_server_that_never_answers_times_out_once_with_what_to_check() {
         // Accepts connections and reads requests, but never answers.
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let accepted = Arc::new(std::sync::atomic::AtomicUsize::new(0));
-        let seen = accepted.clone();
-        tokio::spawn(async move {
-            let mut held = Vec::new();
-            while let Ok((sock, _)) = listener.accept().await {
-                seen.fetch_add(1, Ordering::SeqCst);
-                held.push(sock);
-            }
-        });
-        let url = format!("http://{addr}");
-        let mut c = client(&url);
-        c.timeout = Duration::from_millis(400);
-        c.http = reqwest::Client::builder()
-            .timeout(c.timeout)
-            .build()
-            .unwrap();
+        let (url, accepted) = silent_server().await;
+        let addr = url.trim_start_matches("http://").to_string();
+        let c = client_timing_out(&url, Duration::from_millis(400));
         let started = std::time::Instant::now();
         let got = c.send(Method::GET, &format!("{url}/x"), None).await;
         let took = started.elapsed();
@@ -1146,21 +1159,8 @@ mod tests {
 
     #[tokio::test]
     async fn stop_abandons_a_read_in_flight_but_not_a_write() {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        tokio::spawn(async move {
-            let mut held = Vec::new();
-            while let Ok((sock, _)) = listener.accept().await {
-                held.push(sock);
-            }
-        });
-        let url = format!("http://{addr}");
-        let mut c = client(&url);
-        c.timeout = Duration::from_millis(1500);
-        c.http = reqwest::Client::builder()
-            .timeout(c.timeout)
-            .build()
-            .unwrap();
+        let (url, _) = silent_server().await;
+        let c = client_timing_out(&url, Duration::from_millis(1500));
         let stop = c.stop_signal().clone();
         tokio::spawn(async move {
             tokio::time::sleep(Duration::from_millis(100)).await;
