@@ -969,10 +969,7 @@ mod tests {
     fn client_timing_out(url: &str, timeout: Duration) -> Client {
         let mut c = client(url);
         c.timeout = timeout;
-        c.http = reqwest::Client::builder()
-            .timeout(timeout)
-            .build()
-            .unwrap();
+        c.http = reqwest::Client::builder().timeout(timeout).build().unwrap();
         c
     }
 

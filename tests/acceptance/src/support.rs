@@ -280,3 +280,21 @@ pub fn create_all(api: &ApiClient, objects: &[wayfinder_model::Object]) {
         }
     }
 }
+
+/// The entries of a zip file (a saved plan), decompressed and concatenated, via python3.
+pub fn unzip_all(path: &std::path::Path) -> String {
+    let out = std::process::Command::new("python3")
+        .args([
+            "-c",
+            "import sys,zipfile\nz=zipfile.ZipFile(sys.argv[1])\nfor n in z.namelist(): sys.stdout.buffer.write(z.read(n))",
+        ])
+        .arg(path)
+        .output()
+        .expect("python3 reads the plan file");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 use wayfinder_acceptance::catalog::{self, cluster_phase, fixture, publish_platform, wait_cluster};
-use wayfinder_acceptance::support::EPHEMERAL_RESOURCES;
+use wayfinder_acceptance::support::{EPHEMERAL_RESOURCES, unzip_all};
 use wayfinder_acceptance::{
     REQUIRED_PROVIDERS, Server, Workdir, assert_no_crash, require_terraform_version,
 };
@@ -183,24 +183,6 @@ fn smoke_credentials_reach_their_consumer_and_never_the_plan_or_state() {
     }
     // Every open (at plan and at apply) issued a token; each was audited.
     assert!(records.len() >= 2, "{audit}");
-}
-
-/// The entries of a zip file (a saved plan), decompressed and concatenated, via python3.
-fn unzip_all(path: &std::path::Path) -> String {
-    let out = Command::new("python3")
-        .args([
-            "-c",
-            "import sys,zipfile\nz=zipfile.ZipFile(sys.argv[1])\nfor n in z.namelist(): sys.stdout.buffer.write(z.read(n))",
-        ])
-        .arg(path)
-        .output()
-        .expect("python3 reads the plan file");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 #[test]

@@ -21,7 +21,7 @@ use std::time::Duration;
 use serde_json::Value;
 use wayfinder_acceptance::catalog::{self, cluster_phase, fixture, publish_platform, wait_cluster};
 use wayfinder_acceptance::faults::{Proxy, find_tokens};
-use wayfinder_acceptance::support::terraform_at_least;
+use wayfinder_acceptance::support::{terraform_at_least, unzip_all};
 use wayfinder_acceptance::{
     ApiClient, REQUIRED_PROVIDERS, Server, Workdir, assert_no_crash, require_terraform,
 };
@@ -48,24 +48,6 @@ fn sha256_hex(data: &str) -> String {
         .next()
         .unwrap()
         .to_string()
-}
-
-/// The entries of a zip file (a saved plan), decompressed and concatenated, via python3.
-fn unzip_all(path: &std::path::Path) -> String {
-    let out = Command::new("python3")
-        .args([
-            "-c",
-            "import sys,zipfile\nz=zipfile.ZipFile(sys.argv[1])\nfor n in z.namelist(): sys.stdout.buffer.write(z.read(n))",
-        ])
-        .arg(path)
-        .output()
-        .expect("python3 reads the plan file");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 /// The fixture cluster `pay/payments-dev`, created through the API and built.
