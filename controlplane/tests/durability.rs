@@ -6,7 +6,6 @@ mod common;
 
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
-use std::process::Stdio;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
@@ -14,33 +13,14 @@ use std::time::Duration;
 use common::{COLLECTION, template};
 use reqwest::StatusCode;
 use serde_json::Value;
-use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::Child;
 
-const BIN: &str = env!("CARGO_BIN_EXE_wayfinder-server");
 const CREATES: usize = 500;
 /// The server is killed once this many creates were acknowledged.
 const KILL_AFTER: usize = 150;
 
 async fn start(data_dir: &Path) -> (Child, String, String) {
-    let mut child = tokio::process::Command::new(BIN)
-        .arg("--listen=127.0.0.1:0")
-        .arg("--data-dir")
-        .arg(data_dir)
-        .arg("--log-level=warn")
-        .env_remove("WAYFINDER_LOG")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    let mut out = BufReader::new(child.stdout.take().unwrap());
-    let mut line = String::new();
-    tokio::time::timeout(Duration::from_secs(30), out.read_line(&mut line))
-        .await
-        .expect("the server announces itself in time")
-        .unwrap();
+    let (child, line) = common::spawn_binary(data_dir, &["--log-level=warn".as_ref()]).await;
     let url = line
         .trim_end()
         .strip_prefix("wayfinder-server listening on ")

@@ -2,12 +2,8 @@
 
 mod common;
 
-use std::process::Stdio;
-use std::time::Duration;
-
 use common::{TestServer, read};
 use reqwest::StatusCode;
-use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::sync::oneshot;
 use wayfinder_controlplane::tls::TlsFiles;
 use wayfinder_controlplane::{Config, Server};
@@ -172,26 +168,16 @@ async fn bad_tls_files_are_refused_with_their_path() {
 async fn the_binary_announces_https_with_tls() {
     let dir = tempfile::tempdir().unwrap();
     let (files, _) = self_signed(dir.path());
-    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_wayfinder-server"))
-        .arg("--listen=127.0.0.1:0")
-        .arg("--data-dir")
-        .arg(dir.path().join("data"))
-        .arg("--tls-cert")
-        .arg(&files.cert)
-        .arg("--tls-key")
-        .arg(&files.key)
-        .env_remove("WAYFINDER_LOG")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    let mut out = BufReader::new(child.stdout.take().unwrap());
-    let mut line = String::new();
-    tokio::time::timeout(Duration::from_secs(30), out.read_line(&mut line))
-        .await
-        .unwrap()
-        .unwrap();
+    let (mut child, line) = common::spawn_binary(
+        &dir.path().join("data"),
+        &[
+            "--tls-cert".as_ref(),
+            files.cert.as_os_str(),
+            "--tls-key".as_ref(),
+            files.key.as_os_str(),
+        ],
+    )
+    .await;
     assert!(
         line.starts_with("wayfinder-server listening on https://127.0.0.1:"),
         "{line:?}"

@@ -5,12 +5,10 @@
 mod common;
 mod fixtures;
 
-use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use common::{COLLECTION, TestServer, assert_status, read};
 use reqwest::{Method, StatusCode};
-use tokio::io::{AsyncBufReadExt, BufReader};
 use wayfinder_controlplane::Config;
 use wayfinder_controlplane::ratelimit::RateLimit;
 
@@ -108,27 +106,11 @@ async fn without_the_flag_nothing_is_limited() {
 async fn the_binary_takes_the_flags_and_refuses_bad_values() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
-    let mut child = tokio::process::Command::new(BIN)
-        .args([
-            "--listen=127.0.0.1:0",
-            "--rate-limit=0.5",
-            "--rate-limit-burst=2",
-        ])
-        .arg("--data-dir")
-        .arg(&data)
-        .env_remove("WAYFINDER_LOG")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    let mut out = BufReader::new(child.stdout.take().unwrap());
-    let mut line = String::new();
-    tokio::time::timeout(Duration::from_secs(30), out.read_line(&mut line))
-        .await
-        .unwrap()
-        .unwrap();
+    let (mut child, line) = common::spawn_binary(
+        &data,
+        &["--rate-limit=0.5".as_ref(), "--rate-limit-burst=2".as_ref()],
+    )
+    .await;
     let url = line
         .trim_end()
         .strip_prefix("wayfinder-server listening on ")

@@ -152,3 +152,32 @@ pub fn template(name: &str) -> Value {
 pub fn item(name: &str) -> String {
     format!("{COLLECTION}/{name}")
 }
+
+/// Starts the `wayfinder-server` binary on `127.0.0.1:0` with `--data-dir data_dir` and
+/// `args` (stderr discarded, killed when dropped) and returns it with the one line it
+/// prints to stdout once it listens.
+pub async fn spawn_binary(
+    data_dir: &Path,
+    args: &[&std::ffi::OsStr],
+) -> (tokio::process::Child, String) {
+    use tokio::io::AsyncBufReadExt;
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_wayfinder-server"))
+        .arg("--listen=127.0.0.1:0")
+        .arg("--data-dir")
+        .arg(data_dir)
+        .args(args)
+        .env_remove("WAYFINDER_LOG")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut out = tokio::io::BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    tokio::time::timeout(std::time::Duration::from_secs(30), out.read_line(&mut line))
+        .await
+        .expect("the server announces itself in time")
+        .unwrap();
+    (child, line)
+}
