@@ -8,6 +8,8 @@ mod mutate;
 #[allow(dead_code)]
 #[path = "../../fuzz/src/api.rs"]
 mod oracle;
+#[path = "../../fuzz/src/seed_props.rs"]
+mod seed_props;
 
 use std::sync::LazyLock;
 
@@ -21,14 +23,6 @@ const JSON_TOKENS: &[&[u8]] = &[
     b"\"\"", b"true",
 ];
 
-fn edits() -> impl Strategy<Value = Vec<mutate::Edit>> {
-    let bytes = prop_oneof![
-        prop::collection::vec(any::<u8>(), 0..8),
-        prop::sample::select(JSON_TOKENS).prop_map(<[u8]>::to_vec),
-    ];
-    prop::collection::vec((any::<u8>(), any::<usize>(), bytes), 1..6)
-}
-
 proptest! {
     #![proptest_config(ProptestConfig { cases: 128, ..ProptestConfig::default() })]
 
@@ -41,14 +35,8 @@ proptest! {
     }
 
     #[test]
-    fn seeds_edited_byte_by_byte(
-        seed in any::<prop::sample::Index>(),
-        other in any::<prop::sample::Index>(),
-        edits in edits(),
-    ) {
-        let s = &SEEDS[seed.index(SEEDS.len())];
-        let o = &SEEDS[other.index(SEEDS.len())];
-        oracle::check(&mutate::apply(s, o, &edits));
+    fn seeds_edited_byte_by_byte(input in seed_props::edited_seed(&SEEDS, JSON_TOKENS)) {
+        oracle::check(&input);
     }
 }
 
