@@ -16,7 +16,7 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use crate::{TfOutput, Workdir, terraform};
+use crate::{TfOutput, Workdir};
 
 // ---------------------------------------------------------------------------------------------
 // Terraform in the background
@@ -51,18 +51,8 @@ impl Workdir {
     /// Starts Terraform with `args` in the background, as [`Workdir::try_run`] would run it,
     /// in a process group of its own.
     pub fn spawn(&self, args: &[&str]) -> Background {
-        let mut cmd = terraform::command(&self.terraform);
-        for (key, _) in std::env::vars_os() {
-            if key.to_str().is_some_and(|k| k.starts_with("WAYFINDER_")) {
-                cmd.env_remove(key);
-            }
-        }
-        cmd.args(args)
-            .current_dir(&self.work)
-            .envs(&self.env)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .process_group(0);
+        let mut cmd = self.terraform_command(args);
+        cmd.process_group(0);
         let command = format!("terraform {}", args.join(" "));
         let mut child = cmd
             .spawn()

@@ -612,8 +612,9 @@ impl Workdir {
         fs::write(&path, contents).unwrap_or_else(|e| panic!("writing {}: {e}", path.display()));
     }
 
-    /// Runs Terraform and returns what it did, whatever its exit code.
-    pub fn try_run(&self, args: &[&str]) -> TfOutput {
+    /// Terraform with `args` in this directory with its environment (the caller's
+    /// `WAYFINDER_*` variables removed), stdout and stderr piped.
+    pub(crate) fn terraform_command(&self, args: &[&str]) -> std::process::Command {
         let mut cmd = terraform::command(&self.terraform);
         for (key, _) in std::env::vars_os() {
             if key.to_str().is_some_and(|k| k.starts_with("WAYFINDER_")) {
@@ -625,6 +626,12 @@ impl Workdir {
             .envs(&self.env)
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
+        cmd
+    }
+
+    /// Runs Terraform and returns what it did, whatever its exit code.
+    pub fn try_run(&self, args: &[&str]) -> TfOutput {
+        let mut cmd = self.terraform_command(args);
         let command = format!("terraform {}", args.join(" "));
         let child = cmd
             .spawn()
