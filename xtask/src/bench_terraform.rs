@@ -257,6 +257,7 @@ resource "terraform_data" "t{i:05}" {{
 fn clusters(n: usize) -> String {
     let mut out =
         format!("{REQUIRED_PROVIDERS}\nprovider \"wayfinder\" {{\n  workspace = \"pay\"\n}}\n");
+    let blocks = wayfinder_acceptance::catalog::cluster_blocks("m6i.large", 4, 22);
     for i in 0..n {
         let _ = write!(
             out,
@@ -267,32 +268,7 @@ resource "wayfinder_cluster" "c{i:04}" {{
   stage       = "nonprod"
   region      = "eu-west-2"
 
-  plan {{
-    name    = "eks-general-purpose"
-    version = "1.3.0"
-  }}
-
-  cloud_access_ref {{
-    workspace = "admin"
-    name      = "aws-nonprod"
-  }}
-
-  node_pools {{
-    logical_name = "compute"
-    machine      = "m6i.large"
-    disk_size    = 100
-    size         = 2
-
-    autoscaling {{
-      enabled  = true
-      min_size = 2
-      max_size = 4
-    }}
-  }}
-
-  network {{
-    size = 22
-  }}
+{blocks}
 }}
 "#
         );
