@@ -948,6 +948,16 @@ mod tests {
         (format!("http://{addr}"), count)
     }
 
+    /// A port nothing listens on (bound, then freed).
+    async fn free_port() -> u16 {
+        TcpListener::bind("127.0.0.1:0")
+            .await
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port()
+    }
+
     /// A server that accepts connections and holds them, never answering; its URL and how
     /// many connections it accepted.
     async fn silent_server() -> (String, Arc<std::sync::atomic::AtomicUsize>) {
@@ -1049,12 +1059,7 @@ mod tests {
     #[tokio::test]
     async fn connection_failures_are_retried_until_the_server_comes_up() {
         // Reserve a port, free it, and start listening there only after the first tries.
-        let port = TcpListener::bind("127.0.0.1:0")
-            .await
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
+        let port = free_port().await;
         let url = format!("http://127.0.0.1:{port}");
         let c = client(&url).with_retry(RetryPolicy {
             attempts: 6,
@@ -1133,12 +1138,7 @@ mod tests {
 
     #[tokio::test]
     async fn unreachable_says_how_often_it_tried() {
-        let port = TcpListener::bind("127.0.0.1:0")
-            .await
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
+        let port = free_port().await;
         let url = format!("http://127.0.0.1:{port}");
         let got = client(&url)
             .send(Method::GET, &format!("{url}/x"), None)
