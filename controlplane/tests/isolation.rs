@@ -144,31 +144,16 @@ async fn another_workspace_is_refused_on_every_path() {
         ];
         // Reads of administrator-only kinds are open to the workspace's members: the
         // control for reads is the owner of pay whatever the kind.
-        for (what, method, path, body) in reads {
+        let controlled = (reads.into_iter().map(|r| (r, Some(Control::OwnerPay))))
+            .chain(dry.into_iter().map(|r| (r, Some(*control))))
+            .chain(writes.into_iter().map(|r| (r, None)));
+        for ((what, method, path, body), control) in controlled {
             rows.push(Row {
                 what: format!("{kind} {what}"),
                 method,
                 path,
                 body,
-                control: Some(Control::OwnerPay),
-            });
-        }
-        for (what, method, path, body) in dry {
-            rows.push(Row {
-                what: format!("{kind} {what}"),
-                method,
-                path,
-                body,
-                control: Some(*control),
-            });
-        }
-        for (what, method, path, body) in writes {
-            rows.push(Row {
-                what: format!("{kind} {what}"),
-                method,
-                path,
-                body,
-                control: None,
+                control,
             });
         }
     }
