@@ -15,7 +15,8 @@
 //! retried — the server may be carrying it out, and a second wait would double the delay —
 //! and becomes [`ClientError::TimedOut`]; one that could not connect is retried as above.
 //!
-//! **Errors become diagnostics** ([`diagnostics`]): what failed, on which object, and what
+//! **Errors say what to do**: [`ClientError`] carries what the server answered, and the
+//! resource layer (`resources::errors`) turns it into diagnostics: what failed, on which object, and what
 //! to do — a `401` points at the token, a `403` names the role the server says is missing,
 //! a stale `409` says to run `terraform plan` again, each `422` cause becomes a diagnostic
 //! on the attribute it is about (policy violations with the policy, its scope, the limit
@@ -29,10 +30,7 @@ use std::time::Duration;
 use reqwest::{Method, StatusCode};
 use serde_json::Value as Json;
 use tokio::sync::Notify;
-use wayfinder_model::{FieldPath, KindInfo};
-
-use crate::diag::{attr, error, error_at, render_path};
-use crate::proto::tfplugin6 as pb;
+use wayfinder_model::KindInfo;
 
 /// How the provider reaches the API, after configuration and environment are merged.
 #[derive(Debug, Clone, PartialEq)]
@@ -322,55 +320,6 @@ impl Client {
             "{}/resources/{}/{}/{}",
             self.base, kind.group, kind.version, kind.plural
         )
-    }
-
-    fn item_url(&self, kind: &KindInfo, name: &str) -> String {
-        format!("{}/{name}", self.collection_url(kind))
-    }
-
-    /// The object, or `None` when it does not exist.
-    pub async fn get(&self, kind: &KindInfo, name: &str) -> Result<Option<Json>, ClientError> {
-        match self
-            .send(Method::GET, &self.item_url(kind, name), None)
-            .await
-        {
-            Ok(j) => Ok(Some(j)),
-            Err(ClientError::Api(e)) if e.status == 404 => Ok(None),
-            Err(e) => Err(e),
-        }
-    }
-
-    pub async fn create(
-        &self,
-        kind: &KindInfo,
-        object: &Json,
-        dry_run: bool,
-    ) -> Result<Json, ClientError> {
-        let url = with_dry_run(self.collection_url(kind), dry_run);
-        self.send(Method::POST, &url, Some(object)).await
-    }
-
-    pub async fn update(
-        &self,
-        kind: &KindInfo,
-        name: &str,
-        object: &Json,
-        dry_run: bool,
-    ) -> Result<Json, ClientError> {
-        let url = with_dry_run(self.item_url(kind, name), dry_run);
-        self.send(Method::PUT, &url, Some(object)).await
-    }
-
-    /// Deletes the object; `false` when it was already gone.
-    pub async fn delete(&self, kind: &KindInfo, name: &str) -> Result<bool, ClientError> {
-        match self
-            .send(Method::DELETE, &self.item_url(kind, name), None)
-            .await
-        {
-            Ok(_) => Ok(true),
-            Err(ClientError::Api(e)) if e.status == 404 => Ok(false),
-            Err(e) => Err(e),
-        }
     }
 
     async fn send(
@@ -724,193 +673,6 @@ pub fn path_segment(s: &str) -> String {
     out
 }
 
-// ---------------------------------------------------------------------------------------------
-// Diagnostics
-
-/// What a failed call was about, for [`diagnostics`].
-#[derive(Debug, Clone)]
-pub struct Subject<'a> {
-    /// `Cluster pay/payments-dev`, `ClusterPlan eks-general-purpose version 1.3.0`.
-    pub object: String,
-    /// The Terraform resource type, for the import hint (`wayfinder_cluster`).
-    pub type_name: &'a str,
-    /// The import ID of the object (`pay/payments-dev`).
-    pub import_id: String,
-    /// What was being done: `create`, `update`, `delete`, `read`, `preview`, ...
-    pub action: &'a str,
-}
-
-/// The attribute a Wayfinder field path (`spec.nodePools[0].machine`) points at.
-pub type PathOf<'a> = &'a dyn Fn(&FieldPath) -> Option<pb::AttributePath>;
-
-/// The diagnostics for a failed API call: precise about what failed, where and what to do.
-/// Each `422` cause becomes its own diagnostic on the attribute `path_of` maps its field to.
-pub fn diagnostics(e: &ClientError, s: &Subject<'_>, path_of: PathOf<'_>) -> Vec<pb::Diagnostic> {
-    let ClientError::Api(api) = e else {
-        let summary = match e {
-            ClientError::Unreachable { .. } => "Cannot reach the Wayfinder API",
-            ClientError::TimedOut { .. } => "The Wayfinder API did not answer in time",
-            ClientError::Config(_) => "Invalid provider configuration",
-            ClientError::Stopped { .. } => "Operation cancelled",
-            _ => "Unexpected response from the Wayfinder API",
-        };
-        return vec![error(
-            summary,
-            format!("While trying to {} {}: {e}", s.action, s.object),
-        )];
-    };
-    let ApiError {
-        status,
-        reason,
-        message,
-        causes,
-        object_modified,
-    } = api;
-    match (*status, reason.as_str()) {
-        (422 | 400, _) if !causes.is_empty() => causes
-            .iter()
-            .map(|c| cause_diagnostic(c, s, path_of))
-            .collect(),
-        (401, _) => vec![error_at(
-            Some(attr("token")),
-            "Wayfinder did not accept the token",
-            format!(
-                "The server answered 401 to {} {}: {message}\n\nCheck the provider's `token` (or WAYFINDER_TOKEN): it must be a current Wayfinder access token — not expired, not revoked, and for this server.",
-                s.action, s.object
-            ),
-        )],
-        (403, _) => {
-            let needs = missing_role(message);
-            let summary = match &needs {
-                Some(n) => format!("Permission denied: to {} {} needs {n}", s.action, s.object),
-                None => format!("Permission denied: cannot {} {}", s.action, s.object),
-            };
-            vec![error(
-                summary,
-                format!(
-                    "The server answered 403: {message}\n\nUse a token that holds that role (the provider's `token` or WAYFINDER_TOKEN), or ask a Wayfinder administrator to grant it."
-                ),
-            )]
-        }
-        (404, _) => vec![error(
-            format!("{} does not exist", s.object),
-            format!(
-                "The server answered 404 to {} {}: {message}",
-                s.action, s.object
-            ),
-        )],
-        (409, _) if *object_modified => vec![error(
-            format!("{} was changed outside Terraform", s.object),
-            format!(
-                "{message}\n\nSomeone changed it since Terraform last read it, so this {} was refused rather than overwrite their change. Run `terraform plan` again to see the current differences, then apply.",
-                s.action
-            ),
-        )],
-        (409, "AlreadyExists") => vec![error(
-            format!("{} already exists", s.object),
-            format!(
-                "{message}\n\nTo manage the existing object with Terraform, import it: `terraform import {}.<name> {}`, or an `import` block with id = \"{}\".",
-                s.type_name, s.import_id, s.import_id
-            ),
-        )],
-        (409, _) => vec![error(
-            format!("Cannot {} {} now", s.action, s.object),
-            format!("The server answered 409 Conflict: {message}"),
-        )],
-        (429, _) => vec![error(
-            format!(
-                "Wayfinder is limiting this token's requests: could not {} {}",
-                s.action, s.object
-            ),
-            format!(
-                "The server answered 429 Too Many Requests, also after waiting as it asked (Retry-After) and retrying: {message}\n\nRun Terraform again later or with a lower -parallelism, or ask the operator of the Wayfinder server to raise its --rate-limit."
-            ),
-        )],
-        (s5 @ 500..=599, _) => vec![error(
-            format!("The Wayfinder API failed to {} {}", s.action, s.object),
-            format!(
-                "The server answered {s5} {reason}: {message}\n\nThis is a problem on the server (transient failures were already retried); its log has the details. Try again later."
-            ),
-        )],
-        _ => vec![error(
-            format!(
-                "Wayfinder refused to {} {} ({status} {reason})",
-                s.action, s.object
-            ),
-            message.clone(),
-        )],
-    }
-}
-
-/// One `422` cause as a diagnostic on its attribute.
-fn cause_diagnostic(c: &Cause, s: &Subject<'_>, path_of: PathOf<'_>) -> pb::Diagnostic {
-    let field = FieldPath::parse(&c.field);
-    let path = field.as_ref().and_then(path_of);
-    let shown = path
-        .as_ref()
-        .map(render_path)
-        .unwrap_or_else(|| c.field.clone());
-    let at = if shown.is_empty() {
-        String::new()
-    } else {
-        format!(" {shown}")
-    };
-    if c.reason == "PolicyViolation" {
-        let mut detail = format!(
-            "{} is refused by Wayfinder's provisioning policy at {}: {}",
-            s.object, c.field, c.message
-        );
-        if let Some(p) = &c.policy {
-            detail.push_str(&format!("\n\nPolicy: {p}"));
-            if let Some(scope) = &c.scope {
-                detail.push_str(&format!(" ({scope})"));
-            }
-        }
-        if let Some(l) = &c.limit {
-            detail.push_str(&format!("\nLimit: {l}"));
-        }
-        if let Some(v) = &c.value {
-            detail.push_str(&format!("\nThis configuration: {v}"));
-        }
-        detail.push_str(
-            "\n\nChange the configuration to fit the limit, or ask a Wayfinder administrator to change the policy.",
-        );
-        return error_at(
-            path,
-            format!("Policy violation at{at}: {}", c.message),
-            detail,
-        );
-    }
-    let summary = if at.is_empty() {
-        format!("{} is refused: {}", s.object, c.message)
-    } else {
-        format!("Invalid{at}: {}", c.message)
-    };
-    error_at(
-        path,
-        summary,
-        format!(
-            "Wayfinder refused {} at {}: {} ({})",
-            s.object,
-            if c.field.is_empty() {
-                "the object"
-            } else {
-                &c.field
-            },
-            c.message,
-            c.reason
-        ),
-    )
-}
-
-/// The role a `403` message says is needed: the server writes `…: that needs ROLES, and this
-/// token has …` (or `…: that needs ROLES` at the end).
-fn missing_role(message: &str) -> Option<String> {
-    let (_, rest) = message.split_once("that needs ")?;
-    let needs = rest.split(", and this token has").next()?.trim();
-    (!needs.is_empty()).then(|| needs.to_string())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1132,8 +894,6 @@ mod tests {
         ] {
             assert!(text.contains(needle), "{needle}: {text}");
         }
-        let d = diagnostics(&e, &subject(), &|_| None);
-        assert_eq!(d[0].summary, "The Wayfinder API did not answer in time");
     }
 
     #[tokio::test]
@@ -1227,97 +987,5 @@ mod tests {
             Duration::from_secs(4),
             "Retry-After is capped"
         );
-    }
-
-    fn subject() -> Subject<'static> {
-        Subject {
-            object: "ClusterPlan eks".into(),
-            type_name: "wayfinder_cluster_plan",
-            import_id: "eks@1.0.0".into(),
-            action: "create",
-        }
-    }
-
-    fn api(status: u16, reason: &str, message: &str) -> ClientError {
-        ClientError::Api(ApiError {
-            status,
-            reason: reason.into(),
-            message: message.into(),
-            causes: vec![],
-            object_modified: false,
-        })
-    }
-
-    #[test]
-    fn a_403_names_the_missing_role() {
-        let e = api(
-            403,
-            "Forbidden",
-            "accesstoken:pay/member may not create ClusterPlan objects: that needs the role \"admin\", and this token has roles \"member\" of workspace pay",
-        );
-        let d = diagnostics(&e, &subject(), &|_| None);
-        assert_eq!(
-            d[0].summary,
-            "Permission denied: to create ClusterPlan eks needs the role \"admin\""
-        );
-        assert!(
-            d[0].detail.contains("this token has roles \"member\""),
-            "{}",
-            d[0].detail
-        );
-    }
-
-    #[test]
-    fn a_429_after_the_retries_says_what_to_do() {
-        let e = api(429, "TooManyRequests", "too many requests with this token");
-        let d = diagnostics(&e, &subject(), &|_| None);
-        assert!(d[0].summary.contains("limiting this token's requests"));
-        assert!(d[0].detail.contains("-parallelism") && d[0].detail.contains("--rate-limit"));
-    }
-
-    #[test]
-    fn a_stale_409_says_to_plan_again() {
-        let mut e = api(409, "Conflict", "the object has been modified");
-        if let ClientError::Api(a) = &mut e {
-            a.object_modified = true;
-        }
-        let d = diagnostics(&e, &subject(), &|_| None);
-        assert!(d[0].summary.contains("changed outside Terraform"));
-        assert!(d[0].detail.contains("Run `terraform plan` again"));
-    }
-
-    #[test]
-    fn policy_causes_carry_policy_limit_and_value_on_their_attribute() {
-        let e = ClientError::Api(ApiError {
-            status: 422,
-            reason: "Invalid".into(),
-            message: "refused".into(),
-            causes: vec![Cause {
-                field: "spec.nodePools[0].machine".into(),
-                reason: "PolicyViolation".into(),
-                message: "m6i.4xlarge is not an allowed instance type".into(),
-                policy: Some("nonprod-aws".into()),
-                scope: Some("stage \"nonprod\"".into()),
-                limit: Some("allowedInstanceTypes: m6i.large".into()),
-                value: Some("m6i.4xlarge".into()),
-                ..Cause::default()
-            }],
-            object_modified: false,
-        });
-        let d = diagnostics(&e, &subject(), &|_| Some(attr("node_pools")));
-        assert_eq!(d.len(), 1);
-        assert!(d[0].attribute.is_some());
-        assert!(
-            d[0].summary.starts_with("Policy violation at node_pools:"),
-            "{}",
-            d[0].summary
-        );
-        for needle in [
-            "Policy: nonprod-aws (stage \"nonprod\")",
-            "Limit: allowedInstanceTypes",
-            "This configuration: m6i.4xlarge",
-        ] {
-            assert!(d[0].detail.contains(needle), "{needle}: {}", d[0].detail);
-        }
     }
 }

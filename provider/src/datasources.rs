@@ -20,8 +20,7 @@ use wayfinder_model::{Scope, common::CLOUDS};
 
 use crate::client::{Client, ClientError, ObjectAddress, path_segment};
 use crate::codec::{Type, Value};
-use crate::diag;
-use crate::proto::tfplugin6 as pb;
+use crate::diag::{self, Diagnostic};
 use crate::resources::{
     ID, NAME, ResourceType, StatusField, VERSION, WORKSPACE as WORKSPACE_ATTR, block_from_json,
 };
@@ -222,7 +221,7 @@ impl DataSourceType {
     }
 
     /// Problems with a configuration, before anything is read.
-    pub fn validate(&self, config: &Value) -> Vec<pb::Diagnostic> {
+    pub fn validate(&self, config: &Value) -> Vec<Diagnostic> {
         let mut out = Vec::new();
         let name_attr = match &self.source {
             Source::Object(_) => NAME,
@@ -249,12 +248,8 @@ impl DataSourceType {
     }
 
     /// Reads the data source.
-    pub async fn read(
-        &self,
-        client: &Client,
-        config: &Value,
-    ) -> Result<Value, Vec<pb::Diagnostic>> {
-        let workspace = || -> Result<Option<String>, Vec<pb::Diagnostic>> {
+    pub async fn read(&self, client: &Client, config: &Value) -> Result<Value, Vec<Diagnostic>> {
+        let workspace = || -> Result<Option<String>, Vec<Diagnostic>> {
             match config.get(WORKSPACE_ATTR).as_str() {
                 Some(ws) => Ok(Some(ws.to_string())),
                 None => client
@@ -366,7 +361,7 @@ fn article(kind: &str) -> String {
     format!("a {words}")
 }
 
-fn read_error(type_name: &str, e: &ClientError) -> Vec<pb::Diagnostic> {
+fn read_error(type_name: &str, e: &ClientError) -> Vec<Diagnostic> {
     let summary = match e {
         ClientError::Api(api) if api.status == 401 => "Wayfinder did not accept the token",
         ClientError::Api(api) if api.status == 403 => "Not allowed to read this",

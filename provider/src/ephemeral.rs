@@ -10,10 +10,10 @@
 
 use serde_json::Value as Json;
 
-use crate::client::{self, Client, Subject};
+use crate::client::{self, Client};
 use crate::codec::{Type, Value};
-use crate::diag::{attr, error, error_at};
-use crate::proto::tfplugin6 as pb;
+use crate::diag::{Diagnostic, attr, error, error_at};
+use crate::resources::errors::{self, Subject};
 use crate::schema::{Attribute, Block, Presence, Schema};
 
 /// The ephemeral resource's type name.
@@ -48,7 +48,7 @@ pub fn schema() -> Schema {
 }
 
 /// Checks a configuration without the API (Terraform may call this unconfigured).
-pub fn validate(config: &Value) -> Vec<pb::Diagnostic> {
+pub fn validate(config: &Value) -> Vec<Diagnostic> {
     let mut out = Vec::new();
     if let Some(c) = config.get("cluster").as_str()
         && let Err(d) = split_cluster(c, config.get("workspace"))
@@ -69,10 +69,7 @@ pub fn validate(config: &Value) -> Vec<pb::Diagnostic> {
 
 /// `(workspace, name)` from `cluster` and `workspace`; `Ok(None)` workspace when neither
 /// names one (the provider's default applies).
-fn split_cluster(
-    cluster: &str,
-    workspace: &Value,
-) -> Result<(Option<String>, String), pb::Diagnostic> {
+fn split_cluster(cluster: &str, workspace: &Value) -> Result<(Option<String>, String), Diagnostic> {
     let ws = workspace.as_str().map(str::to_string);
     match cluster.split_once('/') {
         None if !cluster.is_empty() => Ok((ws, cluster.to_string())),
@@ -97,7 +94,7 @@ fn split_cluster(
 }
 
 /// Opens the credentials: the result value, or the diagnostics that explain why not.
-pub async fn open(client: &Client, config: &Value) -> Result<Value, Vec<pb::Diagnostic>> {
+pub async fn open(client: &Client, config: &Value) -> Result<Value, Vec<Diagnostic>> {
     let mut diags = validate(config);
     if !diags.is_empty() {
         return Err(diags);
@@ -124,7 +121,7 @@ pub async fn open(client: &Client, config: &Value) -> Result<Value, Vec<pb::Diag
                 import_id: format!("{ws}/{name}"),
                 action: "take credentials for",
             };
-            diags = client::diagnostics(&e, &subject, &|_| None);
+            diags = errors::diagnostics(&e, &subject, &|_| None);
             if let client::ClientError::Api(a) = &e {
                 let hint = match a.status {
                     404 => Some(
@@ -168,8 +165,17 @@ fn result_value(config: &Value, answer: &Json) -> Value {
     Value::Map(map).conform(&schema().value_type())
 }
 
+/// Whether this provider serves the ephemeral type `type_name`.
+pub fn check_type(type_name: &str) -> Result<(), Diagnostic> {
+    if type_names().contains(&type_name) {
+        Ok(())
+    } else {
+        Err(unknown_type(type_name))
+    }
+}
+
 /// The diagnostic for an ephemeral type this provider does not serve.
-pub fn unknown_type(type_name: &str) -> pb::Diagnostic {
+fn unknown_type(type_name: &str) -> Diagnostic {
     error(
         "Unknown ephemeral resource type",
         format!(
@@ -217,7 +223,7 @@ mod tests {
         }
         let d = validate(&c);
         assert_eq!(d.len(), 1);
-        assert_eq!(d[0].attribute, Some(attr("ttl")));
+        assert_eq!(d[0].path, Some(attr("ttl")));
         assert!(validate(&config("pay/dev", None)).is_empty());
     }
 

@@ -13,7 +13,6 @@ use wayfinder_model::NodePool;
 use wayfinder_model::cost::{self, Catalog, CostErrorKind, Estimate};
 
 use crate::codec::{Number, Type, Value};
-use crate::proto::tfplugin6 as pb;
 
 /// The function's name, as modules call it: `provider::wayfinder::monthly_cost`.
 pub const MONTHLY_COST: &str = "monthly_cost";
@@ -80,26 +79,40 @@ fn node_pool_type() -> Type {
     ])
 }
 
-fn parameter(name: &str, ty: Type, description: &str) -> pb::function::Parameter {
-    pb::function::Parameter {
+/// A provider function's signature and documentation (Markdown).
+#[derive(Debug, Clone)]
+pub struct Function {
+    pub parameters: Vec<Parameter>,
+    pub return_type: Type,
+    pub summary: String,
+    pub description: String,
+}
+
+/// One parameter of a [`Function`]; none takes null or unknown values.
+#[derive(Debug, Clone)]
+pub struct Parameter {
+    pub name: String,
+    pub ty: Type,
+    pub description: String,
+}
+
+fn parameter(name: &str, ty: Type, description: &str) -> Parameter {
+    Parameter {
         name: name.to_string(),
-        r#type: ty.to_json().to_string().into_bytes(),
-        allow_null_value: false,
-        allow_unknown_values: false,
+        ty,
         description: description.to_string(),
-        description_kind: pb::StringKind::Markdown as i32,
     }
 }
 
 /// Every function the provider offers, for GetFunctions and GetProviderSchema.
-pub fn definitions() -> BTreeMap<String, pb::Function> {
+pub fn definitions() -> BTreeMap<String, Function> {
     let catalog = Catalog::builtin();
     let clouds: Vec<String> = catalog
         .providers
         .iter()
         .map(|(p, prices)| format!("`{}` ({p})", prices.cloud))
         .collect();
-    let monthly_cost = pb::Function {
+    let monthly_cost = Function {
         parameters: vec![
             parameter(
                 "cloud_provider",
@@ -120,18 +133,13 @@ pub fn definitions() -> BTreeMap<String, pb::Function> {
                 "The node pools: `name` (unique; the key of the result's `node_pools`), `machine` (the instance type), `max_size` (the most nodes the pool can have: the estimate counts every pool at its largest size), `spot` (priced at the catalog's spot discount; `null` means false) and `disk_size` (GiB per node; `null` means the provider's default disk).",
             ),
         ],
-        variadic_parameter: None,
-        r#return: Some(pb::function::Return {
-            r#type: cost_type().to_json().to_string().into_bytes(),
-        }),
+        return_type: cost_type(),
         summary: "Estimated monthly cost of a cluster's node pools".to_string(),
         description: format!(
             "Estimates what a cluster with these node pools costs per month, offline, with the same engine and price catalog as the Wayfinder server's admission (catalog dated {date}): each pool at `max_size` nodes for 720 hours at the region's on-demand list price (spot pools at the spot discount), plus its disks, plus the provider's managed control-plane fee at its default tier. Returns `{{ total = number, currency = string, node_pools = map(number) }}` in {currency} per month; `node_pools` is keyed by pool name and `total` includes the control plane. An unknown cloud, region or instance type is an error naming what the catalog has.",
             date = catalog.date,
             currency = catalog.currency,
         ),
-        description_kind: pb::StringKind::Markdown as i32,
-        deprecation_message: String::new(),
     };
     [(MONTHLY_COST.to_string(), monthly_cost)].into()
 }
@@ -149,13 +157,6 @@ impl FunctionError {
         Self {
             text: text.into(),
             argument: Some(argument),
-        }
-    }
-
-    pub fn to_proto(&self) -> pb::FunctionError {
-        pb::FunctionError {
-            text: self.text.clone(),
-            function_argument: self.argument,
         }
     }
 }
@@ -464,11 +465,11 @@ mod tests {
         let names: Vec<_> = f.parameters.iter().map(|p| p.name.as_str()).collect();
         assert_eq!(names, ["cloud_provider", "region", "node_pools"]);
         assert_eq!(
-            String::from_utf8(f.parameters[2].r#type.clone()).unwrap(),
+            f.parameters[2].ty.to_json().to_string(),
             r#"["list",["object",{"disk_size":"number","machine":"string","max_size":"number","name":"string","spot":"bool"}]]"#
         );
         assert_eq!(
-            String::from_utf8(f.r#return.as_ref().unwrap().r#type.clone()).unwrap(),
+            f.return_type.to_json().to_string(),
             r#"["object",{"currency":"string","node_pools":["map","number"],"total":"number"}]"#
         );
     }

@@ -12,6 +12,7 @@ pub mod logging;
 pub mod provider;
 pub mod resources;
 pub mod schema;
+mod server;
 pub mod tls;
 pub mod transport;
 

@@ -1,4 +1,4 @@
-//! Schemas as we declare them, and their protocol form.
+//! Schemas as we declare them (the server gives them their protocol form).
 //!
 //! The attributes of a kind's `spec` are derived from the model's field shapes
 //! ([`wayfinder_model::shape`]): names follow the model's naming rule, nested objects become
@@ -50,7 +50,6 @@ use wayfinder_model::naming;
 use wayfinder_model::shape::{Field, FieldType};
 
 use crate::codec::Type;
-use crate::proto::tfplugin6 as pb;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Presence {
@@ -123,36 +122,6 @@ impl Attribute {
             Presence::Computed | Presence::OptionalComputed
         )
     }
-
-    fn to_proto(&self) -> pb::schema::Attribute {
-        use pb::schema::object::NestingMode;
-        let nested_type = self.nested.as_ref().map(|n| pb::schema::Object {
-            attributes: n.attributes.iter().map(Attribute::to_proto).collect(),
-            nesting: match n.nesting {
-                Nesting::Single => NestingMode::Single,
-                Nesting::List => NestingMode::List,
-            } as i32,
-        });
-        pb::schema::Attribute {
-            name: self.name.clone(),
-            r#type: if nested_type.is_some() {
-                Vec::new()
-            } else {
-                self.ty.to_json().to_string().into_bytes()
-            },
-            nested_type,
-            description: self.description.clone(),
-            required: self.presence == Presence::Required,
-            optional: matches!(
-                self.presence,
-                Presence::Optional | Presence::OptionalComputed
-            ),
-            computed: self.provider_may_set(),
-            sensitive: self.sensitive,
-            description_kind: pb::StringKind::Markdown as i32,
-            ..Default::default()
-        }
-    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -200,25 +169,6 @@ impl NestedBlock {
                     .collect(),
             ),
             Nesting::List => Type::List(Box::new(self.block.value_type())),
-        }
-    }
-
-    fn to_proto(&self) -> pb::schema::NestedBlock {
-        use pb::schema::nested_block::NestingMode;
-        pb::schema::NestedBlock {
-            type_name: self.name.clone(),
-            block: Some(self.block.to_proto(0)),
-            nesting: match self.nesting {
-                Nesting::Single => NestingMode::Single,
-                Nesting::List => NestingMode::List,
-            } as i32,
-            min_items: i64::from(self.required),
-            // Terraform wants a single block's bounds equal: 0..0 optional, 1..1 required.
-            max_items: if self.nesting == Nesting::Single {
-                i64::from(self.required)
-            } else {
-                0
-            },
         }
     }
 }
@@ -351,17 +301,6 @@ impl Block {
         attrs.extend(self.blocks.iter().map(|b| (b.name.clone(), b.value_type())));
         Type::Object(attrs)
     }
-
-    fn to_proto(&self, version: i64) -> pb::schema::Block {
-        pb::schema::Block {
-            version,
-            attributes: self.attributes.iter().map(Attribute::to_proto).collect(),
-            block_types: self.blocks.iter().map(NestedBlock::to_proto).collect(),
-            description: self.description.clone(),
-            description_kind: pb::StringKind::Markdown as i32,
-            ..Default::default()
-        }
-    }
 }
 
 /// A whole schema: a provider block, a resource or a data source.
@@ -374,12 +313,5 @@ pub struct Schema {
 impl Schema {
     pub fn value_type(&self) -> Type {
         self.block.value_type()
-    }
-
-    pub fn to_proto(&self) -> pb::Schema {
-        pb::Schema {
-            version: self.version,
-            block: Some(self.block.to_proto(self.version)),
-        }
     }
 }

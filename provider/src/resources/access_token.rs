@@ -24,9 +24,9 @@ use std::collections::BTreeMap;
 use serde_json::Value as Json;
 use wayfinder_model::kinds::ACCESS_TOKEN;
 
-use super::{ResourceType, StatusField};
+use super::{Behaviour, ResourceType, StatusField};
 use crate::codec::{Type, Value};
-use crate::proto::tfplugin6 as pb;
+use crate::diag::{self, Diagnostic};
 use crate::schema::{Attribute, Presence};
 
 /// `store_token`: whether the secret is kept in the state.
@@ -36,9 +36,9 @@ pub const TOKEN: &str = "token";
 
 /// The secret the server returns once, in `status.token` of the create response.
 #[derive(Debug, Clone)]
-pub(super) struct OnceSecret;
+struct OnceSecret;
 
-pub fn resource() -> ResourceType {
+pub(super) fn resource() -> ResourceType {
     // Wayfinder refuses to change a token's roles or lifetime: a new token is needed.
     let mut r = ResourceType::new(&ACCESS_TOKEN, &["roles", "ttl", "expiresAt"]).with_status(&[
         StatusField {
@@ -67,23 +67,18 @@ pub fn resource() -> ResourceType {
         )
         .sensitive(),
     );
-    r.secret = Some(OnceSecret);
-    r
+    r.with_behaviour(Box::new(OnceSecret))
 }
 
-impl OnceSecret {
-    /// Whether the generic planning leaves attribute `name` to this secret.
-    pub(super) fn owns(&self, name: &str) -> bool {
+#[tonic::async_trait]
+impl Behaviour for OnceSecret {
+    /// The generic planning leaves `token` to [`Behaviour::plan_computed`].
+    fn plans_computed(&self, name: &str) -> bool {
         name == TOKEN
     }
 
     /// `store_token` defaults to the prior value, else `false`.
-    pub(super) fn plan_defaults(
-        &self,
-        planned: &mut BTreeMap<String, Value>,
-        prior: &Value,
-        config: &Value,
-    ) {
+    fn plan_defaults(&self, planned: &mut BTreeMap<String, Value>, prior: &Value, config: &Value) {
         if config.get(STORE_TOKEN).is_null() {
             let v = match prior.get(STORE_TOKEN) {
                 Value::Null => Value::Bool(false),
@@ -95,7 +90,7 @@ impl OnceSecret {
 
     /// `token`: unknown on create when it will be kept; the prior secret while kept; null
     /// otherwise.
-    pub(super) fn plan_secret(&self, planned: &mut BTreeMap<String, Value>, prior: &Value) {
+    fn plan_computed(&self, planned: &mut BTreeMap<String, Value>, prior: &Value) {
         let store = planned.get(STORE_TOKEN).cloned().unwrap_or(Value::Null);
         let v = match (prior.is_null(), store.as_bool()) {
             (_, Some(false)) => Value::Null,
@@ -106,7 +101,7 @@ impl OnceSecret {
     }
 
     /// After a read: the secret only Terraform holds stays.
-    pub(super) fn carry_over(&self, state: &mut Value, prior: &Value) {
+    fn carry_over(&self, state: &mut Value, prior: &Value) {
         let store = prior.get(STORE_TOKEN).as_bool().unwrap_or(false);
         set(state, STORE_TOKEN, Value::Bool(store));
         let token = if store {
@@ -118,7 +113,7 @@ impl OnceSecret {
     }
 
     /// After an apply: the secret from the create response, when it is to be kept.
-    pub(super) fn after_apply(&self, state: &mut Value, planned: &Value, stored: &Json) {
+    fn applied(&self, state: &mut Value, planned: &Value, stored: &Json) {
         let store = planned.get(STORE_TOKEN).as_bool().unwrap_or(false);
         set(state, STORE_TOKEN, Value::Bool(store));
         let token = match (
@@ -136,39 +131,30 @@ impl OnceSecret {
     }
 
     /// Generated configuration leaves `store_token` out when it is the default.
-    pub(super) fn generate_config(&self, config: &mut BTreeMap<String, Value>) {
+    fn generate_config(&self, config: &mut BTreeMap<String, Value>) {
         if config.get(STORE_TOKEN).and_then(Value::as_bool) != Some(true) {
             config.insert(STORE_TOKEN.into(), Value::Null);
         }
     }
 
-    /// The warning for creating a token whose secret will be discarded.
-    pub fn discard_warning(&self, type_name: &str) -> pb::Diagnostic {
-        pb::Diagnostic {
-            severity: pb::diagnostic::Severity::Warning as i32,
-            summary: "The access token's secret will not be kept".into(),
-            detail: format!(
-                "Wayfinder shows an access token's secret only once, when it is created. With `store_token = false` (the default) this {type_name} discards it: nothing, not even the Terraform state, will hold it. Set `store_token = true` to keep it in the state (as the sensitive attribute `token`)."
-            ),
-            attribute: Some(crate::diag::attr(STORE_TOKEN)),
+    /// Creating a token whose secret will be discarded warns.
+    fn create_warnings(&self, resource: &ResourceType, planned: &Value) -> Vec<Diagnostic> {
+        if planned.get(STORE_TOKEN).as_bool() != Some(false) {
+            return Vec::new();
         }
+        vec![diag::warning(
+            Some(diag::attr(STORE_TOKEN)),
+            "The access token's secret will not be kept",
+            format!(
+                "Wayfinder shows an access token's secret only once, when it is created. With `store_token = false` (the default) this {} discards it: nothing, not even the Terraform state, will hold it. Set `store_token = true` to keep it in the state (as the sensitive attribute `token`).",
+                resource.type_name
+            ),
+        )]
     }
 }
 
 fn set(state: &mut Value, name: &str, v: Value) {
     if let Value::Map(m) = state {
         m.insert(name.to_string(), v);
-    }
-}
-
-impl ResourceType {
-    /// The warning to show when planning the creation of `planned`, if any.
-    pub fn create_warnings(&self, planned: &Value) -> Vec<pb::Diagnostic> {
-        match &self.secret {
-            Some(s) if planned.get(STORE_TOKEN).as_bool() == Some(false) => {
-                vec![s.discard_warning(&self.type_name)]
-            }
-            _ => Vec::new(),
-        }
     }
 }

@@ -28,12 +28,12 @@ use std::time::{Duration, Instant};
 use serde_json::Value as Json;
 use wayfinder_model::kinds::CLUSTER;
 
+use super::errors::{self, Subject};
 use super::{ApplyContext, Behaviour, ID, PlanContext, Planned, ResourceType, STATUS, StatusField};
-use crate::client::{self, ClientError, StopSignal, Subject};
+use crate::client::{ClientError, StopSignal};
 use crate::codec::{Type, Value};
-use crate::diag::{attr, error, error_at};
+use crate::diag::{self, AttrPath, Diagnostic, Step, attr, error, error_at};
 use crate::functions::{cost_type, cost_value};
-use crate::proto::tfplugin6 as pb;
 use crate::schema::{Attribute, Block, NestedBlock, Nesting, Presence};
 
 /// `endpoint`.
@@ -115,7 +115,7 @@ pub struct ClusterBehaviour;
 
 #[tonic::async_trait]
 impl Behaviour for ClusterBehaviour {
-    fn validate(&self, config: &Value) -> Vec<pb::Diagnostic> {
+    fn validate(&self, config: &Value) -> Vec<Diagnostic> {
         validate_timeouts(config)
     }
 
@@ -131,10 +131,7 @@ impl Behaviour for ClusterBehaviour {
     }
 
     async fn plan(&self, ctx: PlanContext<'_>, planned: &mut Planned) {
-        let has_errors = planned
-            .diagnostics
-            .iter()
-            .any(|d| d.severity == pb::diagnostic::Severity::Error as i32);
+        let has_errors = planned.diagnostics.iter().any(Diagnostic::is_error);
         let prior = ctx.prior;
         let create = prior.is_null() || !planned.requires_replace.is_empty();
         let Value::Map(state) = &mut planned.state else {
@@ -171,7 +168,7 @@ impl Behaviour for ClusterBehaviour {
         ctx: ApplyContext<'_>,
         stored: Json,
         create: bool,
-    ) -> (Json, Vec<pb::Diagnostic>) {
+    ) -> (Json, Vec<Diagnostic>) {
         let op = if create { Op::Create } else { Op::Update };
         let timeout = match timeout(ctx.value, op) {
             Ok(t) => t,
@@ -202,7 +199,7 @@ impl Behaviour for ClusterBehaviour {
         }
     }
 
-    async fn after_delete(&self, ctx: ApplyContext<'_>) -> Vec<pb::Diagnostic> {
+    async fn after_delete(&self, ctx: ApplyContext<'_>) -> Vec<Diagnostic> {
         let timeout = match timeout(ctx.value, Op::Delete) {
             Ok(t) => t,
             Err(d) => return vec![d],
@@ -225,23 +222,19 @@ impl Behaviour for ClusterBehaviour {
     }
 }
 
-fn wait_error(ctx: ApplyContext<'_>, e: &ClientError, action: &str) -> Vec<pb::Diagnostic> {
+fn wait_error(ctx: ApplyContext<'_>, e: &ClientError, action: &str) -> Vec<Diagnostic> {
     let subject = Subject {
         object: format!("Cluster {}", ctx.at.id()),
         type_name: &ctx.resource.type_name,
         import_id: ctx.at.id(),
         action,
     };
-    client::diagnostics(e, &subject, &|p| ctx.resource.attribute_path(p))
+    errors::diagnostics(e, &subject, &|p| ctx.resource.attribute_path(p))
 }
 
 /// Runs the server's dry run for a planned cluster: its `estimated_monthly_cost` (unknown
 /// when the preview cannot run) and the diagnostics it gives.
-async fn preview(
-    ctx: &PlanContext<'_>,
-    planned: &Value,
-    create: bool,
-) -> (Value, Vec<pb::Diagnostic>) {
+async fn preview(ctx: &PlanContext<'_>, planned: &Value, create: bool) -> (Value, Vec<Diagnostic>) {
     let r = ctx.resource;
     // What configuration (and the workspace default) sets, without what the server computes.
     let mut settable = planned.clone();
@@ -265,13 +258,11 @@ async fn preview(
     let Some(client) = ctx.client else {
         return (
             Value::Unknown,
-            vec![pb::Diagnostic {
-                severity: pb::diagnostic::Severity::Warning as i32,
-                summary: "Cost and policy preview skipped: the provider is not configured yet"
-                    .into(),
-                detail: "The wayfinder provider's configuration uses values known only after apply, so Terraform cannot ask Wayfinder now whether the cluster is allowed and what it costs; `estimated_monthly_cost` is unknown in this plan.".into(),
-                attribute: None,
-            }],
+            vec![diag::warning(
+                None,
+                "Cost and policy preview skipped: the provider is not configured yet",
+                "The wayfinder provider's configuration uses values known only after apply, so Terraform cannot ask Wayfinder now whether the cluster is allowed and what it costs; `estimated_monthly_cost` is unknown in this plan.",
+            )],
         );
     };
     let Some(at) = r.address(planned) else {
@@ -312,9 +303,9 @@ async fn preview(
                 import_id: at.id(),
                 action: if create { "create" } else { "update" },
             };
-            let mut diagnostics = client::diagnostics(&e, &subject, &|p| r.attribute_path(p));
+            let mut diagnostics = errors::diagnostics(&e, &subject, &|p| r.attribute_path(p));
             for d in &mut diagnostics {
-                if let Some(path) = &mut d.attribute {
+                if let Some(path) = &mut d.path {
                     point_at_pool_size(path, ctx.config);
                 }
             }
@@ -326,14 +317,8 @@ async fn preview(
 /// A diagnostic about a whole node pool (`node_pools[1]`, e.g. the dearest pool over a cost
 /// ceiling) goes to the attribute that sets how big the pool can grow — `autoscaling.max_size`,
 /// else `size` — so Terraform shows a line inside the block rather than the resource's.
-fn point_at_pool_size(path: &mut pb::AttributePath, config: &Value) {
-    use pb::attribute_path::step::Selector;
-    let [first, second] = path.steps.as_slice() else {
-        return;
-    };
-    let (Some(Selector::AttributeName(n)), Some(Selector::ElementKeyInt(i))) =
-        (&first.selector, &second.selector)
-    else {
+fn point_at_pool_size(path: &mut AttrPath, config: &Value) {
+    let [Step::Attr(n), Step::Index(i)] = path.steps.as_slice() else {
         return;
     };
     if n != "node_pools" {
@@ -450,7 +435,7 @@ impl Op {
 }
 
 /// The timeout for `op` from a resource value's `timeouts` block.
-pub fn timeout(value: &Value, op: Op) -> Result<Duration, pb::Diagnostic> {
+pub fn timeout(value: &Value, op: Op) -> Result<Duration, Diagnostic> {
     match value.get("timeouts").get(op.key()) {
         Value::String(s) => wayfinder_model::common::parse_duration(s)
             .ok()
@@ -468,14 +453,14 @@ pub fn timeout(value: &Value, op: Op) -> Result<Duration, pb::Diagnostic> {
     }
 }
 
-fn timeouts_path(key: &str) -> pb::AttributePath {
+fn timeouts_path(key: &str) -> AttrPath {
     let mut p = attr("timeouts");
     p.steps.extend(attr(key).steps);
     p
 }
 
 /// Checks the `timeouts` block of a (possibly partly unknown) configuration.
-pub fn validate_timeouts(config: &Value) -> Vec<pb::Diagnostic> {
+pub fn validate_timeouts(config: &Value) -> Vec<Diagnostic> {
     [Op::Create, Op::Update, Op::Delete]
         .into_iter()
         .filter_map(|op| timeout(config, op).err())
@@ -630,7 +615,7 @@ where
 }
 
 /// The diagnostic for a wait that did not end well; `None` when it did.
-pub fn wait_diagnostic(what: &str, op: Op, w: &Waited) -> Option<pb::Diagnostic> {
+pub fn wait_diagnostic(what: &str, op: Op, w: &Waited) -> Option<Diagnostic> {
     let key = op.key();
     match w {
         Waited::Done(_) => None,
@@ -710,12 +695,12 @@ pub fn unknown_paths(value: &Value, prefix: &str, out: &mut Vec<String>) {
 
 /// The warning when the preview cannot run because `unknown` values are known only after
 /// apply.
-pub fn skipped_preview(unknown: &[String]) -> pb::Diagnostic {
+pub fn skipped_preview(unknown: &[String]) -> Diagnostic {
     let first = unknown
         .first()
         .map(String::as_str)
         .unwrap_or("configuration");
-    let mut path = pb::AttributePath::default();
+    let mut path = AttrPath::default();
     for part in first.split('.') {
         let name = part.split('[').next().unwrap_or(part);
         path.steps.extend(attr(name).steps);
@@ -723,26 +708,23 @@ pub fn skipped_preview(unknown: &[String]) -> pb::Diagnostic {
             .split_once('[')
             .and_then(|(_, r)| r.trim_end_matches(']').parse::<i64>().ok())
         {
-            path.steps.push(pb::attribute_path::Step {
-                selector: Some(pb::attribute_path::step::Selector::ElementKeyInt(i)),
-            });
+            path.steps.push(Step::Index(i));
         }
     }
-    pb::Diagnostic {
-        severity: pb::diagnostic::Severity::Warning as i32,
-        summary: "Cost and policy preview skipped: values known only after apply".into(),
-        detail: format!(
+    diag::warning(
+        Some(path),
+        "Cost and policy preview skipped: values known only after apply",
+        format!(
             "{} {} known only after apply, so Terraform cannot ask Wayfinder now whether the cluster is allowed and what it costs; `estimated_monthly_cost` is unknown in this plan. Wayfinder checks the cluster when it is applied (admission refuses anything the preview would have); plan again once those values are known to see the estimate.",
             unknown.join(", "),
             if unknown.len() == 1 { "is" } else { "are" }
         ),
-        attribute: Some(path),
-    }
+    )
 }
 
 /// A network the dry run says the cluster could not get: an error on `network` (or on the
 /// plan, whose default network it would use).
-pub fn network_problem(dry_run: &Json, config: &Value, object: &str) -> Option<pb::Diagnostic> {
+pub fn network_problem(dry_run: &Json, config: &Value, object: &str) -> Option<Diagnostic> {
     let planned = dry_run.pointer("/status/plannedNetwork")?;
     let problem = planned.get("problem")?.as_str()?;
     let request = match (
@@ -924,7 +906,7 @@ mod tests {
         let bad = Value::from_json(&json!({"timeouts": {"create": "soon"}}));
         let d = validate_timeouts(&bad);
         assert_eq!(d.len(), 1);
-        assert_eq!(d[0].attribute, Some(timeouts_path("create")));
+        assert_eq!(d[0].path, Some(timeouts_path("create")));
     }
 
     #[test]
@@ -954,8 +936,8 @@ mod tests {
         unknown_paths(&v, "", &mut out);
         assert_eq!(out, ["plan.name"]);
         let d = skipped_preview(&out);
-        assert_eq!(d.severity, pb::diagnostic::Severity::Warning as i32);
-        assert_eq!(d.attribute.unwrap().steps.len(), 2);
+        assert_eq!(d.severity, crate::diag::Severity::Warning);
+        assert_eq!(d.path.unwrap().steps.len(), 2);
     }
 
     #[test]
@@ -966,9 +948,7 @@ mod tests {
         ]}));
         let pool = |i: i64| {
             let mut p = attr("node_pools");
-            p.steps.push(pb::attribute_path::Step {
-                selector: Some(pb::attribute_path::step::Selector::ElementKeyInt(i)),
-            });
+            p.steps.push(Step::Index(i));
             p
         };
         let mut p = pool(0);
@@ -998,7 +978,7 @@ mod tests {
         }}});
         let config = Value::from_json(&json!({"network": {"size": 22, "cidr": null}}));
         let d = network_problem(&dry, &config, "Cluster pay/dev").unwrap();
-        assert_eq!(d.attribute.as_ref().unwrap().steps.len(), 2);
+        assert_eq!(d.path.as_ref().unwrap().steps.len(), 2);
         assert!(d.summary.contains("no free /22 network"), "{}", d.summary);
         assert!(
             d.detail

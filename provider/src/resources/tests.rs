@@ -1,12 +1,16 @@
 //! Tests of the generic resource mechanism.
 
-use serde_json::json;
+use std::collections::BTreeMap;
+
+use serde_json::{Value as Json, json};
+use wayfinder_model::FieldPath;
 use wayfinder_model::kinds::{
     ACCESS_TOKEN, CLOUD_ACCESS_CONFIG, CLUSTER_PLAN, COMPUTE_TEMPLATE, GLOBAL_CLUSTER_POLICY,
 };
 
 use super::*;
-use crate::schema::NestedBlock;
+use crate::diag;
+use crate::schema::{Block, NestedBlock, Presence};
 
 fn resource(kind: &KindInfo) -> ResourceType {
     all()
@@ -270,7 +274,7 @@ fn the_workspace_defaults_to_the_providers() {
     assert_eq!(planned.diagnostics.len(), 1);
     assert_eq!(
         planned.diagnostics[0]
-            .attribute
+            .path
             .as_ref()
             .map(diag::render_path)
             .as_deref(),
@@ -366,18 +370,12 @@ fn identities_name_the_same_objects_as_ids() {
     assert!(e.detail.contains("workspace"), "{}", e.detail);
     let schema = r.identity_schema();
     let names: Vec<_> = schema
-        .identity_attributes
         .iter()
-        .map(|a| (a.name.as_str(), a.required_for_import))
+        .map(|a| (a.name, a.required_for_import))
         .collect();
     assert_eq!(names, [(WORKSPACE, false), (NAME, true)]);
     let plan = resource(&CLUSTER_PLAN);
-    let names: Vec<_> = plan
-        .identity_schema()
-        .identity_attributes
-        .into_iter()
-        .map(|a| a.name)
-        .collect();
+    let names: Vec<_> = plan.identity_schema().into_iter().map(|a| a.name).collect();
     assert_eq!(names, [NAME, VERSION]);
 }
 
@@ -437,11 +435,7 @@ fn versioned_kinds_are_addressed_by_version_and_carry_their_publish_state() {
     let problems = r.check_config(&clash);
     assert_eq!(problems.len(), 1);
     assert_eq!(
-        problems[0]
-            .attribute
-            .as_ref()
-            .map(diag::render_path)
-            .as_deref(),
+        problems[0].path.as_ref().map(diag::render_path).as_deref(),
         Some("annotations[\"appvia.io/publishState\"]")
     );
     assert!(r.check_config(&v2).is_empty());
