@@ -2,7 +2,16 @@
 //! plugin protocol 6 over gRPC with go-plugin's handshake and automatic mutual TLS.
 #![forbid(unsafe_code)]
 
-pub mod client;
+//! The modules tests, benches, the fuzz targets and xtask use are public; the rest is the
+//! crate's own, so that what nothing uses shows up as dead code.
+//!
+//! Layers, as in terraform-plugin-framework: [`transport`] (go-plugin handshake, TLS) serves
+//! `server` (the protocol: decode → call → encode, the only module besides `transport`
+//! that names [`proto`] types), which calls [`provider::WayfinderProvider`] (configuration)
+//! and the resources' lifecycle ([`resources`]), data sources, ephemeral resources and
+//! functions; those use `client` (HTTP only) and return the provider's own diagnostics.
+
+mod client;
 pub mod codec;
 pub mod datasources;
 mod diag;
@@ -13,7 +22,7 @@ pub mod provider;
 pub mod resources;
 pub mod schema;
 mod server;
-pub mod tls;
+mod tls;
 pub mod transport;
 
 /// Code generated from our `.proto` files.

@@ -9,6 +9,7 @@ use wayfinder_model::kinds::{
 };
 
 use super::*;
+use crate::client::ObjectAddress;
 use crate::diag;
 use crate::schema::{Block, NestedBlock, Presence};
 
@@ -790,4 +791,154 @@ fn generated_configuration_leaves_out_what_only_the_provider_sets() {
     }
     assert_eq!(config.get(WORKSPACE).as_str(), Some("team"));
     assert_eq!(config.get("description").as_str(), Some("CI"));
+}
+
+// ---------------------------------------------------------------------------------------
+// One set of rules for import IDs and identities
+
+/// A versioned kind in a workspace: none exists yet, but the rules cover it.
+static WORKSPACED_PLAN: KindInfo = KindInfo {
+    scope: wayfinder_model::Scope::Workspace,
+    ..wayfinder_model::kinds::CLUSTER_PLAN
+};
+
+#[test]
+fn an_import_id_and_an_identity_naming_the_same_parts_name_the_same_object() {
+    use wayfinder_model::kinds::PACKAGE;
+    // (kind, workspace, name, version, provider's workspace) → the address, or the word the
+    // refusal names.
+    type Want = Result<(Option<&'static str>, &'static str, Option<&'static str>), &'static str>;
+    let rows: &[(
+        &'static KindInfo,
+        Option<&str>,
+        &str,
+        Option<&str>,
+        Option<&str>,
+        Want,
+    )] = &[
+        (
+            &PACKAGE,
+            None,
+            "cilium",
+            None,
+            None,
+            Ok((None, "cilium", None)),
+        ),
+        (
+            &PACKAGE,
+            None,
+            "cilium",
+            Some("1.2.0"),
+            None,
+            Ok((None, "cilium", Some("1.2.0"))),
+        ),
+        (
+            &CLUSTER_PLAN,
+            None,
+            "eks",
+            None,
+            Some("pay"),
+            Ok((None, "eks", None)),
+        ),
+        (
+            &GLOBAL_CLUSTER_POLICY,
+            None,
+            "base",
+            None,
+            None,
+            Ok((None, "base", None)),
+        ),
+        (
+            &CLOUD_ACCESS_CONFIG,
+            Some("team"),
+            "aws",
+            None,
+            None,
+            Ok((Some("team"), "aws", None)),
+        ),
+        (
+            &CLOUD_ACCESS_CONFIG,
+            None,
+            "aws",
+            None,
+            Some("pay"),
+            Ok((Some("pay"), "aws", None)),
+        ),
+        (
+            &CLOUD_ACCESS_CONFIG,
+            None,
+            "aws",
+            None,
+            None,
+            Err("workspace"),
+        ),
+        (
+            &WORKSPACED_PLAN,
+            Some("team"),
+            "eks",
+            Some("1.0.0"),
+            None,
+            Ok((Some("team"), "eks", Some("1.0.0"))),
+        ),
+        (
+            &WORKSPACED_PLAN,
+            None,
+            "eks",
+            Some("1.0.0"),
+            Some("pay"),
+            Ok((Some("pay"), "eks", Some("1.0.0"))),
+        ),
+        (
+            &WORKSPACED_PLAN,
+            Some("team"),
+            "eks",
+            None,
+            None,
+            Err("version"),
+        ),
+        (
+            &WORKSPACED_PLAN,
+            None,
+            "eks",
+            Some("1.0.0"),
+            None,
+            Err("workspace"),
+        ),
+    ];
+    for (kind, ws, name, version, default_ws, want) in rows {
+        let r = ResourceType::new(kind, &[]);
+        let mut id = String::new();
+        let mut identity = BTreeMap::new();
+        if let Some(ws) = ws {
+            id.push_str(&format!("{ws}/"));
+            identity.insert(WORKSPACE.to_string(), s(ws));
+        }
+        id.push_str(name);
+        identity.insert(NAME.to_string(), s(name));
+        if let Some(v) = version {
+            id.push_str(&format!("@{v}"));
+            identity.insert(VERSION.to_string(), s(v));
+        }
+        let identity = Value::Map(identity).conform(&r.identity_type());
+        let by_id = r.parse_import_id(&id, *default_ws);
+        let by_identity = r.address_from_identity(&identity, *default_ws);
+        let row = format!("{} {id:?} (default workspace {default_ws:?})", kind.kind);
+        match want {
+            Ok((ws, name, version)) => {
+                let at = ObjectAddress {
+                    workspace: ws.map(str::to_string),
+                    name: name.to_string(),
+                    version: version.map(str::to_string),
+                };
+                assert_eq!(by_id.as_ref(), Ok(&at), "{row}: by ID");
+                assert_eq!(by_identity.as_ref(), Ok(&at), "{row}: by identity");
+            }
+            Err(word) => {
+                for (form, got) in [("ID", by_id), ("identity", by_identity)] {
+                    let d = got.expect_err(&format!("{row}: by {form}"));
+                    assert!(d.detail.contains(word), "{row}: by {form}: {}", d.detail);
+                }
+            }
+        }
+    }
 }
