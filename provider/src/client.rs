@@ -284,6 +284,7 @@ impl Client {
     }
 
     /// The same client with another retry policy (tests).
+    #[cfg(test)]
     pub fn with_retry(mut self, retry: RetryPolicy) -> Self {
         self.retry = retry;
         self

@@ -221,7 +221,7 @@ impl DataSourceType {
     }
 
     /// Problems with a configuration, before anything is read.
-    pub fn validate(&self, config: &Value) -> Vec<Diagnostic> {
+    pub(crate) fn validate(&self, config: &Value) -> Vec<Diagnostic> {
         let mut out = Vec::new();
         let name_attr = match &self.source {
             Source::Object(_) => NAME,
@@ -248,7 +248,11 @@ impl DataSourceType {
     }
 
     /// Reads the data source.
-    pub async fn read(&self, client: &Client, config: &Value) -> Result<Value, Vec<Diagnostic>> {
+    pub(crate) async fn read(
+        &self,
+        client: &Client,
+        config: &Value,
+    ) -> Result<Value, Vec<Diagnostic>> {
         let workspace = || -> Result<Option<String>, Vec<Diagnostic>> {
             match config.get(WORKSPACE_ATTR).as_str() {
                 Some(ws) => Ok(Some(ws.to_string())),

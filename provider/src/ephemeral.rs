@@ -17,7 +17,7 @@ use crate::resources::errors::{self, Subject};
 use crate::schema::{Attribute, Block, Presence, Schema};
 
 /// The ephemeral resource's type name.
-pub const CLUSTER_CREDENTIALS: &str = "wayfinder_cluster_credentials";
+pub(crate) const CLUSTER_CREDENTIALS: &str = "wayfinder_cluster_credentials";
 
 /// Every ephemeral resource type the provider serves.
 pub fn type_names() -> Vec<&'static str> {
@@ -48,7 +48,7 @@ pub fn schema() -> Schema {
 }
 
 /// Checks a configuration without the API (Terraform may call this unconfigured).
-pub fn validate(config: &Value) -> Vec<Diagnostic> {
+pub(crate) fn validate(config: &Value) -> Vec<Diagnostic> {
     let mut out = Vec::new();
     if let Some(c) = config.get("cluster").as_str()
         && let Err(d) = split_cluster(c, config.get("workspace"))
@@ -94,7 +94,7 @@ fn split_cluster(cluster: &str, workspace: &Value) -> Result<(Option<String>, St
 }
 
 /// Opens the credentials: the result value, or the diagnostics that explain why not.
-pub async fn open(client: &Client, config: &Value) -> Result<Value, Vec<Diagnostic>> {
+pub(crate) async fn open(client: &Client, config: &Value) -> Result<Value, Vec<Diagnostic>> {
     let mut diags = validate(config);
     if !diags.is_empty() {
         return Err(diags);
@@ -166,7 +166,7 @@ fn result_value(config: &Value, answer: &Json) -> Value {
 }
 
 /// Whether this provider serves the ephemeral type `type_name`.
-pub fn check_type(type_name: &str) -> Result<(), Diagnostic> {
+pub(crate) fn check_type(type_name: &str) -> Result<(), Diagnostic> {
     if type_names().contains(&type_name) {
         Ok(())
     } else {

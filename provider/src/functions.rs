@@ -15,7 +15,7 @@ use wayfinder_model::cost::{self, Catalog, CostErrorKind, Estimate};
 use crate::codec::{Number, Type, Value};
 
 /// The function's name, as modules call it: `provider::wayfinder::monthly_cost`.
-pub const MONTHLY_COST: &str = "monthly_cost";
+pub(crate) const MONTHLY_COST: &str = "monthly_cost";
 
 /// The value type of a cost: `{ total, currency, node_pools }`, shared by the function's
 /// result and `wayfinder_cluster.estimated_monthly_cost`.
@@ -29,7 +29,7 @@ pub fn cost_type() -> Type {
 
 /// US cents as the dollar number Terraform shows (`61234` → `612.34`); the server's
 /// `monthlyUSD` figures are made the same way.
-pub fn usd(cents: i64) -> Value {
+pub(crate) fn usd(cents: i64) -> Value {
     let v = cost::format_usd(cents).parse::<f64>().unwrap_or(0.0);
     Value::Number(if v.fract() == 0.0 && v.abs() < 9.0e15 {
         Number::Int(v as i64)
@@ -39,7 +39,7 @@ pub fn usd(cents: i64) -> Value {
 }
 
 /// A cost value: the total and one figure per pool, all in `currency` per month.
-pub fn cost_value<'a>(
+pub(crate) fn cost_value<'a>(
     total_cents: i64,
     currency: &str,
     pools: impl IntoIterator<Item = (&'a str, i64)>,
@@ -59,7 +59,7 @@ pub fn cost_value<'a>(
 }
 
 /// The cost value of a model estimate.
-pub fn estimate_value(e: &Estimate) -> Value {
+pub(crate) fn estimate_value(e: &Estimate) -> Value {
     cost_value(
         e.total_cents,
         &e.currency,
@@ -147,7 +147,7 @@ pub fn definitions() -> BTreeMap<String, Function> {
 /// An error from a function call: the text Terraform prints, and which argument (0-based)
 /// it is about.
 #[derive(Debug, Clone, PartialEq)]
-pub struct FunctionError {
+pub(crate) struct FunctionError {
     pub text: String,
     pub argument: Option<i64>,
 }
@@ -162,7 +162,7 @@ impl FunctionError {
 }
 
 /// Calls function `name` with `arguments`.
-pub fn call(name: &str, arguments: &[Value]) -> Result<Value, FunctionError> {
+pub(crate) fn call(name: &str, arguments: &[Value]) -> Result<Value, FunctionError> {
     match name {
         MONTHLY_COST => monthly_cost(arguments),
         other => Err(FunctionError {

@@ -32,7 +32,7 @@ enum Refusal {
 
 /// One attribute of a resource's identity schema (its type is a string).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct IdentityAttribute {
+pub(crate) struct IdentityAttribute {
     pub name: &'static str,
     /// Required to import; otherwise optional (the provider fills it in).
     pub required_for_import: bool,
@@ -185,7 +185,7 @@ impl ResourceType {
 
     /// The identity schema (Terraform ≥ 1.12): `name`, and `workspace` and `version` where
     /// the kind has them. Every attribute is a string.
-    pub fn identity_schema(&self) -> Vec<IdentityAttribute> {
+    pub(crate) fn identity_schema(&self) -> Vec<IdentityAttribute> {
         let mut attrs = Vec::new();
         if self.workspaced() {
             attrs.push(IdentityAttribute {
@@ -308,7 +308,7 @@ pub(super) fn opt_string(s: Option<&str>) -> Value {
 }
 
 /// Where an object read from the API lives.
-pub fn object_address(kind: &KindInfo, object: &Json) -> ObjectAddress {
+pub(crate) fn object_address(kind: &KindInfo, object: &Json) -> ObjectAddress {
     let text = |p: &str| object.pointer(p).and_then(Json::as_str).map(str::to_string);
     ObjectAddress {
         workspace: if kind.scope == Scope::Workspace {

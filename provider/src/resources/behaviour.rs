@@ -14,7 +14,7 @@ use crate::diag::Diagnostic;
 /// (`access_token`). Every method defaults to doing nothing more, so the generic paths call
 /// them unconditionally.
 #[tonic::async_trait]
-pub trait Behaviour: Send + Sync + std::fmt::Debug {
+pub(crate) trait Behaviour: Send + Sync + std::fmt::Debug {
     /// More checks of a configuration (values may be unknown).
     fn validate(&self, _config: &Value) -> Vec<Diagnostic> {
         Vec::new()
@@ -80,7 +80,7 @@ pub trait Behaviour: Send + Sync + std::fmt::Debug {
 
 /// What [`Behaviour::plan`] sees.
 #[derive(Debug, Clone, Copy)]
-pub struct PlanContext<'a> {
+pub(crate) struct PlanContext<'a> {
     pub resource: &'a ResourceType,
     /// `None` while the provider's configuration is not known.
     pub client: Option<&'a crate::client::Client>,
@@ -90,7 +90,7 @@ pub struct PlanContext<'a> {
 
 /// What [`Behaviour::after_write`] and [`Behaviour::after_delete`] see.
 #[derive(Debug, Clone, Copy)]
-pub struct ApplyContext<'a> {
+pub(crate) struct ApplyContext<'a> {
     pub resource: &'a ResourceType,
     pub client: &'a crate::client::Client,
     pub at: &'a ObjectAddress,

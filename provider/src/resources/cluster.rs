@@ -37,14 +37,14 @@ use crate::functions::{cost_type, cost_value};
 use crate::schema::{Attribute, Block, NestedBlock, Nesting, Presence};
 
 /// `endpoint`.
-pub const ENDPOINT: &str = "endpoint";
+pub(crate) const ENDPOINT: &str = "endpoint";
 /// `estimated_monthly_cost`.
-pub const COST: &str = "estimated_monthly_cost";
+pub(crate) const COST: &str = "estimated_monthly_cost";
 /// `timeouts`.
-pub const TIMEOUTS: &str = "timeouts";
+pub(crate) const TIMEOUTS: &str = "timeouts";
 
 /// The `wayfinder_cluster` resource type.
-pub fn resource() -> ResourceType {
+pub(crate) fn resource() -> ResourceType {
     let status = [
         StatusField {
             json: "lastReconcile",
@@ -111,7 +111,7 @@ pub fn resource() -> ResourceType {
 
 /// The cluster's preview, waits and extra attributes; see the module documentation.
 #[derive(Debug)]
-pub struct ClusterBehaviour;
+pub(crate) struct ClusterBehaviour;
 
 #[tonic::async_trait]
 impl Behaviour for ClusterBehaviour {
@@ -342,18 +342,18 @@ fn point_at_pool_size(path: &mut AttrPath, config: &Value) {
 }
 
 /// Default `timeouts.create`.
-pub const DEFAULT_CREATE: Duration = Duration::from_secs(30 * 60);
+pub(crate) const DEFAULT_CREATE: Duration = Duration::from_secs(30 * 60);
 /// Default `timeouts.update`.
-pub const DEFAULT_UPDATE: Duration = Duration::from_secs(30 * 60);
+pub(crate) const DEFAULT_UPDATE: Duration = Duration::from_secs(30 * 60);
 /// Default `timeouts.delete`.
-pub const DEFAULT_DELETE: Duration = Duration::from_secs(20 * 60);
+pub(crate) const DEFAULT_DELETE: Duration = Duration::from_secs(20 * 60);
 /// The first wait between status polls; it grows by half each poll up to [`MAX_POLL`].
-pub const FIRST_POLL: Duration = Duration::from_millis(500);
+pub(crate) const FIRST_POLL: Duration = Duration::from_millis(500);
 /// The longest wait between status polls.
-pub const MAX_POLL: Duration = Duration::from_secs(5);
+pub(crate) const MAX_POLL: Duration = Duration::from_secs(5);
 
 /// The computed attributes the cluster adds to the generic ones.
-pub fn extra_attributes() -> Vec<Attribute> {
+pub(crate) fn extra_attributes() -> Vec<Attribute> {
     vec![
         Attribute::plain(
             "endpoint",
@@ -371,7 +371,7 @@ pub fn extra_attributes() -> Vec<Attribute> {
 }
 
 /// The `timeouts` block.
-pub fn timeouts_block() -> NestedBlock {
+pub(crate) fn timeouts_block() -> NestedBlock {
     let d = |name: &str, default: Duration, what: &str| {
         Attribute::plain(
             name,
@@ -410,7 +410,7 @@ pub fn timeouts_block() -> NestedBlock {
 
 /// Which wait a timeout is for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Op {
+pub(crate) enum Op {
     Create,
     Update,
     Delete,
@@ -435,7 +435,7 @@ impl Op {
 }
 
 /// The timeout for `op` from a resource value's `timeouts` block.
-pub fn timeout(value: &Value, op: Op) -> Result<Duration, Diagnostic> {
+pub(crate) fn timeout(value: &Value, op: Op) -> Result<Duration, Diagnostic> {
     match value.get("timeouts").get(op.key()) {
         Value::String(s) => wayfinder_model::common::parse_duration(s)
             .ok()
@@ -460,7 +460,7 @@ fn timeouts_path(key: &str) -> AttrPath {
 }
 
 /// Checks the `timeouts` block of a (possibly partly unknown) configuration.
-pub fn validate_timeouts(config: &Value) -> Vec<Diagnostic> {
+pub(crate) fn validate_timeouts(config: &Value) -> Vec<Diagnostic> {
     [Op::Create, Op::Update, Op::Delete]
         .into_iter()
         .filter_map(|op| timeout(config, op).err())
@@ -468,7 +468,7 @@ pub fn validate_timeouts(config: &Value) -> Vec<Diagnostic> {
 }
 
 /// `endpoint` from a stored cluster.
-pub fn endpoint_of(object: &Json) -> Value {
+pub(crate) fn endpoint_of(object: &Json) -> Value {
     match object.pointer("/status/endpoint").and_then(Json::as_str) {
         Some(e) if !e.is_empty() => Value::String(e.to_string()),
         _ => Value::Null,
@@ -476,7 +476,7 @@ pub fn endpoint_of(object: &Json) -> Value {
 }
 
 /// `estimated_monthly_cost` from a cluster's `status.estimate` (stored or dry-run).
-pub fn cost_of(object: &Json) -> Value {
+pub(crate) fn cost_of(object: &Json) -> Value {
     let Some(e) = object.pointer("/status/estimate") else {
         return Value::Null;
     };
@@ -502,12 +502,12 @@ pub fn cost_of(object: &Json) -> Value {
 }
 
 /// The value of `status.status`, if any.
-pub fn phase(object: &Json) -> Option<&str> {
+pub(crate) fn phase(object: &Json) -> Option<&str> {
     object.pointer("/status/status").and_then(Json::as_str)
 }
 
 /// `metadata.generation` of a stored object.
-pub fn generation(object: &Json) -> i64 {
+pub(crate) fn generation(object: &Json) -> i64 {
     object
         .pointer("/metadata/generation")
         .and_then(Json::as_i64)
@@ -522,7 +522,7 @@ fn reconciled_generation(object: &Json) -> i64 {
 }
 
 /// The reason and message of the cluster's `Ready` condition, else `status.message`.
-pub fn failure_reason(object: &Json) -> String {
+pub(crate) fn failure_reason(object: &Json) -> String {
     let ready = object
         .pointer("/status/conditions")
         .and_then(Json::as_array)
@@ -539,7 +539,7 @@ pub fn failure_reason(object: &Json) -> String {
 
 /// How a wait for the cluster ended.
 #[derive(Debug, Clone, PartialEq)]
-pub enum Waited {
+pub(crate) enum Waited {
     /// Built (`Success` for the generation), or gone (when waiting for deletion).
     Done(Option<Json>),
     /// `Failure` (or `DeleteFailed`) for the generation: the object and why.
@@ -554,20 +554,20 @@ pub enum Waited {
 
 /// How often to poll: from `first`, growing by half each time, up to `max`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Polling {
+pub(crate) struct Polling {
     pub first: Duration,
     pub max: Duration,
 }
 
 /// The polling apply and destroy use: [`FIRST_POLL`] up to [`MAX_POLL`].
-pub const POLLING: Polling = Polling {
+pub(crate) const POLLING: Polling = Polling {
     first: FIRST_POLL,
     max: MAX_POLL,
 };
 
 /// Polls `fetch` (the cluster, `None` once the server answers 404) until it is built for
 /// `generation` — or, with `generation` `None`, until it is gone — within `timeout`.
-pub async fn wait<F, Fut>(
+pub(crate) async fn wait<F, Fut>(
     mut fetch: F,
     generation: Option<i64>,
     timeout: Duration,
@@ -615,7 +615,7 @@ where
 }
 
 /// The diagnostic for a wait that did not end well; `None` when it did.
-pub fn wait_diagnostic(what: &str, op: Op, w: &Waited) -> Option<Diagnostic> {
+pub(crate) fn wait_diagnostic(what: &str, op: Op, w: &Waited) -> Option<Diagnostic> {
     let key = op.key();
     match w {
         Waited::Done(_) => None,
@@ -671,7 +671,7 @@ pub fn wait_diagnostic(what: &str, op: Op, w: &Waited) -> Option<Diagnostic> {
 // The plan-time preview
 
 /// Paths of the first attributes holding unknown values (`plan.name`), for the warning.
-pub fn unknown_paths(value: &Value, prefix: &str, out: &mut Vec<String>) {
+pub(crate) fn unknown_paths(value: &Value, prefix: &str, out: &mut Vec<String>) {
     match value {
         Value::Unknown => out.push(prefix.to_string()),
         Value::Map(m) => {
@@ -695,7 +695,7 @@ pub fn unknown_paths(value: &Value, prefix: &str, out: &mut Vec<String>) {
 
 /// The warning when the preview cannot run because `unknown` values are known only after
 /// apply.
-pub fn skipped_preview(unknown: &[String]) -> Diagnostic {
+pub(crate) fn skipped_preview(unknown: &[String]) -> Diagnostic {
     let first = unknown
         .first()
         .map(String::as_str)
@@ -724,7 +724,7 @@ pub fn skipped_preview(unknown: &[String]) -> Diagnostic {
 
 /// A network the dry run says the cluster could not get: an error on `network` (or on the
 /// plan, whose default network it would use).
-pub fn network_problem(dry_run: &Json, config: &Value, object: &str) -> Option<Diagnostic> {
+pub(crate) fn network_problem(dry_run: &Json, config: &Value, object: &str) -> Option<Diagnostic> {
     let planned = dry_run.pointer("/status/plannedNetwork")?;
     let problem = planned.get("problem")?.as_str()?;
     let request = match (

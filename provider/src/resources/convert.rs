@@ -14,7 +14,7 @@ use crate::schema::{Block, Nesting};
 
 impl ResourceType {
     /// The Wayfinder object a (known) resource value describes.
-    pub fn to_object(&self, value: &Value) -> Json {
+    pub(crate) fn to_object(&self, value: &Value) -> Json {
         let mut metadata = Map::new();
         metadata.insert(NAME.into(), value.get(NAME).to_json());
         if let Some(ws) = value.get(WORKSPACE).as_str().filter(|_| self.workspaced()) {
@@ -134,7 +134,7 @@ fn publish_state_value(object: &Json) -> Value {
 
 /// Converts API JSON to a value of `ty`, matching object attributes to JSON fields by
 /// [`naming::snake_case`] (`observedGeneration` → `observed_generation`).
-pub fn snake_value(json: &Json, ty: &Type) -> Value {
+pub(crate) fn snake_value(json: &Json, ty: &Type) -> Value {
     match (ty, json) {
         (_, Json::Null) => Value::Null,
         (Type::Object(attrs), Json::Object(o)) => Value::Map(
@@ -187,7 +187,7 @@ impl Value {
 
 /// The API JSON of a block's value (the spec, or an object nested in it). Attributes that
 /// map to no Wayfinder field are left out; so are null values and empty lists of blocks.
-pub fn block_to_json(value: &Value, block: &Block) -> Map<String, Json> {
+pub(crate) fn block_to_json(value: &Value, block: &Block) -> Map<String, Json> {
     let mut out = Map::new();
     for a in &block.attributes {
         let Some(json_name) = a.json else { continue };
@@ -229,7 +229,7 @@ pub fn block_to_json(value: &Value, block: &Block) -> Map<String, Json> {
 
 /// A block's value from API JSON: every attribute present (null when absent), lists of
 /// blocks `[]` when absent, single blocks null when absent.
-pub fn block_from_json(json: &Json, block: &Block) -> Value {
+pub(crate) fn block_from_json(json: &Json, block: &Block) -> Value {
     let Json::Object(obj) = json else {
         return Value::Null;
     };

@@ -7,7 +7,7 @@ use crate::diag::{AttrPath, Diagnostic, attr, error, error_at, render_path};
 
 /// What a failed call was about, for [`diagnostics`].
 #[derive(Debug, Clone)]
-pub struct Subject<'a> {
+pub(crate) struct Subject<'a> {
     /// `Cluster pay/payments-dev`, `ClusterPlan eks-general-purpose version 1.3.0`.
     pub object: String,
     /// The Terraform resource type, for the import hint (`wayfinder_cluster`).
@@ -19,11 +19,15 @@ pub struct Subject<'a> {
 }
 
 /// The attribute a Wayfinder field path (`spec.nodePools[0].machine`) points at.
-pub type PathOf<'a> = &'a dyn Fn(&FieldPath) -> Option<AttrPath>;
+pub(crate) type PathOf<'a> = &'a dyn Fn(&FieldPath) -> Option<AttrPath>;
 
 /// The diagnostics for a failed API call: precise about what failed, where and what to do.
 /// Each `422` cause becomes its own diagnostic on the attribute `path_of` maps its field to.
-pub fn diagnostics(e: &ClientError, s: &Subject<'_>, path_of: PathOf<'_>) -> Vec<Diagnostic> {
+pub(crate) fn diagnostics(
+    e: &ClientError,
+    s: &Subject<'_>,
+    path_of: PathOf<'_>,
+) -> Vec<Diagnostic> {
     let ClientError::Api(api) = e else {
         let summary = match e {
             ClientError::Unreachable { .. } => "Cannot reach the Wayfinder API",

@@ -14,7 +14,7 @@ use crate::diag::{self, Diagnostic, render_path};
 
 /// What a read found.
 #[derive(Debug)]
-pub struct Read {
+pub(crate) struct Read {
     /// The object's state; null when it is gone.
     pub state: Value,
     /// Its identity, when it exists.
@@ -25,7 +25,7 @@ pub struct Read {
 
 /// What an apply (create, update or delete) left.
 #[derive(Debug)]
-pub struct Applied {
+pub(crate) struct Applied {
     /// The new state: null once deleted; the prior state when a delete did not finish.
     pub state: Value,
     pub identity: Option<Value>,
@@ -37,7 +37,7 @@ pub struct Applied {
 
 /// What an import starts from.
 #[derive(Debug)]
-pub struct Imported {
+pub(crate) struct Imported {
     /// The address only; a read fills in the rest.
     pub state: Value,
     pub identity: Value,
@@ -74,7 +74,7 @@ fn read_private(bytes: &[u8]) -> Private {
 impl ResourceType {
     /// Checks a configuration: the provider's own checks, then — for a wholly known value —
     /// the model's validation, then the resource's [`super::Behaviour::validate`].
-    pub fn validate(&self, config: &Value) -> Vec<Diagnostic> {
+    pub(crate) fn validate(&self, config: &Value) -> Vec<Diagnostic> {
         let mut diagnostics = self.validate_locally(config);
         if let Some(b) = self.behaviour() {
             diagnostics.extend(b.validate(config));
@@ -141,7 +141,7 @@ impl ResourceType {
 
     /// State stored by an older provider (schema `version`, Terraform's JSON), as this one
     /// holds it.
-    pub fn upgrade(&self, version: i64, raw: &[u8]) -> Result<Value, Vec<Diagnostic>> {
+    pub(crate) fn upgrade(&self, version: i64, raw: &[u8]) -> Result<Value, Vec<Diagnostic>> {
         let current = self.schema().version;
         if version > current {
             return Err(vec![diag::error(
@@ -162,7 +162,7 @@ impl ResourceType {
 
     /// Reads the object `current` describes. `client` is asked for only when there is an
     /// object to read.
-    pub async fn read(
+    pub(crate) async fn read(
         &self,
         client: Result<&Client, Diagnostic>,
         current: &Value,
@@ -200,7 +200,7 @@ impl ResourceType {
     /// Plans a change: the generic plan ([`ResourceType::plan`]), the warnings for a create,
     /// then the resource's own [`super::Behaviour::plan`] (the cluster's preview). `client` is
     /// `None` while the provider's configuration is not known.
-    pub async fn plan_change(
+    pub(crate) async fn plan_change(
         &self,
         client: Option<&Client>,
         workspace: &WorkspaceDefault,
@@ -235,7 +235,7 @@ impl ResourceType {
 
     /// Applies a planned change: a create (no prior state), an update, or a delete (a null
     /// planned state). `planned_private` is the private state the plan carried.
-    pub async fn apply(
+    pub(crate) async fn apply(
         &self,
         client: &Client,
         prior: &Value,
@@ -259,7 +259,7 @@ impl ResourceType {
     }
 
     /// Creates the object `planned` describes, at `at`.
-    pub async fn create(
+    pub(crate) async fn create(
         &self,
         client: &Client,
         at: &ObjectAddress,
@@ -275,7 +275,7 @@ impl ResourceType {
 
     /// Updates the object at `at` to what `planned` describes; with `resource_version`, only
     /// if nobody changed it since it was read.
-    pub async fn update(
+    pub(crate) async fn update(
         &self,
         client: &Client,
         at: &ObjectAddress,
@@ -325,7 +325,7 @@ impl ResourceType {
 
     /// Deletes the object at `at`. When it is not gone in the end (a failure or a timeout
     /// of the resource's wait), the object stays in the state: `prior`.
-    pub async fn delete(
+    pub(crate) async fn delete(
         &self,
         client: &Client,
         at: &ObjectAddress,
@@ -362,7 +362,7 @@ impl ResourceType {
 
     /// Starts an import from an identity (when given) or an import ID. A versioned object
     /// named without a version is its latest published one.
-    pub async fn import(
+    pub(crate) async fn import(
         &self,
         client: &Client,
         id: &str,

@@ -50,11 +50,9 @@ use crate::diag::{AttrPath, Diagnostic};
 use crate::schema::Schema;
 
 pub use access_token::STORE_TOKEN;
-pub use address::{IdentityAttribute, object_address};
-pub use behaviour::{ApplyContext, Behaviour, PlanContext};
-pub use convert::{block_from_json, block_to_json, snake_value};
-pub use lifecycle::{Applied, Imported, Read};
-pub use settle::{equivalent, settle_block};
+pub(crate) use address::{IdentityAttribute, object_address};
+pub(crate) use behaviour::{ApplyContext, Behaviour, PlanContext};
+pub(crate) use convert::block_from_json;
 
 /// `id`: the object's identifier.
 pub const ID: &str = "id";

@@ -10,7 +10,7 @@ use crate::diag::{self, Diagnostic, Step};
 
 impl ResourceType {
     /// Problems only the provider can see in a configuration (the model sees the rest).
-    pub fn check_config(&self, config: &Value) -> Vec<Diagnostic> {
+    pub(crate) fn check_config(&self, config: &Value) -> Vec<Diagnostic> {
         let mut out = Vec::new();
         if self.kind.versioned
             && let Some(a) = config.get(ANNOTATIONS).untyped().as_map()
@@ -36,7 +36,7 @@ impl ResourceType {
     /// (`workspace`, defaults), keeps the prior value wherever configuration means the same,
     /// computes `id`, leaves `status` unknown when anything changes, and says which changes
     /// replace the object.
-    pub fn plan(
+    pub(crate) fn plan(
         &self,
         prior: &Value,
         proposed: Value,
@@ -128,7 +128,7 @@ impl ResourceType {
     }
 
     /// The warnings for creating the object planned as `planned`.
-    pub fn create_warnings(&self, planned: &Value) -> Vec<Diagnostic> {
+    pub(crate) fn create_warnings(&self, planned: &Value) -> Vec<Diagnostic> {
         match &self.behaviour {
             Some(b) => b.create_warnings(self, planned),
             None => Vec::new(),
@@ -159,7 +159,7 @@ impl ResourceType {
     /// The configuration `terraform plan -generate-config-out` writes for an imported
     /// object: the state without what only the provider sets, and without settings equal
     /// to their defaults.
-    pub fn generate_config(&self, state: &Value) -> Value {
+    pub(crate) fn generate_config(&self, state: &Value) -> Value {
         let Value::Map(mut m) = state.untyped().clone() else {
             return Value::Null;
         };

@@ -91,11 +91,6 @@ impl ResourceType {
         }
     }
 
-    /// A platform-level kind; the same as [`ResourceType::new`].
-    pub fn platform(kind: &'static KindInfo, replace: &[&str]) -> Self {
-        Self::new(kind, replace)
-    }
-
     /// Adds the computed `status` attribute: an object with `status` (`Pending`,
     /// `Creating`, `Success`, `Failure`, …), `message`, `conditions` (`type`, `status`,
     /// `reason`, `message`, `observed_generation`, `last_transition_time`) and `extra`.
@@ -193,13 +188,13 @@ impl ResourceType {
     }
 
     /// Gives the resource a [`Behaviour`].
-    pub fn with_behaviour(mut self, b: Box<dyn Behaviour>) -> Self {
+    pub(crate) fn with_behaviour(mut self, b: Box<dyn Behaviour>) -> Self {
         self.behaviour = Some(b);
         self
     }
 
     /// The resource's [`Behaviour`], if any.
-    pub fn behaviour(&self) -> Option<&dyn Behaviour> {
+    pub(crate) fn behaviour(&self) -> Option<&dyn Behaviour> {
         self.behaviour.as_deref()
     }
 

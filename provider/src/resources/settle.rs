@@ -15,7 +15,7 @@ use crate::schema::{Block, Nesting};
 impl ResourceType {
     /// The state after a read: the object settled against the prior state, and what only
     /// Terraform holds (the access token's secret) carried over.
-    pub fn read_state(&self, object: &Json, prior: &Value) -> Value {
+    pub(crate) fn read_state(&self, object: &Json, prior: &Value) -> Value {
         let remote = self.from_object(object);
         let mut state = settle_block(&self.schema.block, remote, prior);
         if let Some(b) = &self.behaviour {
@@ -25,7 +25,7 @@ impl ResourceType {
     }
 
     /// The state after an apply: the stored object settled against the planned state.
-    pub fn applied_state(&self, stored: &Json, planned: &Value) -> Value {
+    pub(crate) fn applied_state(&self, stored: &Json, planned: &Value) -> Value {
         let remote = self.from_object(stored);
         let mut state = settle_block(&self.schema.block, remote, planned);
         if let Some(b) = &self.behaviour {
@@ -38,7 +38,7 @@ impl ResourceType {
 /// Whether two API JSON values mean the same to Wayfinder: absent, `null`, `""`, `[]` and
 /// `{}` (and objects of nothing but those) are all "not set"; numbers compare by value;
 /// object member order does not matter.
-pub fn equivalent(a: &Json, b: &Json) -> bool {
+pub(crate) fn equivalent(a: &Json, b: &Json) -> bool {
     match (a, b) {
         (Json::Null, x) | (x, Json::Null) => is_unset(x),
         (Json::Number(x), Json::Number(y)) => x == y || x.as_f64() == y.as_f64(),
@@ -72,7 +72,7 @@ pub(super) fn is_unset(j: &Json) -> bool {
 /// The value to hold for a block after reading `remote`: wherever `remote` means the same
 /// as `prior` ([`equivalent`]), `prior` — its exact form and `dynamic` types; elsewhere
 /// `remote`. Nested blocks settle element by element when their counts agree.
-pub fn settle_block(block: &Block, remote: Value, prior: &Value) -> Value {
+pub(crate) fn settle_block(block: &Block, remote: Value, prior: &Value) -> Value {
     if prior.is_null() || prior.is_unknown() {
         return remote;
     }

@@ -8,6 +8,7 @@ use wayfinder_model::kinds::{
     ACCESS_TOKEN, CLOUD_ACCESS_CONFIG, CLUSTER_PLAN, COMPUTE_TEMPLATE, GLOBAL_CLUSTER_POLICY,
 };
 
+use super::settle::equivalent;
 use super::*;
 use crate::client::ObjectAddress;
 use crate::diag;
