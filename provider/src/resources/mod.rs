@@ -8,29 +8,29 @@
 //! | `id` | always | computed: `name`, `workspace/name` or `name@version` |
 //! | `workspace` | workspaced kinds | optional; the provider's `workspace` when not set; replaces |
 //! | `name` | always | `metadata.name`; replaces |
-//! | the spec's fields | always | attributes and nested blocks, named as [`naming`] says |
+//! | the spec's fields | always | attributes and nested blocks, named as [`naming`](wayfinder_model::naming) says |
 //! | `version` | versioned kinds | `spec.version`; replaces (each version is its own object) |
 //! | `publish_state` | versioned kinds | `Draft`, `Published`, `Deprecated` (the two annotations) |
 //! | `status` | kinds with a status ([`ResourceType::with_status`]) | computed: `status`, `message`, `conditions`, and the kind's own fields |
 //!
 //! **No perpetual diffs.** What the server sends back is settled against what Terraform
-//! holds ([`settle`]); drift (a real difference) shows as drift.
+//! holds (`settle`); drift (a real difference) shows as drift.
 //!
 //! The layers, as terraform-plugin-framework has them: the protocol server (`crate::server`)
-//! decodes a call and hands it to the [`lifecycle`] (`read`, `plan`, `create`, `update`,
-//! `delete`, `import`), which works on the provider's own values and [`Diagnostic`]s, with the
-//! HTTP client and what a resource does beyond the generic lifecycle ([`Behaviour`]).
+//! decodes a call and hands it to the `lifecycle` (`read`, `plan`, `create`, `update`,
+//! `delete`, `import`), which works on the provider's own values and diagnostics, with the
+//! HTTP client and what a resource does beyond the generic lifecycle (`Behaviour`).
 //!
 //! | module | what |
 //! |---|---|
-//! | [`resource_type`] | the schema, derived from the kind |
-//! | [`address`] | import IDs, identities, an object's address |
-//! | [`convert`] | resource values ⇄ Wayfinder objects |
-//! | [`settle`] | what the server answers, settled against Terraform's values |
-//! | [`plan`] | planning a create or update; checking and generating configuration |
-//! | [`lifecycle`] | read, plan, create, update, delete, import |
-//! | [`behaviour`] | hooks beyond the generic lifecycle |
-//! | [`errors`] | failed API calls as diagnostics |
+//! | `resource_type` | the schema, derived from the kind |
+//! | `address` | import IDs, identities, an object's address |
+//! | `convert` | resource values ⇄ Wayfinder objects |
+//! | `settle` | what the server answers, settled against Terraform's values |
+//! | `plan` | planning a create or update; checking and generating configuration |
+//! | `lifecycle` | read, plan, create, update, delete, import |
+//! | `behaviour` | hooks beyond the generic lifecycle |
+//! | `errors` | failed API calls as diagnostics |
 
 mod access_token;
 mod address;
