@@ -809,102 +809,27 @@ fn an_import_id_and_an_identity_naming_the_same_parts_name_the_same_object() {
     // (kind, workspace, name, version, provider's workspace) → the address, or the word the
     // refusal names.
     type Want = Result<(Option<&'static str>, &'static str, Option<&'static str>), &'static str>;
-    let rows: &[(
+    type Row = (
         &'static KindInfo,
-        Option<&str>,
-        &str,
-        Option<&str>,
-        Option<&str>,
+        Option<&'static str>,
+        &'static str,
+        Option<&'static str>,
+        Option<&'static str>,
         Want,
-    )] = &[
-        (
-            &PACKAGE,
-            None,
-            "cilium",
-            None,
-            None,
-            Ok((None, "cilium", None)),
-        ),
-        (
-            &PACKAGE,
-            None,
-            "cilium",
-            Some("1.2.0"),
-            None,
-            Ok((None, "cilium", Some("1.2.0"))),
-        ),
-        (
-            &CLUSTER_PLAN,
-            None,
-            "eks",
-            None,
-            Some("pay"),
-            Ok((None, "eks", None)),
-        ),
-        (
-            &GLOBAL_CLUSTER_POLICY,
-            None,
-            "base",
-            None,
-            None,
-            Ok((None, "base", None)),
-        ),
-        (
-            &CLOUD_ACCESS_CONFIG,
-            Some("team"),
-            "aws",
-            None,
-            None,
-            Ok((Some("team"), "aws", None)),
-        ),
-        (
-            &CLOUD_ACCESS_CONFIG,
-            None,
-            "aws",
-            None,
-            Some("pay"),
-            Ok((Some("pay"), "aws", None)),
-        ),
-        (
-            &CLOUD_ACCESS_CONFIG,
-            None,
-            "aws",
-            None,
-            None,
-            Err("workspace"),
-        ),
-        (
-            &WORKSPACED_PLAN,
-            Some("team"),
-            "eks",
-            Some("1.0.0"),
-            None,
-            Ok((Some("team"), "eks", Some("1.0.0"))),
-        ),
-        (
-            &WORKSPACED_PLAN,
-            None,
-            "eks",
-            Some("1.0.0"),
-            Some("pay"),
-            Ok((Some("pay"), "eks", Some("1.0.0"))),
-        ),
-        (
-            &WORKSPACED_PLAN,
-            Some("team"),
-            "eks",
-            None,
-            None,
-            Err("version"),
-        ),
-        (
-            &WORKSPACED_PLAN,
-            None,
-            "eks",
-            Some("1.0.0"),
-            None,
-            Err("workspace"),
-        ),
+    );
+    #[rustfmt::skip]
+    let rows: &[Row] = &[
+        (&PACKAGE, None, "cilium", None, None, Ok((None, "cilium", None))),
+        (&PACKAGE, None, "cilium", Some("1.2.0"), None, Ok((None, "cilium", Some("1.2.0")))),
+        (&CLUSTER_PLAN, None, "eks", None, Some("pay"), Ok((None, "eks", None))),
+        (&GLOBAL_CLUSTER_POLICY, None, "base", None, None, Ok((None, "base", None))),
+        (&CLOUD_ACCESS_CONFIG, Some("team"), "aws", None, None, Ok((Some("team"), "aws", None))),
+        (&CLOUD_ACCESS_CONFIG, None, "aws", None, Some("pay"), Ok((Some("pay"), "aws", None))),
+        (&CLOUD_ACCESS_CONFIG, None, "aws", None, None, Err("workspace")),
+        (&WORKSPACED_PLAN, Some("team"), "eks", Some("1.0.0"), None, Ok((Some("team"), "eks", Some("1.0.0")))),
+        (&WORKSPACED_PLAN, None, "eks", Some("1.0.0"), Some("pay"), Ok((Some("pay"), "eks", Some("1.0.0")))),
+        (&WORKSPACED_PLAN, Some("team"), "eks", None, None, Err("version")),
+        (&WORKSPACED_PLAN, None, "eks", Some("1.0.0"), None, Err("workspace")),
     ];
     for (kind, ws, name, version, default_ws, want) in rows {
         let r = ResourceType::new(kind, &[]);

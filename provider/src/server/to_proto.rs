@@ -120,7 +120,6 @@ pub fn identity_schema(attributes: Vec<IdentityAttribute>) -> pb::ResourceIdenti
                 required_for_import: a.required_for_import,
                 optional_for_import: !a.required_for_import,
                 description: a.description,
-                ..Default::default()
             })
             .collect(),
     }
