@@ -156,3 +156,43 @@ pub fn function_error(e: FunctionError) -> pb::FunctionError {
         function_argument: e.argument,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::diag::{attr, warning};
+
+    #[test]
+    fn a_diagnostic_keeps_its_severity_texts_and_every_step_of_its_path() {
+        let path = attr("node_pools")
+            .then(Step::Index(1))
+            .then(Step::Attr("labels".into()))
+            .then(Step::Key("team".into()));
+        let d = diagnostic(warning(Some(path), "summary", "detail"));
+        assert_eq!(d.severity, pb::diagnostic::Severity::Warning as i32);
+        assert_eq!(
+            (d.summary.as_str(), d.detail.as_str()),
+            ("summary", "detail")
+        );
+        use pb::attribute_path::step::Selector;
+        let steps: Vec<_> = d
+            .attribute
+            .expect("a path")
+            .steps
+            .into_iter()
+            .map(|s| s.selector.expect("a selector"))
+            .collect();
+        assert_eq!(
+            steps,
+            [
+                Selector::AttributeName("node_pools".into()),
+                Selector::ElementKeyInt(1),
+                Selector::AttributeName("labels".into()),
+                Selector::ElementKeyString("team".into()),
+            ]
+        );
+        let e = diagnostic(crate::diag::error("s", "d"));
+        assert_eq!(e.severity, pb::diagnostic::Severity::Error as i32);
+        assert_eq!(e.attribute, None);
+    }
+}
