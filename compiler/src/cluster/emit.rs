@@ -15,36 +15,25 @@ use super::checks::{Check, largest_size_hcl, rule_text, spot_hcl};
 use super::{CLUSTER_TERRAFORM, CLUSTER_TERRAFORM_WHY, OTHER, Plan};
 
 impl<'c> Plan<'c> {
+    /// The module's variables, each with the validation blocks of its checks.
     pub(super) fn variables(&self, checks: &[Check]) -> Vec<Variable> {
-        let of =
-            |name: &str| -> Vec<&Check> { checks.iter().filter(|c| c.variable == name).collect() };
-        let with_checks = |mut v: Variable, name: &str| {
-            for c in of(name) {
-                v = v.validate(&c.condition, &c.message);
-            }
-            v
-        };
-        let mut vars = Vec::new();
-        vars.push(with_checks(
+        let string = || Expr::raw("string");
+        let mut vars = vec![
             Variable::new(
                 "name",
                 "The cluster's name: lower-case letters, digits and '-', at most 63 characters.",
-                Expr::raw("string"),
+                string(),
             ),
-            "name",
-        ));
-        vars.push(with_checks(
             Variable::new(
                 "workspace",
                 match self.scope_workspaces() {
                     Some(ws) => format!("The workspace the cluster belongs to (its key); the plan is available to {}.", ws.join(", ")),
                     None => "The workspace the cluster belongs to (its key).".to_string(),
                 },
-                Expr::raw("string"),
+                string(),
             )
             .not_null(),
-            "workspace",
-        ));
+        ];
         let stages = self.scope_stages();
         let mut stage = Variable::new(
             "stage",
@@ -52,51 +41,38 @@ impl<'c> Plan<'c> {
                 Some(s) => format!("The stage, which scopes the plan, cloud access and policies; the plan is available in {}.", s.join(", ")),
                 None => "The stage, such as nonprod or prod; it scopes the plan, cloud access and policies.".to_string(),
             },
-            Expr::raw("string"),
+            string(),
         )
         .not_null();
         if let Some([only]) = stages.as_deref() {
             stage = stage.default(Expr::string(only));
         }
-        vars.push(with_checks(stage, "stage"));
+        vars.push(stage);
         if let Some(regions) = self.regions() {
-            let c = self.choices.regions.as_ref();
-            vars.push(with_checks(
-                Variable::new(
-                    "region",
-                    format!(
-                        "The cloud region: one of {}.{}",
-                        regions.join(", "),
-                        if c.and_then(|c| c.default.as_ref()).is_none() {
-                            " When null, the cloud access's default region."
-                        } else {
-                            ""
-                        }
-                    ),
-                    Expr::raw("string"),
-                )
-                .default(opt_string(c.and_then(|c| c.default.as_deref()))),
+            let default = self
+                .choices
+                .regions
+                .as_ref()
+                .and_then(|c| c.default.as_deref());
+            vars.push(choice_variable(
                 "region",
+                "The cloud region",
+                &regions.join(", "),
+                string(),
+                default.map(Expr::string),
+                "the cloud access's default region",
             ));
         }
         if let Some(templates) = self.offered_templates() {
             let c = self.choices.compute_templates.as_ref();
-            vars.push(with_checks(
-                Variable::new(
-                    "compute_template",
-                    format!(
-                        "The compute template the node pools start from: one of {}.{}",
-                        templates.join(", "),
-                        if c.and_then(|c| c.default.as_ref()).is_none() {
-                            " When null, node_pools are the cluster's only pools."
-                        } else {
-                            ""
-                        }
-                    ),
-                    Expr::raw("string"),
-                )
-                .default(opt_string(c.and_then(|c| c.default.as_deref()))),
+            let default = c.and_then(|c| c.default.as_deref());
+            vars.push(choice_variable(
                 "compute_template",
+                "The compute template the node pools start from",
+                &templates.join(", "),
+                string(),
+                default.map(Expr::string),
+                "node_pools are the cluster's only pools",
             ));
         }
         if self.pools_choice() {
@@ -107,7 +83,7 @@ impl<'c> Plan<'c> {
             if let Some(m) = self.max_pool_size() {
                 limits.push(format!("at most {m} nodes per pool"));
             }
-            vars.push(with_checks(
+            vars.push(
                 Variable::new(
                     "node_pools",
                     format!(
@@ -118,8 +94,7 @@ impl<'c> Plan<'c> {
                 )
                 .default(Expr::Tuple(Vec::new()))
                 .not_null(),
-                "node_pools",
-            ));
+            );
         }
         if let Some(sizes) = self.network_sizes() {
             let list = sizes
@@ -127,29 +102,24 @@ impl<'c> Plan<'c> {
                 .map(|s| format!("/{s}"))
                 .collect::<Vec<_>>()
                 .join(", ");
-            let d = self.choices.network.as_ref().and_then(|n| n.default_size);
-            vars.push(with_checks(
-                Variable::new(
-                    "network_size",
-                    format!(
-                        "The network's prefix length, allocated from the stage's assignable networks: one of {list}.{}",
-                        if d.is_none() { " When null, the network plan's node range." } else { "" }
-                    ),
-                    Expr::raw("number"),
-                )
-                .default(d.map_or(Expr::Null, Expr::int)),
+            let default = self.choices.network.as_ref().and_then(|n| n.default_size);
+            vars.push(choice_variable(
                 "network_size",
+                "The network's prefix length, allocated from the stage's assignable networks",
+                &list,
+                Expr::raw("number"),
+                default.map(Expr::int),
+                "the network plan's node range",
             ));
             if self.allow_cidr() {
-                vars.push(with_checks(
+                vars.push(
                     Variable::new(
                         "network_cidr",
                         format!("An explicit IPv4 range for the network instead of network_size, of a size the plan offers ({list})."),
-                        Expr::raw("string"),
+                        string(),
                     )
                     .default(Expr::Null),
-                    "network_cidr",
-                ));
+                );
             }
         }
         vars.push(
@@ -159,7 +129,7 @@ impl<'c> Plan<'c> {
                 Expr::Wrapped {
                     prefix: "object(".into(),
                     items: vec![
-                        (ObjectKey::Attribute("name".into()), Expr::raw("string")),
+                        (ObjectKey::Attribute("name".into()), string()),
                         (ObjectKey::Attribute("workspace".into()), Expr::raw("optional(string)")),
                     ],
                     suffix: ")".into(),
@@ -167,7 +137,7 @@ impl<'c> Plan<'c> {
             )
             .default(Expr::Null),
         );
-        vars.push(with_checks(
+        vars.push(
             Variable::new(
                 "cluster_labels",
                 "Labels on the cluster (Wayfinder's own appvia.io/ labels are set for you).",
@@ -175,17 +145,17 @@ impl<'c> Plan<'c> {
             )
             .default(Expr::Object(Vec::new()))
             .not_null(),
-            "cluster_labels",
-        ));
-        vars.push(
-            Variable::new(
-                "description",
-                "What the cluster is for.",
-                Expr::raw("string"),
-            )
-            .default(Expr::Null),
         );
-        vars
+        vars.push(
+            Variable::new("description", "What the cluster is for.", string()).default(Expr::Null),
+        );
+        vars.into_iter()
+            .map(|v| {
+                let own: Vec<&Check> = checks.iter().filter(|c| c.variable == v.name).collect();
+                own.into_iter()
+                    .fold(v, |v, c| v.validate(&c.condition, &c.message))
+            })
+            .collect()
     }
 
     pub(super) fn locals(&self) -> Option<Block> {
@@ -584,6 +554,19 @@ pub(super) fn policy_value(p: &EffectivePolicy) -> Expr {
     ])
 }
 
-pub(super) fn opt_string(s: Option<&str>) -> Expr {
-    s.map_or(Expr::Null, Expr::string)
+/// A variable choosing one of what the plan offers: `{what}: one of {options}.`, and when the
+/// plan sets no default, what null means. The default is null when the plan sets none.
+fn choice_variable(
+    name: &str,
+    what: &str,
+    options: &str,
+    ty: Expr,
+    default: Option<Expr>,
+    when_null: &str,
+) -> Variable {
+    let mut description = format!("{what}: one of {options}.");
+    if default.is_none() {
+        description.push_str(&format!(" When null, {when_null}."));
+    }
+    Variable::new(name, description, ty).default(default.unwrap_or(Expr::Null))
 }

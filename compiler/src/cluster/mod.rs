@@ -10,7 +10,7 @@
 //! input that breaks it, expecting exactly the variables whose checks the model says fail —
 //! so `terraform test` proves the HCL and the model agree.
 //!
-//! One [`Plan`] per module, its methods split by concern: `facts` (what the plan allows),
+//! One `Plan` per module, its methods split by concern: `facts` (what the plan allows),
 //! `checks` (each check in HCL and as a predicate asking the model), `variations` (test
 //! inputs), `emit` (variables, locals, the resource, outputs and the module's files) and
 //! `tftest` (the `terraform test` file).
