@@ -11,7 +11,7 @@
 //!   restrictive value — and records which policy and tier set each limit.
 //! - [`EffectivePolicy::to_api`] is the body of Wayfinder's
 //!   `GET /api/v2/workspaces/{ws}/provisioningpolicy/{cloud}/{stage}/cluster`.
-//! - [`check_cluster`] checks a resolved cluster, its cost [`Estimate`] and the workspace's
+//! - [`check_cluster`] checks a resolved cluster, its cost [`Estimate`](crate::cost::Estimate) and the workspace's
 //!   other clusters ([`WorkspaceUsage`]) against it and reports every [`Violation`], each with
 //!   the field path into the Cluster object, the policy and scope that set the limit, the
 //!   limit and the value.
