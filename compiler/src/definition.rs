@@ -1,7 +1,7 @@
 //! What goes into the compiler and what comes out: an input file ([`Source`]), one object
 //! read from it ([`Definition`]), and the generated files ([`Module`]). Kept apart from
-//! [`crate::compile`](mod@crate::compile) so the parts that read definitions (the catalog, the cluster modules)
-//! need not depend on the compile pipeline that calls them.
+//! [`compile`](mod@crate::compile) so the parts that read definitions (the catalog, the
+//! cluster modules) need not depend on the compile pipeline that calls them.
 
 use std::collections::BTreeMap;
 
