@@ -67,16 +67,19 @@ fn the_kind_registry_allowance_names_only_modules_that_exist() {
 
 #[test]
 fn dependencies_are_read_from_paths_groups_and_strings_but_not_comments() {
-    let text = r#"
+    let text = r##"
         //! See [`crate::doc_only`].
         use crate::a::X;
         use crate::{b, c::{D, E}, self as _};
         /* crate::block_comment */
         #[serde(with = "crate::d::path")]
         fn f() { crate::e::g(); let _ = "x"; } // crate::trailing
-    "#;
+        const G: &str = "clusters/*"; let q = '"'; use crate::f::H; // */ crate::no
+        const U: &str = "https://x"; use crate::g::I;
+        let raw = r#"a "/*" b"#; use crate::h::J;
+    "##;
     let deps: Vec<String> = dependencies(text).into_iter().map(|(d, _)| d).collect();
-    assert_eq!(deps, ["a", "b", "c", "d", "e"]);
+    assert_eq!(deps, ["a", "b", "c", "d", "e", "f", "g", "h"]);
 }
 
 #[test]
@@ -226,34 +229,108 @@ fn ident(s: &str) -> &str {
     &s[..end]
 }
 
-/// `text` with `//` and `/* */` comments blanked out (line breaks kept, so line numbers hold).
-/// `//` inside a string literal also ends the line's code; no source here puts `crate::`
-/// after a URL on one line.
+/// `text` with `//` and `/* */` comments left out (line breaks kept, so line numbers hold).
+/// String and character literals are kept whole, so a `//` or `/*` inside one is not taken
+/// for a comment, and a path in a string (a serde attribute) still counts.
 fn without_comments(text: &str) -> String {
+    let chars: Vec<char> = text.chars().collect();
     let mut out = String::with_capacity(text.len());
-    let mut rest = text;
-    while !rest.is_empty() {
-        let line_c = rest.find("//");
-        let block_c = rest.find("/*");
-        match (line_c, block_c) {
-            (Some(l), b) if b.is_none_or(|b| l < b) => {
-                out.push_str(&rest[..l]);
-                let end = rest[l..].find('\n').map_or(rest.len(), |e| l + e);
-                rest = &rest[end..];
+    let mut i = 0;
+    while i < chars.len() {
+        let c = chars[i];
+        let next = chars.get(i + 1).copied();
+        match (c, next) {
+            ('/', Some('/')) => {
+                while i < chars.len() && chars[i] != '\n' {
+                    i += 1;
+                }
             }
-            (_, Some(b)) => {
-                out.push_str(&rest[..b]);
-                let end = rest[b..].find("*/").map_or(rest.len(), |e| b + e + 2);
-                out.extend(rest[b..end].chars().filter(|c| *c == '\n'));
-                rest = &rest[end..];
+            ('/', Some('*')) => {
+                let mut depth = 0usize;
+                while i < chars.len() {
+                    match (chars[i], chars.get(i + 1).copied()) {
+                        ('/', Some('*')) => {
+                            depth += 1;
+                            i += 2;
+                        }
+                        ('*', Some('/')) => {
+                            depth -= 1;
+                            i += 2;
+                            if depth == 0 {
+                                break;
+                            }
+                        }
+                        ('\n', _) => {
+                            out.push('\n');
+                            i += 1;
+                        }
+                        _ => i += 1,
+                    }
+                }
+            }
+            ('r', Some('"' | '#')) if i == 0 || !is_ident(chars[i - 1]) => {
+                // A raw string: r"…", r#"…"#, …; kept whole.
+                let hashes = chars[i + 1..].iter().take_while(|c| **c == '#').count();
+                let open = i + 1 + hashes;
+                if chars.get(open) != Some(&'"') {
+                    out.push(c);
+                    i += 1;
+                    continue;
+                }
+                let close: String = std::iter::once('"')
+                    .chain(std::iter::repeat_n('#', hashes))
+                    .collect();
+                let body: String = chars[open + 1..].iter().collect();
+                let end = body.find(&close).map_or(chars.len(), |e| {
+                    open + 1 + body[..e].chars().count() + close.len()
+                });
+                out.extend(&chars[i..end]);
+                i = end;
+            }
+            ('"', _) => {
+                out.push(c);
+                i += 1;
+                while i < chars.len() {
+                    out.push(chars[i]);
+                    match chars[i] {
+                        '\\' => {
+                            if let Some(&e) = chars.get(i + 1) {
+                                out.push(e);
+                            }
+                            i += 2;
+                        }
+                        '"' => {
+                            i += 1;
+                            break;
+                        }
+                        _ => i += 1,
+                    }
+                }
+            }
+            ('\'', Some(n)) if n == '\\' || chars.get(i + 2) == Some(&'\'') => {
+                // A character literal ('"', '\''); a lifetime has no closing quote.
+                let end = if n == '\\' {
+                    chars[i + 2..]
+                        .iter()
+                        .position(|c| *c == '\'')
+                        .map_or(chars.len(), |p| i + 3 + p)
+                } else {
+                    i + 3
+                };
+                out.extend(&chars[i..end.min(chars.len())]);
+                i = end;
             }
             _ => {
-                out.push_str(rest);
-                rest = "";
+                out.push(c);
+                i += 1;
             }
         }
     }
     out
+}
+
+fn is_ident(c: char) -> bool {
+    c.is_alphanumeric() || c == '_'
 }
 
 /// One line per cycle among the graph's strongly connected parts, each as the edges of one
