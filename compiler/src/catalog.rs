@@ -13,7 +13,7 @@ use wayfinder_model::shape::{self, FieldType};
 use wayfinder_model::versioned::{PublishState, compare_versions, publish_state};
 use wayfinder_model::{FieldPath, PathSegment, naming};
 
-use crate::compile::Definition;
+use crate::definition::Definition;
 use crate::diagnostic::Diagnostic;
 use crate::hcl::{Block, Body, Expr, ObjectKey};
 use crate::module::{self, Output, Readme, Variable};

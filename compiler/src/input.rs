@@ -4,7 +4,7 @@ use std::collections::BTreeSet;
 use std::fs;
 use std::path::{Component, Path, PathBuf};
 
-use crate::compile::Source;
+use crate::definition::Source;
 use crate::diagnostic::Diagnostic;
 
 /// Whether a directory entry is a definitions file.

@@ -22,6 +22,7 @@ pub mod catalog;
 pub mod cli;
 pub mod cluster;
 pub mod compile;
+pub mod definition;
 pub mod diagnostic;
 pub mod hcl;
 pub mod input;
@@ -29,5 +30,6 @@ pub mod module;
 pub mod output;
 pub mod shapes;
 
-pub use compile::{CompileOptions, Compiled, Definition, Module, Source, compile};
+pub use compile::{CompileOptions, Compiled, compile};
+pub use definition::{Definition, Module, Source};
 pub use diagnostic::{Diagnostic, MessageFormat, Severity};

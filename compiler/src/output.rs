@@ -8,7 +8,8 @@ use std::fs;
 use std::io::{self, Write as _};
 use std::path::{Path, PathBuf};
 
-use crate::compile::{MANIFEST, Module, manifest_paths};
+use crate::compile::{MANIFEST, manifest_paths};
+use crate::definition::Module;
 
 /// What [`write`] did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

@@ -6,6 +6,10 @@ use crate::error::{FieldPath, Reason};
 use crate::shape::{Field, FieldType};
 use crate::validate::Checker;
 
+// The name and version predicates live with the checker that uses them (so `validate` does not
+// depend on this module); they are re-exported here beside the model's other value rules.
+pub use crate::validate::{is_dns_subdomain, is_version};
+
 /// The clouds a cloud access, network plan or provisioning policy targets.
 pub const CLOUDS: &[&str] = &["aws", "azure", "gcp"];
 
@@ -109,26 +113,6 @@ impl ScopeSpec {
     }
 }
 
-/// Whether `v` is a version as Wayfinder's pattern allows:
-/// `^(v|)([0-9]+\.[0-9]+\.[0-9]+(-[a-z0-9-.]+|)|)$`, non-empty (`1.3.0`, `v1.15.3-2`).
-pub fn is_version(v: &str) -> bool {
-    let v = v.strip_prefix('v').unwrap_or(v);
-    let (core, suffix) = match v.split_once('-') {
-        Some((core, suffix)) => (core, Some(suffix)),
-        None => (v, None),
-    };
-    let parts: Vec<&str> = core.split('.').collect();
-    parts.len() == 3
-        && parts
-            .iter()
-            .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))
-        && suffix.is_none_or(|s| {
-            !s.is_empty()
-                && s.bytes()
-                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'.')
-        })
-}
-
 /// Parses a duration as Go's `time.ParseDuration` writes and reads it, the form Wayfinder
 /// uses for TTLs and timeouts: a sequence of decimal numbers, each with an optional fraction
 /// and a unit — `ns`, `us` (or `µs`), `ms`, `s`, `m`, `h` — e.g. `8h0m0s`, `8h00m0s`, `90s`,
@@ -223,12 +207,6 @@ pub fn format_duration(d: std::time::Duration) -> String {
     } else {
         format!("{s}{frac}s")
     }
-}
-
-/// A DNS-1123 subdomain: dot-separated labels, at most 253 characters. Kubernetes service
-/// account names and Wayfinder's access role names (`cluster.admin`) are such names.
-pub fn is_dns_subdomain(s: &str) -> bool {
-    !s.is_empty() && s.len() <= 253 && s.split('.').all(crate::validate::is_dns_label)
 }
 
 /// A cloud region name: lower-case letters, digits and `-` (`eu-west-2`, `westeurope`,

@@ -352,8 +352,8 @@ pub struct CostError {
     pub pool: Option<usize>,
     /// The field inside the pool (`machine`, `spot.eks.additionalInstanceTypes[0]`).
     #[serde(
-        serialize_with = "crate::policy::serialize_path",
-        deserialize_with = "crate::policy::deserialize_path"
+        serialize_with = "crate::error::serialize_path",
+        deserialize_with = "crate::error::deserialize_path"
     )]
     pub field: FieldPath,
     /// The value the catalog lacks.
@@ -372,9 +372,7 @@ impl CostError {
         let spec = FieldPath::root().field("spec");
         match (self.kind, self.pool) {
             (CostErrorKind::UnknownRegion, _) => spec.field("region"),
-            (CostErrorKind::UnknownInstanceType, Some(i)) => {
-                crate::policy::pool_path(cluster, i, &self.field)
-            }
+            (CostErrorKind::UnknownInstanceType, Some(i)) => cluster.pool_path(i, &self.field),
             _ => spec.field("plan"),
         }
     }

@@ -84,6 +84,21 @@ impl fmt::Display for FieldPath {
     }
 }
 
+/// Reads a [`FieldPath`] from its display form (`spec.nodePools[0].machine`), for
+/// `#[serde(deserialize_with)]` on a path field.
+pub(crate) fn deserialize_path<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<FieldPath, D::Error> {
+    let text = <String as serde::Deserialize>::deserialize(d)?;
+    FieldPath::parse(&text)
+        .ok_or_else(|| serde::de::Error::custom(format!("{text:?} is not a field path")))
+}
+
+/// Writes a [`FieldPath`] in its display form, for `#[serde(serialize_with)]`.
+pub(crate) fn serialize_path<S: serde::Serializer>(p: &FieldPath, s: S) -> Result<S::Ok, S::Error> {
+    s.collect_str(p)
+}
+
 /// Why a field was refused; the names follow Kubernetes' `StatusCause` reasons.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Reason {

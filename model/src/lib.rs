@@ -3,6 +3,31 @@
 //!
 //! This crate is the project's one engine: the control plane's admission, the provider's
 //! plan-time checks and the compiler's static checks all call it. It does no I/O.
+//!
+//! # Map
+//!
+//! **The kinds**, one module per API group, each with its spec structs, field shape and
+//! validation: [`compute`] (ComputeTemplate), [`cluster`] (Cluster), [`plan`] (ClusterPlan),
+//! [`policy`] (ProvisioningPolicy, with its engine), [`org`] (Workspace, Stage, AccessToken),
+//! [`cloudaccess`], [`networking`], [`package`], [`policydelivery`]. [`kinds`] is their
+//! registry (group, version, plural and scope of each, and the [`Object`] enum), the one
+//! module allowed to name them all; [`object`] is the envelope they share, [`meta`] its
+//! metadata, [`common`] the pieces several kinds use and [`versioned`] the publish state of
+//! versioned kinds.
+//!
+//! **The engine**, what admission, the preview and the compiler call: [`resolve`] looks a
+//! Cluster's references up into a [`resolved`] cluster; [`policy`] works out the effective
+//! provisioning policy and checks a cluster against it; [`cost`] estimates its monthly cost
+//! from the price catalog that ships with the model.
+//!
+//! **Infrastructure** under both: [`parse`] (YAML and JSON in), [`span`] (where each field is
+//! in the source), [`error`] (field paths and errors), [`validate`] (the checker every kind's
+//! validation reports to), [`shape`] (the field shapes the provider schema, docs and compiler
+//! are derived from), [`naming`] (YAML names to Terraform attribute names) and [`net`] (IPv4
+//! CIDRs).
+//!
+//! Modules depend on each other without cycles, apart from [`kinds`] and the kind modules it
+//! registers; `xtask/tests/module_cycles.rs` checks it.
 #![forbid(unsafe_code)]
 // Parse errors carry the file, object, path and message a person needs; they are the cold
 // path, so their size is not worth boxing for.

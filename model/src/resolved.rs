@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 
 use crate::cluster::PlanRef;
 use crate::compute::NodePool;
-use crate::error::FieldPath;
+use crate::error::{FieldPath, PathSegment};
 
 /// A Cluster after its plan, compute template and cloud access were looked up: the values
 /// that will be provisioned, with where each came from so violations can point at the field
@@ -48,6 +48,29 @@ impl ResolvedCluster {
         match self.pool_origins.get(i) {
             Some(PoolOrigin::Cluster(j)) => spec.field("nodePools").index(*j).field(field),
             _ => spec.field("computeTemplate"),
+        }
+    }
+
+    /// `rel` (a path inside a node pool, e.g. `autoscaling.maxSize`) of effective pool `i`, in
+    /// the Cluster object: through [`Self::pool_field_path`] for the first field, with the rest
+    /// appended when the pool is the cluster's own.
+    pub(crate) fn pool_path(&self, i: usize, rel: &FieldPath) -> FieldPath {
+        let own = matches!(self.pool_origins.get(i), Some(PoolOrigin::Cluster(_)));
+        match rel.segments().split_first() {
+            Some((PathSegment::Field(first), rest)) => {
+                let mut p = self.pool_field_path(i, first);
+                if own {
+                    p.0.extend(rest.iter().cloned());
+                }
+                p
+            }
+            _ => {
+                let mut p = self.pool_field_path(i, "logicalName");
+                if own {
+                    p.0.pop();
+                }
+                p
+            }
         }
     }
 }

@@ -96,7 +96,7 @@ impl Checker {
     pub fn version(&mut self, path: &FieldPath, value: &str) {
         if value.is_empty() {
             self.push(path, Reason::Required, "required: a version such as 1.3.0");
-        } else if !crate::common::is_version(value) {
+        } else if !is_version(value) {
             self.push(
                 path,
                 Reason::Invalid,
@@ -170,6 +170,32 @@ pub fn is_dns_label(s: &str) -> bool {
         && b[b.len() - 1] != b'-'
 }
 
+/// A DNS-1123 subdomain: dot-separated labels, at most 253 characters. Kubernetes service
+/// account names and Wayfinder's access role names (`cluster.admin`) are such names.
+pub fn is_dns_subdomain(s: &str) -> bool {
+    !s.is_empty() && s.len() <= 253 && s.split('.').all(is_dns_label)
+}
+
+/// Whether `v` is a version as Wayfinder's pattern allows:
+/// `^(v|)([0-9]+\.[0-9]+\.[0-9]+(-[a-z0-9-.]+|)|)$`, non-empty (`1.3.0`, `v1.15.3-2`).
+pub fn is_version(v: &str) -> bool {
+    let v = v.strip_prefix('v').unwrap_or(v);
+    let (core, suffix) = match v.split_once('-') {
+        Some((core, suffix)) => (core, Some(suffix)),
+        None => (v, None),
+    };
+    let parts: Vec<&str> = core.split('.').collect();
+    parts.len() == 3
+        && parts
+            .iter()
+            .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))
+        && suffix.is_none_or(|s| {
+            !s.is_empty()
+                && s.bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'.')
+        })
+}
+
 pub(crate) fn type_meta(
     c: &mut Checker,
     root: &FieldPath,
@@ -198,7 +224,7 @@ pub(crate) fn type_meta(
 fn object_name(c: &mut Checker, path: &FieldPath, name: &str, dotted: bool) {
     if !dotted || name.is_empty() {
         c.dns_label(path, name);
-    } else if !crate::common::is_dns_subdomain(name) {
+    } else if !is_dns_subdomain(name) {
         c.push(
             path,
             Reason::Invalid,
