@@ -195,7 +195,7 @@ impl Spec for ProvisioningPolicySpec {
 
 impl Limits {
     fn check(&self, c: &mut Checker, p: &FieldPath) {
-        let mut seen: Vec<&str> = Vec::new();
+        let mut seen: std::collections::HashSet<&str> = std::collections::HashSet::new();
         for (i, t) in self.allowed_instance_types.iter().flatten().enumerate() {
             let tp = p.field("allowedInstanceTypes").index(i);
             c.required(
@@ -213,7 +213,7 @@ impl Limits {
                     ),
                 );
             }
-            seen.push(&t.instance_type);
+            seen.insert(&t.instance_type);
             if let Some(n) = t.max_nodes {
                 c.range(&tp.field("maxNodes"), n, (1, 100_000), "nodes");
             }
@@ -758,8 +758,9 @@ fn size_field(pool: &crate::compute::NodePool) -> FieldPath {
 /// A pool's instance types without repeats (the machine may be listed again as a spot type).
 fn distinct_types(pool: &crate::compute::NodePool) -> Vec<&str> {
     let mut out: Vec<&str> = Vec::new();
+    let mut seen = std::collections::HashSet::new();
     for (_, t) in pool_instance_types(pool) {
-        if !out.contains(&t) {
+        if seen.insert(t) {
             out.push(t);
         }
     }
