@@ -77,10 +77,7 @@ pub fn check_metadata(
             c.push(
                 &lp,
                 Reason::Invalid,
-                format!(
-                    "{} labels: at most {MAX_LABELS} are allowed",
-                    labels.len()
-                ),
+                format!("{} labels: at most {MAX_LABELS} are allowed", labels.len()),
             );
         } else {
             for (k, v) in labels {
@@ -216,7 +213,11 @@ mod tests {
             "nested": {"roles": vec!["owner"; MAX_TOKEN_ROLES + 1]},
         });
         let mut c = Checker::new("X/x".into());
-        assert!(!check_lists(&mut c, &FieldPath::root().field("spec"), &spec));
+        assert!(!check_lists(
+            &mut c,
+            &FieldPath::root().field("spec"),
+            &spec
+        ));
         let errs: Vec<String> = c
             .finish()
             .unwrap_err()
