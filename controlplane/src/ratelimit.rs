@@ -286,7 +286,7 @@ mod tests {
         let key = client_key(&request(Some("Bearer wft_abc"), "127.0.0.1:1"));
         for spelling in ["bearer wft_abc", "BEARER wft_abc", "  Bearer    wft_abc  "] {
             assert_eq!(
-                client_key(&request(Some(&spelling), "127.0.0.9:2")),
+                client_key(&request(Some(spelling), "127.0.0.9:2")),
                 key,
                 "{spelling:?}"
             );
