@@ -495,3 +495,60 @@ async fn the_binary_takes_the_connection_flags_and_closes_a_silent_client() {
     assert_eq!(resp.status(), StatusCode::OK);
     child.kill().await.unwrap();
 }
+
+#[tokio::test]
+async fn tls_clients_that_stall_in_or_after_the_handshake_are_closed() {
+    use rustls::pki_types::{CertificateDer, ServerName, pem::PemObject};
+    let dir = tempfile::tempdir().unwrap();
+    let cert = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_string()]).unwrap();
+    let files = wayfinder_controlplane::tls::TlsFiles {
+        cert: dir.path().join("cert.pem"),
+        key: dir.path().join("key.pem"),
+    };
+    std::fs::write(&files.cert, cert.cert.pem()).unwrap();
+    std::fs::write(&files.key, cert.signing_key.serialize_pem()).unwrap();
+    let mut c = config(dir.path());
+    c.tls = Some(files);
+    let mut limits = ConnectionLimits::default();
+    limits.tls_handshake_timeout = Duration::from_secs(1);
+    limits.header_read_timeout = Duration::from_secs(1);
+    c.connections = limits;
+    let s = TestServer::start_with(c).await;
+    let addr: std::net::SocketAddr = s.url.trim_start_matches("https://").parse().unwrap();
+
+    // Half a ClientHello, then silence: closed by the handshake timeout.
+    let mut stalled = connect_from("127.0.0.5", addr).await;
+    stalled
+        .write_all(&[0x16, 0x03, 0x01, 0x02, 0x00, 0x01])
+        .await
+        .unwrap();
+    assert!(closed_within(&mut stalled, Duration::from_secs(4)).await);
+
+    // A finished handshake and no request: closed by the header-read timeout.
+    let mut roots = rustls::RootCertStore::empty();
+    roots
+        .add(CertificateDer::from_pem_slice(cert.cert.pem().as_bytes()).unwrap())
+        .unwrap();
+    let provider = std::sync::Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let client = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    let connector = tokio_rustls::TlsConnector::from(std::sync::Arc::new(client));
+    let tcp = connect_from("127.0.0.5", addr).await;
+    let name = ServerName::try_from("127.0.0.1").unwrap();
+    let mut tls = connector.connect(name, tcp).await.unwrap();
+    let mut buf = [0u8; 256];
+    let closed = tokio::time::timeout(Duration::from_secs(4), async {
+        loop {
+            match tls.read(&mut buf).await {
+                Ok(0) | Err(_) => return,
+                Ok(_) => {}
+            }
+        }
+    })
+    .await;
+    assert!(closed.is_ok(), "the idle TLS connection stayed open");
+    s.stop().await;
+}

@@ -259,4 +259,18 @@ mod tests {
         let errs = template(MAX_NODE_POOLS).validate().unwrap_err();
         assert_eq!(errs.errors.len(), MAX_NODE_POOLS - 1);
     }
+
+    #[test]
+    fn the_largest_admissible_template_validates() {
+        let pools: Vec<serde_json::Value> = (0..MAX_NODE_POOLS)
+            .map(|i| serde_json::json!({"logicalName": format!("p{i}"), "machine": "m6i.large", "diskSize": 100, "size": 1}))
+            .collect();
+        let body = serde_json::json!({
+            "apiVersion": "compute.appvia.io/v2beta2", "kind": "ComputeTemplate",
+            "metadata": {"name": "big", "labels": {"team": "a"}, "annotations": {"note": "x".repeat(MAX_ANNOTATIONS_BYTES - 4)}},
+            "spec": {"description": "d", "provider": "EKS", "nodePools": pools},
+        });
+        let o = crate::parse_json("t.json", &serde_json::to_vec(&body).unwrap()).unwrap();
+        assert_eq!(o.validate(), Ok(()));
+    }
 }
