@@ -3,7 +3,8 @@
 //! Every error the API answers is an [`ApiError`]: an HTTP status code, a reason
 //! (`BadRequest`, `Unauthorized`, `Forbidden`, `NotFound`, `MethodNotAllowed`,
 //! `AlreadyExists`, `Conflict`, `Invalid`, `RequestEntityTooLarge`, `InternalError`), a
-//! message a person can act on, and optional details (the object and one cause per field).
+//! message a person can act on, and optional details (the object and one cause per field;
+//! at most [`MAX_CAUSES`], then one `TooManyProblems` cause counting the rest).
 //! It always renders as JSON with `content-type: application/json`:
 //!
 //! ```json
