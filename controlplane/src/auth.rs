@@ -251,6 +251,16 @@ pub fn generate_token(prefix: &str) -> String {
     token
 }
 
+/// The token of an `Authorization` header in any spelling authentication accepts
+/// (`Bearer`, `bearer`, `BEARER`, extra spaces): the one canonical form of the caller's
+/// identity, which the rate limit keys on too.
+pub fn bearer_token(value: &axum::http::HeaderValue) -> Option<&str> {
+    let v = value.to_str().ok()?;
+    let (scheme, rest) = v.trim().split_once(' ')?;
+    let token = rest.trim();
+    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
+}
+
 const HOW_TO_AUTHENTICATE: &str = "send the header `Authorization: Bearer <token>`; on a new server the administrator token is in the file admin-token in the server's --data-dir";
 
 impl FromRequestParts<AppState> for Principal {
@@ -262,19 +272,11 @@ impl FromRequestParts<AppState> for Principal {
                 "authentication required: {HOW_TO_AUTHENTICATE}"
             )));
         };
-        let token = value
-            .to_str()
-            .ok()
-            .and_then(|v| {
-                let (scheme, rest) = v.trim().split_once(' ')?;
-                scheme.eq_ignore_ascii_case("bearer").then(|| rest.trim())
-            })
-            .filter(|t| !t.is_empty())
-            .ok_or_else(|| {
-                ApiError::unauthorized(format!(
-                    "the Authorization header is not a bearer token: {HOW_TO_AUTHENTICATE}"
-                ))
-            })?;
+        let token = bearer_token(value).ok_or_else(|| {
+            ApiError::unauthorized(format!(
+                "the Authorization header is not a bearer token: {HOW_TO_AUTHENTICATE}"
+            ))
+        })?;
         let hash = hash_token(token);
         // From memory: no blocking.
         let record = state.store.token(&hash)?;

@@ -16,8 +16,9 @@
 //! # Ok(()) }
 //! ```
 //!
-//! Startup ([`Server::bind`]): create the data directory (mode 0700) if missing; open or
-//! create `DATA_DIR/wayfinder.db` ([`store`]); create the administrator token in
+//! Startup ([`Server::bind`]): create the data directory if missing and make it and the
+//! store's files private (0700, 0600) whatever they were, or refuse to start
+//! ([`ServerError::NotPrivate`]); open or create `DATA_DIR/wayfinder.db` ([`store`]); create the administrator token in
 //! `DATA_DIR/admin-token` if the store has none ([`auth::ensure_admin_token`]); bind.
 //! [`Server::run`] serves until its shutdown future completes, lets in-flight requests
 //! finish and closes the store.
@@ -25,16 +26,21 @@
 //! HTTP API: `GET /apiinfo`, `GET /healthz`, `GET /readyz` (no auth); `/resources/...` ([`resources`]);
 //! `/api/v2/...` (authenticated; nothing served there yet). Errors are Kubernetes-style
 //! `Status` bodies ([`status`]). With [`Config::rate_limit`], each client's requests pass a
-//! token bucket first ([`ratelimit`]); bodies over [`MAX_BODY_BYTES`] are refused (`413`).
+//! token bucket first ([`ratelimit`]); bodies over [`MAX_BODY_BYTES`] are refused (`413`),
+//! and so are objects over [`wayfinder_model::limits::MAX_OBJECT_BYTES`] ([`quota`]).
+//! Connections are served with timeouts and limits ([`conn`]).
 #![forbid(unsafe_code)]
 
 pub mod admission;
 pub mod api_v2;
 pub mod auth;
+pub mod conn;
 pub mod credentials;
 pub mod driver;
+pub mod lineage;
 pub mod logging;
 pub mod network;
+pub mod quota;
 pub mod ratelimit;
 pub mod reconciler;
 pub mod resources;
@@ -55,7 +61,6 @@ use axum::http::Method;
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get};
-use axum::serve::ListenerExt;
 use serde_json::json;
 
 use crate::auth::{AdminTokenError, Principal};
@@ -86,6 +91,13 @@ pub struct Config {
     pub tls: Option<tls::TlsFiles>,
     /// Limit each client's requests (`--rate-limit`); none by default ([`ratelimit`]).
     pub rate_limit: Option<ratelimit::RateLimit>,
+    /// Connection timeouts and limits ([`conn`]).
+    pub connections: conn::ConnectionLimits,
+    /// Per-workspace quotas (`--workspace-max-objects`, `--workspace-max-bytes`); off by
+    /// default ([`quota`]).
+    pub quotas: quota::Quotas,
+    /// Longest lifetime of an AccessToken (`--max-token-ttl`); none by default ([`lineage`]).
+    pub max_token_ttl: Option<std::time::Duration>,
 }
 
 impl Config {
@@ -97,6 +109,9 @@ impl Config {
             sim_provision_time: driver::DEFAULT_SIM_PROVISION_TIME,
             tls: None,
             rate_limit: None,
+            connections: conn::ConnectionLimits::default(),
+            quotas: quota::Quotas::default(),
+            max_token_ttl: None,
         }
     }
 }
@@ -107,6 +122,16 @@ pub enum ServerError {
     #[error("cannot create the data directory {}", path.display())]
     DataDir {
         path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(
+        "cannot make {} private (mode {mode:o}): the store and the administrator token must not be readable by other users; fix its owner or permissions, or choose another --data-dir",
+        path.display()
+    )]
+    NotPrivate {
+        path: PathBuf,
+        mode: u32,
         #[source]
         source: std::io::Error,
     },
@@ -132,6 +157,10 @@ pub struct AppState {
     pub store: Arc<Store>,
     /// Per-client rate limits, when on ([`ratelimit`]).
     pub rate_limit: Option<Arc<ratelimit::Limiter>>,
+    /// Per-workspace quotas ([`quota`]).
+    pub quotas: quota::Quotas,
+    /// Longest lifetime of an AccessToken ([`lineage`]).
+    pub max_token_ttl: Option<std::time::Duration>,
 }
 
 impl AppState {
@@ -139,6 +168,8 @@ impl AppState {
         Self {
             store,
             rate_limit: None,
+            quotas: quota::Quotas::default(),
+            max_token_ttl: None,
         }
     }
 
@@ -159,6 +190,9 @@ pub struct Server {
     sim_provision_time: std::time::Duration,
     tls: Option<Arc<rustls::ServerConfig>>,
     rate_limit: Option<ratelimit::RateLimit>,
+    connections: conn::ConnectionLimits,
+    quotas: quota::Quotas,
+    max_token_ttl: Option<std::time::Duration>,
 }
 
 impl Server {
@@ -171,6 +205,9 @@ impl Server {
             sim_provision_time,
             tls,
             rate_limit,
+            connections,
+            quotas,
+            max_token_ttl,
         } = config;
         let tls = tls.as_ref().map(tls::load).transpose()?;
         let dir = data_dir.clone();
@@ -183,7 +220,19 @@ impl Server {
                     path: dir.clone(),
                     source,
                 })?;
-            let store = Store::open(&dir.join(STORE_FILE))?;
+            make_private(&dir, 0o700)?;
+            let db = dir.join(STORE_FILE);
+            if db.exists() {
+                make_private(&db, 0o600)?;
+            }
+            let store = Store::open(&db)?;
+            // SQLite creates its files with the umask's mode: make them private too.
+            for suffix in ["", "-wal", "-shm", ".lock"] {
+                let file = dir.join(format!("{STORE_FILE}{suffix}"));
+                if file.exists() {
+                    make_private(&file, 0o600)?;
+                }
+            }
             auth::ensure_admin_token(&store, &dir, reset_admin_token)?;
             Ok(store)
         })
@@ -212,6 +261,9 @@ impl Server {
             sim_provision_time,
             tls,
             rate_limit,
+            connections,
+            quotas,
+            max_token_ttl,
         })
     }
 
@@ -248,7 +300,10 @@ impl Server {
     where
         F: Future<Output = ()> + Send + 'static,
     {
-        let app = router(AppState::new(Arc::clone(&self.store)).with_rate_limit(self.rate_limit));
+        let mut state = AppState::new(Arc::clone(&self.store)).with_rate_limit(self.rate_limit);
+        state.quotas = self.quotas;
+        state.max_token_ttl = self.max_token_ttl;
+        let app = router(state);
         tracing::info!(
             address = %self.local_addr,
             data_dir = %self.data_dir.display(),
@@ -258,28 +313,9 @@ impl Server {
             Arc::clone(&self.store),
             Arc::new(driver::SimulatedDriver::new(self.sim_provision_time)),
         );
-        let served = match self.tls {
-            Some(config) => {
-                let listener =
-                    tls::TlsListener::new(self.listener, config).map_err(ServerError::Serve)?;
-                axum::serve(listener, app)
-                    .with_graceful_shutdown(shutdown)
-                    .await
-            }
-            None => {
-                // Answers go out at once rather than wait on Nagle's algorithm for the
-                // client's delayed ACK (as on the TLS listener).
-                let listener = self.listener.tap_io(|tcp| {
-                    if let Err(e) = tcp.set_nodelay(true) {
-                        tracing::debug!(error = %e, "cannot set TCP_NODELAY");
-                    }
-                });
-                axum::serve(listener, app)
-                    .with_graceful_shutdown(shutdown)
-                    .await
-            }
-        }
-        .map_err(ServerError::Serve);
+        let served = conn::serve(self.listener, self.tls, app, self.connections, shutdown)
+            .await
+            .map_err(ServerError::Serve);
         reconciler.stop().await;
         let store = self.store;
         let closed = tokio::task::spawn_blocking(move || store.close())
@@ -395,11 +431,20 @@ async fn not_found(req: Request) -> ApiError {
 }
 
 async fn method_not_allowed(method: Method, req: Request) -> ApiError {
-    let allow = match req.uri().path() {
-        "/apiinfo" | "/healthz" | "/readyz" => "GET",
-        _ => "GET, POST, PUT, DELETE",
-    };
+    let allow = allowed_methods(req.uri().path());
     ApiError::method_not_allowed(method.as_str(), req.uri().path(), allow)
+}
+
+/// The methods the routes with one method accept, for the `Allow` header of a `405`
+/// (`/resources/...` answers its own `405`s, per collection or object).
+fn allowed_methods(path: &str) -> &'static str {
+    if path.starts_with("/api/v2/workspaces/") && path.contains("/provisioningpolicy/") {
+        return "GET";
+    }
+    if path.ends_with("/credentials") {
+        return "POST";
+    }
+    "GET"
 }
 
 /// The request-id header: taken from the request when it is sane, generated otherwise,
@@ -463,6 +508,13 @@ async fn add_request_id_to_status(response: Response, id: &str) -> Response {
     if !is_json {
         return response;
     }
+    // A body over the limit passes as it is: never read halfway and lost.
+    let too_big = axum::body::HttpBody::size_hint(response.body())
+        .upper()
+        .is_none_or(|n| n > MAX_ERROR_BODY as u64);
+    if too_big {
+        return response;
+    }
     let (mut parts, body) = response.into_parts();
     let bytes = match axum::body::to_bytes(body, MAX_ERROR_BODY).await {
         Ok(b) => b,
@@ -487,6 +539,29 @@ async fn add_request_id_to_status(response: Response, id: &str) -> Response {
     };
     parts.headers.remove(axum::http::header::CONTENT_LENGTH);
     (parts, axum::body::Body::from(body)).into_response()
+}
+
+/// Sets `path`'s mode to `mode` (0700 for the data directory, 0600 for the store's
+/// files), whatever it was; an error if that cannot be done, so that the server never runs
+/// on a store others can read.
+fn make_private(path: &Path, mode: u32) -> Result<(), ServerError> {
+    use std::os::unix::fs::PermissionsExt;
+    let set = std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode));
+    let check = set.and_then(|()| std::fs::metadata(path)).and_then(|m| {
+        if m.permissions().mode() & 0o777 == mode {
+            Ok(())
+        } else {
+            Err(std::io::Error::other(format!(
+                "its mode is {:o} after setting {mode:o}",
+                m.permissions().mode() & 0o777
+            )))
+        }
+    });
+    check.map_err(|source| ServerError::NotPrivate {
+        path: path.to_path_buf(),
+        mode,
+        source,
+    })
 }
 
 /// Now, as RFC 3339 UTC with seconds precision (`2025-01-31T12:00:00Z`).

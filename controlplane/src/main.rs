@@ -16,7 +16,9 @@ use anyhow::Context;
 use clap::error::ErrorKind;
 use clap::{CommandFactory, Parser, ValueEnum};
 use tokio::signal::unix::{SignalKind, signal};
+use wayfinder_controlplane::conn::ConnectionLimits;
 use wayfinder_controlplane::logging::{self, LogFormat};
+use wayfinder_controlplane::quota::Quotas;
 use wayfinder_controlplane::ratelimit::{RateLimit, RateLimitError};
 use wayfinder_controlplane::tls::TlsFiles;
 use wayfinder_controlplane::{Config, serve};
@@ -68,6 +70,72 @@ struct Cli {
     /// (the bucket's size). Default: twice --rate-limit, at least 1.
     #[arg(long, value_name = "N", requires = "rate_limit")]
     rate_limit_burst: Option<u32>,
+    /// Close a connection whose request head (request line and headers) has not arrived
+    /// this long after the server started waiting for it; this also closes kept-alive
+    /// connections that send no next request.
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_positive_duration)]
+    header_read_timeout: std::time::Duration,
+    /// Close a connection on which no byte moved either way for this long.
+    #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = parse_positive_duration)]
+    idle_timeout: std::time::Duration,
+    /// Close a connection whose TLS handshake has not finished in this time (with
+    /// --tls-cert).
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_positive_duration)]
+    tls_handshake_timeout: std::time::Duration,
+    /// Serve at most this many connections at once; past it the server accepts no more
+    /// until one closes.
+    #[arg(long, value_name = "N", default_value_t = 1024, value_parser = clap::value_parser!(u32).range(1..))]
+    max_connections: u32,
+    /// Close at once a new connection from an address that already holds this many.
+    #[arg(long, value_name = "N", default_value_t = 256, value_parser = clap::value_parser!(u32).range(1..))]
+    max_connections_per_ip: u32,
+    /// Most objects one workspace may hold (every workspaced kind together); a create past
+    /// it is refused with 403 naming the quota. Off by default.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    workspace_max_objects: Option<u64>,
+    /// Most bytes (stored JSON) one workspace's objects may take together, e.g. 64MiB or
+    /// 1000000. Off by default.
+    #[arg(long, value_name = "BYTES", value_parser = parse_bytes)]
+    workspace_max_bytes: Option<u64>,
+    /// Longest lifetime of a workspace access token, e.g. 720h: a token asking for longer,
+    /// or for none, is refused. Tokens minted by another token are bounded by their maker
+    /// whatever this says. Off by default.
+    #[arg(long, value_name = "DURATION", value_parser = parse_positive_duration)]
+    max_token_ttl: Option<std::time::Duration>,
+}
+
+fn parse_positive_duration(s: &str) -> Result<std::time::Duration, String> {
+    let d = parse_duration(s)?;
+    if d.is_zero() {
+        return Err(format!("expected a duration above zero, got {s:?}"));
+    }
+    Ok(d)
+}
+
+/// `1000000`, `64KiB`, `64MiB`, `1GiB`.
+fn parse_bytes(s: &str) -> Result<u64, String> {
+    let t = s.trim();
+    let (digits, unit) = t.split_at(t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len()));
+    let n: u64 = digits
+        .parse()
+        .map_err(|_| format!("expected a size such as 1000000 or 64MiB, got {s:?}"))?;
+    let mult: u64 = match unit {
+        "" | "B" => 1,
+        "KiB" => 1 << 10,
+        "MiB" => 1 << 20,
+        "GiB" => 1 << 30,
+        _ => {
+            return Err(format!(
+                "expected a size such as 1000000 or 64MiB (units B, KiB, MiB, GiB), got {s:?}"
+            ));
+        }
+    };
+    match n.checked_mul(mult) {
+        Some(b) if b > 0 => Ok(b),
+        _ => Err(format!(
+            "expected a size above zero and below 16 EiB, got {s:?}"
+        )),
+    }
 }
 
 fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
@@ -143,6 +211,18 @@ fn run(cli: Cli, rate_limit: Option<RateLimit>) -> anyhow::Result<()> {
         config.reset_admin_token = cli.reset_admin_token;
         config.sim_provision_time = cli.sim_provision_time;
         config.rate_limit = rate_limit;
+        let mut limits = ConnectionLimits::default();
+        limits.header_read_timeout = cli.header_read_timeout;
+        limits.idle_timeout = cli.idle_timeout;
+        limits.tls_handshake_timeout = cli.tls_handshake_timeout;
+        limits.max_connections = cli.max_connections as usize;
+        limits.max_connections_per_ip = cli.max_connections_per_ip as usize;
+        config.connections = limits;
+        config.quotas = Quotas {
+            max_objects: cli.workspace_max_objects,
+            max_bytes: cli.workspace_max_bytes,
+        };
+        config.max_token_ttl = cli.max_token_ttl;
         if let Some(limit) = rate_limit {
             tracing::info!("rate limit: {limit} per client");
         }

@@ -5,9 +5,10 @@
 //! `429 Too Many Requests` with `Retry-After` (whole seconds, at least 1) and a `Status` body
 //! that names the limit. Nothing behind the limit runs for it: no token lookup, no store.
 //!
-//! **A client** is its `Authorization` header: each bearer token has its own bucket, keyed
-//! by the token's SHA-256 (the secret is never kept, as in the store). Requests without the
-//! header share one bucket. `/healthz` and `/readyz` are never limited, so that probes keep
+//! **A client** is who the caller is: each bearer token has its own bucket, keyed by the
+//! SHA-256 of the token (the secret is never kept, as in the store) whichever way the
+//! header spells `Bearer` and its spaces; requests without a token are keyed on the peer's
+//! IP address. `/healthz` and `/readyz` are never limited, so that probes keep
 //! answering while a client is throttled.
 //!
 //! **Off by default.** The right number depends on the deployment — how many teams share the
@@ -166,13 +167,23 @@ impl Limiter {
     }
 }
 
-/// The bucket key of a request: the SHA-256 of its `Authorization` header, or `anonymous`.
+/// The bucket key of a request: who the caller is. A bearer token (in any spelling that
+/// authentication accepts, [`crate::auth::bearer_token`]) is keyed on the SHA-256 of the
+/// token itself; a request without one on its peer's IP address; an `Authorization`
+/// header that is not a bearer token on the peer too (it will be refused, but still counts).
 fn client_key(req: &Request) -> String {
-    match req.headers().get(header::AUTHORIZATION) {
-        Some(v) => format!(
-            "auth:{}",
-            crate::auth::hash_token(&String::from_utf8_lossy(v.as_bytes()))
-        ),
+    if let Some(token) = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(crate::auth::bearer_token)
+    {
+        return format!("token:{}", crate::auth::hash_token(token));
+    }
+    match req
+        .extensions()
+        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+    {
+        Some(axum::extract::ConnectInfo(peer)) => format!("peer:{}", peer.ip()),
         None => "anonymous".to_string(),
     }
 }
@@ -256,5 +267,43 @@ mod tests {
         // A second later every bucket has refilled: a new client makes room.
         l.check("new", t0 + Duration::from_secs(1)).unwrap();
         assert_eq!(l.tracked(), 1);
+    }
+
+    fn request(auth: Option<&str>, peer: &str) -> Request {
+        let mut b = axum::http::Request::builder().uri("/resources");
+        if let Some(a) = auth {
+            b = b.header(header::AUTHORIZATION, a);
+        }
+        let mut req = b.body(axum::body::Body::empty()).unwrap();
+        let addr: std::net::SocketAddr = peer.parse().unwrap();
+        req.extensions_mut()
+            .insert(axum::extract::ConnectInfo(addr));
+        req
+    }
+
+    #[test]
+    fn every_spelling_of_one_token_shares_its_bucket() {
+        let key = client_key(&request(Some("Bearer wft_abc"), "127.0.0.1:1"));
+        for spelling in ["bearer wft_abc", "BEARER wft_abc", "  Bearer    wft_abc  "] {
+            assert_eq!(
+                client_key(&request(Some(spelling), "127.0.0.9:2")),
+                key,
+                "{spelling:?}"
+            );
+        }
+        assert_ne!(
+            client_key(&request(Some("Bearer wft_abd"), "127.0.0.1:1")),
+            key
+        );
+    }
+
+    #[test]
+    fn requests_without_a_token_are_keyed_on_the_peer_address() {
+        assert_eq!(client_key(&request(None, "127.0.0.2:5")), "peer:127.0.0.2");
+        assert_eq!(client_key(&request(None, "127.0.0.2:6")), "peer:127.0.0.2");
+        assert_eq!(
+            client_key(&request(Some("Basic eA=="), "127.0.0.3:6")),
+            "peer:127.0.0.3"
+        );
     }
 }

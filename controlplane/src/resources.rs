@@ -554,6 +554,7 @@ impl Ctx {
         let ws = t.workspace.clone();
         authorize(&self.principal, Verb::Create, kind, ws.as_deref())?;
         self.ensure_workspace(t).await?;
+        crate::quota::check_object_size(kind, body.len())?;
         let mut object = parse_body(kind, &body)?;
         place(kind, ws.as_deref(), &mut object)?;
         let name = object.metadata().name.clone();
@@ -571,10 +572,16 @@ impl Ctx {
                     auth::ADMIN_ROLE
                 )));
             }
+            if let Object::AccessToken(t) = &object {
+                crate::lineage::check_mint(&self.state, &self.principal, &name, &t.spec)?;
+            }
             if !self.dry_run() {
                 token = Some(auth::generate_token(auth::ACCESS_TOKEN_PREFIX));
             }
         }
+        let maker = (kind == &ACCESS_TOKEN).then(|| self.principal.subject.clone());
+        let quotas = self.state.quotas;
+        let size = crate::quota::stored_bytes(&object.to_json());
         let key = object_key(kind, ws.as_deref(), &name, version.as_deref());
         let uid = new_uid();
         let created = crate::now_rfc3339();
@@ -595,7 +602,21 @@ impl Ctx {
                     if r.get(&key)?.is_some() {
                         return Err(already_exists(kind, w.as_deref(), &name, v.as_deref()));
                     }
-                    admission::admit(r, kind, w.as_deref(), &object, Operation::Create, dry_run)
+                    if let Some(ws) = w.as_deref() {
+                        crate::quota::check(r, &quotas, ws, size, None)?;
+                    }
+                    let mut admitted = admission::admit(
+                        r,
+                        kind,
+                        w.as_deref(),
+                        &object,
+                        Operation::Create,
+                        dry_run,
+                    )?;
+                    if let Some(m) = &maker {
+                        admitted.status.insert("createdBy".into(), json!(m));
+                    }
+                    Ok(admitted)
                 };
                 let (decided, read) = s.read_recorded(admit)?;
                 let decided = decided?;
@@ -639,6 +660,9 @@ impl Ctx {
                         let roles = auth::token_roles(ws, &roles);
                         let roles: Vec<&str> = roles.iter().map(String::as_str).collect();
                         tx.insert_token(&auth::hash_token(secret), &subject, &roles, &created)?;
+                        if let Some(m) = &maker {
+                            tx.set_token_maker(&subject, m)?;
+                        }
                     }
                     Ok::<_, ApiError>(body)
                 })
@@ -667,6 +691,7 @@ impl Ctx {
         let name = t.name.clone().unwrap_or_default();
         authorize(&self.principal, Verb::Update, kind, ws.as_deref())?;
         self.ensure_workspace(t).await?;
+        crate::quota::check_object_size(kind, body.len())?;
         let mut object = parse_body(kind, &body)?;
         let body_name = object.metadata().name.clone();
         if body_name != name {
@@ -711,6 +736,8 @@ impl Ctx {
             .filter(|rv| !rv.is_empty());
         let dry_run = self.dry_run();
         let (w, v) = (ws.clone(), version.clone());
+        let quotas = self.state.quotas;
+        let size = crate::quota::stored_bytes(&object.to_json());
         let stored = self
             .state
             .store
@@ -725,6 +752,10 @@ impl Ctx {
                         && *sent != current.resource_version.to_string()
                     {
                         return Err(modified(kind, &name, sent, &current));
+                    }
+                    if let Some(ws) = w.as_deref() {
+                        let old = crate::quota::stored_bytes(&current.body);
+                        crate::quota::check(r, &quotas, ws, size, Some(old))?;
                     }
                     let admitted = admission::admit(
                         r,
@@ -843,7 +874,9 @@ impl Ctx {
                             && let Some(ws) = w.as_deref()
                         {
                             // Revoked with the object, in the same commit.
-                            tx.delete_tokens(&auth::access_token_subject(ws, &n))?;
+                            let subject = auth::access_token_subject(ws, &n);
+                            tx.delete_tokens(&subject)?;
+                            crate::lineage::revoke_minted(tx, &subject)?;
                         }
                         deleted.push(body);
                     }

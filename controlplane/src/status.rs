@@ -3,7 +3,8 @@
 //! Every error the API answers is an [`ApiError`]: an HTTP status code, a reason
 //! (`BadRequest`, `Unauthorized`, `Forbidden`, `NotFound`, `MethodNotAllowed`,
 //! `AlreadyExists`, `Conflict`, `Invalid`, `RequestEntityTooLarge`, `InternalError`), a
-//! message a person can act on, and optional details (the object and one cause per field).
+//! message a person can act on, and optional details (the object and one cause per field;
+//! at most [`MAX_CAUSES`], then one `TooManyProblems` cause counting the rest).
 //! It always renders as JSON with `content-type: application/json`:
 //!
 //! ```json
@@ -94,6 +95,33 @@ impl Cause {
             limit: Some(v.limit.clone()),
             value: Some(v.value.clone()),
         }
+    }
+}
+
+/// Most causes an error lists; a refusal with more lists these first ones and says how
+/// many more there are, so that its body stays small enough to arrive whole.
+pub const MAX_CAUSES: usize = 100;
+
+/// `"; and N more problems"` when `n` is over [`MAX_CAUSES`].
+fn more(n: usize) -> String {
+    if n > MAX_CAUSES {
+        format!("; and {} more problems", n - MAX_CAUSES)
+    } else {
+        String::new()
+    }
+}
+
+/// A last cause (reason `TooManyProblems`) saying how many were left out.
+fn push_more(causes: &mut Vec<Cause>, n: usize) {
+    if n > MAX_CAUSES {
+        causes.push(Cause::field(
+            "",
+            "TooManyProblems",
+            format!(
+                "{} more problems are not listed (only the first {MAX_CAUSES} are); fix these and try again",
+                n - MAX_CAUSES
+            ),
+        ));
     }
 }
 
@@ -244,29 +272,39 @@ impl ApiError {
         Self::bad_request(e.to_string()).with_details(details)
     }
 
-    /// `422` listing every validation problem, each with its field path.
+    /// `422` listing every validation problem, each with its field path (the first
+    /// [`MAX_CAUSES`] of them, and how many more there are).
     pub fn from_validation(kind: &KindInfo, name: &str, errors: &ValidationErrors) -> Self {
         let n = errors.errors.len();
         let summary = errors
             .errors
             .iter()
+            .take(MAX_CAUSES)
             .map(|e| e.to_string())
             .collect::<Vec<_>>()
             .join("; ");
         let message = format!(
-            "{} is invalid ({n} problem{}): {summary}",
+            "{} is invalid ({n} problem{}): {summary}{}",
             errors.object,
-            if n == 1 { "" } else { "s" }
+            if n == 1 { "" } else { "s" },
+            more(n)
         );
         let mut details = Details::object(kind, name);
-        details.causes = errors.errors.iter().map(Cause::from_field_error).collect();
+        details.causes = errors
+            .errors
+            .iter()
+            .take(MAX_CAUSES)
+            .map(Cause::from_field_error)
+            .collect();
+        push_more(&mut details.causes, n);
         Self::new(StatusCode::UNPROCESSABLE_ENTITY, "Invalid", message).with_details(details)
     }
 
     /// `422` refusing `Kind/name` for every cause (validation, references, cost, policy);
     /// the message lists each as `field: message`, so it stands on its own.
-    pub fn refused(kind: &KindInfo, name: &str, causes: Vec<Cause>) -> Self {
+    pub fn refused(kind: &KindInfo, name: &str, mut causes: Vec<Cause>) -> Self {
         let n = causes.len();
+        causes.truncate(MAX_CAUSES);
         let summary = causes
             .iter()
             .map(|c| {
@@ -279,12 +317,14 @@ impl ApiError {
             .collect::<Vec<_>>()
             .join("; ");
         let message = format!(
-            "{}/{name} is refused ({n} problem{}): {summary}",
+            "{}/{name} is refused ({n} problem{}): {summary}{}",
             kind.kind,
-            if n == 1 { "" } else { "s" }
+            if n == 1 { "" } else { "s" },
+            more(n)
         );
         let mut details = Details::object(kind, name);
         details.causes = causes;
+        push_more(&mut details.causes, n);
         Self::new(StatusCode::UNPROCESSABLE_ENTITY, "Invalid", message).with_details(details)
     }
 
@@ -398,5 +438,26 @@ mod tests {
         let v = ApiError::from_parse(&COMPUTE_TEMPLATE, &err).body();
         assert!(v["details"]["causes"][0].get("field").is_none(), "{v}");
         assert_eq!(v["details"]["causes"][0]["reason"], "FieldValueInvalid");
+    }
+
+    #[test]
+    fn a_refusal_with_very_many_causes_lists_the_first_and_counts_the_rest() {
+        let causes: Vec<Cause> = (0..10_000)
+            .map(|i| {
+                Cause::field(
+                    format!("spec.nodePools[{i}].machine"),
+                    "FieldValueInvalid",
+                    "x".repeat(200),
+                )
+            })
+            .collect();
+        let response = ApiError::refused(&COMPUTE_TEMPLATE, "x", causes).body();
+        let causes = response["details"]["causes"].as_array().unwrap();
+        assert_eq!(causes.len(), MAX_CAUSES + 1);
+        assert_eq!(causes[MAX_CAUSES]["reason"], "TooManyProblems");
+        let message = response["message"].as_str().unwrap();
+        assert!(message.starts_with("ComputeTemplate/x is refused (10000 problems)"));
+        assert!(message.ends_with("; and 9900 more problems"), "{message}");
+        assert!(serde_json::to_vec(&response).unwrap().len() < 64 * 1024);
     }
 }

@@ -61,7 +61,7 @@ use tokio::sync::broadcast;
 use wayfinder_model::Object;
 
 /// The schema this build writes, and the newest it can read.
-pub const SCHEMA_VERSION: i64 = 4;
+pub const SCHEMA_VERSION: i64 = 5;
 
 /// Migrations, in order: `MIGRATIONS[i]` takes `user_version` from `i` to `i + 1`.
 const MIGRATIONS: &[&str] = &[
@@ -111,6 +111,13 @@ CREATE INDEX objects_status_network
     // every write a parse of its body.
     r#"
 DROP INDEX IF EXISTS objects_status_network;
+"#,
+    // Token lineage: the subject of the token that minted each token ('' for the
+    // administrator token and tokens from before this schema), so that revoking a token
+    // revokes what it minted.
+    r#"
+ALTER TABLE tokens ADD COLUMN minted_by TEXT NOT NULL DEFAULT '';
+CREATE INDEX tokens_by_maker ON tokens (minted_by);
 "#,
 ];
 
@@ -1404,6 +1411,23 @@ impl Tx<'_> {
         Ok(())
     }
 
+    /// Records that `subject`'s tokens were minted by a token of subject `maker`.
+    pub fn set_token_maker(&mut self, subject: &str, maker: &str) -> Result<(), StoreError> {
+        self.conn
+            .prepare_cached("UPDATE tokens SET minted_by = ?2 WHERE subject = ?1")?
+            .execute(params![subject, maker])?;
+        Ok(())
+    }
+
+    /// The subjects of the tokens that tokens of `maker` minted.
+    pub fn tokens_minted_by(&self, maker: &str) -> Result<Vec<String>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT DISTINCT subject FROM tokens WHERE minted_by = ?1")?;
+        let rows = stmt.query_map(params![maker], |r| r.get::<_, String>(0))?;
+        Ok(rows.collect::<Result<Vec<_>, _>>()?)
+    }
+
     /// Removes every token of `subject`, in this write; how many there were.
     pub fn delete_tokens(&mut self, subject: &str) -> Result<usize, StoreError> {
         let n = delete_token_rows(self.conn, subject)?;
@@ -2472,6 +2496,46 @@ mod tests {
         );
         first.close().unwrap();
         Store::open(&path).unwrap().close().unwrap();
+    }
+
+    #[test]
+    fn a_store_of_schema_4_gains_token_lineage_and_keeps_its_tokens() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("w.db");
+        {
+            let mut conn = Connection::open(&path).unwrap();
+            let tx = conn.transaction().unwrap();
+            for sql in &MIGRATIONS[..4] {
+                tx.execute_batch(sql).unwrap();
+            }
+            tx.execute(
+                "INSERT INTO tokens (hash, subject, roles, created) VALUES ('h', 'accesstoken/aa/t', '[]', 'now')",
+                [],
+            )
+            .unwrap();
+            tx.pragma_update(None, "user_version", 4).unwrap();
+            tx.commit().unwrap();
+        }
+        let store = Store::open(&path).unwrap();
+        assert!(store.token("h").unwrap().is_some());
+        let makers: Vec<String> = store
+            .read(|c| {
+                let mut stmt = c.prepare("SELECT minted_by FROM tokens")?;
+                let rows = stmt.query_map([], |r| r.get(0))?;
+                Ok(rows.collect::<Result<Vec<_>, _>>()?)
+            })
+            .unwrap();
+        assert_eq!(makers, [""]);
+        store
+            .transact(false, |tx| {
+                tx.set_token_maker("accesstoken/aa/t", "accesstoken/aa/parent")?;
+                assert_eq!(
+                    tx.tokens_minted_by("accesstoken/aa/parent")?,
+                    ["accesstoken/aa/t"]
+                );
+                Ok::<_, StoreError>(())
+            })
+            .unwrap();
     }
 
     #[test]

@@ -509,7 +509,7 @@ impl Spec for CloudAccessConfigSpec {
             c.dns_label(&rp.field("name"), &r.name);
         }
         let perms = path.field("permissions");
-        let mut seen: Vec<&str> = Vec::new();
+        let mut seen: std::collections::HashSet<&str> = std::collections::HashSet::new();
         for (i, p) in self.permissions.iter().flatten().enumerate() {
             let pp = perms.index(i);
             c.one_of(&pp.field("permission"), &p.permission, PERMISSIONS);
@@ -524,7 +524,7 @@ impl Spec for CloudAccessConfigSpec {
                         ),
                     );
                 }
-                seen.push(&p.permission);
+                seen.insert(&p.permission);
             }
             if let Some(role) = &p.aws_role {
                 let rp = pp.field("awsRole");

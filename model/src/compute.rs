@@ -277,7 +277,7 @@ impl ComputeTemplateSpec {
 
 /// Checks each pool and that logical names are unique; `provider` as for [`NodePool::check`].
 pub(crate) fn check_pools(c: &mut Checker, pools: &FieldPath, list: &[NodePool], provider: &str) {
-    let mut seen: Vec<&str> = Vec::new();
+    let mut seen: std::collections::HashSet<&str> = std::collections::HashSet::new();
     for (i, pool) in list.iter().enumerate() {
         let p = pools.index(i);
         pool.check(c, &p, provider);
@@ -292,7 +292,7 @@ pub(crate) fn check_pools(c: &mut Checker, pools: &FieldPath, list: &[NodePool],
                     ),
                 );
             }
-            seen.push(&pool.logical_name);
+            seen.insert(&pool.logical_name);
         }
     }
 }

@@ -40,6 +40,7 @@ pub mod compute;
 pub mod cost;
 pub mod error;
 pub mod kinds;
+pub mod limits;
 pub mod meta;
 pub mod naming;
 pub mod net;

@@ -340,7 +340,7 @@ impl Spec for ClusterNetworkPlanSpec {
                 }
             }
         }
-        let mut seen: Vec<&str> = Vec::new();
+        let mut seen: std::collections::HashSet<&str> = std::collections::HashSet::new();
         for (i, n) in self.assignable_networks.iter().flatten().enumerate() {
             let p = path.field("assignableNetworks").index(i);
             c.dns_label(&p, n);
@@ -351,7 +351,7 @@ impl Spec for ClusterNetworkPlanSpec {
                     format!("{n:?} is listed twice; list each assignable network once"),
                 );
             }
-            seen.push(n);
+            seen.insert(n);
         }
         let tp = path.field("template");
         let Some(t) = &self.template else {

@@ -78,7 +78,19 @@ impl<S: Spec> Typed<S> {
                 S::DOTTED_NAMES,
             ),
         }
-        self.spec.check(&mut c, &root.field("spec"), &self.metadata);
+        // The limits first: an object over them is refused without the rest of the checks,
+        // so that no check's cost depends on an unbounded input.
+        let meta_ok = crate::limits::check_metadata(
+            &mut c,
+            &root.field("metadata"),
+            self.metadata.labels.as_ref(),
+            self.metadata.annotations.as_ref(),
+        );
+        let spec_json = serde_json::to_value(&self.spec).unwrap_or_default();
+        let lists_ok = crate::limits::check_lists(&mut c, &root.field("spec"), &spec_json);
+        if meta_ok && lists_ok {
+            self.spec.check(&mut c, &root.field("spec"), &self.metadata);
+        }
         c.finish()
     }
 }

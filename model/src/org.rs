@@ -229,7 +229,7 @@ impl Spec for WorkspaceSpec {
             c.one_of(&path.field("type"), t, WORKSPACE_TYPES);
         }
         let owners = path.field("owners");
-        let mut seen: Vec<&str> = Vec::new();
+        let mut seen: std::collections::HashSet<&str> = std::collections::HashSet::new();
         for (i, o) in self.owners.iter().flatten().enumerate() {
             let p = owners.index(i);
             c.one_of(&p.field("kind"), &o.kind, OWNER_KINDS);
@@ -246,7 +246,7 @@ impl Spec for WorkspaceSpec {
                         format!("{:?} is listed twice; list each owner once", o.name),
                     );
                 }
-                seen.push(&o.name);
+                seen.insert(&o.name);
             }
         }
     }
@@ -284,7 +284,7 @@ impl Spec for AccessTokenSpec {
             .filter(|w| is_workspace_key(w));
         let allowed = workspace.map_or(PLATFORM_TOKEN_ROLES, token_roles_in);
         let roles = path.field("roles");
-        let mut seen: Vec<&str> = Vec::new();
+        let mut seen: std::collections::HashSet<&str> = std::collections::HashSet::new();
         for (i, r) in self.roles.iter().flatten().enumerate() {
             let p = roles.index(i);
             if PLATFORM_TOKEN_ROLES.contains(&r.as_str()) && !allowed.contains(&r.as_str()) {
@@ -306,7 +306,7 @@ impl Spec for AccessTokenSpec {
                     format!("{r:?} is listed twice; list each role once"),
                 );
             }
-            seen.push(r);
+            seen.insert(r);
         }
         match (&self.expires_at, &self.ttl) {
             (Some(_), Some(_)) => c.push(

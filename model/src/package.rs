@@ -270,7 +270,7 @@ impl Spec for PackageSpec {
         c.version(&path.field("version"), &self.version);
         c.dns_label(&path.field("installNamespace"), &self.install_namespace);
         let deps = path.field("dependencies");
-        let mut seen: Vec<&str> = Vec::new();
+        let mut seen: std::collections::HashSet<&str> = std::collections::HashSet::new();
         for (i, d) in self.dependencies.iter().flatten().enumerate() {
             let p = deps.index(i);
             c.dns_label(&p, d);
@@ -284,7 +284,7 @@ impl Spec for PackageSpec {
                     format!("{d:?} is listed twice; list each dependency once"),
                 );
             }
-            seen.push(d);
+            seen.insert(d);
         }
         let has_manifests = self.manifests.as_ref().is_some_and(|m| !m.is_empty());
         if self.helm.is_none() && !has_manifests {
@@ -321,7 +321,7 @@ impl Spec for PackageSpec {
             }
         }
         let mp = path.field("manifests");
-        let mut names: Vec<&str> = Vec::new();
+        let mut names: std::collections::HashSet<&str> = std::collections::HashSet::new();
         for (i, m) in self.manifests.iter().flatten().enumerate() {
             let p = mp.index(i);
             c.required(
@@ -338,7 +338,7 @@ impl Spec for PackageSpec {
                         format!("{n:?} is used by another manifest; names must be unique"),
                     );
                 }
-                names.push(n);
+                names.insert(n);
             }
         }
         if let Some(w) = &self.workload_identity {

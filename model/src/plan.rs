@@ -784,7 +784,7 @@ impl PlanCluster {
             );
         }
         let packages = path.field("packages");
-        let mut seen: Vec<&str> = Vec::new();
+        let mut seen: std::collections::HashSet<&str> = std::collections::HashSet::new();
         for (i, p) in self.packages.iter().flatten().enumerate() {
             let pp = packages.index(i);
             c.dns_label(&pp.field("name"), &p.name);
@@ -800,7 +800,7 @@ impl PlanCluster {
                         ),
                     );
                 }
-                seen.push(&p.name);
+                seen.insert(&p.name);
             }
         }
         if let Some(d) = &self.provider_details {
@@ -897,7 +897,7 @@ impl PlanNetwork {
             ("authorizedNetworks", &self.authorized_networks),
         ] {
             let lp = path.field(field);
-            let mut seen: Vec<&str> = Vec::new();
+            let mut seen: std::collections::HashSet<&str> = std::collections::HashSet::new();
             for (i, n) in list.iter().flatten().enumerate() {
                 let np = lp.index(i);
                 c.required(&np.field("name"), &n.name, "a name for the range");
@@ -912,7 +912,7 @@ impl PlanNetwork {
                             ),
                         );
                     }
-                    seen.push(&n.name);
+                    seen.insert(&n.name);
                 }
                 check_cidr(c, &np.field("cidr"), &n.cidr);
             }
@@ -964,7 +964,7 @@ impl PlanChoices {
         }
         if let Some(n) = &self.node_pools {
             let np = path.field("nodePools");
-            let mut seen: Vec<&str> = Vec::new();
+            let mut seen: std::collections::HashSet<&str> = std::collections::HashSet::new();
             for (i, m) in n.allowed_machines.iter().flatten().enumerate() {
                 let mp = np.field("allowedMachines").index(i);
                 c.required(&mp, m, "an instance type such as m6i.large");
@@ -975,7 +975,7 @@ impl PlanChoices {
                         format!("{m:?} is listed twice; list each instance type once"),
                     );
                 }
-                seen.push(m);
+                seen.insert(m);
             }
             if let Some(max) = n.max_size {
                 c.range(&np.field("maxSize"), max, (1, MAX_POOL_NODES), "nodes");
@@ -991,7 +991,7 @@ impl PlanChoices {
                     "(prefix length)",
                 );
             }
-            let mut seen: Vec<i64> = Vec::new();
+            let mut seen: std::collections::HashSet<i64> = std::collections::HashSet::new();
             for (i, s) in n.allowed_sizes.iter().flatten().enumerate() {
                 let sp = np.field("allowedSizes").index(i);
                 c.range(&sp, *s, NETWORK_PREFIX_RANGE, "(prefix length)");
@@ -1002,7 +1002,7 @@ impl PlanChoices {
                         format!("{s} is listed twice; list each size once"),
                     );
                 }
-                seen.push(*s);
+                seen.insert(*s);
             }
             match (
                 n.default_size,
@@ -1041,7 +1041,7 @@ impl Choice {
         if let Some(d) = &self.default {
             each(c, &path.field("default"), d);
         }
-        let mut seen: Vec<&str> = Vec::new();
+        let mut seen: std::collections::HashSet<&str> = std::collections::HashSet::new();
         for (i, v) in self.allowed.iter().flatten().enumerate() {
             let p = path.field("allowed").index(i);
             each(c, &p, v);
@@ -1052,7 +1052,7 @@ impl Choice {
                     format!("{v:?} is listed twice; list each {what} once"),
                 );
             }
-            seen.push(v);
+            seen.insert(v);
         }
         match (
             &self.default,

@@ -656,7 +656,7 @@ impl KyvernoPolicy {
         if self.rules.is_empty() {
             c.push(&rp, Reason::Required, "at least one rule is required");
         }
-        let mut seen: Vec<&str> = Vec::new();
+        let mut seen: std::collections::HashSet<&str> = std::collections::HashSet::new();
         for (i, r) in self.rules.iter().enumerate() {
             let p = rp.index(i);
             if r.name.is_empty() {
@@ -683,7 +683,7 @@ impl KyvernoPolicy {
                         ),
                     );
                 }
-                seen.push(&r.name);
+                seen.insert(&r.name);
             }
             match &r.match_ {
                 Some(Value::Object(m))
@@ -815,7 +815,7 @@ fn check_names(
     what: &str,
     valid: impl Fn(&str) -> bool,
 ) {
-    let mut seen: Vec<&str> = Vec::new();
+    let mut seen: std::collections::HashSet<&str> = std::collections::HashSet::new();
     for (i, n) in names.iter().enumerate() {
         let p = path.index(i);
         if !valid(n) {
@@ -834,7 +834,7 @@ fn check_names(
                 format!("{n:?} is listed twice; list each {what} once"),
             );
         }
-        seen.push(n);
+        seen.insert(n);
     }
 }
 

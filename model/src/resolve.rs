@@ -832,6 +832,29 @@ impl Resolver<'_> {
 
         if let Some(r) = &self.cluster.spec.cloud_access_ref {
             let name_path = self.spec.field("cloudAccessRef").field("name");
+            // Another workspace's cloud access can never serve this cluster, and its
+            // existence is not the caller's to learn: the same answer whether it exists.
+            if let Some(other) = r
+                .workspace
+                .as_deref()
+                .filter(|w| *w != ws && *w != ADMIN_WORKSPACE)
+            {
+                let ws_path = self.spec.field("cloudAccessRef").field("workspace");
+                self.push(
+                    &ws_path,
+                    Reason::Forbidden,
+                    format!(
+                        "cloud access {other}/{} cannot be used: a cluster in workspace {ws} uses cloud access of workspace {ws} or {ADMIN_WORKSPACE} only; {}",
+                        r.name,
+                        if fitting.is_empty() {
+                            format!("none fits: the cluster needs {needed}")
+                        } else {
+                            format!("these fit: {}", described(&fitting))
+                        }
+                    ),
+                );
+                return None;
+            }
             let search: Vec<&str> = match &r.workspace {
                 Some(w) => vec![w.as_str()],
                 None => holders.clone(),

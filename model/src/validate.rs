@@ -105,14 +105,28 @@ impl Checker {
         }
     }
 
-    /// A Kubernetes label: key `[prefix/]name`, value empty or a name; `path` is the map.
-    pub fn label(&mut self, path: &FieldPath, key: &str, value: &str) {
+    /// How many problems were found so far.
+    pub fn len(&self) -> usize {
+        self.errors.len()
+    }
+
+    /// Whether no problem was found so far.
+    pub fn is_empty(&self) -> bool {
+        self.errors.is_empty()
+    }
+
+    /// A Kubernetes qualified name, as label and annotation keys are: `[prefix/]name`, the
+    /// prefix a DNS subdomain of at most 253 characters, the name at most 63; `path` is the map.
+    pub fn label_key(&mut self, path: &FieldPath, key: &str) {
         let (prefix, name) = match key.split_once('/') {
             Some((p, n)) => (Some(p), n),
             None => (None, key),
         };
-        let prefix_ok = prefix
-            .is_none_or(|p| !p.is_empty() && p.len() <= 253 && p.split('.').all(is_dns_label));
+        let prefix_ok = prefix.is_none_or(|p| {
+            !p.is_empty()
+                && p.len() <= crate::limits::MAX_LABEL_PREFIX
+                && p.split('.').all(is_dns_label)
+        });
         if !prefix_ok || !is_label_name(name) {
             self.push(
                 &path.field(key),
@@ -120,6 +134,11 @@ impl Checker {
                 format!("{key:?} is not a label key: an optional DNS prefix and '/', then up to 63 letters, digits, '-', '_' or '.', starting and ending with a letter or digit"),
             );
         }
+    }
+
+    /// A Kubernetes label: key `[prefix/]name`, value empty or a name; `path` is the map.
+    pub fn label(&mut self, path: &FieldPath, key: &str, value: &str) {
+        self.label_key(path, key);
         if !value.is_empty() && !is_label_name(value) {
             self.push(
                 &path.field(key),

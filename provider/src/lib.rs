@@ -18,6 +18,7 @@ mod diag;
 pub mod ephemeral;
 pub mod functions;
 pub mod logging;
+mod plaintext;
 pub mod provider;
 pub mod resources;
 pub mod schema;

@@ -171,6 +171,12 @@ impl WayfinderProvider {
                 "Set `token` in the wayfinder provider block or the WAYFINDER_TOKEN environment variable (in CI, from a secret).",
             ));
         }
+        if let Some(w) = server
+            .as_deref()
+            .and_then(crate::plaintext::plain_http_warning)
+        {
+            diagnostics.push(w);
+        }
         if let (Some(server), Some(token)) = (server, token) {
             match Client::new(&ClientConfig {
                 server,

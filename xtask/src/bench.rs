@@ -28,6 +28,8 @@
 
 #[path = "bench_compiler.rs"]
 mod bench_compiler;
+#[path = "bench_limits.rs"]
+mod bench_limits;
 #[path = "bench_process.rs"]
 mod bench_process;
 #[path = "bench_store.rs"]
@@ -498,6 +500,9 @@ pub fn run(args: &Args) -> Result<()> {
     if wanted(Group::Controlplane) {
         rows.extend(step("control plane (admitted cluster creates)", || {
             bench_store::run(&ctx)
+        })?);
+        rows.extend(step("control plane (bounded validation)", || {
+            bench_limits::run(&ctx)
         })?);
     }
     let order = [

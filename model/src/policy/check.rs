@@ -142,8 +142,9 @@ fn size_field(pool: &crate::compute::NodePool) -> FieldPath {
 /// A pool's instance types without repeats (the machine may be listed again as a spot type).
 fn distinct_types(pool: &crate::compute::NodePool) -> Vec<&str> {
     let mut out: Vec<&str> = Vec::new();
+    let mut seen = std::collections::HashSet::new();
     for (_, t) in pool_instance_types(pool) {
-        if !out.contains(&t) {
+        if seen.insert(t) {
             out.push(t);
         }
     }

@@ -174,7 +174,7 @@ impl Spec for ProvisioningPolicySpec {
 
 impl Limits {
     fn check(&self, c: &mut Checker, p: &FieldPath) {
-        let mut seen: Vec<&str> = Vec::new();
+        let mut seen: std::collections::HashSet<&str> = std::collections::HashSet::new();
         for (i, t) in self.allowed_instance_types.iter().flatten().enumerate() {
             let tp = p.field("allowedInstanceTypes").index(i);
             c.required(
@@ -192,7 +192,7 @@ impl Limits {
                     ),
                 );
             }
-            seen.push(&t.instance_type);
+            seen.insert(&t.instance_type);
             if let Some(n) = t.max_nodes {
                 c.range(&tp.field("maxNodes"), n, (1, 100_000), "nodes");
             }
