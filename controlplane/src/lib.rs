@@ -33,6 +33,7 @@ pub mod api_v2;
 pub mod auth;
 pub mod credentials;
 pub mod driver;
+pub mod keys;
 pub mod logging;
 pub mod network;
 pub mod ratelimit;
@@ -41,6 +42,7 @@ pub mod resources;
 pub mod status;
 pub mod store;
 pub mod tls;
+pub mod view;
 
 use std::future::Future;
 use std::net::SocketAddr;

@@ -27,6 +27,8 @@ use std::collections::BTreeMap;
 use serde_json::{Map, Value as Json, json};
 use wayfinder_model::kinds::{self, KindInfo};
 use wayfinder_model::meta::ObjectMeta;
+use wayfinder_model::object::CONDITION_SHAPE;
+use wayfinder_model::shape::{self, Field, FieldType};
 use wayfinder_model::versioned::{PUBLISH_STATE_ANNOTATION, PUBLISHED_ANNOTATION, PublishState};
 use wayfinder_model::{FieldPath, PathSegment, Scope, naming};
 
@@ -94,54 +96,84 @@ pub struct ResourceType {
     behaviour: Option<Box<dyn Behaviour>>,
 }
 
-/// Every resource type the provider serves.
+/// Every resource type the provider serves. Which attributes replace the object comes from
+/// the model ([`wayfinder_model::shape::Field::immutable`]), as the server refuses changing
+/// them in place.
 pub fn all() -> Vec<ResourceType> {
     use wayfinder_model::kinds::*;
     vec![
-        // Network layout and provider cannot change under the clusters built from them.
-        ResourceType::new(&CLUSTER_PLAN, &["provider"]),
-        ResourceType::new(&CLUSTER_NETWORK_PLAN, &[]),
-        // A template's provider cannot change in place: its pools' machines are the provider's.
-        ResourceType::new(&COMPUTE_TEMPLATE, &["provider"]),
-        ResourceType::new(&CLOUD_ACCESS_CONFIG, &["cloud"]),
-        ResourceType::new(&CLOUD_IDENTITY, &["cloud"]),
-        ResourceType::new(&PACKAGE, &[]),
-        ResourceType::new(&REPOSITORY, &[]),
-        ResourceType::new(&PROVISIONING_POLICY, &[]),
-        ResourceType::new(&WORKSPACE, &[]),
-        ResourceType::new(&STAGE, &[]),
-        ResourceType::new(&ASSIGNABLE_NETWORK, &["provider"]),
-        ResourceType::new(&GLOBAL_CLUSTER_POLICY, &[]),
-        ResourceType::new(&GLOBAL_ACCESS_POLICY, &[]),
-        ResourceType::new(&GLOBAL_ACCESS_ROLE, &[]),
+        ResourceType::new(&CLUSTER_PLAN),
+        ResourceType::new(&CLUSTER_NETWORK_PLAN),
+        ResourceType::new(&COMPUTE_TEMPLATE),
+        ResourceType::new(&CLOUD_ACCESS_CONFIG),
+        ResourceType::new(&CLOUD_IDENTITY),
+        ResourceType::new(&PACKAGE),
+        ResourceType::new(&REPOSITORY),
+        ResourceType::new(&PROVISIONING_POLICY),
+        ResourceType::new(&WORKSPACE),
+        ResourceType::new(&STAGE),
+        ResourceType::new(&ASSIGNABLE_NETWORK),
+        ResourceType::new(&GLOBAL_CLUSTER_POLICY),
+        ResourceType::new(&GLOBAL_ACCESS_POLICY),
+        ResourceType::new(&GLOBAL_ACCESS_ROLE),
         access_token::resource(),
         cluster::resource(),
     ]
 }
 
-/// The condition fields of `status.conditions[]`.
+/// The Terraform type of a status field of the model's shape; fields of nested objects
+/// are named by [`naming::snake_case`].
+fn status_type(ty: FieldType) -> Type {
+    match ty {
+        FieldType::String => Type::String,
+        FieldType::Number => Type::Number,
+        FieldType::Bool => Type::Bool,
+        FieldType::StringList => Type::List(Box::new(Type::String)),
+        FieldType::NumberList => Type::List(Box::new(Type::Number)),
+        FieldType::StringMap => Type::Map(Box::new(Type::String)),
+        FieldType::Json => Type::Dynamic,
+        FieldType::Object(inner) => object_type(inner),
+        FieldType::ObjectList(inner) => Type::List(Box::new(object_type(inner))),
+    }
+}
+
+fn object_type(fields: &[Field]) -> Type {
+    Type::Object(
+        fields
+            .iter()
+            .map(|f| (naming::snake_case(f.name), status_type(f.ty)))
+            .collect(),
+    )
+}
+
+/// The fields of a kind's status shape ([`KindInfo::status`]) as [`StatusField`]s.
+pub fn status_fields(kind: &KindInfo) -> Vec<StatusField> {
+    kind.status
+        .iter()
+        .map(|f| StatusField {
+            json: f.name,
+            ty: status_type(f.ty),
+            description: f.description,
+        })
+        .collect()
+}
+
+/// The condition fields of `status.conditions[]`, from the model's [`CONDITION_SHAPE`].
 fn condition_type() -> Type {
-    Type::Object(vec![
-        ("type".into(), Type::String),
-        ("status".into(), Type::String),
-        ("reason".into(), Type::String),
-        ("message".into(), Type::String),
-        ("observed_generation".into(), Type::Number),
-        ("last_transition_time".into(), Type::String),
-    ])
+    object_type(CONDITION_SHAPE)
 }
 
 impl ResourceType {
     /// The resource for `kind`: `id`, `workspace` (workspaced kinds), `name`, the spec's
-    /// fields, `publish_state` (versioned kinds). `replace` names the top-level spec fields
-    /// (Wayfinder names, e.g. `provider`) that cannot change in place; a versioned kind's
-    /// `version` always replaces.
-    pub fn new(kind: &'static KindInfo, replace: &[&str]) -> Self {
+    /// fields, `publish_state` (versioned kinds). The spec's immutable fields (the model's
+    /// [`Field::immutable`]) replace the object; so does a versioned kind's `version`.
+    pub fn new(kind: &'static KindInfo) -> Self {
         let mut spec = Block::from_fields(kind.spec, true);
         for a in &mut spec.attributes {
-            a.requires_replace = a
-                .json
-                .is_some_and(|j| replace.contains(&j) || (kind.versioned && j == "version"));
+            a.requires_replace = a.json.is_some_and(|j| {
+                shape::find(kind.spec, j).is_some_and(|f| f.immutable)
+                    || (kind.versioned && j == "version")
+            });
             if a.requires_replace {
                 a.description.push_str(" Changing it replaces the object.");
             }
@@ -212,8 +244,8 @@ impl ResourceType {
     }
 
     /// A platform-level kind; the same as [`ResourceType::new`].
-    pub fn platform(kind: &'static KindInfo, replace: &[&str]) -> Self {
-        Self::new(kind, replace)
+    pub fn platform(kind: &'static KindInfo) -> Self {
+        Self::new(kind)
     }
 
     /// Adds the computed `status` attribute: an object with `status` (`Pending`,
@@ -233,10 +265,14 @@ impl ResourceType {
         );
         for f in extra {
             let name = naming::snake_case(f.json);
-            described.push_str(&format!(
-                ", `{name}` ({})",
-                f.description.trim_end_matches('.')
-            ));
+            // Model descriptions are sentences; here each is a parenthesis in one.
+            let d = f.description.trim_end_matches('.');
+            let mut chars = d.chars();
+            let d: String = chars
+                .next()
+                .map(|c| c.to_lowercase().chain(chars).collect())
+                .unwrap_or_default();
+            described.push_str(&format!(", `{name}` ({d})"));
             attrs.push((name, f.ty.clone()));
         }
         described.push('.');
@@ -873,11 +909,14 @@ fn id_description(kind: &KindInfo) -> String {
 
 fn name_description(kind: &KindInfo) -> String {
     let form = if kinds::dotted_names(kind) {
-        "lower-case letters, digits, `-` and `.` (a DNS subdomain, e.g. `cluster.admin`), at most 253 characters"
+        "lower-case letters, digits, `-` and `.` (a DNS subdomain, e.g. `cluster.admin`), at most 253 characters".to_string()
     } else if kind == &wayfinder_model::kinds::WORKSPACE {
-        "the workspace key: 2 to 5 lower-case letters or digits, starting with a letter"
+        format!(
+            "the workspace key: {}",
+            wayfinder_model::validate::WORKSPACE_KEY.text
+        )
     } else {
-        "lower-case letters, digits and `-`, at most 63 characters"
+        "lower-case letters, digits and `-`, at most 63 characters".to_string()
     };
     format!("The object's name (`metadata.name`): {form}. Changing it replaces the object.")
 }
