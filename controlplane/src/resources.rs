@@ -11,7 +11,7 @@
 //!
 //! # Storage key scheme
 //!
-//! Rows are keyed `(group, kind, namespace, name)` ([`ObjectKey`]); use [`object_key`]:
+//! Rows are keyed `(group, kind, namespace, name)` ([`crate::store::ObjectKey`]); use [`object_key`]:
 //!
 //! | kind | `namespace` | `name` |
 //! |---|---|---|
