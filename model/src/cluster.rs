@@ -29,7 +29,6 @@ use crate::error::{FieldPath, Reason};
 use crate::kinds::{CLUSTER, KindInfo};
 use crate::meta::ObjectMeta;
 use crate::net::Ipv4Net;
-use crate::networking::NetworkRequest;
 use crate::object::{LAST_RECONCILE_SHAPE, Spec, Typed};
 use crate::shape::{Field, FieldType};
 use crate::validate::Checker;
@@ -153,19 +152,12 @@ pub struct NetworkAllocation {
     pub exclusive: bool,
 }
 
+/// Whether an allocation satisfies a request is `networking`'s
+/// ([`NetworkAllocation::satisfies`]), which depends on this module, not the reverse.
 impl NetworkAllocation {
     /// The parsed CIDR, when valid.
     pub fn net(&self) -> Option<Ipv4Net> {
         Ipv4Net::parse(&self.cidr).ok()
-    }
-
-    /// Whether this allocation satisfies `request` (so an update can keep it).
-    pub fn satisfies(&self, request: &NetworkRequest) -> bool {
-        match (self.net(), request) {
-            (Some(net), NetworkRequest::Size(p)) => net.prefix == *p && self.exclusive,
-            (Some(net), NetworkRequest::Cidr(c)) => net == *c,
-            (None, _) => false,
-        }
     }
 
     /// The allocation recorded in a cluster body's `status.network`, if any.

@@ -174,6 +174,17 @@ pub enum NetworkRequest {
     Cidr(Ipv4Net),
 }
 
+impl crate::cluster::NetworkAllocation {
+    /// Whether this allocation satisfies `request` (so an update can keep it).
+    pub fn satisfies(&self, request: &NetworkRequest) -> bool {
+        match (self.net(), request) {
+            (Some(net), NetworkRequest::Size(p)) => net.prefix == *p && self.exclusive,
+            (Some(net), NetworkRequest::Cidr(c)) => net == *c,
+            (None, _) => false,
+        }
+    }
+}
+
 impl NetworkRequest {
     /// The prefix length either way.
     pub fn prefix(&self) -> u8 {
