@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::Value;
 use wayfinder_model::common::cloud_for_provider;
-use wayfinder_model::kinds::{self, KindInfo, Object, Scope};
+use wayfinder_model::kinds::{self, KindInfo, Object, Occurrence, REFERENCES, Scope};
 use wayfinder_model::org::ADMIN_WORKSPACE;
 use wayfinder_model::shape::{self, FieldType};
 use wayfinder_model::versioned::{PublishState, compare_versions, publish_state};
@@ -19,96 +19,19 @@ use crate::hcl::{Block, Body, Expr, ObjectKey};
 use crate::module::{self, Output, Readme, Variable};
 use crate::shapes::{self, Dynamics, Links};
 
-/// The kinds the compiler takes, in the model's order: the catalog an administrator
-/// publishes.
-pub const CATALOG_KINDS: &[&str] = &[
-    "ComputeTemplate",
-    "ProvisioningPolicy",
-    "ClusterNetworkPlan",
-    "AssignableNetwork",
-    "Repository",
-    "Package",
-    "ClusterPlan",
-];
+/// The kinds the compiler takes, by name: the model's catalog ([`kinds::CATALOG`]), the
+/// kinds an administrator publishes.
+pub const CATALOG_KINDS: &[&str] = &CATALOG_NAMES;
 
-/// A reference from one kind's field to another kind's object, by name.
-#[derive(Debug, Clone, Copy)]
-pub struct Reference {
-    /// The referring kind.
-    pub from: &'static str,
-    /// The field holding the name, under `spec`; `[]` stands for every item of a list.
-    pub path: &'static str,
-    /// The kind referred to.
-    pub to: &'static str,
-    /// For a versioned target: the sibling field holding the version. Without it, any
-    /// version (the latest among the definitions) is meant.
-    pub version: Option<&'static str>,
-    /// Whether the provider has a data source to look the target up by name, so that a
-    /// target missing from the definitions can be found on the server instead.
-    pub lookup: bool,
-    /// What the reference is, for messages: `the network plan`.
-    pub what: &'static str,
-}
-
-/// Every reference between catalog kinds.
-pub const REFERENCES: &[Reference] = &[
-    Reference {
-        from: "ClusterPlan",
-        path: "network.networkPlan",
-        to: "ClusterNetworkPlan",
-        version: None,
-        lookup: true,
-        what: "network plan",
-    },
-    Reference {
-        from: "ClusterPlan",
-        path: "cluster.packages[].name",
-        to: "Package",
-        version: Some("version"),
-        lookup: false,
-        what: "package",
-    },
-    Reference {
-        from: "ClusterPlan",
-        path: "choices.computeTemplates.default",
-        to: "ComputeTemplate",
-        version: None,
-        lookup: true,
-        what: "compute template",
-    },
-    Reference {
-        from: "ClusterPlan",
-        path: "choices.computeTemplates.allowed[]",
-        to: "ComputeTemplate",
-        version: None,
-        lookup: true,
-        what: "compute template",
-    },
-    Reference {
-        from: "ClusterNetworkPlan",
-        path: "assignableNetworks[]",
-        to: "AssignableNetwork",
-        version: None,
-        lookup: false,
-        what: "assignable network",
-    },
-    Reference {
-        from: "Package",
-        path: "dependencies[]",
-        to: "Package",
-        version: None,
-        lookup: false,
-        what: "package",
-    },
-    Reference {
-        from: "Package",
-        path: "helm.repositoryRef",
-        to: "Repository",
-        version: None,
-        lookup: false,
-        what: "package repository",
-    },
-];
+const CATALOG_NAMES: [&str; kinds::CATALOG.len()] = {
+    let mut names = [""; kinds::CATALOG.len()];
+    let mut i = 0;
+    while i < names.len() {
+        names[i] = kinds::CATALOG[i].kind;
+        i += 1;
+    }
+    names
+};
 
 /// One definition in the catalog.
 #[derive(Debug)]
@@ -314,14 +237,20 @@ impl<'a> Catalog<'a> {
         for i in 0..self.entries.len() {
             let kind = self.entries[i].info.kind;
             let spec = self.entries[i].spec();
-            for r in REFERENCES.iter().filter(|r| r.from == kind) {
-                for (path, name, version) in occurrences(&spec, r) {
+            for r in REFERENCES.iter().filter(|r| r.from.kind == kind) {
+                let to = r.to.kind;
+                for Occurrence {
+                    path,
+                    name,
+                    version,
+                } in r.occurrences(&spec)
+                {
                     let field = FieldPath::root().field("spec");
                     let field = path.segments().iter().fold(field, |p, s| match s {
                         PathSegment::Field(f) => p.field(f),
                         PathSegment::Index(n) => p.index(*n),
                     });
-                    let target = self.find(r.to, &name, version.as_deref());
+                    let target = self.find(to, &name, version.as_deref());
                     let expr = match target {
                         Some(t) => {
                             let e = &self.entries[t];
@@ -345,7 +274,7 @@ impl<'a> Catalog<'a> {
                         }
                         None if r.lookup && version.is_none() => {
                             let lookup = Lookup {
-                                kind: r.to,
+                                kind: to,
                                 label: resource_label(&name),
                                 name: name.clone(),
                             };
@@ -369,18 +298,18 @@ impl<'a> Catalog<'a> {
                                 None => format!("{} {name:?}", r.what),
                             };
                             let have: Vec<String> = self
-                                .of_kind(r.to)
+                                .of_kind(to)
                                 .filter(|e| version.is_none() || e.name == name)
                                 .map(Entry::key)
                                 .collect();
                             let have = match (&version, have.is_empty()) {
                                 (Some(_), true) => {
-                                    format!("the input has no {} {name} at all", r.to)
+                                    format!("the input has no {} {name} at all", to)
                                 }
                                 (Some(_), false) => {
                                     format!("the input has {}", have.join(", "))
                                 }
-                                (None, true) => format!("the input has no {}", r.to),
+                                (None, true) => format!("the input has no {}", to),
                                 (None, false) => format!("the input has {}", have.join(", ")),
                             };
                             problems.push(self.at(
@@ -389,7 +318,7 @@ impl<'a> Catalog<'a> {
                                 format!(
                                     "{wanted} is not among the definitions, and the module cannot look {}s up on the server (the provider has no data source for them): add its {} definition to the input; {have}",
                                     r.what,
-                                    r.to,
+                                    to,
                                 ),
                             ));
                         }
@@ -462,50 +391,6 @@ impl<'a> Catalog<'a> {
             _ => {}
         }
         out
-    }
-}
-
-/// Where a reference occurs in a spec: the field path under `spec`, the name, and the
-/// version from the sibling field when the reference has one.
-fn occurrences(spec: &Value, r: &Reference) -> Vec<(FieldPath, String, Option<String>)> {
-    let mut out = Vec::new();
-    let parts: Vec<&str> = r.path.split('.').collect();
-    walk(spec, &parts, FieldPath::root(), None, r, &mut out);
-    out
-}
-
-fn walk(
-    value: &Value,
-    parts: &[&str],
-    path: FieldPath,
-    parent: Option<&Value>,
-    r: &Reference,
-    out: &mut Vec<(FieldPath, String, Option<String>)>,
-) {
-    let Some((first, rest)) = parts.split_first() else {
-        if let Value::String(name) = value {
-            let version = r.version.and_then(|vf| {
-                parent
-                    .and_then(|p| p.get(vf))
-                    .and_then(Value::as_str)
-                    .map(str::to_string)
-            });
-            out.push((path, name.clone(), version));
-        }
-        return;
-    };
-    let (field, each) = match first.strip_suffix("[]") {
-        Some(f) => (f, true),
-        None => (*first, false),
-    };
-    let Some(v) = value.get(field) else { return };
-    let p = path.field(field);
-    if each {
-        for (i, item) in v.as_array().into_iter().flatten().enumerate() {
-            walk(item, rest, p.index(i), Some(value), r, out);
-        }
-    } else {
-        walk(v, rest, p, Some(value), r, out);
     }
 }
 
@@ -924,4 +809,32 @@ fn catalog_tests(header: &str, catalog: &Catalog, variables: &[Variable]) -> Str
         }
     }
     crate::hcl::File::new(body).with_header(header).render()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_reference_from_a_catalog_kind_reaches_a_catalog_kind_the_compiler_can_link() {
+        let from_catalog: Vec<_> = REFERENCES
+            .iter()
+            .filter(|r| kinds::CATALOG.contains(&r.from))
+            .collect();
+        assert!(!from_catalog.is_empty());
+        for r in from_catalog {
+            assert!(
+                kinds::CATALOG.contains(&r.to),
+                "{} {} refers to {}, which the compiler does not take",
+                r.from.kind,
+                r.path,
+                r.to.kind
+            );
+            assert!(CATALOG_KINDS.contains(&r.to.kind));
+        }
+        assert_eq!(
+            CATALOG_KINDS,
+            kinds::CATALOG.iter().map(|k| k.kind).collect::<Vec<_>>()
+        );
+    }
 }

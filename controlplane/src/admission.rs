@@ -3,8 +3,12 @@
 //! it the stored objects ([`StoreView`]) and turns its answers into API errors.
 //!
 //! On create and update, in order:
-//! 1. **Validation** ([`Object::validate`]): every problem, `422` with a cause per field.
-//! 2. **Clusters**: [`resolve_cluster_with`] against the store (stage, plan version
+//! 1. **Immutable fields** (update only, every kind): a changed field the model declares
+//!    immutable ([`KindInfo::immutable_paths`], e.g. a compute template's `spec.provider`,
+//!    an access token's roles and lifetime) is `422` with a `FieldValueInvalid` cause
+//!    naming it ([`IMMUTABLE_MESSAGE`]).
+//! 2. **Validation** ([`Object::validate`]): every problem, `422` with a cause per field.
+//! 3. **Clusters**: [`resolve_cluster_with`] against the store (stage, plan version
 //!    published and in scope, network plan, compute template of the plan's provider,
 //!    packages, cloud access, the plan's choices); then the cost
 //!    ([`estimate_resolution`] over [`Catalog::builtin`], the control plane at the tier the plan asks for); then the
@@ -16,18 +20,18 @@
 //!    `appvia.io/{stage,plan,provider,cloud,workspace}` and `status.estimate` and
 //!    `status.plannedNetwork` (the network request and the block [`crate::network`] would
 //!    allocate now; the reconciler does the real allocation into `status.network`).
-//! 3. **AccessTokens**: roles allowed in the workspace
+//! 4. **AccessTokens**: roles allowed in the workspace
 //!    ([`AccessTokenSpec::check_roles_in_workspace`]), an `expiresAt` in the future;
-//!    `status.subject` and `status.expiresAt` (from `ttl` or `expiresAt`) are recorded. Roles
-//!    and lifetime cannot change later.
-//! 4. **ClusterPlan versions in use** are immutable: a `spec` change to a version a cluster
+//!    `status.subject` and `status.expiresAt` (from `ttl` or `expiresAt`) are recorded.
+//! 5. **ClusterPlan versions in use** are immutable: a `spec` change to a version a cluster
 //!    uses is `409` (annotations, e.g. deprecating it, may change).
 //!
 //! Deletes blocked by dependants answer `409 Conflict` without `x-wayfinder-objectmodified`
-//! ([`check_delete`]): a ClusterPlan version a cluster uses; a ClusterNetworkPlan a plan
-//! version names; a ComputeTemplate a plan version offers (`choices.computeTemplates`) or
-//! a cluster names; a Package version a plan version pins; a Stage a cluster is in; a
-//! Workspace that still holds objects.
+//! ([`check_delete`]), following the model's reference graph ([`kinds::REFERENCES`], the
+//! edges that block deletes): a ClusterPlan version a cluster uses; a ClusterNetworkPlan a
+//! plan version names; a ComputeTemplate a plan version offers (`choices.computeTemplates`)
+//! or a cluster names; a Package version a plan version pins; a Stage a cluster is in; and
+//! a Workspace that still holds objects.
 //!
 //! **Concurrency.** The API decides admission first on a consistent snapshot of the
 //! committed data, outside the write lock ([`crate::store::Store::read_recorded`], which
@@ -39,18 +43,16 @@
 //! admitted — while unrelated writes decide in parallel and share one commit. A refusal is
 //! answered from the snapshot, without taking the write lock.
 
-use std::cell::RefCell;
 use std::collections::BTreeMap;
 
 use serde_json::{Map, Value, json};
 use wayfinder_model::cluster::Cluster;
 use wayfinder_model::cost::{Estimate, estimate_resolution, format_usd};
 use wayfinder_model::kinds::{
-    self, ASSIGNABLE_NETWORK, CLUSTER, CLUSTER_NETWORK_PLAN, CLUSTER_PLAN, KindInfo,
-    PROVISIONING_POLICY, Scope,
+    self, CLUSTER, CLUSTER_PLAN, KindInfo, PROVISIONING_POLICY, Reference, Scope,
 };
-use wayfinder_model::networking::{AssignableNetwork, NetworkRequest};
-use wayfinder_model::org::{ADMIN_WORKSPACE, AccessTokenSpec};
+use wayfinder_model::networking::NetworkRequest;
+use wayfinder_model::org::AccessTokenSpec;
 use wayfinder_model::plan::ClusterPlan;
 use wayfinder_model::resolve::{RESERVED_LABELS, ResolveOptions};
 use wayfinder_model::versioned::compare_versions;
@@ -59,11 +61,11 @@ use wayfinder_model::{
     check_cluster, effective_policy, resolve_cluster_with,
 };
 
-use crate::network::{self, PoolContext, RequestOrigin};
-use crate::resources::{list_clusters, list_kind, object_key};
+use crate::keys::{list_clusters, list_kind, workspace_keys};
+use crate::network;
 use crate::status::{ApiError, Cause};
 use crate::store::{ListFilter, Reads, StoreError, parse_stored};
-use std::sync::Arc;
+use crate::view::StoreView;
 
 /// Which write is being admitted.
 #[derive(Debug, Clone)]
@@ -82,71 +84,6 @@ pub struct Admitted {
     pub labels: BTreeMap<String, String>,
     /// `status` fields the server sets (merged over the stored status).
     pub status: Map<String, Value>,
-}
-
-/// A read-only [`ObjectView`] of the store for the model's resolver. A store failure is
-/// remembered and turned into a `500` by [`StoreView::finish`] rather than read as "missing".
-pub struct StoreView<'a> {
-    store: &'a dyn Reads,
-    error: RefCell<Option<StoreError>>,
-}
-
-impl<'a> StoreView<'a> {
-    pub fn new(store: &'a dyn Reads) -> Self {
-        Self {
-            store,
-            error: RefCell::new(None),
-        }
-    }
-
-    /// `Err` if any read failed.
-    pub fn finish(&self) -> Result<(), ApiError> {
-        match self.take_error() {
-            Some(e) => Err(ApiError::from(e)),
-            None => Ok(()),
-        }
-    }
-
-    /// The first read that failed, if one did.
-    pub fn take_error(&self) -> Option<StoreError> {
-        self.error.borrow_mut().take()
-    }
-
-    fn remember<T: Default>(&self, r: Result<T, StoreError>) -> T {
-        r.unwrap_or_else(|e| {
-            self.error.borrow_mut().get_or_insert(e);
-            T::default()
-        })
-    }
-}
-
-impl ObjectView for StoreView<'_> {
-    fn get(
-        &self,
-        kind: &KindInfo,
-        workspace: Option<&str>,
-        name: &str,
-        version: Option<&str>,
-    ) -> Option<Arc<Object>> {
-        if kind.versioned && version.is_none() {
-            let versions = self.list(kind, None);
-            return wayfinder_model::latest_published(
-                versions.iter().filter(|o| o.metadata().name == name),
-            )
-            .cloned();
-        }
-        let key = object_key(kind, workspace, name, version);
-        self.remember(self.store.get_parsed(&key))
-    }
-
-    fn list(&self, kind: &KindInfo, workspace: Option<&str>) -> Vec<Arc<Object>> {
-        let namespace = match (kind.scope, workspace) {
-            (Scope::Platform, _) => "",
-            (Scope::Workspace, Some(ws)) => ws,
-            (Scope::Workspace, None) => return Vec::new(),
-        };
-        self.remember(self.store.list_parsed(&ListFilter::kind(kind, namespace)))
-    }
 }
 
 /// Every stored ProvisioningPolicy (they are platform objects).
@@ -201,6 +138,10 @@ pub fn admit(
     dry_run: bool,
 ) -> Result<Admitted, ApiError> {
     let name = object.metadata().name.clone();
+    // An immutable field changed can never be admitted, whatever else is wrong: say so first.
+    if let Operation::Update { current } = &op {
+        check_immutable(kind, &name, current, object)?;
+    }
     object
         .validate()
         .map_err(|e| ApiError::from_validation(kind, &name, &e))?;
@@ -270,6 +211,43 @@ pub fn admit(
     }
 }
 
+/// The message of a refused change to an immutable field.
+pub const IMMUTABLE_MESSAGE: &str = "field is immutable: create a new object";
+
+/// Refuses (`422`, a `FieldValueInvalid` cause per field) an update that changes a field the
+/// model declares immutable ([`KindInfo::immutable_paths`]), for every kind. Both sides are
+/// compared as the model serialises them, so a field left out and one set to its default
+/// compare as the model reads them.
+fn check_immutable(
+    kind: &KindInfo,
+    name: &str,
+    current: &Value,
+    object: &Object,
+) -> Result<(), ApiError> {
+    let paths = kind.immutable_paths();
+    if paths.is_empty() {
+        return Ok(());
+    }
+    let before = match parse_stored(current) {
+        Some(o) => o.spec_json(),
+        None => current.get("spec").cloned().unwrap_or_default(),
+    };
+    let after = object.spec_json();
+    let causes: Vec<Cause> = paths
+        .iter()
+        .filter(|p| {
+            let pointer = p.strip_prefix("spec").unwrap_or(p).replace('.', "/");
+            before.pointer(&pointer) != after.pointer(&pointer)
+        })
+        .map(|p| Cause::field(p.clone(), "FieldValueInvalid", IMMUTABLE_MESSAGE))
+        .collect();
+    if causes.is_empty() {
+        Ok(())
+    } else {
+        Err(ApiError::refused(kind, name, causes))
+    }
+}
+
 fn admit_token(
     kind: &KindInfo,
     workspace: &str,
@@ -314,21 +292,8 @@ fn admit_token(
                 );
             }
         }
-        Operation::Update { current } => {
-            for field in ["roles", "ttl", "expiresAt"] {
-                let before = current.pointer(&format!("/spec/{field}"));
-                let after = serde_json::to_value(spec)
-                    .ok()
-                    .and_then(|v| v.get(field).cloned());
-                if before != after.as_ref() {
-                    causes.push(Cause::field(
-                        format!("spec.{field}"),
-                        "FieldValueForbidden",
-                        "an access token's roles and lifetime cannot change: delete the token and create a new one",
-                    ));
-                }
-            }
-        }
+        // Roles and lifetime are immutable in the model: [`check_immutable`].
+        Operation::Update { .. } => {}
     }
     if causes.is_empty() {
         Ok(admitted)
@@ -479,8 +444,9 @@ pub fn estimate_json(e: &Estimate) -> Value {
     })
 }
 
-/// `status.plannedNetwork`: what the cluster asks for and what [`network::decide`] would
-/// give it now (`cidr`, `from`), or why it could not (`problem`).
+/// `status.plannedNetwork`: what the cluster asks for and what
+/// [`network::allocation_for`] would give it now (`cidr`, `from`, `exclusive`), or why it
+/// could not (`problem`).
 fn planned_network(
     store: &dyn Reads,
     view: &StoreView<'_>,
@@ -488,59 +454,15 @@ fn planned_network(
     cluster: &Cluster,
     r: &Resolution,
 ) -> Result<Value, ApiError> {
-    let rc = &r.cluster;
     let request = match r.network {
         NetworkRequest::Size(p) => json!({"size": p}),
         NetworkRequest::Cidr(n) => json!({"cidr": n.to_string()}),
     };
-    let own_cidr = cluster
-        .spec
-        .network
-        .as_ref()
-        .is_some_and(|n| n.cidr.is_some());
-    let origin = match r.network {
-        NetworkRequest::Cidr(_) if !own_cidr => RequestOrigin::NetworkPlan(r.network_plan.clone()),
-        _ => RequestOrigin::Cluster,
-    };
-    let names = match view
-        .get(&CLUSTER_NETWORK_PLAN, None, &r.network_plan, None)
-        .as_deref()
-    {
-        Some(Object::ClusterNetworkPlan(p)) => p.spec.assignable_networks.clone(),
-        _ => None,
-    };
-    let mut holders = vec![workspace.to_string()];
-    if workspace != ADMIN_WORKSPACE {
-        holders.push(ADMIN_WORKSPACE.to_string());
-    }
-    let assignables: Vec<(String, AssignableNetwork)> = holders
-        .iter()
-        .flat_map(|h| {
-            view.list(&ASSIGNABLE_NETWORK, Some(h))
-                .into_iter()
-                .filter_map(move |o| match o.as_ref() {
-                    Object::AssignableNetwork(a) => Some((h.clone(), a.clone())),
-                    _ => None,
-                })
-        })
-        .collect();
+    let taken = network::taken(store, (workspace, &r.cluster.name))?;
+    let decided = network::allocation_for(view, workspace, cluster, r, &taken);
     view.finish()?;
-    let pools = network::pools_for(
-        &assignables,
-        names.as_deref(),
-        &rc.stage,
-        &rc.cloud,
-        &rc.provider,
-    );
-    let taken = network::taken(store, (workspace, &rc.name))?;
-    let context = PoolContext {
-        workspace: workspace.to_string(),
-        stage: rc.stage.clone(),
-        cloud: rc.cloud.clone(),
-        names: names.clone(),
-    };
     let mut out = json!({"request": request, "networkPlan": r.network_plan});
-    match network::decide(r.network, &origin, &pools, &taken, &context) {
+    match decided {
         Ok(a) => {
             out["cidr"] = json!(a.cidr);
             out["from"] = json!(a.from);
@@ -584,9 +506,58 @@ fn plans(store: &dyn Reads) -> Result<Vec<ClusterPlan>, ApiError> {
         .collect())
 }
 
+/// The objects that refer to `name` (one of `versions`, for a reference that pins a
+/// version) through reference `r`, for messages: `ClusterPlan/p version 1.0.0`, `Cluster
+/// ws/c`, with the version referred to when the reference pins one.
+fn referrers(
+    store: &dyn Reads,
+    r: &Reference,
+    name: &str,
+    versions: &[Option<String>],
+) -> Result<Vec<String>, ApiError> {
+    let holders: Vec<Option<String>> = match r.from.scope {
+        Scope::Platform => vec![None],
+        Scope::Workspace => workspace_keys(store)?.into_iter().map(Some).collect(),
+    };
+    let mut out = Vec::new();
+    for ws in holders {
+        for o in list_kind(store, r.from, ws.as_deref())? {
+            let Some(object) = parse_stored(&o.body) else {
+                continue;
+            };
+            for at in r.occurrences(&object.spec_json()) {
+                if at.name != name {
+                    continue;
+                }
+                let pinned = match (&at.version, r.to.versioned) {
+                    (Some(v), true) => {
+                        if !versions.iter().flatten().any(|d| d == v) {
+                            continue;
+                        }
+                        Some(v)
+                    }
+                    _ => None,
+                };
+                let n = &object.metadata().name;
+                let who = match (&ws, object.version()) {
+                    (Some(ws), _) => format!("{} {ws}/{n}", r.from.kind),
+                    (None, Some(v)) => format!("{}/{n} version {v}", r.from.kind),
+                    (None, None) => format!("{}/{n}", r.from.kind),
+                };
+                out.push(match (pinned, r.from.versioned) {
+                    (Some(v), true) => format!("{who} (pins {name} {v})"),
+                    (Some(v), false) => format!("{who} (on version {v})"),
+                    (None, _) => who,
+                });
+            }
+        }
+    }
+    Ok(out)
+}
+
 /// Refuses (`409`, no `x-wayfinder-objectmodified`) the delete of `name` (the given
-/// versions of a versioned kind) while other objects depend on it; see the module
-/// documentation for the list.
+/// versions of a versioned kind) while other objects depend on it: every reference of the
+/// model's graph that blocks deletes ([`kinds::REFERENCES`]), and a workspace's objects.
 pub fn check_delete(
     store: &dyn Reads,
     kind: &'static KindInfo,
@@ -595,93 +566,38 @@ pub fn check_delete(
     versions: &[Option<String>],
 ) -> Result<(), ApiError> {
     let mut users: Vec<String> = Vec::new();
-    let mut fix = "delete them first";
-    match kind.kind {
-        "ClusterPlan" => {
-            for v in versions.iter().flatten() {
-                for c in clusters_using_plan(store, name, v)? {
-                    users.push(format!("Cluster {c} (on version {v})"));
-                }
+    for r in kinds::REFERENCES
+        .iter()
+        .filter(|r| r.blocks_delete && r.to.kind == kind.kind)
+    {
+        for user in referrers(store, r, name, versions)? {
+            if !users.contains(&user) {
+                users.push(user);
             }
-            fix = "delete those clusters or move them to another plan version first; to stop new clusters using it, deprecate the version instead (annotations appvia.io/published: \"false\", appvia.io/publishState: Deprecated)";
+        }
+    }
+    let fix = match kind.kind {
+        "ClusterPlan" => {
+            "delete those clusters or move them to another plan version first; to stop new clusters using it, deprecate the version instead (annotations appvia.io/published: \"false\", appvia.io/publishState: Deprecated)"
         }
         "ClusterNetworkPlan" => {
-            for p in plans(store)? {
-                if p.spec
-                    .network
-                    .as_ref()
-                    .is_some_and(|n| n.network_plan == name)
-                {
-                    users.push(format!(
-                        "ClusterPlan/{} version {}",
-                        p.metadata.name, p.spec.version
-                    ));
-                }
-            }
-            fix =
-                "delete those plan versions or publish versions naming another network plan first";
+            "delete those plan versions or publish versions naming another network plan first"
         }
-        "ComputeTemplate" => {
-            for p in plans(store)? {
-                let offered = p
-                    .spec
-                    .choices
-                    .as_ref()
-                    .and_then(|c| c.compute_templates.as_ref())
-                    .is_some_and(|c| {
-                        c.default.as_deref() == Some(name)
-                            || c.allowed.iter().flatten().any(|a| a == name)
-                    });
-                if offered {
-                    users.push(format!(
-                        "ClusterPlan/{} version {}",
-                        p.metadata.name, p.spec.version
-                    ));
-                }
-            }
-            for (ws, c) in clusters(store)? {
-                if c.spec.compute_template.as_deref() == Some(name) {
-                    users.push(format!("Cluster {ws}/{}", c.metadata.name));
-                }
+        "Workspace" => "delete the workspace's objects first",
+        _ => "delete them first",
+    };
+    if kind.kind == "Workspace" {
+        // Not a reference: a workspace holds its objects.
+        for k in kinds::ALL.iter().filter(|k| k.scope == Scope::Workspace) {
+            for o in list_kind(store, k, Some(name))? {
+                let n = o
+                    .body
+                    .pointer("/metadata/name")
+                    .and_then(Value::as_str)
+                    .unwrap_or("?");
+                users.push(format!("{} {name}/{n}", k.kind));
             }
         }
-        "Package" => {
-            for p in plans(store)? {
-                for v in versions.iter().flatten() {
-                    if p.spec
-                        .packages()
-                        .iter()
-                        .any(|r| r.name == name && r.version == *v)
-                    {
-                        users.push(format!(
-                            "ClusterPlan/{} version {} (pins {name} {v})",
-                            p.metadata.name, p.spec.version
-                        ));
-                    }
-                }
-            }
-        }
-        "Stage" => {
-            for (ws, c) in clusters(store)? {
-                if c.spec.stage == name {
-                    users.push(format!("Cluster {ws}/{}", c.metadata.name));
-                }
-            }
-        }
-        "Workspace" => {
-            for k in kinds::ALL.iter().filter(|k| k.scope == Scope::Workspace) {
-                for o in list_kind(store, k, Some(name))? {
-                    let n = o
-                        .body
-                        .pointer("/metadata/name")
-                        .and_then(Value::as_str)
-                        .unwrap_or("?");
-                    users.push(format!("{} {name}/{n}", k.kind));
-                }
-            }
-            fix = "delete the workspace's objects first";
-        }
-        _ => {}
     }
     if users.is_empty() {
         return Ok(());

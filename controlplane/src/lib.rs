@@ -37,6 +37,7 @@ pub mod auth;
 pub mod conn;
 pub mod credentials;
 pub mod driver;
+pub mod keys;
 pub mod lineage;
 pub mod logging;
 pub mod network;
@@ -47,6 +48,7 @@ pub mod resources;
 pub mod status;
 pub mod store;
 pub mod tls;
+pub mod view;
 
 use std::future::Future;
 use std::net::SocketAddr;

@@ -22,47 +22,17 @@
 //! allocation). The reconciler allocates under one lock, so two clusters never pick the
 //! same block.
 
-use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use wayfinder_model::kinds::CLUSTER;
+use wayfinder_model::cluster::Cluster;
+use wayfinder_model::kinds::{ASSIGNABLE_NETWORK, CLUSTER, CLUSTER_NETWORK_PLAN};
 use wayfinder_model::net::Ipv4Net;
 use wayfinder_model::networking::{AssignableNetwork, NetworkRequest};
+use wayfinder_model::org::ADMIN_WORKSPACE;
+use wayfinder_model::{Object, ObjectView, Resolution};
 
 use crate::store::{ListFilter, ObjectKey, Reads, Store, StoreError};
 
-/// `status.network` of a cluster.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct NetworkAllocation {
-    /// The cluster's node network, e.g. `10.0.4.0/22`.
-    pub cidr: String,
-    /// Where it came from: `AssignableNetwork/{workspace}/{name}` (allocated by size),
-    /// `spec.network.cidr` (the cluster's own), or `ClusterNetworkPlan/{name}` (fixed).
-    pub from: String,
-    /// Whether other clusters must stay out of it (false for a network plan's fixed range).
-    pub exclusive: bool,
-}
-
-impl NetworkAllocation {
-    /// The parsed CIDR, when valid.
-    pub fn net(&self) -> Option<Ipv4Net> {
-        Ipv4Net::parse(&self.cidr).ok()
-    }
-
-    /// Whether this allocation satisfies `request` (so an update can keep it).
-    pub fn satisfies(&self, request: &NetworkRequest) -> bool {
-        match (self.net(), request) {
-            (Some(net), NetworkRequest::Size(p)) => net.prefix == *p && self.exclusive,
-            (Some(net), NetworkRequest::Cidr(c)) => net == *c,
-            (None, _) => false,
-        }
-    }
-
-    /// The allocation recorded in a cluster body's `status.network`, if any.
-    pub fn from_status(body: &Value) -> Option<Self> {
-        serde_json::from_value(body.get("status")?.get("network")?.clone()).ok()
-    }
-}
+pub use wayfinder_model::cluster::NetworkAllocation;
 
 /// The exclusive networks held by every cluster except `except` (`(workspace, name)`), as
 /// their status records them; reads only `status.network` of each.
@@ -378,6 +348,69 @@ pub fn decide(
             })
         }
     }
+}
+
+/// The network decision for `cluster` of `workspace`, resolved as `resolution`, given the
+/// networks other clusters hold (`taken`): the one place both the dry-run preview
+/// (admission's `status.plannedNetwork`) and the reconciler's real allocation assemble it,
+/// so the preview cannot disagree with the run.
+///
+/// Reads the network plan's `assignableNetworks` and the AssignableNetworks of the
+/// cluster's workspace and of `admin` through `view`; a view that remembers read failures
+/// ([`crate::view::StoreView`]) must be checked by the caller afterwards.
+pub fn allocation_for(
+    view: &dyn ObjectView,
+    workspace: &str,
+    cluster: &Cluster,
+    resolution: &Resolution,
+    taken: &[Taken],
+) -> Result<NetworkAllocation, NetworkError> {
+    let names: Option<Vec<String>> = match view
+        .get(&CLUSTER_NETWORK_PLAN, None, &resolution.network_plan, None)
+        .as_deref()
+    {
+        Some(Object::ClusterNetworkPlan(p)) => p.spec.assignable_networks.clone(),
+        _ => None,
+    };
+    let mut holders = vec![workspace.to_string()];
+    if workspace != ADMIN_WORKSPACE {
+        holders.push(ADMIN_WORKSPACE.to_string());
+    }
+    let mut assignables: Vec<(String, AssignableNetwork)> = Vec::new();
+    for ws in &holders {
+        for o in view.list(&ASSIGNABLE_NETWORK, Some(ws)) {
+            if let Object::AssignableNetwork(an) = o.as_ref() {
+                assignables.push((ws.clone(), an.clone()));
+            }
+        }
+    }
+    let rc = &resolution.cluster;
+    let pools = pools_for(
+        &assignables,
+        names.as_deref(),
+        &rc.stage,
+        &rc.cloud,
+        &rc.provider,
+    );
+    // A CIDR the cluster gives itself is the cluster's; any other CIDR is the plan's.
+    let own_cidr = cluster
+        .spec
+        .network
+        .as_ref()
+        .is_some_and(|n| n.cidr.is_some());
+    let origin = match resolution.network {
+        NetworkRequest::Cidr(_) if !own_cidr => {
+            RequestOrigin::NetworkPlan(resolution.network_plan.clone())
+        }
+        _ => RequestOrigin::Cluster,
+    };
+    let context = PoolContext {
+        workspace: workspace.to_string(),
+        stage: rc.stage.clone(),
+        cloud: rc.cloud.clone(),
+        names,
+    };
+    decide(resolution.network, &origin, &pools, taken, &context)
 }
 
 /// What the pools were looked up for, for messages.

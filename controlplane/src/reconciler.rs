@@ -47,23 +47,19 @@ use std::time::Duration;
 use serde_json::{Map, Value, json};
 use tokio::sync::{Mutex as AsyncMutex, watch};
 use tokio::task::JoinSet;
-use wayfinder_model::cluster::Cluster;
-use wayfinder_model::kinds::{
-    ASSIGNABLE_NETWORK, CLUSTER, CLUSTER_NETWORK_PLAN, GLOBAL_CLUSTER_POLICY,
-};
-use wayfinder_model::networking::{AssignableNetwork, NetworkRequest};
+use wayfinder_model::cluster::{Cluster, ClusterStatus, PackageStatus};
+use wayfinder_model::kinds::{CLUSTER, GLOBAL_CLUSTER_POLICY};
 use wayfinder_model::object::{Condition, LastReconcile};
-use wayfinder_model::org::ADMIN_WORKSPACE;
 use wayfinder_model::resolve::{Resolution, ResolveOptions};
 use wayfinder_model::{Object, ObjectView, resolve_cluster_with};
 
-use crate::admission::StoreView;
 use crate::driver::{CloudDriver, ClusterId, DriverFailure, ProvisionRequest};
-use crate::network::{self, NetworkAllocation, PoolContext, RequestOrigin};
+use crate::network::{self, NetworkAllocation};
 use crate::store::{
     EventType, ListFilter, Mutation, NewRow, ObjectKey, Reads, Store, StoreError, StoredObject,
     Watch, WatchEvent,
 };
+use crate::view::StoreView;
 
 /// How often every cluster is looked at, besides the watch.
 pub const RESYNC_INTERVAL: Duration = Duration::from_secs(5);
@@ -286,24 +282,27 @@ impl Reconciler {
                 self.write(&key, &uid, true, move |st| {
                     let message = format!("the cluster is ready at {}", p.endpoint);
                     set_phase(st, phase::SUCCESS, &message);
-                    st.insert("endpoint".into(), json!(p.endpoint));
-                    st.insert("cloudId".into(), json!(p.cloud_id));
-                    st.insert("provider".into(), json!(r.provider));
-                    st.insert("cloud".into(), json!(r.cloud));
-                    st.insert("region".into(), json!(r.region));
-                    st.insert("kubernetesVersion".into(), json!(r.kubernetes_version));
-                    st.insert(
-                        "packages".into(),
-                        Value::Array(
+                    ClusterStatus {
+                        endpoint: Some(p.endpoint.clone()),
+                        cloud_id: Some(p.cloud_id.clone()),
+                        provider: Some(r.provider.clone()),
+                        cloud: Some(r.cloud.clone()),
+                        region: Some(r.region.clone()),
+                        kubernetes_version: Some(r.kubernetes_version.clone()),
+                        packages: Some(
                             p.packages
                                 .iter()
-                                .map(|pk| {
-                                    json!({"name": pk.name, "version": pk.version, "status": "Installed"})
+                                .map(|pk| PackageStatus {
+                                    name: pk.name.clone(),
+                                    version: pk.version.clone(),
+                                    status: "Installed".into(),
                                 })
                                 .collect(),
                         ),
-                    );
-                    st.insert("clusterPolicies".into(), json!(p.cluster_policies));
+                        cluster_policies: Some(p.cluster_policies.clone()),
+                        ..ClusterStatus::default()
+                    }
+                    .merge_into(st);
                     set_ready(st, "True", "Ready", &message, generation);
                     set_last_reconcile(st, generation);
                 })
@@ -358,8 +357,12 @@ impl Reconciler {
                     );
                     set_phase(st, phase::DELETE_FAILED, &message);
                     set_ready(st, "False", &reason, &message, generation);
-                    st.insert("deleteAttempts".into(), json!(attempts));
-                    st.insert("retryAfter".into(), json!(retry_after));
+                    ClusterStatus {
+                        delete_attempts: Some(attempts),
+                        retry_after: Some(retry_after.clone()),
+                        ..ClusterStatus::default()
+                    }
+                    .merge_into(st);
                 })
                 .await;
         }
@@ -571,7 +574,11 @@ pub fn begin_deletion(body: &mut Value, now: &str) {
             "the cluster is being deleted",
             generation,
         );
-        st.insert("deletionRequested".into(), json!(now));
+        ClusterStatus {
+            deletion_requested: Some(now.to_string()),
+            ..ClusterStatus::default()
+        }
+        .merge_into(st);
     }
 }
 
@@ -734,10 +741,11 @@ fn prepare(
     let a = allocation.clone();
     let generation = current.generation;
     write_status(store, key, uid, true, move |st| {
-        st.insert(
-            "network".into(),
-            serde_json::to_value(&a).unwrap_or_default(),
-        );
+        ClusterStatus {
+            network: Some(a.clone()),
+            ..ClusterStatus::default()
+        }
+        .merge_into(st);
         set_phase(
             st,
             working,
@@ -775,6 +783,8 @@ fn prepare(
     Ok(Ok(Prepared { request }))
 }
 
+/// Allocates the cluster's network ([`network::allocation_for`]) against what every other
+/// cluster holds now.
 fn allocate(
     store: &Store,
     held: &mut network::TakenNetworks,
@@ -784,53 +794,13 @@ fn allocate(
     key: &ObjectKey,
 ) -> Result<Result<NetworkAllocation, network::NetworkError>, StoreError> {
     let workspace = key.namespace.as_str();
-    let names: Option<Vec<String>> = match view
-        .get(&CLUSTER_NETWORK_PLAN, None, &resolution.network_plan, None)
-        .as_deref()
-    {
-        Some(Object::ClusterNetworkPlan(p)) => p.spec.assignable_networks.clone(),
-        _ => None,
-    };
-    let mut assignables: Vec<(String, AssignableNetwork)> = Vec::new();
-    let mut spaces = vec![workspace.to_string()];
-    if workspace != ADMIN_WORKSPACE {
-        spaces.push(ADMIN_WORKSPACE.to_string());
-    }
-    for ws in &spaces {
-        for o in view.list(&ASSIGNABLE_NETWORK, Some(ws)) {
-            if let Object::AssignableNetwork(an) = o.as_ref() {
-                assignables.push((ws.clone(), an.clone()));
-            }
-        }
-    }
-    let rc = &resolution.cluster;
-    let pools = network::pools_for(
-        &assignables,
-        names.as_deref(),
-        &rc.stage,
-        &rc.cloud,
-        &rc.provider,
-    );
     held.refresh(store)?;
     let taken = held.taken((workspace, &key.name));
-    let origin = match (&cluster.spec.network, resolution.network) {
-        (Some(n), _) if n.cidr.is_some() => RequestOrigin::Cluster,
-        (_, NetworkRequest::Cidr(_)) => RequestOrigin::NetworkPlan(resolution.network_plan.clone()),
-        _ => RequestOrigin::Cluster,
-    };
-    let context = PoolContext {
-        workspace: workspace.to_string(),
-        stage: rc.stage.clone(),
-        cloud: rc.cloud.clone(),
-        names,
-    };
-    Ok(network::decide(
-        resolution.network,
-        &origin,
-        &pools,
-        &taken,
-        &context,
-    ))
+    let decided = network::allocation_for(view, workspace, cluster, resolution, &taken);
+    match view.take_error() {
+        Some(e) => Err(e),
+        None => Ok(decided),
+    }
 }
 
 /// The `Ready` condition of a body, for tests and callers.

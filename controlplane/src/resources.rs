@@ -11,7 +11,7 @@
 //!
 //! # Storage key scheme
 //!
-//! Rows are keyed `(group, kind, namespace, name)` ([`ObjectKey`]); use [`object_key`]:
+//! Rows are keyed `(group, kind, namespace, name)` ([`crate::store::ObjectKey`]); use [`object_key`]:
 //!
 //! | kind | `namespace` | `name` |
 //! |---|---|---|
@@ -46,13 +46,12 @@ use axum::http::{HeaderName, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 use wayfinder_model::kinds::{self, ACCESS_TOKEN, CLUSTER, KindInfo, WORKSPACE};
-use wayfinder_model::org::ADMIN_WORKSPACE;
 use wayfinder_model::{Object, Scope};
 
 use crate::admission::{self, Admitted, Operation};
 use crate::auth::{self, Principal, Verb, authorize};
 use crate::status::{ApiError, Cause, Details, OBJECT_MODIFIED_HEADER};
-use crate::store::{Mutation, NewRow, ObjectKey, Reads, StoreError, StoredObject};
+use crate::store::{Mutation, NewRow, Reads, StoredObject};
 use crate::{AppState, MAX_BODY_BYTES};
 
 /// Which version(s) of a versioned object a path names.
@@ -101,75 +100,10 @@ pub fn collection_path_in(kind: &KindInfo, workspace: Option<&str>) -> String {
     }
 }
 
-/// The stored name of a version of a versioned object: `{name}@{version}`.
-pub fn storage_name(name: &str, version: Option<&str>) -> String {
-    match version {
-        Some(v) => format!("{name}@{v}"),
-        None => name.to_string(),
-    }
-}
-
-/// The store key of an object; see the module documentation. `workspace` is ignored for
-/// platform kinds and `version` for kinds that are not versioned.
-pub fn object_key(
-    kind: &KindInfo,
-    workspace: Option<&str>,
-    name: &str,
-    version: Option<&str>,
-) -> ObjectKey {
-    let name = storage_name(name, version.filter(|_| kind.versioned));
-    match kind.scope {
-        Scope::Platform => ObjectKey::platform(kind, &name),
-        Scope::Workspace => ObjectKey::workspaced(kind, workspace.unwrap_or_default(), &name),
-    }
-}
-
-/// The store key of Cluster `name` in workspace `workspace` (its key, e.g. `pay`).
-pub fn cluster_key(workspace: &str, name: &str) -> ObjectKey {
-    ObjectKey::workspaced(&CLUSTER, workspace, name)
-}
-
-/// The workspaces that exist: `admin` and every Workspace object's name, sorted.
-pub fn workspace_keys(store: &dyn Reads) -> Result<Vec<String>, StoreError> {
-    let (_, items) = store.list(WORKSPACE.group, WORKSPACE.kind, "")?;
-    let mut keys: Vec<String> = items
-        .iter()
-        .filter_map(|o| o.body.pointer("/metadata/name").and_then(Value::as_str))
-        .map(str::to_string)
-        .collect();
-    keys.push(ADMIN_WORKSPACE.to_string());
-    keys.sort();
-    keys.dedup();
-    Ok(keys)
-}
-
-/// Whether workspace `ws` exists (`admin` always does).
-pub fn workspace_exists(store: &dyn Reads, ws: &str) -> Result<bool, StoreError> {
-    Ok(ws == ADMIN_WORKSPACE || store.get(&ObjectKey::platform(&WORKSPACE, ws))?.is_some())
-}
-
-/// Every stored Cluster with its workspace key, by workspace then name.
-pub fn list_clusters(store: &dyn Reads) -> Result<Vec<(String, StoredObject)>, StoreError> {
-    let mut out = Vec::new();
-    for ws in workspace_keys(store)? {
-        let (_, items) = store.list(CLUSTER.group, CLUSTER.kind, &ws)?;
-        out.extend(items.into_iter().map(|o| (ws.clone(), o)));
-    }
-    Ok(out)
-}
-
-/// Every stored object of a kind in a workspace (`None`: platform), every version included.
-pub fn list_kind(
-    store: &dyn Reads,
-    kind: &KindInfo,
-    workspace: Option<&str>,
-) -> Result<Vec<StoredObject>, StoreError> {
-    let ns = match kind.scope {
-        Scope::Platform => "",
-        Scope::Workspace => workspace.unwrap_or_default(),
-    };
-    Ok(store.list(kind.group, kind.kind, ns)?.1)
-}
+pub use crate::keys::{
+    cluster_key, list_clusters, list_kind, object_key, storage_name, workspace_exists,
+    workspace_keys,
+};
 
 fn served_list() -> String {
     served_kinds()

@@ -474,3 +474,150 @@ async fn a_plan_delete_racing_a_cluster_create_never_both_succeed() {
     eprintln!("(create, delete) outcomes: {outcomes:?}");
     s.stop().await;
 }
+
+/// A valid value other than `current` for immutable field `path` (`spec.provider`), and
+/// what else must change with it; panics for a field it does not know, so that a new
+/// immutable field gets a case here.
+fn changed(path: &str, spec: &mut Value) {
+    use wayfinder_model::common::CLOUDS;
+    use wayfinder_model::compute::PROVIDERS;
+    let field = path.strip_prefix("spec.").unwrap();
+    let current = spec.get(field).cloned().unwrap_or(Value::Null);
+    let other = |family: &[&str]| {
+        let c = current.as_str().unwrap_or_default();
+        let pick = family.iter().find(|v| !v.eq_ignore_ascii_case(c)).unwrap();
+        // Keep the family's case (EKS, aws).
+        json!(pick)
+    };
+    let new = match field {
+        "provider" if PROVIDERS.contains(&current.as_str().unwrap_or_default()) => other(PROVIDERS),
+        "provider" | "cloud" => other(CLOUDS),
+        "roles" if current == json!(["member"]) => json!(["owner"]),
+        "roles" => json!(["member"]),
+        "ttl" => {
+            spec.as_object_mut().unwrap().remove("expiresAt");
+            json!(if current == json!("2h0m0s") {
+                "3h0m0s"
+            } else {
+                "2h0m0s"
+            })
+        }
+        "expiresAt" => {
+            spec.as_object_mut().unwrap().remove("ttl");
+            json!("2098-01-01T00:00:00Z")
+        }
+        _ => panic!("no changed value for {path}: add a case to `changed`"),
+    };
+    spec[field] = new;
+}
+
+#[tokio::test]
+async fn changing_an_immutable_field_of_any_kind_is_refused_and_changes_nothing() {
+    use wayfinder_model::kinds::ALL;
+    let (_dir, s) = server().await;
+    platform(&s).await;
+    let mut covered = Vec::new();
+    for kind in ALL.iter().filter(|k| !k.immutable_paths().is_empty()) {
+        let file = format!("{}.yaml", wayfinder_model::naming::snake_case(kind.kind));
+        let fixture = fixtures::docs(&file).remove(0);
+        let path = fixtures::item_path(&fixture, None);
+        let (status, _) = s.json(Method::GET, &path, None).await;
+        if status == StatusCode::NOT_FOUND {
+            create(&s, &fixture).await;
+        }
+        let (_, stored) = s.json(Method::GET, &path, None).await;
+        for field in kind.immutable_paths() {
+            for dry_run in [true, false] {
+                let mut body = stored.clone();
+                changed(&field, &mut body["spec"]);
+                let at = if dry_run {
+                    format!("{path}?dryRun=All")
+                } else {
+                    path.clone()
+                };
+                let (status, refused) = s.json(Method::PUT, &at, Some(&body)).await;
+                assert_eq!(
+                    status,
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "{} {field}: {refused}",
+                    kind.kind
+                );
+                assert_status(&refused, 422, "Invalid");
+                assert!(
+                    causes(&refused).iter().any(|c| c["field"] == field.as_str()
+                        && c["reason"] == "FieldValueInvalid"
+                        && c["message"] == "field is immutable: create a new object"),
+                    "{} {field}: {refused}",
+                    kind.kind
+                );
+                let (_, after) = s.json(Method::GET, &path, None).await;
+                assert_eq!(after, stored, "{} {field} changed", kind.kind);
+            }
+            covered.push(format!("{}.{field}", kind.kind));
+        }
+    }
+    assert!(covered.contains(&"ComputeTemplate.spec.provider".to_string()));
+    // A change elsewhere still goes through.
+    let template = fixtures::item_path(&doc("compute_template.yaml", "eks-general-purpose"), None);
+    let (_, mut t) = s.json(Method::GET, &template, None).await;
+    t["spec"]["description"] = json!("changed");
+    let (status, body) = s.json(Method::PUT, &template, Some(&t)).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn every_reference_that_blocks_deletes_blocks_the_delete_of_its_target() {
+    use wayfinder_model::kinds::{REFERENCES, Scope};
+    let (_dir, s) = server().await;
+    platform(&s).await;
+    create(&s, &cluster()).await;
+    for r in REFERENCES.iter().filter(|r| r.blocks_delete) {
+        let spaces: Vec<Option<&str>> = match r.from.scope {
+            Scope::Platform => vec![None],
+            Scope::Workspace => vec![Some("pay"), Some("admin")],
+        };
+        let mut referrer = None;
+        for ws in spaces {
+            let list = wayfinder_controlplane::resources::collection_path_in(r.from, ws);
+            let (_, items) = s.json(Method::GET, &list, None).await;
+            for item in items["items"].as_array().into_iter().flatten() {
+                if let Some(o) = r.occurrences(&item["spec"]).into_iter().next() {
+                    referrer = Some((item["metadata"]["name"].as_str().unwrap().to_string(), o));
+                }
+            }
+        }
+        let (from_name, at) = referrer.unwrap_or_else(|| {
+            panic!(
+                "no {} in the test platform refers to a {} through spec.{}: extend the fixtures",
+                r.from.kind, r.to.kind, r.path
+            )
+        });
+        let base = wayfinder_controlplane::resources::collection_path_in(
+            r.to,
+            (r.to.scope == Scope::Workspace).then_some("pay"),
+        );
+        let target = match &at.version {
+            Some(v) => format!("{base}/{}/versions/{v}", at.name),
+            None => format!("{base}/{}", at.name),
+        };
+        let (status, body) = s.json(Method::DELETE, &target, None).await;
+        assert_eq!(
+            status,
+            StatusCode::CONFLICT,
+            "{} {}: {body}",
+            r.from.kind,
+            r.path
+        );
+        let message = body["message"].as_str().unwrap();
+        assert!(
+            message.contains(r.from.kind) && message.contains(&from_name),
+            "{} {}: {message}",
+            r.from.kind,
+            r.path
+        );
+        let (status, _) = s.json(Method::GET, &target, None).await;
+        assert_eq!(status, StatusCode::OK, "{target} is gone");
+    }
+    s.stop().await;
+}

@@ -187,11 +187,13 @@ pub const CLOUD_IDENTITY_SHAPE: &[Field] = &[
         FieldType::String,
         "What the identity is for.",
     ),
+    // An identity belongs to one cloud (an IAM role is not an Azure application).
     Field::required(
         "cloud",
         FieldType::String,
         "The cloud: `aws`, `azure` or `gcp`.",
-    ),
+    )
+    .immutable(),
     Field::optional(
         "type",
         FieldType::String,
@@ -244,11 +246,13 @@ pub const CLOUD_ACCESS_CONFIG_SHAPE: &[Field] = &[
         FieldType::String,
         "What the cloud access is for.",
     ),
+    // An account, subscription or project belongs to one cloud.
     Field::required(
         "cloud",
         FieldType::String,
         "The cloud: `aws`, `azure` or `gcp`.",
-    ),
+    )
+    .immutable(),
     Field::required(
         "type",
         FieldType::String,

@@ -28,7 +28,8 @@ use crate::compute::{NODE_POOL_SHAPE, NodePool};
 use crate::error::{FieldPath, Reason};
 use crate::kinds::{CLUSTER, KindInfo};
 use crate::meta::ObjectMeta;
-use crate::object::{Spec, Typed};
+use crate::net::Ipv4Net;
+use crate::object::{LAST_RECONCILE_SHAPE, Spec, Typed};
 use crate::shape::{Field, FieldType};
 use crate::validate::Checker;
 
@@ -96,6 +97,194 @@ pub struct ClusterNetwork {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cidr: Option<String>,
 }
+
+/// What the server records in a cluster's `status` beyond the common `status`, `message`,
+/// `conditions` and `lastReconcile` ([`crate::Status`]): what was built, and where its
+/// deletion stands. Every field is optional; a write changes only the fields it sets.
+/// Described by [`STATUS_SHAPE`].
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ClusterStatus {
+    /// The Kubernetes API endpoint, once built.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub endpoint: Option<String>,
+    /// The cloud's own identifier of the cluster (e.g. an EKS cluster ARN).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cloud_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provider: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cloud: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub region: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kubernetes_version: Option<String>,
+    /// The node network allocated, written as soon as it is.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub network: Option<NetworkAllocation>,
+    /// The plan's packages installed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub packages: Option<Vec<PackageStatus>>,
+    /// The GlobalClusterPolicies delivered to the cluster, by name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cluster_policies: Option<Vec<String>>,
+    /// When deletion was asked for (RFC 3339).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deletion_requested: Option<String>,
+    /// How many times deleting the cloud cluster has failed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delete_attempts: Option<u64>,
+    /// When a failed delete is tried again (RFC 3339).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry_after: Option<String>,
+}
+
+/// `status.network` of a cluster: the node network it holds.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct NetworkAllocation {
+    /// The cluster's node network, e.g. `10.0.4.0/22`.
+    pub cidr: String,
+    /// Where it came from: `AssignableNetwork/{workspace}/{name}` (allocated by size),
+    /// `spec.network.cidr` (the cluster's own), or `ClusterNetworkPlan/{name}` (fixed).
+    pub from: String,
+    /// Whether other clusters must stay out of it (false for a network plan's fixed range).
+    pub exclusive: bool,
+}
+
+/// Whether an allocation satisfies a request is `networking`'s
+/// ([`NetworkAllocation::satisfies`]), which depends on this module, not the reverse.
+impl NetworkAllocation {
+    /// The parsed CIDR, when valid.
+    pub fn net(&self) -> Option<Ipv4Net> {
+        Ipv4Net::parse(&self.cidr).ok()
+    }
+
+    /// The allocation recorded in a cluster body's `status.network`, if any.
+    pub fn from_status(body: &serde_json::Value) -> Option<Self> {
+        serde_json::from_value(body.get("status")?.get("network")?.clone()).ok()
+    }
+}
+
+/// One installed package in `status.packages`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PackageStatus {
+    pub name: String,
+    pub version: String,
+    /// `Installed`.
+    pub status: String,
+}
+
+impl ClusterStatus {
+    /// The cluster fields of a `status` object; fields it does not know are left out.
+    pub fn from_status(status: &serde_json::Map<String, serde_json::Value>) -> Self {
+        let known: serde_json::Map<String, serde_json::Value> = status
+            .iter()
+            .filter(|(k, _)| crate::shape::find(STATUS_SHAPE, k).is_some())
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        serde_json::from_value(serde_json::Value::Object(known)).unwrap_or_default()
+    }
+
+    /// Writes the fields this sets into a `status` object, keeping every other field.
+    pub fn merge_into(&self, status: &mut serde_json::Map<String, serde_json::Value>) {
+        if let Ok(serde_json::Value::Object(fields)) = serde_json::to_value(self) {
+            status.extend(fields);
+        }
+    }
+}
+
+const NETWORK_STATUS_SHAPE: &[Field] = &[
+    Field::required(
+        "cidr",
+        FieldType::String,
+        "The node network, e.g. `10.0.4.0/22`.",
+    ),
+    Field::required(
+        "from",
+        FieldType::String,
+        "Where it came from: `AssignableNetwork/{workspace}/{name}`, `spec.network.cidr` or `ClusterNetworkPlan/{name}`.",
+    ),
+    Field::required(
+        "exclusive",
+        FieldType::Bool,
+        "Whether other clusters must stay out of it (false for a network plan's fixed range).",
+    ),
+];
+
+const PACKAGE_STATUS_SHAPE: &[Field] = &[
+    Field::required("name", FieldType::String, "The package's name."),
+    Field::required("version", FieldType::String, "The package version."),
+    Field::required("status", FieldType::String, "`Installed`."),
+];
+
+/// The shape of a cluster's status beyond `status`, `message` and `conditions`:
+/// `lastReconcile` (common to reconciled kinds) and [`ClusterStatus`]. The provider's
+/// `wayfinder_cluster` resource and data source both show exactly these fields.
+pub const STATUS_SHAPE: &[Field] = &[
+    Field::optional(
+        "lastReconcile",
+        FieldType::Object(LAST_RECONCILE_SHAPE),
+        "The last generation the server finished (`generation`) and when (`time`); it is the cluster's `metadata.generation` once a change is done.",
+    ),
+    Field::optional(
+        "endpoint",
+        FieldType::String,
+        "The Kubernetes API endpoint, once built.",
+    ),
+    Field::optional(
+        "cloudId",
+        FieldType::String,
+        "The cloud's own identifier of the cluster (e.g. an EKS cluster ARN), once built.",
+    ),
+    Field::optional(
+        "provider",
+        FieldType::String,
+        "The cluster provider built: `EKS`, `AKS` or `GKE`.",
+    ),
+    Field::optional(
+        "cloud",
+        FieldType::String,
+        "The cloud it runs in: `aws`, `azure` or `gcp`.",
+    ),
+    Field::optional("region", FieldType::String, "The region it was built in."),
+    Field::optional(
+        "kubernetesVersion",
+        FieldType::String,
+        "The Kubernetes version it runs.",
+    ),
+    Field::optional(
+        "network",
+        FieldType::Object(NETWORK_STATUS_SHAPE),
+        "Its node network: `cidr`, where it came `from`, whether it is `exclusive`.",
+    ),
+    Field::optional(
+        "packages",
+        FieldType::ObjectList(PACKAGE_STATUS_SHAPE),
+        "The packages installed from its plan: `name`, `version`, `status`.",
+    ),
+    Field::optional(
+        "clusterPolicies",
+        FieldType::StringList,
+        "The global cluster policies delivered to it.",
+    ),
+    Field::optional(
+        "deletionRequested",
+        FieldType::String,
+        "When its deletion was asked for (RFC 3339).",
+    ),
+    Field::optional(
+        "deleteAttempts",
+        FieldType::Number,
+        "How many times deleting it has failed.",
+    ),
+    Field::optional(
+        "retryAfter",
+        FieldType::String,
+        "When a failed delete is tried again (RFC 3339).",
+    ),
+];
 
 pub const SPEC_SHAPE: &[Field] = &[
     Field::optional("description", FieldType::String, "What the cluster is for."),

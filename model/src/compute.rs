@@ -138,11 +138,13 @@ pub const SPEC_SHAPE: &[Field] = &[
         FieldType::String,
         "What the template is for, shown to workspace users.",
     ),
+    // A template's provider cannot change in place: its pools' machines are the provider's.
     Field::required(
         "provider",
         FieldType::String,
         "The cluster provider the template targets: `EKS`, `AKS` or `GKE`.",
-    ),
+    )
+    .immutable(),
     Field::required(
         "nodePools",
         FieldType::ObjectList(NODE_POOL_SHAPE),

@@ -32,12 +32,24 @@ pub struct KindInfo {
     pub description: &'static str,
     /// The fields of its `spec`.
     pub spec: &'static [Field],
+    /// The fields of its `status` beyond the common `status`, `message` and `conditions`
+    /// (empty for kinds that report nothing more).
+    pub status: &'static [Field],
 }
 
 impl KindInfo {
     /// `group/version`, the value of `apiVersion`.
     pub fn api_version(&self) -> String {
         format!("{}/{}", self.group, self.version)
+    }
+
+    /// The paths of the `spec` fields that cannot change once the object exists, under
+    /// `spec` (`spec.provider`), from the shape's [`Field::immutable`] declarations.
+    pub fn immutable_paths(&self) -> Vec<String> {
+        crate::shape::immutable_paths(self.spec)
+            .into_iter()
+            .map(|p| format!("spec.{p}"))
+            .collect()
     }
 }
 
@@ -50,6 +62,7 @@ pub const COMPUTE_TEMPLATE: KindInfo = KindInfo {
     versioned: false,
     description: "A compute template: a named set of node-pool presets (general purpose, high-memory, low-cost spot) that cluster plans and workspace clusters start from. Administrators only.",
     spec: crate::compute::SPEC_SHAPE,
+    status: &[],
 };
 
 pub const CLUSTER: KindInfo = KindInfo {
@@ -61,6 +74,7 @@ pub const CLUSTER: KindInfo = KindInfo {
     versioned: false,
     description: "A workspace's Kubernetes cluster, built from a published cluster plan version, within the provisioning policies that apply to its workspace and stage.",
     spec: crate::cluster::SPEC_SHAPE,
+    status: crate::cluster::STATUS_SHAPE,
 };
 
 pub const PROVISIONING_POLICY: KindInfo = KindInfo {
@@ -72,6 +86,7 @@ pub const PROVISIONING_POLICY: KindInfo = KindInfo {
     versioned: false,
     description: "A provisioning policy: the regions, instance types, node counts and estimated monthly cost that self-service clusters may use, for the workspaces and stages in its scope. Administrators only.",
     spec: crate::policy::SPEC_SHAPE,
+    status: &[],
 };
 
 pub const WORKSPACE: KindInfo = KindInfo {
@@ -81,8 +96,13 @@ pub const WORKSPACE: KindInfo = KindInfo {
     plural: "workspaces",
     scope: Scope::Platform,
     versioned: false,
-    description: "A workspace: a team's home for clusters, cloud access and tokens. Its name is the workspace key (2 to 5 lower-case letters or digits, starting with a letter); its objects live in namespace `ws-KEY`.",
+    description: concat!(
+        "A workspace: a team's home for clusters, cloud access and tokens. Its name is the workspace key (",
+        crate::workspace_key_text!(),
+        "); its objects live in namespace `ws-KEY`."
+    ),
     spec: crate::org::WORKSPACE_SHAPE,
+    status: &[],
 };
 
 pub const STAGE: KindInfo = KindInfo {
@@ -94,6 +114,7 @@ pub const STAGE: KindInfo = KindInfo {
     versioned: false,
     description: "A stage (`nonprod`, `prod`, …): a step on the way to production. Stages scope cluster plans, cloud access and policies; clusters carry their stage in the label `appvia.io/stage`. Administrators only.",
     spec: crate::org::STAGE_SHAPE,
+    status: &[],
 };
 
 pub const ACCESS_TOKEN: KindInfo = KindInfo {
@@ -105,6 +126,7 @@ pub const ACCESS_TOKEN: KindInfo = KindInfo {
     versioned: false,
     description: "An access token for automation such as CI: a workspace token lives in its workspace and carries workspace roles; a platform token lives in the `admin` workspace and may carry `admin`. The secret is shown once when the token is created and stored only as a hash.",
     spec: crate::org::ACCESS_TOKEN_SHAPE,
+    status: &[],
 };
 
 pub const CLOUD_IDENTITY: KindInfo = KindInfo {
@@ -116,6 +138,7 @@ pub const CLOUD_IDENTITY: KindInfo = KindInfo {
     versioned: false,
     description: "A cloud identity: the workload identity (an AWS IAM role, an Azure AD application, a GCP service account) through which Wayfinder reaches a cloud. Platform identities live in the `admin` workspace. Administrators only.",
     spec: crate::cloudaccess::CLOUD_IDENTITY_SHAPE,
+    status: &[],
 };
 
 pub const CLOUD_ACCESS_CONFIG: KindInfo = KindInfo {
@@ -127,6 +150,7 @@ pub const CLOUD_ACCESS_CONFIG: KindInfo = KindInfo {
     versioned: false,
     description: "A cloud access: an AWS account, Azure subscription or GCP project Wayfinder may use for one purpose (`Kubernetes` for cluster provisioning), through a cloud identity, for the workspaces and stages in its scope. Platform cloud access lives in the `admin` workspace. Administrators only.",
     spec: crate::cloudaccess::CLOUD_ACCESS_CONFIG_SHAPE,
+    status: &[],
 };
 
 pub const CLUSTER_NETWORK_PLAN: KindInfo = KindInfo {
@@ -138,6 +162,7 @@ pub const CLUSTER_NETWORK_PLAN: KindInfo = KindInfo {
     versioned: false,
     description: "A cluster network plan: how a cluster's network is laid out — node, service and pod ranges (fixed, or a size allocated from assignable networks), availability zones, NAT gateways and subnets. Each cluster plan names one. Administrators only.",
     spec: crate::networking::CLUSTER_NETWORK_PLAN_SHAPE,
+    status: &[],
 };
 
 pub const ASSIGNABLE_NETWORK: KindInfo = KindInfo {
@@ -149,6 +174,7 @@ pub const ASSIGNABLE_NETWORK: KindInfo = KindInfo {
     versioned: false,
     description: "An assignable network: IPv4 ranges of one cloud and stage from which cluster networks are allocated automatically. Administrators only.",
     spec: crate::networking::ASSIGNABLE_NETWORK_SHAPE,
+    status: &[],
 };
 
 pub const REPOSITORY: KindInfo = KindInfo {
@@ -160,6 +186,7 @@ pub const REPOSITORY: KindInfo = KindInfo {
     versioned: false,
     description: "A package repository: a Helm chart repository (HTTP(S) or OCI) that packages install charts from. Administrators only.",
     spec: crate::package::REPOSITORY_SHAPE,
+    status: &[],
 };
 
 pub const PACKAGE: KindInfo = KindInfo {
@@ -171,6 +198,7 @@ pub const PACKAGE: KindInfo = KindInfo {
     versioned: true,
     description: "A package: versioned software (a Helm chart and/or manifests) installed on every cluster whose plan pins it by name and version. Versioned: each `spec.version` is stored separately and published, drafted or deprecated with annotations. Administrators only.",
     spec: crate::package::PACKAGE_SHAPE,
+    status: &[],
 };
 
 pub const CLUSTER_PLAN: KindInfo = KindInfo {
@@ -182,6 +210,7 @@ pub const CLUSTER_PLAN: KindInfo = KindInfo {
     versioned: true,
     description: "A cluster plan: the versioned blueprint workspace clusters are built from — provider, Kubernetes version, packages, security, network plan — and what workspace users may choose (regions, compute templates, node pools, network sizes). Versioned: each `spec.version` is stored separately and moves from Draft to Published to Deprecated. Administrators only.",
     spec: crate::plan::SPEC_SHAPE,
+    status: &[],
 };
 
 pub const GLOBAL_CLUSTER_POLICY: KindInfo = KindInfo {
@@ -193,6 +222,7 @@ pub const GLOBAL_CLUSTER_POLICY: KindInfo = KindInfo {
     versioned: false,
     description: "A cluster policy (Kyverno) delivered to every cluster whose labels match its target — by stage, plan, cloud, provider or workspace. Administrators only.",
     spec: crate::policydelivery::GLOBAL_CLUSTER_POLICY_SHAPE,
+    status: &[],
 };
 
 pub const GLOBAL_ACCESS_POLICY: KindInfo = KindInfo {
@@ -204,6 +234,7 @@ pub const GLOBAL_ACCESS_POLICY: KindInfo = KindInfo {
     versioned: false,
     description: "A cluster access policy: which groups (or access tokens) may take which access roles on which clusters, for how long at a time. Administrators only.",
     spec: crate::policydelivery::GLOBAL_ACCESS_POLICY_SHAPE,
+    status: &[],
 };
 
 pub const GLOBAL_ACCESS_ROLE: KindInfo = KindInfo {
@@ -215,6 +246,7 @@ pub const GLOBAL_ACCESS_ROLE: KindInfo = KindInfo {
     versioned: false,
     description: "A cluster access role: Kubernetes RBAC rules, cluster-wide or per namespace, that access policies grant for a limited time. Administrators only.",
     spec: crate::policydelivery::GLOBAL_ACCESS_ROLE_SHAPE,
+    status: &[],
 };
 
 /// Declares every kind once: the [`Object`] enum, its accessors, the registry [`ALL`] and
@@ -352,5 +384,198 @@ impl Object {
     /// The whole object as JSON.
     pub fn to_json(&self) -> serde_json::Value {
         serde_json::to_value(self).unwrap_or_default()
+    }
+}
+
+/// The kinds an administrator publishes as a catalog (what the compiler takes), in the
+/// model's order.
+pub const CATALOG: &[&KindInfo] = &[
+    &COMPUTE_TEMPLATE,
+    &PROVISIONING_POLICY,
+    &CLUSTER_NETWORK_PLAN,
+    &ASSIGNABLE_NETWORK,
+    &REPOSITORY,
+    &PACKAGE,
+    &CLUSTER_PLAN,
+];
+
+/// A reference from one kind's `spec` field to another kind's object, by name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Reference {
+    /// The referring kind.
+    pub from: &'static KindInfo,
+    /// The field holding the name, under `spec`; `[]` stands for every item of a list.
+    pub path: &'static str,
+    /// The kind referred to.
+    pub to: &'static KindInfo,
+    /// For a versioned target: the sibling field holding the version. Without it, any
+    /// version (the latest) is meant.
+    pub version: Option<&'static str>,
+    /// Whether the provider has a data source to look the target up by name, so that a
+    /// target missing from a catalog's definitions can be found on the server instead.
+    pub lookup: bool,
+    /// Whether the target cannot be deleted while an object refers to it: the server
+    /// refuses the delete (`409`) and names the objects that refer to it.
+    pub blocks_delete: bool,
+    /// What the reference is, for messages: `network plan`.
+    pub what: &'static str,
+}
+
+/// Every reference by name between kinds. Cluster references are resolved by the model's
+/// resolver ([`crate::resolve`]) in the cluster's workspace; the catalog's are wired by
+/// the compiler.
+pub const REFERENCES: &[Reference] = &[
+    Reference {
+        from: &CLUSTER_PLAN,
+        path: "network.networkPlan",
+        to: &CLUSTER_NETWORK_PLAN,
+        version: None,
+        lookup: true,
+        blocks_delete: true,
+        what: "network plan",
+    },
+    Reference {
+        from: &CLUSTER_PLAN,
+        path: "cluster.packages[].name",
+        to: &PACKAGE,
+        version: Some("version"),
+        lookup: false,
+        blocks_delete: true,
+        what: "package",
+    },
+    Reference {
+        from: &CLUSTER_PLAN,
+        path: "choices.computeTemplates.default",
+        to: &COMPUTE_TEMPLATE,
+        version: None,
+        lookup: true,
+        blocks_delete: true,
+        what: "compute template",
+    },
+    Reference {
+        from: &CLUSTER_PLAN,
+        path: "choices.computeTemplates.allowed[]",
+        to: &COMPUTE_TEMPLATE,
+        version: None,
+        lookup: true,
+        blocks_delete: true,
+        what: "compute template",
+    },
+    // Assignable networks are named, not pinned: a cluster keeps the block it was given,
+    // and a plan naming a network that is gone allocates from the others.
+    Reference {
+        from: &CLUSTER_NETWORK_PLAN,
+        path: "assignableNetworks[]",
+        to: &ASSIGNABLE_NETWORK,
+        version: None,
+        lookup: false,
+        blocks_delete: false,
+        what: "assignable network",
+    },
+    // A dependency names no version; installing resolves it then.
+    Reference {
+        from: &PACKAGE,
+        path: "dependencies[]",
+        to: &PACKAGE,
+        version: None,
+        lookup: false,
+        blocks_delete: false,
+        what: "package",
+    },
+    // Not (yet) enforced on delete: the server has never refused deleting a repository.
+    Reference {
+        from: &PACKAGE,
+        path: "helm.repositoryRef",
+        to: &REPOSITORY,
+        version: None,
+        lookup: false,
+        blocks_delete: false,
+        what: "package repository",
+    },
+    Reference {
+        from: &CLUSTER,
+        path: "plan.name",
+        to: &CLUSTER_PLAN,
+        version: Some("version"),
+        lookup: true,
+        blocks_delete: true,
+        what: "cluster plan",
+    },
+    Reference {
+        from: &CLUSTER,
+        path: "computeTemplate",
+        to: &COMPUTE_TEMPLATE,
+        version: None,
+        lookup: true,
+        blocks_delete: true,
+        what: "compute template",
+    },
+    Reference {
+        from: &CLUSTER,
+        path: "stage",
+        to: &STAGE,
+        version: None,
+        lookup: false,
+        blocks_delete: true,
+        what: "stage",
+    },
+];
+
+/// One place a [`Reference`] occurs in a spec.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Occurrence {
+    /// The field path under `spec`.
+    pub path: FieldPath,
+    /// The name referred to.
+    pub name: String,
+    /// The version from the sibling field, when the reference has one.
+    pub version: Option<String>,
+}
+
+impl Reference {
+    /// Where this reference occurs in `spec` (a JSON `spec` of [`Reference::from`]).
+    pub fn occurrences(&self, spec: &serde_json::Value) -> Vec<Occurrence> {
+        fn walk(
+            r: &Reference,
+            value: &serde_json::Value,
+            parts: &[&str],
+            path: FieldPath,
+            parent: Option<&serde_json::Value>,
+            out: &mut Vec<Occurrence>,
+        ) {
+            let Some((first, rest)) = parts.split_first() else {
+                if let serde_json::Value::String(name) = value {
+                    let version = r.version.and_then(|vf| {
+                        parent
+                            .and_then(|p| p.get(vf))
+                            .and_then(serde_json::Value::as_str)
+                            .map(str::to_string)
+                    });
+                    out.push(Occurrence {
+                        path,
+                        name: name.clone(),
+                        version,
+                    });
+                }
+                return;
+            };
+            let (field, each) = match first.strip_suffix("[]") {
+                Some(f) => (f, true),
+                None => (*first, false),
+            };
+            let Some(v) = value.get(field) else { return };
+            let p = path.field(field);
+            if each {
+                for (i, item) in v.as_array().into_iter().flatten().enumerate() {
+                    walk(r, item, rest, p.index(i), Some(value), out);
+                }
+            } else {
+                walk(r, v, rest, p, Some(value), out);
+            }
+        }
+        let mut out = Vec::new();
+        let parts: Vec<&str> = self.path.split('.').collect();
+        walk(self, spec, &parts, FieldPath::root(), None, &mut out);
+        out
     }
 }

@@ -174,6 +174,17 @@ pub enum NetworkRequest {
     Cidr(Ipv4Net),
 }
 
+impl crate::cluster::NetworkAllocation {
+    /// Whether this allocation satisfies `request` (so an update can keep it).
+    pub fn satisfies(&self, request: &NetworkRequest) -> bool {
+        match (self.net(), request) {
+            (Some(net), NetworkRequest::Size(p)) => net.prefix == *p && self.exclusive,
+            (Some(net), NetworkRequest::Cidr(c)) => net == *c,
+            (None, _) => false,
+        }
+    }
+}
+
 impl NetworkRequest {
     /// The prefix length either way.
     pub fn prefix(&self) -> u8 {
@@ -295,11 +306,13 @@ pub const CLUSTER_NETWORK_PLAN_SHAPE: &[Field] = &[
 ];
 
 pub const ASSIGNABLE_NETWORK_SHAPE: &[Field] = &[
+    // Clusters hold blocks of these ranges in this cloud; the cloud cannot change under them.
     Field::required(
         "provider",
         FieldType::String,
         "The cloud: `aws`, `azure` or `gcp`.",
-    ),
+    )
+    .immutable(),
     Field::required(
         "stage",
         FieldType::String,
@@ -335,7 +348,10 @@ impl Spec for ClusterNetworkPlanSpec {
                     c.push(
                         &ap.field("workspaces").index(i),
                         Reason::Invalid,
-                        format!("{w:?} is not a workspace key or *: 2 to 5 lower-case letters or digits, starting with a letter"),
+                        format!(
+                            "{w:?} is not a workspace key or *: {}",
+                            crate::validate::WORKSPACE_KEY.text
+                        ),
                     );
                 }
             }

@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::{FieldPath, ValidationErrors};
 use crate::kinds::{KindInfo, Scope};
 use crate::meta::ObjectMeta;
+use crate::shape::{Field, FieldType};
 use crate::validate::{self, Checker};
 
 /// One object of kind `S`.
@@ -115,6 +116,46 @@ pub struct Status {
     #[serde(flatten)]
     pub extra: BTreeMap<String, serde_json::Value>,
 }
+
+/// The shape of a [`Condition`], one item of `status.conditions`.
+pub const CONDITION_SHAPE: &[Field] = &[
+    Field::required(
+        "type",
+        FieldType::String,
+        "What the condition is about, e.g. `Ready`.",
+    ),
+    Field::required("status", FieldType::String, "`True`, `False` or `Unknown`."),
+    Field::optional(
+        "reason",
+        FieldType::String,
+        "Why, in one CamelCase word, e.g. `InProgress`.",
+    ),
+    Field::optional("message", FieldType::String, "Why, for a person."),
+    Field::optional(
+        "observedGeneration",
+        FieldType::Number,
+        "The `metadata.generation` the condition was worked out for.",
+    ),
+    Field::optional(
+        "lastTransitionTime",
+        FieldType::String,
+        "When `status` last changed (RFC 3339).",
+    ),
+];
+
+/// The shape of [`LastReconcile`], `status.lastReconcile`.
+pub const LAST_RECONCILE_SHAPE: &[Field] = &[
+    Field::optional(
+        "time",
+        FieldType::String,
+        "When the server finished (RFC 3339).",
+    ),
+    Field::optional(
+        "generation",
+        FieldType::Number,
+        "The `metadata.generation` it finished.",
+    ),
+];
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]

@@ -174,21 +174,25 @@ pub const ACCESS_TOKEN_SHAPE: &[Field] = &[
         FieldType::String,
         "What the token is for, e.g. the CI pipeline that uses it.",
     ),
+    // A token's roles and lifetime are fixed when it is issued: a new token is needed.
     Field::optional(
         "roles",
         FieldType::StringList,
         "Roles the token carries: `owner` or `member` of its workspace; a platform token (in the `admin` workspace) may also carry `admin`. None when not set: the token authenticates but may do nothing.",
-    ),
+    )
+    .immutable(),
     Field::optional(
         "expiresAt",
         FieldType::String,
         "When the token stops working, as an RFC 3339 time, e.g. `2026-01-31T00:00:00Z`. Set this or `ttl`, not both; the token never expires when neither is set.",
-    ),
+    )
+    .immutable(),
     Field::optional(
         "ttl",
         FieldType::String,
         "How long after creation the token stops working, e.g. `720h0m0s`: from 1 minute to 8760 hours.",
-    ),
+    )
+    .immutable(),
 ];
 
 impl Spec for WorkspaceSpec {

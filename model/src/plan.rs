@@ -653,11 +653,14 @@ pub const SPEC_SHAPE: &[Field] = &[
         FieldType::String,
         "The plan version, e.g. `1.3.0` (MAJOR.MINOR.PATCH, optional `v` prefix and `-suffix`). Each version is a separate object; change the version to change the plan.",
     ),
+    // A plan version's provider cannot change in place: the network plan, compute templates
+    // and clusters built from it are that provider's.
     Field::required(
         "provider",
         FieldType::String,
         "The cluster provider: `EKS`, `AKS` or `GKE`.",
-    ),
+    )
+    .immutable(),
     Field::optional(
         "scope",
         FieldType::Object(SCOPE_SHAPE),

@@ -40,8 +40,27 @@ pub const RESERVED_LABELS: &[&str] = &[
 pub trait ObjectView {
     /// One object. `workspace` is the workspace of a workspaced kind and ignored for
     /// platform kinds; `version` is the `spec.version` of a versioned kind (`None`: its latest
-    /// published version) and ignored for other kinds.
+    /// published version, [`latest_published`] of [`ObjectView::list`]) and ignored for
+    /// other kinds.
     fn get(
+        &self,
+        kind: &KindInfo,
+        workspace: Option<&str>,
+        name: &str,
+        version: Option<&str>,
+    ) -> Option<Arc<Object>> {
+        match version {
+            None if kind.versioned => {
+                let versions = self.list(kind, workspace);
+                latest_published(versions.iter().filter(|o| o.metadata().name == name)).cloned()
+            }
+            _ => self.get_exact(kind, workspace, name, version.filter(|_| kind.versioned)),
+        }
+    }
+
+    /// One stored object, as [`ObjectView::get`] but `version` is given for a versioned
+    /// kind (and `None` for other kinds).
+    fn get_exact(
         &self,
         kind: &KindInfo,
         workspace: Option<&str>,
@@ -128,23 +147,16 @@ impl MemoryView {
 }
 
 impl ObjectView for MemoryView {
-    fn get(
+    fn get_exact(
         &self,
         kind: &KindInfo,
         workspace: Option<&str>,
         name: &str,
         version: Option<&str>,
     ) -> Option<Arc<Object>> {
-        let mut named = self
-            .of_kind(kind, workspace)
-            .filter(|o| o.metadata().name == name);
-        if !kind.versioned {
-            return named.next().cloned();
-        }
-        match version {
-            Some(v) => named.find(|o| o.version() == Some(v)).cloned(),
-            None => latest_published(named).cloned(),
-        }
+        self.of_kind(kind, workspace)
+            .find(|o| o.metadata().name == name && (!kind.versioned || o.version() == version))
+            .cloned()
     }
 
     fn list(&self, kind: &KindInfo, workspace: Option<&str>) -> Vec<Arc<Object>> {

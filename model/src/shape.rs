@@ -30,6 +30,9 @@ pub struct Field {
     pub required: bool,
     /// What the field means and accepts, in Markdown.
     pub description: &'static str,
+    /// Whether the field cannot change once the object exists: an update that changes it is
+    /// refused by the server, and the provider replaces the object instead.
+    pub immutable: bool,
 }
 
 impl Field {
@@ -39,6 +42,7 @@ impl Field {
             ty,
             required: true,
             description,
+            immutable: false,
         }
     }
 
@@ -48,13 +52,43 @@ impl Field {
             ty,
             required: false,
             description,
+            immutable: false,
         }
+    }
+
+    /// This field, immutable once the object exists ([`Field::immutable`]).
+    pub const fn immutable(mut self) -> Self {
+        self.immutable = true;
+        self
     }
 }
 
 /// Finds the field called `name`.
 pub fn find(fields: &'static [Field], name: &str) -> Option<&'static Field> {
     fields.iter().find(|f| f.name == name)
+}
+
+/// The paths of the immutable fields of a shape (`provider`, `a.b` inside a nested object),
+/// in declaration order. Fields inside lists are not tracked one by one: mark the list.
+pub fn immutable_paths(fields: &'static [Field]) -> Vec<String> {
+    fn walk(fields: &'static [Field], prefix: &str, out: &mut Vec<String>) {
+        for f in fields {
+            let p = if prefix.is_empty() {
+                f.name.to_string()
+            } else {
+                format!("{prefix}.{}", f.name)
+            };
+            if f.immutable {
+                out.push(p.clone());
+            }
+            if let FieldType::Object(inner) = f.ty {
+                walk(inner, &p, out);
+            }
+        }
+    }
+    let mut out = Vec::new();
+    walk(fields, "", &mut out);
+    out
 }
 
 /// Checks that a JSON value uses only fields the shape declares, with matching types;

@@ -81,13 +81,13 @@ impl Checker {
         }
     }
 
-    /// A workspace key: 2 to 5 lower-case letters or digits, starting with a letter.
+    /// A workspace key ([`WORKSPACE_KEY`]).
     pub fn workspace_key(&mut self, path: &FieldPath, value: &str) {
         if !is_workspace_key(value) {
             self.push(
                 path,
                 Reason::Invalid,
-                format!("{value:?} is not a workspace key: 2 to 5 lower-case letters or digits, starting with a letter"),
+                format!("{value:?} is not a workspace key: {}", WORKSPACE_KEY.text),
             );
         }
     }
@@ -160,7 +160,31 @@ impl Checker {
     }
 }
 
-/// A workspace key: 2 to 5 lower-case letters or digits, starting with a letter.
+/// A rule on a value, stated once: how it is checked outside Rust and how it reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Rule {
+    /// The rule as a regular expression in Terraform's `regex()` syntax (RE2), for HCL
+    /// `validation` conditions the compiler writes.
+    pub hcl_regex: &'static str,
+    /// The rule in words, for messages and descriptions.
+    pub text: &'static str,
+}
+
+/// The words of [`WORKSPACE_KEY`], as a literal for `concat!` in `const` descriptions.
+#[macro_export]
+macro_rules! workspace_key_text {
+    () => {
+        "2 to 5 lower-case letters or digits, starting with a letter"
+    };
+}
+
+/// A workspace key ([`is_workspace_key`]).
+pub const WORKSPACE_KEY: Rule = Rule {
+    hcl_regex: "^[a-z][a-z0-9]{1,4}$",
+    text: workspace_key_text!(),
+};
+
+/// A workspace key: [`WORKSPACE_KEY`].
 pub fn is_workspace_key(s: &str) -> bool {
     let b = s.as_bytes();
     (2..=5).contains(&b.len())

@@ -23,6 +23,7 @@ use crate::codec::{Type, Value};
 use crate::diag::{self, Diagnostic};
 use crate::resources::{
     ID, NAME, ResourceType, StatusField, VERSION, WORKSPACE as WORKSPACE_ATTR, block_from_json,
+    status_fields,
 };
 use crate::schema::{Attribute, Block, Presence, Schema};
 
@@ -49,47 +50,9 @@ pub fn all() -> Vec<DataSourceType> {
         DataSourceType::object(&CLUSTER_PLAN, None),
         DataSourceType::object(&COMPUTE_TEMPLATE, None),
         DataSourceType::object(&CLUSTER_NETWORK_PLAN, None),
-        DataSourceType::object(&CLUSTER, Some(cluster_status())),
+        DataSourceType::object(&CLUSTER, Some(status_fields(&CLUSTER))),
         DataSourceType::object(&WORKSPACE, None),
         DataSourceType::effective_policy(),
-    ]
-}
-
-/// The fields of a cluster's status, as the reconciler writes them.
-fn cluster_status() -> Vec<StatusField> {
-    let s = |json, description| StatusField {
-        json,
-        ty: Type::String,
-        description,
-    };
-    vec![
-        s("endpoint", "the Kubernetes API endpoint, once built"),
-        s("cloud", "the cloud it runs in: `aws`, `azure` or `gcp`"),
-        s("region", "the region it was built in"),
-        s("kubernetesVersion", "the Kubernetes version it runs"),
-        StatusField {
-            json: "network",
-            ty: Type::Object(vec![
-                ("cidr".into(), Type::String),
-                ("from".into(), Type::String),
-                ("exclusive".into(), Type::Bool),
-            ]),
-            description: "its network: `cidr`, the assignable network it came `from`, whether it is `exclusive`",
-        },
-        StatusField {
-            json: "packages",
-            ty: Type::List(Box::new(Type::Object(vec![
-                ("name".into(), Type::String),
-                ("version".into(), Type::String),
-                ("status".into(), Type::String),
-            ]))),
-            description: "the packages installed from its plan: `name`, `version`, `status`",
-        },
-        StatusField {
-            json: "clusterPolicies",
-            ty: Type::List(Box::new(Type::String)),
-            description: "the global cluster policies delivered to it",
-        },
     ]
 }
 
@@ -97,7 +60,7 @@ impl DataSourceType {
     /// One object of `kind`: named by `name` (and `workspace`, `version`), everything else
     /// computed.
     fn object(kind: &'static KindInfo, status: Option<Vec<StatusField>>) -> Self {
-        let mut r = ResourceType::new(kind, &[]);
+        let mut r = ResourceType::new(kind);
         if let Some(extra) = &status {
             r = r.with_status(extra);
         }

@@ -39,8 +39,8 @@ pub const TOKEN: &str = "token";
 struct OnceSecret;
 
 pub(super) fn resource() -> ResourceType {
-    // Wayfinder refuses to change a token's roles or lifetime: a new token is needed.
-    let mut r = ResourceType::new(&ACCESS_TOKEN, &["roles", "ttl", "expiresAt"]).with_status(&[
+    // Roles and lifetime are immutable in the model: changing them replaces the token.
+    let mut r = ResourceType::new(&ACCESS_TOKEN).with_status(&[
         StatusField {
             json: "subject",
             ty: Type::String,

@@ -29,7 +29,7 @@ use serde_json::Value as Json;
 use wayfinder_model::kinds::CLUSTER;
 
 use super::errors::{self, Subject};
-use super::{ApplyContext, Behaviour, ID, PlanContext, Planned, ResourceType, STATUS, StatusField};
+use super::{ApplyContext, Behaviour, ID, PlanContext, Planned, ResourceType, STATUS};
 use crate::client::{ClientError, StopSignal};
 use crate::codec::{Type, Value};
 use crate::diag::{self, AttrPath, Diagnostic, Step, attr, error, error_at};
@@ -45,66 +45,8 @@ pub(crate) const TIMEOUTS: &str = "timeouts";
 
 /// The `wayfinder_cluster` resource type.
 pub(crate) fn resource() -> ResourceType {
-    let status = [
-        StatusField {
-            json: "lastReconcile",
-            ty: Type::Object(vec![
-                ("time".into(), Type::String),
-                ("generation".into(), Type::Number),
-            ]),
-            description: "the last generation the server finished (`generation`) and when (`time`); it is the cluster's `metadata.generation` once a change is done",
-        },
-        StatusField {
-            json: "endpoint",
-            ty: Type::String,
-            description: "the Kubernetes API endpoint",
-        },
-        StatusField {
-            json: "provider",
-            ty: Type::String,
-            description: "the cluster provider built (`EKS`, `AKS`, `GKE`)",
-        },
-        StatusField {
-            json: "cloud",
-            ty: Type::String,
-            description: "the cloud (`aws`, `azure`, `gcp`)",
-        },
-        StatusField {
-            json: "region",
-            ty: Type::String,
-            description: "the region built in",
-        },
-        StatusField {
-            json: "kubernetesVersion",
-            ty: Type::String,
-            description: "the Kubernetes version built",
-        },
-        StatusField {
-            json: "network",
-            ty: Type::Object(vec![
-                ("cidr".into(), Type::String),
-                ("from".into(), Type::String),
-                ("exclusive".into(), Type::Bool),
-            ]),
-            description: "the node network allocated (`cidr`) and where from (`from`)",
-        },
-        StatusField {
-            json: "packages",
-            ty: Type::List(Box::new(Type::Object(vec![
-                ("name".into(), Type::String),
-                ("version".into(), Type::String),
-                ("status".into(), Type::String),
-            ]))),
-            description: "the plan's packages installed",
-        },
-        StatusField {
-            json: "clusterPolicies",
-            ty: Type::List(Box::new(Type::String)),
-            description: "the GlobalClusterPolicies delivered to the cluster",
-        },
-    ];
-    ResourceType::new(&CLUSTER, &[])
-        .with_status(&status)
+    ResourceType::new(&CLUSTER)
+        .with_status(&super::status_fields(&CLUSTER))
         .with_extra(extra_attributes(), vec![timeouts_block()])
         .with_behaviour(Box::new(ClusterBehaviour))
 }

@@ -44,6 +44,9 @@ mod resource_type;
 mod settle;
 
 use wayfinder_model::kinds::KindInfo;
+use wayfinder_model::naming;
+use wayfinder_model::object::CONDITION_SHAPE;
+use wayfinder_model::shape::{Field, FieldType};
 
 use crate::codec::{Type, Value};
 use crate::diag::{AttrPath, Diagnostic};
@@ -111,41 +114,71 @@ pub struct ResourceType {
     behaviour: Option<Box<dyn Behaviour>>,
 }
 
-/// Every resource type the provider serves.
+/// Every resource type the provider serves. Which attributes replace the object comes from
+/// the model ([`wayfinder_model::shape::Field::immutable`]), as the server refuses changing
+/// them in place.
 pub fn all() -> Vec<ResourceType> {
     use wayfinder_model::kinds::*;
     vec![
-        // Network layout and provider cannot change under the clusters built from them.
-        ResourceType::new(&CLUSTER_PLAN, &["provider"]),
-        ResourceType::new(&CLUSTER_NETWORK_PLAN, &[]),
-        // A template's provider cannot change in place: its pools' machines are the provider's.
-        ResourceType::new(&COMPUTE_TEMPLATE, &["provider"]),
-        ResourceType::new(&CLOUD_ACCESS_CONFIG, &["cloud"]),
-        ResourceType::new(&CLOUD_IDENTITY, &["cloud"]),
-        ResourceType::new(&PACKAGE, &[]),
-        ResourceType::new(&REPOSITORY, &[]),
-        ResourceType::new(&PROVISIONING_POLICY, &[]),
-        ResourceType::new(&WORKSPACE, &[]),
-        ResourceType::new(&STAGE, &[]),
-        ResourceType::new(&ASSIGNABLE_NETWORK, &["provider"]),
-        ResourceType::new(&GLOBAL_CLUSTER_POLICY, &[]),
-        ResourceType::new(&GLOBAL_ACCESS_POLICY, &[]),
-        ResourceType::new(&GLOBAL_ACCESS_ROLE, &[]),
+        ResourceType::new(&CLUSTER_PLAN),
+        ResourceType::new(&CLUSTER_NETWORK_PLAN),
+        ResourceType::new(&COMPUTE_TEMPLATE),
+        ResourceType::new(&CLOUD_ACCESS_CONFIG),
+        ResourceType::new(&CLOUD_IDENTITY),
+        ResourceType::new(&PACKAGE),
+        ResourceType::new(&REPOSITORY),
+        ResourceType::new(&PROVISIONING_POLICY),
+        ResourceType::new(&WORKSPACE),
+        ResourceType::new(&STAGE),
+        ResourceType::new(&ASSIGNABLE_NETWORK),
+        ResourceType::new(&GLOBAL_CLUSTER_POLICY),
+        ResourceType::new(&GLOBAL_ACCESS_POLICY),
+        ResourceType::new(&GLOBAL_ACCESS_ROLE),
         access_token::resource(),
         cluster::resource(),
     ]
 }
 
-/// The condition fields of `status.conditions[]`.
+/// The Terraform type of a status field of the model's shape; fields of nested objects
+/// are named by [`naming::snake_case`].
+fn status_type(ty: FieldType) -> Type {
+    match ty {
+        FieldType::String => Type::String,
+        FieldType::Number => Type::Number,
+        FieldType::Bool => Type::Bool,
+        FieldType::StringList => Type::List(Box::new(Type::String)),
+        FieldType::NumberList => Type::List(Box::new(Type::Number)),
+        FieldType::StringMap => Type::Map(Box::new(Type::String)),
+        FieldType::Json => Type::Dynamic,
+        FieldType::Object(inner) => object_type(inner),
+        FieldType::ObjectList(inner) => Type::List(Box::new(object_type(inner))),
+    }
+}
+
+fn object_type(fields: &[Field]) -> Type {
+    Type::Object(
+        fields
+            .iter()
+            .map(|f| (naming::snake_case(f.name), status_type(f.ty)))
+            .collect(),
+    )
+}
+
+/// The fields of a kind's status shape ([`KindInfo::status`]) as [`StatusField`]s.
+pub(crate) fn status_fields(kind: &KindInfo) -> Vec<StatusField> {
+    kind.status
+        .iter()
+        .map(|f| StatusField {
+            json: f.name,
+            ty: status_type(f.ty),
+            description: f.description,
+        })
+        .collect()
+}
+
+/// The condition fields of `status.conditions[]`, from the model's [`CONDITION_SHAPE`].
 fn condition_type() -> Type {
-    Type::Object(vec![
-        ("type".into(), Type::String),
-        ("status".into(), Type::String),
-        ("reason".into(), Type::String),
-        ("message".into(), Type::String),
-        ("observed_generation".into(), Type::Number),
-        ("last_transition_time".into(), Type::String),
-    ])
+    object_type(CONDITION_SHAPE)
 }
 
 #[cfg(test)]

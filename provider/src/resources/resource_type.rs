@@ -14,15 +14,16 @@ use crate::schema::{Attribute, Block, NestedBlock, Nesting, Presence, Schema};
 
 impl ResourceType {
     /// The resource for `kind`: `id`, `workspace` (workspaced kinds), `name`, the spec's
-    /// fields, `publish_state` (versioned kinds). `replace` names the top-level spec fields
-    /// (Wayfinder names, e.g. `provider`) that cannot change in place; a versioned kind's
-    /// `version` always replaces.
-    pub fn new(kind: &'static KindInfo, replace: &[&str]) -> Self {
+    /// fields, `publish_state` (versioned kinds). The spec's immutable fields (the model's
+    /// [`wayfinder_model::shape::Field::immutable`]) replace the object; so does a versioned
+    /// kind's `version`.
+    pub fn new(kind: &'static KindInfo) -> Self {
         let mut spec = Block::from_fields(kind.spec, true);
         for a in &mut spec.attributes {
-            a.requires_replace = a
-                .json
-                .is_some_and(|j| replace.contains(&j) || (kind.versioned && j == "version"));
+            a.requires_replace = a.json.is_some_and(|j| {
+                wayfinder_model::shape::find(kind.spec, j).is_some_and(|f| f.immutable)
+                    || (kind.versioned && j == "version")
+            });
             if a.requires_replace {
                 a.description.push_str(" Changing it replaces the object.");
             }
@@ -108,10 +109,14 @@ impl ResourceType {
         );
         for f in extra {
             let name = naming::snake_case(f.json);
-            described.push_str(&format!(
-                ", `{name}` ({})",
-                f.description.trim_end_matches('.')
-            ));
+            // Model descriptions are sentences; here each is a parenthesis in one.
+            let d = f.description.trim_end_matches('.');
+            let mut chars = d.chars();
+            let d: String = chars
+                .next()
+                .map(|c| c.to_lowercase().chain(chars).collect())
+                .unwrap_or_default();
+            described.push_str(&format!(", `{name}` ({d})"));
             attrs.push((name, f.ty.clone()));
         }
         described.push('.');
@@ -218,11 +223,14 @@ fn id_description(kind: &KindInfo) -> String {
 
 fn name_description(kind: &KindInfo) -> String {
     let form = if kinds::dotted_names(kind) {
-        "lower-case letters, digits, `-` and `.` (a DNS subdomain, e.g. `cluster.admin`), at most 253 characters"
+        "lower-case letters, digits, `-` and `.` (a DNS subdomain, e.g. `cluster.admin`), at most 253 characters".to_string()
     } else if kind == &wayfinder_model::kinds::WORKSPACE {
-        "the workspace key: 2 to 5 lower-case letters or digits, starting with a letter"
+        format!(
+            "the workspace key: {}",
+            wayfinder_model::validate::WORKSPACE_KEY.text
+        )
     } else {
-        "lower-case letters, digits and `-`, at most 63 characters"
+        "lower-case letters, digits and `-`, at most 63 characters".to_string()
     };
     format!("The object's name (`metadata.name`): {form}. Changing it replaces the object.")
 }

@@ -832,7 +832,7 @@ fn an_import_id_and_an_identity_naming_the_same_parts_name_the_same_object() {
         (&WORKSPACED_PLAN, None, "eks", Some("1.0.0"), None, Err("workspace")),
     ];
     for (kind, ws, name, version, default_ws, want) in rows {
-        let r = ResourceType::new(kind, &[]);
+        let r = ResourceType::new(kind);
         let mut id = String::new();
         let mut identity = BTreeMap::new();
         if let Some(ws) = ws {
@@ -867,4 +867,85 @@ fn an_import_id_and_an_identity_naming_the_same_parts_name_the_same_object() {
             }
         }
     }
+}
+
+#[test]
+fn the_attributes_that_replace_an_object_are_the_models_immutable_fields() {
+    for r in all() {
+        let kind = r.kind;
+        let mut replacing: Vec<String> = r
+            .schema()
+            .block
+            .attributes
+            .iter()
+            .filter(|a| a.requires_replace && a.json.is_some())
+            .filter(|a| !(kind.versioned && a.json == Some("version")))
+            .map(|a| a.name.clone())
+            .collect();
+        let mut immutable: Vec<String> = kind
+            .immutable_paths()
+            .iter()
+            .map(|p| naming::top_level_attribute(p.strip_prefix("spec.").unwrap_or(p)))
+            .collect();
+        replacing.sort();
+        immutable.sort();
+        assert_eq!(replacing, immutable, "{}", kind.kind);
+    }
+}
+
+#[test]
+fn the_cluster_resource_and_data_source_show_the_same_status_fields_from_the_model() {
+    let status_of = |ty: &Type| match ty {
+        Type::Object(attrs) => attrs.iter().map(|(n, _)| n.clone()).collect::<Vec<_>>(),
+        other => panic!("status is not an object: {other:?}"),
+    };
+    let resource = resource(&wayfinder_model::kinds::CLUSTER);
+    let from_resource = status_of(resource.status.as_ref().expect("a status"));
+    let source = crate::datasources::all()
+        .into_iter()
+        .find(|d| d.type_name == "wayfinder_cluster")
+        .expect("the cluster data source");
+    let attr = source
+        .schema()
+        .block
+        .attributes
+        .iter()
+        .find(|a| a.name == STATUS)
+        .expect("a status attribute");
+    assert_eq!(status_of(&attr.ty), from_resource);
+    let mut want = vec!["status", "message", "conditions"];
+    want.extend(
+        wayfinder_model::cluster::STATUS_SHAPE
+            .iter()
+            .map(|f| match f.name {
+                "lastReconcile" => "last_reconcile",
+                "cloudId" => "cloud_id",
+                "kubernetesVersion" => "kubernetes_version",
+                "clusterPolicies" => "cluster_policies",
+                "deletionRequested" => "deletion_requested",
+                "deleteAttempts" => "delete_attempts",
+                "retryAfter" => "retry_after",
+                n => n,
+            }),
+    );
+    assert_eq!(from_resource, want);
+    // The conditions' fields are the model's Condition.
+    let Type::Object(attrs) = resource.status.as_ref().unwrap() else {
+        unreachable!()
+    };
+    let conditions = &attrs.iter().find(|(n, _)| n == "conditions").unwrap().1;
+    assert_eq!(
+        format!("{conditions:?}"),
+        format!(
+            "{:?}",
+            Type::List(Box::new(Type::Object(vec![
+                ("type".into(), Type::String),
+                ("status".into(), Type::String),
+                ("reason".into(), Type::String),
+                ("message".into(), Type::String),
+                ("observed_generation".into(), Type::Number),
+                ("last_transition_time".into(), Type::String),
+            ])))
+        )
+    );
 }
