@@ -20,6 +20,7 @@ mod docs;
 mod docs_render;
 mod fuzz;
 mod matrix;
+mod opentofu;
 mod release;
 mod test;
 mod util;

@@ -1,6 +1,7 @@
-//! The Terraform version matrix of `cargo xtask test`: the acceptance suite run against
-//! several Terraform releases, each in full or its smoke subset, with one summary at the end
-//! (what passed and failed on each release, which tests skipped themselves and why).
+//! The version matrix of `cargo xtask test`: the acceptance suite run against several
+//! Terraform releases and a real OpenTofu, each in full or its smoke subset, with one summary
+//! at the end (what passed and failed on each release, which tests skipped themselves and
+//! why, which release was left out and why).
 //!
 //! Tests are run with cargo's own test harness: the smoke subset is libtest's name filter
 //! [`report::SMOKE_PREFIX`]; skips come from the file the harness appends to
@@ -38,15 +39,40 @@ impl Scope {
     }
 }
 
-/// One Terraform of the matrix.
+/// One CLI of the matrix: a Terraform or an OpenTofu release.
 #[derive(Debug, Clone)]
 pub struct Target {
-    /// The version, such as `1.15.5`.
+    /// The matrix's name for it: `1.15.5` for Terraform, `tofu-1.12.6` for OpenTofu.
     pub version: String,
     pub terraform: PathBuf,
     pub scope: Scope,
     /// How long finding or installing it took.
     pub install: Duration,
+}
+
+impl Target {
+    /// Whether this is an OpenTofu release.
+    pub fn is_opentofu(&self) -> bool {
+        self.version.starts_with(terraform::OPENTOFU_LABEL_PREFIX)
+    }
+}
+
+/// A release of the matrix that was left out, and why (e.g. `WAYFINDER_SKIP_OPENTOFU=1`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NotRun {
+    /// The matrix's name for it, such as `tofu-1.12.6`.
+    pub version: String,
+    pub scope: Scope,
+    pub reason: String,
+}
+
+/// A matrix name said in words: `1.6.6` → `Terraform 1.6.6`, `tofu-1.12.6` → `OpenTofu
+/// 1.12.6`.
+pub fn describe(version: &str) -> String {
+    match version.strip_prefix(terraform::OPENTOFU_LABEL_PREFIX) {
+        Some(tofu) => format!("OpenTofu {tofu}"),
+        None => format!("Terraform {version}"),
+    }
 }
 
 /// Test counts, from libtest's `test result:` lines.
@@ -74,6 +100,24 @@ pub struct TestRun {
     /// `test NAME ... FAILED` names.
     pub failed: Vec<String>,
     pub elapsed: Duration,
+    /// Skips the tests recorded ([`report::ENV_SKIP_REPORT`]), when the run had a report.
+    pub skips: Vec<Skip>,
+}
+
+impl TestRun {
+    /// Tests that skipped themselves whole (libtest counted them as passed).
+    pub fn skipped_tests(&self) -> Vec<&Skip> {
+        whole_skips(&self.skips)
+    }
+}
+
+/// Whole-test skips, each test counted once.
+fn whole_skips(skips: &[Skip]) -> Vec<&Skip> {
+    let mut seen = std::collections::BTreeSet::new();
+    skips
+        .iter()
+        .filter(|s| s.whole && seen.insert((s.binary.as_str(), s.test.as_str())))
+        .collect()
 }
 
 /// What one Terraform of the matrix did.
@@ -88,16 +132,7 @@ pub struct Outcome {
 impl Outcome {
     /// Tests that skipped themselves whole (each counted once).
     pub fn skipped_tests(&self) -> Vec<&Skip> {
-        let mut seen = std::collections::BTreeSet::new();
-        self.skips
-            .iter()
-            .filter(|s| s.whole && seen.insert((s.binary.as_str(), s.test.as_str())))
-            .collect()
-    }
-
-    /// Parts of tests skipped (the rest of each test ran).
-    pub fn partly_skipped(&self) -> Vec<&Skip> {
-        self.skips.iter().filter(|s| !s.whole).collect()
+        whole_skips(&self.skips)
     }
 
     /// Passed tests, not counting those that skipped themselves (libtest says `ok` to them).
@@ -166,7 +201,21 @@ pub fn run_cargo_test(cmd: &mut Command, what: &str) -> Result<TestRun> {
     Ok(run)
 }
 
-/// The skip report file of one Terraform version's run.
+/// Removes a skip report left by an earlier run.
+pub fn clear_skip_report(path: &Path) -> Result<()> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    }
+    match std::fs::remove_file(path) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+            Err(e).with_context(|| format!("removing {}", path.display()))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// The skip report file of one matrix entry's run (`1.6.6`, `tofu-1.12.6`), or of the
+/// workspace's tests (`workspace`).
 pub fn skip_report_path(target_dir: &Path, version: &str) -> PathBuf {
     target_dir
         .join("acceptance")
@@ -263,15 +312,7 @@ pub fn run_acceptance(
     target: &Target,
 ) -> Result<Outcome> {
     let skips = skip_report_path(target_dir, &target.version);
-    if let Some(dir) = skips.parent() {
-        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-    }
-    match std::fs::remove_file(&skips) {
-        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
-            return Err(e).with_context(|| format!("removing {}", skips.display()));
-        }
-        _ => {}
-    }
+    clear_skip_report(&skips)?;
     let package_dir = root.join("tests").join("acceptance");
     let mut run = TestRun {
         success: true,
@@ -312,32 +353,59 @@ fn minutes(d: Duration) -> String {
     format!("{}m{:02}s", s / 60, s % 60)
 }
 
+/// Lists `skips` under a heading: whole tests skipped, then parts of tests.
+fn list_skips(out: &mut String, whose: &str, skips: &[Skip]) {
+    let whole = whole_skips(skips);
+    if !whole.is_empty() {
+        out.push_str(&format!("skipped {whose}:\n"));
+        for s in whole {
+            out.push_str(&format!("  {}::{}: {}\n", s.binary, s.test, s.reason));
+        }
+    }
+    let parts: Vec<&Skip> = skips.iter().filter(|s| !s.whole).collect();
+    if !parts.is_empty() {
+        out.push_str(&format!(
+            "partly skipped {whose} (the rest of each test ran):\n"
+        ));
+        for s in parts {
+            out.push_str(&format!("  {}::{}: {}\n", s.binary, s.test, s.reason));
+        }
+    }
+}
+
 /// The summary printed at the end of `cargo xtask test`; the last line is the plain
-/// `total: N passed, N failed, N skipped`.
-pub fn summary(workspace: Option<(&str, &TestRun)>, outcomes: &[Outcome]) -> String {
+/// `total: N passed, N failed, N skipped`. `workspace` is the Terraform the workspace's own
+/// tests used and their run; `not_run` the releases left out.
+pub fn summary(
+    workspace: Option<(&str, &TestRun)>,
+    outcomes: &[Outcome],
+    not_run: &[NotRun],
+) -> String {
     let mut out = String::new();
     let mut total = Counts::default();
     let mut skipped = 0;
     if let Some((version, run)) = workspace {
+        let whole = run.skipped_tests().len() as u64;
+        let passed = run.counts.passed.saturating_sub(whole);
         out.push_str(&format!(
-            "workspace tests (every crate but the acceptance suite; Terraform {version}): {} passed, {} failed, {} ignored in {}\n",
-            run.counts.passed,
+            "workspace tests (every crate but the acceptance suite; {}): {passed} passed, {} failed, {} skipped in {}\n",
+            describe(version),
             run.counts.failed,
-            run.counts.ignored,
+            run.counts.ignored + whole,
             minutes(run.elapsed)
         ));
-        total.passed += run.counts.passed;
+        total.passed += passed;
         total.failed += run.counts.failed;
-        skipped += run.counts.ignored;
+        skipped += run.counts.ignored + whole;
     }
-    out.push_str("acceptance suite by Terraform version:\n");
+    out.push_str("acceptance suite by Terraform / OpenTofu release:\n");
     out.push_str(&format!(
-        "  {:<9} {:<6} {:>6} {:>6} {:>7} {:>8} {:>8}  result\n",
-        "terraform", "tests", "passed", "failed", "skipped", "install", "tests"
+        "  {:<11} {:<6} {:>6} {:>6} {:>7} {:>8} {:>8}  result\n",
+        "release", "tests", "passed", "failed", "skipped", "install", "tests"
     ));
     for o in outcomes {
         out.push_str(&format!(
-            "  {:<9} {:<6} {:>6} {:>6} {:>7} {:>8} {:>8}  {}\n",
+            "  {:<11} {:<6} {:>6} {:>6} {:>7} {:>8} {:>8}  {}\n",
             o.target.version,
             o.target.scope.name(),
             o.passed(),
@@ -351,10 +419,26 @@ pub fn summary(workspace: Option<(&str, &TestRun)>, outcomes: &[Outcome]) -> Str
         total.failed += o.run.counts.failed;
         skipped += o.skipped();
     }
+    for n in not_run {
+        out.push_str(&format!(
+            "  {:<11} {:<6} {:>6} {:>6} {:>7} {:>8} {:>8}  not run: {}\n",
+            n.version,
+            n.scope.name(),
+            "-",
+            "-",
+            "-",
+            "-",
+            "-",
+            n.reason
+        ));
+    }
+    if let Some((_, run)) = workspace {
+        list_skips(&mut out, "in the workspace tests", &run.skips);
+    }
     for o in outcomes {
-        let version = &o.target.version;
+        let on = format!("on {}", describe(&o.target.version));
         if !o.run.failed.is_empty() || !o.ok() {
-            out.push_str(&format!("failed on Terraform {version}:\n"));
+            out.push_str(&format!("failed {on}:\n"));
             for name in &o.run.failed {
                 out.push_str(&format!("  {name}\n"));
             }
@@ -362,22 +446,18 @@ pub fn summary(workspace: Option<(&str, &TestRun)>, outcomes: &[Outcome]) -> Str
                 out.push_str("  (cargo test failed before or outside any test: see above)\n");
             }
         }
-        let whole = o.skipped_tests();
-        if !whole.is_empty() {
-            out.push_str(&format!("skipped on Terraform {version}:\n"));
-            for s in whole {
-                out.push_str(&format!("  {}::{}: {}\n", s.binary, s.test, s.reason));
-            }
-        }
-        let parts = o.partly_skipped();
-        if !parts.is_empty() {
-            out.push_str(&format!(
-                "partly skipped on Terraform {version} (the rest of each test ran):\n"
-            ));
-            for s in parts {
-                out.push_str(&format!("  {}::{}: {}\n", s.binary, s.test, s.reason));
-            }
-        }
+        list_skips(&mut out, &on, &o.skips);
+    }
+    for n in not_run {
+        out.push_str(&format!(
+            "not run: the {} acceptance suite on {}: {}\n",
+            match n.scope {
+                Scope::Full => "whole",
+                Scope::Smoke => "smoke subset of the",
+            },
+            describe(&n.version),
+            n.reason
+        ));
     }
     out.push_str(&format!(
         "total: {} passed, {} failed, {skipped} skipped\n",
@@ -387,14 +467,32 @@ pub fn summary(workspace: Option<(&str, &TestRun)>, outcomes: &[Outcome]) -> Str
 }
 
 /// Prints [`summary`].
-pub fn print_summary(workspace: Option<(&str, &TestRun)>, outcomes: &[Outcome]) {
+pub fn print_summary(
+    workspace: Option<(&str, &TestRun)>,
+    outcomes: &[Outcome],
+    not_run: &[NotRun],
+) {
     say("summary");
-    print!("{}", summary(workspace, outcomes));
+    print!("{}", summary(workspace, outcomes, not_run));
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn matrix_names_are_said_in_words() {
+        assert_eq!(describe("1.6.6"), "Terraform 1.6.6");
+        assert_eq!(describe("tofu-1.12.6"), "OpenTofu 1.12.6");
+        let target = |version: &str| Target {
+            version: version.into(),
+            terraform: PathBuf::from("/x"),
+            scope: Scope::Full,
+            install: Duration::ZERO,
+        };
+        assert!(target("tofu-1.12.6").is_opentofu());
+        assert!(!target("1.12.2").is_opentofu());
+    }
 
     #[test]
     fn libtest_results_are_counted() {
@@ -497,6 +595,7 @@ mod tests {
                 },
                 failed: Vec::new(),
                 elapsed: Duration::from_secs(75),
+                skips: Vec::new(),
             },
             // The same test recorded twice counts once.
             skips: vec![
@@ -517,10 +616,37 @@ mod tests {
             },
             failed: Vec::new(),
             elapsed: Duration::from_secs(30),
+            skips: vec![Skip {
+                binary: "xtask".into(),
+                test: "release::tests::x".into(),
+                whole: false,
+                reason: "the function: needs Terraform >= 1.8".into(),
+            }],
         };
-        let text = summary(Some(("1.15.5", &run)), &[outcome]);
+        let left_out = NotRun {
+            version: "tofu-1.12.6".into(),
+            scope: Scope::Smoke,
+            reason: "WAYFINDER_SKIP_OPENTOFU=1".into(),
+        };
+        let text = summary(Some(("1.15.5", &run)), &[outcome], &[left_out]);
         assert!(
-            text.contains("  1.6.6     smoke       7      0       2    0m12s    1m15s  ok\n"),
+            text.contains("  1.6.6       smoke       7      0       2    0m12s    1m15s  ok\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("  tofu-1.12.6 smoke       -      -       -        -        -  not run: WAYFINDER_SKIP_OPENTOFU=1\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("workspace tests (every crate but the acceptance suite; Terraform 1.15.5): 100 passed, 0 failed, 1 skipped in 0m30s\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("partly skipped in the workspace tests (the rest of each test ran):\n  xtask::release::tests::x: the function: needs Terraform >= 1.8\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("not run: the smoke subset of the acceptance suite on OpenTofu 1.12.6: WAYFINDER_SKIP_OPENTOFU=1\n"),
             "{text}"
         );
         assert!(text.contains("skipped on Terraform 1.6.6:\n  credentials::a: ephemeral resources: needs Terraform >= 1.10, this is 1.6.6 (a)\n  credentials::b:"), "{text}");

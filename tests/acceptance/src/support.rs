@@ -1,5 +1,5 @@
 //! More of the harness: objects of any kind through the API, saved plans as JSON, and
-//! gating tests on the Terraform version.
+//! gating tests on the version of the CLI in use (Terraform's or OpenTofu's).
 
 use std::sync::OnceLock;
 
@@ -74,44 +74,30 @@ impl Workdir {
     }
 }
 
-/// The version of the Terraform the tests use, as `(major, minor, patch)`.
-pub fn terraform_version() -> (u32, u32, u32) {
-    static VERSION: OnceLock<(u32, u32, u32)> = OnceLock::new();
+/// The CLI the tests use and its version: Terraform, or OpenTofu when
+/// `WAYFINDER_TERRAFORM` names a `tofu` (its `version` says `OpenTofu v…`).
+pub fn cli_version() -> terraform::CliVersion {
+    static VERSION: OnceLock<terraform::CliVersion> = OnceLock::new();
     *VERSION.get_or_init(|| {
-        let line = terraform::version(terraform_path()).unwrap_or_else(|e| panic!("{e:#}"));
-        let numbers: Vec<u32> = line
-            .trim_start_matches("Terraform v")
-            .split(['.', '-'])
-            .take(3)
-            .map(|p| p.parse().unwrap_or(0))
-            .collect();
-        (
-            numbers.first().copied().unwrap_or(0),
-            numbers.get(1).copied().unwrap_or(0),
-            numbers.get(2).copied().unwrap_or(0),
-        )
+        terraform::cli_version(terraform_path()).unwrap_or_else(|e| panic!("{e:#}"))
     })
 }
 
-/// The version of the Terraform the tests use, as `1.6.6`.
+/// Whether the tests run OpenTofu rather than Terraform.
+pub fn is_opentofu() -> bool {
+    cli_version().cli == terraform::Cli::OpenTofu
+}
+
+/// The full address `source = "wayfinder/wayfinder"` means to the CLI in use:
+/// `registry.terraform.io/...` under Terraform, `registry.opentofu.org/...` under OpenTofu.
+pub fn provider_source() -> &'static str {
+    cli_version().cli.provider_source()
+}
+
+/// The version of the CLI the tests use, as `1.6.6` (its own number: OpenTofu's or
+/// Terraform's).
 pub fn terraform_version_string() -> String {
-    let (major, minor, patch) = terraform_version();
-    format!("{major}.{minor}.{patch}")
-}
-
-/// Whether the Terraform in use is at least `major.minor` (nothing printed).
-pub fn terraform_supports(major: u32, minor: u32) -> bool {
-    let (ma, mi, _) = terraform_version();
-    (ma, mi) >= (major, minor)
-}
-
-/// Why something needing Terraform `major.minor` cannot run here: `{what}: needs Terraform
-/// >= 1.10, this is 1.6.6`.
-pub fn too_old(major: u32, minor: u32, what: &str) -> String {
-    format!(
-        "{what}: needs Terraform >= {major}.{minor}, this is {}",
-        terraform_version_string()
-    )
+    cli_version().number()
 }
 
 /// Records that the running test skipped **itself**, whole: prints `skipped: {reason}` and
@@ -127,100 +113,145 @@ pub fn skip_part(reason: &str) {
     report::record(&report::Skip::here(false, reason));
 }
 
-/// For a **part** of a test: whether the Terraform in use is at least `major.minor`; when
-/// it is not, records the part as skipped ([`skip_part`]) with `what` and the versions. A
-/// test that needs the version as a whole starts with
-/// [`require_terraform_version!`](crate::require_terraform_version) instead.
-pub fn terraform_at_least(major: u32, minor: u32, what: &str) -> bool {
-    if terraform_supports(major, minor) {
-        return true;
-    }
-    skip_part(&too_old(major, minor, what));
-    false
-}
-
-/// For a **whole** test: whether the Terraform in use is at least `major.minor`; when it is
-/// not, records the test as skipped ([`skip_test`]). Used by
-/// [`require_terraform_version!`](crate::require_terraform_version).
-pub fn test_needs_terraform(major: u32, minor: u32, what: &str) -> bool {
-    if terraform_supports(major, minor) {
-        return true;
-    }
-    skip_test(&too_old(major, minor, what));
-    false
-}
-
-/// A Terraform feature the provider serves, and the first Terraform release that uses it.
+/// A feature of the CLI the tests rely on, and the first Terraform release and the first
+/// OpenTofu release that have it. OpenTofu numbers its releases on its own (it forked from
+/// Terraform 1.6 and added features in another order), so each gate says both.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Feature {
     /// What it is, as skip messages name it.
     pub name: &'static str,
-    pub major: u32,
-    pub minor: u32,
+    /// The first Terraform release with it, `(major, minor)`.
+    pub terraform: (u32, u32),
+    /// The first OpenTofu release with it; `None`: no OpenTofu release has it.
+    pub opentofu: Option<(u32, u32)>,
 }
 
-/// `provider::wayfinder::monthly_cost` (GetFunctions, CallFunction): Terraform 1.8.
+/// `provider::wayfinder::monthly_cost` (GetFunctions, CallFunction): Terraform 1.8,
+/// OpenTofu 1.7.
 pub const FUNCTIONS: Feature = Feature {
     name: "provider functions",
-    major: 1,
-    minor: 8,
+    terraform: (1, 8),
+    opentofu: Some((1, 7)),
 };
 
-/// `wayfinder_cluster_credentials` (OpenEphemeralResource and friends): Terraform 1.10.
+/// `wayfinder_cluster_credentials` (OpenEphemeralResource and friends): Terraform 1.10,
+/// OpenTofu 1.11.
 pub const EPHEMERAL_RESOURCES: Feature = Feature {
     name: "ephemeral resources",
-    major: 1,
-    minor: 10,
+    terraform: (1, 10),
+    opentofu: Some((1, 11)),
 };
 
-/// `import { identity = {...} }` and identities in the state: Terraform 1.12.
+/// `import { identity = {...} }` and identities in the state: Terraform 1.12, OpenTofu 1.12.
 pub const RESOURCE_IDENTITY: Feature = Feature {
     name: "resource identity",
-    major: 1,
-    minor: 12,
+    terraform: (1, 12),
+    opentofu: Some((1, 12)),
 };
 
 /// `plan -generate-config-out` asking the provider (GenerateResourceConfig): Terraform 1.14.
-/// Older releases (and OpenTofu) write the configuration from the schema themselves.
+/// Older releases, and OpenTofu (up to 1.12 at least), write the configuration from the
+/// schema themselves.
 pub const GENERATE_RESOURCE_CONFIG: Feature = Feature {
     name: "GenerateResourceConfig",
-    major: 1,
-    minor: 14,
+    terraform: (1, 14),
+    opentofu: None,
+};
+
+/// `import` blocks with `plan -generate-config-out`: Terraform 1.5, OpenTofu 1.6 (its first).
+pub const IMPORT_BLOCKS: Feature = Feature {
+    name: "import blocks with -generate-config-out",
+    terraform: (1, 5),
+    opentofu: Some((1, 6)),
+};
+
+/// `mock_provider` in `terraform test` / `tofu test` files (the catalog module's tests):
+/// Terraform 1.7, OpenTofu 1.8.
+pub const MOCK_PROVIDERS: Feature = Feature {
+    name: "mock_provider in tests",
+    terraform: (1, 7),
+    opentofu: Some((1, 8)),
+};
+
+/// A self-service module compiled by `wayfinder-compile`: it calls the provider function
+/// and its variables' validation rules refer to other variables (Terraform 1.9). OpenTofu
+/// has both from 1.9 on.
+pub const SELF_SERVICE_MODULES: Feature = Feature {
+    name: "self-service modules (validation across variables, provider functions)",
+    terraform: (1, 9),
+    opentofu: Some((1, 9)),
 };
 
 // Write-only attributes (Terraform 1.11) are not gated: the provider has none (the one
 // secret it handles comes from the server, see `wayfinder_access_token`).
 
 impl Feature {
-    /// Whether the Terraform in use has the feature (nothing printed).
-    pub fn supported(&self) -> bool {
-        terraform_supports(self.major, self.minor)
+    /// Whether `version` has the feature.
+    pub fn supported_by(&self, version: &terraform::CliVersion) -> bool {
+        let first = match version.cli {
+            terraform::Cli::Terraform => Some(self.terraform),
+            terraform::Cli::OpenTofu => self.opentofu,
+        };
+        first.is_some_and(|first| (version.major, version.minor) >= first)
     }
 
-    /// For a part of a test (`what`): whether the Terraform in use has the feature; when it
-    /// has not, records the part as skipped: `{what} (uses {feature}): needs Terraform >= ...`.
+    /// Why `what` cannot run on `version`: `{what}: needs Terraform >= 1.10, this is
+    /// Terraform 1.6.6`, or `... needs OpenTofu >= 1.11, ...`, or `... no OpenTofu release
+    /// has {feature}, this is OpenTofu 1.12.6`.
+    pub fn missing(&self, version: &terraform::CliVersion, what: &str) -> String {
+        let first = match version.cli {
+            terraform::Cli::Terraform => Some(self.terraform),
+            terraform::Cli::OpenTofu => self.opentofu,
+        };
+        match first {
+            Some((major, minor)) => format!(
+                "{what}: needs {} >= {major}.{minor}, this is {version}",
+                version.cli.name()
+            ),
+            None => format!(
+                "{what}: no {} release has {}, this is {version}",
+                version.cli.name(),
+                self.name
+            ),
+        }
+    }
+
+    /// Whether the CLI in use has the feature (nothing printed).
+    pub fn supported(&self) -> bool {
+        self.supported_by(&cli_version())
+    }
+
+    /// For a part of a test (`what`): whether the CLI in use has the feature; when it has
+    /// not, records the part as skipped: `{what} (uses {feature}): needs Terraform >= ...`.
     pub fn available_for(&self, what: &str) -> bool {
-        terraform_at_least(
-            self.major,
-            self.minor,
-            &format!("{what} (uses {})", self.name),
-        )
+        if self.supported() {
+            return true;
+        }
+        skip_part(&self.missing(&cli_version(), &format!("{what} (uses {})", self.name)));
+        false
+    }
+
+    /// For a **whole** test: whether the CLI in use has the feature; when it has not,
+    /// records the test as skipped ([`skip_test`]). Used by
+    /// [`require_terraform_version!`](crate::require_terraform_version).
+    pub fn needed_by_test(&self) -> bool {
+        if self.supported() {
+            return true;
+        }
+        skip_test(&self.missing(&cli_version(), self.name));
+        false
     }
 }
 
-/// First lines of a test of a version-gated Terraform feature, given as a [`Feature`] or as
-/// `major, minor, "what"`: when Terraform is older, prints `skipped: {what}: needs
-/// Terraform >= M.m, this is X.Y.Z`, reports the test as skipped to `cargo xtask test`, and
-/// returns from the test.
+/// First lines of a test of a version-gated feature ([`Feature`]): when the CLI in use lacks
+/// it, prints `skipped: {feature}: needs Terraform >= M.m, this is Terraform X.Y.Z` (or
+/// OpenTofu's), reports the test as skipped to `cargo xtask test`, and returns from the test.
 #[macro_export]
 macro_rules! require_terraform_version {
     ($feature:expr) => {
-        let feature: $crate::support::Feature = $feature;
-        $crate::require_terraform_version!(feature.major, feature.minor, feature.name);
-    };
-    ($major:expr, $minor:expr, $what:expr) => {
         $crate::require_terraform!();
-        if !$crate::support::test_needs_terraform($major, $minor, $what) {
+        let feature: $crate::support::Feature = $feature;
+        if !feature.needed_by_test() {
             return;
         }
     };

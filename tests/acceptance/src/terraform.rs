@@ -410,7 +410,9 @@ pub fn command(terraform: &Path) -> Command {
     let mut cmd = Command::new(terraform);
     for (key, _) in std::env::vars_os() {
         let Some(key) = key.to_str() else { continue };
-        if key.starts_with("TF_") && !key.starts_with("TF_LOG") {
+        // OpenTofu reads TF_* too, and its own TOFU_* settings.
+        let setting = key.starts_with("TF_") || key.starts_with("TOFU_");
+        if setting && !key.starts_with("TF_LOG") && !key.starts_with("TOFU_LOG") {
             cmd.env_remove(key);
         }
     }
@@ -418,7 +420,98 @@ pub fn command(terraform: &Path) -> Command {
     cmd
 }
 
-/// `terraform version`'s first line, such as `Terraform v1.15.5`.
+/// Which command-line program a `terraform` executable is: both run the provider the same
+/// way, but OpenTofu completes `source = "wayfinder/wayfinder"` with its own registry and
+/// numbers its releases on its own (OpenTofu 1.7 is no Terraform 1.7).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Cli {
+    Terraform,
+    OpenTofu,
+}
+
+impl Cli {
+    /// `Terraform` or `OpenTofu`, as the program names itself.
+    pub fn name(self) -> &'static str {
+        match self {
+            Cli::Terraform => "Terraform",
+            Cli::OpenTofu => "OpenTofu",
+        }
+    }
+
+    /// The full address `source = "wayfinder/wayfinder"` means to this CLI: what the lock
+    /// file, the state and `providers schema -json` name the provider by.
+    pub fn provider_source(self) -> &'static str {
+        match self {
+            Cli::Terraform => PROVIDER_SOURCE,
+            Cli::OpenTofu => OPENTOFU_PROVIDER_SOURCE,
+        }
+    }
+}
+
+/// A CLI's version, read from `terraform version` / `tofu version`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CliVersion {
+    pub cli: Cli,
+    pub major: u32,
+    pub minor: u32,
+    pub patch: u32,
+}
+
+impl CliVersion {
+    /// Reads the first line of `version`'s output: `Terraform v1.15.5`, `OpenTofu v1.12.6`.
+    pub fn parse(line: &str) -> Option<CliVersion> {
+        let line = line.trim();
+        let (cli, rest) = if let Some(rest) = line.strip_prefix("Terraform v") {
+            (Cli::Terraform, rest)
+        } else {
+            (Cli::OpenTofu, line.strip_prefix("OpenTofu v")?)
+        };
+        let mut numbers = rest.split(['.', '-', '+', ' ']).map(str::parse::<u32>);
+        let major = numbers.next()?.ok()?;
+        let minor = numbers.next()?.ok()?;
+        let patch = numbers.next()?.ok()?;
+        Some(CliVersion {
+            cli,
+            major,
+            minor,
+            patch,
+        })
+    }
+
+    /// `1.15.5`.
+    pub fn number(&self) -> String {
+        format!("{}.{}.{}", self.major, self.minor, self.patch)
+    }
+
+    /// How the version matrix names it: `1.15.5` for Terraform, `tofu-1.12.6` for OpenTofu.
+    pub fn label(&self) -> String {
+        match self.cli {
+            Cli::Terraform => self.number(),
+            Cli::OpenTofu => format!("{OPENTOFU_LABEL_PREFIX}{}", self.number()),
+        }
+    }
+}
+
+impl std::fmt::Display for CliVersion {
+    /// `Terraform 1.15.5`, `OpenTofu 1.12.6`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} {}", self.cli.name(), self.number())
+    }
+}
+
+/// How the version matrix (`cargo xtask test --terraform tofu-1.12.6`) names an OpenTofu
+/// release.
+pub const OPENTOFU_LABEL_PREFIX: &str = "tofu-";
+
+/// The version of the CLI at `terraform`, from its first `version` line.
+pub fn cli_version(terraform: &Path) -> Result<CliVersion> {
+    let line = version(terraform)?;
+    CliVersion::parse(&line)
+        .ok_or_else(|| anyhow!("`{} version` printed {line:?}", terraform.display()))
+}
+
+/// `terraform version`'s first line, such as `Terraform v1.15.5` (or `OpenTofu v1.12.6`
+/// from `tofu`).
 pub fn version(terraform: &Path) -> Result<String> {
     let out = command(terraform)
         .arg("version")
@@ -427,7 +520,7 @@ pub fn version(terraform: &Path) -> Result<String> {
         .with_context(|| format!("running {} version", terraform.display()))?;
     let stdout = String::from_utf8_lossy(&out.stdout);
     let first = stdout.lines().next().unwrap_or("").trim().to_string();
-    if !out.status.success() || !first.starts_with("Terraform v") {
+    if !out.status.success() || CliVersion::parse(&first).is_none() {
         bail!(
             "`{} version` failed ({}): {}{}",
             terraform.display(),
@@ -590,6 +683,30 @@ mod tests {
         let err = release("1.2.3").unwrap_err().to_string();
         assert!(err.contains("1.10.5, 1.12.2"), "{err}");
         assert!(RELEASES.contains(&DEFAULT_RELEASE));
+    }
+
+    #[test]
+    fn versions_of_both_clis_are_read() {
+        let terraform = CliVersion::parse("Terraform v1.6.6").unwrap();
+        assert_eq!(terraform.cli, Cli::Terraform);
+        assert_eq!(
+            (terraform.major, terraform.minor, terraform.patch),
+            (1, 6, 6)
+        );
+        assert_eq!(terraform.label(), "1.6.6");
+        assert_eq!(terraform.to_string(), "Terraform 1.6.6");
+        let tofu = CliVersion::parse("OpenTofu v1.12.6\n").unwrap();
+        assert_eq!(tofu.cli, Cli::OpenTofu);
+        assert_eq!(tofu.label(), "tofu-1.12.6");
+        assert_eq!(tofu.to_string(), "OpenTofu 1.12.6");
+        assert_eq!(tofu.cli.provider_source(), OPENTOFU_PROVIDER_SOURCE);
+        assert_eq!(
+            CliVersion::parse("Terraform v1.15.0-beta1").map(|v| v.number()),
+            Some("1.15.0".to_string())
+        );
+        for bad in ["", "terraform 1.6.6", "OpenTofu v1", "Terraform vX.Y.Z"] {
+            assert_eq!(CliVersion::parse(bad), None, "{bad:?}");
+        }
     }
 
     #[test]

@@ -13,7 +13,9 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use serde_json::json;
-use wayfinder_acceptance::support::{skip_part, skip_test, terraform_supports, too_old};
+use wayfinder_acceptance::support::{
+    MOCK_PROVIDERS, SELF_SERVICE_MODULES, cli_version, skip_part, skip_test,
+};
 use wayfinder_acceptance::{
     Server, Workdir, assert_json_eq, binary, repo_root, require_terraform,
     require_terraform_version, strip_nulls,
@@ -84,9 +86,13 @@ fn check_modules(input: &Path) -> (usize, Vec<String>) {
             .to_string();
         // The catalog's tests use mock_provider (1.7); a self-service module calls a provider
         // function (1.8) and validates variables against one another (1.9).
-        let (major, minor) = if name == "catalog" { (1, 7) } else { (1, 9) };
-        if !terraform_supports(major, minor) {
-            left_out.push(too_old(major, minor, &format!("the module {name}")));
+        let feature = if name == "catalog" {
+            MOCK_PROVIDERS
+        } else {
+            SELF_SERVICE_MODULES
+        };
+        if !feature.supported() {
+            left_out.push(feature.missing(&cli_version(), &format!("the module {name}")));
             continue;
         }
         let wd = Workdir::with_provider();
@@ -117,7 +123,7 @@ fn report_left_out(checked: usize, left_out: &[String]) {
     if checked == 0 {
         assert!(!left_out.is_empty(), "no module was compiled");
         skip_test(&format!(
-            "every compiled module needs a newer Terraform: {}",
+            "every compiled module needs a newer CLI: {}",
             left_out.into_iter().cloned().collect::<Vec<_>>().join("; ")
         ));
     } else {
@@ -193,7 +199,7 @@ fn workspace_of(o: &wayfinder_model::Object) -> Option<String> {
 #[test]
 fn the_catalog_module_publishes_exactly_the_definitions() {
     // The catalog module's own tests use mock_provider.
-    require_terraform_version!(1, 7, "the catalog module");
+    require_terraform_version!(MOCK_PROVIDERS);
     let definitions = example_objects();
     assert!(definitions.len() > 20, "{} definitions", definitions.len());
     let server = Server::start();

@@ -20,10 +20,12 @@ use std::time::Duration;
 
 use serde_json::Value;
 use wayfinder_acceptance::catalog::{self, cluster_phase, wait_cluster};
-use wayfinder_acceptance::support::{EPHEMERAL_RESOURCES, FUNCTIONS, skip_part};
+use wayfinder_acceptance::support::{
+    EPHEMERAL_RESOURCES, FUNCTIONS, SELF_SERVICE_MODULES, provider_source, skip_part,
+};
 use wayfinder_acceptance::{
     REQUIRED_PROVIDERS, Server, Workdir, assert_no_crash, binary, repo_root, require_terraform,
-    require_terraform_version, terraform, terraform_path,
+    require_terraform_version, terraform_path,
 };
 
 fn examples() -> PathBuf {
@@ -115,7 +117,7 @@ fn every_served_type_has_its_example() {
     wd.init();
     let out = wd.run(&["providers", "schema", "-json"]);
     let schema: Value = serde_json::from_str(&out.stdout).expect("providers schema -json");
-    let provider = &schema["provider_schemas"][terraform::PROVIDER_SOURCE];
+    let provider = &schema["provider_schemas"][provider_source()];
     let names = |key: &str| -> BTreeSet<String> {
         provider[key]
             .as_object()
@@ -357,7 +359,7 @@ fn pipeline(wd: &Workdir, server: &Server, token: &str, node_pools: Option<&str>
 fn the_quickstart_and_the_ci_pipeline_run_for_real() {
     // The workspace's self-service module calls a provider function in a validation rule
     // that refers to other variables.
-    require_terraform_version!(1, 9, "the quickstart's self-service module");
+    require_terraform_version!(SELF_SERVICE_MODULES);
     let server = Server::start();
     let api = server.client();
     let quickstart = examples().join("quickstart");

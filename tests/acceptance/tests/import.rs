@@ -10,7 +10,7 @@ use wayfinder_acceptance::config::{
     Entry, catalog, catalog_config, identity_import_blocks, import_blocks,
 };
 use wayfinder_acceptance::support::{
-    GENERATE_RESOURCE_CONFIG, RESOURCE_IDENTITY, create_all, terraform_version_string,
+    GENERATE_RESOURCE_CONFIG, IMPORT_BLOCKS, RESOURCE_IDENTITY, cli_version, create_all,
 };
 use wayfinder_acceptance::{
     REQUIRED_PROVIDERS, Server, Workdir, assert_json_eq, assert_no_crash, require_terraform,
@@ -314,7 +314,7 @@ fn smoke_import_blocks_by_identity() {
 
 #[test]
 fn smoke_generated_configuration_plans_clean() {
-    require_terraform_version!(1, 5, "import blocks with -generate-config-out");
+    require_terraform_version!(IMPORT_BLOCKS);
     let (server, entries) = server_with_catalog();
     let wd = Workdir::new(&server);
     wd.write_config(&format!(
@@ -361,8 +361,8 @@ fn smoke_generated_configuration_plans_clean() {
         // which is what the rest of this test checks.
         assert!(
             generated.contains("store_token = false"),
-            "Terraform {} writes every optional attribute from the schema:\n{generated}",
-            terraform_version_string()
+            "{} writes every optional attribute from the schema:\n{generated}",
+            cli_version()
         );
     }
     // The generated configuration plans as no-op imports, applies, and then plans empty.

@@ -1,11 +1,13 @@
-//! What OpenTofu does differently from Terraform, tested with the real parts there are (no
-//! `tofu` binary is available here; see docs/opentofu.md for what is and is not covered):
+//! What OpenTofu does differently from Terraform. These tests run under both CLIs: the real
+//! Terraform, and the real OpenTofu `cargo xtask test` builds (see docs/opentofu.md):
 //!
 //! - OpenTofu resolves `source = "wayfinder/wayfinder"` to `registry.opentofu.org`, so the
 //!   provider must be reachable under that address: through `TF_REATTACH_PROVIDERS` (the
 //!   provider's `--debug` output names both registries), a filesystem mirror laid out for
 //!   `registry.opentofu.org`, and `dev_overrides` keyed by it. The real Terraform CLI takes
-//!   the same full address in `required_providers`, so these run through Terraform.
+//!   the same full address in `required_providers`, so these run through Terraform too.
+//!   OpenTofu names a provider of its own registry by the short `wayfinder/wayfinder` in
+//!   what it prints ([`shown_address`]).
 //! - OpenTofu calls provider functions (GetFunctions, CallFunction) on a **configured**
 //!   provider, where Terraform uses an unconfigured one: tested over the plugin protocol with
 //!   a real gRPC client, in the order OpenTofu sends the calls, against a real server.
@@ -17,6 +19,7 @@ use terraform_provider_wayfinder::codec::{Type, Value as TfValue};
 use terraform_provider_wayfinder::proto::tfplugin6 as pb;
 use terraform_provider_wayfinder::proto::tfplugin6::provider_client::ProviderClient;
 use wayfinder_acceptance::catalog::{self, fixture};
+use wayfinder_acceptance::support::is_opentofu;
 use wayfinder_acceptance::terraform::{OPENTOFU_PROVIDER_SOURCE, PROVIDER_VERSION, platform};
 use wayfinder_acceptance::{
     DebugProvider, Server, Workdir, assert_no_crash, binary, provider_mirror, require_terraform,
@@ -47,6 +50,17 @@ resource "wayfinder_compute_template" "x" {{
 }}
 "#
     )
+}
+
+/// How the CLI in use prints the provider at [`OPENTOFU_PROVIDER_SOURCE`]: OpenTofu leaves
+/// its own registry's hostname out (`wayfinder/wayfinder`), Terraform prints the full
+/// address of a registry not its own. Files (lock file, state) always hold the full address.
+fn shown_address() -> &'static str {
+    if is_opentofu() {
+        "wayfinder/wayfinder"
+    } else {
+        OPENTOFU_PROVIDER_SOURCE
+    }
 }
 
 /// Apply, check the server and the state's provider address, plan empty, destroy.
@@ -116,7 +130,8 @@ fn the_opentofu_address_installs_from_a_filesystem_mirror() {
     let init = wd.init();
     assert!(
         init.stdout.contains(&format!(
-            "Installing {OPENTOFU_PROVIDER_SOURCE} v{PROVIDER_VERSION}"
+            "Installing {} v{PROVIDER_VERSION}",
+            shown_address()
         )),
         "{init}"
     );
@@ -165,7 +180,7 @@ fn dev_overrides_under_the_opentofu_address() {
         .join(" ");
     assert!(
         text.contains("Provider development overrides are in effect")
-            && text.contains(OPENTOFU_PROVIDER_SOURCE),
+            && text.contains(&format!("{} in ", shown_address())),
         "{out}"
     );
     assert!(

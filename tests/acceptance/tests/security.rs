@@ -21,7 +21,7 @@ use std::time::Duration;
 use serde_json::Value;
 use wayfinder_acceptance::catalog::{self, cluster_phase, fixture, publish_platform, wait_cluster};
 use wayfinder_acceptance::faults::{Proxy, find_tokens};
-use wayfinder_acceptance::support::{terraform_at_least, unzip_all};
+use wayfinder_acceptance::support::{EPHEMERAL_RESOURCES, unzip_all};
 use wayfinder_acceptance::{
     ApiClient, REQUIRED_PROVIDERS, Server, Workdir, assert_no_crash, require_terraform,
 };
@@ -107,7 +107,7 @@ resource "terraform_data" "use" {
 #[test]
 fn no_secret_reaches_plans_state_or_logs() {
     require_terraform!();
-    let ephemeral = terraform_at_least(1, 10, "ephemeral cluster credentials");
+    let ephemeral = EPHEMERAL_RESOURCES.available_for("ephemeral cluster credentials");
     let mut server = Server::start_with_args(&["--log-level=trace", "--sim-provision-time=1s"]);
     let api = server.client();
     publish_platform(&api);
