@@ -17,7 +17,7 @@ use serde_json::Value;
 use wayfinder_model::kinds::{self, KindInfo, Scope};
 use wayfinder_model::limits::MAX_OBJECT_BYTES;
 
-use crate::resources::list_kind;
+use crate::keys::list_kind;
 use crate::status::ApiError;
 use crate::store::Reads;
 

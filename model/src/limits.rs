@@ -29,9 +29,9 @@ use crate::error::{FieldPath, Reason};
 use crate::validate::Checker;
 
 /// Longest object name (a DNS-1123 subdomain); names that must be one DNS label: 63.
-pub const MAX_NAME: usize = 253;
+pub const MAX_NAME: usize = crate::validate::MAX_DNS_SUBDOMAIN;
 /// Longest DNS prefix of a label or annotation key (`example.com/`).
-pub const MAX_LABEL_PREFIX: usize = 253;
+pub const MAX_LABEL_PREFIX: usize = crate::validate::MAX_DNS_SUBDOMAIN;
 /// Longest name part of a label or annotation key.
 pub const MAX_LABEL_NAME: usize = 63;
 /// Longest label value.

@@ -122,11 +122,7 @@ impl Checker {
             Some((p, n)) => (Some(p), n),
             None => (None, key),
         };
-        let prefix_ok = prefix.is_none_or(|p| {
-            !p.is_empty()
-                && p.len() <= crate::limits::MAX_LABEL_PREFIX
-                && p.split('.').all(is_dns_label)
-        });
+        let prefix_ok = prefix.is_none_or(is_dns_subdomain);
         if !prefix_ok || !is_label_name(name) {
             self.push(
                 &path.field(key),
@@ -203,10 +199,15 @@ fn is_label_name(s: &str) -> bool {
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'-' | b'_' | b'.'))
 }
 
+/// Longest DNS subdomain (RFC 1123), as Kubernetes limits object names and key prefixes.
+pub const MAX_DNS_SUBDOMAIN: usize = 253;
+/// Longest DNS label (RFC 1123).
+pub const MAX_DNS_LABEL: usize = 63;
+
 pub fn is_dns_label(s: &str) -> bool {
     let b = s.as_bytes();
     !b.is_empty()
-        && b.len() <= 63
+        && b.len() <= MAX_DNS_LABEL
         && b.iter()
             .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'-')
         && b[0] != b'-'
@@ -216,7 +217,7 @@ pub fn is_dns_label(s: &str) -> bool {
 /// A DNS-1123 subdomain: dot-separated labels, at most 253 characters. Kubernetes service
 /// account names and Wayfinder's access role names (`cluster.admin`) are such names.
 pub fn is_dns_subdomain(s: &str) -> bool {
-    !s.is_empty() && s.len() <= 253 && s.split('.').all(is_dns_label)
+    !s.is_empty() && s.len() <= MAX_DNS_SUBDOMAIN && s.split('.').all(is_dns_label)
 }
 
 /// Whether `v` is a version as Wayfinder's pattern allows:

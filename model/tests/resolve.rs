@@ -582,7 +582,14 @@ fn a_named_cloud_access_must_fit_the_cluster() {
     assert_eq!(
         problems_of(&named("{workspace: web, name: aws-web}"), &view),
         [
-            "spec.cloudAccessRef.name: cloud access web/aws-web does not serve workspace pay in stage nonprod: it belongs to workspace web"
+            // Another workspace's access: the same answer whether it exists or not.
+            "spec.cloudAccessRef.workspace: cloud access web/aws-web cannot be used: a cluster in workspace pay uses cloud access of workspace pay or admin only; these fit: admin/aws-nonprod"
+        ]
+    );
+    assert_eq!(
+        problems_of(&named("{workspace: web, name: aws-gone}"), &view),
+        [
+            "spec.cloudAccessRef.workspace: cloud access web/aws-gone cannot be used: a cluster in workspace pay uses cloud access of workspace pay or admin only; these fit: admin/aws-nonprod"
         ]
     );
     let r = resolved(&named("{workspace: admin, name: aws-nonprod}"), &view);

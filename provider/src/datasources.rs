@@ -494,4 +494,71 @@ mod tests {
                 .is_empty()
         );
     }
+
+    #[test]
+    fn the_cluster_resource_and_data_source_show_the_same_status_fields_from_the_model() {
+        let status_of = |ty: &Type| match ty {
+            Type::Object(attrs) => attrs.iter().map(|(n, _)| n.clone()).collect::<Vec<_>>(),
+            other => panic!("status is not an object: {other:?}"),
+        };
+        let resource = crate::resources::all()
+            .into_iter()
+            .find(|r| r.kind == &CLUSTER)
+            .expect("the cluster resource");
+        let status_type = |block: &crate::schema::Block| {
+            block
+                .attributes
+                .iter()
+                .find(|a| a.name == crate::resources::STATUS)
+                .expect("a status attribute")
+                .ty
+                .clone()
+        };
+        let resource_status = status_type(&resource.schema().block);
+        let from_resource = status_of(&resource_status);
+        let source = find("wayfinder_cluster");
+        let attr = source
+            .schema()
+            .block
+            .attributes
+            .iter()
+            .find(|a| a.name == crate::resources::STATUS)
+            .expect("a status attribute");
+        assert_eq!(status_of(&attr.ty), from_resource);
+        let mut want = vec!["status", "message", "conditions"];
+        want.extend(
+            wayfinder_model::cluster::STATUS_SHAPE
+                .iter()
+                .map(|f| match f.name {
+                    "lastReconcile" => "last_reconcile",
+                    "cloudId" => "cloud_id",
+                    "kubernetesVersion" => "kubernetes_version",
+                    "clusterPolicies" => "cluster_policies",
+                    "deletionRequested" => "deletion_requested",
+                    "deleteAttempts" => "delete_attempts",
+                    "retryAfter" => "retry_after",
+                    n => n,
+                }),
+        );
+        assert_eq!(from_resource, want);
+        // The conditions' fields are the model's Condition.
+        let Type::Object(attrs) = &resource_status else {
+            unreachable!()
+        };
+        let conditions = &attrs.iter().find(|(n, _)| n == "conditions").unwrap().1;
+        assert_eq!(
+            format!("{conditions:?}"),
+            format!(
+                "{:?}",
+                Type::List(Box::new(Type::Object(vec![
+                    ("type".into(), Type::String),
+                    ("status".into(), Type::String),
+                    ("reason".into(), Type::String),
+                    ("message".into(), Type::String),
+                    ("observed_generation".into(), Type::Number),
+                    ("last_transition_time".into(), Type::String),
+                ])))
+            )
+        );
+    }
 }

@@ -116,7 +116,8 @@ fn every_file_the_code_map_names_exists() {
         if !token.ends_with(".rs") || token.contains('*') {
             continue;
         }
-        let exists = root.join(token).is_file() || all.iter().any(|p| p.ends_with(&format!("/{token}")));
+        let exists =
+            root.join(token).is_file() || all.iter().any(|p| p.ends_with(&format!("/{token}")));
         if !exists {
             unknown.push(token.to_string());
         }
@@ -140,7 +141,8 @@ fn the_model_depends_only_on_parsing_crates() {
         "saphyr-parser",
         "thiserror",
     ];
-    let manifest = fs::read_to_string(repo_root().join("model/Cargo.toml")).expect("model manifest");
+    let manifest =
+        fs::read_to_string(repo_root().join("model/Cargo.toml")).expect("model manifest");
     let mut section = "";
     let mut extra = Vec::new();
     for line in manifest.lines() {

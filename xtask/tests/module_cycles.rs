@@ -1,4 +1,5 @@
-//! No cycles between the top-level modules of `wayfinder-model` and `wayfinder-compiler`.
+//! No cycles between the top-level modules of `wayfinder-model`, `wayfinder-compiler`,
+//! `wayfinder-controlplane` and `terraform-provider-wayfinder`.
 //!
 //! A module's dependencies are read from its source: every `crate::NAME` outside comments
 //! (in `use` lines, inline paths and serde attribute strings alike), and every name in a
@@ -51,6 +52,16 @@ fn the_model_has_no_cycle_between_its_modules_beyond_the_kind_registry() {
 #[test]
 fn the_compiler_has_no_cycle_between_its_modules() {
     assert_no_cycles("compiler", &[]);
+}
+
+#[test]
+fn the_control_plane_has_no_cycle_between_its_modules() {
+    assert_no_cycles("controlplane", &[]);
+}
+
+#[test]
+fn the_provider_has_no_cycle_between_its_modules() {
+    assert_no_cycles("provider", &[]);
 }
 
 #[test]
