@@ -62,7 +62,7 @@ pub struct Args {
     /// controlplane, growth.
     #[arg(long, value_enum, value_name = "GROUP")]
     pub only: Vec<Group>,
-    /// Measure this provider executable instead of the release build (to compare builds,
+    /// Measure this provider executable instead of the provider-release build (to compare builds,
     /// e.g. one made with other settings).
     #[arg(long, value_name = "PATH")]
     pub provider: Option<PathBuf>,
@@ -96,7 +96,7 @@ pub struct Ctx {
     pub terraform_version: String,
     pub quick: bool,
     pub runs: usize,
-    /// The provider executable measured (the release build unless `--provider`).
+    /// The provider executable measured (the `provider-release` build unless `--provider`).
     pub provider: PathBuf,
 }
 
@@ -432,7 +432,7 @@ pub fn run(args: &Args) -> Result<()> {
     // Release binaries: what users run. CARGO_PROFILE_RELEASE_DEBUG=line-tables-only keeps
     // line tables for `perf record --call-graph dwarf`.
     step(
-        "building release binaries (cargo build --release --bins -p wayfinder-controlplane -p terraform-provider-wayfinder -p wayfinder-compiler)",
+        "building release binaries (cargo build --release --bins -p wayfinder-controlplane -p wayfinder-compiler)",
         || {
             run_command(
                 &mut cargo(
@@ -444,12 +444,19 @@ pub fn run(args: &Args) -> Result<()> {
                         "-p",
                         "wayfinder-controlplane",
                         "-p",
-                        "terraform-provider-wayfinder",
-                        "-p",
                         "wayfinder-compiler",
                     ],
                 ),
                 "cargo build --release",
+            )
+        },
+    )?;
+    step(
+        "building the provider as shipped (cargo build --profile provider-release -p terraform-provider-wayfinder)",
+        || {
+            run_command(
+                &mut cargo(&root, crate::release::PROVIDER_BUILD),
+                "cargo build --profile provider-release",
             )
         },
     )?;
@@ -458,7 +465,7 @@ pub fn run(args: &Args) -> Result<()> {
     let provider = match &args.provider {
         Some(p) if p.is_file() => std::path::absolute(p)?,
         Some(p) => bail!("--provider {}: no such file", p.display()),
-        None => release.join(crate::terraform::PROVIDER_BINARY),
+        None => crate::release::provider_binary(&root),
     };
     let ctx = Ctx {
         dir: target_dir(&root).join("bench"),

@@ -75,8 +75,6 @@ pub fn run(args: &Args) -> Result<()> {
         "build",
         "--release",
         "-p",
-        "terraform-provider-wayfinder",
-        "-p",
         "wayfinder-controlplane",
         "-p",
         "wayfinder-compiler",
@@ -86,10 +84,15 @@ pub fn run(args: &Args) -> Result<()> {
     step(&format!("building release binaries ({shown})"), || {
         run_command(&mut cargo(&root, build), &shown)
     })?;
+    let shown = format!("cargo {}", PROVIDER_BUILD.join(" "));
+    step(&format!("building the provider ({shown})"), || {
+        run_command(&mut cargo(&root, PROVIDER_BUILD), &shown)
+    })?;
     let bins = target_dir(&root).join("release");
+    let provider = provider_binary(&root);
     let files = step(
         &format!("packaging {VERSION} for {platform} into {}", out.display()),
-        || package(&bins, VERSION, &platform, &out),
+        || package(&provider, &bins, VERSION, &platform, &out),
     )?;
     for f in &files {
         let size = fs::metadata(out.join(f)).map(|m| m.len()).unwrap_or(0);
@@ -112,11 +115,35 @@ pub fn provider_zip_name(version: &str, platform: &str) -> String {
     format!("{PROVIDER}_{version}_{platform}.zip")
 }
 
-/// Packages the binaries in `bins` as release `version` for `platform` into `out` (emptied
-/// first). Returns the names of the files written at the top of `out`, in order.
-pub fn package(bins: &Path, version: &str, platform: &str, out: &Path) -> Result<Vec<String>> {
-    for name in std::iter::once(PROVIDER).chain(OTHER_BINARIES.iter().copied()) {
-        let path = bins.join(name);
+/// The command that builds the provider as shipped: the `provider-release` profile (fat LTO,
+/// one codegen unit, `panic = "abort"`; see the workspace's Cargo.toml).
+pub const PROVIDER_BUILD: &[&str] = &[
+    "build",
+    "--profile",
+    "provider-release",
+    "-p",
+    "terraform-provider-wayfinder",
+    "--bins",
+];
+
+/// Where [`PROVIDER_BUILD`] puts the provider.
+pub fn provider_binary(root: &Path) -> PathBuf {
+    target_dir(root).join("provider-release").join(PROVIDER)
+}
+
+/// Packages `provider` and the other binaries in `bins` as release `version` for `platform`
+/// into `out` (emptied first). Returns the names of the files written at the top of `out`, in
+/// order.
+pub fn package(
+    provider: &Path,
+    bins: &Path,
+    version: &str,
+    platform: &str,
+    out: &Path,
+) -> Result<Vec<String>> {
+    for path in std::iter::once(provider.to_path_buf())
+        .chain(OTHER_BINARIES.iter().map(|name| bins.join(name)))
+    {
         if !path.is_file() {
             bail!(
                 "{} does not exist; build it first (cargo xtask release builds it)",
@@ -133,7 +160,7 @@ pub fn package(bins: &Path, version: &str, platform: &str, out: &Path) -> Result
     write_zip(
         &out.join(&provider_zip),
         &format!("{PROVIDER}_v{version}"),
-        &bins.join(PROVIDER),
+        provider,
     )?;
     let manifest = format!("{PROVIDER}_{version}_manifest.json");
     fs::write(out.join(&manifest), MANIFEST).with_context(|| format!("writing {manifest}"))?;
@@ -245,7 +272,7 @@ mod tests {
         let bins = built_bins();
         let dir = tempfile::tempdir().unwrap();
         let out = dir.path().join("dist");
-        let files = package(&bins, "1.2.3", "linux_amd64", &out).unwrap();
+        let files = package(&bins.join(PROVIDER), &bins, "1.2.3", "linux_amd64", &out).unwrap();
         assert_eq!(
             files,
             [
@@ -302,7 +329,7 @@ mod tests {
 
         // Deterministic: packaging again gives the same bytes.
         let before = fs::read(&zip_path).unwrap();
-        package(&bins, "1.2.3", "linux_amd64", &out).unwrap();
+        package(&bins.join(PROVIDER), &bins, "1.2.3", "linux_amd64", &out).unwrap();
         assert!(
             before == fs::read(&zip_path).unwrap(),
             "the zip is not reproducible"
@@ -339,7 +366,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let out = dir.path().join("dist");
         let platform = host_platform().unwrap();
-        package(&bins, VERSION, &platform, &out).unwrap();
+        package(&bins.join(PROVIDER), &bins, VERSION, &platform, &out).unwrap();
         let cli_config = dir.path().join("cli.tfrc");
         fs::write(&cli_config, mirror_cli_config(&out.join("mirror"))).unwrap();
         let version = wayfinder_acceptance::terraform::cli_version(&tf.path).unwrap();
