@@ -9,7 +9,7 @@ use wayfinder_model::cost;
 use wayfinder_model::policy::{Rule as PolicyRule, check_cluster};
 use wayfinder_model::resolve::RESERVED_LABELS;
 use wayfinder_model::resolved::{PoolOrigin, ResolvedCluster};
-use wayfinder_model::validate::{is_dns_label, is_workspace_key};
+use wayfinder_model::validate::{WORKSPACE_KEY, is_dns_label, is_workspace_key};
 
 use crate::catalog::string_list;
 
@@ -104,8 +104,14 @@ impl<'c> Plan<'c> {
         push(
             Rule::WorkspaceFormat,
             "workspace",
-            "can(regex(\"^[a-z][a-z0-9]{1,4}$\", var.workspace))".into(),
-            "The workspace is a workspace key: 2 to 5 lower-case letters or digits, starting with a letter (got ${jsonencode(var.workspace)}).".into(),
+            format!(
+                "can(regex({}, var.workspace))",
+                crate::hcl::quote(WORKSPACE_KEY.hcl_regex)
+            ),
+            format!(
+                "The workspace is a workspace key: {} (got ${{jsonencode(var.workspace)}}).",
+                WORKSPACE_KEY.text
+            ),
         );
         if let Some(ws) = self.scope_workspaces() {
             push(
