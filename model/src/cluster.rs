@@ -64,7 +64,7 @@ pub struct ClusterSpec {
     /// Node pools that replace the template's pool of the same logical name, or add to them.
     #[serde(default, skip_serializing_if = "crate::compute::none_or_empty")]
     pub node_pools: Option<Vec<NodePool>>,
-    /// `spec.network`: the cluster's node network; allocated from the plan's network when absent.
+    /// `spec.network`: the cluster's node network, a size to allocate or a CIDR; the plan's default when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub network: Option<ClusterNetwork>,
     /// Labels applied to the cluster.

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ObjectMeta {
-    /// `metadata.name`: the object's name, unique within its kind and workspace.
+    /// `metadata.name`: the object's name, unique per kind in its workspace (or on the platform).
     #[serde(default)]
     pub name: String,
     /// `metadata.namespace`: the workspace's namespace (`ws-{workspace}`) for a workspaced kind.
