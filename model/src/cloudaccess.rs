@@ -59,9 +59,11 @@ pub const PERMISSIONS: &[&str] = &[
     "PeeringAcceptor",
 ];
 
+/// The spec of a CloudIdentity: the cloud identity Wayfinder uses to reach a cloud account.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct CloudIdentitySpec {
+    /// `spec.description`: what the identity is for.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
     /// `aws`, `azure` or `gcp`.
@@ -70,26 +72,34 @@ pub struct CloudIdentitySpec {
     /// The identity type; the cloud's (see [`IDENTITY_TYPES`]) when absent.
     #[serde(rename = "type", default, skip_serializing_if = "Option::is_none")]
     pub type_: Option<String>,
+    /// `spec.aws`: the AWS identity; set when the cloud is `aws`, and only then.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub aws: Option<AwsIdentity>,
+    /// `spec.azure`: the Azure identity; set when the cloud is `azure`, and only then.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub azure: Option<AzureIdentity>,
+    /// `spec.gcp`: the GCP identity; set when the cloud is `gcp`, and only then.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub gcp: Option<GcpIdentity>,
 }
 
+/// `spec.aws` of a CloudIdentity.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AwsIdentity {
+    /// `roleARN`: the IAM role Wayfinder assumes.
     #[serde(rename = "roleARN", default)]
     pub role_arn: String,
 }
 
+/// `spec.azure` of a CloudIdentity.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AzureIdentity {
+    /// `clientID`: the application (client) ID, a GUID.
     #[serde(rename = "clientID", default)]
     pub client_id: String,
+    /// `tenantID`: the Azure AD tenant ID, a GUID.
     #[serde(rename = "tenantID", default)]
     pub tenant_id: String,
     #[serde(
@@ -97,19 +107,24 @@ pub struct AzureIdentity {
         default,
         skip_serializing_if = "Option::is_none"
     )]
+    /// `principalID`: the service principal's object ID, a GUID.
     pub principal_id: Option<String>,
 }
 
+/// `spec.gcp` of a CloudIdentity.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct GcpIdentity {
+    /// `serviceAccount`: the service account's email.
     #[serde(default)]
     pub service_account: String,
 }
 
+/// The spec of a CloudAccessConfig: a cloud account, subscription or project Wayfinder may use, and for what.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct CloudAccessConfigSpec {
+    /// `spec.description`: what the cloud access is for.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
     /// `aws`, `azure` or `gcp`.
@@ -121,56 +136,73 @@ pub struct CloudAccessConfigSpec {
     /// The workspaces and stages it serves; everywhere when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scope: Option<ScopeSpec>,
+    /// `spec.aws`: the AWS account; set when the cloud is `aws`, and only then.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub aws: Option<AwsAccount>,
+    /// `spec.azure`: the Azure subscription; set when the cloud is `azure`, and only then.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub azure: Option<AzureSubscription>,
+    /// `spec.gcp`: the GCP project; set when the cloud is `gcp`, and only then.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub gcp: Option<GcpProject>,
+    /// `spec.cloudIdentityRef`: the cloud identity Wayfinder uses to reach the account.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cloud_identity_ref: Option<CloudIdentityRef>,
+    /// `spec.permissions`: what the access may be used for.
     #[serde(default, skip_serializing_if = "crate::compute::none_or_empty")]
     pub permissions: Option<Vec<Permission>>,
 }
 
+/// `spec.aws` of a CloudAccessConfig.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct AwsAccount {
     /// The 12-digit account ID.
     #[serde(default)]
     pub account: String,
+    /// `defaultRegion`: the region clusters use when neither they nor their plan choose one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub default_region: Option<String>,
 }
 
+/// `spec.azure` of a CloudAccessConfig.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AzureSubscription {
+    /// `subscription`: the subscription ID, a GUID.
     #[serde(default)]
     pub subscription: String,
+    /// `tenantID`: the Azure AD tenant ID, a GUID.
     #[serde(rename = "tenantID", default)]
     pub tenant_id: String,
 }
 
+/// `spec.gcp` of a CloudAccessConfig.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct GcpProject {
+    /// `project`: the GCP project ID.
     #[serde(default)]
     pub project: String,
 }
 
+/// `spec.cloudIdentityRef`: a CloudIdentity in the same workspace.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct CloudIdentityRef {
+    /// `cloud`: the identity's cloud; the same as the access's `spec.cloud`.
     #[serde(default)]
     pub cloud: String,
+    /// `name`: the cloud identity's name.
     #[serde(default)]
     pub name: String,
 }
 
+/// One of `spec.permissions`: a permission the access grants.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Permission {
+    /// `permission`: one of [`PERMISSIONS`].
     #[serde(default)]
     pub permission: String,
     /// AWS: the IAM role to assume for this permission.
@@ -181,6 +213,7 @@ pub struct Permission {
     pub gcp_service_account: Option<String>,
 }
 
+/// The fields of a CloudIdentity's spec.
 pub const CLOUD_IDENTITY_SHAPE: &[Field] = &[
     Field::optional(
         "description",
@@ -240,6 +273,7 @@ pub const CLOUD_IDENTITY_SHAPE: &[Field] = &[
     ),
 ];
 
+/// The fields of a CloudAccessConfig's spec.
 pub const CLOUD_ACCESS_CONFIG_SHAPE: &[Field] = &[
     Field::optional(
         "description",

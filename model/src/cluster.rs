@@ -39,9 +39,11 @@ pub type Cluster = Typed<ClusterSpec>;
 /// Smallest and largest network prefix a cluster may ask for; node ranges are at least /24.
 pub const NETWORK_PREFIX_RANGE: (i64, i64) = (16, 24);
 
+/// The spec of a Cluster: a Kubernetes cluster built from a published cluster plan version.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ClusterSpec {
+    /// `spec.description`: what the cluster is for.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
     /// The published cluster plan version the cluster is built from.
@@ -62,6 +64,7 @@ pub struct ClusterSpec {
     /// Node pools that replace the template's pool of the same logical name, or add to them.
     #[serde(default, skip_serializing_if = "crate::compute::none_or_empty")]
     pub node_pools: Option<Vec<NodePool>>,
+    /// `spec.network`: the cluster's node network, a size to allocate or a CIDR; the plan's default when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub network: Option<ClusterNetwork>,
     /// Labels applied to the cluster.
@@ -69,21 +72,26 @@ pub struct ClusterSpec {
     pub cluster_labels: Option<BTreeMap<String, String>>,
 }
 
+/// `spec.plan`: a published version of a ClusterPlan.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct PlanRef {
+    /// `name`: the cluster plan's name.
     #[serde(default)]
     pub name: String,
+    /// `version`: the published plan version, e.g. `1.3.0`.
     #[serde(default)]
     pub version: String,
 }
 
+/// `spec.cloudAccessRef`: a CloudAccessConfig, by workspace and name.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct CloudAccessRef {
     /// The workspace holding the cloud access; `admin` for the platform's own.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub workspace: Option<String>,
+    /// `name`: the cloud access's name.
     #[serde(default)]
     pub name: String,
 }
@@ -92,8 +100,10 @@ pub struct CloudAccessRef {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ClusterNetwork {
+    /// `size`: the prefix length to allocate from assignable networks, e.g. `22`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub size: Option<i64>,
+    /// `cidr`: the cluster's own node network, e.g. `10.0.4.0/22`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cidr: Option<String>,
 }
@@ -111,12 +121,16 @@ pub struct ClusterStatus {
     /// The cloud's own identifier of the cluster (e.g. an EKS cluster ARN).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cloud_id: Option<String>,
+    /// `status.provider`: the cluster provider built: `EKS`, `AKS` or `GKE`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub provider: Option<String>,
+    /// `status.cloud`: the cloud it runs in: `aws`, `azure` or `gcp`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cloud: Option<String>,
+    /// `status.region`: the cloud region it runs in.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub region: Option<String>,
+    /// `status.kubernetesVersion`: the Kubernetes version it runs.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub kubernetes_version: Option<String>,
     /// The node network allocated, written as soon as it is.
@@ -170,7 +184,9 @@ impl NetworkAllocation {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct PackageStatus {
+    /// The package's name.
     pub name: String,
+    /// The package version installed.
     pub version: String,
     /// `Installed`.
     pub status: String,
@@ -286,6 +302,7 @@ pub const STATUS_SHAPE: &[Field] = &[
     ),
 ];
 
+/// The fields of a Cluster's spec.
 pub const SPEC_SHAPE: &[Field] = &[
     Field::optional("description", FieldType::String, "What the cluster is for."),
     Field::required(

@@ -28,16 +28,21 @@ pub fn cloud_for_provider(provider: &str) -> Option<&'static str> {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ScopeSpec {
+    /// `allWorkspaces`: applies to every workspace.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub all_workspaces: Option<bool>,
+    /// `allowedWorkspaces`: the workspaces it applies to, when not all.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub allowed_workspaces: Option<Vec<String>>,
+    /// `allStages`: applies to every stage.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub all_stages: Option<bool>,
+    /// `allowedStages`: the stages it applies to, when not all.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub allowed_stages: Option<Vec<String>>,
 }
 
+/// The fields of a `scope`.
 pub const SCOPE_SHAPE: &[Field] = &[
     Field::optional(
         "allWorkspaces",
@@ -69,6 +74,7 @@ impl ScopeSpec {
         self.all_stages.unwrap_or(false) || self.allowed_stages.as_ref().is_none_or(Vec::is_empty)
     }
 
+    /// Whether the scope includes the workspace (named without the `ws-` prefix).
     pub fn includes_workspace(&self, workspace: &str) -> bool {
         self.covers_all_workspaces()
             || self
@@ -78,6 +84,7 @@ impl ScopeSpec {
                 .any(|w| w == workspace)
     }
 
+    /// Whether the scope includes the stage.
     pub fn includes_stage(&self, stage: &str) -> bool {
         self.covers_all_stages() || self.allowed_stages.iter().flatten().any(|s| s == stage)
     }

@@ -31,28 +31,35 @@ pub const MAX_POOL_NODES: i64 = 1000;
 /// A compute template.
 pub type ComputeTemplate = Typed<ComputeTemplateSpec>;
 
+/// The spec of a ComputeTemplate: the node pools a cluster gets for one cluster provider.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ComputeTemplateSpec {
+    /// `spec.description`: what the template is for, shown to workspace users.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
     /// `EKS`, `AKS` or `GKE`.
     #[serde(default)]
     pub provider: String,
+    /// `spec.nodePools`: the node pools, at least one.
     #[serde(default)]
     pub node_pools: Vec<NodePool>,
 }
 
+/// One node pool, in `spec.nodePools` of a ComputeTemplate or of a Cluster.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct NodePool {
+    /// `logicalName`: the pool's name within the template; unique, lower-case letters, digits and `-`.
     #[serde(default)]
     pub logical_name: String,
+    /// `description`: what the pool is for.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
     /// The instance type (`m6i.large`, `Standard_D4s_v5`, `e2-standard-4`).
     #[serde(default)]
     pub machine: String,
+    /// `image`: the node image, e.g. `AL2023_x86_64_STANDARD` (EKS) or `COS_CONTAINERD` (GKE).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub image: Option<String>,
     /// Root disk size in GiB.
@@ -61,64 +68,84 @@ pub struct NodePool {
     /// Initial node count.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub size: Option<i64>,
+    /// `autoscaling`: the pool's autoscaling bounds.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub autoscaling: Option<Autoscaling>,
+    /// `maxPodsPerNode`: the most pods per node, 8 to 737.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_pods_per_node: Option<i64>,
+    /// `spot`: spot (preemptible) capacity settings.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub spot: Option<Spot>,
     /// Empty and absent mean the same: no taints.
     #[serde(default, skip_serializing_if = "crate::compute::none_or_empty")]
     pub taints: Option<Vec<Taint>>,
+    /// `providerDetails`: provider-specific node pool settings.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub provider_details: Option<NodePoolProviderDetails>,
 }
 
+/// `autoscaling` of a node pool.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Autoscaling {
+    /// `enabled`: whether the pool scales between `minSize` and `maxSize`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub enabled: Option<bool>,
+    /// `minSize`: the fewest nodes; required when enabled.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub min_size: Option<i64>,
+    /// `maxSize`: the most nodes, at least `minSize`; required when enabled.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_size: Option<i64>,
 }
 
+/// `spot` of a node pool.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Spot {
+    /// `enabled`: whether the pool runs on spot capacity.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub enabled: Option<bool>,
+    /// `eks`: EKS spot settings; only when the provider is `EKS`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub eks: Option<SpotEks>,
 }
 
+/// `spot.eks` of a node pool.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct SpotEks {
+    /// `additionalInstanceTypes`: further instance types EKS may use to find spot capacity.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub additional_instance_types: Option<Vec<String>>,
 }
 
+/// One Kubernetes taint in a node pool's `taints`, applied to every node.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Taint {
+    /// `key`: the taint key.
     #[serde(default)]
     pub key: String,
+    /// `value`: the taint value.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub value: Option<String>,
+    /// `effect`: `NoSchedule`, `PreferNoSchedule` or `NoExecute`.
     #[serde(default)]
     pub effect: String,
 }
 
+/// `providerDetails` of a node pool.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct NodePoolProviderDetails {
+    /// `aks`: AKS settings; only when the provider is `AKS`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub aks: Option<AksNodePool>,
 }
 
+/// `providerDetails.aks` of a node pool.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct AksNodePool {

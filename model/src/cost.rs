@@ -67,6 +67,7 @@ pub struct Catalog {
 pub struct ProviderPrices {
     /// `aws`, `azure` or `gcp`.
     pub cloud: String,
+    /// The managed control-plane fee, per tier.
     pub control_plane: ControlPlanePrices,
     /// USD per GiB-month of node disk.
     pub disk_per_gb_month: f64,
@@ -94,6 +95,7 @@ pub struct ControlPlanePrices {
 pub struct CatalogError {
     /// `providers.EKS.regions.us-east-1.m6i.large`, or empty for the whole file.
     pub path: String,
+    /// Why the entry is wrong.
     pub message: String,
 }
 
@@ -290,15 +292,19 @@ fn to_cents(usd: f64) -> i64 {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Estimate {
+    /// The cluster provider priced: `EKS`, `AKS` or `GKE`.
     pub provider: String,
+    /// The region priced.
     pub region: String,
     /// Always `USD`.
     pub currency: String,
     /// The catalog's date, so a preview can say how old its prices are.
     pub catalog_date: String,
+    /// One estimate per node pool, in the cluster's pool order.
     pub pools: Vec<PoolEstimate>,
     /// The control-plane tier priced.
     pub control_plane_tier: String,
+    /// The control-plane fee per month, US cents.
     pub control_plane_cents: i64,
     /// Every pool's `monthly_cents` plus `control_plane_cents`.
     pub total_cents: i64,
@@ -310,16 +316,21 @@ pub struct Estimate {
 pub struct PoolEstimate {
     /// Index in the pools estimated.
     pub index: usize,
+    /// The pool's `logicalName`.
     pub logical_name: String,
+    /// The pool's instance type.
     pub machine: String,
     /// The pool at its largest possible size.
     pub nodes: i64,
+    /// Whether the pool runs on spot capacity (priced by the catalog's spot factor).
     pub spot: bool,
     /// The hourly price per node used: on-demand, or the spot price by the catalog's rule.
     pub hourly_usd: f64,
     /// Disk per node in GiB (the provider default when the pool sets none).
     pub disk_gb: i64,
+    /// The nodes' compute per month, US cents.
     pub compute_cents: i64,
+    /// The nodes' disks per month, US cents.
     pub disk_cents: i64,
     /// `compute_cents + disk_cents`.
     pub monthly_cents: i64,
@@ -335,9 +346,13 @@ impl Estimate {
 /// What kind of entry the catalog lacks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum CostErrorKind {
+    /// The cluster provider is not in the catalog.
     UnknownProvider,
+    /// The region is not in the catalog for the provider.
     UnknownRegion,
+    /// The instance type is not priced in the region.
     UnknownInstanceType,
+    /// The control-plane tier is not in the provider's tiers.
     UnknownControlPlaneTier,
 }
 
@@ -347,6 +362,7 @@ pub enum CostErrorKind {
 #[serde(rename_all = "camelCase")]
 #[error("{message}")]
 pub struct CostError {
+    /// What the catalog lacks.
     pub kind: CostErrorKind,
     /// Index of the pool (for instance types).
     pub pool: Option<usize>,
@@ -361,6 +377,7 @@ pub struct CostError {
     /// What the catalog has in its place (instance types of the region, regions of the
     /// provider, providers, tiers).
     pub available: Vec<String>,
+    /// The whole message: the pool, machine and region, and what the catalog has instead.
     pub message: String,
 }
 

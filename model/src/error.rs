@@ -5,7 +5,9 @@ use std::fmt;
 /// One step of a field path: a field name as it is spelled in YAML, or a list index.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum PathSegment {
+    /// A field, spelled as in YAML (`nodePools`).
     Field(String),
+    /// A position in a list, from zero.
     Index(usize),
 }
 
@@ -15,6 +17,7 @@ pub enum PathSegment {
 pub struct FieldPath(pub Vec<PathSegment>);
 
 impl FieldPath {
+    /// The empty path: the object itself.
     pub fn root() -> Self {
         Self(Vec::new())
     }
@@ -33,10 +36,12 @@ impl FieldPath {
         p
     }
 
+    /// The steps of the path, outermost first.
     pub fn segments(&self) -> &[PathSegment] {
         &self.0
     }
 
+    /// Whether this is the root path.
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
     }
@@ -130,8 +135,11 @@ impl Reason {
 /// One validation problem: where, why, and what would be accepted.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FieldError {
+    /// Where the problem is.
     pub path: FieldPath,
+    /// The kind of problem, as Kubernetes names it (`FieldValueInvalid`, …).
     pub reason: Reason,
+    /// What is wrong and what would be accepted.
     pub message: String,
 }
 
@@ -146,6 +154,7 @@ impl fmt::Display for FieldError {
 pub struct ValidationErrors {
     /// `Kind/name` of the object, for messages.
     pub object: String,
+    /// The problems, in document order.
     pub errors: Vec<FieldError>,
 }
 
@@ -180,7 +189,9 @@ pub struct ParseError {
     pub location: Option<(usize, usize)>,
     /// `Kind/name` when the document got far enough to say.
     pub object: Option<String>,
+    /// The field the error is about; the root when it is not about one field.
     pub path: FieldPath,
+    /// What went wrong and what would be accepted.
     pub message: String,
 }
 

@@ -11,19 +11,25 @@ use crate::shape::Field;
 /// Whether a kind lives at the platform level or inside a workspace.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Scope {
+    /// Platform-level: one object per name for the whole platform.
     Platform,
+    /// Inside a workspace: names are unique per workspace.
     Workspace,
 }
 
 /// Static facts about one kind.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct KindInfo {
+    /// The API group, e.g. `compute.appvia.io`.
     pub group: &'static str,
+    /// The API version within the group, e.g. `v2beta2`.
     pub version: &'static str,
+    /// The kind's name, e.g. `ComputeTemplate`.
     pub kind: &'static str,
     /// The kind in lower case, pluralised as Kubernetes does; the last path segment of its
     /// collection URL.
     pub plural: &'static str,
+    /// Platform-level or in a workspace.
     pub scope: Scope,
     /// Whether objects are versioned by `spec.version` (ClusterPlan, Package): stored once per
     /// version and addressed at `…/{name}/versions/{version}`.
@@ -53,6 +59,7 @@ impl KindInfo {
     }
 }
 
+/// ComputeTemplate (`compute.appvia.io/v2beta2`, platform): node pools for one cluster provider.
 pub const COMPUTE_TEMPLATE: KindInfo = KindInfo {
     group: "compute.appvia.io",
     version: "v2beta2",
@@ -65,6 +72,7 @@ pub const COMPUTE_TEMPLATE: KindInfo = KindInfo {
     status: &[],
 };
 
+/// Cluster (`compute.appvia.io/v2beta2`, in a workspace): a cluster built from a plan version.
 pub const CLUSTER: KindInfo = KindInfo {
     group: "compute.appvia.io",
     version: "v2beta2",
@@ -77,6 +85,7 @@ pub const CLUSTER: KindInfo = KindInfo {
     status: crate::cluster::STATUS_SHAPE,
 };
 
+/// ProvisioningPolicy (`policy.appvia.io/v2beta1`, platform): regions, compute and limits allowed where it applies.
 pub const PROVISIONING_POLICY: KindInfo = KindInfo {
     group: "policy.appvia.io",
     version: "v2beta1",
@@ -89,6 +98,7 @@ pub const PROVISIONING_POLICY: KindInfo = KindInfo {
     status: &[],
 };
 
+/// Workspace (`org.appvia.io/v2beta1`, platform): a team's space for clusters and cloud access.
 pub const WORKSPACE: KindInfo = KindInfo {
     group: "org.appvia.io",
     version: "v2beta1",
@@ -105,6 +115,7 @@ pub const WORKSPACE: KindInfo = KindInfo {
     status: &[],
 };
 
+/// Stage (`org.appvia.io/v2beta1`, platform): an environment class such as `nonprod` or `prod`.
 pub const STAGE: KindInfo = KindInfo {
     group: "org.appvia.io",
     version: "v2beta1",
@@ -117,6 +128,7 @@ pub const STAGE: KindInfo = KindInfo {
     status: &[],
 };
 
+/// AccessToken (`org.appvia.io/v2beta1`, in a workspace): a token for automation.
 pub const ACCESS_TOKEN: KindInfo = KindInfo {
     group: "org.appvia.io",
     version: "v2beta1",
@@ -129,6 +141,7 @@ pub const ACCESS_TOKEN: KindInfo = KindInfo {
     status: &[],
 };
 
+/// CloudIdentity (`cloudaccess.appvia.io/v2beta2`, in a workspace): how Wayfinder authenticates to a cloud.
 pub const CLOUD_IDENTITY: KindInfo = KindInfo {
     group: "cloudaccess.appvia.io",
     version: "v2beta2",
@@ -141,6 +154,7 @@ pub const CLOUD_IDENTITY: KindInfo = KindInfo {
     status: &[],
 };
 
+/// CloudAccessConfig (`cloudaccess.appvia.io/v2beta2`, in a workspace): a cloud account and what it may be used for.
 pub const CLOUD_ACCESS_CONFIG: KindInfo = KindInfo {
     group: "cloudaccess.appvia.io",
     version: "v2beta2",
@@ -153,6 +167,7 @@ pub const CLOUD_ACCESS_CONFIG: KindInfo = KindInfo {
     status: &[],
 };
 
+/// ClusterNetworkPlan (`networking.appvia.io/v2beta1`, platform): how a cluster's network is laid out.
 pub const CLUSTER_NETWORK_PLAN: KindInfo = KindInfo {
     group: "networking.appvia.io",
     version: "v2beta1",
@@ -165,6 +180,7 @@ pub const CLUSTER_NETWORK_PLAN: KindInfo = KindInfo {
     status: &[],
 };
 
+/// AssignableNetwork (`networking.appvia.io/v2beta1`, in a workspace): address ranges clusters' networks are allocated from.
 pub const ASSIGNABLE_NETWORK: KindInfo = KindInfo {
     group: "networking.appvia.io",
     version: "v2beta1",
@@ -177,6 +193,7 @@ pub const ASSIGNABLE_NETWORK: KindInfo = KindInfo {
     status: &[],
 };
 
+/// Repository (`package.appvia.io/v2beta2`, platform): a Helm chart repository.
 pub const REPOSITORY: KindInfo = KindInfo {
     group: "package.appvia.io",
     version: "v2beta2",
@@ -189,6 +206,7 @@ pub const REPOSITORY: KindInfo = KindInfo {
     status: &[],
 };
 
+/// Package (`package.appvia.io/v2beta2`, platform, versioned): a Helm chart or manifests to install on clusters.
 pub const PACKAGE: KindInfo = KindInfo {
     group: "package.appvia.io",
     version: "v2beta2",
@@ -201,6 +219,7 @@ pub const PACKAGE: KindInfo = KindInfo {
     status: &[],
 };
 
+/// ClusterPlan (`compute.appvia.io/v2beta2`, platform, versioned): what clusters built from it are and may choose.
 pub const CLUSTER_PLAN: KindInfo = KindInfo {
     group: "compute.appvia.io",
     version: "v2beta2",
@@ -213,6 +232,7 @@ pub const CLUSTER_PLAN: KindInfo = KindInfo {
     status: &[],
 };
 
+/// GlobalClusterPolicy (`policydelivery.appvia.io/v1alpha1`, platform): a Kyverno policy delivered to clusters.
 pub const GLOBAL_CLUSTER_POLICY: KindInfo = KindInfo {
     group: "policydelivery.appvia.io",
     version: "v1alpha1",
@@ -225,6 +245,7 @@ pub const GLOBAL_CLUSTER_POLICY: KindInfo = KindInfo {
     status: &[],
 };
 
+/// GlobalAccessPolicy (`policydelivery.appvia.io/v1alpha1`, platform): who may access which clusters.
 pub const GLOBAL_ACCESS_POLICY: KindInfo = KindInfo {
     group: "policydelivery.appvia.io",
     version: "v1alpha1",
@@ -237,6 +258,7 @@ pub const GLOBAL_ACCESS_POLICY: KindInfo = KindInfo {
     status: &[],
 };
 
+/// GlobalAccessRole (`policydelivery.appvia.io/v1alpha1`, platform): a Kubernetes role delivered to clusters.
 pub const GLOBAL_ACCESS_ROLE: KindInfo = KindInfo {
     group: "policydelivery.appvia.io",
     version: "v1alpha1",
@@ -257,37 +279,45 @@ macro_rules! registry {
         #[derive(Debug, Clone, PartialEq, Serialize)]
         #[serde(untagged)]
         pub enum Object {
-            $($variant(Typed<$spec>),)*
+            $(
+                #[doc = concat!("A ", stringify!($variant), ".")]
+                $variant(Typed<$spec>),
+            )*
         }
 
         /// Every kind the model knows, in a stable order.
         pub const ALL: &[&KindInfo] = &[$(<$spec as Spec>::INFO,)*];
 
         impl Object {
+            /// The registry entry of the object's kind.
             pub fn kind_info(&self) -> &'static KindInfo {
                 match self {
                     $(Object::$variant(_) => <$spec as Spec>::INFO,)*
                 }
             }
 
+            /// The object's `metadata`.
             pub fn metadata(&self) -> &ObjectMeta {
                 match self {
                     $(Object::$variant(o) => &o.metadata,)*
                 }
             }
 
+            /// The object's `metadata`, to change.
             pub fn metadata_mut(&mut self) -> &mut ObjectMeta {
                 match self {
                     $(Object::$variant(o) => &mut o.metadata,)*
                 }
             }
 
+            /// The object's `status`, when it has one.
             pub fn status(&self) -> Option<&Status> {
                 match self {
                     $(Object::$variant(o) => o.status.as_ref(),)*
                 }
             }
 
+            /// The object's `status`, to set or clear.
             pub fn status_mut(&mut self) -> &mut Option<Status> {
                 match self {
                     $(Object::$variant(o) => &mut o.status,)*

@@ -29,6 +29,7 @@
 //! Modules depend on each other without cycles, apart from [`kinds`] and the kind modules it
 //! registers; `xtask/tests/module_cycles.rs` checks it.
 #![forbid(unsafe_code)]
+#![warn(missing_docs)]
 // Parse errors carry the file, object, path and message a person needs; they are the cold
 // path, so their size is not worth boxing for.
 #![allow(clippy::result_large_err)]

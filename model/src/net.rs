@@ -6,7 +6,9 @@ use std::net::Ipv4Addr;
 /// An IPv4 network, e.g. `10.20.0.0/22`; the address has no host bits set.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Ipv4Net {
+    /// The network address, as a big-endian integer.
     pub addr: u32,
+    /// The prefix length, 0 to 32.
     pub prefix: u8,
 }
 
@@ -40,14 +42,17 @@ impl Ipv4Net {
         1u64 << (32 - u32::from(self.prefix))
     }
 
+    /// The last address in the network, as a big-endian integer.
     pub fn last(&self) -> u32 {
         self.addr | !mask(self.prefix)
     }
 
+    /// Whether `other` lies wholly inside this network.
     pub fn contains(&self, other: &Ipv4Net) -> bool {
         other.prefix >= self.prefix && other.addr & mask(self.prefix) == self.addr
     }
 
+    /// Whether the two networks share any address.
     pub fn overlaps(&self, other: &Ipv4Net) -> bool {
         self.contains(other) || other.contains(self)
     }

@@ -43,9 +43,11 @@ pub const ALLOCATION_TYPES: &[&str] = &["all", "workspaces", "none"];
 /// Availability zones a network may span.
 pub const AVAILABILITY_ZONES_RANGE: (i64, i64) = (1, 6);
 
+/// The spec of a ClusterNetworkPlan: the network every cluster using the plan gets.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ClusterNetworkPlanSpec {
+    /// `spec.summary`: what the network plan is for, shown to users.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub summary: Option<String>,
     /// Legacy (v2beta1) allocation, still accepted.
@@ -54,20 +56,24 @@ pub struct ClusterNetworkPlanSpec {
     /// AssignableNetworks that sized ranges are allocated from.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub assignable_networks: Option<Vec<String>>,
+    /// `spec.template`: the network every cluster using the plan gets.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub template: Option<NetworkTemplate>,
 }
 
+/// `spec.allocation`: the legacy allocation to workspaces, kept for compatibility.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Allocation {
     /// `all`, `workspaces` or `none`.
     #[serde(rename = "type", default)]
     pub type_: String,
+    /// `workspaces`: workspace keys, or `*` for all.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub workspaces: Option<Vec<String>>,
 }
 
+/// `spec.template` of a ClusterNetworkPlan.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct NetworkTemplate {
@@ -77,27 +83,34 @@ pub struct NetworkTemplate {
     /// `aws`, `azure` or `gcp`.
     #[serde(default)]
     pub provider: String,
+    /// `providerDetails`: provider-specific network settings.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub provider_details: Option<NetworkProviderDetails>,
+    /// `ipv4`: the IPv4 ranges.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ipv4: Option<Ipv4Config>,
+    /// `layout`: how the network is divided into subnets.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub layout: Option<Layout>,
 }
 
+/// `spec.template.providerDetails` of a ClusterNetworkPlan.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct NetworkProviderDetails {
     /// The provider again (`aws`).
     #[serde(rename = "type", default, skip_serializing_if = "Option::is_none")]
     pub type_: Option<String>,
+    /// `aws`: AWS settings; only when the provider is `aws`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub aws: Option<AwsNetwork>,
 }
 
+/// `spec.template.providerDetails.aws` of a ClusterNetworkPlan.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct AwsNetwork {
+    /// `availabilityZones`: how many availability zones the network spans, 1 to 6.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub availability_zones: Option<i64>,
     /// Spelled `NatGateways`, as Wayfinder does.
@@ -109,9 +122,11 @@ pub struct AwsNetwork {
     pub nat_gateways: Option<i64>,
 }
 
+/// `spec.template.ipv4` of a ClusterNetworkPlan.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Ipv4Config {
+    /// `cidrBlocks`: the ranges; a `node` range is required and no two fixed ranges may overlap.
     #[serde(default)]
     pub cidr_blocks: Vec<CidrBlock>,
 }
@@ -123,24 +138,30 @@ pub struct CidrBlock {
     /// `node`, `service` or `pod`.
     #[serde(rename = "type", default)]
     pub type_: String,
+    /// `cidr`: a fixed IPv4 range, e.g. `10.0.0.0/22`; set this or `size`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cidr: Option<String>,
+    /// `size`: a prefix length to allocate from the assignable networks; set this or `cidr`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub size: Option<i64>,
 }
 
+/// `spec.template.layout` of a ClusterNetworkPlan.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Layout {
     /// `auto`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mode: Option<String>,
+    /// `privateSubnets`: how many private subnets, 0 to 16.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub private_subnets: Option<i64>,
+    /// `publicSubnets`: how many public subnets, 0 to 16.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub public_subnets: Option<i64>,
 }
 
+/// The spec of an AssignableNetwork: address ranges a stage's cluster networks are allocated from.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct AssignableNetworkSpec {
@@ -150,10 +171,12 @@ pub struct AssignableNetworkSpec {
     /// The stage whose clusters are allocated from it.
     #[serde(default)]
     pub stage: String,
+    /// `spec.networks`: the ranges, at least one; no two may overlap.
     #[serde(default)]
     pub networks: Vec<AssignableRange>,
 }
 
+/// One of `spec.networks` of an AssignableNetwork.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct AssignableRange {
@@ -195,6 +218,7 @@ impl NetworkRequest {
     }
 }
 
+/// The fields of a ClusterNetworkPlan's spec.
 pub const CLUSTER_NETWORK_PLAN_SHAPE: &[Field] = &[
     Field::optional(
         "summary",
@@ -305,6 +329,7 @@ pub const CLUSTER_NETWORK_PLAN_SHAPE: &[Field] = &[
     ),
 ];
 
+/// The fields of an AssignableNetwork's spec.
 pub const ASSIGNABLE_NETWORK_SHAPE: &[Field] = &[
     // Clusters hold blocks of these ranges in this cloud; the cloud cannot change under them.
     Field::required(

@@ -17,9 +17,13 @@ use crate::validate::{self, Checker};
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Typed<S> {
+    /// `apiVersion`: `group/version` of the kind.
     pub api_version: String,
+    /// `kind`: the kind's name.
     pub kind: String,
+    /// `metadata`: the object's name, workspace and server-kept fields.
     pub metadata: ObjectMeta,
+    /// `spec`: what the object should be.
     pub spec: S,
     /// Written by the server; ignored in definitions.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -104,12 +108,16 @@ pub struct Status {
     /// `Pending`, `Creating`, `Success`, `Failure`, `Deleting`, …
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub status: Option<String>,
+    /// `status.message`: what is happening, for a person.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
+    /// `status.detail`: more about the message, e.g. the error behind a failure.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub detail: Option<String>,
+    /// `status.conditions`: the object's conditions.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub conditions: Option<Vec<Condition>>,
+    /// `status.lastReconcile`: the last generation the server finished, and when.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_reconcile: Option<LastReconcile>,
     /// Kind-specific status fields.
@@ -157,28 +165,37 @@ pub const LAST_RECONCILE_SHAPE: &[Field] = &[
     ),
 ];
 
+/// One item of `status.conditions` (described by [`CONDITION_SHAPE`]).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Condition {
+    /// `type`: what the condition is about, e.g. `Ready`.
     #[serde(rename = "type")]
     pub type_: String,
     /// `True`, `False` or `Unknown`.
     pub status: String,
+    /// `observedGeneration`: the `metadata.generation` the condition was worked out for.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub observed_generation: Option<i64>,
+    /// `lastTransitionTime`: when `status` last changed (RFC 3339).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_transition_time: Option<String>,
+    /// `reason`: why, in one CamelCase word, e.g. `InProgress`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
+    /// `message`: why, for a person.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
 }
 
+/// `status.lastReconcile` (described by [`LAST_RECONCILE_SHAPE`]).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct LastReconcile {
+    /// `time`: when the server finished (RFC 3339).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub time: Option<String>,
+    /// `generation`: the `metadata.generation` it finished.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub generation: Option<i64>,
 }

@@ -66,6 +66,7 @@ pub const PLATFORM_TOKEN_ROLES: &[&str] = &["admin", "owner", "member"];
 pub const TOKEN_TTL_RANGE: (Duration, Duration) =
     (Duration::from_secs(60), Duration::from_secs(8760 * 3600));
 
+/// The spec of a Workspace: a team's space for clusters, cloud access and tokens.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct WorkspaceSpec {
@@ -75,8 +76,10 @@ pub struct WorkspaceSpec {
     /// A short display name.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub summary: Option<String>,
+    /// `spec.description`: what the workspace is for.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
+    /// `spec.owners`: the workspace's owners as Wayfinder's user login knows them; they grant nothing on `wayfinder-server`, where an owner is whoever holds an `owner` AccessToken of the workspace.
     #[serde(default, skip_serializing_if = "crate::compute::none_or_empty")]
     pub owners: Option<Vec<Owner>>,
     /// `ws-KEY`; derived from the key when absent.
@@ -87,25 +90,31 @@ pub struct WorkspaceSpec {
     pub type_: Option<String>,
 }
 
+/// One of a Workspace's `spec.owners`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Owner {
     /// `User`.
     #[serde(default)]
     pub kind: String,
+    /// `name`: the user's name, e.g. `jane@example.com`.
     #[serde(default)]
     pub name: String,
 }
 
+/// The spec of a Stage: an environment class such as `nonprod` or `prod`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct StageSpec {
+    /// `spec.displayName`: the name shown to users, e.g. `Production`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub display_name: Option<String>,
+    /// `spec.description`: what the stage is for.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
 }
 
+/// The spec of an AccessToken: a bearer token for automation, with its roles and lifetime.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct AccessTokenSpec {
@@ -123,6 +132,7 @@ pub struct AccessTokenSpec {
     pub ttl: Option<String>,
 }
 
+/// The fields of a Workspace's spec.
 pub const WORKSPACE_SHAPE: &[Field] = &[
     Field::optional(
         "key",
@@ -159,6 +169,7 @@ pub const WORKSPACE_SHAPE: &[Field] = &[
     Field::optional("type", FieldType::String, "The workspace type: `standard`."),
 ];
 
+/// The fields of a Stage's spec.
 pub const STAGE_SHAPE: &[Field] = &[
     Field::optional(
         "displayName",
@@ -168,6 +179,7 @@ pub const STAGE_SHAPE: &[Field] = &[
     Field::optional("description", FieldType::String, "What the stage is for."),
 ];
 
+/// The fields of an AccessToken's spec.
 pub const ACCESS_TOKEN_SHAPE: &[Field] = &[
     Field::required(
         "description",

@@ -25,9 +25,11 @@ pub const HELM_TIMEOUT_RANGE: (Duration, Duration) =
 /// URL schemes a repository may use.
 pub const REPOSITORY_SCHEMES: &[&str] = &["https://", "http://", "oci://"];
 
+/// The spec of a Package version: a Helm chart, manifests or both to install on clusters, and the cloud identity its workloads get.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct PackageSpec {
+    /// `spec.description`: what the package provides, shown to users.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
     /// `1.15.3-2`; each version is stored separately.
@@ -39,29 +41,37 @@ pub struct PackageSpec {
     /// Names of packages that must be installed too.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dependencies: Option<Vec<String>>,
+    /// `spec.helm`: the Helm chart to install; set this, `manifests`, or both.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub helm: Option<Helm>,
+    /// `spec.manifests`: Kubernetes manifests to apply after the chart.
     #[serde(default, skip_serializing_if = "crate::compute::none_or_empty")]
     pub manifests: Option<Vec<Manifest>>,
+    /// `spec.workloadIdentity`: a cloud identity for the package's workloads.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub workload_identity: Option<WorkloadIdentity>,
 }
 
+/// `spec.helm` of a Package.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Helm {
+    /// `releaseName`: the Helm release name, at most 53 characters; the package's name when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub release_name: Option<String>,
     /// The Repository holding the chart.
     #[serde(default)]
     pub repository_ref: String,
+    /// `chartName`: the chart's name in the repository.
     #[serde(default)]
     pub chart_name: String,
+    /// `chartVersion`: the chart version, e.g. `1.15.3`.
     #[serde(default)]
     pub chart_version: String,
     /// Go-style duration (`30s`, `5m0s`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub helm_timeout: Option<String>,
+    /// `skipTests`: whether to skip the chart's Helm tests.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub skip_tests: Option<bool>,
     /// A Go template producing the chart's values.
@@ -69,9 +79,11 @@ pub struct Helm {
     pub values_template: Option<String>,
 }
 
+/// One of a Package's `spec.manifests`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Manifest {
+    /// `name`: a name for the manifest, unique in the package, e.g. `issuer.yaml`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
     /// A Go template producing Kubernetes manifests.
@@ -79,56 +91,73 @@ pub struct Manifest {
     pub template: String,
 }
 
+/// `spec.workloadIdentity` of a Package.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct WorkloadIdentity {
+    /// `serviceAccountName`: the Kubernetes service account the package's workloads run as.
     #[serde(default)]
     pub service_account_name: String,
+    /// `role`: the cloud permissions the service account gets, per cloud.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub role: Option<WorkloadRole>,
 }
 
+/// `spec.workloadIdentity.role` of a Package: one template per cloud.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct WorkloadRole {
+    /// `aws`: the AWS IAM policy for the service account.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub aws: Option<AwsWorkloadRole>,
+    /// `azure`: the Azure role assignments for the service account.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub azure: Option<AzureWorkloadRole>,
+    /// `gcp`: the GCP IAM role bindings for the service account.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub gcp: Option<GcpWorkloadRole>,
 }
 
+/// `spec.workloadIdentity.role.aws` of a Package.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AwsWorkloadRole {
+    /// `customIAMPolicyTemplate`: an IAM policy document (YAML) as a Go template.
     #[serde(rename = "customIAMPolicyTemplate", default)]
     pub custom_iam_policy_template: String,
 }
 
+/// `spec.workloadIdentity.role.azure` of a Package.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct AzureWorkloadRole {
+    /// `roleAssignmentsTemplate`: Azure role assignments (YAML) as a Go template.
     #[serde(default)]
     pub role_assignments_template: String,
 }
 
+/// `spec.workloadIdentity.role.gcp` of a Package.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct GcpWorkloadRole {
+    /// `iamRoleBindingsTemplate`: GCP IAM role bindings (YAML) as a Go template.
     #[serde(default)]
     pub iam_role_bindings_template: String,
 }
 
+/// The spec of a Repository: a Helm chart repository packages install from.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct RepositorySpec {
+    /// `spec.url`: the repository's URL: `https://…`, `http://…` or `oci://…`.
     #[serde(default)]
     pub url: String,
+    /// `spec.description`: what the repository holds.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
 }
 
+/// The fields of a Package's spec.
 pub const PACKAGE_SHAPE: &[Field] = &[
     Field::optional(
         "description",
@@ -249,6 +278,7 @@ pub const PACKAGE_SHAPE: &[Field] = &[
     ),
 ];
 
+/// The fields of a Repository's spec.
 pub const REPOSITORY_SHAPE: &[Field] = &[
     Field::required(
         "url",

@@ -16,6 +16,7 @@ use crate::span::{Location, SpanIndex};
 pub struct Document {
     /// Zero-based index of the document in its stream.
     pub index: usize,
+    /// The object read.
     pub object: Object,
     /// Where the document's fields are in the source text; built on first use.
     pub spans: SpanIndex,

@@ -38,9 +38,11 @@ pub const AKS_SKU_TIERS: &[&str] = &["Free", "Standard", "Premium"];
 pub const AKS_NODE_OS_UPGRADE_CHANNELS: &[&str] =
     &["None", "Unmanaged", "SecurityPatch", "NodeImage"];
 
+/// The spec of a ClusterPlan version: what every cluster built from it gets, and what workspace users may choose.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ClusterPlanSpec {
+    /// `spec.description`: what the plan is for, shown to workspace users.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
     /// `1.3.0`; each version is stored separately.
@@ -52,8 +54,10 @@ pub struct ClusterPlanSpec {
     /// The workspaces and stages that may use the plan; everywhere when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scope: Option<ScopeSpec>,
+    /// `spec.cluster`: what every cluster built from the plan gets.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cluster: Option<Box<PlanCluster>>,
+    /// `spec.network`: the cluster network.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub network: Option<PlanNetwork>,
     /// What workspace users may choose (ours).
@@ -61,6 +65,7 @@ pub struct ClusterPlanSpec {
     pub choices: Option<Box<PlanChoices>>,
 }
 
+/// `spec.cluster` of a ClusterPlan.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct PlanCluster {
@@ -70,8 +75,10 @@ pub struct PlanCluster {
     /// Packages installed on every cluster, pinned by version.
     #[serde(default, skip_serializing_if = "crate::compute::none_or_empty")]
     pub packages: Option<Vec<PackageRef>>,
+    /// `providerDetails`: provider-specific cluster settings; only the block of the plan's provider.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub provider_details: Option<PlanProviderDetails>,
+    /// `security`: security settings.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub security: Option<Security>,
 }
@@ -80,60 +87,81 @@ pub struct PlanCluster {
 #[derive(Debug, Clone, Default, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct PackageRef {
+    /// `name`: the package's name.
     #[serde(default)]
     pub name: String,
+    /// `version`: the exact package version, e.g. `1.15.3-2`.
     #[serde(default)]
     pub version: String,
 }
 
+/// `spec.cluster.providerDetails` of a ClusterPlan.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct PlanProviderDetails {
+    /// `eks`: EKS settings; only when the provider is `EKS`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub eks: Option<EksDetails>,
+    /// `aks`: AKS settings; only when the provider is `AKS`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub aks: Option<AksDetails>,
+    /// `gke`: GKE settings; only when the provider is `GKE`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub gke: Option<GkeDetails>,
 }
 
+/// `spec.cluster.providerDetails.eks` of a ClusterPlan.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct EksDetails {
+    /// `cloudWatchLogging`: which control plane logs EKS sends to CloudWatch.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cloud_watch_logging: Option<CloudWatchLogging>,
+    /// `encryption`: encryption settings.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub encryption: Option<EksEncryption>,
+    /// `generateLaunchTemplate`: generate an EC2 launch template for the node groups.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub generate_launch_template: Option<bool>,
+    /// `imdsV2Required`: require IMDSv2 on the nodes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub imds_v2_required: Option<bool>,
+    /// `imdsTokenResponseHopLimit`: the IMDSv2 token hop limit, 1 to 64 (2 lets pods reach the metadata service).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub imds_token_response_hop_limit: Option<i64>,
 }
 
+/// `cloudWatchLogging` of EKS details: which control plane logs go to CloudWatch.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct CloudWatchLogging {
+    /// `api`: send API server logs.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub api: Option<bool>,
+    /// `audit`: send audit logs.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub audit: Option<bool>,
+    /// `authenticator`: send authenticator logs.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub authenticator: Option<bool>,
+    /// `controllerManager`: send controller manager logs.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub controller_manager: Option<bool>,
+    /// `scheduler`: send scheduler logs.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scheduler: Option<bool>,
 }
 
+/// `encryption` of EKS details.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct EksEncryption {
+    /// `secretsEncryptionEnabled`: encrypt Kubernetes secrets with a KMS key.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub secrets_encryption_enabled: Option<bool>,
 }
 
+/// `spec.cluster.providerDetails.aks` of a ClusterPlan.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct AksDetails {
@@ -149,6 +177,7 @@ pub struct AksDetails {
     pub node_os_upgrade_channel: Option<String>,
 }
 
+/// `spec.cluster.providerDetails.gke` of a ClusterPlan.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct GkeDetails {
@@ -157,13 +186,18 @@ pub struct GkeDetails {
         default,
         skip_serializing_if = "Option::is_none"
     )]
+    /// `enableHTTPLoadBalancer`: enable the HTTP load balancing add-on.
     pub enable_http_load_balancer: Option<bool>,
+    /// `enableHorizontalPodAutoscaler`: enable the horizontal pod autoscaling add-on.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub enable_horizontal_pod_autoscaler: Option<bool>,
+    /// `enableShieldedNodes`: use shielded GKE nodes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub enable_shielded_nodes: Option<bool>,
+    /// `enableStackDriverLogging`: send logs to Cloud Logging.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub enable_stack_driver_logging: Option<bool>,
+    /// `enableStackDriverMetrics`: send metrics to Cloud Monitoring.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub enable_stack_driver_metrics: Option<bool>,
     /// The control plane's private range, a /28.
@@ -175,9 +209,11 @@ pub struct GkeDetails {
     pub master_ipv4_cidr: Option<String>,
 }
 
+/// `spec.cluster.security` of a ClusterPlan.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Security {
+    /// `podSecurityStandard`: Kubernetes Pod Security Standards.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pod_security_standard: Option<PodSecurityStandard>,
     /// The access role application deployments get by default.
@@ -188,25 +224,32 @@ pub struct Security {
     pub app_deployment_role_labels: Option<BTreeMap<String, String>>,
 }
 
+/// `spec.cluster.security.podSecurityStandard` of a ClusterPlan.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct PodSecurityStandard {
+    /// `enabled`: enforce Pod Security Standards.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub enabled: Option<bool>,
+    /// `defaultProfile`: the profile namespaces get by default (`restricted`, `baseline` or `privileged`); one of `allowed`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub default_profile: Option<String>,
+    /// `allowed`: the profiles namespaces may use.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub allowed: Option<Vec<String>>,
 }
 
+/// `spec.network` of a ClusterPlan.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct PlanNetwork {
     /// The ClusterNetworkPlan clusters use.
     #[serde(default)]
     pub network_plan: String,
+    /// `authorizedMasterNetworks`: ranges that may reach the Kubernetes API.
     #[serde(default, skip_serializing_if = "crate::compute::none_or_empty")]
     pub authorized_master_networks: Option<Vec<NamedCidr>>,
+    /// `authorizedNetworks`: ranges that may reach the cluster's load balancers.
     #[serde(default, skip_serializing_if = "crate::compute::none_or_empty")]
     pub authorized_networks: Option<Vec<NamedCidr>>,
     /// AKS only: the services range.
@@ -214,11 +257,14 @@ pub struct PlanNetwork {
     pub aks_services_network: Option<String>,
 }
 
+/// A named IPv4 range in `authorizedMasterNetworks` or `authorizedNetworks`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct NamedCidr {
+    /// `name`: a name for the range, unique in the list.
     #[serde(default)]
     pub name: String,
+    /// `cidr`: an IPv4 CIDR, e.g. `203.0.113.0/24`; `0.0.0.0/0` allows everyone.
     #[serde(default)]
     pub cidr: String,
 }
@@ -260,12 +306,16 @@ pub struct NamedCidr {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct PlanChoices {
+    /// `regions`: the regions clusters may choose (`spec.region`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub regions: Option<Choice>,
+    /// `computeTemplates`: the compute templates clusters may choose (`spec.computeTemplate`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub compute_templates: Option<Choice>,
+    /// `nodePools`: whether and how clusters may change node pools (`spec.nodePools`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub node_pools: Option<NodePoolChoice>,
+    /// `network`: the network sizes clusters may ask for (`spec.network`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub network: Option<NetworkChoice>,
 }
@@ -274,8 +324,10 @@ pub struct PlanChoices {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Choice {
+    /// `default`: what clusters get when they choose nothing.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub default: Option<String>,
+    /// `allowed`: every value clusters may choose; must include the default. Only the default when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub allowed: Option<Vec<String>>,
 }
@@ -298,6 +350,7 @@ impl Choice {
     }
 }
 
+/// `spec.choices.nodePools` of a ClusterPlan.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct NodePoolChoice {
@@ -312,6 +365,7 @@ pub struct NodePoolChoice {
     pub max_size: Option<i64>,
 }
 
+/// `spec.choices.network` of a ClusterPlan.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct NetworkChoice {

@@ -95,11 +95,14 @@ pub const ACCESS_TTL_RANGE: (Duration, Duration) =
 /// Longest Kyverno rule name.
 pub const MAX_RULE_NAME: usize = 63;
 
+/// The spec of a GlobalClusterPolicy: a Kyverno policy Wayfinder delivers to clusters.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct GlobalClusterPolicySpec {
+    /// `spec.description`: what the policy enforces.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
+    /// `spec.policy`: the policy delivered to clusters.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub policy: Option<ClusterPolicyBody>,
     /// Which clusters (and namespaces in them) receive the policy; all when absent.
@@ -107,24 +110,29 @@ pub struct GlobalClusterPolicySpec {
     pub target: Option<PolicyTarget>,
 }
 
+/// `spec.policy` of a GlobalClusterPolicy.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ClusterPolicyBody {
     /// `Kyverno`.
     #[serde(rename = "type", default)]
     pub type_: String,
+    /// `kyverno`: the Kyverno policy.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub kyverno: Option<KyvernoPolicy>,
 }
 
+/// `spec.policy.kyverno` of a GlobalClusterPolicy.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct KyvernoPolicy {
     /// `Audit` or `Enforce`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub validation_failure_action: Option<String>,
+    /// `background`: whether Kyverno also checks existing resources in the background.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub background: Option<bool>,
+    /// `rules`: the Kyverno rules, at least one.
     #[serde(default)]
     pub rules: Vec<KyvernoRule>,
 }
@@ -133,32 +141,45 @@ pub struct KyvernoPolicy {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct KyvernoRule {
+    /// `name`: the rule's name, unique in the policy, at most 63 characters.
     #[serde(default)]
     pub name: String,
+    /// `match`: which resources the rule applies to, in Kyverno's form.
     #[serde(rename = "match", default, skip_serializing_if = "Option::is_none")]
     pub match_: Option<Value>,
+    /// `exclude`: which resources the rule skips, in Kyverno's form.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub exclude: Option<Value>,
+    /// `context`: Kyverno context entries (variables from ConfigMaps, API calls, …).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub context: Option<Value>,
+    /// `preconditions`: Kyverno preconditions that must hold for the rule to apply.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub preconditions: Option<Value>,
+    /// `celPreconditions`: Kyverno CEL preconditions.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cel_preconditions: Option<Value>,
+    /// `imageExtractors`: Kyverno image extractors for custom resources.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub image_extractors: Option<Value>,
+    /// `skipBackgroundRequests`: Kyverno's setting to skip background requests.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub skip_background_requests: Option<bool>,
+    /// `validate`: a Kyverno validate rule; a rule does exactly one of `validate`, `mutate`, `generate` and `verifyImages`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub validate: Option<Value>,
+    /// `mutate`: a Kyverno mutate rule.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mutate: Option<Value>,
+    /// `generate`: a Kyverno generate rule.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub generate: Option<Value>,
+    /// `verifyImages`: Kyverno image verification rules (a list).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub verify_images: Option<Value>,
 }
 
+/// `spec.target` of a GlobalClusterPolicy: where the policy is delivered.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct PolicyTarget {
@@ -174,20 +195,25 @@ pub struct PolicyTarget {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct LabelSelector {
+    /// `matchLabels`: labels that must all be present with these values.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub match_labels: Option<BTreeMap<String, String>>,
+    /// `matchExpressions`: expressions that must all hold.
     #[serde(default, skip_serializing_if = "crate::compute::none_or_empty")]
     pub match_expressions: Option<Vec<LabelSelectorRequirement>>,
 }
 
+/// One of a label selector's `matchExpressions`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct LabelSelectorRequirement {
+    /// `key`: the label key, e.g. `appvia.io/stage`.
     #[serde(default)]
     pub key: String,
     /// `In`, `NotIn`, `Exists` or `DoesNotExist`.
     #[serde(default)]
     pub operator: String,
+    /// `values`: the values, for `In` and `NotIn` (required there, refused otherwise).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub values: Option<Vec<String>>,
 }
@@ -254,19 +280,23 @@ impl LabelSelector {
     }
 }
 
+/// The spec of a GlobalAccessPolicy: who may take access to which clusters, with which roles.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct GlobalAccessPolicySpec {
     /// The workspaces and stages the policy applies in (ours); everywhere when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scope: Option<ScopeSpec>,
+    /// `spec.accessPolicyTemplate`: the access policy.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub access_policy_template: Option<AccessPolicyTemplate>,
 }
 
+/// `spec.accessPolicyTemplate` of a GlobalAccessPolicy.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct AccessPolicyTemplate {
+    /// `description`: what access the policy grants, shown to users.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
     /// GlobalAccessRole names granted.
@@ -281,20 +311,24 @@ pub struct AccessPolicyTemplate {
     /// `User` or `AccessToken`.
     #[serde(default)]
     pub subject_type: String,
+    /// `constraints`: limits on the access.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub constraints: Option<AccessConstraints>,
 }
 
+/// `spec.accessPolicyTemplate.constraints` of a GlobalAccessPolicy.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct AccessConstraints {
     /// How long access lasts once taken, Go-style (`8h0m0s`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ttl: Option<String>,
+    /// `clusters`: the clusters access may be taken on.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub clusters: Option<ClusterConstraint>,
 }
 
+/// `constraints.clusters` of a GlobalAccessPolicy.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ClusterConstraint {
@@ -303,21 +337,26 @@ pub struct ClusterConstraint {
     pub allowed: Option<LabelSelector>,
 }
 
+/// The spec of a GlobalAccessRole: a Kubernetes role delivered to clusters for access policies to grant.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct GlobalAccessRoleSpec {
+    /// `spec.accessRoleTemplate`: the access role.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub access_role_template: Option<AccessRoleTemplate>,
 }
 
+/// `spec.accessRoleTemplate` of a GlobalAccessRole.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct AccessRoleTemplate {
+    /// `description`: what the role allows, shown to users.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
     /// Whether the rules apply cluster-wide (a ClusterRole) or per namespace (a Role).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cluster_scope: Option<bool>,
+    /// `rules`: Kubernetes RBAC rules, at least one.
     #[serde(default)]
     pub rules: Vec<PolicyRule>,
 }
@@ -326,12 +365,16 @@ pub struct AccessRoleTemplate {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct PolicyRule {
+    /// `apiGroups`: API groups of the resources; `""` is the core group, `*` every group.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub api_groups: Option<Vec<String>>,
+    /// `resources`: resources, e.g. `pods`, `pods/log`, or `*`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub resources: Option<Vec<String>>,
+    /// `verbs`: one of [`VERBS`] each.
     #[serde(default)]
     pub verbs: Vec<String>,
+    /// `resourceNames`: limits the rule to these objects; only with `resources`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub resource_names: Option<Vec<String>>,
     #[serde(
@@ -339,9 +382,11 @@ pub struct PolicyRule {
         default,
         skip_serializing_if = "Option::is_none"
     )]
+    /// `nonResourceURLs`: URL paths such as `/healthz`, instead of resources; only when `clusterScope` is true.
     pub non_resource_urls: Option<Vec<String>>,
 }
 
+/// The fields of a label selector.
 pub const LABEL_SELECTOR_SHAPE: &[Field] = &[
     Field::optional(
         "matchLabels",
@@ -426,6 +471,7 @@ const KYVERNO_RULE_SHAPE: &[Field] = &[
     ),
 ];
 
+/// The fields of a GlobalClusterPolicy's spec.
 pub const GLOBAL_CLUSTER_POLICY_SHAPE: &[Field] = &[
     Field::optional(
         "description",
@@ -478,6 +524,7 @@ pub const GLOBAL_CLUSTER_POLICY_SHAPE: &[Field] = &[
     ),
 ];
 
+/// The fields of a GlobalAccessPolicy's spec.
 pub const GLOBAL_ACCESS_POLICY_SHAPE: &[Field] = &[
     Field::optional(
         "scope",
@@ -537,6 +584,7 @@ pub const GLOBAL_ACCESS_POLICY_SHAPE: &[Field] = &[
     ),
 ];
 
+/// The fields of a GlobalAccessRole's spec.
 pub const GLOBAL_ACCESS_ROLE_SHAPE: &[Field] = &[Field::required(
     "accessRoleTemplate",
     FieldType::Object(&[

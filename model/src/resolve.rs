@@ -81,6 +81,7 @@ pub struct MemoryView {
 }
 
 impl MemoryView {
+    /// An empty view.
     pub fn new() -> Self {
         Self::default()
     }

@@ -11,14 +11,19 @@ use crate::error::{FieldPath, PathSegment};
 /// the user controls.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ResolvedCluster {
+    /// The workspace the cluster is in.
     pub workspace: String,
+    /// The cluster's name.
     pub name: String,
+    /// The cluster's stage.
     pub stage: String,
+    /// The plan version it is built from.
     pub plan: PlanRef,
     /// `EKS`, `AKS` or `GKE`, from the plan.
     pub provider: String,
     /// `aws`, `azure` or `gcp`.
     pub cloud: String,
+    /// The region: the cluster's own, the plan's default, or the cloud access's default.
     pub region: String,
     /// The effective node pools: the compute template's, with the cluster's own pools
     /// replacing those of the same logical name and added after them.

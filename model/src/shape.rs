@@ -5,12 +5,17 @@
 /// The type of a field.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FieldType {
+    /// A string.
     String,
+    /// A number.
     Number,
+    /// True or false.
     Bool,
+    /// A list of strings.
     StringList,
     /// A list of numbers (e.g. network prefix lengths).
     NumberList,
+    /// A map of string keys to string values.
     StringMap,
     /// Free-form JSON (any value): bodies Wayfinder passes through untouched, such as the
     /// `match` and `validate` blocks of Kyverno rules.
@@ -26,7 +31,9 @@ pub enum FieldType {
 pub struct Field {
     /// The name in Wayfinder YAML/JSON (`nodePools`).
     pub name: &'static str,
+    /// The field's type.
     pub ty: FieldType,
+    /// Whether the field must be set.
     pub required: bool,
     /// What the field means and accepts, in Markdown.
     pub description: &'static str,
@@ -36,6 +43,7 @@ pub struct Field {
 }
 
 impl Field {
+    /// A field that must be set.
     pub const fn required(name: &'static str, ty: FieldType, description: &'static str) -> Self {
         Self {
             name,
@@ -46,6 +54,7 @@ impl Field {
         }
     }
 
+    /// A field that may be left out.
     pub const fn optional(name: &'static str, ty: FieldType, description: &'static str) -> Self {
         Self {
             name,

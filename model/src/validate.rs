@@ -11,6 +11,7 @@ pub struct Checker {
 }
 
 impl Checker {
+    /// A checker for one object; `object` is its `Kind/name`, for messages.
     pub fn new(object: String) -> Self {
         Self {
             object,
@@ -18,6 +19,7 @@ impl Checker {
         }
     }
 
+    /// Records one problem.
     pub fn push(&mut self, path: &FieldPath, reason: Reason, message: impl Into<String>) {
         self.errors.push(FieldError {
             path: path.clone(),
@@ -33,6 +35,7 @@ impl Checker {
         }
     }
 
+    /// A value that must be one of `allowed`.
     pub fn one_of(&mut self, path: &FieldPath, value: &str, allowed: &[&str]) {
         if value.is_empty() {
             self.push(
@@ -52,6 +55,7 @@ impl Checker {
         }
     }
 
+    /// A number that must lie in `lo..=hi`; `unit` names it in the message (`GiB`, `nodes`).
     pub fn range(&mut self, path: &FieldPath, value: i64, (lo, hi): (i64, i64), unit: &str) {
         if value < lo || value > hi {
             self.push(
@@ -144,6 +148,7 @@ impl Checker {
         }
     }
 
+    /// `Ok` when no problem was recorded, else every problem, in the order recorded.
     pub fn finish(self) -> Result<(), ValidationErrors> {
         if self.errors.is_empty() {
             Ok(())
@@ -204,6 +209,7 @@ pub const MAX_DNS_SUBDOMAIN: usize = 253;
 /// Longest DNS label (RFC 1123).
 pub const MAX_DNS_LABEL: usize = 63;
 
+/// Whether `s` is a DNS label (RFC 1123): lower-case letters, digits and `-`, starting and ending with a letter or digit, at most 63 characters.
 pub fn is_dns_label(s: &str) -> bool {
     let b = s.as_bytes();
     !b.is_empty()

@@ -38,12 +38,14 @@ pub enum PublishState {
 }
 
 impl PublishState {
+    /// Every state, in lifecycle order.
     pub const ALL: [PublishState; 3] = [
         PublishState::Draft,
         PublishState::Published,
         PublishState::Deprecated,
     ];
 
+    /// The state as it is written (`Draft`, `Published`, `Deprecated`).
     pub fn as_str(self) -> &'static str {
         match self {
             PublishState::Draft => "Draft",
@@ -57,6 +59,7 @@ impl PublishState {
         self == PublishState::Published
     }
 
+    /// Reads the written form back; `None` for anything else.
     pub fn parse(s: &str) -> Option<Self> {
         Self::ALL.into_iter().find(|p| p.as_str() == s)
     }

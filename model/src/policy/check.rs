@@ -19,7 +19,9 @@ use crate::resolved::ResolvedCluster;
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct WorkspaceUsage {
+    /// The other clusters counted.
     pub clusters: i64,
+    /// Their nodes, every pool at its largest possible size.
     pub nodes: i64,
     /// Estimated monthly cost in US cents.
     pub cost_cents: i64,
@@ -95,6 +97,7 @@ pub enum Rule {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Violation {
+    /// The limit broken.
     pub rule: Rule,
     /// Where in the Cluster object: `spec.region`, a pool field (through
     /// [`ResolvedCluster::pool_field_path`]; `spec.computeTemplate` for a template's pool), or

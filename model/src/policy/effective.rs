@@ -72,6 +72,7 @@ impl fmt::Display for ScopeTier {
 pub struct Source {
     /// Policy names, sorted.
     pub policies: Vec<String>,
+    /// The tier of the policies.
     pub tier: ScopeTier,
 }
 
@@ -85,7 +86,9 @@ impl Source {
 /// A limit's value and where it came from.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Sourced<T> {
+    /// The limit's value.
     pub value: T,
+    /// The policies that set it.
     pub source: Source,
 }
 
@@ -103,9 +106,11 @@ pub struct AllowedInstanceTypes {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct EffectiveLimits {
+    /// The instance types allowed, each with its node maximum; any when `None`.
     pub allowed_instance_types: Option<AllowedInstanceTypes>,
     /// USD per month.
     pub cost_per_month: Option<Sourced<i64>>,
+    /// The most nodes, every pool at its largest possible size.
     pub total_nodes: Option<Sourced<i64>>,
     /// Per workspace only.
     pub max_clusters: Option<Sourced<i64>>,
@@ -122,8 +127,11 @@ impl EffectiveLimits {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct EffectivePolicy {
+    /// The cloud the policy is for: `aws`, `azure` or `gcp`.
     pub cloud: String,
+    /// The workspace the policy is for.
     pub workspace: String,
+    /// The stage the policy is for.
     pub stage: String,
     /// The tier whose policies are in force; `None` when no policy applies (no limits).
     pub tier: Option<ScopeTier>,
@@ -131,7 +139,9 @@ pub struct EffectivePolicy {
     pub policies: Vec<String>,
     /// `None`: any region.
     pub allowed_regions: Option<Sourced<Vec<String>>>,
+    /// Limits on each cluster.
     pub per_cluster: EffectiveLimits,
+    /// Limits on all of the workspace's clusters together.
     pub per_workspace: EffectiveLimits,
 }
 
@@ -144,9 +154,12 @@ pub struct EffectivePolicy {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct EffectivePolicyBody {
+    /// `cloud`: `aws`, `azure` or `gcp`.
     pub cloud: String,
+    /// `allowedRegions`: the regions clusters may use; any when empty.
     #[serde(default)]
     pub allowed_regions: Vec<String>,
+    /// `clusterLimits`: the limits per cluster and per workspace; unlimited when absent.
     #[serde(default)]
     pub cluster_limits: ClusterLimits,
 }

@@ -13,9 +13,11 @@ use crate::validate::Checker;
 /// A provisioning policy.
 pub type ProvisioningPolicy = Typed<ProvisioningPolicySpec>;
 
+/// The spec of a ProvisioningPolicy: the regions, instance types, node counts and cost allowed to a cloud's clusters where it applies.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ProvisioningPolicySpec {
+    /// `spec.description`: what the policy is for.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
     /// The workspaces and stages it applies to; everywhere when absent.
@@ -27,10 +29,12 @@ pub struct ProvisioningPolicySpec {
     /// Regions clusters may use; any when absent or empty.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub allowed_regions: Option<Vec<String>>,
+    /// `spec.clusterLimits`: limits per cluster and per workspace.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cluster_limits: Option<ClusterLimits>,
 }
 
+/// `spec.clusterLimits` of a ProvisioningPolicy.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ClusterLimits {
@@ -42,6 +46,7 @@ pub struct ClusterLimits {
     pub per_workspace: Option<Limits>,
 }
 
+/// `perCluster` or `perWorkspace` of a ProvisioningPolicy's `clusterLimits`; an absent limit is unlimited.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Limits {
@@ -59,9 +64,11 @@ pub struct Limits {
     pub max_clusters: Option<i64>,
 }
 
+/// One of `allowedInstanceTypes`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct InstanceTypeLimit {
+    /// `instanceType`: the instance type, e.g. `m6i.large`.
     #[serde(default)]
     pub instance_type: String,
     /// Most nodes of this type; no per-type maximum when absent.
@@ -103,6 +110,7 @@ const LIMITS_SHAPE: &[Field] = &[
     ),
 ];
 
+/// The fields of a ProvisioningPolicy's spec.
 pub const SPEC_SHAPE: &[Field] = &[
     Field::optional("description", FieldType::String, "What the policy is for."),
     Field::optional(
