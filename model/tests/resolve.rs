@@ -802,3 +802,36 @@ fn the_memory_view_finds_versions_and_workspaces() {
     let view = view.with(None, eks_plan());
     assert_eq!(view.list(&CLUSTER_PLAN, None).len(), n);
 }
+
+#[test]
+fn every_reference_a_cluster_makes_in_the_models_graph_is_resolved() {
+    // The reference graph (kinds::REFERENCES) and the resolver must agree: for each edge from
+    // Cluster, a cluster naming a target that does not exist is refused at that field.
+    use wayfinder_model::kinds::{CLUSTER, REFERENCES};
+    let edges: Vec<_> = REFERENCES.iter().filter(|r| r.from == &CLUSTER).collect();
+    assert!(
+        !edges.is_empty(),
+        "the graph names no reference from Cluster"
+    );
+    for r in edges {
+        let base = Object::Cluster(cluster(""));
+        let edited = edit(&base, |v| {
+            let mut at = &mut v["spec"];
+            for part in r.path.split('.') {
+                at = &mut at[part];
+            }
+            *at = json!("nope");
+        });
+        let Object::Cluster(c) = edited else {
+            unreachable!()
+        };
+        let field = format!("spec.{}", r.path);
+        let got = problems_of(&c, &world());
+        assert!(
+            got.iter()
+                .any(|p| p.starts_with(&format!("{field}:")) && p.contains("nope")),
+            "a cluster naming a missing {} at {field} should be refused there; got {got:#?}",
+            r.what
+        );
+    }
+}
