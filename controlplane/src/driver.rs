@@ -148,11 +148,6 @@ impl SimulatedDriver {
         }
     }
 
-    /// How long provisioning takes.
-    pub fn provision_time(&self) -> Duration {
-        self.provision_time
-    }
-
     fn set(&self, id: &ClusterId, status: Option<CloudStatus>) {
         let mut map = self.clusters.lock().unwrap_or_else(|p| p.into_inner());
         match status {

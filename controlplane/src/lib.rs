@@ -25,30 +25,30 @@
 //!
 //! HTTP API: `GET /apiinfo`, `GET /healthz`, `GET /readyz` (no auth); `/resources/...` ([`resources`]);
 //! `/api/v2/...` (authenticated; nothing served there yet). Errors are Kubernetes-style
-//! `Status` bodies ([`status`]). With [`Config::rate_limit`], each client's requests pass a
+//! `Status` bodies (`status`). With [`Config::rate_limit`], each client's requests pass a
 //! token bucket first ([`ratelimit`]); bodies over [`MAX_BODY_BYTES`] are refused (`413`),
 //! and so are objects over [`wayfinder_model::limits::MAX_OBJECT_BYTES`] ([`quota`]).
 //! Connections are served with timeouts and limits ([`conn`]).
 #![forbid(unsafe_code)]
 
-pub mod admission;
-pub mod api_v2;
+mod admission;
+mod api_v2;
 pub mod auth;
 pub mod conn;
 pub mod credentials;
-pub mod driver;
-pub mod keys;
-pub mod lineage;
+mod driver;
+mod keys;
+mod lineage;
 pub mod logging;
-pub mod network;
+mod network;
 pub mod quota;
 pub mod ratelimit;
 pub mod reconciler;
 pub mod resources;
-pub mod status;
+mod status;
 pub mod store;
 pub mod tls;
-pub mod view;
+mod view;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -87,7 +87,7 @@ pub struct Config {
     /// `admin-token` was lost).
     pub reset_admin_token: bool,
     /// How long the simulated cloud driver takes to provision a cluster
-    /// (`--sim-provision-time`; [`driver::DEFAULT_SIM_PROVISION_TIME`] by default).
+    /// (`--sim-provision-time`; `driver::DEFAULT_SIM_PROVISION_TIME` by default).
     pub sim_provision_time: std::time::Duration,
     /// Serve HTTPS with this certificate and key (`--tls-cert`, `--tls-key`).
     pub tls: Option<tls::TlsFiles>,
@@ -98,7 +98,7 @@ pub struct Config {
     /// Per-workspace quotas (`--workspace-max-objects`, `--workspace-max-bytes`); off by
     /// default ([`quota`]).
     pub quotas: quota::Quotas,
-    /// Longest lifetime of an AccessToken (`--max-token-ttl`); none by default ([`lineage`]).
+    /// Longest lifetime of an AccessToken (`--max-token-ttl`); none by default (`lineage`).
     pub max_token_ttl: Option<std::time::Duration>,
 }
 
@@ -161,7 +161,7 @@ pub struct AppState {
     pub rate_limit: Option<Arc<ratelimit::Limiter>>,
     /// Per-workspace quotas ([`quota`]).
     pub quotas: quota::Quotas,
-    /// Longest lifetime of an AccessToken ([`lineage`]).
+    /// Longest lifetime of an AccessToken (`lineage`).
     pub max_token_ttl: Option<std::time::Duration>,
 }
 

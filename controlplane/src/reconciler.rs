@@ -1,5 +1,5 @@
 //! The cluster reconciler: a background task that builds, changes and deletes clusters
-//! through a [`CloudDriver`], reporting progress the Wayfinder way (wayfinder-model.md §0).
+//! through a `CloudDriver`, reporting progress the Wayfinder way (wayfinder-model.md §0).
 //!
 //! It lists the clusters of every workspace once, then follows the store's watch of
 //! Cluster changes, starting one task per cluster that needs work (at most one per cluster

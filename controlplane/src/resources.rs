@@ -4,7 +4,7 @@
 //! Every kind in [`wayfinder_model::kinds::ALL`] is served: platform kinds at
 //! `/resources/{group}/{version}/{plural}[/{name}]`, workspaced kinds at
 //! `/resources/{group}/{version}/workspaces/{ws}/{plural}[/{name}]`. Parsing, validation,
-//! reference resolution, policy and cost are the model's ([`crate::admission`]); this
+//! reference resolution, policy and cost are the model's (`crate::admission`); this
 //! module adds what the server owns: names from the URL, `metadata.resourceVersion`,
 //! `generation`, `uid` and `creationTimestamp`, optimistic concurrency, `dryRun=All`,
 //! label selectors and the storage layout below.

@@ -938,7 +938,7 @@ impl Store {
     /// Runs `f` inside the write transaction, so everything it reads through the [`Tx`]
     /// (the batch so far included) stays true until its writes commit: admission decided
     /// here cannot be raced by another write. Concurrent calls are group-committed (see
-    /// [`Store::batched`]): each runs in its own savepoint of one shared transaction, so
+    /// `Store::batched`): each runs in its own savepoint of one shared transaction, so
     /// when `f` fails only its writes are undone and its error returned. Returns once the
     /// writes are durable. With `dry_run` everything runs the same and is rolled back.
     ///
