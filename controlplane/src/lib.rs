@@ -35,6 +35,7 @@ pub mod credentials;
 pub mod driver;
 pub mod logging;
 pub mod network;
+pub mod prices;
 pub mod ratelimit;
 pub mod reconciler;
 pub mod resources;

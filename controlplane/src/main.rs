@@ -68,6 +68,11 @@ struct Cli {
     /// (the bucket's size). Default: twice --rate-limit, at least 1.
     #[arg(long, value_name = "N", requires = "rate_limit")]
     rate_limit_burst: Option<u32>,
+    /// Estimate costs with this price catalog (JSON, the format of the built-in
+    /// model/data/price-catalog.json) instead of the built-in one: e.g. negotiated prices, or
+    /// a region or instance type the built-in one lacks.
+    #[arg(long, value_name = "FILE")]
+    price_catalog: Option<PathBuf>,
 }
 
 fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
@@ -124,6 +129,10 @@ fn main() -> ExitCode {
 }
 
 fn run(cli: Cli, rate_limit: Option<RateLimit>) -> anyhow::Result<()> {
+    if let Some(path) = &cli.price_catalog {
+        let c = wayfinder_controlplane::prices::use_file(path)?;
+        tracing::info!(catalog = %path.display(), date = %c.date, "price catalog");
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
