@@ -313,7 +313,7 @@ pub const HOW_TO_ADD: &str = "To price it, add to the server's price catalog (a 
 
 /// Lists `types` for a message: all of them when few, else those sharing the longest prefix
 /// with `wanted` (its family) and how many more there are.
-fn nearest(types: &[String], wanted: &str) -> String {
+pub fn nearest(types: &[String], wanted: &str) -> String {
     const SHOWN: usize = 8;
     if types.len() <= SHOWN + 4 {
         return types.join(", ");
