@@ -363,7 +363,7 @@ pub(crate) fn extra_attributes() -> Vec<Attribute> {
             "estimated_monthly_cost",
             cost_type(),
             Presence::Computed,
-            "The estimated monthly cost in US dollars, known at plan time from the server's dry run: `total` (every node pool at its largest size plus the control plane), `currency` (`USD`) and `node_pools` (per pool, keyed by the pool's logical name). The same figures as `provider::wayfinder::monthly_cost` and the server's admission.",
+            "The estimated monthly cost in US dollars, known at plan time from the server's dry run: `total` (every node pool at its largest size plus the control plane), `currency` (`USD`) and `node_pools` (per pool, keyed by the pool's logical name). The same figures as `provider::wayfinder::monthly_cost` and the server's admission. Unknown, with a warning on the attribute whose price is missing, when the server's price catalog lacks the region or an instance type and no cost limit applies.",
         ),
     ]
 }
