@@ -339,7 +339,8 @@ fn admit_token(
     }
 }
 
-/// Resolves and estimates a cluster; `None` if it no longer resolves or prices.
+/// Resolves and estimates a cluster; `None` if it no longer resolves. One the catalog cannot
+/// price still counts (nodes, itself), its cost as zero ([`Estimate::uncosted`]).
 fn resolve_and_estimate(
     view: &StoreView<'_>,
     workspace: &str,
@@ -349,7 +350,8 @@ fn resolve_and_estimate(
         existing_plan: Some(cluster.spec.plan.clone()),
     };
     let r = resolve_cluster_with(cluster, workspace, view, &options).ok()?;
-    let e = estimate_resolution(catalog_in_use(), &r).ok()?;
+    let e = estimate_resolution(catalog_in_use(), &r)
+        .unwrap_or_else(|_| Estimate::uncosted(&r.cluster));
     Some((r.cluster, e))
 }
 

@@ -229,7 +229,8 @@ async fn an_unpriced_cluster_is_admitted_with_a_warning_or_refused_under_a_cost_
         "apiVersion": "policy.appvia.io/v2beta1", "kind": "ProvisioningPolicy",
         "metadata": {"name": "budget"},
         "spec": {"cloud": "aws", "scope": {"allWorkspaces": true, "allStages": true},
-                 "clusterLimits": {"perCluster": {"costPerMonth": 5000}}}
+                 "clusterLimits": {"perCluster": {"costPerMonth": 5000},
+                                   "perWorkspace": {"maxClusters": 1}}}
     });
     create(&s, &policy).await;
     let mut other = unpriced_cluster();
@@ -237,11 +238,16 @@ async fn an_unpriced_cluster_is_admitted_with_a_warning_or_refused_under_a_cost_
     let (status, body) = s.json(Method::POST, CLUSTERS_PAY, Some(&other)).await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
     let causes = causes(&body);
-    assert_eq!(causes.len(), 1, "{body}");
-    assert_eq!(causes[0]["field"], "spec.nodePools[0].machine");
-    assert_eq!(causes[0]["rule"], "clusterCost");
-    assert_eq!(causes[0]["value"], "unknown");
-    let m = causes[0]["message"].as_str().unwrap();
+    // The cluster admitted with its cost unknown still counts in the workspace.
+    assert_eq!(causes.len(), 2, "{body}");
+    assert!(
+        causes.iter().any(|c| c["rule"] == "workspaceClusters"),
+        "{body}"
+    );
+    let cost = causes.iter().find(|c| c["rule"] == "clusterCost").unwrap();
+    assert_eq!(cost["field"], "spec.nodePools[0].machine");
+    assert_eq!(cost["value"], "unknown");
+    let m = cost["message"].as_str().unwrap();
     assert!(
         m.starts_with("the cluster's estimated monthly cost cannot be checked against the 5000 USD allowed per cluster: node pool \"compute\": machine: the price catalog (2024-06) has no EKS price for instance type \"x2iedn.xlarge\""),
         "{m}"

@@ -20,12 +20,18 @@
 //!   and cluster totals are sums of those rounded components, so the figures shown per pool add
 //!   up exactly to the total.
 //!
-//! An instance type or region the catalog does not have is a [`CostError`] that names the pool
-//! and lists what the catalog has — never a silent zero.
+//! An instance type or region the catalog does not have is a [`CostError`] that names the pool,
+//! lists the nearest types the catalog has and the JSON path to add — never a silent zero.
+//! The cost is then unknown: admission refuses it only under a cost limit
+//! ([`crate::policy::check_unpriced`]) and otherwise admits it with
+//! [`unknown_cost_warning`].
 //!
-//! The built-in catalog is `data/price-catalog.json`, embedded at build time; its `source` and
-//! `date` fields say where the prices come from. Operators replace it with
-//! [`Catalog::from_json`].
+//! The built-in catalog is `data/price-catalog.json`, embedded at build time; its `source`,
+//! `method` and `date` fields say where the prices come from and how they were derived. Per
+//! provider, `regions.<referenceRegion>` prices every instance type; another region's own
+//! entries take precedence, else the reference price × `regionFactors.<region>`
+//! ([`ProviderPrices::hourly`]). Operators replace it with [`Catalog::from_json`] (the
+//! server's `--price-catalog`).
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -451,6 +457,22 @@ pub struct PoolEstimate {
 }
 
 impl Estimate {
+    /// What a cluster the catalog cannot price counts for in another cluster's workspace
+    /// totals: its nodes and itself count, its cost as zero (it was admitted with its cost
+    /// unknown, which happens only where no cost limit applied).
+    pub fn uncosted(cluster: &ResolvedCluster) -> Estimate {
+        Estimate {
+            provider: cluster.provider.clone(),
+            region: cluster.region.clone(),
+            currency: "USD".into(),
+            catalog_date: String::new(),
+            pools: Vec::new(),
+            control_plane_tier: String::new(),
+            control_plane_cents: 0,
+            total_cents: 0,
+        }
+    }
+
     /// The total as dollars, e.g. `1234.56`.
     pub fn total_usd(&self) -> String {
         format_usd(self.total_cents)

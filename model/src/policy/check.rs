@@ -569,17 +569,7 @@ pub fn check_unpriced(
     let mut uncosted = policy.clone();
     uncosted.per_cluster.cost_per_month = None;
     uncosted.per_workspace.cost_per_month = None;
-    let unknown = Estimate {
-        provider: cluster.provider.clone(),
-        region: cluster.region.clone(),
-        currency: "USD".into(),
-        catalog_date: String::new(),
-        pools: Vec::new(),
-        control_plane_tier: String::new(),
-        control_plane_cents: 0,
-        total_cents: 0,
-    };
-    let mut out = check_cluster(&uncosted, cluster, &unknown, usage);
+    let mut out = check_cluster(&uncosted, cluster, &Estimate::uncosted(cluster), usage);
     let limit = [
         (&PER_CLUSTER, Rule::ClusterCost, &policy.per_cluster),
         (&PER_WORKSPACE, Rule::WorkspaceCost, &policy.per_workspace),
