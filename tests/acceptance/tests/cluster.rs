@@ -510,3 +510,32 @@ fn us_east_2_on_c5_is_priced_and_an_unpriced_type_warns_or_fails_under_a_cost_li
     );
     assert!(server_cluster(&api).is_none(), "nothing was created");
 }
+
+#[test]
+fn an_operators_price_catalog_prices_what_the_built_in_one_lacks() {
+    require_terraform!();
+    // The built-in catalog plus the operator's price for x2iedn.xlarge in us-east-1, which
+    // us-east-2 derives by its factor.
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("prices.json");
+    let mut prices: Value =
+        serde_json::from_str(wayfinder_model::cost::BUILTIN_CATALOG_JSON).unwrap();
+    prices["providers"]["EKS"]["regions"]["us-east-1"]["x2iedn.xlarge"] = json!(0.8336);
+    std::fs::write(&file, prices.to_string()).unwrap();
+    let server = Server::start_with_args(&["--price-catalog", file.to_str().unwrap()]);
+    let api = server.client();
+    publish_platform(&api);
+    publish_us_east_2_plan(&api);
+
+    let wd = Workdir::new(&server);
+    wd.write_config(&us_east_2("x2iedn.xlarge"));
+    wd.init();
+    let (changes, text) = wd.plan_changes(true);
+    assert_eq!(actions_of(&changes, ADDR), ["create"], "{text}");
+    assert!(!text.contains("Warning:"), "{text}");
+    // 720 h × 4 nodes × $0.8336 = $2400.77; disks 4 × 100 GiB × $0.08 = $32; control plane $72.
+    assert!(
+        one_line(&text).contains("total = 2504.77"),
+        "the operator's price is used: {text}"
+    );
+}
