@@ -11,7 +11,8 @@
 //! 3. **Clusters**: [`resolve_cluster_with`] against the store (stage, plan version
 //!    published and in scope, network plan, compute template of the plan's provider,
 //!    packages, cloud access, the plan's choices); then the cost
-//!    ([`estimate_resolution`] over [`Catalog::builtin`], the control plane at the tier the plan asks for); then the
+//!    ([`estimate_resolution`] over [`catalog_in_use`], the control plane at the tier the plan
+//!    asks for; a missing price leaves it unknown, refused only under a cost limit); then the
 //!    effective provisioning policy ([`effective_policy`] over every stored
 //!    ProvisioningPolicy for the workspace, stage and cloud) checked by [`check_cluster`]
 //!    with [`WorkspaceUsage::excluding`] the workspace's other clusters. Each stage's
@@ -47,7 +48,7 @@ use std::collections::BTreeMap;
 
 use serde_json::{Map, Value, json};
 use wayfinder_model::cluster::Cluster;
-use wayfinder_model::cost::{Estimate, estimate_resolution, format_usd};
+use wayfinder_model::cost::{Estimate, estimate_resolution, format_usd, unknown_cost_warning};
 use wayfinder_model::kinds::{
     self, CLUSTER, CLUSTER_PLAN, KindInfo, PROVISIONING_POLICY, Reference, Scope,
 };
@@ -57,12 +58,13 @@ use wayfinder_model::plan::ClusterPlan;
 use wayfinder_model::resolve::{RESERVED_LABELS, ResolveOptions};
 use wayfinder_model::versioned::compare_versions;
 use wayfinder_model::{
-    Catalog, Object, ObjectView, ProvisioningPolicy, Resolution, ResolvedCluster, WorkspaceUsage,
-    check_cluster, effective_policy, resolve_cluster_with,
+    Object, ObjectView, ProvisioningPolicy, Resolution, ResolvedCluster, WorkspaceUsage,
+    check_cluster, check_unpriced, effective_policy, resolve_cluster_with,
 };
 
 use crate::keys::{list_clusters, list_kind, workspace_keys};
 use crate::network;
+use crate::prices::catalog_in_use;
 use crate::status::{ApiError, Cause};
 use crate::store::{ListFilter, Reads, StoreError, parse_stored};
 use crate::view::StoreView;
@@ -302,7 +304,8 @@ fn admit_token(
     }
 }
 
-/// Resolves and estimates a cluster; `None` if it no longer resolves or prices.
+/// Resolves and estimates a cluster; `None` if it no longer resolves. One the catalog cannot
+/// price still counts (nodes, itself), its cost as zero ([`Estimate::uncosted`]).
 fn resolve_and_estimate(
     view: &StoreView<'_>,
     workspace: &str,
@@ -312,7 +315,8 @@ fn resolve_and_estimate(
         existing_plan: Some(cluster.spec.plan.clone()),
     };
     let r = resolve_cluster_with(cluster, workspace, view, &options).ok()?;
-    let e = estimate_resolution(Catalog::builtin(), &r).ok()?;
+    let e = estimate_resolution(catalog_in_use(), &r)
+        .unwrap_or_else(|_| Estimate::uncosted(&r.cluster));
     Some((r.cluster, e))
 }
 
@@ -345,22 +349,9 @@ fn admit_cluster(
     })?;
     let rc = &resolution.cluster;
 
-    let estimate = estimate_resolution(Catalog::builtin(), &resolution).map_err(|errors| {
-        ApiError::refused(
-            kind,
-            name,
-            errors
-                .iter()
-                .map(|e| {
-                    Cause::field(
-                        e.path_in(rc).to_string(),
-                        "FieldValueNotSupported",
-                        e.message.clone(),
-                    )
-                })
-                .collect(),
-        )
-    })?;
+    // A price the catalog lacks leaves the cost unknown (not zero): refused only under a
+    // cost limit (check_unpriced), else admitted with a warning.
+    let estimate = estimate_resolution(catalog_in_use(), &resolution);
 
     let policies = provisioning_policies(store)?;
     let policy = effective_policy(&policies, workspace, &rc.stage, &rc.cloud);
@@ -381,7 +372,10 @@ fn admit_cluster(
     };
     view.finish()?;
     let usage = WorkspaceUsage::excluding(rc, others.iter().map(|(c, e)| (c, e)));
-    let violations = check_cluster(&policy, rc, &estimate, &usage);
+    let violations = match &estimate {
+        Ok(e) => check_cluster(&policy, rc, e, &usage),
+        Err(missing) => check_unpriced(&policy, rc, missing, &usage),
+    };
     if !violations.is_empty() {
         return Err(ApiError::refused(
             kind,
@@ -396,9 +390,18 @@ fn admit_cluster(
             admitted.labels.insert(k.clone(), v.clone());
         }
     }
-    admitted
-        .status
-        .insert("estimate".into(), estimate_json(&estimate));
+    let estimate = match &estimate {
+        Ok(e) => estimate_json(e),
+        Err(missing) => json!({
+            "unknown": true,
+            "missing": missing.iter().map(|e| json!({
+                "field": e.path_in(rc).to_string(),
+                "message": e.message,
+            })).collect::<Vec<_>>(),
+            "warning": unknown_cost_warning(missing),
+        }),
+    };
+    admitted.status.insert("estimate".into(), estimate);
     // A dry run previews the network the reconciler would allocate; a real write leaves the
     // allocation to the reconciler and does not pay for scanning every cluster's network.
     if dry_run {

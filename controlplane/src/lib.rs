@@ -41,6 +41,7 @@ mod keys;
 mod lineage;
 pub mod logging;
 mod network;
+pub mod prices;
 pub mod quota;
 pub mod ratelimit;
 pub mod reconciler;

@@ -102,6 +102,11 @@ struct Cli {
     /// whatever this says. Off by default.
     #[arg(long, value_name = "DURATION", value_parser = parse_positive_duration)]
     max_token_ttl: Option<std::time::Duration>,
+    /// Estimate costs with this price catalog (JSON, the format of the built-in
+    /// model/data/price-catalog.json) instead of the built-in one: e.g. negotiated prices, or
+    /// a region or instance type the built-in one lacks.
+    #[arg(long, value_name = "FILE")]
+    price_catalog: Option<PathBuf>,
 }
 
 fn parse_positive_duration(s: &str) -> Result<std::time::Duration, String> {
@@ -192,6 +197,10 @@ fn main() -> ExitCode {
 }
 
 fn run(cli: Cli, rate_limit: Option<RateLimit>) -> anyhow::Result<()> {
+    if let Some(path) = &cli.price_catalog {
+        let c = wayfinder_controlplane::prices::use_file(path)?;
+        tracing::info!(catalog = %path.display(), date = %c.date, "price catalog");
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -616,7 +616,8 @@ impl Ctx {
         if !dry_run {
             tracing::info!(subject = %self.principal.subject, object = %describe(kind, ws.as_deref(), &name, version.as_deref()), "created");
         }
-        Ok((StatusCode::CREATED, Json(stored)).into_response())
+        let warnings = crate::prices::warning_headers(&stored);
+        Ok((StatusCode::CREATED, warnings, Json(stored)).into_response())
     }
 
     async fn update(&self, t: &Target, body: Bytes) -> Result<Response, ApiError> {
@@ -747,7 +748,8 @@ impl Ctx {
         if !dry_run {
             tracing::info!(subject = %self.principal.subject, object = %describe(kind, ws.as_deref(), t.name.as_deref().unwrap_or_default(), version.as_deref()), "updated");
         }
-        Ok(Json(stored).into_response())
+        let warnings = crate::prices::warning_headers(&stored);
+        Ok((warnings, Json(stored)).into_response())
     }
 
     async fn delete(&self, t: &Target) -> Result<Response, ApiError> {

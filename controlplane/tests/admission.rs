@@ -156,6 +156,106 @@ async fn a_cluster_over_a_cost_ceiling_is_refused_with_policy_causes() {
     s.stop().await;
 }
 
+/// A cluster in us-east-2 (priced by its regional factor) on an instance type the catalog
+/// does not price.
+fn unpriced_cluster() -> Value {
+    let mut c = cluster();
+    c["spec"]["plan"]["version"] = json!("1.4.0");
+    c["spec"]["region"] = json!("us-east-2");
+    c["spec"]["nodePools"][0]["machine"] = json!("x2iedn.xlarge");
+    c["spec"]["nodePools"][0]["spot"]["eks"]["additionalInstanceTypes"] = json!([]);
+    c
+}
+
+#[tokio::test]
+async fn an_unpriced_cluster_is_admitted_with_a_warning_or_refused_under_a_cost_limit() {
+    let (_dir, s) = server().await;
+    platform(&s).await;
+    // A plan version offering us-east-2, c5.xlarge and an instance type the catalog lacks.
+    let mut plan = doc("cluster_plan.yaml", "eks-general-purpose");
+    plan["spec"]["version"] = json!("1.4.0");
+    plan["spec"]["choices"]["regions"]["allowed"] = json!(["eu-west-2", "us-east-2"]);
+    plan["spec"]["choices"]["nodePools"]["allowedMachines"] =
+        json!(["m6i.large", "c5.xlarge", "x2iedn.xlarge"]);
+    create(&s, &plan).await;
+    // us-east-2 and c5.xlarge price.
+    let mut priced = cluster();
+    priced["spec"]["plan"]["version"] = json!("1.4.0");
+    priced["spec"]["region"] = json!("us-east-2");
+    priced["spec"]["nodePools"][0]["machine"] = json!("c5.xlarge");
+    let resp = s
+        .call(
+            Method::POST,
+            &format!("{CLUSTERS_PAY}?dryRun=All"),
+            Some(&priced),
+        )
+        .await;
+    assert!(resp.headers().get("warning").is_none());
+    let (status, c) = read(resp).await;
+    assert_eq!(status, StatusCode::CREATED, "{c}");
+    assert!(c["status"]["estimate"]["totalMonthlyUSD"].as_f64().unwrap() > 0.0);
+
+    // No cost limit: admitted, cost unknown, a Warning header says which price is missing.
+    for path in [
+        format!("{CLUSTERS_PAY}?dryRun=All"),
+        CLUSTERS_PAY.to_string(),
+    ] {
+        let resp = s.call(Method::POST, &path, Some(&unpriced_cluster())).await;
+        let warning = resp
+            .headers()
+            .get("warning")
+            .expect("a Warning header")
+            .to_str()
+            .unwrap()
+            .to_string();
+        let (status, c) = read(resp).await;
+        assert_eq!(status, StatusCode::CREATED, "{c}");
+        assert!(
+            warning.starts_with("299 - \"the estimated monthly cost is unknown (not zero): node pool \\\"compute\\\": machine: the price catalog (2024-06) has no EKS price for instance type \\\"x2iedn.xlarge\\\" in us-east-2"),
+            "{warning}"
+        );
+        assert!(
+            warning.contains("providers.EKS.regions.us-east-1.x2iedn.xlarge (USD per hour)"),
+            "{warning}"
+        );
+        let est = &c["status"]["estimate"];
+        assert_eq!(est["unknown"], true, "{est}");
+        assert!(est.get("totalMonthlyCents").is_none(), "{est}");
+        assert_eq!(est["missing"][0]["field"], "spec.nodePools[0].machine");
+    }
+
+    // A cost limit applies: refused, on the pool's machine, saying how to add the price.
+    let policy = json!({
+        "apiVersion": "policy.appvia.io/v2beta1", "kind": "ProvisioningPolicy",
+        "metadata": {"name": "budget"},
+        "spec": {"cloud": "aws", "scope": {"allWorkspaces": true, "allStages": true},
+                 "clusterLimits": {"perCluster": {"costPerMonth": 5000},
+                                   "perWorkspace": {"maxClusters": 1}}}
+    });
+    create(&s, &policy).await;
+    let mut other = unpriced_cluster();
+    other["metadata"]["name"] = json!("payments-budget");
+    let (status, body) = s.json(Method::POST, CLUSTERS_PAY, Some(&other)).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    let causes = causes(&body);
+    // The cluster admitted with its cost unknown still counts in the workspace.
+    assert_eq!(causes.len(), 2, "{body}");
+    assert!(
+        causes.iter().any(|c| c["rule"] == "workspaceClusters"),
+        "{body}"
+    );
+    let cost = causes.iter().find(|c| c["rule"] == "clusterCost").unwrap();
+    assert_eq!(cost["field"], "spec.nodePools[0].machine");
+    assert_eq!(cost["value"], "unknown");
+    let m = cost["message"].as_str().unwrap();
+    assert!(
+        m.starts_with("the cluster's estimated monthly cost cannot be checked against the 5000 USD allowed per cluster: node pool \"compute\": machine: the price catalog (2024-06) has no EKS price for instance type \"x2iedn.xlarge\""),
+        "{m}"
+    );
+    assert!(m.contains("--price-catalog"), "{m}");
+    s.stop().await;
+}
+
 #[tokio::test]
 async fn unpublished_plans_and_wrong_provider_templates_are_refused() {
     let (_dir, s) = server().await;

@@ -209,6 +209,29 @@ async fn bad_command_lines_exit_non_zero_with_a_clear_message() {
     );
     assert!(stderr.to_lowercase().contains("in use"), "{stderr}");
 
+    // A price catalog that is missing or has a bad entry.
+    let mut cmd = server_command("127.0.0.1:0", &dir.path().join("d"));
+    cmd.args(["--price-catalog", "/nonexistent/prices.json"]);
+    let (status, _, stderr) = run_to_exit(cmd).await;
+    assert!(!status.success());
+    assert!(
+        stderr.contains("cannot read the price catalog /nonexistent/prices.json"),
+        "{stderr}"
+    );
+    let bad = dir.path().join("prices.json");
+    let text = wayfinder_model::cost::BUILTIN_CATALOG_JSON
+        .replace("\"us-east-2\": 1.0", "\"us-east-2\": 0");
+    std::fs::write(&bad, text).unwrap();
+    let mut cmd = server_command("127.0.0.1:0", &dir.path().join("e"));
+    cmd.arg("--price-catalog").arg(&bad);
+    let (status, stdout, stderr) = run_to_exit(cmd).await;
+    assert!(!status.success());
+    assert_eq!(stdout, "");
+    assert!(
+        stderr.contains("is not valid: price catalog: providers.EKS.regionFactors.us-east-2: must be a positive multiplier (got 0)"),
+        "{stderr}"
+    );
+
     let mut cmd = server_command("127.0.0.1:0", &dir.path().join("c"));
     cmd.args(["--log-level", "no=such=level"]);
     let (status, _, stderr) = run_to_exit(cmd).await;

@@ -20,12 +20,18 @@
 //!   and cluster totals are sums of those rounded components, so the figures shown per pool add
 //!   up exactly to the total.
 //!
-//! An instance type or region the catalog does not have is a [`CostError`] that names the pool
-//! and lists what the catalog has — never a silent zero.
+//! An instance type or region the catalog does not have is a [`CostError`] that names the pool,
+//! lists the nearest types the catalog has and the JSON path to add — never a silent zero.
+//! The cost is then unknown: admission refuses it only under a cost limit
+//! ([`crate::policy::check_unpriced`]) and otherwise admits it with
+//! [`unknown_cost_warning`].
 //!
-//! The built-in catalog is `data/price-catalog.json`, embedded at build time; its `source` and
-//! `date` fields say where the prices come from. Operators replace it with
-//! [`Catalog::from_json`].
+//! The built-in catalog is `data/price-catalog.json`, embedded at build time; its `source`,
+//! `method` and `date` fields say where the prices come from and how they were derived. Per
+//! provider, `regions.<referenceRegion>` prices every instance type; another region's own
+//! entries take precedence, else the reference price × `regionFactors.<region>`
+//! ([`ProviderPrices::hourly`]). Operators replace it with [`Catalog::from_json`] (the
+//! server's `--price-catalog`).
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -50,6 +56,9 @@ pub const BUILTIN_CATALOG_JSON: &str = include_str!("../data/price-catalog.json"
 pub struct Catalog {
     /// Where the prices come from and how they were taken.
     pub source: String,
+    /// How the prices were derived (reference prices, regional factors, overrides).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub method: String,
     /// When the prices were taken (`YYYY-MM` or `YYYY-MM-DD`).
     pub date: String,
     /// Always `USD`.
@@ -75,8 +84,76 @@ pub struct ProviderPrices {
     pub default_disk_gb: i64,
     /// Spot price as a fraction of on-demand, in (0, 1].
     pub spot_factor: f64,
-    /// Region → instance type → USD per hour, on demand.
+    /// The region whose `regions` entry lists every instance type at its own price; other
+    /// regions' prices derive from it with [`ProviderPrices::region_factors`]. `None`: only
+    /// the prices listed in `regions` exist.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reference_region: Option<String>,
+    /// Region → multiplier on the reference region's prices, for a type that region does not
+    /// list itself.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub region_factors: BTreeMap<String, f64>,
+    /// Region → instance type → USD per hour, on demand. A region's own entry takes precedence
+    /// over the reference price × its factor.
     pub regions: BTreeMap<String, BTreeMap<String, f64>>,
+}
+
+impl ProviderPrices {
+    /// The reference region's price list, when the catalog has one.
+    fn reference(&self) -> Option<&BTreeMap<String, f64>> {
+        self.regions.get(self.reference_region.as_deref()?)
+    }
+
+    /// The factor on reference prices for `region`: 1 for the reference region itself.
+    fn factor(&self, region: &str) -> Option<f64> {
+        if self.reference_region.as_deref() == Some(region) {
+            return Some(1.0);
+        }
+        self.region_factors.get(region).copied()
+    }
+
+    /// Whether `region` has any price (its own list or a factor).
+    pub fn has_region(&self, region: &str) -> bool {
+        self.regions.contains_key(region) || self.factor(region).is_some()
+    }
+
+    /// Every region with a price, sorted.
+    pub fn region_names(&self) -> Vec<String> {
+        let mut v: Vec<String> = self
+            .regions
+            .keys()
+            .chain(self.region_factors.keys())
+            .cloned()
+            .collect();
+        v.sort();
+        v.dedup();
+        v
+    }
+
+    /// The hourly on-demand price of `instance_type` in `region`: the region's own entry, else
+    /// the reference price × the region's factor (rounded to a millionth of a dollar).
+    pub fn hourly(&self, region: &str, instance_type: &str) -> Option<f64> {
+        if let Some(p) = self.regions.get(region).and_then(|t| t.get(instance_type)) {
+            return Some(*p);
+        }
+        let base = self.reference()?.get(instance_type)?;
+        let f = self.factor(region)?;
+        Some((base * f * 1e6).round() / 1e6)
+    }
+
+    /// Every instance type priced in `region`, sorted.
+    pub fn instance_types(&self, region: &str) -> Vec<String> {
+        let own = self.regions.get(region).into_iter().flat_map(|t| t.keys());
+        let derived = self
+            .factor(region)
+            .and(self.reference())
+            .into_iter()
+            .flat_map(|t| t.keys());
+        let mut v: Vec<String> = own.chain(derived).cloned().collect();
+        v.sort();
+        v.dedup();
+        v
+    }
 }
 
 /// A provider's managed control-plane fee, per tier.
@@ -191,6 +268,28 @@ impl Catalog {
             if p.regions.is_empty() {
                 return err(format!("{at}.regions"), "no regions listed".into());
             }
+            if let Some(reference) = &p.reference_region
+                && !p.regions.contains_key(reference)
+            {
+                return err(
+                    format!("{at}.referenceRegion"),
+                    format!("{reference:?} has no entry in regions: list its prices there"),
+                );
+            }
+            if p.reference_region.is_none() && !p.region_factors.is_empty() {
+                return err(
+                    format!("{at}.regionFactors"),
+                    "region factors need a referenceRegion whose prices they multiply".into(),
+                );
+            }
+            for (region, f) in &p.region_factors {
+                if !positive(*f) {
+                    return err(
+                        format!("{at}.regionFactors.{region}"),
+                        format!("must be a positive multiplier (got {f})"),
+                    );
+                }
+            }
             for (region, types) in &p.regions {
                 if types.is_empty() {
                     return err(
@@ -213,13 +312,45 @@ impl Catalog {
 
     /// The hourly on-demand price of `instance_type` in `region`, if listed.
     pub fn hourly(&self, provider: &str, region: &str, instance_type: &str) -> Option<f64> {
-        self.providers
-            .get(provider)?
-            .regions
-            .get(region)?
-            .get(instance_type)
-            .copied()
+        self.providers.get(provider)?.hourly(region, instance_type)
     }
+}
+
+/// How an operator adds a missing price, before the JSON path to add.
+pub const HOW_TO_ADD: &str = "To price it, add to the server's price catalog (a copy of the built-in one passed with --price-catalog):";
+
+/// Lists `types` for a message: all of them when few, else those sharing the longest prefix
+/// with `wanted` (its family) and how many more there are.
+pub fn nearest(types: &[String], wanted: &str) -> String {
+    const SHOWN: usize = 8;
+    if types.len() <= SHOWN + 4 {
+        return types.join(", ");
+    }
+    let common = |t: &str| {
+        t.chars()
+            .zip(wanted.chars())
+            .take_while(|(a, b)| a == b)
+            .count()
+    };
+    let mut ranked: Vec<&String> = types.iter().collect();
+    ranked.sort_by_key(|t| std::cmp::Reverse(common(t)));
+    let mut shown: Vec<&str> = ranked.iter().take(SHOWN).map(|t| t.as_str()).collect();
+    shown.sort_unstable();
+    format!(
+        "{} and {} more",
+        shown.join(", "),
+        types.len() - shown.len()
+    )
+}
+
+/// The warning given when a cluster is admitted although its cost is unknown (no cost limit
+/// applies): every missing price, and that the estimate is unknown rather than zero.
+pub fn unknown_cost_warning(errors: &[CostError]) -> String {
+    let what: Vec<&str> = errors.iter().map(|e| e.message.as_str()).collect();
+    format!(
+        "the estimated monthly cost is unknown (not zero): {}",
+        what.join(" ")
+    )
 }
 
 fn positive(v: f64) -> bool {
@@ -337,6 +468,22 @@ pub struct PoolEstimate {
 }
 
 impl Estimate {
+    /// What a cluster the catalog cannot price counts for in another cluster's workspace
+    /// totals: its nodes and itself count, its cost as zero (it was admitted with its cost
+    /// unknown, which happens only where no cost limit applied).
+    pub fn uncosted(cluster: &ResolvedCluster) -> Estimate {
+        Estimate {
+            provider: cluster.provider.clone(),
+            region: cluster.region.clone(),
+            currency: "USD".into(),
+            catalog_date: String::new(),
+            pools: Vec::new(),
+            control_plane_tier: String::new(),
+            control_plane_cents: 0,
+            total_cents: 0,
+        }
+    }
+
     /// The total as dollars, e.g. `1234.56`.
     pub fn total_usd(&self) -> String {
         format_usd(self.total_cents)
@@ -476,27 +623,35 @@ pub fn estimate_with_tier(
             0.0
         }
     };
-    let Some(types) = prices.regions.get(region) else {
+    if !prices.has_region(region) {
+        let regions = prices.region_names();
+        let how = match &prices.reference_region {
+            Some(reference) => format!(
+                "providers.{provider}.regionFactors.{region} (a multiplier on {reference} prices) or providers.{provider}.regions.{region}.<instance type> (USD per hour)"
+            ),
+            None => format!("providers.{provider}.regions.{region}.<instance type> (USD per hour)"),
+        };
         errors.push(CostError {
             kind: CostErrorKind::UnknownRegion,
             pool: None,
             field: FieldPath::root(),
             value: region.to_string(),
-            available: prices.regions.keys().cloned().collect(),
             message: format!(
-                "the price catalog ({}) has no {provider} prices for region {region:?}; it has {}",
+                "the price catalog ({}) has no {provider} prices for region {region:?}; it has {}. {HOW_TO_ADD} {how}",
                 catalog.date,
-                join_keys(&prices.regions)
+                regions.join(", "),
             ),
+            available: regions,
         });
         return Err(errors);
-    };
+    }
+    let types = prices.instance_types(region);
     let mut out = Vec::with_capacity(pools.len());
     for (i, pool) in pools.iter().enumerate() {
         let mut hourly: Option<f64> = Some(0.0);
         for (field, t) in pool_instance_types(pool) {
-            match types.get(t) {
-                Some(p) => hourly = hourly.map(|h| h.max(*p)),
+            match prices.hourly(region, t) {
+                Some(p) => hourly = hourly.map(|h| h.max(p)),
                 None => {
                     hourly = None;
                     let name = if pool.logical_name.is_empty() {
@@ -509,11 +664,12 @@ pub fn estimate_with_tier(
                         pool: Some(i),
                         field: field.clone(),
                         value: t.to_string(),
-                        available: types.keys().cloned().collect(),
+                        available: types.clone(),
                         message: format!(
-                            "{name}: {field}: the price catalog ({}) has no {provider} price for instance type {t:?} in {region}; it has {}",
+                            "{name}: {field}: the price catalog ({}) has no {provider} price for instance type {t:?} in {region}; it has {}. {HOW_TO_ADD} providers.{provider}.regions.{}.{t} (USD per hour)",
                             catalog.date,
-                            join_keys(types)
+                            nearest(&types, t),
+                            prices.reference_region.as_deref().unwrap_or(region),
                         ),
                     });
                 }
@@ -770,7 +926,7 @@ mod tests {
         );
         assert_eq!(
             errs[0].message,
-            "node pool \"gpu\": machine: the price catalog (2025-01-01) has no EKS price for instance type \"p5.48xlarge\" in eu-west-2; it has m5.xlarge, m6i.large, m6i.xlarge"
+            "node pool \"gpu\": machine: the price catalog (2025-01-01) has no EKS price for instance type \"p5.48xlarge\" in eu-west-2; it has m5.xlarge, m6i.large, m6i.xlarge. To price it, add to the server's price catalog (a copy of the built-in one passed with --price-catalog): providers.EKS.regions.eu-west-2.p5.48xlarge (USD per hour)"
         );
         assert_eq!(errs[1].pool, Some(2));
         let json = serde_json::to_string(&errs).unwrap();
@@ -894,14 +1050,14 @@ mod tests {
             for types in p.regions.values() {
                 for (t, price) in types {
                     assert!(price.is_finite() && *price > 0.0, "{provider} {t}");
-                    // Plausibility: between a tenth of a cent and $10 an hour.
-                    assert!(*price > 0.001 && *price < 10.0, "{provider} {t} {price}");
+                    // Plausibility: between a tenth of a cent and $100 an hour (8-GPU machines).
+                    assert!(*price > 0.001 && *price < 100.0, "{provider} {t} {price}");
                     count += 1;
                 }
             }
         }
         assert_eq!(c.providers["AKS"].control_plane.tiers["Free"], 0.0);
-        assert!(count > 300, "{count} prices");
+        assert!(count > 600, "{count} prices");
         assert_eq!(Catalog::builtin(), &c);
         // Plausibility of a few well-known list prices.
         assert_eq!(c.hourly("EKS", "us-east-1", "m6i.large"), Some(0.096));
@@ -942,5 +1098,357 @@ mod tests {
         assert_eq!(format_usd(5), "0.05");
         assert_eq!(format_usd(123_456), "1234.56");
         assert_eq!(format_usd(-150), "-1.50");
+    }
+}
+
+/// The built-in catalog's coverage: every public region of each cloud and the instance
+/// families teams use, each (region, type) priced.
+#[cfg(test)]
+mod coverage {
+    use super::*;
+
+    /// Every public commercial region, per provider (2024–2025).
+    const REGIONS: &[(&str, &[&str])] = &[
+        (
+            "EKS",
+            &[
+                "us-east-1",
+                "us-east-2",
+                "us-west-1",
+                "us-west-2",
+                "ca-central-1",
+                "ca-west-1",
+                "sa-east-1",
+                "mx-central-1",
+                "eu-west-1",
+                "eu-west-2",
+                "eu-west-3",
+                "eu-central-1",
+                "eu-central-2",
+                "eu-north-1",
+                "eu-south-1",
+                "eu-south-2",
+                "il-central-1",
+                "me-south-1",
+                "me-central-1",
+                "af-south-1",
+                "ap-east-1",
+                "ap-south-1",
+                "ap-south-2",
+                "ap-northeast-1",
+                "ap-northeast-2",
+                "ap-northeast-3",
+                "ap-southeast-1",
+                "ap-southeast-2",
+                "ap-southeast-3",
+                "ap-southeast-4",
+                "ap-southeast-5",
+                "ap-southeast-7",
+            ],
+        ),
+        (
+            "AKS",
+            &[
+                "eastus",
+                "eastus2",
+                "centralus",
+                "northcentralus",
+                "southcentralus",
+                "westcentralus",
+                "westus",
+                "westus2",
+                "westus3",
+                "canadacentral",
+                "canadaeast",
+                "brazilsouth",
+                "brazilsoutheast",
+                "mexicocentral",
+                "chilecentral",
+                "northeurope",
+                "westeurope",
+                "uksouth",
+                "ukwest",
+                "francecentral",
+                "francesouth",
+                "germanywestcentral",
+                "germanynorth",
+                "switzerlandnorth",
+                "switzerlandwest",
+                "norwayeast",
+                "norwaywest",
+                "swedencentral",
+                "swedensouth",
+                "polandcentral",
+                "italynorth",
+                "spaincentral",
+                "austriaeast",
+                "belgiumcentral",
+                "israelcentral",
+                "qatarcentral",
+                "uaenorth",
+                "uaecentral",
+                "southafricanorth",
+                "southafricawest",
+                "centralindia",
+                "southindia",
+                "westindia",
+                "jioindiawest",
+                "jioindiacentral",
+                "japaneast",
+                "japanwest",
+                "koreacentral",
+                "koreasouth",
+                "eastasia",
+                "southeastasia",
+                "australiaeast",
+                "australiasoutheast",
+                "australiacentral",
+                "australiacentral2",
+                "newzealandnorth",
+                "indonesiacentral",
+                "malaysiawest",
+            ],
+        ),
+        (
+            "GKE",
+            &[
+                "us-central1",
+                "us-east1",
+                "us-east4",
+                "us-east5",
+                "us-south1",
+                "us-west1",
+                "us-west2",
+                "us-west3",
+                "us-west4",
+                "northamerica-northeast1",
+                "northamerica-northeast2",
+                "northamerica-south1",
+                "southamerica-east1",
+                "southamerica-west1",
+                "europe-west1",
+                "europe-west2",
+                "europe-west3",
+                "europe-west4",
+                "europe-west6",
+                "europe-west8",
+                "europe-west9",
+                "europe-west10",
+                "europe-west12",
+                "europe-north1",
+                "europe-north2",
+                "europe-central2",
+                "europe-southwest1",
+                "me-west1",
+                "me-central1",
+                "me-central2",
+                "africa-south1",
+                "asia-east1",
+                "asia-east2",
+                "asia-northeast1",
+                "asia-northeast2",
+                "asia-northeast3",
+                "asia-south1",
+                "asia-south2",
+                "asia-southeast1",
+                "asia-southeast2",
+                "australia-southeast1",
+                "australia-southeast2",
+            ],
+        ),
+    ];
+
+    /// One size of every family in common use (current and previous generations of
+    /// general-purpose, compute- and memory-optimised, burstable and GPU families).
+    const TYPES: &[(&str, &[&str])] = &[
+        (
+            "EKS",
+            &[
+                "t3.medium",
+                "t3a.large",
+                "t4g.large",
+                "m5.xlarge",
+                "m5a.xlarge",
+                "m6i.xlarge",
+                "m6a.xlarge",
+                "m6g.xlarge",
+                "m7i.xlarge",
+                "m7g.xlarge",
+                "c5.xlarge",
+                "c5a.xlarge",
+                "c6i.xlarge",
+                "c6a.xlarge",
+                "c6g.xlarge",
+                "c7i.xlarge",
+                "c7g.xlarge",
+                "r5.xlarge",
+                "r5a.xlarge",
+                "r6i.xlarge",
+                "r6a.xlarge",
+                "r6g.xlarge",
+                "r7i.xlarge",
+                "r7g.xlarge",
+                "g4dn.xlarge",
+                "g5.xlarge",
+                "g6.xlarge",
+                "p3.2xlarge",
+                "p4d.24xlarge",
+            ],
+        ),
+        (
+            "AKS",
+            &[
+                "Standard_D4s_v3",
+                "Standard_D4_v3",
+                "Standard_D4s_v4",
+                "Standard_D4as_v4",
+                "Standard_D4s_v5",
+                "Standard_D4ds_v5",
+                "Standard_D4as_v5",
+                "Standard_D4ps_v5",
+                "Standard_E4s_v3",
+                "Standard_E4s_v4",
+                "Standard_E4as_v4",
+                "Standard_E4s_v5",
+                "Standard_E4as_v5",
+                "Standard_F4s_v2",
+                "Standard_B2s",
+                "Standard_B4ms",
+                "Standard_B4s_v2",
+                "Standard_NC4as_T4_v3",
+                "Standard_NC6s_v3",
+                "Standard_NC24ads_A100_v4",
+                "Standard_ND96asr_v4",
+            ],
+        ),
+        (
+            "GKE",
+            &[
+                "e2-standard-4",
+                "e2-highmem-4",
+                "e2-highcpu-4",
+                "n1-standard-4",
+                "n2-standard-4",
+                "n2-highmem-4",
+                "n2-highcpu-4",
+                "n2d-standard-4",
+                "n4-standard-4",
+                "c2-standard-4",
+                "c2d-standard-4",
+                "c3-standard-4",
+                "c3d-standard-4",
+                "m1-ultramem-40",
+                "m3-ultramem-32",
+                "t2d-standard-4",
+                "a2-highgpu-1g",
+                "g2-standard-4",
+            ],
+        ),
+    ];
+
+    #[test]
+    fn every_public_region_prices_every_common_family() {
+        let c = Catalog::builtin();
+        let mut priced = 0;
+        for ((provider, regions), (p2, types)) in REGIONS.iter().zip(TYPES) {
+            assert_eq!(provider, p2);
+            let p = &c.providers[*provider];
+            let listed = p.region_names();
+            for r in *regions {
+                assert!(listed.iter().any(|l| l == r), "{provider} lacks region {r}");
+                for t in *types {
+                    assert!(c.hourly(provider, r, t).is_some(), "{provider} {r} {t}");
+                }
+                // And every type the catalog lists prices in every region it lists.
+                for t in p.instance_types(r) {
+                    let h = p.hourly(r, &t).expect("listed types price");
+                    assert!(h > 0.001 && h < 200.0, "{provider} {r} {t} {h}");
+                    priced += 1;
+                }
+            }
+            assert_eq!(listed.len(), regions.len(), "{provider}: {listed:?}");
+        }
+        assert!(priced > 25_000, "{priced} region/type prices");
+        println!("built-in catalog: {priced} region/type prices");
+    }
+
+    #[test]
+    fn the_issue_examples_price() {
+        let c = Catalog::builtin();
+        // us-east-2 is priced as us-east-1; c5.xlarge in us-west-2 by factor.
+        assert_eq!(c.hourly("EKS", "us-east-2", "m6i.large"), Some(0.096));
+        assert_eq!(c.hourly("EKS", "us-west-2", "c5.xlarge"), Some(0.17));
+        // A region's own entries win over the factor.
+        assert_eq!(c.hourly("EKS", "eu-west-1", "m6i.large"), Some(0.107));
+        let pools = [NodePool {
+            logical_name: "a".into(),
+            machine: "c5.xlarge".into(),
+            size: Some(2),
+            ..Default::default()
+        }];
+        let e = estimate(c, "EKS", "us-east-2", &pools).unwrap();
+        // 720 × 2 × $0.17 = $244.80; disk 20 × $0.08 × 2 = $3.20; control plane $72.
+        assert_eq!(e.total_cents, 24_480 + 320 + 7_200);
+    }
+
+    #[test]
+    fn missing_prices_say_how_to_add_them() {
+        let c = Catalog::builtin();
+        let pools = [NodePool {
+            logical_name: "big".into(),
+            machine: "c5.metal".into(),
+            size: Some(1),
+            ..Default::default()
+        }];
+        let errs = estimate(c, "EKS", "us-east-2", &pools).unwrap_err();
+        let m = &errs[0].message;
+        assert!(m.contains("c5.2xlarge"), "{m}");
+        assert!(m.contains("more"), "{m}");
+        assert!(
+            m.ends_with(
+                "--price-catalog): providers.EKS.regions.us-east-1.c5.metal (USD per hour)"
+            ),
+            "{m}"
+        );
+        let errs = estimate(c, "EKS", "us-gov-west-1", &pools).unwrap_err();
+        assert!(
+            errs[0].message.contains(
+                "providers.EKS.regionFactors.us-gov-west-1 (a multiplier on us-east-1 prices)"
+            ),
+            "{}",
+            errs[0].message
+        );
+        let w = unknown_cost_warning(&errs);
+        assert!(
+            w.starts_with("the estimated monthly cost is unknown (not zero): the price catalog")
+        );
+    }
+
+    #[test]
+    fn reading_the_built_in_catalog_is_cheap() {
+        // Not a timed assertion: prints the parse time, read once per process.
+        let start = std::time::Instant::now();
+        let runs = 20;
+        for _ in 0..runs {
+            Catalog::from_json(BUILTIN_CATALOG_JSON).unwrap();
+        }
+        println!(
+            "built-in catalog: {} bytes, parsed and checked in {:?} each",
+            BUILTIN_CATALOG_JSON.len(),
+            start.elapsed() / runs
+        );
+    }
+
+    #[test]
+    fn bad_factors_are_refused() {
+        let text = BUILTIN_CATALOG_JSON.replace("\"us-east-2\": 1.0", "\"us-east-2\": -1.0");
+        let e = Catalog::from_json(&text).unwrap_err();
+        assert_eq!(e.path, "providers.EKS.regionFactors.us-east-2");
+        let text = BUILTIN_CATALOG_JSON.replace(
+            "\"referenceRegion\": \"us-east-1\"",
+            "\"referenceRegion\": \"us-east-9\"",
+        );
+        let e = Catalog::from_json(&text).unwrap_err();
+        assert_eq!(e.path, "providers.EKS.referenceRegion");
     }
 }

@@ -69,7 +69,8 @@ pub use meta::ObjectMeta;
 pub use object::{Spec, Status, Typed};
 pub use parse::{Document, parse_json, parse_yaml_documents, read_yaml_documents};
 pub use policy::{
-    EffectivePolicy, ProvisioningPolicy, Violation, WorkspaceUsage, check_cluster, effective_policy,
+    EffectivePolicy, ProvisioningPolicy, Violation, WorkspaceUsage, check_cluster, check_unpriced,
+    effective_policy,
 };
 pub use resolve::{MemoryView, ObjectView, Resolution, resolve_cluster, resolve_cluster_with};
 pub use resolved::ResolvedCluster;

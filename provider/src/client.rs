@@ -329,6 +329,16 @@ impl Client {
         url: &str,
         body: Option<&Json>,
     ) -> Result<Json, ClientError> {
+        self.send_warned(method, url, body).await.map(|(j, _)| j)
+    }
+
+    /// As [`Client::send`], with the texts of the answer's `Warning: 299` headers.
+    async fn send_warned(
+        &self,
+        method: Method,
+        url: &str,
+        body: Option<&Json>,
+    ) -> Result<(Json, Vec<String>), ClientError> {
         let mut attempt = 0;
         let mut waited = Duration::ZERO;
         let started = std::time::Instant::now();
@@ -418,8 +428,14 @@ impl Client {
         method: &Method,
         url: &str,
         response: reqwest::Response,
-    ) -> Result<Json, ClientError> {
+    ) -> Result<(Json, Vec<String>), ClientError> {
         let status = response.status();
+        let warnings: Vec<String> = response
+            .headers()
+            .get_all("warning")
+            .iter()
+            .filter_map(|v| warning_text(v.to_str().ok()?))
+            .collect();
         let object_modified = response
             .headers()
             .get("x-wayfinder-objectmodified")
@@ -440,10 +456,12 @@ impl Client {
         })?;
         let json: Option<Json> = serde_json::from_slice(&bytes).ok();
         if status.is_success() {
-            return json.ok_or_else(|| ClientError::Protocol {
-                url: url.to_string(),
-                detail: format!("{method} answered {status} with a body that is not JSON"),
-            });
+            return json
+                .map(|j| (j, warnings))
+                .ok_or_else(|| ClientError::Protocol {
+                    url: url.to_string(),
+                    detail: format!("{method} answered {status} with a body that is not JSON"),
+                });
         }
         Err(ClientError::Api(api_error(
             status,
@@ -452,6 +470,21 @@ impl Client {
             object_modified,
         )))
     }
+}
+
+/// The text of a `Warning` header as Kubernetes sends them, `299 - "text"` (quotes and
+/// backslashes escaped); `None` for another form.
+pub(crate) fn warning_text(header: &str) -> Option<String> {
+    let quoted = header.strip_prefix("299 - \"")?.strip_suffix('"')?;
+    let mut out = String::with_capacity(quoted.len());
+    let mut chars = quoted.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' => out.push(chars.next()?),
+            c => out.push(c),
+        }
+    }
+    Some(out)
 }
 
 /// `Retry-After` in seconds (the HTTP-date form is not used by Wayfinder).
@@ -617,6 +650,25 @@ impl Client {
         self.send(Method::POST, &url, Some(object)).await
     }
 
+    /// A dry-run create (`create`) or replace of `object`, with the server's warnings (e.g. a
+    /// cost the price catalog cannot estimate).
+    pub async fn preview_object(
+        &self,
+        kind: &KindInfo,
+        workspace: Option<&str>,
+        at: &ObjectAddress,
+        object: &Json,
+        create: bool,
+    ) -> Result<(Json, Vec<String>), ClientError> {
+        if create {
+            let url = with_dry_run(self.collection_url_in(kind, workspace), true);
+            self.send_warned(Method::POST, &url, Some(object)).await
+        } else {
+            let url = with_dry_run(self.object_url(kind, at), true);
+            self.send_warned(Method::PUT, &url, Some(object)).await
+        }
+    }
+
     /// Replaces the object at `at`.
     pub async fn update_object(
         &self,
@@ -677,6 +729,16 @@ pub fn path_segment(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn warning_headers_are_read_as_kubernetes_sends_them() {
+        assert_eq!(
+            warning_text(r#"299 - "a \"quoted\" name, a \\ backslash""#).as_deref(),
+            Some(r#"a "quoted" name, a \ backslash"#)
+        );
+        assert_eq!(warning_text("199 - \"other\""), None);
+        assert_eq!(warning_text("299 - unquoted"), None);
+    }
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     use tokio::net::TcpListener;
 

@@ -245,10 +245,10 @@ fn monthly_cost(arguments: &[Value]) -> Result<Value, FunctionError> {
                 .iter()
                 .map(|e| match (e.kind, e.pool) {
                     (CostErrorKind::UnknownInstanceType, Some(i)) => format!(
-                        "node_pools[{i}].machine: {:?} has no {provider} price in {region}; the catalog ({}) has {}",
+                        "node_pools[{i}].machine: {:?} has no {provider} price in {region}; the catalog ({}) has {}. A function cannot warn, so an unknown price is an error here; the server admits such a cluster with its cost unknown and a warning unless a cost limit applies",
                         e.value,
                         catalog.date,
-                        e.available.join(", ")
+                        cost::nearest(&e.available, &e.value)
                     ),
                     _ => e.message.clone(),
                 })
@@ -421,7 +421,16 @@ mod tests {
             "{}",
             e.text
         );
-        assert!(e.text.contains("m6i.large"), "{}", e.text);
+        assert!(
+            e.text.contains(" more. A function cannot warn"),
+            "{}",
+            e.text
+        );
+        assert!(
+            e.text.contains("the server admits such a cluster"),
+            "{}",
+            e.text
+        );
 
         let e = call(
             MONTHLY_COST,

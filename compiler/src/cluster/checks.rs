@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use wayfinder_model::WorkspaceUsage;
 use wayfinder_model::compute::NodePool;
 use wayfinder_model::cost;
-use wayfinder_model::policy::{Rule as PolicyRule, check_cluster};
+use wayfinder_model::policy::{Rule as PolicyRule, check_cluster, check_unpriced};
 use wayfinder_model::resolve::RESERVED_LABELS;
 use wayfinder_model::resolved::{PoolOrigin, ResolvedCluster};
 use wayfinder_model::validate::{WORKSPACE_KEY, is_dns_label, is_workspace_key};
@@ -414,17 +414,17 @@ impl<'c> Plan<'c> {
             Some(Ok(e)) => e.clone(),
             _ => zero,
         };
-        let mut rules: Vec<PolicyRule> =
-            check_cluster(&class.policy, &cluster, &e, &WorkspaceUsage::default())
-                .into_iter()
-                .map(|v| v.rule)
-                .collect();
+        // As the server's admission: a missing price is refused only under a cost limit.
+        let usage = WorkspaceUsage::default();
+        let violations = match &estimate {
+            Some(Err(missing)) => check_unpriced(&class.policy, &cluster, missing, &usage),
+            _ => check_cluster(&class.policy, &cluster, &e, &usage),
+        };
+        let mut rules: Vec<PolicyRule> = violations.into_iter().map(|v| v.rule).collect();
         if inputs.region.is_none() {
             rules.retain(|r| !matches!(r, PolicyRule::Region | PolicyRule::ClusterCost));
         }
-        if matches!(estimate, Some(Err(_))) && class.policy.per_cluster.cost_per_month.is_some() {
-            rules.push(PolicyRule::ClusterCost);
-        }
+        rules.dedup();
         rules
     }
 

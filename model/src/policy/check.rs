@@ -8,7 +8,7 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 
 use super::effective::{AllowedInstanceTypes, EffectiveLimits, EffectivePolicy, Source, Sourced};
-use crate::cost::{Estimate, format_usd, largest_size, pool_instance_types};
+use crate::cost::{CostError, Estimate, format_usd, largest_size, pool_instance_types};
 use crate::error::{FieldPath, deserialize_path, serialize_path};
 use crate::resolved::ResolvedCluster;
 
@@ -556,4 +556,51 @@ pub fn check_cluster(
     ctx.check_limits(&PER_CLUSTER, &policy.per_cluster, estimate, usage);
     ctx.check_limits(&PER_WORKSPACE, &policy.per_workspace, estimate, usage);
     ctx.out
+}
+
+/// Checks a cluster whose cost the catalog cannot estimate (`missing`: the prices it lacks).
+/// Every other limit is checked as by [`check_cluster`]; a cost limit (`costPerMonth`, per
+/// cluster, else per workspace) cannot be checked without the price, so each missing price is
+/// a violation of it, on the field that needs the price, saying which price is missing and how
+/// to add it. With no cost limit in force a missing price is no violation: the cluster is
+/// admitted with its cost unknown (and a warning: [`crate::cost::unknown_cost_warning`]).
+pub fn check_unpriced(
+    policy: &EffectivePolicy,
+    cluster: &ResolvedCluster,
+    missing: &[CostError],
+    usage: &WorkspaceUsage,
+) -> Vec<Violation> {
+    let mut uncosted = policy.clone();
+    uncosted.per_cluster.cost_per_month = None;
+    uncosted.per_workspace.cost_per_month = None;
+    let mut out = check_cluster(&uncosted, cluster, &Estimate::uncosted(cluster), usage);
+    let limit = [
+        (&PER_CLUSTER, Rule::ClusterCost, &policy.per_cluster),
+        (&PER_WORKSPACE, Rule::WorkspaceCost, &policy.per_workspace),
+    ]
+    .into_iter()
+    .find_map(|(level, rule, l)| l.cost_per_month.as_ref().map(|m| (level, rule, m)));
+    if let Some((level, rule, max)) = limit {
+        let mut ctx = Ctx {
+            policy,
+            cluster,
+            sizes: Vec::new(),
+            out: Vec::new(),
+        };
+        for e in missing {
+            ctx.push(
+                rule,
+                e.path_in(cluster),
+                &max.source,
+                format!("{}.costPerMonth: {} USD", level.field, max.value),
+                "unknown".into(),
+                format!(
+                    "{} estimated monthly cost cannot be checked against the {} USD allowed {}: {}",
+                    level.whose, max.value, level.per, e.message
+                ),
+            );
+        }
+        out.extend(ctx.out);
+    }
+    out
 }

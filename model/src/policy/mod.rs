@@ -24,7 +24,7 @@ mod check;
 mod effective;
 mod kind;
 
-pub use check::{Rule, Violation, WorkspaceUsage, check_cluster};
+pub use check::{Rule, Violation, WorkspaceUsage, check_cluster, check_unpriced};
 pub use effective::{
     AllowedInstanceTypes, EffectiveLimits, EffectivePolicy, EffectivePolicyBody, ScopeTier, Source,
     Sourced, effective_policy,

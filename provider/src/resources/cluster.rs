@@ -212,26 +212,24 @@ async fn preview(ctx: &PlanContext<'_>, planned: &Value, create: bool) -> (Value
     };
     let object = r.to_object(planned);
     let kind = r.kind;
-    let mut result = if create {
-        client
-            .create_object(kind, at.workspace.as_deref(), &object, true)
-            .await
-    } else {
-        client.update_object(kind, &at, &object, true).await
-    };
+    let ws = at.workspace.as_deref();
+    let mut result = client.preview_object(kind, ws, &at, &object, create).await;
     // Replacing a cluster (tainted, or a new name in its place) while the old one still
     // exists: preview the new spec against the existing object instead.
     if create
         && matches!(&result, Err(ClientError::Api(a)) if a.status == 409 && a.reason == "AlreadyExists")
     {
-        result = client.update_object(kind, &at, &object, true).await;
+        result = client.preview_object(kind, ws, &at, &object, false).await;
     }
     let what = format!("Cluster {}", at.id());
     match result {
-        Ok(dry) => {
-            let diagnostics = network_problem(&dry, ctx.config, &what)
+        Ok((dry, warnings)) => {
+            let mut diagnostics: Vec<Diagnostic> = network_problem(&dry, ctx.config, &what)
                 .into_iter()
                 .collect();
+            diagnostics.extend(cost_warnings(&dry, &warnings, &what, &|p| {
+                r.attribute_path(p)
+            }));
             let cost = cost_of(&dry);
             (
                 if cost.is_null() { Value::Unknown } else { cost },
@@ -307,7 +305,7 @@ pub(crate) fn extra_attributes() -> Vec<Attribute> {
             "estimated_monthly_cost",
             cost_type(),
             Presence::Computed,
-            "The estimated monthly cost in US dollars, known at plan time from the server's dry run: `total` (every node pool at its largest size plus the control plane), `currency` (`USD`) and `node_pools` (per pool, keyed by the pool's logical name). The same figures as `provider::wayfinder::monthly_cost` and the server's admission.",
+            "The estimated monthly cost in US dollars, known at plan time from the server's dry run: `total` (every node pool at its largest size plus the control plane), `currency` (`USD`) and `node_pools` (per pool, keyed by the pool's logical name). The same figures as `provider::wayfinder::monthly_cost` and the server's admission. Unknown, with a warning on the attribute whose price is missing, when the server's price catalog lacks the region or an instance type and no cost limit applies.",
         ),
     ]
 }
@@ -415,6 +413,34 @@ pub(crate) fn endpoint_of(object: &Json) -> Value {
         Some(e) if !e.is_empty() => Value::String(e.to_string()),
         _ => Value::Null,
     }
+}
+
+/// The server's warnings on a preview (e.g. a price the catalog lacks, so the cost is
+/// unknown) as Terraform warnings, on the attribute the first missing price belongs to
+/// (`status.estimate.missing[0].field`).
+fn cost_warnings(
+    dry: &Json,
+    warnings: &[String],
+    what: &str,
+    attribute: &dyn Fn(&wayfinder_model::error::FieldPath) -> Option<AttrPath>,
+) -> Vec<Diagnostic> {
+    let path = dry
+        .pointer("/status/estimate/missing/0/field")
+        .and_then(Json::as_str)
+        .and_then(wayfinder_model::error::FieldPath::parse)
+        .and_then(|p| attribute(&p));
+    warnings
+        .iter()
+        .map(|w| {
+            diag::warning(
+                path.clone(),
+                format!("{what}: estimated monthly cost unknown"),
+                format!(
+                    "Wayfinder admits the cluster, but {w}. `estimated_monthly_cost` is unknown in this plan."
+                ),
+            )
+        })
+        .collect()
 }
 
 /// `estimated_monthly_cost` from a cluster's `status.estimate` (stored or dry-run).

@@ -11,7 +11,7 @@
 
 use std::time::Duration;
 
-use serde_json::Value;
+use serde_json::{Value, json};
 use wayfinder_acceptance::catalog::{
     self, cluster_path, cluster_phase, fixture, publish_platform, wait_cluster,
 };
@@ -423,4 +423,119 @@ resource "terraform_data" "plan_name" {
         cluster_phase(b) == Some("Success")
     });
     wd.destroy();
+}
+
+/// Publishes plan version 1.4.0, offering us-east-2, c5.xlarge and an instance type the
+/// price catalog lacks.
+fn publish_us_east_2_plan(api: &ApiClient) {
+    let mut plan = fixture("cluster_plan.yaml", "eks-general-purpose");
+    plan["spec"]["version"] = json!("1.4.0");
+    plan["spec"]["choices"]["regions"]["allowed"] = json!(["eu-west-2", "us-east-2"]);
+    plan["spec"]["choices"]["nodePools"]["allowedMachines"] =
+        json!(["m6i.large", "c5.xlarge", "x2iedn.xlarge"]);
+    catalog::create(api, &plan, None);
+}
+
+/// The cluster config on plan 1.4.0 in us-east-2 with `machine`.
+fn us_east_2(machine: &str) -> String {
+    cluster_config(machine, 4, "")
+        .replace("region      = \"eu-west-2\"", "region      = \"us-east-2\"")
+        .replace("version = \"1.3.0\"", "version = \"1.4.0\"")
+}
+
+#[test]
+fn us_east_2_on_c5_is_priced_and_an_unpriced_type_warns_or_fails_under_a_cost_limit() {
+    require_terraform!();
+    let server = Server::start();
+    let api = server.client();
+    publish_platform(&api);
+    publish_us_east_2_plan(&api);
+
+    // The example: us-east-2 and c5.xlarge price.
+    let wd = Workdir::new(&server);
+    wd.write_config(&us_east_2("c5.xlarge"));
+    wd.init();
+    let (changes, text) = wd.plan_changes(true);
+    assert_eq!(actions_of(&changes, ADDR), ["create"], "{text}");
+    assert!(
+        text.contains("currency   = \"USD\"") && !text.contains("Warning:"),
+        "the cost is shown, without a warning: {text}"
+    );
+
+    // A type the catalog does not price, no cost limit: a warning on the machine's line, the
+    // cost unknown, the plan succeeds.
+    let config = us_east_2("x2iedn.xlarge");
+    wd.write_config(&config);
+    let out = wd.run(&["plan", "-input=false", "-no-color"]);
+    assert_no_crash(&out);
+    let text = out.combined();
+    let flat = one_line(&text);
+    assert!(
+        flat.contains("Warning: Cluster pay/payments-dev: estimated monthly cost unknown"),
+        "{out}"
+    );
+    let line = line_of(&config, "machine      = \"x2iedn.xlarge\"");
+    assert!(
+        text.contains(&format!("on main.tf line {line}")),
+        "the warning is on the machine's line ({line}): {out}"
+    );
+    assert!(
+        flat.contains("no EKS price for instance type \"x2iedn.xlarge\" in us-east-2")
+            && flat.contains("--price-catalog"),
+        "says which price is missing and how to add it: {out}"
+    );
+    assert!(
+        flat.contains("estimated_monthly_cost = (known after apply)"),
+        "{out}"
+    );
+
+    // Under a cost limit: an error on the machine's line, nothing created.
+    let policy = json!({
+        "apiVersion": "policy.appvia.io/v2beta1", "kind": "ProvisioningPolicy",
+        "metadata": {"name": "budget"},
+        "spec": {"cloud": "aws", "scope": {"allWorkspaces": true, "allStages": true},
+                 "clusterLimits": {"perCluster": {"costPerMonth": 5000}}}
+    });
+    catalog::create(&api, &policy, None);
+    let out = wd.plan_expect_error("Policy violation at node_pools[0].machine");
+    assert_no_crash(&out);
+    let text = out.combined();
+    assert!(
+        text.contains(&format!("on main.tf line {line}")),
+        "the error is on the machine's line ({line}): {out}"
+    );
+    assert!(
+        one_line(&text).contains("cannot be checked against the 5000 USD allowed per cluster"),
+        "{out}"
+    );
+    assert!(server_cluster(&api).is_none(), "nothing was created");
+}
+
+#[test]
+fn an_operators_price_catalog_prices_what_the_built_in_one_lacks() {
+    require_terraform!();
+    // The built-in catalog plus the operator's price for x2iedn.xlarge in us-east-1, which
+    // us-east-2 derives by its factor.
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("prices.json");
+    let mut prices: Value =
+        serde_json::from_str(wayfinder_model::cost::BUILTIN_CATALOG_JSON).unwrap();
+    prices["providers"]["EKS"]["regions"]["us-east-1"]["x2iedn.xlarge"] = json!(0.8336);
+    std::fs::write(&file, prices.to_string()).unwrap();
+    let server = Server::start_with_args(&["--price-catalog", file.to_str().unwrap()]);
+    let api = server.client();
+    publish_platform(&api);
+    publish_us_east_2_plan(&api);
+
+    let wd = Workdir::new(&server);
+    wd.write_config(&us_east_2("x2iedn.xlarge"));
+    wd.init();
+    let (changes, text) = wd.plan_changes(true);
+    assert_eq!(actions_of(&changes, ADDR), ["create"], "{text}");
+    assert!(!text.contains("Warning:"), "{text}");
+    // 720 h × 4 nodes × $0.8336 = $2400.77; disks 4 × 100 GiB × $0.08 = $32; control plane $72.
+    assert!(
+        one_line(&text).contains("total = 2504.77"),
+        "the operator's price is used: {text}"
+    );
 }

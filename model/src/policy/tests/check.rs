@@ -590,3 +590,58 @@ mod prop {
         }
     }
 }
+
+#[test]
+fn an_unpriced_cluster_is_refused_only_under_a_cost_limit() {
+    let mut c = cluster();
+    c.node_pools[1].machine = "x9.huge".into();
+    let missing = estimate(Catalog::builtin(), &c.provider, &c.region, &c.node_pools).unwrap_err();
+    assert_eq!(missing.len(), 1);
+    let usage = WorkspaceUsage::default();
+
+    // No cost limit: no violation, whatever the other limits say.
+    let nodes_only = [pol("n", "aws", &[], &[], |s| {
+        per_cluster(s).total_nodes = Some(100)
+    })];
+    let policy = effective_policy(&nodes_only, "pay", "prod", "aws");
+    assert!(check_unpriced(&policy, &c, &missing, &usage).is_empty());
+
+    // The other limits are still checked.
+    let few = [pol("n", "aws", &[], &[], |s| {
+        per_cluster(s).total_nodes = Some(2)
+    })];
+    let policy = effective_policy(&few, "pay", "prod", "aws");
+    let v = check_unpriced(&policy, &c, &missing, &usage);
+    assert_eq!(v.len(), 1);
+    assert_eq!(v[0].rule, Rule::ClusterNodes);
+
+    // A per-cluster cost limit: the missing price is a violation on the pool's machine.
+    let limited = [pol("tight", "aws", &[], &[], cost(900))];
+    let policy = effective_policy(&limited, "pay", "prod", "aws");
+    let v = check_unpriced(&policy, &c, &missing, &usage);
+    assert_eq!(v.len(), 1, "{v:?}");
+    assert_eq!(v[0].rule, Rule::ClusterCost);
+    assert_eq!(v[0].path.to_string(), "spec.nodePools[0].machine");
+    assert_eq!(v[0].value, "unknown");
+    assert_eq!(v[0].limit, "perCluster.costPerMonth: 900 USD");
+    assert!(
+        v[0].message.starts_with(
+            "the cluster's estimated monthly cost cannot be checked against the 900 USD allowed per cluster: node pool \"big\": machine: the price catalog"
+        ),
+        "{}",
+        v[0].message
+    );
+    assert!(
+        v[0].message
+            .contains("providers.EKS.regions.us-east-1.x9.huge (USD per hour)")
+    );
+
+    // A per-workspace cost limit refuses it too.
+    let ws = [pol("ws", "aws", &[], &[], |s| {
+        per_workspace(s).cost_per_month = Some(5000)
+    })];
+    let policy = effective_policy(&ws, "pay", "prod", "aws");
+    let v = check_unpriced(&policy, &c, &missing, &usage);
+    assert_eq!(v.len(), 1);
+    assert_eq!(v[0].rule, Rule::WorkspaceCost);
+}
