@@ -64,6 +64,11 @@ pub const REQUEST_TIMEOUT_ENV: &str = "WAYFINDER_REQUEST_TIMEOUT";
 /// How long connecting may take.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// How long an idle connection is kept for reuse: under `wayfinder-server`'s default
+/// `--header-read-timeout` (10s), which closes a kept-alive connection that sends nothing, so
+/// the client drops it first rather than racing the server's close with a new request.
+pub const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(5);
+
 /// The request timeout from `WAYFINDER_REQUEST_TIMEOUT`, else [`DEFAULT_REQUEST_TIMEOUT`].
 pub fn request_timeout(env: Option<&str>) -> Result<Duration, ClientError> {
     match env.map(str::trim).filter(|v| !v.is_empty()) {
@@ -245,6 +250,7 @@ impl Client {
         let timeout = request_timeout(std::env::var(REQUEST_TIMEOUT_ENV).ok().as_deref())?;
         let mut builder = reqwest::Client::builder()
             .connect_timeout(CONNECT_TIMEOUT)
+            .pool_idle_timeout(POOL_IDLE_TIMEOUT)
             .timeout(timeout)
             .user_agent(concat!(
                 "terraform-provider-wayfinder/",
