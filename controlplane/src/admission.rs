@@ -226,22 +226,17 @@ fn check_immutable(
     current: &Value,
     object: &Object,
 ) -> Result<(), ApiError> {
-    let paths = kind.immutable_paths();
-    if paths.is_empty() {
+    if kind.immutable_paths().is_empty() {
         return Ok(());
     }
     let before = match parse_stored(current) {
         Some(o) => o.spec_json(),
         None => current.get("spec").cloned().unwrap_or_default(),
     };
-    let after = object.spec_json();
-    let causes: Vec<Cause> = paths
-        .iter()
-        .filter(|p| {
-            let pointer = p.strip_prefix("spec").unwrap_or(p).replace('.', "/");
-            before.pointer(&pointer) != after.pointer(&pointer)
-        })
-        .map(|p| Cause::field(p.clone(), "FieldValueInvalid", IMMUTABLE_MESSAGE))
+    let causes: Vec<Cause> = kind
+        .changed_immutable_paths(&before, &object.spec_json())
+        .into_iter()
+        .map(|p| Cause::field(p, "FieldValueInvalid", IMMUTABLE_MESSAGE))
         .collect();
     if causes.is_empty() {
         Ok(())

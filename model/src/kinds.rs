@@ -57,6 +57,21 @@ impl KindInfo {
             .map(|p| format!("spec.{p}"))
             .collect()
     }
+    /// The [`KindInfo::immutable_paths`] whose values differ between two specs (JSON, as the
+    /// model serialises them): what an update may not change.
+    pub fn changed_immutable_paths(
+        &self,
+        before: &serde_json::Value,
+        after: &serde_json::Value,
+    ) -> Vec<String> {
+        self.immutable_paths()
+            .into_iter()
+            .filter(|p| {
+                let pointer = p.strip_prefix("spec").unwrap_or(p).replace('.', "/");
+                before.pointer(&pointer) != after.pointer(&pointer)
+            })
+            .collect()
+    }
 }
 
 /// ComputeTemplate (`compute.appvia.io/v2beta2`, platform): node pools for one cluster provider.
