@@ -5,6 +5,14 @@
 //! to a [`Principal`] (subject and roles); [`authorize`] then decides per kind, verb and
 //! workspace.
 //!
+//! **Kinds of token** ([`authenticate`], `docs/tokens.md`): a plain token (the
+//! administrator's `wfa_…`, or a `wft_…` AccessToken secret from an older server) is looked
+//! up by its hash. An AccessToken's secret is an exchange token ([`crate::jwt`]): its hash is
+//! stored, and it is accepted only at `POST /api/v2/exchange` ([`authenticate_exchange`]),
+//! which answers a signed API token. An API token is accepted by its signature and expiry
+//! while the exchange token it names (`exchangedFrom`) is still recorded for the same
+//! subject. Roles always come from the stored record.
+//!
 //! **Roles.** `admin` (platform-wide), and per workspace `owner` and `member`, stored on a
 //! token as `owner:KEY` / `member:KEY` ([`workspace_role`]). Sources:
 //! - the administrator token (`admin-token` in the data directory): `admin`;

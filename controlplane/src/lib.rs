@@ -19,12 +19,14 @@
 //! Startup ([`Server::bind`]): create the data directory if missing and make it and the
 //! store's files private (0700, 0600) whatever they were, or refuse to start
 //! ([`ServerError::NotPrivate`]); open or create `DATA_DIR/wayfinder.db` ([`store`]); create the administrator token in
-//! `DATA_DIR/admin-token` if the store has none ([`auth::ensure_admin_token`]); bind.
+//! `DATA_DIR/admin-token` if the store has none ([`auth::ensure_admin_token`]); load or make
+//! the key that signs tokens ([`jwt::Signer::load_or_create`]); bind.
 //! [`Server::run`] serves until its shutdown future completes, lets in-flight requests
 //! finish and closes the store.
 //!
 //! HTTP API: `GET /apiinfo`, `GET /healthz`, `GET /readyz` (no auth); `/resources/...` ([`resources`]);
-//! `/api/v2/...` (authenticated; nothing served there yet). Errors are Kubernetes-style
+//! `/api/v2/...` (`exchange`, `serverinfo`, `whoami`, the effective provisioning policy;
+//! `api_v2`). Errors are Kubernetes-style
 //! `Status` bodies (`status`). With [`Config::rate_limit`], each client's requests pass a
 //! token bucket first ([`ratelimit`]); bodies over [`MAX_BODY_BYTES`] are refused (`413`),
 //! and so are objects over [`wayfinder_model::limits::MAX_OBJECT_BYTES`] ([`quota`]).

@@ -367,9 +367,12 @@ pub struct ApiClient {
     token: Option<String>,
     /// The API token last exchanged for `token` and its expiry (Unix seconds), when
     /// `token` is an exchange token.
-    exchanged: Option<std::sync::Arc<std::sync::Mutex<Option<(String, u64)>>>>,
+    exchanged: Option<ExchangedSlot>,
     http: reqwest::blocking::Client,
 }
+
+/// The last API token exchanged and its expiry (Unix seconds), shared by clones.
+type ExchangedSlot = std::sync::Arc<std::sync::Mutex<Option<(String, u64)>>>;
 
 /// Whether `token` is a Wayfinder exchange token, read as Wayfinder's Go client reads it
 /// (the JWT's claims, unverified).
