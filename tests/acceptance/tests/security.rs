@@ -118,7 +118,8 @@ fn no_secret_reaches_plans_state_or_logs() {
     }
     // The provider runs as Wayfinder's clients do in CI: with an AccessToken's token (an
     // exchange token), which it trades for short-lived API tokens.
-    let provider_token = catalog::access_token(&api, "admin", "terraform", &["admin"]);
+    // It mints the configuration's 2h tokens, so it lives longer.
+    let provider_token = catalog::access_token_for(&api, "admin", "terraform", &["admin"], "24h");
     let proxy = Proxy::start(server.url(), Duration::ZERO);
 
     let mut wd = Workdir::new(&server);
