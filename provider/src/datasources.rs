@@ -331,6 +331,7 @@ fn article(kind: &str) -> String {
 fn read_error(type_name: &str, e: &ClientError) -> Vec<Diagnostic> {
     let summary = match e {
         ClientError::Api(api) if api.status == 401 => "Wayfinder did not accept the token",
+        ClientError::Exchange { .. } => "Wayfinder did not exchange the access token",
         ClientError::Api(api) if api.status == 403 => "Not allowed to read this",
         ClientError::Unreachable { .. } => "Cannot reach the Wayfinder API",
         ClientError::TimedOut { .. } => "The Wayfinder API did not answer in time",
