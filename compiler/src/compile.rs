@@ -51,8 +51,9 @@ pub struct Compiled {
     pub notices: Vec<Diagnostic>,
 }
 
-/// Parses and validates every source; returns every definition and every problem found in
-/// any of them (parse errors, validation errors, duplicate `kind`+`name`).
+/// Parses and validates every source; returns every definition of a catalog kind and every
+/// problem found in any of them (parse errors, validation errors, duplicate `kind`+`name`),
+/// with a warning for each definition of a kind no module holds (skipped, with why).
 pub fn load(sources: &[Source]) -> (Vec<Definition>, Vec<Diagnostic>) {
     let mut definitions = Vec::new();
     let mut problems = Vec::new();
@@ -70,17 +71,19 @@ pub fn load(sources: &[Source]) -> (Vec<Definition>, Vec<Diagnostic>) {
         for doc in docs {
             let kind = doc.object.kind_info().kind;
             if !CATALOG_KINDS.contains(&kind) {
+                let why = wayfinder_model::kinds::NOT_IN_CATALOG
+                    .iter()
+                    .find(|(k, _)| k.kind == kind)
+                    .map_or("no module holds it", |(_, why)| why);
                 problems.push(
                     Diagnostic::file(
                         &source.name,
-                        format!(
-                            "{kind} definitions are not compiled into modules: wayfinder-compile takes the catalog an administrator publishes ({})",
-                            CATALOG_KINDS.join(", ")
-                        ),
+                        format!("skipped, not compiled into a module: {why}"),
                     )
                     .object(doc.object.display_name())
                     .document(doc.index)
-                    .located(doc.locate(&FieldPath::root().field("kind"))),
+                    .located(doc.locate(&FieldPath::root().field("kind")))
+                    .warning(),
                 );
                 continue;
             }
@@ -148,17 +151,28 @@ pub fn load(sources: &[Source]) -> (Vec<Definition>, Vec<Diagnostic>) {
 /// Compiles the sources into the catalog module and a self-service module per cluster
 /// plan, or returns every problem found (notices included).
 pub fn compile(sources: &[Source], options: &CompileOptions) -> Result<Compiled, Vec<Diagnostic>> {
-    let (definitions, mut problems) = load(sources);
+    let (definitions, loaded) = load(sources);
+    let (mut problems, warnings): (Vec<Diagnostic>, Vec<Diagnostic>) =
+        loaded.into_iter().partition(Diagnostic::is_error);
     if !problems.is_empty() {
         // References are checked too, so that every problem is reported in one run (the
         // definitions that failed validation are resolved as they are).
         let (_, more) = Catalog::build(&definitions);
         problems.extend(more.into_iter().filter(Diagnostic::is_error));
+        problems.extend(warnings);
         return Err(problems);
     }
     if definitions.is_empty() {
         let names: Vec<&str> = sources.iter().map(|s| s.name.as_str()).collect();
         let file = names.first().copied().unwrap_or("<input>");
+        if !warnings.is_empty() {
+            let mut out = warnings;
+            out.push(Diagnostic::file(
+                file,
+                "nothing to compile: every definition was skipped; a module needs at least one definition of a catalog kind",
+            ));
+            return Err(out);
+        }
         return Err(vec![Diagnostic::file(
             file,
             format!(
@@ -177,6 +191,7 @@ pub fn compile(sources: &[Source], options: &CompileOptions) -> Result<Compiled,
         options.generated_from.clone()
     };
     let (catalog, mut diagnostics) = Catalog::build(&definitions);
+    diagnostics.splice(0..0, warnings);
     let mut module = Module::default();
     let catalog_from = deeper(&generated_from, 1);
     for (path, text) in crate::catalog::emit(&catalog, &catalog_from, &options.provider_version) {
