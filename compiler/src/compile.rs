@@ -293,6 +293,53 @@ mod tests {
     }
 
     #[test]
+    fn an_unknown_version_is_a_problem_of_its_document_and_the_others_are_still_checked() {
+        let text = format!(
+            "{}---\n{}---\n{}",
+            t("good"),
+            t("future").replace("compute.appvia.io/v2beta2", "compute.appvia.io/v9"),
+            t("bad").replace("size: 1", "size: -1")
+        );
+        let errs = compile(&[Source::new("a.yaml", text)], &CompileOptions::default()).unwrap_err();
+        let lines: Vec<String> = errs.iter().map(ToString::to_string).collect();
+        assert_eq!(lines.len(), 2, "{lines:#?}");
+        assert!(
+            lines[0].starts_with("a.yaml:9:13: ComputeTemplate/future: apiVersion: ComputeTemplate (compute.appvia.io/v9) is not a supported kind"),
+            "{lines:#?}"
+        );
+        assert!(
+            lines[1].contains("ComputeTemplate/bad: spec.nodePools[0].size"),
+            "{lines:#?}"
+        );
+    }
+
+    #[test]
+    fn kinds_no_module_holds_are_skipped_with_a_warning_and_the_rest_compiles() {
+        let token = "apiVersion: org.appvia.io/v2beta1\nkind: AccessToken\nmetadata: {name: ci, namespace: ws-pay}\nspec: {roles: [member]}\n";
+        let compiled = compile(
+            &[Source::new("a.yaml", format!("{token}---\n{}", t("x")))],
+            &CompileOptions::default(),
+        )
+        .unwrap();
+        assert_eq!(compiled.definitions, 1);
+        let warning = &compiled.notices[0];
+        assert_eq!(warning.severity, crate::Severity::Warning);
+        assert_eq!(
+            warning.to_string(),
+            "a.yaml:2:1: AccessToken/ci: warning: skipped, not compiled into a module: an access token's secret is made by the server when the token is created and must not live in code; create tokens with the wayfinder_access_token resource or the API"
+        );
+        // With nothing else, there is nothing to compile.
+        let errs =
+            compile(&[Source::new("a.yaml", token)], &CompileOptions::default()).unwrap_err();
+        assert!(
+            errs.last()
+                .unwrap()
+                .message
+                .starts_with("nothing to compile")
+        );
+    }
+
+    #[test]
     fn empty_inputs_are_an_error() {
         let errs = compile(
             &[Source::new("a.yaml", "---\n")],
