@@ -332,7 +332,8 @@ fn describe(at: &ObjectAddress, kind: &KindInfo) -> String {
 
 fn article(kind: &str) -> String {
     let words = wayfinder_model::naming::snake_case(kind).replace('_', " ");
-    format!("a {words}")
+    let an = words.starts_with(['a', 'e', 'i', 'o', 'u']);
+    format!("{} {words}", if an { "an" } else { "a" })
 }
 
 fn read_error(type_name: &str, e: &ClientError) -> Vec<Diagnostic> {
