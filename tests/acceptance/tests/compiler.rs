@@ -508,3 +508,70 @@ fn a_module_referring_to_an_assignable_network_on_the_server_looks_it_up_and_app
         .is_some()
     );
 }
+
+#[test]
+fn a_cluster_from_a_plan_without_choices_picks_a_template_of_its_provider_and_its_own_pools() {
+    require_terraform_version!(SELF_SERVICE_MODULES);
+    let server = Server::start();
+    let api = server.client();
+    let wd = Workdir::new(&server);
+    compile(&wayfinder_repo(), &wd.path().join("modules"));
+    let catalog = "module \"catalog\" {\n  source = \"./modules/catalog\"\n}\n";
+    wd.write_config(catalog);
+    wd.init();
+    wd.apply();
+    // eks-standard has no spec.choices: Wayfinder's behaviour. The cluster names one of the
+    // EKS templates and adds a pool of its own, within the nonprod provisioning policy.
+    let cluster = |template: &str, machine: &str| {
+        format!(
+            "{catalog}\nmodule \"cluster\" {{\n  source = \"./modules/clusters/eks-standard\"\n\n  name             = \"etl\"\n  workspace        = \"demo\"\n  stage            = \"nonprod\"\n  compute_template = \"{template}\"\n  node_pools = [\n    {{ logical_name = \"extra\", machine = \"{machine}\", size = 1 }},\n  ]\n}}\n"
+        )
+    };
+    wd.write_config(&cluster("eks-spot", "m5.large"));
+    wd.init();
+    wd.apply();
+    wd.plan_is_empty(false);
+    let stored = api
+        .get(&wayfinder_acceptance::catalog::cluster_path("demo", "etl"))
+        .body;
+    assert_eq!(
+        stored["spec"]["computeTemplate"],
+        json!("eks-spot"),
+        "{stored}"
+    );
+    assert_eq!(
+        stored["spec"]["nodePools"][0]["machine"],
+        json!("m5.large"),
+        "{stored}"
+    );
+    assert_eq!(
+        wayfinder_acceptance::catalog::cluster_phase(Some(&stored)),
+        Some("Success"),
+        "{stored}"
+    );
+    // A template of another provider, and a machine the policy does not allow: refused at
+    // plan by the module, as the server would.
+    wd.write_config(&cluster("gke-general", "m5.large"));
+    let out = wd.try_run(&["plan", "-no-color"]);
+    assert_ne!(out.code, 0, "{}", out.combined());
+    assert!(
+        out.combined()
+            .contains("offers compute templates eks-general, eks-spot"),
+        "{}",
+        out.combined()
+    );
+    wd.write_config(&cluster("eks-general", "r5.24xlarge"));
+    let out = wd.try_run(&["plan", "-no-color"]);
+    assert_ne!(out.code, 0, "{}", out.combined());
+    assert!(out.combined().contains("r5.24xlarge"), "{}", out.combined());
+    // The cluster goes first (the server refuses deleting what it depends on), then the
+    // catalog.
+    wd.write_config(catalog);
+    wd.apply();
+    wd.destroy();
+    assert_eq!(
+        api.get(&wayfinder_acceptance::catalog::cluster_path("demo", "etl"))
+            .status,
+        404
+    );
+}
