@@ -771,7 +771,7 @@ pub fn wayfinder_choices(mut templates: Vec<String>) -> PlanChoices {
     templates.dedup();
     PlanChoices {
         regions: None,
-        compute_templates: (!templates.is_empty()).then(|| Choice {
+        compute_templates: (!templates.is_empty()).then_some(Choice {
             default: None,
             allowed: Some(templates),
         }),
