@@ -1,0 +1,557 @@
+//! The AWS driver against a real moto server (installed by `cargo xtask moto`; these tests
+//! fail without it unless `WAYFINDER_SKIP_MOTO=1`). Each test starts its own moto.
+
+use std::time::Duration;
+
+use aws_config::BehaviorVersion;
+use aws_credential_types::provider::SharedCredentialsProvider;
+use wayfinder_aws::moto::{DEFAULT_ACCOUNT, MotoServer};
+use wayfinder_aws::query::{QueryClient, QueryService};
+use wayfinder_aws::{Access, AwsDriver, EksCluster, TAG_UID, Target};
+use wayfinder_model::compute::{Autoscaling, NodePool, Spot, SpotEks, Taint};
+
+const REGION: &str = "eu-west-2";
+
+fn access() -> Access {
+    Access {
+        config: "admin/aws-nonprod".into(),
+        account: Some(DEFAULT_ACCOUNT.into()),
+        cluster_manager_role: Some(format!(
+            "arn:aws:iam::{DEFAULT_ACCOUNT}:role/wf-ClusterManager"
+        )),
+    }
+}
+
+fn pool(name: &str, machine: &str, size: i64) -> NodePool {
+    NodePool {
+        logical_name: name.into(),
+        machine: machine.into(),
+        size: Some(size),
+        disk_size: Some(50),
+        ..NodePool::default()
+    }
+}
+
+fn cluster(uid: &str) -> EksCluster {
+    let mut spot = pool("batch", "m6i.large", 0);
+    spot.size = None;
+    spot.autoscaling = Some(Autoscaling {
+        enabled: Some(true),
+        min_size: Some(0),
+        max_size: Some(10),
+    });
+    spot.spot = Some(Spot {
+        enabled: Some(true),
+        eks: Some(SpotEks {
+            additional_instance_types: Some(vec!["m5.large".into()]),
+        }),
+    });
+    spot.taints = Some(vec![Taint {
+        key: "dedicated".into(),
+        value: Some("batch".into()),
+        effect: "NoSchedule".into(),
+    }]);
+    EksCluster {
+        target: Target {
+            workspace: "pay".into(),
+            name: "dev".into(),
+            uid: uid.into(),
+            region: REGION.into(),
+            access: access(),
+        },
+        generation: 1,
+        kubernetes_version: "1.32".into(),
+        network: "10.0.4.0/22".into(),
+        node_pools: vec![pool("general", "m6i.xlarge", 3), spot],
+        authorized_master_networks: vec!["203.0.113.0/24".into()],
+    }
+}
+
+fn driver(moto: &MotoServer) -> AwsDriver {
+    AwsDriver::new(Some(moto.url.clone()))
+        .with_base_credentials("testing", "testing")
+        .with_poll(Duration::from_millis(50))
+}
+
+/// What the tests look at moto with: the default account's keys.
+struct Look {
+    eks: aws_sdk_eks::Client,
+    ec2: QueryClient,
+    iam: QueryClient,
+}
+
+async fn look(moto: &MotoServer) -> Look {
+    let creds = SharedCredentialsProvider::new(aws_credential_types::Credentials::new(
+        "testing", "testing", None, None, "test",
+    ));
+    let config = aws_config::defaults(BehaviorVersion::latest())
+        .region(aws_config::Region::new(REGION))
+        .endpoint_url(&moto.url)
+        .credentials_provider(creds.clone())
+        .load()
+        .await;
+    let http = reqwest::Client::new();
+    let service = |service, version, region: &str| QueryService {
+        service,
+        version,
+        region: region.into(),
+        url: format!("{}/", moto.url),
+    };
+    Look {
+        eks: aws_sdk_eks::Client::new(&config),
+        ec2: QueryClient::new(
+            http.clone(),
+            service("ec2", "2016-11-15", REGION),
+            creds.clone(),
+        ),
+        iam: QueryClient::new(http, service("iam", "2010-05-08", "us-east-1"), creds),
+    }
+}
+
+impl Look {
+    async fn tagged(&self, action: &str, set: &str, uid: &str) -> Vec<wayfinder_aws::xml::Element> {
+        let r = self
+            .ec2
+            .call(
+                action,
+                &[
+                    ("Filter.1.Name".into(), format!("tag:{TAG_UID}")),
+                    ("Filter.1.Value.1".into(), uid.into()),
+                ],
+            )
+            .await
+            .unwrap();
+        r.items(set).into_iter().cloned().collect()
+    }
+
+    async fn clusters(&self) -> Vec<String> {
+        self.eks
+            .list_clusters()
+            .send()
+            .await
+            .unwrap()
+            .clusters
+            .unwrap_or_default()
+    }
+
+    async fn node_groups(&self) -> Vec<aws_sdk_eks::types::Nodegroup> {
+        let mut out = Vec::new();
+        for ng in self
+            .eks
+            .list_nodegroups()
+            .cluster_name("wf-pay-dev")
+            .send()
+            .await
+            .unwrap()
+            .nodegroups
+            .unwrap_or_default()
+        {
+            let d = self
+                .eks
+                .describe_nodegroup()
+                .cluster_name("wf-pay-dev")
+                .nodegroup_name(&ng)
+                .send()
+                .await
+                .unwrap();
+            out.push(d.nodegroup.unwrap());
+        }
+        out.sort_by(|a, b| a.nodegroup_name().cmp(&b.nodegroup_name()));
+        out
+    }
+
+    async fn role_policies(&self, role: &str) -> Vec<String> {
+        let r = self
+            .iam
+            .call(
+                "ListAttachedRolePolicies",
+                &[("RoleName".into(), role.into())],
+            )
+            .await
+            .unwrap();
+        let mut names: Vec<String> = r
+            .items("AttachedPolicies")
+            .iter()
+            .filter_map(|p| p.text_of("PolicyName").map(str::to_string))
+            .collect();
+        names.sort();
+        names
+    }
+
+    async fn role_exists(&self, role: &str) -> bool {
+        self.iam
+            .call("GetRole", &[("RoleName".into(), role.into())])
+            .await
+            .is_ok()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cluster_is_built_exactly_as_asked_then_deleted_leaving_nothing_tagged() {
+    let Some(moto) = MotoServer::start() else {
+        return;
+    };
+    let d = driver(&moto);
+    let c = cluster("uid-happy");
+    let built = d.provision(&c).await.unwrap();
+    assert!(
+        built.arn.starts_with(&format!(
+            "arn:aws:eks:{REGION}:{DEFAULT_ACCOUNT}:cluster/wf-pay-dev"
+        )),
+        "{built:?}"
+    );
+    assert!(built.endpoint.starts_with("https://"), "{built:?}");
+    assert_eq!(
+        built.changes,
+        ["node group general created", "node group batch created"]
+    );
+
+    let l = look(&moto).await;
+    let vpcs = l.tagged("DescribeVpcs", "vpcSet", "uid-happy").await;
+    assert_eq!(vpcs.len(), 1);
+    assert_eq!(vpcs[0].text_of("cidrBlock"), Some("10.0.4.0/22"));
+    let mut subnets: Vec<(String, String)> = l
+        .tagged("DescribeSubnets", "subnetSet", "uid-happy")
+        .await
+        .iter()
+        .map(|s| {
+            (
+                s.text_of("cidrBlock").unwrap().to_string(),
+                s.text_of("availabilityZone").unwrap().to_string(),
+            )
+        })
+        .collect();
+    subnets.sort();
+    assert_eq!(
+        subnets,
+        [
+            ("10.0.4.0/23".to_string(), "eu-west-2a".to_string()),
+            ("10.0.6.0/23".to_string(), "eu-west-2b".to_string())
+        ]
+    );
+    assert_eq!(
+        l.role_policies("wf-pay-dev-cluster").await,
+        ["AmazonEKSClusterPolicy"]
+    );
+    assert_eq!(
+        l.role_policies("wf-pay-dev-node").await,
+        [
+            "AmazonEC2ContainerRegistryReadOnly",
+            "AmazonEKSWorkerNodePolicy",
+            "AmazonEKS_CNI_Policy"
+        ]
+    );
+    assert_eq!(l.clusters().await, ["wf-pay-dev"]);
+    let eks = l
+        .eks
+        .describe_cluster()
+        .name("wf-pay-dev")
+        .send()
+        .await
+        .unwrap()
+        .cluster
+        .unwrap();
+    assert_eq!(eks.version(), Some("1.32"));
+    assert_eq!(
+        eks.tags().unwrap().get(TAG_UID).map(String::as_str),
+        Some("uid-happy")
+    );
+    assert!(
+        eks.role_arn()
+            .unwrap()
+            .ends_with(":role/wf-pay-dev-cluster")
+    );
+    assert_eq!(eks.resources_vpc_config().unwrap().subnet_ids().len(), 2);
+    assert_eq!(
+        eks.resources_vpc_config().unwrap().public_access_cidrs(),
+        ["203.0.113.0/24"]
+    );
+
+    let groups = l.node_groups().await;
+    assert_eq!(groups.len(), 2);
+    let (batch, general) = (&groups[0], &groups[1]);
+    assert_eq!(general.instance_types(), ["m6i.xlarge"]);
+    assert_eq!(
+        general.capacity_type().map(|c| c.as_str()),
+        Some("ON_DEMAND")
+    );
+    let sc = general.scaling_config().unwrap();
+    assert_eq!(
+        (sc.min_size(), sc.max_size(), sc.desired_size()),
+        (Some(3), Some(3), Some(3))
+    );
+    assert_eq!(general.disk_size(), Some(50));
+    assert_eq!(batch.instance_types(), ["m6i.large", "m5.large"]);
+    assert_eq!(batch.capacity_type().map(|c| c.as_str()), Some("SPOT"));
+    let sc = batch.scaling_config().unwrap();
+    assert_eq!(
+        (sc.min_size(), sc.max_size(), sc.desired_size()),
+        (Some(0), Some(10), Some(0))
+    );
+    assert_eq!(batch.taints().len(), 1);
+    assert_eq!(
+        batch.taints()[0].effect().map(|e| e.as_str()),
+        Some("NO_SCHEDULE")
+    );
+    assert_eq!(
+        batch
+            .labels()
+            .unwrap()
+            .get("wayfinder.dev/pool")
+            .map(String::as_str),
+        Some("batch")
+    );
+
+    // Provisioning again changes nothing and makes no duplicate.
+    let again = d.provision(&c).await.unwrap();
+    assert!(again.changes.is_empty(), "{:?}", again.changes);
+    assert_eq!(
+        l.tagged("DescribeVpcs", "vpcSet", "uid-happy").await.len(),
+        1
+    );
+    assert_eq!(
+        l.tagged("DescribeSubnets", "subnetSet", "uid-happy")
+            .await
+            .len(),
+        2
+    );
+    assert_eq!(l.clusters().await.len(), 1);
+    assert_eq!(l.node_groups().await.len(), 2);
+
+    // Delete, twice: nothing tagged remains.
+    d.delete(&c.target).await.unwrap();
+    d.delete(&c.target).await.unwrap();
+    assert!(l.clusters().await.is_empty());
+    assert!(
+        l.tagged("DescribeVpcs", "vpcSet", "uid-happy")
+            .await
+            .is_empty()
+    );
+    assert!(
+        l.tagged("DescribeSubnets", "subnetSet", "uid-happy")
+            .await
+            .is_empty()
+    );
+    assert!(!l.role_exists("wf-pay-dev-cluster").await);
+    assert!(!l.role_exists("wf-pay-dev-node").await);
+    assert_eq!(d.status(&c.target).await, wayfinder_aws::Observed::Absent);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pools_scale_in_place_are_added_and_removed_and_drift_is_put_back() {
+    let Some(moto) = MotoServer::start() else {
+        return;
+    };
+    let d = driver(&moto);
+    let mut c = cluster("uid-scale");
+    d.provision(&c).await.unwrap();
+    let l = look(&moto).await;
+
+    // Scale the general pool; remove batch, add gpu.
+    c.generation = 2;
+    c.node_pools[0].size = Some(5);
+    c.node_pools.truncate(1);
+    c.node_pools.push(pool("gpu", "g5.xlarge", 1));
+    let built = d.provision(&c).await.unwrap();
+    assert_eq!(
+        built.changes,
+        [
+            "node group general: scaling 3/3/3 → 5/5/5 (min/max/desired)",
+            "node group gpu created",
+            "node group batch deleted (its pool was removed)"
+        ]
+    );
+    let names: Vec<String> = l
+        .node_groups()
+        .await
+        .iter()
+        .map(|g| g.nodegroup_name().unwrap().to_string())
+        .collect();
+    assert_eq!(names, ["general", "gpu"]);
+
+    // Someone scales a node group behind the driver's back: the next run puts it back.
+    l.eks
+        .update_nodegroup_config()
+        .cluster_name("wf-pay-dev")
+        .nodegroup_name("general")
+        .scaling_config(
+            aws_sdk_eks::types::NodegroupScalingConfig::builder()
+                .min_size(1)
+                .max_size(9)
+                .desired_size(1)
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let fixed = d.provision(&c).await.unwrap();
+    assert_eq!(
+        fixed.changes,
+        ["node group general: scaling 1/9/1 → 5/5/5 (min/max/desired)"]
+    );
+    let sc = l.node_groups().await[0].scaling_config().cloned().unwrap();
+    assert_eq!(
+        (sc.min_size(), sc.max_size(), sc.desired_size()),
+        (Some(5), Some(5), Some(5))
+    );
+    d.delete(&c.target).await.unwrap();
+    assert!(l.clusters().await.is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_autoscaled_pool_keeps_the_desired_size_the_autoscaler_chose() {
+    let Some(moto) = MotoServer::start() else {
+        return;
+    };
+    let d = driver(&moto);
+    let c = cluster("uid-auto");
+    d.provision(&c).await.unwrap();
+    let l = look(&moto).await;
+    // The autoscaler grows the batch pool to 4 (within 0..10).
+    l.eks
+        .update_nodegroup_config()
+        .cluster_name("wf-pay-dev")
+        .nodegroup_name("batch")
+        .scaling_config(
+            aws_sdk_eks::types::NodegroupScalingConfig::builder()
+                .min_size(0)
+                .max_size(10)
+                .desired_size(4)
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let again = d.provision(&c).await.unwrap();
+    assert!(again.changes.is_empty(), "{:?}", again.changes);
+    let batch = &l.node_groups().await[0];
+    assert_eq!(batch.scaling_config().unwrap().desired_size(), Some(4));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_crash_after_the_network_converges_with_no_duplicate() {
+    let Some(moto) = MotoServer::start() else {
+        return;
+    };
+    let d = driver(&moto);
+    let c = cluster("uid-crash");
+    let l = look(&moto).await;
+    // Stop the first run at each step in turn (dropping its future, as a killed server
+    // would), then run to the end: one of everything.
+    for step in 1..=6 {
+        let run = d.provision(&c);
+        let _ = tokio::time::timeout(Duration::from_millis(150 * step), run).await;
+    }
+    d.provision(&c).await.unwrap();
+    assert_eq!(
+        l.tagged("DescribeVpcs", "vpcSet", "uid-crash").await.len(),
+        1
+    );
+    assert_eq!(
+        l.tagged("DescribeSubnets", "subnetSet", "uid-crash")
+            .await
+            .len(),
+        2
+    );
+    assert_eq!(l.clusters().await.len(), 1);
+    assert_eq!(l.node_groups().await.len(), 2);
+    d.delete(&c.target).await.unwrap();
+    assert!(
+        l.tagged("DescribeVpcs", "vpcSet", "uid-crash")
+            .await
+            .is_empty()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cluster_of_the_same_name_with_another_uid_is_reported_not_adopted() {
+    let Some(moto) = MotoServer::start() else {
+        return;
+    };
+    let d = driver(&moto);
+    d.provision(&cluster("uid-first")).await.unwrap();
+    let e = d.provision(&cluster("uid-second")).await.unwrap_err();
+    assert_eq!(e.reason, "NameInUse", "{e}");
+    assert!(e.message.contains("wf-pay-dev"), "{e}");
+    // Deleting the second leaves the first's cluster alone.
+    d.delete(&cluster("uid-second").target).await.unwrap();
+    assert_eq!(look(&moto).await.clusters().await, ["wf-pay-dev"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wrong_account_or_a_missing_role_is_cloud_access_denied_naming_the_cloud_access() {
+    let Some(moto) = MotoServer::start() else {
+        return;
+    };
+    let d = driver(&moto);
+    let mut c = cluster("uid-denied");
+    c.target.access.account = Some("111122223333".into());
+    let e = d.provision(&c).await.unwrap_err();
+    assert_eq!(e.reason, "CloudAccessDenied", "{e}");
+    assert!(
+        e.message
+            .contains("cloud access admin/aws-nonprod is for AWS account 111122223333")
+            && e.message
+                .contains(&format!("acts in account {DEFAULT_ACCOUNT}")),
+        "{e}"
+    );
+    c.target.access.cluster_manager_role = None;
+    let e = d.provision(&c).await.unwrap_err();
+    assert_eq!(e.reason, "CloudAccessDenied", "{e}");
+    assert!(
+        e.message
+            .contains("cloud access admin/aws-nonprod grants no ClusterManager role"),
+        "{e}"
+    );
+    // Nothing was built.
+    assert!(
+        look(&moto)
+            .await
+            .tagged("DescribeVpcs", "vpcSet", "uid-denied")
+            .await
+            .is_empty()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_role_in_another_account_builds_there() {
+    let Some(moto) = MotoServer::start() else {
+        return;
+    };
+    let d = driver(&moto);
+    let mut c = cluster("uid-other");
+    c.target.access.account = Some("111122223333".into());
+    c.target.access.cluster_manager_role =
+        Some("arn:aws:iam::111122223333:role/wf-ClusterManager".into());
+    let built = d.provision(&c).await.unwrap();
+    assert!(
+        built.arn.contains(":111122223333:cluster/wf-pay-dev"),
+        "{built:?}"
+    );
+    // The default account sees nothing.
+    assert!(look(&moto).await.clusters().await.is_empty());
+    d.delete(&c.target).await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unknown_instance_type_is_refused_with_the_clouds_code_before_anything_is_built() {
+    let Some(moto) = MotoServer::start() else {
+        return;
+    };
+    let d = driver(&moto);
+    let mut c = cluster("uid-bogus");
+    c.node_pools[0].machine = "m6i.bogus".into();
+    let e = d.provision(&c).await.unwrap_err();
+    assert_eq!(e.reason, "InvalidParameter", "{e}");
+    assert!(
+        e.message.contains("InvalidInstanceType") && e.message.contains("m6i.bogus"),
+        "{e}"
+    );
+    assert!(
+        look(&moto)
+            .await
+            .tagged("DescribeVpcs", "vpcSet", "uid-bogus")
+            .await
+            .is_empty()
+    );
+}
