@@ -194,6 +194,8 @@ pub struct Resolution {
     pub cloud_access: CloudAccessRef,
     /// That cloud access's spec: the account, the roles a cloud driver assumes.
     pub cloud_access_spec: CloudAccessConfigSpec,
+    /// The plan's `network.authorizedMasterNetworks` CIDRs (empty: not restricted).
+    pub authorized_master_networks: Vec<String>,
     /// The packages the plan pins, in the plan's order.
     pub packages: Vec<PackageRef>,
     /// The managed control plane's pricing tier the plan asks for (AKS `skuTier`); the
@@ -307,6 +309,7 @@ pub fn resolve_cluster_with(
         network,
         cloud_access: access,
         cloud_access_spec: access_spec,
+        authorized_master_networks: plan.spec.authorized_master_cidrs(),
         packages: plan.spec.packages().to_vec(),
         control_plane_tier: plan.spec.control_plane_tier().map(str::to_string),
     })
