@@ -555,3 +555,46 @@ async fn an_unknown_instance_type_is_refused_with_the_clouds_code_before_anythin
             .is_empty()
     );
 }
+
+#[test]
+fn an_eks_token_is_a_presigned_get_caller_identity_with_the_cluster_header_signed() {
+    use base64::Engine as _;
+    let sts = "https://sts.eu-west-2.amazonaws.com/";
+    let token = wayfinder_aws::eks_token(
+        "wf-pay-dev",
+        REGION,
+        sts,
+        aws_credential_types::Credentials::new("AKIDEXAMPLE", "secret", None, None, "test"),
+        Duration::from_secs(60),
+        std::time::SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000),
+    )
+    .unwrap();
+    let encoded = token
+        .strip_prefix("k8s-aws-v1.")
+        .expect("the EKS token prefix");
+    assert!(!encoded.contains('='), "unpadded base64url: {token}");
+    let url = String::from_utf8(
+        base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(encoded)
+            .unwrap(),
+    )
+    .unwrap();
+    assert!(
+        url.starts_with(
+            "https://sts.eu-west-2.amazonaws.com/?Action=GetCallerIdentity&Version=2011-06-15&"
+        ),
+        "{url}"
+    );
+    for part in [
+        "X-Amz-Algorithm=AWS4-HMAC-SHA256",
+        "X-Amz-Credential=AKIDEXAMPLE%2F20270115%2Feu-west-2%2Fsts%2Faws4_request",
+        "X-Amz-Date=20270115T080000Z",
+        "X-Amz-Expires=60",
+        "X-Amz-SignedHeaders=host%3Bx-k8s-aws-id",
+        "X-Amz-Signature=",
+    ] {
+        assert!(url.contains(part), "{part} in {url}");
+    }
+    // The secret never appears; the token is deterministic for the same inputs.
+    assert!(!url.contains("secret"), "{url}");
+}

@@ -474,14 +474,6 @@ impl Reconciler {
                 tracing::info!(cluster = %key, %said, "drift corrected");
                 let result = self
                     .write(&key, &uid, true, move |st| {
-                        if status_of(&Value::Object(
-                            json!({"status": st})
-                                .as_object()
-                                .cloned()
-                                .unwrap_or_default(),
-                        ))
-                        .is_none()
-                        {}
                         let message = format!("the cluster is ready at {} ({said})", p.endpoint);
                         st.insert("message".into(), json!(message));
                         set_condition(

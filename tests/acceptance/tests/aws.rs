@@ -155,9 +155,13 @@ resource "wayfinder_cluster" "dev" {{
     )
 }
 
+/// The server's base secret key: moto takes any, and this one must never be seen again.
+const BASE_SECRET: &str = "wf-base-secret-never-logged-7Qx2";
+
 fn aws_server(moto: &MotoServer) -> Server {
     Server::start_with_args_env(
         &[
+            "--log-level=trace",
             "--cloud-driver",
             "aws=api",
             "--aws-endpoint-url",
@@ -167,7 +171,7 @@ fn aws_server(moto: &MotoServer) -> Server {
         ],
         &[
             ("AWS_ACCESS_KEY_ID", "testing"),
-            ("AWS_SECRET_ACCESS_KEY", "testing"),
+            ("AWS_SECRET_ACCESS_KEY", BASE_SECRET),
             ("AWS_EC2_METADATA_DISABLED", "true"),
         ],
     )
@@ -272,6 +276,25 @@ fn an_eks_cluster_is_built_changed_kept_and_destroyed_through_the_aws_apis() {
         serde_json::json!([3, 3, 3]),
         "{got}"
     );
+
+    // No AWS secret reaches the server's log (at trace level) or Terraform's state: not the
+    // base key, not the assumed role's key or session token (moto's start `FQoGZXIvYXdzE`).
+    let state_file = wd.read_file("terraform.tfstate");
+    let log = server.log();
+    assert!(
+        log.contains("cloud driver: the AWS APIs"),
+        "the log is the server's"
+    );
+    for (what, text) in [("the server's log", &log), ("the state", &state_file)] {
+        for secret in [
+            BASE_SECRET,
+            "SecretAccessKey",
+            "FQoGZXIvYXdzE",
+            "aws_secret",
+        ] {
+            assert!(!text.contains(secret), "{what} holds {secret:?}");
+        }
+    }
 
     // Destroy: nothing tagged with the cluster's uid remains.
     assert_no_crash(&wd.destroy());
