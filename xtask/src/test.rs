@@ -405,7 +405,7 @@ pub fn run(args: &Args) -> Result<()> {
         },
     )?;
 
-    let what = "cargo test --workspace --exclude wayfinder-acceptance";
+    let what = "cargo test --workspace --exclude wayfinder-acceptance --features wayfinder-controlplane/aws";
     let workspace_skips = matrix::skip_report_path(&target_dir(&root), "workspace");
     let mut workspace = step(what, || {
         matrix::clear_skip_report(&workspace_skips)?;

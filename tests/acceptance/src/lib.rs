@@ -308,6 +308,28 @@ impl Server {
         }
     }
 
+    /// Kills the server with SIGKILL (no shutdown at all, as a crash would) and starts it
+    /// again on the same data dir with `args` and `env`.
+    pub fn kill_and_restart_with(&mut self, args: &[&str], env: &[(&str, &str)]) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        let started = launch::start_with_env(
+            &binary(launch::SERVER_BINARY),
+            "127.0.0.1:0",
+            &self.data_dir,
+            &self.log,
+            args,
+            env,
+        )
+        .unwrap_or_else(|e| panic!("restarting the server failed: {e:#}"));
+        self.child = Some(started.child);
+        self.url = started.url;
+        self.port = started.port;
+        self.token = started.token;
+    }
+
     /// Stops the server and starts it again on the same data dir and, if it is free, the
     /// same port (so [`Server::url`] and any [`Workdir`] pointed at it stay valid).
     pub fn restart(&mut self) {

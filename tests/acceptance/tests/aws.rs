@@ -11,7 +11,9 @@ use std::process::Command;
 use std::time::Duration;
 
 use serde_json::Value;
-use wayfinder_acceptance::catalog::{cluster_path, cluster_phase, publish_platform, wait_cluster};
+use wayfinder_acceptance::catalog::{
+    self, cluster_path, cluster_phase, fixture, publish_platform, wait_cluster,
+};
 use wayfinder_acceptance::moto::{self, MotoServer};
 use wayfinder_acceptance::{
     REQUIRED_PROVIDERS, Server, Workdir, assert_no_crash, require_terraform,
@@ -158,23 +160,31 @@ resource "wayfinder_cluster" "dev" {{
 /// The server's base secret key: moto takes any, and this one must never be seen again.
 const BASE_SECRET: &str = "wf-base-secret-never-logged-7Qx2";
 
+/// The server's command line and environment for the AWS driver on `moto`.
+fn aws_args(moto: &MotoServer) -> Vec<String> {
+    [
+        "--log-level=trace",
+        "--cloud-driver",
+        "aws=api",
+        "--aws-endpoint-url",
+        &moto.url,
+        "--drift-check-interval",
+        "1s",
+    ]
+    .map(str::to_string)
+    .to_vec()
+}
+
+const AWS_ENV: &[(&str, &str)] = &[
+    ("AWS_ACCESS_KEY_ID", "testing"),
+    ("AWS_SECRET_ACCESS_KEY", BASE_SECRET),
+    ("AWS_EC2_METADATA_DISABLED", "true"),
+];
+
 fn aws_server(moto: &MotoServer) -> Server {
-    Server::start_with_args_env(
-        &[
-            "--log-level=trace",
-            "--cloud-driver",
-            "aws=api",
-            "--aws-endpoint-url",
-            &moto.url,
-            "--drift-check-interval",
-            "1s",
-        ],
-        &[
-            ("AWS_ACCESS_KEY_ID", "testing"),
-            ("AWS_SECRET_ACCESS_KEY", BASE_SECRET),
-            ("AWS_EC2_METADATA_DISABLED", "true"),
-        ],
-    )
+    let args = aws_args(moto);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    Server::start_with_args_env(&args, AWS_ENV)
 }
 
 #[test]
@@ -361,4 +371,80 @@ fn a_cloud_access_in_another_account_fails_the_apply_naming_it() {
     assert_eq!(put.status, 200, "{}", put.text);
     assert_no_crash(&wd.destroy());
     assert_eq!(boto(&moto, &["inspect", &uid]), nothing);
+}
+
+#[test]
+fn a_server_killed_mid_provision_converges_after_restart_with_no_duplicate_or_orphan() {
+    let Some(moto) = MotoServer::start() else {
+        return;
+    };
+    let mut server = aws_server(&moto);
+    publish_platform(&server.client());
+    let mut cluster = fixture("cluster.yaml", "payments-dev");
+    cluster["spec"]["nodePools"][0]
+        .as_object_mut()
+        .unwrap()
+        .remove("providerDetails");
+    catalog::create(&server.client(), &cluster, None);
+    let uid = server
+        .client()
+        .get(&cluster_path("pay", "payments-dev"))
+        .body["metadata"]["uid"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    // SIGKILL at several points of the build (the first STS and EC2 calls of a fresh moto
+    // take seconds; later steps milliseconds), restarting each time.
+    let args = aws_args(&moto);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    for pause in [1500, 400, 900, 200] {
+        std::thread::sleep(Duration::from_millis(pause));
+        server.kill_and_restart_with(&args, AWS_ENV);
+    }
+    let api = server.client();
+    let built = wait_cluster(&api, "pay", "payments-dev", Duration::from_secs(120), |c| {
+        cluster_phase(c) == Some("Success")
+    })
+    .expect("the cluster is built after the restarts");
+    // The build really was interrupted: it started over after restarts.
+    let log = server.log();
+    let starts = log
+        .lines()
+        .filter(|l| l.contains("reconciling") && l.contains("Creating"))
+        .count();
+    assert!(
+        starts >= 2,
+        "the build was started {starts} time(s):\n{log}"
+    );
+    let cidr = built["status"]["network"]["cidr"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let got = boto(&moto, &["inspect", &uid]);
+    assert_eq!(got["vpcs"], serde_json::json!([cidr]), "one VPC: {got}");
+    assert_eq!(got["subnets"].as_array().unwrap().len(), 2, "{got}");
+    assert_eq!(got["roles"].as_object().unwrap().len(), 2, "{got}");
+    assert_eq!(got["clusters"].as_object().unwrap().len(), 1, "{got}");
+    let pools = built["spec"]["nodePools"].as_array().unwrap().len();
+    assert_eq!(
+        got["clusters"][EKS_NAME]["nodegroups"]
+            .as_object()
+            .unwrap()
+            .len(),
+        pools,
+        "a node group per pool: {got}"
+    );
+    // Deleting, killed midway too, still leaves nothing.
+    let resp = api.delete(&cluster_path("pay", "payments-dev"));
+    assert!(resp.status < 300, "{}", resp.text);
+    std::thread::sleep(Duration::from_millis(300));
+    server.kill_and_restart_with(&args, AWS_ENV);
+    let api = server.client();
+    wait_cluster(&api, "pay", "payments-dev", Duration::from_secs(120), |c| {
+        c.is_none()
+    });
+    assert_eq!(
+        boto(&moto, &["inspect", &uid]),
+        serde_json::json!({"vpcs": [], "subnets": [], "roles": {}, "clusters": {}})
+    );
 }
