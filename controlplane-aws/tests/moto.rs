@@ -598,3 +598,186 @@ fn an_eks_token_is_a_presigned_get_caller_identity_with_the_cluster_header_signe
     // The secret never appears; the token is deterministic for the same inputs.
     assert!(!url.contains("secret"), "{url}");
 }
+
+/// A small HTTP proxy in front of moto that shows what moto cannot: a cluster `CREATING` for
+/// its first `creating` DescribeCluster answers, or `FAILED` for all of them.
+mod faults {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    use tokio::net::{TcpListener, TcpStream};
+
+    pub struct Proxy {
+        pub url: String,
+        pub describes: Arc<AtomicUsize>,
+        task: tokio::task::JoinHandle<()>,
+    }
+
+    impl Drop for Proxy {
+        fn drop(&mut self) {
+            self.task.abort();
+        }
+    }
+
+    /// What the proxy says a cluster's status is.
+    #[derive(Clone, Copy)]
+    pub enum Fault {
+        /// `CREATING` for the first N DescribeCluster answers.
+        Creating(usize),
+        /// `FAILED` always.
+        Failed,
+    }
+
+    pub async fn start(upstream: String, fault: Fault) -> Proxy {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let describes = Arc::new(AtomicUsize::new(0));
+        let seen = describes.clone();
+        let task = tokio::spawn(async move {
+            let http = reqwest::Client::new();
+            loop {
+                let Ok((conn, _)) = listener.accept().await else {
+                    return;
+                };
+                let (http, upstream, seen) = (http.clone(), upstream.clone(), seen.clone());
+                tokio::spawn(async move {
+                    let _ = serve(conn, &http, &upstream, &seen, fault).await;
+                });
+            }
+        });
+        Proxy {
+            url,
+            describes,
+            task,
+        }
+    }
+
+    async fn serve(
+        mut conn: TcpStream,
+        http: &reqwest::Client,
+        upstream: &str,
+        seen: &AtomicUsize,
+        fault: Fault,
+    ) -> std::io::Result<()> {
+        let mut buf = Vec::new();
+        let head_end = loop {
+            let mut chunk = [0u8; 4096];
+            let n = conn.read(&mut chunk).await?;
+            if n == 0 {
+                return Ok(());
+            }
+            buf.extend_from_slice(&chunk[..n]);
+            if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                break i + 4;
+            }
+        };
+        let head = String::from_utf8_lossy(&buf[..head_end]).to_string();
+        let mut lines = head.split("\r\n");
+        let mut first = lines.next().unwrap_or_default().split_whitespace();
+        let (method, path) = (
+            first.next().unwrap_or("GET").to_string(),
+            first.next().unwrap_or("/").to_string(),
+        );
+        let headers: Vec<(String, String)> = lines
+            .filter_map(|l| l.split_once(':'))
+            .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
+            .collect();
+        let length: usize = headers
+            .iter()
+            .find(|(k, _)| k == "content-length")
+            .and_then(|(_, v)| v.parse().ok())
+            .unwrap_or(0);
+        while buf.len() < head_end + length {
+            let mut chunk = [0u8; 4096];
+            let n = conn.read(&mut chunk).await?;
+            if n == 0 {
+                break;
+            }
+            buf.extend_from_slice(&chunk[..n]);
+        }
+        let body = buf[head_end..].to_vec();
+        let mut request = http.request(method.parse().unwrap(), format!("{upstream}{path}"));
+        for (k, v) in &headers {
+            if !matches!(k.as_str(), "host" | "content-length" | "connection") {
+                request = request.header(k, v);
+            }
+        }
+        let answer = request
+            .body(body)
+            .send()
+            .await
+            .map_err(std::io::Error::other)?;
+        let status = answer.status();
+        let content_type = answer
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("application/json")
+            .to_string();
+        let mut text = answer.text().await.map_err(std::io::Error::other)?;
+        // DescribeCluster: GET /clusters/NAME.
+        let describe =
+            method == "GET" && path.starts_with("/clusters/") && !path.contains("/node-groups");
+        if describe && status.is_success() {
+            let n = seen.fetch_add(1, Ordering::SeqCst);
+            let replaced = match fault {
+                Fault::Creating(first) if n < first => Some("CREATING"),
+                Fault::Failed => Some("FAILED"),
+                Fault::Creating(_) => None,
+            };
+            if let Some(to) = replaced {
+                text = text.replace("\"status\": \"ACTIVE\"", &format!("\"status\": \"{to}\""));
+            }
+        }
+        let reply = format!(
+            "HTTP/1.1 {} {}\r\ncontent-type: {content_type}\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{text}",
+            status.as_u16(),
+            status.canonical_reason().unwrap_or(""),
+            text.len()
+        );
+        conn.write_all(reply.as_bytes()).await?;
+        conn.shutdown().await
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cluster_still_creating_is_waited_for_and_a_failed_one_is_reported() {
+    let Some(moto) = MotoServer::start() else {
+        return;
+    };
+    let proxy = faults::start(moto.url.clone(), faults::Fault::Creating(3)).await;
+    let d = AwsDriver::new(Some(proxy.url.clone()))
+        .with_base_credentials("testing", "testing")
+        .with_poll(Duration::from_millis(50));
+    let c = cluster("uid-creating");
+    d.provision(&c).await.unwrap();
+    // Looked up before creating, then polled through three CREATING answers to ACTIVE.
+    assert!(
+        proxy.describes.load(std::sync::atomic::Ordering::SeqCst) >= 4,
+        "describes: {:?}",
+        proxy.describes
+    );
+    d.delete(&c.target).await.unwrap();
+
+    let failing = faults::start(moto.url.clone(), faults::Fault::Failed).await;
+    let d = AwsDriver::new(Some(failing.url.clone()))
+        .with_base_credentials("testing", "testing")
+        .with_poll(Duration::from_millis(50));
+    let c = cluster("uid-failed");
+    let e = d.provision(&c).await.unwrap_err();
+    assert_eq!(e.reason, "ProvisioningFailed", "{e}");
+    assert!(
+        e.message.contains("EKS cluster wf-pay-dev is FAILED"),
+        "{e}"
+    );
+    assert_eq!(
+        d.status(&c.target).await,
+        wayfinder_aws::Observed::Failed(wayfinder_aws::Failure {
+            reason: "ProvisioningFailed".into(),
+            message: "EKS cluster wf-pay-dev is FAILED".into()
+        })
+    );
+    d.delete(&c.target).await.unwrap();
+    assert!(look(&moto).await.clusters().await.is_empty());
+}
