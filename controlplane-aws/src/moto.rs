@@ -192,6 +192,11 @@ impl MotoServer {
         }
     }
 
+    /// The `moto_server` process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// Wipes moto's state (`POST /moto-api/reset`).
     pub fn reset(&self) {
         let (code, body) = self
