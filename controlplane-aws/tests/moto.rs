@@ -610,6 +610,7 @@ mod faults {
 
     pub struct Proxy {
         pub url: String,
+        /// DescribeCluster answers seen (under `Throttled`: EC2 calls seen).
         pub describes: Arc<AtomicUsize>,
         task: tokio::task::JoinHandle<()>,
     }
@@ -627,6 +628,8 @@ mod faults {
         Creating(usize),
         /// `FAILED` always.
         Failed,
+        /// EC2 answers its first N calls with 503 `RequestLimitExceeded` (throttled).
+        Throttled(usize),
     }
 
     pub async fn start(upstream: String, fault: Fault) -> Proxy {
@@ -697,6 +700,18 @@ mod faults {
             buf.extend_from_slice(&chunk[..n]);
         }
         let body = buf[head_end..].to_vec();
+        if let Fault::Throttled(first) = fault {
+            let ec2 = String::from_utf8_lossy(&body).contains("Version=2016-11-15");
+            if ec2 && seen.fetch_add(1, Ordering::SeqCst) < first {
+                let text = "<Response><Errors><Error><Code>RequestLimitExceeded</Code><Message>Request limit exceeded.</Message></Error></Errors></Response>";
+                let reply = format!(
+                    "HTTP/1.1 503 Service Unavailable\r\ncontent-type: text/xml\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{text}",
+                    text.len()
+                );
+                conn.write_all(reply.as_bytes()).await?;
+                return conn.shutdown().await;
+            }
+        }
         let mut request = http.request(method.parse().unwrap(), format!("{upstream}{path}"));
         for (k, v) in &headers {
             if !matches!(k.as_str(), "host" | "content-length" | "connection") {
@@ -724,7 +739,7 @@ mod faults {
             let replaced = match fault {
                 Fault::Creating(first) if n < first => Some("CREATING"),
                 Fault::Failed => Some("FAILED"),
-                Fault::Creating(_) => None,
+                Fault::Creating(_) | Fault::Throttled(_) => None,
             };
             if let Some(to) = replaced {
                 text = text.replace("\"status\": \"ACTIVE\"", &format!("\"status\": \"{to}\""));
@@ -780,4 +795,38 @@ async fn a_cluster_still_creating_is_waited_for_and_a_failed_one_is_reported() {
     );
     d.delete(&c.target).await.unwrap();
     assert!(look(&moto).await.clusters().await.is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn throttled_ec2_answers_are_retried_with_back_off() {
+    let Some(moto) = MotoServer::start() else {
+        return;
+    };
+    // Three throttled answers in a row: the first call is tried a fourth time and succeeds.
+    let proxy = faults::start(moto.url.clone(), faults::Fault::Throttled(3)).await;
+    let d = AwsDriver::new(Some(proxy.url.clone()))
+        .with_base_credentials("testing", "testing")
+        .with_poll(Duration::from_millis(50));
+    let c = cluster("uid-throttled");
+    d.provision(&c).await.unwrap();
+    assert!(proxy.describes.load(std::sync::atomic::Ordering::SeqCst) > 3);
+    d.delete(&c.target).await.unwrap();
+
+    // Throttled past the retries: the cloud's code reaches the reason's message.
+    let proxy = faults::start(moto.url.clone(), faults::Fault::Throttled(100)).await;
+    let d = AwsDriver::new(Some(proxy.url.clone()))
+        .with_base_credentials("testing", "testing")
+        .with_poll(Duration::from_millis(50));
+    let e = d.provision(&cluster("uid-throttled-2")).await.unwrap_err();
+    assert_eq!(e.reason, "ProvisioningFailed", "{e}");
+    assert!(
+        e.message
+            .contains("RequestLimitExceeded: Request limit exceeded."),
+        "{e}"
+    );
+    assert_eq!(
+        proxy.describes.load(std::sync::atomic::Ordering::SeqCst),
+        4,
+        "four attempts"
+    );
 }
