@@ -12,11 +12,17 @@
 //!
 //! Drivers are called again for work that was interrupted (the reconciler keeps no state
 //! in memory), so [`CloudDriver::provision`] and [`CloudDriver::delete`] must be idempotent.
+//!
+//! **Choosing a driver per cloud.** [`CloudDrivers`] routes each call by the cluster's cloud:
+//! `wayfinder-server --cloud-driver aws=api` sends EKS clusters through the AWS APIs
+//! (`driver_aws.rs`, built with the `aws` feature); every other cloud, and AWS by default,
+//! uses the simulated driver. Azure and GCP have no local emulator to test a real driver
+//! against, so they stay simulated; a driver for them implements the same [`CloudDriver`].
 
 use std::collections::{BTreeMap, HashMap};
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use wayfinder_model::compute::NodePool;
@@ -52,10 +58,36 @@ impl std::fmt::Display for ClusterId {
     }
 }
 
+/// The cloud access a cluster is built with: its CloudAccessConfig, resolved.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CloudAccess {
+    /// `workspace/name` of the CloudAccessConfig, for messages.
+    pub config: String,
+    /// `spec.aws.account` (AWS).
+    pub account: Option<String>,
+    /// The `ClusterManager` permission's `awsRole` (AWS): the role a driver assumes.
+    pub cluster_manager_role: Option<String>,
+}
+
+/// Which cluster, where, and with what access: what [`CloudDriver::delete`] and
+/// [`CloudDriver::status`] need to find it in its cloud.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClusterTarget {
+    pub id: ClusterId,
+    /// `aws`, `azure` or `gcp`; empty when unknown (a cluster never resolved).
+    pub cloud: String,
+    pub region: String,
+    pub access: CloudAccess,
+}
+
 /// Everything the driver needs to build (or change) a cluster.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ProvisionRequest {
     pub id: ClusterId,
+    /// The cloud access to build with.
+    pub access: CloudAccess,
+    /// The plan's `authorizedMasterNetworks` CIDRs (empty: not restricted).
+    pub authorized_master_networks: Vec<String>,
     /// `metadata.generation` being built.
     pub generation: i64,
     /// `EKS`, `AKS` or `GKE`.
@@ -78,6 +110,18 @@ pub struct ProvisionRequest {
     pub annotations: BTreeMap<String, String>,
 }
 
+impl ProvisionRequest {
+    /// Where the cluster is, for [`CloudDriver::delete`] and [`CloudDriver::status`].
+    pub fn target(&self) -> ClusterTarget {
+        ClusterTarget {
+            id: self.id.clone(),
+            cloud: self.cloud.clone(),
+            region: self.region.clone(),
+            access: self.access.clone(),
+        }
+    }
+}
+
 /// A built cluster.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Provisioned {
@@ -89,6 +133,9 @@ pub struct Provisioned {
     pub packages: Vec<PackageRef>,
     /// The cluster policies delivered.
     pub cluster_policies: Vec<String>,
+    /// What this run changed in the cloud to match the spec (pools added, removed or
+    /// rescaled, drift put back), for a person; empty when nothing.
+    pub changes: Vec<String>,
 }
 
 /// What the cloud says about a cluster.
@@ -122,10 +169,59 @@ pub trait CloudDriver: Send + Sync + std::fmt::Debug {
 
     /// Deletes the cluster; resolves when it is gone. Deleting a cluster the cloud does not
     /// have succeeds.
-    fn delete<'a>(&'a self, id: &'a ClusterId) -> DriverFuture<'a, Result<(), DriverFailure>>;
+    fn delete<'a>(
+        &'a self,
+        target: &'a ClusterTarget,
+    ) -> DriverFuture<'a, Result<(), DriverFailure>>;
 
     /// What the cloud says about the cluster now.
-    fn status<'a>(&'a self, id: &'a ClusterId) -> DriverFuture<'a, CloudStatus>;
+    fn status<'a>(&'a self, target: &'a ClusterTarget) -> DriverFuture<'a, CloudStatus>;
+
+    /// Whether built clusters of `cloud` should be provisioned again on every resync, so
+    /// that what changed in the cloud behind Wayfinder's back is put back (a real cloud:
+    /// yes; the simulation: nothing can drift).
+    fn corrects_drift(&self, cloud: &str) -> bool {
+        let _ = cloud;
+        false
+    }
+}
+
+/// The driver of each cloud: a cloud named in `by_cloud` uses its driver, every other one
+/// `default` (the simulated driver).
+#[derive(Debug)]
+pub struct CloudDrivers {
+    pub default: Arc<dyn CloudDriver>,
+    pub by_cloud: BTreeMap<String, Arc<dyn CloudDriver>>,
+}
+
+impl CloudDrivers {
+    fn of(&self, cloud: &str) -> &Arc<dyn CloudDriver> {
+        self.by_cloud.get(cloud).unwrap_or(&self.default)
+    }
+}
+
+impl CloudDriver for CloudDrivers {
+    fn provision<'a>(
+        &'a self,
+        request: &'a ProvisionRequest,
+    ) -> DriverFuture<'a, Result<Provisioned, DriverFailure>> {
+        self.of(&request.cloud).provision(request)
+    }
+
+    fn delete<'a>(
+        &'a self,
+        target: &'a ClusterTarget,
+    ) -> DriverFuture<'a, Result<(), DriverFailure>> {
+        self.of(&target.cloud).delete(target)
+    }
+
+    fn status<'a>(&'a self, target: &'a ClusterTarget) -> DriverFuture<'a, CloudStatus> {
+        self.of(&target.cloud).status(target)
+    }
+
+    fn corrects_drift(&self, cloud: &str) -> bool {
+        self.of(cloud).corrects_drift(cloud)
+    }
 }
 
 /// A driver that builds nothing: provisioning takes `provision_time`, deleting half of it,
@@ -218,6 +314,7 @@ impl CloudDriver for SimulatedDriver {
                 cloud_id: format!("sim-{}-{}", request.cloud, request.id.uid),
                 packages: request.packages.clone(),
                 cluster_policies: request.cluster_policies.clone(),
+                changes: Vec::new(),
             };
             self.set(&request.id, Some(CloudStatus::Ready(built.clone())));
             if label_value(request) == Some(SIMULATE_FAIL_DELETE_ONCE) {
@@ -230,7 +327,11 @@ impl CloudDriver for SimulatedDriver {
         })
     }
 
-    fn delete<'a>(&'a self, id: &'a ClusterId) -> DriverFuture<'a, Result<(), DriverFailure>> {
+    fn delete<'a>(
+        &'a self,
+        target: &'a ClusterTarget,
+    ) -> DriverFuture<'a, Result<(), DriverFailure>> {
+        let id = &target.id;
         Box::pin(async move {
             self.set(id, Some(CloudStatus::InProgress));
             tokio::time::sleep(self.provision_time / 2).await;
@@ -252,7 +353,8 @@ impl CloudDriver for SimulatedDriver {
         })
     }
 
-    fn status<'a>(&'a self, id: &'a ClusterId) -> DriverFuture<'a, CloudStatus> {
+    fn status<'a>(&'a self, target: &'a ClusterTarget) -> DriverFuture<'a, CloudStatus> {
+        let id = &target.id;
         Box::pin(async move {
             let map = self.clusters.lock().unwrap_or_else(|p| p.into_inner());
             map.get(id).cloned().unwrap_or(CloudStatus::Absent)
@@ -271,6 +373,8 @@ mod tests {
                 name: "dev".into(),
                 uid: "u1".into(),
             },
+            access: CloudAccess::default(),
+            authorized_master_networks: vec![],
             generation: 1,
             provider: "EKS".into(),
             cloud: "aws".into(),
@@ -296,17 +400,18 @@ mod tests {
     async fn provisions_after_the_configured_time_and_deletes() {
         let d = SimulatedDriver::new(Duration::from_millis(20));
         let r = request(&[]);
-        assert_eq!(d.status(&r.id).await, CloudStatus::Absent);
+        let t = r.target();
+        assert_eq!(d.status(&t).await, CloudStatus::Absent);
         let start = std::time::Instant::now();
         let built = d.provision(&r).await.unwrap();
         assert!(start.elapsed() >= Duration::from_millis(20));
         assert_eq!(built.endpoint, "https://dev.pay.sim.wayfinder.local:6443");
         assert_eq!(built.packages, r.packages);
-        assert!(matches!(d.status(&r.id).await, CloudStatus::Ready(_)));
-        d.delete(&r.id).await.unwrap();
-        assert_eq!(d.status(&r.id).await, CloudStatus::Absent);
+        assert!(matches!(d.status(&t).await, CloudStatus::Ready(_)));
+        d.delete(&t).await.unwrap();
+        assert_eq!(d.status(&t).await, CloudStatus::Absent);
         // Deleting again is fine.
-        d.delete(&r.id).await.unwrap();
+        d.delete(&t).await.unwrap();
     }
 
     #[tokio::test]
@@ -319,6 +424,36 @@ mod tests {
         r.annotations
             .insert(SIMULATE_MESSAGE_ANNOTATION.into(), "quota exceeded".into());
         assert_eq!(d.provision(&r).await.unwrap_err().message, "quota exceeded");
-        assert!(matches!(d.status(&r.id).await, CloudStatus::Failed(_)));
+        assert!(matches!(
+            d.status(&r.target()).await,
+            CloudStatus::Failed(_)
+        ));
+    }
+
+    #[tokio::test]
+    async fn each_cloud_goes_to_its_own_driver_and_the_rest_to_the_default() {
+        let aws = Arc::new(SimulatedDriver::new(Duration::from_millis(1)));
+        let other = Arc::new(SimulatedDriver::new(Duration::from_millis(1)));
+        let drivers = CloudDrivers {
+            default: other.clone(),
+            by_cloud: [("aws".to_string(), aws.clone() as Arc<dyn CloudDriver>)]
+                .into_iter()
+                .collect(),
+        };
+        let r = request(&[]);
+        drivers.provision(&r).await.unwrap();
+        assert!(matches!(
+            aws.status(&r.target()).await,
+            CloudStatus::Ready(_)
+        ));
+        assert_eq!(other.status(&r.target()).await, CloudStatus::Absent);
+        let mut g = request(&[]);
+        g.cloud = "gcp".into();
+        drivers.provision(&g).await.unwrap();
+        assert!(matches!(
+            other.status(&g.target()).await,
+            CloudStatus::Ready(_)
+        ));
+        assert!(!drivers.corrects_drift("aws"));
     }
 }

@@ -40,6 +40,8 @@ pub mod conn;
 pub mod credentials;
 mod driver;
 pub mod jwt;
+#[cfg(feature = "aws")]
+mod driver_aws;
 mod keys;
 mod lineage;
 pub mod logging;
@@ -104,6 +106,65 @@ pub struct Config {
     pub quotas: quota::Quotas,
     /// Longest lifetime of an AccessToken (`--max-token-ttl`); none by default (`lineage`).
     pub max_token_ttl: Option<std::time::Duration>,
+    /// The driver of each cloud (`--cloud-driver CLOUD=DRIVER`); a cloud not named here is
+    /// simulated.
+    pub cloud_drivers: std::collections::BTreeMap<String, DriverKind>,
+    /// The AWS endpoint for local emulators such as moto (`--aws-endpoint-url`; else the
+    /// standard `AWS_ENDPOINT_URL`).
+    pub aws_endpoint_url: Option<String>,
+    /// How often a built cluster of a real cloud is checked for drift
+    /// (`--drift-check-interval`; `reconciler::DEFAULT_DRIFT_INTERVAL` by default).
+    pub drift_interval: std::time::Duration,
+}
+
+/// Which driver a cloud's clusters go through (`--cloud-driver CLOUD=DRIVER`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DriverKind {
+    /// The simulated cloud (the default for every cloud).
+    Simulated,
+    /// The cloud's own APIs (AWS only: EKS, EC2, IAM, STS).
+    Api,
+}
+
+/// The clouds `--cloud-driver` names.
+pub const CLOUDS: &[&str] = &["aws", "azure", "gcp"];
+
+/// Whether this build has the AWS driver (the `aws` cargo feature).
+pub const HAS_AWS_DRIVER: bool = cfg!(feature = "aws");
+
+/// Parses `--cloud-driver`'s `CLOUD=DRIVER`, e.g. `aws=api`.
+pub fn parse_cloud_driver(s: &str) -> Result<(String, DriverKind), String> {
+    let (cloud, driver) = s
+        .split_once('=')
+        .ok_or_else(|| format!("{s:?}: expected CLOUD=DRIVER, e.g. aws=api"))?;
+    let cloud = cloud.trim().to_ascii_lowercase();
+    if !CLOUDS.contains(&cloud.as_str()) {
+        return Err(format!(
+            "{cloud:?} is not a cloud: expected one of {}",
+            CLOUDS.join(", ")
+        ));
+    }
+    let kind = match driver.trim() {
+        "simulated" => DriverKind::Simulated,
+        "api" if cloud == "aws" => DriverKind::Api,
+        "api" => {
+            return Err(format!(
+                "{cloud} has no API driver: Azure and GCP clusters are simulated (no local emulator of AKS or GKE exists to test one against); use {cloud}=simulated"
+            ));
+        }
+        other => {
+            return Err(format!(
+                "{other:?} is not a driver: expected simulated or api (aws only)"
+            ));
+        }
+    };
+    if kind == DriverKind::Api && !HAS_AWS_DRIVER {
+        return Err(
+            "this wayfinder-server was built without the AWS driver: build it with `cargo build -p wayfinder-controlplane --features aws`"
+                .to_string(),
+        );
+    }
+    Ok((cloud, kind))
 }
 
 impl Config {
@@ -118,8 +179,47 @@ impl Config {
             connections: conn::ConnectionLimits::default(),
             quotas: quota::Quotas::default(),
             max_token_ttl: None,
+            cloud_drivers: std::collections::BTreeMap::new(),
+            aws_endpoint_url: None,
+            drift_interval: reconciler::DEFAULT_DRIFT_INTERVAL,
         }
     }
+}
+
+/// The drivers of the clouds configured `api` (`--cloud-driver aws=api`).
+#[cfg(feature = "aws")]
+fn api_drivers(
+    choices: &std::collections::BTreeMap<String, DriverKind>,
+    aws_endpoint_url: Option<&str>,
+) -> std::collections::BTreeMap<String, Arc<dyn driver::CloudDriver>> {
+    let mut by_cloud: std::collections::BTreeMap<String, Arc<dyn driver::CloudDriver>> =
+        std::collections::BTreeMap::new();
+    for (cloud, kind) in choices {
+        if *kind == DriverKind::Api && cloud == "aws" {
+            let aws = driver_aws::AwsCloudDriver::new(aws_endpoint_url.map(str::to_string));
+            tracing::info!(
+                cloud = %cloud,
+                endpoint = aws.endpoint_url().unwrap_or("AWS"),
+                "cloud driver: the AWS APIs"
+            );
+            by_cloud.insert(cloud.clone(), Arc::new(aws));
+        }
+    }
+    by_cloud
+}
+
+/// Without the `aws` feature there is no API driver: every cloud is simulated.
+#[cfg(not(feature = "aws"))]
+fn api_drivers(
+    choices: &std::collections::BTreeMap<String, DriverKind>,
+    _aws_endpoint_url: Option<&str>,
+) -> std::collections::BTreeMap<String, Arc<dyn driver::CloudDriver>> {
+    for (cloud, kind) in choices {
+        if *kind == DriverKind::Api {
+            tracing::warn!(cloud = %cloud, "this build has no API driver for {cloud}; simulated");
+        }
+    }
+    std::collections::BTreeMap::new()
 }
 
 /// Why the server could not start or stopped with an error.
@@ -205,6 +305,9 @@ pub struct Server {
     quotas: quota::Quotas,
     max_token_ttl: Option<std::time::Duration>,
     signer: Arc<jwt::Signer>,
+    cloud_drivers: std::collections::BTreeMap<String, DriverKind>,
+    aws_endpoint_url: Option<String>,
+    drift_interval: std::time::Duration,
 }
 
 impl Server {
@@ -220,6 +323,9 @@ impl Server {
             connections,
             quotas,
             max_token_ttl,
+            cloud_drivers,
+            aws_endpoint_url,
+            drift_interval,
         } = config;
         let tls = tls.as_ref().map(tls::load).transpose()?;
         let dir = data_dir.clone();
@@ -280,6 +386,9 @@ impl Server {
             quotas,
             max_token_ttl,
             signer,
+            cloud_drivers,
+            aws_endpoint_url,
+            drift_interval,
         })
     }
 
@@ -326,9 +435,16 @@ impl Server {
             data_dir = %self.data_dir.display(),
             "serving"
         );
-        let reconciler = reconciler::spawn(
+        let drivers = driver::CloudDrivers {
+            default: Arc::new(driver::SimulatedDriver::new(self.sim_provision_time)),
+            by_cloud: api_drivers(&self.cloud_drivers, self.aws_endpoint_url.as_deref()),
+        };
+        let reconciler = reconciler::spawn_with(
             Arc::clone(&self.store),
-            Arc::new(driver::SimulatedDriver::new(self.sim_provision_time)),
+            Arc::new(drivers),
+            reconciler::Options {
+                drift_interval: self.drift_interval,
+            },
         );
         let served = conn::serve(self.listener, self.tls, app, self.connections, shutdown)
             .await

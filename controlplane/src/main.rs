@@ -54,6 +54,19 @@ struct Cli {
     /// cluster labelled wayfinder.dev/simulate=fail fails instead.
     #[arg(long, value_name = "DURATION", default_value = "3s", value_parser = parse_duration)]
     sim_provision_time: std::time::Duration,
+    /// The driver of a cloud's clusters, CLOUD=DRIVER (repeatable): aws=api builds EKS
+    /// clusters through the AWS APIs (EKS, EC2, IAM, STS) with the standard AWS_*
+    /// credentials; every cloud is `simulated` by default.
+    #[arg(long = "cloud-driver", value_name = "CLOUD=DRIVER", value_parser = wayfinder_controlplane::parse_cloud_driver)]
+    cloud_driver: Vec<(String, wayfinder_controlplane::DriverKind)>,
+    /// The AWS endpoint for a local emulator such as moto, e.g. http://127.0.0.1:5000
+    /// (else the standard AWS_ENDPOINT_URL).
+    #[arg(long, value_name = "URL")]
+    aws_endpoint_url: Option<String>,
+    /// How often a cluster built through a cloud's APIs is checked for drift and put back
+    /// to its spec, e.g. 30s or 5m.
+    #[arg(long, value_name = "DURATION", default_value = "5m", value_parser = parse_duration)]
+    drift_check_interval: std::time::Duration,
     /// Serve HTTPS with this PEM certificate (chain); needs --tls-key.
     #[arg(long, value_name = "FILE", requires = "tls_key")]
     tls_cert: Option<PathBuf>,
@@ -219,6 +232,9 @@ fn run(cli: Cli, rate_limit: Option<RateLimit>) -> anyhow::Result<()> {
         let mut config = Config::new(cli.listen, cli.data_dir);
         config.reset_admin_token = cli.reset_admin_token;
         config.sim_provision_time = cli.sim_provision_time;
+        config.cloud_drivers = cli.cloud_driver.into_iter().collect();
+        config.aws_endpoint_url = cli.aws_endpoint_url;
+        config.drift_interval = cli.drift_check_interval;
         config.rate_limit = rate_limit;
         let mut limits = ConnectionLimits::default();
         limits.header_read_timeout = cli.header_read_timeout;

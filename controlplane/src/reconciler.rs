@@ -15,7 +15,11 @@
 //! - `Deleting` ([`begin_deletion`], what the API's DELETE does to a cluster): the driver
 //!   deletes it, then the row is removed, which frees its network;
 //! - `DeleteFailed` once `status.retryAfter` has passed: deleting again, backing off
-//!   ([`delete_backoff`]) after each failure (`status.deleteAttempts`).
+//!   ([`delete_backoff`]) after each failure (`status.deleteAttempts`);
+//! - `Success`, for a cloud whose driver corrects drift (a real cloud, not the simulation),
+//!   at most every [`Options::drift_interval`]: provisioned again as it is, so what changed
+//!   behind Wayfinder's back (a node group rescaled or deleted in the console) is put back;
+//!   when something was, `status.message` and a `DriftCorrected` condition say what.
 //!
 //! **Status written** (`status` of the Cluster):
 //!
@@ -47,13 +51,16 @@ use std::time::Duration;
 use serde_json::{Map, Value, json};
 use tokio::sync::{Mutex as AsyncMutex, watch};
 use tokio::task::JoinSet;
+use wayfinder_model::cloudaccess::CLUSTER_MANAGER;
 use wayfinder_model::cluster::{Cluster, ClusterStatus, PackageStatus};
 use wayfinder_model::kinds::{CLUSTER, GLOBAL_CLUSTER_POLICY};
 use wayfinder_model::object::{Condition, LastReconcile};
 use wayfinder_model::resolve::{Resolution, ResolveOptions};
 use wayfinder_model::{Object, ObjectView, resolve_cluster_with};
 
-use crate::driver::{CloudDriver, ClusterId, DriverFailure, ProvisionRequest};
+use crate::driver::{
+    CloudAccess, CloudDriver, ClusterId, ClusterTarget, DriverFailure, ProvisionRequest,
+};
 use crate::network::{self, NetworkAllocation};
 use crate::store::{
     EventType, ListFilter, Mutation, NewRow, ObjectKey, Reads, Store, StoreError, StoredObject,
@@ -98,13 +105,41 @@ impl ReconcilerHandle {
     }
 }
 
+/// How the reconciler runs, beyond its store and driver.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Options {
+    /// How often a built cluster of a drift-correcting driver is provisioned again.
+    pub drift_interval: Duration,
+}
+
+/// The default [`Options::drift_interval`].
+pub const DEFAULT_DRIFT_INTERVAL: Duration = Duration::from_secs(300);
+
+impl Default for Options {
+    fn default() -> Self {
+        Self {
+            drift_interval: DEFAULT_DRIFT_INTERVAL,
+        }
+    }
+}
+
 /// Starts the reconciler on `store`, building clusters with `driver`.
 pub fn spawn(store: Arc<Store>, driver: Arc<dyn CloudDriver>) -> ReconcilerHandle {
+    spawn_with(store, driver, Options::default())
+}
+
+/// [`spawn`] with `options`.
+pub fn spawn_with(
+    store: Arc<Store>,
+    driver: Arc<dyn CloudDriver>,
+    options: Options,
+) -> ReconcilerHandle {
     let (stop, stopped) = watch::channel(false);
     let reconciler = Arc::new(Reconciler {
         store,
         driver,
         allocation: AsyncMutex::new(network::TakenNetworks::default()),
+        options,
     });
     let task = tokio::spawn(reconciler.run(stopped));
     ReconcilerHandle { stop, task }
@@ -116,6 +151,7 @@ struct Reconciler {
     driver: Arc<dyn CloudDriver>,
     /// Held while a network is chosen and recorded; what is taken, kept current.
     allocation: AsyncMutex<network::TakenNetworks>,
+    options: Options,
 }
 
 impl Reconciler {
@@ -182,6 +218,14 @@ impl Reconciler {
                         Ok(keys) => {
                             for key in keys {
                                 work.start(&self, key);
+                            }
+                            match drift_candidates(&self.store, self.driver.as_ref()) {
+                                Ok(keys) => {
+                                    for key in keys {
+                                        work.start_drift(&self, key, self.options.drift_interval);
+                                    }
+                                }
+                                Err(e) => tracing::warn!(error = %crate::ErrorChain(&e), "reconciler drift scan failed"),
                             }
                         }
                         Err(StoreError::Closed) => break,
@@ -280,7 +324,15 @@ impl Reconciler {
             Ok(p) => {
                 let r = prepared.request;
                 self.write(&key, &uid, true, move |st| {
-                    let message = format!("the cluster is ready at {}", p.endpoint);
+                    let message = if p.changes.is_empty() {
+                        format!("the cluster is ready at {}", p.endpoint)
+                    } else {
+                        format!(
+                            "the cluster is ready at {} ({})",
+                            p.endpoint,
+                            p.changes.join("; ")
+                        )
+                    };
                     set_phase(st, phase::SUCCESS, &message);
                     ClusterStatus {
                         endpoint: Some(p.endpoint.clone()),
@@ -338,7 +390,8 @@ impl Reconciler {
             uid: uid.clone(),
         };
         tracing::info!(cluster = %id, "deleting");
-        if let Err(DriverFailure { reason, message }) = self.driver.delete(&id).await {
+        let target = target_of(&self.store, &current, id.clone());
+        if let Err(DriverFailure { reason, message }) = self.driver.delete(&target).await {
             tracing::warn!(cluster = %id, %reason, %message, "deleting failed");
             let generation = current.generation;
             let attempts = current
@@ -388,6 +441,62 @@ impl Reconciler {
         Ok(())
     }
 
+    /// Provisions a built cluster again as it is, putting back what drifted; writes only
+    /// when something was changed.
+    async fn correct_drift(&self, key: ObjectKey) {
+        let Ok(snapshot) = self.store.snapshot() else {
+            return;
+        };
+        let Some(current) = snapshot.object(&key).cloned() else {
+            return;
+        };
+        if !is_settled(&current.body, current.generation) {
+            return;
+        }
+        let Some(cidr) = NetworkAllocation::from_status(&current.body).map(|a| a.cidr) else {
+            return;
+        };
+        let uid = current.uid.clone();
+        let request = match request_for(&snapshot, &key, &current, cidr) {
+            Ok(r) => r,
+            Err((reason, message)) => {
+                tracing::debug!(cluster = %key, %reason, %message, "drift check skipped");
+                return;
+            }
+        };
+        if !self.driver.corrects_drift(&request.cloud) {
+            return;
+        }
+        match self.driver.provision(&request).await {
+            Ok(p) if !p.changes.is_empty() => {
+                let generation = current.generation;
+                let said = format!("drift corrected: {}", p.changes.join("; "));
+                tracing::info!(cluster = %key, %said, "drift corrected");
+                let result = self
+                    .write(&key, &uid, true, move |st| {
+                        let message = format!("the cluster is ready at {} ({said})", p.endpoint);
+                        st.insert("message".into(), json!(message));
+                        set_condition(
+                            st,
+                            "DriftCorrected",
+                            "True",
+                            "DriftCorrected",
+                            &said,
+                            generation,
+                        );
+                    })
+                    .await;
+                if let Err(e) = result {
+                    tracing::debug!(cluster = %key, error = %e, "drift note not written");
+                }
+            }
+            Ok(_) => {}
+            Err(DriverFailure { reason, message }) => {
+                tracing::warn!(cluster = %key, %reason, %message, "drift check failed");
+            }
+        }
+    }
+
     /// Changes the status of `key` in one transaction; see the module documentation.
     async fn write(
         &self,
@@ -412,6 +521,8 @@ struct Work {
     busy: HashSet<ObjectKey>,
     /// Clusters that changed while their task ran: looked at again when it ends.
     again: HashSet<ObjectKey>,
+    /// When each cluster's drift was last checked.
+    drift_checked: HashMap<ObjectKey, tokio::time::Instant>,
 }
 
 impl Work {
@@ -423,6 +534,25 @@ impl Work {
         let me = Arc::clone(reconciler);
         let k = key.clone();
         let handle = self.tasks.spawn(async move { me.reconcile(k).await });
+        self.running.insert(handle.id(), key.clone());
+        self.busy.insert(key);
+    }
+
+    /// Starts a drift check of `key` unless it is busy or was checked within `interval`.
+    fn start_drift(&mut self, reconciler: &Arc<Reconciler>, key: ObjectKey, interval: Duration) {
+        let now = tokio::time::Instant::now();
+        if self.busy.contains(&key)
+            || self
+                .drift_checked
+                .get(&key)
+                .is_some_and(|t| now.duration_since(*t) < interval)
+        {
+            return;
+        }
+        self.drift_checked.insert(key.clone(), now);
+        let me = Arc::clone(reconciler);
+        let k = key.clone();
+        let handle = self.tasks.spawn(async move { me.correct_drift(k).await });
         self.running.insert(handle.id(), key.clone());
         self.busy.insert(key);
     }
@@ -523,6 +653,15 @@ pub fn needs_work(body: &Value, generation: i64) -> bool {
         Some(phase::PENDING | phase::CREATING | phase::UPDATING) | None => true,
         Some(_) => reconciled != Some(generation),
     }
+}
+
+/// Whether a cluster is built and up to date (`Success` at its generation).
+fn is_settled(body: &Value, generation: i64) -> bool {
+    status_of(body) == Some(phase::SUCCESS)
+        && body
+            .pointer("/status/lastReconcile/generation")
+            .and_then(Value::as_i64)
+            == Some(generation)
 }
 
 /// The status a new cluster starts with (the API may stamp it on create; a cluster with no
@@ -626,17 +765,30 @@ fn set_ready(
     message: &str,
     generation: i64,
 ) {
+    set_condition(st, "Ready", status, reason, message, generation);
+}
+
+/// Sets the condition of type `type_`, keeping `lastTransitionTime` unless its status
+/// changes.
+fn set_condition(
+    st: &mut Map<String, Value>,
+    type_: &str,
+    status: &str,
+    reason: &str,
+    message: &str,
+    generation: i64,
+) {
     let mut conditions: Vec<Condition> = st
         .get("conditions")
         .and_then(|c| serde_json::from_value(c.clone()).ok())
         .unwrap_or_default();
-    let previous = conditions.iter().position(|c| c.type_ == "Ready");
+    let previous = conditions.iter().position(|c| c.type_ == type_);
     let transition = match previous.map(|i| &conditions[i]) {
         Some(c) if c.status == status => c.last_transition_time.clone(),
         _ => Some(crate::now_rfc3339()),
     };
-    let ready = Condition {
-        type_: "Ready".into(),
+    let condition = Condition {
+        type_: type_.into(),
         status: status.into(),
         observed_generation: Some(generation),
         last_transition_time: transition,
@@ -644,8 +796,8 @@ fn set_ready(
         message: Some(message.into()),
     };
     match previous {
-        Some(i) => conditions[i] = ready,
-        None => conditions.push(ready),
+        Some(i) => conditions[i] = condition,
+        None => conditions.push(condition),
     }
     st.insert(
         "conditions".into(),
@@ -662,6 +814,145 @@ fn scan(store: &Store) -> Result<Vec<ObjectKey>, StoreError> {
         .filter(|(_, c)| needs_work(&c.body, c.generation))
         .map(|(key, _)| key.clone())
         .collect())
+}
+
+/// The built clusters whose cloud's driver corrects drift.
+fn drift_candidates(store: &Store, driver: &dyn CloudDriver) -> Result<Vec<ObjectKey>, StoreError> {
+    let snapshot = store.snapshot()?;
+    let clusters = ListFilter::every(&CLUSTER);
+    Ok(snapshot
+        .objects(&clusters)
+        .filter(|(_, c)| is_settled(&c.body, c.generation))
+        .filter(|(_, c)| {
+            c.body
+                .pointer("/status/cloud")
+                .and_then(Value::as_str)
+                .is_some_and(|cloud| driver.corrects_drift(cloud))
+        })
+        .map(|(key, _)| key.clone())
+        .collect())
+}
+
+/// The cloud access of a resolved cluster, as drivers take it.
+fn access_of(resolution: &Resolution, workspace: &str) -> CloudAccess {
+    let r = &resolution.cloud_access;
+    let spec = &resolution.cloud_access_spec;
+    CloudAccess {
+        config: format!("{}/{}", r.workspace.as_deref().unwrap_or(workspace), r.name),
+        account: spec.aws.as_ref().map(|a| a.account.clone()),
+        cluster_manager_role: spec.aws_role(CLUSTER_MANAGER).map(str::to_string),
+    }
+}
+
+/// Resolves a stored cluster against `snapshot`.
+fn resolve_stored(
+    snapshot: &crate::store::Snapshot,
+    workspace: &str,
+    body: &Value,
+) -> Result<(Cluster, Resolution), Failed> {
+    let cluster: Cluster = serde::Deserialize::deserialize(body).map_err(|e| {
+        (
+            "InvalidSpec".to_string(),
+            format!("the stored cluster cannot be read: {e}"),
+        )
+    })?;
+    let view = StoreView::new(snapshot);
+    let options = ResolveOptions {
+        existing_plan: Some(cluster.spec.plan.clone()),
+    };
+    let resolution =
+        resolve_cluster_with(&cluster, workspace, &view, &options).map_err(|errors| {
+            let msg = errors
+                .iter()
+                .map(|e| e.to_string())
+                .collect::<Vec<_>>()
+                .join("; ");
+            (
+                "ResolutionFailed".to_string(),
+                format!("the cluster's references cannot be resolved: {msg}"),
+            )
+        })?;
+    Ok((cluster, resolution))
+}
+
+/// Where a cluster being deleted is: resolved again (the current cloud access), else what
+/// its status recorded when it was built.
+fn target_of(store: &Store, current: &StoredObject, id: ClusterId) -> ClusterTarget {
+    let resolved = store
+        .snapshot()
+        .ok()
+        .and_then(|s| resolve_stored(&s, &id.workspace, &current.body).ok());
+    match resolved {
+        Some((_, r)) => ClusterTarget {
+            access: access_of(&r, &id.workspace),
+            cloud: r.cluster.cloud,
+            region: r.cluster.region,
+            id,
+        },
+        None => {
+            let recorded = |field: &str| {
+                current
+                    .body
+                    .pointer(&format!("/status/{field}"))
+                    .and_then(Value::as_str)
+                    .unwrap_or_default()
+                    .to_string()
+            };
+            ClusterTarget {
+                cloud: recorded("cloud"),
+                region: recorded("region"),
+                access: CloudAccess::default(),
+                id,
+            }
+        }
+    }
+}
+
+/// The request that builds a stored cluster on network `cidr`: resolved, with the cluster
+/// policies that select it.
+fn request_for(
+    snapshot: &crate::store::Snapshot,
+    key: &ObjectKey,
+    current: &StoredObject,
+    cidr: String,
+) -> Result<ProvisionRequest, Failed> {
+    let workspace = key.namespace.as_str();
+    let (cluster, resolution) = resolve_stored(snapshot, workspace, &current.body)?;
+    let view = StoreView::new(snapshot);
+    let labels = resolution.cluster.labels.clone();
+    let mut policies: Vec<String> = view
+        .list(&GLOBAL_CLUSTER_POLICY, None)
+        .iter()
+        .filter_map(|o| match o.as_ref() {
+            Object::GlobalClusterPolicy(p) if p.spec.targets(&labels) => {
+                Some(p.metadata.name.clone())
+            }
+            _ => None,
+        })
+        .collect();
+    policies.sort();
+    let meta = &cluster.metadata;
+    Ok(ProvisionRequest {
+        id: ClusterId {
+            workspace: workspace.to_string(),
+            name: key.name.clone(),
+            uid: current.uid.clone(),
+        },
+        access: access_of(&resolution, workspace),
+        authorized_master_networks: resolution.authorized_master_networks.clone(),
+        generation: current.generation,
+        provider: resolution.cluster.provider.clone(),
+        cloud: resolution.cluster.cloud.clone(),
+        region: resolution.cluster.region.clone(),
+        kubernetes_version: resolution.kubernetes_version.clone(),
+        network: cidr,
+        node_pools: resolution.cluster.node_pools.clone(),
+        packages: resolution.packages.clone(),
+        cluster_policies: policies,
+        labels,
+        object_labels: meta.labels.clone().unwrap_or_default(),
+        annotations: meta.annotations.clone().unwrap_or_default(),
+    })
 }
 
 /// What building a cluster needs, once resolved and given a network.
@@ -767,6 +1058,8 @@ fn prepare(
             name: key.name.clone(),
             uid: uid.to_string(),
         },
+        access: access_of(&resolution, workspace),
+        authorized_master_networks: resolution.authorized_master_networks.clone(),
         generation: current.generation,
         provider: resolution.cluster.provider.clone(),
         cloud: resolution.cluster.cloud.clone(),

@@ -232,6 +232,40 @@ async fn bad_command_lines_exit_non_zero_with_a_clear_message() {
         "{stderr}"
     );
 
+    // --cloud-driver: a cloud and a driver it has.
+    for (arg, said) in [
+        ("aws", "expected CLOUD=DRIVER, e.g. aws=api"),
+        (
+            "mars=api",
+            "\"mars\" is not a cloud: expected one of aws, azure, gcp",
+        ),
+        (
+            "azure=api",
+            "azure has no API driver: Azure and GCP clusters are simulated",
+        ),
+        (
+            "aws=real",
+            "\"real\" is not a driver: expected simulated or api (aws only)",
+        ),
+    ] {
+        let mut cmd = server_command("127.0.0.1:0", &dir.path().join("f"));
+        cmd.args(["--cloud-driver", arg]);
+        let (status, stdout, stderr) = run_to_exit(cmd).await;
+        assert!(!status.success(), "{arg}");
+        assert_eq!(stdout, "");
+        assert!(stderr.contains(said), "{arg}: {stderr}");
+    }
+    if !wayfinder_controlplane::HAS_AWS_DRIVER {
+        let mut cmd = server_command("127.0.0.1:0", &dir.path().join("g"));
+        cmd.args(["--cloud-driver", "aws=api"]);
+        let (status, _, stderr) = run_to_exit(cmd).await;
+        assert!(!status.success());
+        assert!(
+            stderr.contains("built without the AWS driver: build it with `cargo build -p wayfinder-controlplane --features aws`"),
+            "{stderr}"
+        );
+    }
+
     let mut cmd = server_command("127.0.0.1:0", &dir.path().join("c"));
     cmd.args(["--log-level", "no=such=level"]);
     let (status, _, stderr) = run_to_exit(cmd).await;

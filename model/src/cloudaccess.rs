@@ -49,6 +49,9 @@ pub const CLOUD_ACCESS_TYPES: &[&str] = &[
     "NetworkPrivateLinks",
 ];
 
+/// The permission whose role a cloud driver assumes to build clusters.
+pub const CLUSTER_MANAGER: &str = "ClusterManager";
+
 /// Permissions a cloud access may grant (Wayfinder's names).
 pub const PERMISSIONS: &[&str] = &[
     "ClusterManager",
@@ -607,6 +610,16 @@ impl CloudAccessConfigSpec {
     /// The default region, when the cloud block names one (AWS only).
     pub fn default_region(&self) -> Option<&str> {
         self.aws.as_ref().and_then(|a| a.default_region.as_deref())
+    }
+
+    /// The AWS IAM role granted for `permission` (e.g. [`CLUSTER_MANAGER`]), when
+    /// `spec.permissions` names one.
+    pub fn aws_role(&self, permission: &str) -> Option<&str> {
+        self.permissions
+            .iter()
+            .flatten()
+            .find(|p| p.permission == permission)
+            .and_then(|p| p.aws_role.as_deref())
     }
 }
 

@@ -839,6 +839,18 @@ impl ClusterPlanSpec {
             .as_deref()
     }
 
+    /// The CIDRs that may reach the Kubernetes API (`network.authorizedMasterNetworks`);
+    /// empty when the plan does not restrict it.
+    pub fn authorized_master_cidrs(&self) -> Vec<String> {
+        self.network
+            .as_ref()
+            .and_then(|n| n.authorized_master_networks.as_ref())
+            .into_iter()
+            .flatten()
+            .map(|n| n.cidr.clone())
+            .collect()
+    }
+
     /// The packages the plan pins.
     pub fn packages(&self) -> &[PackageRef] {
         self.cluster

@@ -192,6 +192,10 @@ pub struct Resolution {
     pub network: NetworkRequest,
     /// The cloud access to provision with, with its workspace (`admin` for the platform's).
     pub cloud_access: CloudAccessRef,
+    /// That cloud access's spec: the account, the roles a cloud driver assumes.
+    pub cloud_access_spec: CloudAccessConfigSpec,
+    /// The plan's `network.authorizedMasterNetworks` CIDRs (empty: not restricted).
+    pub authorized_master_networks: Vec<String>,
     /// The packages the plan pins, in the plan's order.
     pub packages: Vec<PackageRef>,
     /// The managed control plane's pricing tier the plan asks for (AKS `skuTier`); the
@@ -277,7 +281,7 @@ pub fn resolve_cluster_with(
         Some(cloud),
         Some(region),
         Some(network),
-        Some((access, _)),
+        Some((access, access_spec)),
         Some((network_plan, _)),
     ) = (
         plan.as_ref(),
@@ -319,6 +323,8 @@ pub fn resolve_cluster_with(
         network_plan,
         network,
         cloud_access: access,
+        cloud_access_spec: access_spec,
+        authorized_master_networks: plan.spec.authorized_master_cidrs(),
         packages: plan.spec.packages().to_vec(),
         control_plane_tier: plan.spec.control_plane_tier().map(str::to_string),
     })

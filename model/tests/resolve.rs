@@ -152,6 +152,14 @@ fn a_cluster_that_chooses_nothing_gets_the_plans_defaults() {
             name: "aws-nonprod".into()
         }
     );
+    assert_eq!(r.authorized_master_networks, ["0.0.0.0/0"]);
+    // The access's spec comes with it: what a cloud driver authenticates with.
+    assert_eq!(r.cloud_access_spec.cloud, "aws");
+    assert_eq!(
+        r.cloud_access_spec
+            .aws_role(wayfinder_model::cloudaccess::CLUSTER_MANAGER),
+        Some("arn:aws:iam::123456789012:role/wf-ClusterManager")
+    );
     assert_eq!(
         r.packages,
         [

@@ -32,6 +32,11 @@ pub struct Args {
     /// them (`source target/demo/env.sh`) and how to stop the server.
     #[arg(long)]
     pub keep_running: bool,
+    /// Build the workspace's EKS cluster through the AWS driver on a local moto (the AWS
+    /// emulator, installed under target/moto/ when absent) instead of the simulated cloud,
+    /// and show what landed there.
+    #[arg(long)]
+    pub aws_emulator: bool,
     #[command(flatten)]
     pub terraform: TerraformArgs,
 }
@@ -196,15 +201,33 @@ pub fn run(args: &Args) -> Result<()> {
     say(
         "Wayfinder as code: a platform team publishes a catalog; a workspace builds a cluster from it",
     );
-    timed(
-        "building the binaries (cargo build --workspace --bins)",
-        || {
-            run_command(
-                &mut cargo(&root, &["build", "--workspace", "--bins"]),
-                "cargo build --workspace --bins",
-            )
-        },
-    )?;
+    let mut build = vec!["build", "--workspace", "--bins"];
+    if args.aws_emulator {
+        build.extend(["--features", "wayfinder-controlplane/aws"]);
+    }
+    let build_line = format!("cargo {}", build.join(" "));
+    timed(&format!("building the binaries ({build_line})"), || {
+        run_command(&mut cargo(&root, &build), &build_line)
+    })?;
+    // moto, when asked: installed when absent, started on a free loopback port.
+    let moto = if args.aws_emulator {
+        Some(step("starting moto, the AWS emulator", || {
+            let target = target_dir(&root);
+            crate::moto::install(&target, &mut |m| detail(m))
+                .map_err(|e| anyhow::anyhow!("installing moto: {e}"))?;
+            let moto = crate::moto::MotoServer::start()
+                .ok_or_else(|| anyhow::anyhow!("moto is not installed"))?;
+            detail(format_args!(
+                "moto {} on {} (pid {})",
+                crate::moto::VERSION,
+                moto.url,
+                moto.pid()
+            ));
+            Ok(moto)
+        })?)
+    } else {
+        None
+    };
     let bins = bin_dir(&root);
     let (tf_path, tf_version) = step("finding terraform", || find_terraform(&args.terraform))?;
 
@@ -241,11 +264,24 @@ pub fn run(args: &Args) -> Result<()> {
             layout.shown(&layout.data_dir)
         ),
         || {
-            let started = launch::start(
+            let (extra, env): (Vec<&str>, Vec<(&str, &str)>) = match &moto {
+                Some(m) => (
+                    vec!["--cloud-driver", "aws=api", "--aws-endpoint-url", &m.url],
+                    vec![
+                        ("AWS_ACCESS_KEY_ID", "testing"),
+                        ("AWS_SECRET_ACCESS_KEY", "testing"),
+                        ("AWS_EC2_METADATA_DISABLED", "true"),
+                    ],
+                ),
+                None => (vec![], vec![]),
+            };
+            let started = launch::start_with_env(
                 &bins.join(launch::SERVER_BINARY),
                 "127.0.0.1:0",
                 &layout.data_dir,
                 &layout.log,
+                &extra,
+                &env,
             )?;
             fs::write(&layout.pid_file, format!("{}\n", started.child.id()))
                 .with_context(|| format!("writing {}", layout.pid_file.display()))?;
@@ -254,7 +290,12 @@ pub fn run(args: &Args) -> Result<()> {
         },
     )?;
     detail(format_args!(
-        "listening on {url} (embedded SQLite store, simulated cloud)"
+        "listening on {url} (embedded SQLite store, {})",
+        if moto.is_some() {
+            "EKS clusters through the AWS APIs on moto: --cloud-driver aws=api"
+        } else {
+            "simulated cloud"
+        }
     ));
     detail(format_args!(
         "administrator token in {}; log in {}",
@@ -465,6 +506,13 @@ pub fn run(args: &Args) -> Result<()> {
         out("monthly_cost_ceiling")
     ));
 
+    if let Some(m) = &moto {
+        say("what landed in moto (read with boto3)");
+        for line in moto_inventory(&root, &m.url)?.lines() {
+            detail(line);
+        }
+    }
+
     fs::write(
         &layout.env_script,
         env_script(&url, &layout, &member_token_file, &tf_path),
@@ -472,6 +520,15 @@ pub fn run(args: &Args) -> Result<()> {
     .with_context(|| format!("writing {}", layout.env_script.display()))?;
 
     if args.keep_running {
+        if let Some(m) = moto {
+            detail(format_args!(
+                "moto keeps running on {} too: stop it with  kill {}",
+                m.url,
+                m.pid()
+            ));
+            // Left running on purpose, as the server is.
+            std::mem::forget(m);
+        }
         let pid = server.keep();
         say("the server keeps running; try next:");
         next_commands(&layout, &url);
@@ -510,6 +567,48 @@ pub fn run(args: &Args) -> Result<()> {
     }
     detail(format_args!("(used {tf_version})"));
     Ok(())
+}
+
+/// What moto holds, one line per object: VPCs, subnets, IAM roles with their policies, EKS
+/// clusters with their node groups (boto3 from moto's venv).
+fn moto_inventory(root: &Path, url: &str) -> Result<String> {
+    const SCRIPT: &str = r#"
+import boto3, sys
+kw = dict(endpoint_url=sys.argv[1], region_name="eu-west-2",
+          aws_access_key_id="testing", aws_secret_access_key="testing")
+ec2, iam, eks = (boto3.client(s, **kw) for s in ("ec2", "iam", "eks"))
+for v in ec2.describe_vpcs(Filters=[{"Name": "tag-key", "Values": ["wayfinder.dev/uid"]}])["Vpcs"]:
+    print(f"VPC {v['VpcId']} {v['CidrBlock']}")
+for s in ec2.describe_subnets(Filters=[{"Name": "tag-key", "Values": ["wayfinder.dev/uid"]}])["Subnets"]:
+    print(f"  subnet {s['SubnetId']} {s['CidrBlock']} in {s['AvailabilityZone']}")
+for r in iam.list_roles()["Roles"]:
+    if r["RoleName"].startswith("wf-"):
+        ps = [p["PolicyName"] for p in iam.list_attached_role_policies(RoleName=r["RoleName"])["AttachedPolicies"]]
+        print(f"IAM role {r['RoleName']}: {', '.join(sorted(ps))}")
+for name in eks.list_clusters()["clusters"]:
+    c = eks.describe_cluster(name=name)["cluster"]
+    print(f"EKS cluster {name} {c['version']} {c['status']} {c['arn']}")
+    for ng in eks.list_nodegroups(clusterName=name)["nodegroups"]:
+        g = eks.describe_nodegroup(clusterName=name, nodegroupName=ng)["nodegroup"]
+        s = g["scalingConfig"]
+        print(f"  node group {ng}: {', '.join(g['instanceTypes'])} {g['capacityType']} "
+              f"min {s['minSize']} max {s['maxSize']} desired {s['desiredSize']}")
+"#;
+    let python = crate::moto::python(&target_dir(root))
+        .ok_or_else(|| anyhow::anyhow!("moto's venv has no python"))?;
+    let out = std::process::Command::new(python)
+        .arg("-c")
+        .arg(SCRIPT)
+        .arg(url)
+        .output()
+        .context("running boto3")?;
+    if !out.status.success() {
+        bail!(
+            "listing moto with boto3 failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
 fn next_commands(layout: &Layout, url: &str) {

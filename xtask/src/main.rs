@@ -10,6 +10,8 @@
 //! - `cargo xtask release`: release archives, checksums, manifest and a filesystem mirror.
 //! - `cargo xtask bench [--quick] [--update-readme]`: figures against baselines measured in
 //!   the same run, with targets; `target/bench/report.json`.
+//! - `cargo xtask moto`: install moto (the AWS emulator) under target/moto/ and print the
+//!   path of its `moto_server`.
 //! - `cargo xtask fuzz [TARGET] [--time SECS] [--seeds]`: the cargo-fuzz targets of `fuzz/`
 //!   (nightly), one after another; `--seeds` writes their seed corpora.
 #![forbid(unsafe_code)]
@@ -37,6 +39,10 @@ mod report;
 #[allow(dead_code)]
 #[path = "../../tests/acceptance/src/terraform.rs"]
 mod terraform;
+// The AWS driver's moto installer (std only): one copy of the pinned version and the venv.
+#[allow(dead_code)]
+#[path = "../../controlplane-aws/src/moto.rs"]
+mod moto;
 // The codec fuzz target's schema types, so that the seeds select them as the target does.
 #[allow(dead_code)]
 #[path = "../../fuzz/src/codec.rs"]
@@ -82,6 +88,9 @@ enum Task {
     /// Run the cargo-fuzz targets (codec, compile, api_body) from their committed seeds,
     /// one after another (needs nightly and cargo-fuzz); --seeds writes the seeds instead.
     Fuzz(fuzz::Args),
+    /// Install moto (the AWS emulator the AWS driver is tested against) in a venv under
+    /// target/moto/ when absent, and print the path of its moto_server.
+    Moto,
 }
 
 fn main() -> ExitCode {
@@ -94,6 +103,7 @@ fn main() -> ExitCode {
         Task::Release(args) => release::run(&args),
         Task::Bench(args) => bench::run(&args),
         Task::Fuzz(args) => fuzz::run(&args),
+        Task::Moto => test::print_moto(),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -275,13 +275,15 @@ pub fn acceptance_binaries(cargo_json: &str, acceptance_manifest: &Path) -> Vec<
 /// `cargo test -p wayfinder-acceptance`, spares a second build of the dependencies with the
 /// features that package alone selects.
 pub fn build_acceptance_tests(root: &Path) -> Result<Vec<TestBinary>> {
-    let what = "cargo test --workspace --no-run --message-format=json-render-diagnostics";
+    let what = "cargo test --workspace --no-run --features wayfinder-controlplane/aws --message-format=json-render-diagnostics";
     let out = cargo(
         root,
         &[
             "test",
             "--workspace",
             "--no-run",
+            "--features",
+            "wayfinder-controlplane/aws",
             "--message-format=json-render-diagnostics",
         ],
     )

@@ -294,6 +294,36 @@ fn workspace_terraform(targets: &[Target]) -> Result<(String, PathBuf)> {
     Ok((version, path))
 }
 
+/// Installs moto under `target/moto/` when absent; returns its `moto_server`.
+pub fn install_moto() -> Result<PathBuf> {
+    let target = target_dir(&repo_root());
+    let (path, now) = crate::moto::install(&target, &mut |m| detail(m))
+        .map_err(|e| anyhow!("installing moto {}: {e}", crate::moto::VERSION))?;
+    detail(format_args!(
+        "moto {}: {} ({})",
+        crate::moto::VERSION,
+        path.display(),
+        if now {
+            "installed now"
+        } else {
+            "installed earlier"
+        }
+    ));
+    Ok(path)
+}
+
+/// `cargo xtask moto`: progress on stderr, the path alone on stdout.
+pub fn print_moto() -> Result<()> {
+    crate::util::set_progress_to_stderr();
+    let path = step("installing moto", install_moto)?;
+    println!("{}", path.display());
+    Ok(())
+}
+
+/// The controlplane's feature that builds the AWS driver in: `cargo xtask test` builds,
+/// lints and tests with it.
+const AWS_FEATURE: &str = "wayfinder-controlplane/aws";
+
 /// `cargo xtask test`.
 pub fn run(args: &Args) -> Result<()> {
     let root = repo_root();
@@ -308,7 +338,7 @@ pub fn run(args: &Args) -> Result<()> {
     })?;
 
     step(
-        "cargo clippy --workspace --all-targets -- -D warnings",
+        "cargo clippy --workspace --all-targets --features wayfinder-controlplane/aws -- -D warnings",
         || {
             run_command(
                 &mut cargo(
@@ -317,12 +347,14 @@ pub fn run(args: &Args) -> Result<()> {
                         "clippy",
                         "--workspace",
                         "--all-targets",
+                        "--features",
+                        AWS_FEATURE,
                         "--",
                         "-D",
                         "warnings",
                     ],
                 ),
-                "cargo clippy --workspace --all-targets -- -D warnings",
+                "cargo clippy --workspace --all-targets --features wayfinder-controlplane/aws -- -D warnings",
             )
         },
     )?;
@@ -358,22 +390,39 @@ pub fn run(args: &Args) -> Result<()> {
         ));
     }
 
-    step("building binaries (cargo build --workspace --bins)", || {
-        run_command(
-            &mut cargo(&root, &["build", "--workspace", "--bins"]),
-            "cargo build --workspace --bins",
-        )
-    })?;
+    let moto_server = step("installing moto (the AWS emulator)", install_moto)?;
 
-    let what = "cargo test --workspace --exclude wayfinder-acceptance";
+    step(
+        "building binaries (cargo build --workspace --bins, with the AWS driver)",
+        || {
+            run_command(
+                &mut cargo(
+                    &root,
+                    &["build", "--workspace", "--bins", "--features", AWS_FEATURE],
+                ),
+                "cargo build --workspace --bins --features wayfinder-controlplane/aws",
+            )
+        },
+    )?;
+
+    let what = "cargo test --workspace --exclude wayfinder-acceptance --features wayfinder-controlplane/aws";
     let workspace_skips = matrix::skip_report_path(&target_dir(&root), "workspace");
     let mut workspace = step(what, || {
         matrix::clear_skip_report(&workspace_skips)?;
         let mut cmd = cargo(
             &root,
-            &["test", "--workspace", "--exclude", "wayfinder-acceptance"],
+            &[
+                "test",
+                "--workspace",
+                "--exclude",
+                "wayfinder-acceptance",
+                "--features",
+                AWS_FEATURE,
+            ],
         );
         cmd.env(terraform::ENV_TERRAFORM, &newest_path)
+            .env(crate::moto::ENV_MOTO_SERVER, &moto_server)
+            .env_remove(crate::moto::ENV_SKIP_MOTO)
             .env(report::ENV_SKIP_REPORT, &workspace_skips)
             .env("CHECKPOINT_DISABLE", "1")
             .env_remove("WAYFINDER_SKIP_TERRAFORM");

@@ -49,6 +49,19 @@ pub fn start_with(
     log: &Path,
     extra: &[&str],
 ) -> Result<Started> {
+    start_with_env(binary, listen, data_dir, log, extra, &[])
+}
+
+/// [`start_with`] with `env` set in the server's environment (e.g. the `AWS_*` variables
+/// of its base identity).
+pub fn start_with_env(
+    binary: &Path,
+    listen: &str,
+    data_dir: &Path,
+    log: &Path,
+    extra: &[&str],
+    env: &[(&str, &str)],
+) -> Result<Started> {
     if !binary.is_file() {
         bail!(
             "{} does not exist; run `cargo build --workspace --bins` first (or `cargo xtask test`)",
@@ -67,6 +80,7 @@ pub fn start_with(
         .arg("--data-dir")
         .arg(data_dir)
         .args(extra)
+        .envs(env.iter().copied())
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::from(log_file))

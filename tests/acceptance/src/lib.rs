@@ -27,6 +27,9 @@ pub mod catalog;
 pub mod config;
 pub mod faults;
 pub mod launch;
+/// moto, the AWS emulator: the AWS driver's own harness (std only), shared.
+#[path = "../../../controlplane-aws/src/moto.rs"]
+pub mod moto;
 pub mod report;
 pub mod support;
 pub mod terraform;
@@ -232,18 +235,24 @@ impl Server {
     /// (`--sim-provision-time=5s`, `--rate-limit=20`, `--log-level=trace`).
     /// [`Server::restart`] starts it without them.
     pub fn start_with_args(args: &[&str]) -> Server {
+        Server::start_with_args_env(args, &[])
+    }
+
+    /// [`Server::start_with_args`] with `env` in the server's environment.
+    pub fn start_with_args_env(args: &[&str], env: &[(&str, &str)]) -> Server {
         let dir = tempfile::Builder::new()
             .prefix("wayfinder-server-")
             .tempdir()
             .expect("creating a temporary directory");
         let data_dir = dir.path().join("data");
         let log = dir.path().join("server.log");
-        let started = launch::start_with(
+        let started = launch::start_with_env(
             &binary(launch::SERVER_BINARY),
             "127.0.0.1:0",
             &data_dir,
             &log,
             args,
+            env,
         )
         .unwrap_or_else(|e| panic!("{e:#}"));
         Server {
@@ -297,6 +306,28 @@ impl Server {
         if let Some(mut child) = self.child.take() {
             launch::stop(&mut child);
         }
+    }
+
+    /// Kills the server with SIGKILL (no shutdown at all, as a crash would) and starts it
+    /// again on the same data dir with `args` and `env`.
+    pub fn kill_and_restart_with(&mut self, args: &[&str], env: &[(&str, &str)]) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        let started = launch::start_with_env(
+            &binary(launch::SERVER_BINARY),
+            "127.0.0.1:0",
+            &self.data_dir,
+            &self.log,
+            args,
+            env,
+        )
+        .unwrap_or_else(|e| panic!("restarting the server failed: {e:#}"));
+        self.child = Some(started.child);
+        self.url = started.url;
+        self.port = started.port;
+        self.token = started.token;
     }
 
     /// Stops the server and starts it again on the same data dir and, if it is free, the

@@ -1,0 +1,1619 @@
+//! The control plane's AWS cloud driver: builds, changes and deletes an EKS cluster through
+//! the AWS APIs (EKS through `aws-sdk-eks`; EC2 and IAM through hand-signed Query calls,
+//! [`query`]; STS through `aws-config`), and the moto harness it is tested with ([`moto`]).
+//!
+//! **Authentication.** Base credentials come from the environment (the standard `AWS_*`
+//! variables, web identity, profiles: `aws-config`'s default chain); the driver then assumes
+//! the CloudAccessConfig's `ClusterManager` role and checks with `GetCallerIdentity` that it
+//! acts in the CloudAccessConfig's account before it creates anything.
+//!
+//! **What it builds**, every object tagged with the cluster's uid ([`TAG_UID`]), found by name
+//! or tag before it is created, so a run after a crash at any step converges:
+//! a VPC with the allocated CIDR and one subnet per availability zone (the first two zones,
+//! the CIDR split in two), a cluster role with `AmazonEKSClusterPolicy`, a node role with the
+//! worker, CNI and registry policies, the EKS cluster (the plan's version, control-plane
+//! logging, endpoint access from the plan's `authorizedMasterNetworks`) and one managed node
+//! group per node pool. An object of that name carrying another uid is someone else's: it is
+//! reported (`NameInUse`), never adopted.
+//!
+//! **Changes** go in place: a node group's scaling, labels and taints follow the pool (the
+//! desired size is left to the autoscaler when the pool autoscales and is within bounds);
+//! pools added are created, pools removed are deleted. **Deleting** goes in reverse order,
+//! tolerant of what is already gone, retrying `DependencyViolation` and `DeleteConflict`.
+//!
+//! **Errors** become a `Ready` reason ([`reason_for`]) and a message with the cloud's own code.
+#![forbid(unsafe_code)]
+
+pub mod moto;
+pub mod query;
+pub mod xml;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
+
+use aws_config::BehaviorVersion;
+use aws_config::sts::AssumeRoleProvider;
+use aws_credential_types::provider::SharedCredentialsProvider;
+use aws_sdk_eks::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_eks::types as eks;
+use wayfinder_model::compute::NodePool;
+use wayfinder_model::net::Ipv4Net;
+
+use crate::query::{QueryClient, QueryService, list};
+use crate::xml::Element;
+
+/// The tag (EC2, IAM, EKS) carrying the uid of the cluster an object was made for.
+pub const TAG_UID: &str = "wayfinder.dev/uid";
+/// The tag naming the cluster's workspace.
+pub const TAG_WORKSPACE: &str = "wayfinder.dev/workspace";
+/// The tag naming the cluster.
+pub const TAG_CLUSTER: &str = "wayfinder.dev/cluster";
+/// The node label naming the pool a node belongs to.
+pub const POOL_LABEL: &str = "wayfinder.dev/pool";
+
+/// The managed policies of the cluster role.
+pub const CLUSTER_POLICIES: &[&str] = &["AmazonEKSClusterPolicy"];
+/// The managed policies of the node role.
+pub const NODE_POLICIES: &[&str] = &[
+    "AmazonEKSWorkerNodePolicy",
+    "AmazonEKS_CNI_Policy",
+    "AmazonEC2ContainerRegistryReadOnly",
+];
+
+/// An error answered by an AWS API (or met on the way there): its code and message.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{code}: {message}")]
+pub struct AwsError {
+    pub code: String,
+    pub message: String,
+    /// The HTTP status; 0 when no answer came.
+    pub status: u16,
+}
+
+impl AwsError {
+    fn credentials(message: String) -> Self {
+        Self {
+            code: "CredentialsUnavailable".into(),
+            message,
+            status: 0,
+        }
+    }
+
+    fn local(message: String) -> Self {
+        Self {
+            code: "InternalError".into(),
+            message,
+            status: 0,
+        }
+    }
+
+    /// Whether trying again may help: throttling, a 5xx answer, no answer.
+    pub fn retryable(&self) -> bool {
+        self.status >= 500
+            || self.status == 0 && self.code == "RequestFailed"
+            || self.code.contains("Throttl")
+            || self.code == "RequestLimitExceeded"
+    }
+
+    fn is(&self, code: &str) -> bool {
+        self.code == code
+    }
+
+    fn from_sdk<E, R>(e: SdkError<E, R>) -> Self
+    where
+        E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+        R: std::fmt::Debug + Send + Sync + 'static,
+    {
+        let status = match &e {
+            SdkError::ServiceError(_) => 400,
+            _ => 0,
+        };
+        match e.code() {
+            Some(code) => Self {
+                code: code.to_string(),
+                message: e.message().unwrap_or_default().to_string(),
+                status,
+            },
+            None => Self {
+                code: match &e {
+                    SdkError::DispatchFailure(_) | SdkError::TimeoutError(_) => "RequestFailed",
+                    _ => "UnhandledError",
+                }
+                .to_string(),
+                message: aws_smithy_types_display(&e),
+                status,
+            },
+        }
+    }
+}
+
+fn aws_smithy_types_display(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        source = s.source();
+    }
+    text
+}
+
+/// The `Ready` condition reason for a cloud error code.
+pub fn reason_for(code: &str) -> &'static str {
+    let c = code;
+    if c.starts_with("AccessDenied")
+        || c.starts_with("UnrecognizedClient")
+        || c == "InvalidClientTokenId"
+        || c == "ExpiredToken"
+        || c == "AuthFailure"
+        || c == "SignatureDoesNotMatch"
+        || c == "CredentialsUnavailable"
+        || c == "UnauthorizedOperation"
+    {
+        "CloudAccessDenied"
+    } else if c.contains("LimitExceeded") && c != "RequestLimitExceeded" {
+        "QuotaExceeded"
+    } else if c.starts_with("InvalidParameter")
+        || c.starts_with("InvalidInstanceType")
+        || c.starts_with("InvalidVpc")
+        || c.starts_with("InvalidSubnet")
+        || c == "MalformedPolicyDocument"
+        || c == "ValidationError"
+    {
+        "InvalidParameter"
+    } else if c == "DependencyViolation" || c == "DeleteConflict" {
+        "DeleteBlocked"
+    } else {
+        "ProvisioningFailed"
+    }
+}
+
+/// Why a driver call failed: a `Ready` reason and a message.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{reason}: {message}")]
+pub struct Failure {
+    pub reason: String,
+    pub message: String,
+}
+
+impl Failure {
+    fn new(reason: &str, message: impl Into<String>) -> Self {
+        Self {
+            reason: reason.to_string(),
+            message: message.into(),
+        }
+    }
+}
+
+/// The cloud access a cluster is built with.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Access {
+    /// `workspace/name` of the CloudAccessConfig, for messages.
+    pub config: String,
+    /// `spec.aws.account`.
+    pub account: Option<String>,
+    /// The `ClusterManager` permission's `awsRole`.
+    pub cluster_manager_role: Option<String>,
+}
+
+/// Which cluster, and where: what `delete` and `status` need.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Target {
+    pub workspace: String,
+    pub name: String,
+    pub uid: String,
+    pub region: String,
+    pub access: Access,
+}
+
+impl Target {
+    /// The EKS cluster's name: `wf-<workspace>-<name>`.
+    pub fn cluster_name(&self) -> String {
+        format!("wf-{}-{}", self.workspace, self.name)
+    }
+
+    /// An IAM role's name, `wf-<workspace>-<name>-<what>`, shortened with a hash to IAM's 64.
+    pub fn role_name(&self, what: &str) -> String {
+        let full = format!("wf-{}-{}-{what}", self.workspace, self.name);
+        if full.len() <= 64 {
+            return full;
+        }
+        let hash = full.bytes().fold(0xcbf29ce484222325u64, |h, b| {
+            (h ^ u64::from(b)).wrapping_mul(0x100000001b3)
+        });
+        let keep = 64 - 17 - what.len() - 1;
+        format!("{}-{hash:016x}-{what}", &full[..keep])
+    }
+}
+
+/// Everything the driver needs to build (or change) an EKS cluster.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EksCluster {
+    pub target: Target,
+    /// `metadata.generation` being built.
+    pub generation: i64,
+    pub kubernetes_version: String,
+    /// The allocated node network, e.g. `10.0.4.0/22`.
+    pub network: String,
+    pub node_pools: Vec<NodePool>,
+    /// The plan's `authorizedMasterNetworks`: CIDRs that may reach the API (empty: anyone).
+    pub authorized_master_networks: Vec<String>,
+}
+
+/// A built cluster.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Built {
+    pub endpoint: String,
+    /// The cluster's ARN.
+    pub arn: String,
+    /// `certificateAuthority.data`.
+    pub certificate_authority: Option<String>,
+    /// What was changed on this run to bring the cloud to the spec (drift, pools), for a person.
+    pub changes: Vec<String>,
+}
+
+/// What the cloud says about a cluster.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Observed {
+    Absent,
+    InProgress,
+    Ready(Built),
+    Failed(Failure),
+}
+
+/// The AWS driver. Cheap to clone; one HTTP client for the Query calls.
+#[derive(Debug, Clone)]
+pub struct AwsDriver {
+    endpoint_url: Option<String>,
+    http: reqwest::Client,
+    /// How often a cluster or node group still being built is looked at again.
+    poll: Duration,
+    /// How long a cluster or node group may take to become active.
+    timeout: Duration,
+    /// How often a delete blocked by dependencies is tried again, and the pause.
+    delete_retries: u32,
+    /// The base identity, when not the environment's (tests: any key works on moto).
+    base_credentials: Option<SharedCredentialsProvider>,
+}
+
+/// What the driver acts with in one account and region.
+struct Session {
+    eks: aws_sdk_eks::Client,
+    ec2: QueryClient,
+    iam: QueryClient,
+    account: String,
+}
+
+impl AwsDriver {
+    /// A driver talking to `endpoint_url` (an emulator such as moto) when given, else to
+    /// `AWS_ENDPOINT_URL` when set, else to AWS.
+    pub fn new(endpoint_url: Option<String>) -> Self {
+        let endpoint_url = endpoint_url
+            .or_else(|| std::env::var("AWS_ENDPOINT_URL").ok())
+            .filter(|u| !u.is_empty())
+            .map(|u| u.trim_end_matches('/').to_string());
+        Self {
+            endpoint_url,
+            http: reqwest::Client::builder()
+                .timeout(Duration::from_secs(60))
+                .build()
+                .unwrap_or_default(),
+            poll: Duration::from_secs(30),
+            timeout: Duration::from_secs(40 * 60),
+            delete_retries: 10,
+            base_credentials: None,
+        }
+    }
+
+    /// Acts with these base credentials instead of the environment's.
+    pub fn with_base_credentials(mut self, access_key: &str, secret_key: &str) -> Self {
+        self.base_credentials = Some(SharedCredentialsProvider::new(
+            aws_credential_types::Credentials::new(access_key, secret_key, None, None, "wayfinder"),
+        ));
+        self
+    }
+
+    /// Polls every `poll` (tests against an emulator use a short one).
+    pub fn with_poll(mut self, poll: Duration) -> Self {
+        self.poll = poll;
+        self
+    }
+
+    /// The endpoint in use, when not AWS's own.
+    pub fn endpoint_url(&self) -> Option<&str> {
+        self.endpoint_url.as_deref()
+    }
+
+    async fn session(&self, target: &Target) -> Result<Session, Failure> {
+        let access = &target.access;
+        let Some(role) = access.cluster_manager_role.clone() else {
+            return Err(Failure::new(
+                "CloudAccessDenied",
+                format!(
+                    "cloud access {} grants no ClusterManager role: add spec.permissions[] {{permission: ClusterManager, awsRole: arn:aws:iam::ACCOUNT:role/NAME}}",
+                    access.config
+                ),
+            ));
+        };
+        let mut loader = aws_config::defaults(BehaviorVersion::latest())
+            .region(aws_config::Region::new(target.region.clone()));
+        if let Some(url) = &self.endpoint_url {
+            loader = loader.endpoint_url(url);
+        }
+        if let Some(base) = &self.base_credentials {
+            loader = loader.credentials_provider(base.clone());
+        }
+        let base = loader.load().await;
+        let session_name = format!("wayfinder-{}", short(&target.uid));
+        let assumed = AssumeRoleProvider::builder(role.clone())
+            .session_name(session_name)
+            .configure(&base)
+            .build()
+            .await;
+        let credentials = SharedCredentialsProvider::new(assumed);
+        let config = base
+            .to_builder()
+            .credentials_provider(credentials.clone())
+            .build();
+        let denied = |e: AwsError| {
+            Failure::new(
+                "CloudAccessDenied",
+                format!(
+                    "cloud access {}: cannot act as role {role}: {e}",
+                    access.config
+                ),
+            )
+        };
+        let who = aws_sdk_sts::Client::new(&config)
+            .get_caller_identity()
+            .send()
+            .await
+            .map_err(|e| denied(AwsError::from_sdk(e)))?;
+        let account = who.account().unwrap_or_default().to_string();
+        if let Some(wanted) = access.account.as_deref().filter(|a| *a != account) {
+            return Err(Failure::new(
+                "CloudAccessDenied",
+                format!(
+                    "cloud access {} is for AWS account {wanted}, but its ClusterManager role {role} acts in account {account}: fix spec.aws.account or the role",
+                    access.config
+                ),
+            ));
+        }
+        let region = target.region.clone();
+        let (ec2_url, iam_url) = match &self.endpoint_url {
+            Some(u) => (format!("{u}/"), format!("{u}/")),
+            None => (
+                format!("https://ec2.{region}.amazonaws.com/"),
+                "https://iam.amazonaws.com/".to_string(),
+            ),
+        };
+        Ok(Session {
+            eks: aws_sdk_eks::Client::new(&config),
+            ec2: QueryClient::new(
+                self.http.clone(),
+                QueryService {
+                    service: "ec2",
+                    version: "2016-11-15",
+                    region,
+                    url: ec2_url,
+                },
+                credentials.clone(),
+            ),
+            iam: QueryClient::new(
+                self.http.clone(),
+                QueryService {
+                    service: "iam",
+                    version: "2010-05-08",
+                    region: "us-east-1".into(),
+                    url: iam_url,
+                },
+                credentials,
+            ),
+            account,
+        })
+    }
+
+    /// Builds the cluster or brings it to `cluster`; resolves when it is active. Idempotent.
+    pub async fn provision(&self, cluster: &EksCluster) -> Result<Built, Failure> {
+        let t = &cluster.target;
+        let s = self.session(t).await?;
+        let fail = |what: &str, e: AwsError| cloud_failure(t, what, e);
+
+        // Refuse what EC2 does not know before building anything.
+        let types: BTreeSet<String> = cluster.node_pools.iter().flat_map(instance_types).collect();
+        if !types.is_empty() {
+            s.ec2
+                .call(
+                    "DescribeInstanceTypes",
+                    &list("InstanceType", types.iter().cloned()),
+                )
+                .await
+                .map_err(|e| fail("checking the node pools' instance types", e))?;
+        }
+
+        let subnets = self
+            .network(&s, cluster)
+            .await
+            .map_err(|e| fail("building the network", e))?;
+        let cluster_role = ensure_role(&s, t, "cluster", "eks.amazonaws.com", CLUSTER_POLICIES)
+            .await
+            .map_err(|e| e.into_failure(t, "the cluster role"))?;
+        let node_role = ensure_role(&s, t, "node", "ec2.amazonaws.com", NODE_POLICIES)
+            .await
+            .map_err(|e| e.into_failure(t, "the node role"))?;
+
+        let name = t.cluster_name();
+        let found = describe_cluster(&s, &name)
+            .await
+            .map_err(|e| fail("looking up the EKS cluster", e))?;
+        match found {
+            Some(c) => owned(t, &format!("EKS cluster {name}"), c.tags())?,
+            None => {
+                let logging = eks::Logging::builder()
+                    .cluster_logging(
+                        eks::LogSetup::builder()
+                            .set_types(Some(vec![
+                                eks::LogType::Api,
+                                eks::LogType::Audit,
+                                eks::LogType::Authenticator,
+                            ]))
+                            .enabled(true)
+                            .build(),
+                    )
+                    .build();
+                let mut vpc = eks::VpcConfigRequest::builder()
+                    .set_subnet_ids(Some(subnets.clone()))
+                    .endpoint_public_access(true)
+                    .endpoint_private_access(true);
+                if !cluster.authorized_master_networks.is_empty() {
+                    vpc = vpc
+                        .set_public_access_cidrs(Some(cluster.authorized_master_networks.clone()));
+                }
+                let created = s
+                    .eks
+                    .create_cluster()
+                    .name(&name)
+                    .version(&cluster.kubernetes_version)
+                    .role_arn(&cluster_role)
+                    .resources_vpc_config(vpc.build())
+                    .logging(logging)
+                    .set_tags(Some(tags(t)))
+                    .client_request_token(token(t, cluster.generation, "cluster"))
+                    .send()
+                    .await
+                    .map_err(AwsError::from_sdk);
+                match created {
+                    Ok(_) => tracing::info!(cluster = %name, "EKS cluster created"),
+                    // Created by an earlier run (or by someone else: checked below).
+                    Err(e) if e.is("ResourceInUseException") => {
+                        let again = describe_cluster(&s, &name)
+                            .await
+                            .map_err(|e| fail("looking up the EKS cluster", e))?;
+                        owned(
+                            t,
+                            &format!("EKS cluster {name}"),
+                            again.as_ref().and_then(|c| c.tags()),
+                        )?;
+                    }
+                    Err(e) => return Err(fail("creating the EKS cluster", e)),
+                }
+            }
+        }
+        let active = self.wait_cluster_active(&s, t).await?;
+        let changes = self.node_groups(&s, cluster, &subnets, &node_role).await?;
+        Ok(Built { changes, ..active })
+    }
+
+    async fn wait_cluster_active(&self, s: &Session, t: &Target) -> Result<Built, Failure> {
+        let name = t.cluster_name();
+        let started = tokio::time::Instant::now();
+        loop {
+            let c = describe_cluster(s, &name)
+                .await
+                .map_err(|e| cloud_failure(t, "looking up the EKS cluster", e))?
+                .ok_or_else(|| {
+                    Failure::new(
+                        "ProvisioningFailed",
+                        format!("EKS cluster {name} disappeared while being built"),
+                    )
+                })?;
+            match c.status() {
+                Some(eks::ClusterStatus::Active) | Some(eks::ClusterStatus::Updating) => {
+                    return Ok(built(&c));
+                }
+                Some(eks::ClusterStatus::Failed) => {
+                    return Err(Failure::new(
+                        "ProvisioningFailed",
+                        format!("EKS cluster {name} is FAILED in account {}", s.account),
+                    ));
+                }
+                other => {
+                    if started.elapsed() > self.timeout {
+                        return Err(Failure::new(
+                            "ProvisioningTimeout",
+                            format!(
+                                "EKS cluster {name} is still {other:?} after {:?}",
+                                self.timeout
+                            ),
+                        ));
+                    }
+                    tokio::time::sleep(self.poll).await;
+                }
+            }
+        }
+    }
+
+    /// The VPC with the allocated CIDR and its subnets; returns the subnet ids.
+    async fn network(&self, s: &Session, c: &EksCluster) -> Result<Vec<String>, AwsError> {
+        let t = &c.target;
+        let cidr = Ipv4Net::parse(&c.network).map_err(|e| AwsError {
+            code: "InvalidParameterValue".into(),
+            message: format!("the allocated network {:?} is not a CIDR: {e}", c.network),
+            status: 0,
+        })?;
+        let vpc = match find_by_uid(&s.ec2, "DescribeVpcs", "vpcSet", t, &[])
+            .await?
+            .first()
+        {
+            Some(v) => v.text_of("vpcId").unwrap_or_default().to_string(),
+            None => {
+                let mut p = vec![("CidrBlock".to_string(), cidr.to_string())];
+                p.extend(tag_spec("vpc", t));
+                let r = s.ec2.call("CreateVpc", &p).await?;
+                let id = r
+                    .find("vpcId")
+                    .map(|e| e.text.trim().to_string())
+                    .unwrap_or_default();
+                tracing::info!(vpc = %id, %cidr, "VPC created");
+                id
+            }
+        };
+        let zones = s
+            .ec2
+            .call(
+                "DescribeAvailabilityZones",
+                &[
+                    ("Filter.1.Name".into(), "state".into()),
+                    ("Filter.1.Value.1".into(), "available".into()),
+                ],
+            )
+            .await?;
+        let mut zones: Vec<String> = zones
+            .items("availabilityZoneInfo")
+            .iter()
+            .filter_map(|z| z.text_of("zoneName").map(str::to_string))
+            .collect();
+        zones.sort();
+        zones.truncate(2);
+        let existing = s
+            .ec2
+            .call(
+                "DescribeSubnets",
+                &[
+                    ("Filter.1.Name".into(), "vpc-id".into()),
+                    ("Filter.1.Value.1".into(), vpc.clone()),
+                ],
+            )
+            .await?;
+        let existing: BTreeMap<String, String> = existing
+            .items("subnetSet")
+            .iter()
+            .filter_map(|s| {
+                Some((
+                    s.text_of("cidrBlock")?.to_string(),
+                    s.text_of("subnetId")?.to_string(),
+                ))
+            })
+            .collect();
+        let mut ids = Vec::new();
+        for (zone, half) in zones.iter().zip(split(cidr)) {
+            let half = half.to_string();
+            if let Some(id) = existing.get(&half) {
+                ids.push(id.clone());
+                continue;
+            }
+            let mut p = vec![
+                ("VpcId".to_string(), vpc.clone()),
+                ("CidrBlock".to_string(), half.clone()),
+                ("AvailabilityZone".to_string(), zone.clone()),
+            ];
+            p.extend(tag_spec("subnet", t));
+            let r = s.ec2.call("CreateSubnet", &p).await?;
+            ids.push(
+                r.find("subnetId")
+                    .map(|e| e.text.trim().to_string())
+                    .unwrap_or_default(),
+            );
+        }
+        Ok(ids)
+    }
+
+    /// One managed node group per pool, each brought to its pool; groups of removed pools
+    /// deleted. Returns what it changed.
+    async fn node_groups(
+        &self,
+        s: &Session,
+        c: &EksCluster,
+        subnets: &[String],
+        node_role: &str,
+    ) -> Result<Vec<String>, Failure> {
+        let t = &c.target;
+        let name = t.cluster_name();
+        let fail = |what: String, e: AwsError| cloud_failure(t, &what, e);
+        let mut changes = Vec::new();
+        let existing = list_node_groups(s, &name)
+            .await
+            .map_err(|e| fail("listing node groups".into(), e))?;
+        for pool in &c.node_pools {
+            let ng = &pool.logical_name;
+            let want = Wanted::of(pool);
+            let found = describe_node_group(s, &name, ng)
+                .await
+                .map_err(|e| fail(format!("looking up node group {ng}"), e))?;
+            match found {
+                None => {
+                    let mut create = s
+                        .eks
+                        .create_nodegroup()
+                        .cluster_name(&name)
+                        .nodegroup_name(ng)
+                        .node_role(node_role)
+                        .set_subnets(Some(subnets.to_vec()))
+                        .set_instance_types(Some(instance_types(pool)))
+                        .scaling_config(want.scaling(None))
+                        .set_labels(Some(want.labels.clone()))
+                        .set_taints(Some(want.taints.iter().map(Taint::to_eks).collect()))
+                        .set_tags(Some(tags(t)))
+                        .capacity_type(if want.spot {
+                            eks::CapacityTypes::Spot
+                        } else {
+                            eks::CapacityTypes::OnDemand
+                        })
+                        .client_request_token(token(t, c.generation, ng));
+                    if let Some(d) = pool.disk_size {
+                        create = create.disk_size(clamp(d));
+                    }
+                    match create.send().await.map_err(AwsError::from_sdk) {
+                        Ok(_) => changes.push(format!("node group {ng} created")),
+                        Err(e) if e.is("ResourceInUseException") => {}
+                        Err(e) => {
+                            return Err(fail(
+                                format!("creating node group {ng} (node pool {ng})"),
+                                e,
+                            ));
+                        }
+                    }
+                }
+                Some(have) => {
+                    owned(t, &format!("node group {ng}"), have.tags())?;
+                    if let Some(update) = want.update_for(&have) {
+                        let what = update.describe(ng);
+                        let mut call = s
+                            .eks
+                            .update_nodegroup_config()
+                            .cluster_name(&name)
+                            .nodegroup_name(ng)
+                            .client_request_token(format!(
+                                "{}-{}",
+                                token(t, c.generation, ng),
+                                short_hash(&what)
+                            ));
+                        if let Some(sc) = update.scaling {
+                            call = call.scaling_config(sc);
+                        }
+                        if let Some(l) = update.labels {
+                            call = call.labels(l);
+                        }
+                        if let Some(tt) = update.taints {
+                            call = call.taints(tt);
+                        }
+                        call.send().await.map_err(|e| {
+                            fail(format!("updating node group {ng}"), AwsError::from_sdk(e))
+                        })?;
+                        tracing::info!(cluster = %name, "{what}");
+                        changes.push(what);
+                    }
+                }
+            }
+        }
+        let wanted: BTreeSet<&str> = c
+            .node_pools
+            .iter()
+            .map(|p| p.logical_name.as_str())
+            .collect();
+        for ng in existing.iter().filter(|n| !wanted.contains(n.as_str())) {
+            let Some(have) = describe_node_group(s, &name, ng)
+                .await
+                .map_err(|e| fail(format!("looking up node group {ng}"), e))?
+            else {
+                continue;
+            };
+            if have.tags().and_then(|t| t.get(TAG_UID)).map(String::as_str) != Some(t.uid.as_str())
+            {
+                continue;
+            }
+            delete_node_group(s, &name, ng)
+                .await
+                .map_err(|e| fail(format!("deleting node group {ng}"), e))?;
+            changes.push(format!("node group {ng} deleted (its pool was removed)"));
+        }
+        self.wait_node_groups(s, t, c).await?;
+        Ok(changes)
+    }
+
+    async fn wait_node_groups(
+        &self,
+        s: &Session,
+        t: &Target,
+        c: &EksCluster,
+    ) -> Result<(), Failure> {
+        let name = t.cluster_name();
+        let started = tokio::time::Instant::now();
+        for pool in &c.node_pools {
+            let ng = &pool.logical_name;
+            loop {
+                let have = describe_node_group(s, &name, ng)
+                    .await
+                    .map_err(|e| cloud_failure(t, &format!("looking up node group {ng}"), e))?;
+                match have.as_ref().and_then(|h| h.status()) {
+                    Some(eks::NodegroupStatus::Active) | Some(eks::NodegroupStatus::Updating) => {
+                        break;
+                    }
+                    Some(eks::NodegroupStatus::CreateFailed)
+                    | Some(eks::NodegroupStatus::Degraded) => {
+                        let issue = have
+                            .as_ref()
+                            .and_then(|h| h.health())
+                            .and_then(|h| h.issues().first())
+                            .map(|i| {
+                                format!(
+                                    "{}: {}",
+                                    i.code().map(|c| c.as_str()).unwrap_or("Unknown"),
+                                    i.message().unwrap_or_default()
+                                )
+                            })
+                            .unwrap_or_else(|| "no health issue reported".into());
+                        return Err(Failure::new(
+                            "ProvisioningFailed",
+                            format!("node group {ng} (node pool {ng}) failed: {issue}"),
+                        ));
+                    }
+                    _ if started.elapsed() > self.timeout => {
+                        return Err(Failure::new(
+                            "ProvisioningTimeout",
+                            format!("node group {ng} is not active after {:?}", self.timeout),
+                        ));
+                    }
+                    _ => tokio::time::sleep(self.poll).await,
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Deletes everything made for the cluster, in reverse order; succeeds when nothing is
+    /// left. Objects carrying another uid are left alone.
+    pub async fn delete(&self, t: &Target) -> Result<(), Failure> {
+        let s = self.session(t).await?;
+        let fail = |what: &str, e: AwsError| cloud_failure(t, what, e);
+        let name = t.cluster_name();
+        let found = describe_cluster(&s, &name)
+            .await
+            .map_err(|e| fail("looking up the EKS cluster", e))?;
+        let ours = |c: &eks::Cluster| {
+            c.tags().and_then(|m| m.get(TAG_UID)).map(String::as_str) == Some(t.uid.as_str())
+        };
+        if found.as_ref().is_some_and(ours) {
+            let groups = list_node_groups(&s, &name)
+                .await
+                .map_err(|e| fail("listing node groups", e))?;
+            for ng in &groups {
+                delete_node_group(&s, &name, ng)
+                    .await
+                    .map_err(|e| fail(&format!("deleting node group {ng}"), e))?;
+            }
+            for ng in &groups {
+                self.wait_gone(|| async {
+                    describe_node_group(&s, &name, ng)
+                        .await
+                        .map(|o| o.is_some())
+                })
+                .await
+                .map_err(|e| fail(&format!("waiting for node group {ng} to go"), e))?;
+            }
+            match s
+                .eks
+                .delete_cluster()
+                .name(&name)
+                .send()
+                .await
+                .map_err(AwsError::from_sdk)
+            {
+                Ok(_) => {}
+                Err(e) if e.is("ResourceNotFoundException") => {}
+                Err(e) => return Err(fail("deleting the EKS cluster", e)),
+            }
+            self.wait_gone(|| async { describe_cluster(&s, &name).await.map(|o| o.is_some()) })
+                .await
+                .map_err(|e| fail("waiting for the EKS cluster to go", e))?;
+        }
+        for vpc in find_by_uid(&s.ec2, "DescribeVpcs", "vpcSet", t, &[])
+            .await
+            .map_err(|e| fail("finding the VPC", e))?
+        {
+            let vpc = vpc.text_of("vpcId").unwrap_or_default().to_string();
+            let subnets = s
+                .ec2
+                .call(
+                    "DescribeSubnets",
+                    &[
+                        ("Filter.1.Name".into(), "vpc-id".into()),
+                        ("Filter.1.Value.1".into(), vpc.clone()),
+                    ],
+                )
+                .await
+                .map_err(|e| fail("listing the VPC's subnets", e))?;
+            for sn in subnets.items("subnetSet") {
+                let id = sn.text_of("subnetId").unwrap_or_default().to_string();
+                self.retrying_delete(
+                    &s.ec2,
+                    "DeleteSubnet",
+                    &[("SubnetId".into(), id.clone())],
+                    "InvalidSubnetID.NotFound",
+                )
+                .await
+                .map_err(|e| fail(&format!("deleting subnet {id}"), e))?;
+            }
+            self.retrying_delete(
+                &s.ec2,
+                "DeleteVpc",
+                &[("VpcId".into(), vpc.clone())],
+                "InvalidVpcID.NotFound",
+            )
+            .await
+            .map_err(|e| fail(&format!("deleting VPC {vpc}"), e))?;
+        }
+        for what in ["node", "cluster"] {
+            let role = t.role_name(what);
+            match get_role(&s, &role).await {
+                Ok(Some(r)) if r.tag(TAG_UID) == Some(t.uid.as_str()) => {}
+                Ok(_) => continue,
+                Err(e) => return Err(fail(&format!("looking up role {role}"), e)),
+            }
+            let attached = s
+                .iam
+                .call(
+                    "ListAttachedRolePolicies",
+                    &[("RoleName".into(), role.clone())],
+                )
+                .await
+                .map_err(|e| fail(&format!("listing role {role}'s policies"), e))?;
+            for p in attached.items("AttachedPolicies") {
+                let arn = p.text_of("PolicyArn").unwrap_or_default().to_string();
+                self.retrying_delete(
+                    &s.iam,
+                    "DetachRolePolicy",
+                    &[("RoleName".into(), role.clone()), ("PolicyArn".into(), arn)],
+                    "NoSuchEntity",
+                )
+                .await
+                .map_err(|e| fail(&format!("detaching role {role}'s policies"), e))?;
+            }
+            self.retrying_delete(
+                &s.iam,
+                "DeleteRole",
+                &[("RoleName".into(), role.clone())],
+                "NoSuchEntity",
+            )
+            .await
+            .map_err(|e| fail(&format!("deleting role {role}"), e))?;
+        }
+        Ok(())
+    }
+
+    /// A delete call: `not_found` counts as done; `DependencyViolation`/`DeleteConflict` are
+    /// tried again after a pause.
+    async fn retrying_delete(
+        &self,
+        client: &QueryClient,
+        action: &str,
+        params: &[(String, String)],
+        not_found: &str,
+    ) -> Result<(), AwsError> {
+        let mut attempt = 0;
+        loop {
+            match client.call(action, params).await {
+                Ok(_) => return Ok(()),
+                Err(e) if e.is(not_found) => return Ok(()),
+                Err(e)
+                    if (e.is("DependencyViolation") || e.is("DeleteConflict"))
+                        && attempt < self.delete_retries =>
+                {
+                    attempt += 1;
+                    tokio::time::sleep(self.poll.min(Duration::from_secs(5))).await;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    async fn wait_gone<F, Fut>(&self, still_there: F) -> Result<(), AwsError>
+    where
+        F: Fn() -> Fut,
+        Fut: std::future::Future<Output = Result<bool, AwsError>>,
+    {
+        let started = tokio::time::Instant::now();
+        while still_there().await? {
+            if started.elapsed() > self.timeout {
+                return Err(AwsError {
+                    code: "DeleteTimeout".into(),
+                    message: format!("still there after {:?}", self.timeout),
+                    status: 0,
+                });
+            }
+            tokio::time::sleep(self.poll).await;
+        }
+        Ok(())
+    }
+
+    /// What the cloud says about the cluster now.
+    pub async fn status(&self, t: &Target) -> Observed {
+        let s = match self.session(t).await {
+            Ok(s) => s,
+            Err(f) => return Observed::Failed(f),
+        };
+        match describe_cluster(&s, &t.cluster_name()).await {
+            Ok(None) => Observed::Absent,
+            Ok(Some(c)) => match c.status() {
+                Some(eks::ClusterStatus::Active) => Observed::Ready(built(&c)),
+                Some(eks::ClusterStatus::Failed) => Observed::Failed(Failure::new(
+                    "ProvisioningFailed",
+                    format!("EKS cluster {} is FAILED", t.cluster_name()),
+                )),
+                _ => Observed::InProgress,
+            },
+            Err(e) => Observed::Failed(cloud_failure(t, "looking up the EKS cluster", e)),
+        }
+    }
+}
+
+/// The prefix of an EKS bearer token.
+pub const EKS_TOKEN_PREFIX: &str = "k8s-aws-v1.";
+
+/// The header naming the cluster inside an EKS token's signed request.
+pub const EKS_CLUSTER_HEADER: &str = "x-k8s-aws-id";
+
+/// An EKS bearer token, as `aws eks get-token` makes it: `k8s-aws-v1.` and the base64url
+/// (unpadded) of a presigned STS `GetCallerIdentity` URL whose signature covers the
+/// `x-k8s-aws-id: <cluster>` header; EKS's authenticator replays it to learn who is asking.
+/// `sts_url` is `https://sts.<region>.amazonaws.com/` or an emulator's URL; the URL is valid
+/// for `expires` (EKS accepts at most 15 minutes).
+pub fn eks_token(
+    cluster: &str,
+    region: &str,
+    sts_url: &str,
+    credentials: aws_credential_types::Credentials,
+    expires: Duration,
+    now: std::time::SystemTime,
+) -> Result<String, AwsError> {
+    use aws_sigv4::http_request::{
+        SignableBody, SignableRequest, SignatureLocation, SigningSettings, sign,
+    };
+    use base64::Engine as _;
+    let identity: aws_smithy_runtime_api::client::identity::Identity = credentials.into();
+    let mut settings = SigningSettings::default();
+    settings.signature_location = SignatureLocation::QueryParams;
+    settings.expires_in = Some(expires);
+    let params = aws_sigv4::sign::v4::SigningParams::builder()
+        .identity(&identity)
+        .region(region)
+        .name("sts")
+        .time(now)
+        .settings(settings)
+        .build()
+        .map_err(|e| AwsError::local(format!("signing the EKS token: {e}")))?
+        .into();
+    let base = format!(
+        "{}/?Action=GetCallerIdentity&Version=2011-06-15",
+        sts_url.trim_end_matches('/')
+    );
+    let headers = [(EKS_CLUSTER_HEADER, cluster)];
+    let signable = SignableRequest::new(
+        "GET",
+        base.as_str(),
+        headers.iter().copied(),
+        SignableBody::Bytes(&[]),
+    )
+    .map_err(|e| AwsError::local(format!("signing the EKS token: {e}")))?;
+    let (instructions, _) = sign(signable, &params)
+        .map_err(|e| AwsError::local(format!("signing the EKS token: {e}")))?
+        .into_parts();
+    let mut request = http::Request::builder()
+        .method("GET")
+        .uri(&base)
+        .header(EKS_CLUSTER_HEADER, cluster)
+        .body(())
+        .map_err(|e| AwsError::local(format!("the EKS token's URL: {e}")))?;
+    instructions.apply_to_request_http1x(&mut request);
+    let url = request.uri().to_string();
+    Ok(format!(
+        "{EKS_TOKEN_PREFIX}{}",
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(url)
+    ))
+}
+
+fn built(c: &eks::Cluster) -> Built {
+    Built {
+        endpoint: c.endpoint().unwrap_or_default().to_string(),
+        arn: c.arn().unwrap_or_default().to_string(),
+        certificate_authority: c
+            .certificate_authority()
+            .and_then(|a| a.data())
+            .map(str::to_string),
+        changes: Vec::new(),
+    }
+}
+
+/// A failure from a cloud error met while doing `what`.
+fn cloud_failure(t: &Target, what: &str, e: AwsError) -> Failure {
+    let reason = reason_for(&e.code);
+    let mut message = format!("{what}: {e}");
+    if reason == "CloudAccessDenied" {
+        message.push_str(&format!(
+            " (cloud access {}, role {})",
+            t.access.config,
+            t.access.cluster_manager_role.as_deref().unwrap_or("none")
+        ));
+    }
+    Failure::new(reason, message)
+}
+
+/// Fails with `NameInUse` unless `tags` carry the cluster's uid.
+fn owned(
+    t: &Target,
+    what: &str,
+    tags: Option<&std::collections::HashMap<String, String>>,
+) -> Result<(), Failure> {
+    match tags.and_then(|m| m.get(TAG_UID)) {
+        Some(uid) if *uid == t.uid => Ok(()),
+        other => Err(Failure::new(
+            "NameInUse",
+            format!(
+                "{what} already exists and is not this cluster's ({}); rename the cluster or remove the other one",
+                match other {
+                    Some(_) => "it belongs to another cluster of that name",
+                    None => "it has no Wayfinder tag",
+                }
+            ),
+        )),
+    }
+}
+
+fn tags(t: &Target) -> std::collections::HashMap<String, String> {
+    [
+        (TAG_UID, t.uid.clone()),
+        (TAG_WORKSPACE, t.workspace.clone()),
+        (TAG_CLUSTER, t.name.clone()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v))
+    .collect()
+}
+
+/// EC2 `TagSpecification.1.*` for a new resource of `resource_type`.
+fn tag_spec(resource_type: &str, t: &Target) -> Vec<(String, String)> {
+    let mut all: Vec<(String, String)> = tags(t).into_iter().collect();
+    all.push(("Name".into(), t.cluster_name()));
+    all.sort();
+    let mut p = vec![(
+        "TagSpecification.1.ResourceType".to_string(),
+        resource_type.to_string(),
+    )];
+    for (i, (k, v)) in all.into_iter().enumerate() {
+        p.push((format!("TagSpecification.1.Tag.{}.Key", i + 1), k));
+        p.push((format!("TagSpecification.1.Tag.{}.Value", i + 1), v));
+    }
+    p
+}
+
+/// The EC2 objects (`DescribeVpcs` → `vpcSet`, …) tagged with the cluster's uid.
+async fn find_by_uid(
+    ec2: &QueryClient,
+    action: &str,
+    set: &str,
+    t: &Target,
+    extra: &[(String, String)],
+) -> Result<Vec<Element>, AwsError> {
+    let mut p = vec![
+        ("Filter.1.Name".to_string(), format!("tag:{TAG_UID}")),
+        ("Filter.1.Value.1".to_string(), t.uid.clone()),
+    ];
+    p.extend_from_slice(extra);
+    let r = ec2.call(action, &p).await?;
+    Ok(r.items(set).into_iter().cloned().collect())
+}
+
+/// Why making a role failed: a cloud error, or a role of that name that is not ours.
+enum RoleError {
+    Cloud(AwsError),
+    NotOurs(String),
+}
+
+impl RoleError {
+    fn into_failure(self, t: &Target, what: &str) -> Failure {
+        match self {
+            RoleError::Cloud(e) => cloud_failure(t, &format!("making {what}"), e),
+            RoleError::NotOurs(name) => Failure::new(
+                "NameInUse",
+                format!(
+                    "IAM role {name} already exists and is not this cluster's; remove it or rename the cluster"
+                ),
+            ),
+        }
+    }
+}
+
+async fn get_role(s: &Session, name: &str) -> Result<Option<Element>, AwsError> {
+    match s
+        .iam
+        .call("GetRole", &[("RoleName".into(), name.to_string())])
+        .await
+    {
+        Ok(r) => Ok(r.find("Role").cloned()),
+        Err(e) if e.is("NoSuchEntity") => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+/// The role `wf-<ws>-<name>-<what>` trusted by `principal`, with `policies` attached; its ARN.
+async fn ensure_role(
+    s: &Session,
+    t: &Target,
+    what: &str,
+    principal: &str,
+    policies: &[&str],
+) -> Result<String, RoleError> {
+    let name = t.role_name(what);
+    let arn = match get_role(s, &name).await.map_err(RoleError::Cloud)? {
+        Some(r) if r.tag(TAG_UID) == Some(t.uid.as_str()) => {
+            r.text_of("Arn").unwrap_or_default().to_string()
+        }
+        Some(_) => return Err(RoleError::NotOurs(name)),
+        None => {
+            let trust = serde_json::json!({
+                "Version": "2012-10-17",
+                "Statement": [{
+                    "Effect": "Allow",
+                    "Principal": {"Service": principal},
+                    "Action": ["sts:AssumeRole", "sts:TagSession"],
+                }],
+            });
+            let mut p = vec![
+                ("RoleName".to_string(), name.clone()),
+                ("AssumeRolePolicyDocument".to_string(), trust.to_string()),
+            ];
+            let mut all: Vec<(String, String)> = tags(t).into_iter().collect();
+            all.sort();
+            for (i, (k, v)) in all.into_iter().enumerate() {
+                p.push((format!("Tags.member.{}.Key", i + 1), k));
+                p.push((format!("Tags.member.{}.Value", i + 1), v));
+            }
+            match s.iam.call("CreateRole", &p).await {
+                Ok(r) => r
+                    .find("Arn")
+                    .map(|a| a.text.trim().to_string())
+                    .unwrap_or_default(),
+                // Made a moment ago by another run: look again.
+                Err(e) if e.is("EntityAlreadyExists") => {
+                    match get_role(s, &name).await.map_err(RoleError::Cloud)? {
+                        Some(r) if r.tag(TAG_UID) == Some(t.uid.as_str()) => {
+                            r.text_of("Arn").unwrap_or_default().to_string()
+                        }
+                        _ => return Err(RoleError::NotOurs(name)),
+                    }
+                }
+                Err(e) => return Err(RoleError::Cloud(e)),
+            }
+        }
+    };
+    for policy in policies {
+        s.iam
+            .call(
+                "AttachRolePolicy",
+                &[
+                    ("RoleName".into(), name.clone()),
+                    (
+                        "PolicyArn".into(),
+                        format!("arn:aws:iam::aws:policy/{policy}"),
+                    ),
+                ],
+            )
+            .await
+            .map_err(RoleError::Cloud)?;
+    }
+    Ok(arn)
+}
+
+async fn describe_cluster(s: &Session, name: &str) -> Result<Option<eks::Cluster>, AwsError> {
+    match s
+        .eks
+        .describe_cluster()
+        .name(name)
+        .send()
+        .await
+        .map_err(AwsError::from_sdk)
+    {
+        Ok(o) => Ok(o.cluster),
+        Err(e) if e.is("ResourceNotFoundException") => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+async fn list_node_groups(s: &Session, cluster: &str) -> Result<Vec<String>, AwsError> {
+    match s
+        .eks
+        .list_nodegroups()
+        .cluster_name(cluster)
+        .send()
+        .await
+        .map_err(AwsError::from_sdk)
+    {
+        Ok(o) => Ok(o.nodegroups.unwrap_or_default()),
+        Err(e) if e.is("ResourceNotFoundException") => Ok(Vec::new()),
+        Err(e) => Err(e),
+    }
+}
+
+async fn describe_node_group(
+    s: &Session,
+    cluster: &str,
+    ng: &str,
+) -> Result<Option<eks::Nodegroup>, AwsError> {
+    match s
+        .eks
+        .describe_nodegroup()
+        .cluster_name(cluster)
+        .nodegroup_name(ng)
+        .send()
+        .await
+        .map_err(AwsError::from_sdk)
+    {
+        Ok(o) => Ok(o.nodegroup),
+        Err(e) if e.is("ResourceNotFoundException") => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+async fn delete_node_group(s: &Session, cluster: &str, ng: &str) -> Result<(), AwsError> {
+    match s
+        .eks
+        .delete_nodegroup()
+        .cluster_name(cluster)
+        .nodegroup_name(ng)
+        .send()
+        .await
+        .map_err(AwsError::from_sdk)
+    {
+        Ok(_) => Ok(()),
+        Err(e) if e.is("ResourceNotFoundException") => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
+/// The pool's instance types: its machine, then spot's additional types.
+pub fn instance_types(p: &NodePool) -> Vec<String> {
+    let mut types = vec![p.machine.clone()];
+    if p.spot.as_ref().and_then(|s| s.enabled) == Some(true) {
+        for t in p
+            .spot
+            .as_ref()
+            .and_then(|s| s.eks.as_ref())
+            .and_then(|e| e.additional_instance_types.as_ref())
+            .into_iter()
+            .flatten()
+        {
+            if !types.contains(t) {
+                types.push(t.clone());
+            }
+        }
+    }
+    types
+}
+
+/// A taint as EKS keeps it.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+struct Taint {
+    key: String,
+    value: Option<String>,
+    /// `NO_SCHEDULE`, `NO_EXECUTE`, `PREFER_NO_SCHEDULE`.
+    effect: String,
+}
+
+impl Taint {
+    fn to_eks(&self) -> eks::Taint {
+        eks::Taint::builder()
+            .key(&self.key)
+            .set_value(self.value.clone())
+            .effect(eks::TaintEffect::from(self.effect.as_str()))
+            .build()
+    }
+
+    fn from_eks(t: &eks::Taint) -> Self {
+        Self {
+            key: t.key().unwrap_or_default().to_string(),
+            value: t.value().map(str::to_string).filter(|v| !v.is_empty()),
+            effect: t
+                .effect()
+                .map(|e| e.as_str().to_string())
+                .unwrap_or_default(),
+        }
+    }
+}
+
+/// Kubernetes' taint effect → EKS's.
+pub fn eks_effect(effect: &str) -> &'static str {
+    match effect {
+        "NoExecute" => "NO_EXECUTE",
+        "PreferNoSchedule" => "PREFER_NO_SCHEDULE",
+        _ => "NO_SCHEDULE",
+    }
+}
+
+/// What a pool asks of its node group.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Wanted {
+    min: i32,
+    max: i32,
+    /// The fixed size, when the pool does not autoscale.
+    size: Option<i32>,
+    labels: std::collections::HashMap<String, String>,
+    taints: BTreeSet<Taint>,
+    spot: bool,
+}
+
+/// One UpdateNodegroupConfig's worth of changes.
+struct Update {
+    scaling: Option<eks::NodegroupScalingConfig>,
+    labels: Option<eks::UpdateLabelsPayload>,
+    taints: Option<eks::UpdateTaintsPayload>,
+    said: Vec<String>,
+}
+
+impl Update {
+    fn describe(&self, ng: &str) -> String {
+        format!("node group {ng}: {}", self.said.join("; "))
+    }
+}
+
+fn clamp(v: i64) -> i32 {
+    i32::try_from(v.max(0)).unwrap_or(i32::MAX)
+}
+
+impl Wanted {
+    fn of(p: &NodePool) -> Self {
+        let auto = p.autoscaling.as_ref().filter(|a| a.enabled == Some(true));
+        let (min, max, size) = match auto {
+            Some(a) => (
+                clamp(a.min_size.unwrap_or(0)),
+                clamp(a.max_size.unwrap_or(1)).max(1),
+                None,
+            ),
+            None => {
+                let n = clamp(p.size.unwrap_or(1));
+                (n, n.max(1), Some(n))
+            }
+        };
+        Self {
+            min,
+            max,
+            size,
+            labels: [(POOL_LABEL.to_string(), p.logical_name.clone())]
+                .into_iter()
+                .collect(),
+            taints: p
+                .taints
+                .iter()
+                .flatten()
+                .map(|t| Taint {
+                    key: t.key.clone(),
+                    value: t.value.clone().filter(|v| !v.is_empty()),
+                    effect: eks_effect(&t.effect).to_string(),
+                })
+                .collect(),
+            spot: p.spot.as_ref().and_then(|s| s.enabled) == Some(true),
+        }
+    }
+
+    /// The scaling config to write: under autoscaling the current desired size stays when it
+    /// is within the bounds (the autoscaler owns it).
+    fn scaling(&self, current_desired: Option<i32>) -> eks::NodegroupScalingConfig {
+        let desired = match self.size {
+            Some(n) => n,
+            None => current_desired
+                .unwrap_or(self.min)
+                .clamp(self.min, self.max),
+        };
+        eks::NodegroupScalingConfig::builder()
+            .min_size(self.min)
+            .max_size(self.max)
+            .desired_size(desired)
+            .build()
+    }
+
+    fn update_for(&self, have: &eks::Nodegroup) -> Option<Update> {
+        let mut u = Update {
+            scaling: None,
+            labels: None,
+            taints: None,
+            said: Vec::new(),
+        };
+        let sc = have.scaling_config();
+        let (min, max, desired) = (
+            sc.and_then(|s| s.min_size()),
+            sc.and_then(|s| s.max_size()),
+            sc.and_then(|s| s.desired_size()),
+        );
+        let want = self.scaling(desired);
+        if min != want.min_size() || max != want.max_size() || desired != want.desired_size() {
+            u.said.push(format!(
+                "scaling {}/{}/{} → {}/{}/{} (min/max/desired)",
+                opt(min),
+                opt(max),
+                opt(desired),
+                opt(want.min_size()),
+                opt(want.max_size()),
+                opt(want.desired_size())
+            ));
+            u.scaling = Some(want);
+        }
+        let have_labels = have.labels().cloned().unwrap_or_default();
+        let add: std::collections::HashMap<String, String> = self
+            .labels
+            .iter()
+            .filter(|(k, v)| have_labels.get(*k) != Some(*v))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        let remove: Vec<String> = have_labels
+            .keys()
+            .filter(|k| !self.labels.contains_key(*k))
+            .cloned()
+            .collect();
+        if !add.is_empty() || !remove.is_empty() {
+            u.said
+                .push(format!("labels set {add:?}, removed {remove:?}"));
+            u.labels = Some(
+                eks::UpdateLabelsPayload::builder()
+                    .set_add_or_update_labels((!add.is_empty()).then_some(add))
+                    .set_remove_labels((!remove.is_empty()).then_some(remove))
+                    .build(),
+            );
+        }
+        let have_taints: BTreeSet<Taint> = have.taints().iter().map(Taint::from_eks).collect();
+        if have_taints != self.taints {
+            let add: Vec<eks::Taint> = self
+                .taints
+                .difference(&have_taints)
+                .map(Taint::to_eks)
+                .collect();
+            let remove: Vec<eks::Taint> = have_taints
+                .difference(&self.taints)
+                .map(Taint::to_eks)
+                .collect();
+            u.said.push(format!(
+                "taints: {} added, {} removed",
+                add.len(),
+                remove.len()
+            ));
+            u.taints = Some(
+                eks::UpdateTaintsPayload::builder()
+                    .set_add_or_update_taints((!add.is_empty()).then_some(add))
+                    .set_remove_taints((!remove.is_empty()).then_some(remove))
+                    .build(),
+            );
+        }
+        (!u.said.is_empty()).then_some(u)
+    }
+}
+
+fn opt(v: Option<i32>) -> String {
+    v.map_or_else(|| "-".into(), |v| v.to_string())
+}
+
+/// The two halves of the allocated network, one subnet per availability zone.
+pub fn split(net: Ipv4Net) -> Vec<Ipv4Net> {
+    if net.prefix >= 28 {
+        return vec![net];
+    }
+    let prefix = net.prefix + 1;
+    let half = 1u32 << (32 - u32::from(prefix));
+    vec![
+        Ipv4Net {
+            addr: net.addr,
+            prefix,
+        },
+        Ipv4Net {
+            addr: net.addr + half,
+            prefix,
+        },
+    ]
+}
+
+/// An idempotency token for one step of one generation (at most 64 characters).
+fn token(t: &Target, generation: i64, step: &str) -> String {
+    let mut s = format!("{}-g{generation}-{step}", t.uid);
+    s.truncate(64);
+    s
+}
+
+fn short(s: &str) -> String {
+    s.chars()
+        .filter(char::is_ascii_alphanumeric)
+        .take(32)
+        .collect()
+}
+
+fn short_hash(s: &str) -> String {
+    let h = s.bytes().fold(0xcbf29ce484222325u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x100000001b3)
+    });
+    format!("{:08x}", h as u32)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn target(ws: &str, name: &str) -> Target {
+        Target {
+            workspace: ws.into(),
+            name: name.into(),
+            uid: "u1".into(),
+            region: "eu-west-2".into(),
+            access: Access::default(),
+        }
+    }
+
+    #[test]
+    fn role_names_fit_iams_64_characters_and_stay_distinct() {
+        assert_eq!(target("pay", "dev").role_name("node"), "wf-pay-dev-node");
+        let long = target(&"w".repeat(40), &"n".repeat(40));
+        let (a, b) = (long.role_name("node"), long.role_name("cluster"));
+        assert!(a.len() <= 64 && b.len() <= 64, "{a} {b}");
+        assert!(a.ends_with("-node") && b.ends_with("-cluster"));
+        assert_ne!(a, b);
+    }
+
+    #[test]
+    fn a_network_splits_into_two_zones_halves() {
+        let halves = split(Ipv4Net::parse("10.0.4.0/22").unwrap());
+        let shown: Vec<String> = halves.iter().map(|n| n.to_string()).collect();
+        assert_eq!(shown, ["10.0.4.0/23", "10.0.6.0/23"]);
+    }
+
+    #[test]
+    fn cloud_codes_map_to_ready_reasons() {
+        for (code, reason) in [
+            ("AccessDenied", "CloudAccessDenied"),
+            ("AccessDeniedException", "CloudAccessDenied"),
+            ("ExpiredToken", "CloudAccessDenied"),
+            ("ResourceLimitExceededException", "QuotaExceeded"),
+            ("VpcLimitExceeded", "QuotaExceeded"),
+            ("InvalidParameterException", "InvalidParameter"),
+            ("InvalidInstanceType", "InvalidParameter"),
+            ("InvalidVpc.Range", "InvalidParameter"),
+            ("DependencyViolation", "DeleteBlocked"),
+            ("DeleteConflict", "DeleteBlocked"),
+            ("RequestLimitExceeded", "ProvisioningFailed"),
+            ("ServerException", "ProvisioningFailed"),
+        ] {
+            assert_eq!(reason_for(code), reason, "{code}");
+        }
+    }
+
+    #[test]
+    fn taint_effects_are_spelled_as_eks_spells_them() {
+        assert_eq!(eks_effect("NoSchedule"), "NO_SCHEDULE");
+        assert_eq!(eks_effect("NoExecute"), "NO_EXECUTE");
+        assert_eq!(eks_effect("PreferNoSchedule"), "PREFER_NO_SCHEDULE");
+    }
+}

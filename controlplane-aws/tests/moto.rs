@@ -1,0 +1,832 @@
+//! The AWS driver against a real moto server (installed by `cargo xtask moto`; these tests
+//! fail without it unless `WAYFINDER_SKIP_MOTO=1`). Each test starts its own moto.
+
+use std::time::Duration;
+
+use aws_config::BehaviorVersion;
+use aws_credential_types::provider::SharedCredentialsProvider;
+use wayfinder_aws::moto::{DEFAULT_ACCOUNT, MotoServer};
+use wayfinder_aws::query::{QueryClient, QueryService};
+use wayfinder_aws::{Access, AwsDriver, EksCluster, TAG_UID, Target};
+use wayfinder_model::compute::{Autoscaling, NodePool, Spot, SpotEks, Taint};
+
+const REGION: &str = "eu-west-2";
+
+fn access() -> Access {
+    Access {
+        config: "admin/aws-nonprod".into(),
+        account: Some(DEFAULT_ACCOUNT.into()),
+        cluster_manager_role: Some(format!(
+            "arn:aws:iam::{DEFAULT_ACCOUNT}:role/wf-ClusterManager"
+        )),
+    }
+}
+
+fn pool(name: &str, machine: &str, size: i64) -> NodePool {
+    NodePool {
+        logical_name: name.into(),
+        machine: machine.into(),
+        size: Some(size),
+        disk_size: Some(50),
+        ..NodePool::default()
+    }
+}
+
+fn cluster(uid: &str) -> EksCluster {
+    let mut spot = pool("batch", "m6i.large", 0);
+    spot.size = None;
+    spot.autoscaling = Some(Autoscaling {
+        enabled: Some(true),
+        min_size: Some(0),
+        max_size: Some(10),
+    });
+    spot.spot = Some(Spot {
+        enabled: Some(true),
+        eks: Some(SpotEks {
+            additional_instance_types: Some(vec!["m5.large".into()]),
+        }),
+    });
+    spot.taints = Some(vec![Taint {
+        key: "dedicated".into(),
+        value: Some("batch".into()),
+        effect: "NoSchedule".into(),
+    }]);
+    EksCluster {
+        target: Target {
+            workspace: "pay".into(),
+            name: "dev".into(),
+            uid: uid.into(),
+            region: REGION.into(),
+            access: access(),
+        },
+        generation: 1,
+        kubernetes_version: "1.32".into(),
+        network: "10.0.4.0/22".into(),
+        node_pools: vec![pool("general", "m6i.xlarge", 3), spot],
+        authorized_master_networks: vec!["203.0.113.0/24".into()],
+    }
+}
+
+fn driver(moto: &MotoServer) -> AwsDriver {
+    AwsDriver::new(Some(moto.url.clone()))
+        .with_base_credentials("testing", "testing")
+        .with_poll(Duration::from_millis(50))
+}
+
+/// What the tests look at moto with: the default account's keys.
+struct Look {
+    eks: aws_sdk_eks::Client,
+    ec2: QueryClient,
+    iam: QueryClient,
+}
+
+async fn look(moto: &MotoServer) -> Look {
+    let creds = SharedCredentialsProvider::new(aws_credential_types::Credentials::new(
+        "testing", "testing", None, None, "test",
+    ));
+    let config = aws_config::defaults(BehaviorVersion::latest())
+        .region(aws_config::Region::new(REGION))
+        .endpoint_url(&moto.url)
+        .credentials_provider(creds.clone())
+        .load()
+        .await;
+    let http = reqwest::Client::new();
+    let service = |service, version, region: &str| QueryService {
+        service,
+        version,
+        region: region.into(),
+        url: format!("{}/", moto.url),
+    };
+    Look {
+        eks: aws_sdk_eks::Client::new(&config),
+        ec2: QueryClient::new(
+            http.clone(),
+            service("ec2", "2016-11-15", REGION),
+            creds.clone(),
+        ),
+        iam: QueryClient::new(http, service("iam", "2010-05-08", "us-east-1"), creds),
+    }
+}
+
+impl Look {
+    async fn tagged(&self, action: &str, set: &str, uid: &str) -> Vec<wayfinder_aws::xml::Element> {
+        let r = self
+            .ec2
+            .call(
+                action,
+                &[
+                    ("Filter.1.Name".into(), format!("tag:{TAG_UID}")),
+                    ("Filter.1.Value.1".into(), uid.into()),
+                ],
+            )
+            .await
+            .unwrap();
+        r.items(set).into_iter().cloned().collect()
+    }
+
+    async fn clusters(&self) -> Vec<String> {
+        self.eks
+            .list_clusters()
+            .send()
+            .await
+            .unwrap()
+            .clusters
+            .unwrap_or_default()
+    }
+
+    async fn node_groups(&self) -> Vec<aws_sdk_eks::types::Nodegroup> {
+        let mut out = Vec::new();
+        for ng in self
+            .eks
+            .list_nodegroups()
+            .cluster_name("wf-pay-dev")
+            .send()
+            .await
+            .unwrap()
+            .nodegroups
+            .unwrap_or_default()
+        {
+            let d = self
+                .eks
+                .describe_nodegroup()
+                .cluster_name("wf-pay-dev")
+                .nodegroup_name(&ng)
+                .send()
+                .await
+                .unwrap();
+            out.push(d.nodegroup.unwrap());
+        }
+        out.sort_by(|a, b| a.nodegroup_name().cmp(&b.nodegroup_name()));
+        out
+    }
+
+    async fn role_policies(&self, role: &str) -> Vec<String> {
+        let r = self
+            .iam
+            .call(
+                "ListAttachedRolePolicies",
+                &[("RoleName".into(), role.into())],
+            )
+            .await
+            .unwrap();
+        let mut names: Vec<String> = r
+            .items("AttachedPolicies")
+            .iter()
+            .filter_map(|p| p.text_of("PolicyName").map(str::to_string))
+            .collect();
+        names.sort();
+        names
+    }
+
+    async fn role_exists(&self, role: &str) -> bool {
+        self.iam
+            .call("GetRole", &[("RoleName".into(), role.into())])
+            .await
+            .is_ok()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cluster_is_built_exactly_as_asked_then_deleted_leaving_nothing_tagged() {
+    let Some(moto) = MotoServer::start() else {
+        return;
+    };
+    let d = driver(&moto);
+    let c = cluster("uid-happy");
+    let built = d.provision(&c).await.unwrap();
+    assert!(
+        built.arn.starts_with(&format!(
+            "arn:aws:eks:{REGION}:{DEFAULT_ACCOUNT}:cluster/wf-pay-dev"
+        )),
+        "{built:?}"
+    );
+    assert!(built.endpoint.starts_with("https://"), "{built:?}");
+    assert_eq!(
+        built.changes,
+        ["node group general created", "node group batch created"]
+    );
+
+    let l = look(&moto).await;
+    let vpcs = l.tagged("DescribeVpcs", "vpcSet", "uid-happy").await;
+    assert_eq!(vpcs.len(), 1);
+    assert_eq!(vpcs[0].text_of("cidrBlock"), Some("10.0.4.0/22"));
+    let mut subnets: Vec<(String, String)> = l
+        .tagged("DescribeSubnets", "subnetSet", "uid-happy")
+        .await
+        .iter()
+        .map(|s| {
+            (
+                s.text_of("cidrBlock").unwrap().to_string(),
+                s.text_of("availabilityZone").unwrap().to_string(),
+            )
+        })
+        .collect();
+    subnets.sort();
+    assert_eq!(
+        subnets,
+        [
+            ("10.0.4.0/23".to_string(), "eu-west-2a".to_string()),
+            ("10.0.6.0/23".to_string(), "eu-west-2b".to_string())
+        ]
+    );
+    assert_eq!(
+        l.role_policies("wf-pay-dev-cluster").await,
+        ["AmazonEKSClusterPolicy"]
+    );
+    assert_eq!(
+        l.role_policies("wf-pay-dev-node").await,
+        [
+            "AmazonEC2ContainerRegistryReadOnly",
+            "AmazonEKSWorkerNodePolicy",
+            "AmazonEKS_CNI_Policy"
+        ]
+    );
+    assert_eq!(l.clusters().await, ["wf-pay-dev"]);
+    let eks = l
+        .eks
+        .describe_cluster()
+        .name("wf-pay-dev")
+        .send()
+        .await
+        .unwrap()
+        .cluster
+        .unwrap();
+    assert_eq!(eks.version(), Some("1.32"));
+    assert_eq!(
+        eks.tags().unwrap().get(TAG_UID).map(String::as_str),
+        Some("uid-happy")
+    );
+    assert!(
+        eks.role_arn()
+            .unwrap()
+            .ends_with(":role/wf-pay-dev-cluster")
+    );
+    assert_eq!(eks.resources_vpc_config().unwrap().subnet_ids().len(), 2);
+    assert_eq!(
+        eks.resources_vpc_config().unwrap().public_access_cidrs(),
+        ["203.0.113.0/24"]
+    );
+
+    let groups = l.node_groups().await;
+    assert_eq!(groups.len(), 2);
+    let (batch, general) = (&groups[0], &groups[1]);
+    assert_eq!(general.instance_types(), ["m6i.xlarge"]);
+    assert_eq!(
+        general.capacity_type().map(|c| c.as_str()),
+        Some("ON_DEMAND")
+    );
+    let sc = general.scaling_config().unwrap();
+    assert_eq!(
+        (sc.min_size(), sc.max_size(), sc.desired_size()),
+        (Some(3), Some(3), Some(3))
+    );
+    assert_eq!(general.disk_size(), Some(50));
+    assert_eq!(batch.instance_types(), ["m6i.large", "m5.large"]);
+    assert_eq!(batch.capacity_type().map(|c| c.as_str()), Some("SPOT"));
+    let sc = batch.scaling_config().unwrap();
+    assert_eq!(
+        (sc.min_size(), sc.max_size(), sc.desired_size()),
+        (Some(0), Some(10), Some(0))
+    );
+    assert_eq!(batch.taints().len(), 1);
+    assert_eq!(
+        batch.taints()[0].effect().map(|e| e.as_str()),
+        Some("NO_SCHEDULE")
+    );
+    assert_eq!(
+        batch
+            .labels()
+            .unwrap()
+            .get("wayfinder.dev/pool")
+            .map(String::as_str),
+        Some("batch")
+    );
+
+    // Provisioning again changes nothing and makes no duplicate.
+    let again = d.provision(&c).await.unwrap();
+    assert!(again.changes.is_empty(), "{:?}", again.changes);
+    assert_eq!(
+        l.tagged("DescribeVpcs", "vpcSet", "uid-happy").await.len(),
+        1
+    );
+    assert_eq!(
+        l.tagged("DescribeSubnets", "subnetSet", "uid-happy")
+            .await
+            .len(),
+        2
+    );
+    assert_eq!(l.clusters().await.len(), 1);
+    assert_eq!(l.node_groups().await.len(), 2);
+
+    // Delete, twice: nothing tagged remains.
+    d.delete(&c.target).await.unwrap();
+    d.delete(&c.target).await.unwrap();
+    assert!(l.clusters().await.is_empty());
+    assert!(
+        l.tagged("DescribeVpcs", "vpcSet", "uid-happy")
+            .await
+            .is_empty()
+    );
+    assert!(
+        l.tagged("DescribeSubnets", "subnetSet", "uid-happy")
+            .await
+            .is_empty()
+    );
+    assert!(!l.role_exists("wf-pay-dev-cluster").await);
+    assert!(!l.role_exists("wf-pay-dev-node").await);
+    assert_eq!(d.status(&c.target).await, wayfinder_aws::Observed::Absent);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pools_scale_in_place_are_added_and_removed_and_drift_is_put_back() {
+    let Some(moto) = MotoServer::start() else {
+        return;
+    };
+    let d = driver(&moto);
+    let mut c = cluster("uid-scale");
+    d.provision(&c).await.unwrap();
+    let l = look(&moto).await;
+
+    // Scale the general pool; remove batch, add gpu.
+    c.generation = 2;
+    c.node_pools[0].size = Some(5);
+    c.node_pools.truncate(1);
+    c.node_pools.push(pool("gpu", "g5.xlarge", 1));
+    let built = d.provision(&c).await.unwrap();
+    assert_eq!(
+        built.changes,
+        [
+            "node group general: scaling 3/3/3 → 5/5/5 (min/max/desired)",
+            "node group gpu created",
+            "node group batch deleted (its pool was removed)"
+        ]
+    );
+    let names: Vec<String> = l
+        .node_groups()
+        .await
+        .iter()
+        .map(|g| g.nodegroup_name().unwrap().to_string())
+        .collect();
+    assert_eq!(names, ["general", "gpu"]);
+
+    // Someone scales a node group behind the driver's back: the next run puts it back.
+    l.eks
+        .update_nodegroup_config()
+        .cluster_name("wf-pay-dev")
+        .nodegroup_name("general")
+        .scaling_config(
+            aws_sdk_eks::types::NodegroupScalingConfig::builder()
+                .min_size(1)
+                .max_size(9)
+                .desired_size(1)
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let fixed = d.provision(&c).await.unwrap();
+    assert_eq!(
+        fixed.changes,
+        ["node group general: scaling 1/9/1 → 5/5/5 (min/max/desired)"]
+    );
+    let sc = l.node_groups().await[0].scaling_config().cloned().unwrap();
+    assert_eq!(
+        (sc.min_size(), sc.max_size(), sc.desired_size()),
+        (Some(5), Some(5), Some(5))
+    );
+    d.delete(&c.target).await.unwrap();
+    assert!(l.clusters().await.is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_autoscaled_pool_keeps_the_desired_size_the_autoscaler_chose() {
+    let Some(moto) = MotoServer::start() else {
+        return;
+    };
+    let d = driver(&moto);
+    let c = cluster("uid-auto");
+    d.provision(&c).await.unwrap();
+    let l = look(&moto).await;
+    // The autoscaler grows the batch pool to 4 (within 0..10).
+    l.eks
+        .update_nodegroup_config()
+        .cluster_name("wf-pay-dev")
+        .nodegroup_name("batch")
+        .scaling_config(
+            aws_sdk_eks::types::NodegroupScalingConfig::builder()
+                .min_size(0)
+                .max_size(10)
+                .desired_size(4)
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let again = d.provision(&c).await.unwrap();
+    assert!(again.changes.is_empty(), "{:?}", again.changes);
+    let batch = &l.node_groups().await[0];
+    assert_eq!(batch.scaling_config().unwrap().desired_size(), Some(4));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_crash_after_the_network_converges_with_no_duplicate() {
+    let Some(moto) = MotoServer::start() else {
+        return;
+    };
+    let d = driver(&moto);
+    let c = cluster("uid-crash");
+    let l = look(&moto).await;
+    // Stop the first run at each step in turn (dropping its future, as a killed server
+    // would), then run to the end: one of everything.
+    for step in 1..=6 {
+        let run = d.provision(&c);
+        let _ = tokio::time::timeout(Duration::from_millis(150 * step), run).await;
+    }
+    d.provision(&c).await.unwrap();
+    assert_eq!(
+        l.tagged("DescribeVpcs", "vpcSet", "uid-crash").await.len(),
+        1
+    );
+    assert_eq!(
+        l.tagged("DescribeSubnets", "subnetSet", "uid-crash")
+            .await
+            .len(),
+        2
+    );
+    assert_eq!(l.clusters().await.len(), 1);
+    assert_eq!(l.node_groups().await.len(), 2);
+    d.delete(&c.target).await.unwrap();
+    assert!(
+        l.tagged("DescribeVpcs", "vpcSet", "uid-crash")
+            .await
+            .is_empty()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cluster_of_the_same_name_with_another_uid_is_reported_not_adopted() {
+    let Some(moto) = MotoServer::start() else {
+        return;
+    };
+    let d = driver(&moto);
+    d.provision(&cluster("uid-first")).await.unwrap();
+    let e = d.provision(&cluster("uid-second")).await.unwrap_err();
+    assert_eq!(e.reason, "NameInUse", "{e}");
+    assert!(e.message.contains("wf-pay-dev"), "{e}");
+    // Deleting the second leaves the first's cluster alone.
+    d.delete(&cluster("uid-second").target).await.unwrap();
+    assert_eq!(look(&moto).await.clusters().await, ["wf-pay-dev"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wrong_account_or_a_missing_role_is_cloud_access_denied_naming_the_cloud_access() {
+    let Some(moto) = MotoServer::start() else {
+        return;
+    };
+    let d = driver(&moto);
+    let mut c = cluster("uid-denied");
+    c.target.access.account = Some("111122223333".into());
+    let e = d.provision(&c).await.unwrap_err();
+    assert_eq!(e.reason, "CloudAccessDenied", "{e}");
+    assert!(
+        e.message
+            .contains("cloud access admin/aws-nonprod is for AWS account 111122223333")
+            && e.message
+                .contains(&format!("acts in account {DEFAULT_ACCOUNT}")),
+        "{e}"
+    );
+    c.target.access.cluster_manager_role = None;
+    let e = d.provision(&c).await.unwrap_err();
+    assert_eq!(e.reason, "CloudAccessDenied", "{e}");
+    assert!(
+        e.message
+            .contains("cloud access admin/aws-nonprod grants no ClusterManager role"),
+        "{e}"
+    );
+    // Nothing was built.
+    assert!(
+        look(&moto)
+            .await
+            .tagged("DescribeVpcs", "vpcSet", "uid-denied")
+            .await
+            .is_empty()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_role_in_another_account_builds_there() {
+    let Some(moto) = MotoServer::start() else {
+        return;
+    };
+    let d = driver(&moto);
+    let mut c = cluster("uid-other");
+    c.target.access.account = Some("111122223333".into());
+    c.target.access.cluster_manager_role =
+        Some("arn:aws:iam::111122223333:role/wf-ClusterManager".into());
+    let built = d.provision(&c).await.unwrap();
+    assert!(
+        built.arn.contains(":111122223333:cluster/wf-pay-dev"),
+        "{built:?}"
+    );
+    // The default account sees nothing.
+    assert!(look(&moto).await.clusters().await.is_empty());
+    d.delete(&c.target).await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unknown_instance_type_is_refused_with_the_clouds_code_before_anything_is_built() {
+    let Some(moto) = MotoServer::start() else {
+        return;
+    };
+    let d = driver(&moto);
+    let mut c = cluster("uid-bogus");
+    c.node_pools[0].machine = "m6i.bogus".into();
+    let e = d.provision(&c).await.unwrap_err();
+    assert_eq!(e.reason, "InvalidParameter", "{e}");
+    assert!(
+        e.message.contains("InvalidInstanceType") && e.message.contains("m6i.bogus"),
+        "{e}"
+    );
+    assert!(
+        look(&moto)
+            .await
+            .tagged("DescribeVpcs", "vpcSet", "uid-bogus")
+            .await
+            .is_empty()
+    );
+}
+
+#[test]
+fn an_eks_token_is_a_presigned_get_caller_identity_with_the_cluster_header_signed() {
+    use base64::Engine as _;
+    let sts = "https://sts.eu-west-2.amazonaws.com/";
+    let token = wayfinder_aws::eks_token(
+        "wf-pay-dev",
+        REGION,
+        sts,
+        aws_credential_types::Credentials::new("AKIDEXAMPLE", "secret", None, None, "test"),
+        Duration::from_secs(60),
+        std::time::SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000),
+    )
+    .unwrap();
+    let encoded = token
+        .strip_prefix("k8s-aws-v1.")
+        .expect("the EKS token prefix");
+    assert!(!encoded.contains('='), "unpadded base64url: {token}");
+    let url = String::from_utf8(
+        base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(encoded)
+            .unwrap(),
+    )
+    .unwrap();
+    assert!(
+        url.starts_with(
+            "https://sts.eu-west-2.amazonaws.com/?Action=GetCallerIdentity&Version=2011-06-15&"
+        ),
+        "{url}"
+    );
+    for part in [
+        "X-Amz-Algorithm=AWS4-HMAC-SHA256",
+        "X-Amz-Credential=AKIDEXAMPLE%2F20270115%2Feu-west-2%2Fsts%2Faws4_request",
+        "X-Amz-Date=20270115T080000Z",
+        "X-Amz-Expires=60",
+        "X-Amz-SignedHeaders=host%3Bx-k8s-aws-id",
+        "X-Amz-Signature=",
+    ] {
+        assert!(url.contains(part), "{part} in {url}");
+    }
+    // The secret never appears; the token is deterministic for the same inputs.
+    assert!(!url.contains("secret"), "{url}");
+}
+
+/// A small HTTP proxy in front of moto that shows what moto cannot: a cluster `CREATING` for
+/// its first `creating` DescribeCluster answers, or `FAILED` for all of them.
+mod faults {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    use tokio::net::{TcpListener, TcpStream};
+
+    pub struct Proxy {
+        pub url: String,
+        /// DescribeCluster answers seen (under `Throttled`: EC2 calls seen).
+        pub describes: Arc<AtomicUsize>,
+        task: tokio::task::JoinHandle<()>,
+    }
+
+    impl Drop for Proxy {
+        fn drop(&mut self) {
+            self.task.abort();
+        }
+    }
+
+    /// What the proxy says a cluster's status is.
+    #[derive(Clone, Copy)]
+    pub enum Fault {
+        /// `CREATING` for the first N DescribeCluster answers.
+        Creating(usize),
+        /// `FAILED` always.
+        Failed,
+        /// EC2 answers its first N calls with 503 `RequestLimitExceeded` (throttled).
+        Throttled(usize),
+    }
+
+    pub async fn start(upstream: String, fault: Fault) -> Proxy {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let describes = Arc::new(AtomicUsize::new(0));
+        let seen = describes.clone();
+        let task = tokio::spawn(async move {
+            let http = reqwest::Client::new();
+            loop {
+                let Ok((conn, _)) = listener.accept().await else {
+                    return;
+                };
+                let (http, upstream, seen) = (http.clone(), upstream.clone(), seen.clone());
+                tokio::spawn(async move {
+                    let _ = serve(conn, &http, &upstream, &seen, fault).await;
+                });
+            }
+        });
+        Proxy {
+            url,
+            describes,
+            task,
+        }
+    }
+
+    async fn serve(
+        mut conn: TcpStream,
+        http: &reqwest::Client,
+        upstream: &str,
+        seen: &AtomicUsize,
+        fault: Fault,
+    ) -> std::io::Result<()> {
+        let mut buf = Vec::new();
+        let head_end = loop {
+            let mut chunk = [0u8; 4096];
+            let n = conn.read(&mut chunk).await?;
+            if n == 0 {
+                return Ok(());
+            }
+            buf.extend_from_slice(&chunk[..n]);
+            if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                break i + 4;
+            }
+        };
+        let head = String::from_utf8_lossy(&buf[..head_end]).to_string();
+        let mut lines = head.split("\r\n");
+        let mut first = lines.next().unwrap_or_default().split_whitespace();
+        let (method, path) = (
+            first.next().unwrap_or("GET").to_string(),
+            first.next().unwrap_or("/").to_string(),
+        );
+        let headers: Vec<(String, String)> = lines
+            .filter_map(|l| l.split_once(':'))
+            .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
+            .collect();
+        let length: usize = headers
+            .iter()
+            .find(|(k, _)| k == "content-length")
+            .and_then(|(_, v)| v.parse().ok())
+            .unwrap_or(0);
+        while buf.len() < head_end + length {
+            let mut chunk = [0u8; 4096];
+            let n = conn.read(&mut chunk).await?;
+            if n == 0 {
+                break;
+            }
+            buf.extend_from_slice(&chunk[..n]);
+        }
+        let body = buf[head_end..].to_vec();
+        if let Fault::Throttled(first) = fault {
+            let ec2 = String::from_utf8_lossy(&body).contains("Version=2016-11-15");
+            if ec2 && seen.fetch_add(1, Ordering::SeqCst) < first {
+                let text = "<Response><Errors><Error><Code>RequestLimitExceeded</Code><Message>Request limit exceeded.</Message></Error></Errors></Response>";
+                let reply = format!(
+                    "HTTP/1.1 503 Service Unavailable\r\ncontent-type: text/xml\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{text}",
+                    text.len()
+                );
+                conn.write_all(reply.as_bytes()).await?;
+                return conn.shutdown().await;
+            }
+        }
+        let mut request = http.request(method.parse().unwrap(), format!("{upstream}{path}"));
+        for (k, v) in &headers {
+            if !matches!(k.as_str(), "host" | "content-length" | "connection") {
+                request = request.header(k, v);
+            }
+        }
+        let answer = request
+            .body(body)
+            .send()
+            .await
+            .map_err(std::io::Error::other)?;
+        let status = answer.status();
+        let content_type = answer
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("application/json")
+            .to_string();
+        let mut text = answer.text().await.map_err(std::io::Error::other)?;
+        // DescribeCluster: GET /clusters/NAME.
+        let describe =
+            method == "GET" && path.starts_with("/clusters/") && !path.contains("/node-groups");
+        if describe && status.is_success() {
+            let n = seen.fetch_add(1, Ordering::SeqCst);
+            let replaced = match fault {
+                Fault::Creating(first) if n < first => Some("CREATING"),
+                Fault::Failed => Some("FAILED"),
+                Fault::Creating(_) | Fault::Throttled(_) => None,
+            };
+            if let Some(to) = replaced {
+                text = text.replace("\"status\": \"ACTIVE\"", &format!("\"status\": \"{to}\""));
+            }
+        }
+        let reply = format!(
+            "HTTP/1.1 {} {}\r\ncontent-type: {content_type}\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{text}",
+            status.as_u16(),
+            status.canonical_reason().unwrap_or(""),
+            text.len()
+        );
+        conn.write_all(reply.as_bytes()).await?;
+        conn.shutdown().await
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cluster_still_creating_is_waited_for_and_a_failed_one_is_reported() {
+    let Some(moto) = MotoServer::start() else {
+        return;
+    };
+    let proxy = faults::start(moto.url.clone(), faults::Fault::Creating(3)).await;
+    let d = AwsDriver::new(Some(proxy.url.clone()))
+        .with_base_credentials("testing", "testing")
+        .with_poll(Duration::from_millis(50));
+    let c = cluster("uid-creating");
+    d.provision(&c).await.unwrap();
+    // Looked up before creating, then polled through three CREATING answers to ACTIVE.
+    assert!(
+        proxy.describes.load(std::sync::atomic::Ordering::SeqCst) >= 4,
+        "describes: {:?}",
+        proxy.describes
+    );
+    d.delete(&c.target).await.unwrap();
+
+    let failing = faults::start(moto.url.clone(), faults::Fault::Failed).await;
+    let d = AwsDriver::new(Some(failing.url.clone()))
+        .with_base_credentials("testing", "testing")
+        .with_poll(Duration::from_millis(50));
+    let c = cluster("uid-failed");
+    let e = d.provision(&c).await.unwrap_err();
+    assert_eq!(e.reason, "ProvisioningFailed", "{e}");
+    assert!(
+        e.message.contains("EKS cluster wf-pay-dev is FAILED"),
+        "{e}"
+    );
+    assert_eq!(
+        d.status(&c.target).await,
+        wayfinder_aws::Observed::Failed(wayfinder_aws::Failure {
+            reason: "ProvisioningFailed".into(),
+            message: "EKS cluster wf-pay-dev is FAILED".into()
+        })
+    );
+    d.delete(&c.target).await.unwrap();
+    assert!(look(&moto).await.clusters().await.is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn throttled_ec2_answers_are_retried_with_back_off() {
+    let Some(moto) = MotoServer::start() else {
+        return;
+    };
+    // Three throttled answers in a row: the first call is tried a fourth time and succeeds.
+    let proxy = faults::start(moto.url.clone(), faults::Fault::Throttled(3)).await;
+    let d = AwsDriver::new(Some(proxy.url.clone()))
+        .with_base_credentials("testing", "testing")
+        .with_poll(Duration::from_millis(50));
+    let c = cluster("uid-throttled");
+    d.provision(&c).await.unwrap();
+    assert!(proxy.describes.load(std::sync::atomic::Ordering::SeqCst) > 3);
+    d.delete(&c.target).await.unwrap();
+
+    // Throttled past the retries: the cloud's code reaches the reason's message.
+    let proxy = faults::start(moto.url.clone(), faults::Fault::Throttled(100)).await;
+    let d = AwsDriver::new(Some(proxy.url.clone()))
+        .with_base_credentials("testing", "testing")
+        .with_poll(Duration::from_millis(50));
+    let e = d.provision(&cluster("uid-throttled-2")).await.unwrap_err();
+    assert_eq!(e.reason, "ProvisioningFailed", "{e}");
+    assert!(
+        e.message
+            .contains("RequestLimitExceeded: Request limit exceeded."),
+        "{e}"
+    );
+    assert_eq!(
+        proxy.describes.load(std::sync::atomic::Ordering::SeqCst),
+        4,
+        "four attempts"
+    );
+}
