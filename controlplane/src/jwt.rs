@@ -161,7 +161,7 @@ impl Signer {
         });
         generated?;
         let der = der?;
-        let instance = store.server_key(INSTANCE, || uuid_v4().into_bytes())?;
+        let instance = store.server_key(INSTANCE, || crate::keys::new_uid().into_bytes())?;
         let instance = String::from_utf8(instance).map_err(|_| SignerError::BadKey)?;
         let key = KeyPair::from_pkcs8(&der).map_err(|_| SignerError::BadKey)?;
         let public = key.public_key().as_ref().to_vec();
@@ -267,22 +267,6 @@ impl Signer {
         }
         Ok(claims)
     }
-}
-
-/// A random (version 4) UUID: the instance identifier.
-fn uuid_v4() -> String {
-    let mut b: [u8; 16] = rand::rng().random();
-    b[6] = (b[6] & 0x0f) | 0x40;
-    b[8] = (b[8] & 0x3f) | 0x80;
-    let h = hex::encode(b);
-    format!(
-        "{}-{}-{}-{}-{}",
-        &h[0..8],
-        &h[8..12],
-        &h[12..16],
-        &h[16..20],
-        &h[20..32]
-    )
 }
 
 /// Seconds since the Unix epoch.

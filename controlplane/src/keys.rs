@@ -77,3 +77,20 @@ pub fn list_kind(
     };
     Ok(store.list(kind.group, kind.kind, ns)?.1)
 }
+
+/// A random identifier in UUID (version 4) form.
+pub fn new_uid() -> String {
+    use rand::Rng;
+    let mut b: [u8; 16] = rand::rng().random();
+    b[6] = (b[6] & 0x0f) | 0x40;
+    b[8] = (b[8] & 0x3f) | 0x80;
+    let h = hex::encode(b);
+    format!(
+        "{}-{}-{}-{}-{}",
+        &h[0..8],
+        &h[8..12],
+        &h[12..16],
+        &h[16..20],
+        &h[20..32]
+    )
+}

@@ -39,9 +39,9 @@ pub mod auth;
 pub mod conn;
 pub mod credentials;
 mod driver;
-pub mod jwt;
 #[cfg(feature = "aws")]
 mod driver_aws;
+pub mod jwt;
 mod keys;
 mod lineage;
 pub mod logging;

@@ -920,17 +920,7 @@ fn request_for(
     let (cluster, resolution) = resolve_stored(snapshot, workspace, &current.body)?;
     let view = StoreView::new(snapshot);
     let labels = resolution.cluster.labels.clone();
-    let mut policies: Vec<String> = view
-        .list(&GLOBAL_CLUSTER_POLICY, None)
-        .iter()
-        .filter_map(|o| match o.as_ref() {
-            Object::GlobalClusterPolicy(p) if p.spec.targets(&labels) => {
-                Some(p.metadata.name.clone())
-            }
-            _ => None,
-        })
-        .collect();
-    policies.sort();
+    let policies = delivered_policies(&view, &labels);
     let meta = &cluster.metadata;
     Ok(ProvisionRequest {
         id: ClusterId {
@@ -1005,17 +995,7 @@ fn prepare(
         }
     };
     let labels = resolution.cluster.labels.clone();
-    let mut policies: Vec<String> = view
-        .list(&GLOBAL_CLUSTER_POLICY, None)
-        .iter()
-        .filter_map(|o| match o.as_ref() {
-            Object::GlobalClusterPolicy(p) if p.spec.targets(&labels) => {
-                Some(p.metadata.name.clone())
-            }
-            _ => None,
-        })
-        .collect();
-    policies.sort();
+    let policies = delivered_policies(&view, &labels);
     if let Some(e) = view.take_error() {
         return Err(e.into());
     }
@@ -1109,6 +1089,25 @@ pub fn object_labels(body: &Value) -> BTreeMap<String, String> {
         .and_then(|m| m.get("labels"))
         .and_then(|l| serde_json::from_value(l.clone()).ok())
         .unwrap_or_default()
+}
+
+/// The names, sorted, of the global cluster policies that target a cluster with `labels`.
+fn delivered_policies(
+    view: &StoreView<'_>,
+    labels: &std::collections::BTreeMap<String, String>,
+) -> Vec<String> {
+    let mut policies: Vec<String> = view
+        .list(&GLOBAL_CLUSTER_POLICY, None)
+        .iter()
+        .filter_map(|o| match o.as_ref() {
+            Object::GlobalClusterPolicy(p) if p.spec.targets(&labels) => {
+                Some(p.metadata.name.clone())
+            }
+            _ => None,
+        })
+        .collect();
+    policies.sort();
+    policies
 }
 
 #[cfg(test)]

@@ -50,6 +50,7 @@ use wayfinder_model::{Object, Scope};
 
 use crate::admission::{self, Admitted, Operation};
 use crate::auth::{self, Principal, Verb, authorize};
+pub use crate::keys::new_uid;
 use crate::status::{ApiError, Cause, Details, OBJECT_MODIFIED_HEADER};
 use crate::store::{Mutation, NewRow, Reads, StoredObject};
 use crate::{AppState, MAX_BODY_BYTES};
@@ -1024,21 +1025,4 @@ fn not_found(kind: &KindInfo, ws: Option<&str>, name: &str, version: Option<&str
         collection_path_in(kind, ws)
     ))
     .with_details(Details::object(kind, name))
-}
-
-/// A random identifier in UUID (version 4) form.
-pub fn new_uid() -> String {
-    use rand::Rng;
-    let mut b: [u8; 16] = rand::rng().random();
-    b[6] = (b[6] & 0x0f) | 0x40;
-    b[8] = (b[8] & 0x3f) | 0x80;
-    let h = hex::encode(b);
-    format!(
-        "{}-{}-{}-{}-{}",
-        &h[0..8],
-        &h[8..12],
-        &h[12..16],
-        &h[16..20],
-        &h[20..32]
-    )
 }
