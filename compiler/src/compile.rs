@@ -52,7 +52,8 @@ pub struct Compiled {
 }
 
 /// Parses and validates every source; returns every definition and every problem found in
-/// any of them (parse errors, validation errors, duplicate `kind`+`name`).
+/// any of them (parse errors, validation errors, duplicate `kind`+`name`). Legacy documents
+/// are migrated ([`crate::migrate`]); each migration is a notice among the problems.
 pub fn load(sources: &[Source]) -> (Vec<Definition>, Vec<Diagnostic>) {
     let mut definitions = Vec::new();
     let mut problems = Vec::new();
@@ -65,8 +66,8 @@ pub fn load(sources: &[Source]) -> (Vec<Definition>, Vec<Diagnostic>) {
     for source in sources {
         // Documents that parse are still validated when a neighbour does not, so that
         // every problem is reported in one run.
-        let (docs, errors) = wayfinder_model::read_yaml_documents(&source.name, &source.text);
-        problems.extend(errors.iter().map(Diagnostic::from_parse_error));
+        let (docs, _, diagnostics) = crate::migrate::read(source);
+        problems.extend(diagnostics);
         for doc in docs {
             let kind = doc.object.kind_info().kind;
             if !CATALOG_KINDS.contains(&kind) {
@@ -149,6 +150,7 @@ pub fn load(sources: &[Source]) -> (Vec<Definition>, Vec<Diagnostic>) {
 /// plan, or returns every problem found (notices included).
 pub fn compile(sources: &[Source], options: &CompileOptions) -> Result<Compiled, Vec<Diagnostic>> {
     let (definitions, mut problems) = load(sources);
+    let migrated: Vec<Diagnostic> = problems.extract_if(.., |d| !d.is_error()).collect();
     if !problems.is_empty() {
         // References are checked too, so that every problem is reported in one run (the
         // definitions that failed validation are resolved as they are).
@@ -197,7 +199,7 @@ pub fn compile(sources: &[Source], options: &CompileOptions) -> Result<Compiled,
     Ok(Compiled {
         module,
         definitions: definitions.len(),
-        notices: diagnostics,
+        notices: migrated.into_iter().chain(diagnostics).collect(),
     })
 }
 

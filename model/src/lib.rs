@@ -72,7 +72,10 @@ pub use error::{FieldError, FieldPath, ParseError, PathSegment, ValidationErrors
 pub use kinds::{KindInfo, Object, Scope};
 pub use meta::ObjectMeta;
 pub use object::{Spec, Status, Typed};
-pub use parse::{Document, parse_json, parse_yaml_documents, read_yaml_documents};
+pub use parse::{
+    Document, Migrated, parse_json, parse_yaml_documents, read_yaml_documents,
+    read_yaml_documents_migrating,
+};
 pub use policy::{
     EffectivePolicy, ProvisioningPolicy, Violation, WorkspaceUsage, check_cluster, check_unpriced,
     effective_policy,

@@ -24,7 +24,7 @@
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
-use super::{Carried, Converted, LegacyError, definition_meta, err, typed};
+use super::{Carried, Converted, LegacyError, err, typed};
 use crate::cloudaccess::{
     AwsAccount, AzureSubscription, CloudAccessConfigSpec, CloudIdentityRef, GcpProject, Permission,
 };
@@ -205,7 +205,8 @@ pub(super) fn access_to_current(
                     permissions: permissions.clone(),
                 },
             );
-            let mut m = definition_meta(meta);
+            // All of it, resourceVersion included: the server converts updates too.
+            let mut m = meta.clone();
             m.name = name;
             o.metadata = carried.annotate(m);
             Object::CloudAccessConfig(o)
