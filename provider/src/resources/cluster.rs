@@ -265,7 +265,10 @@ async fn preview(ctx: &PlanContext<'_>, planned: &Value, create: bool) -> (Value
 /// diagnostic (as an error) if it still does not exist or the cluster does not fit.
 fn defer_to_apply(d: &mut Diagnostic) {
     d.severity = diag::Severity::Warning;
-    d.summary = format!("{} yet: cost and policy preview deferred to apply", d.summary);
+    d.summary = format!(
+        "{} yet: cost and policy preview deferred to apply",
+        d.summary
+    );
     d.detail.push_str(
         "\n\nIf this configuration creates it, Wayfinder checks the cluster in full when it is applied (the same admission the preview runs) and refuses it then if it does not fit; if nothing creates it, the apply fails with this error. `estimated_monthly_cost` is unknown in this plan.",
     );

@@ -355,7 +355,11 @@ mod tests {
 
     #[test]
     fn a_404_about_another_object_names_that_object_not_the_subject() {
-        let mut e = api(404, "NotFound", "workspace dat does not exist; workspaces: admin");
+        let mut e = api(
+            404,
+            "NotFound",
+            "workspace dat does not exist; workspaces: admin",
+        );
         if let ClientError::Api(a) = &mut e {
             a.about = Some(("Workspace".into(), "dat".into()));
         }
@@ -370,7 +374,10 @@ mod tests {
         if let ClientError::Api(a) = &mut e {
             a.about = Some(("Cluster".into(), "etl-qa".into()));
         }
-        assert_eq!(diagnostics(&e, &s, &|_| None)[0].summary, "Cluster dat/etl-qa does not exist");
+        assert_eq!(
+            diagnostics(&e, &s, &|_| None)[0].summary,
+            "Cluster dat/etl-qa does not exist"
+        );
         assert_eq!(missing_references(&e, &s), [false]);
     }
 
@@ -403,7 +410,10 @@ mod tests {
         };
         let d = diagnostics(&e, &s, &|_| Some(attr("plan")));
         assert_eq!(d[0].summary, "Cluster plan \"eks\" does not exist");
-        assert!(d[0].detail.starts_with("Cluster dat/etl-qa refers to it at spec.plan.name"));
+        assert!(
+            d[0].detail
+                .starts_with("Cluster dat/etl-qa refers to it at spec.plan.name")
+        );
         assert_eq!(missing_references(&e, &s), [true, false]);
     }
 

@@ -13,7 +13,9 @@ use std::time::Duration;
 
 use serde_json::Value;
 use wayfinder_acceptance::catalog::{cluster_path, cluster_phase, wait_cluster};
-use wayfinder_acceptance::{REQUIRED_PROVIDERS, Server, Workdir, assert_no_crash, require_terraform};
+use wayfinder_acceptance::{
+    REQUIRED_PROVIDERS, Server, Workdir, assert_no_crash, require_terraform,
+};
 
 const CLUSTER: &str = "wayfinder_cluster.etl_qa";
 
@@ -185,10 +187,7 @@ fn one_configuration_creates_a_workspace_a_catalog_and_a_cluster_in_one_apply() 
         ),
         "the warning names the missing workspace, not the cluster: {out}"
     );
-    assert!(
-        !flat.contains("Cluster dat/etl-qa does not exist"),
-        "{out}"
-    );
+    assert!(!flat.contains("Cluster dat/etl-qa does not exist"), "{out}");
     assert!(flat.contains("with wayfinder_cluster.etl_qa"), "{out}");
     let (_, unknown) = planned(&wd, "boot.tfplan", CLUSTER);
     assert_eq!(
@@ -202,7 +201,10 @@ fn one_configuration_creates_a_workspace_a_catalog_and_a_cluster_in_one_apply() 
     let state = wd.resource_values(CLUSTER);
     assert_eq!(state["status"]["status"], "Success", "{state}");
     assert!(
-        state["estimated_monthly_cost"]["total"].as_f64().unwrap_or(0.0) > 0.0,
+        state["estimated_monthly_cost"]["total"]
+            .as_f64()
+            .unwrap_or(0.0)
+            > 0.0,
         "{state}"
     );
     wait_cluster(&api, "dat", "etl-qa", Duration::from_secs(5), |b| {
