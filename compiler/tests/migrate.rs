@@ -59,7 +59,7 @@ fn migrate_writes_the_v2beta2_definitions_each_legacy_one_becomes() {
         err.contains("carried in annotation legacy.appvia.io/v2beta1"),
         "{err}"
     );
-    assert!(err.contains("migrated 12 legacy definitions into"), "{err}");
+    assert!(err.contains("migrated 13 legacy definitions into"), "{err}");
     let expected = golden();
     if std::env::var_os("WAYFINDER_UPDATE_GOLDEN").is_some() {
         let _ = fs::remove_dir_all(&expected);

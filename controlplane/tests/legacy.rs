@@ -199,7 +199,7 @@ async fn every_migrated_legacy_fixture_is_admitted_by_the_server() {
             admitted += 1;
         }
     }
-    // Nine plans and their templates, a package and its repository, three cloud accesses.
-    assert_eq!(admitted, 9 * 2 + 2 + 3);
+    // Nine plans and their templates, a package and its repository, four cloud accesses.
+    assert_eq!(admitted, 9 * 2 + 2 + 4);
     s.stop().await;
 }

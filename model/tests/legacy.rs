@@ -133,7 +133,7 @@ fn what_has_no_counterpart_is_carried_in_an_annotation_and_named() {
 
 #[test]
 fn served_legacy_kinds_convert_back_to_what_they_were() {
-    for name in ["cloud-access-dns"] {
+    for name in ["cloud-access-dns", "cloud-access-gcp"] {
         let original = read(&data().join(format!("others/{name}.yaml")));
         let current = legacy::to_current(&original).unwrap();
         let kind = legacy::by_api_version_kind(

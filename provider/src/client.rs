@@ -110,7 +110,7 @@ pub struct ApiError {
     pub object_modified: bool,
     /// `details.kind` and `details.name`: the object the answer is about (for a `404`, the
     /// one that does not exist — e.g. the workspace of a workspaced path).
-    pub about: Option<(String, String)>,
+    pub about: Option<Box<(String, String)>>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -556,7 +556,8 @@ fn api_error(
         .unwrap_or_default();
     let details = json.and_then(|j| j.get("details"));
     let about = Some((text(details, "kind"), text(details, "name")))
-        .filter(|(k, n)| !k.is_empty() && !n.is_empty());
+        .filter(|(k, n)| !k.is_empty() && !n.is_empty())
+        .map(Box::new);
     ApiError {
         status: status.as_u16(),
         reason: text(json, "reason"),

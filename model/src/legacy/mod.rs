@@ -386,10 +386,10 @@ fn typed<T: DeserializeOwned>(value: Value, at: &FieldPath) -> Result<T, LegacyE
     serde_path_to_error::deserialize(value).map_err(|e| {
         let inner = e.path().to_string();
         let mut path = at.clone();
-        if inner != "." {
-            if let Some(p) = FieldPath::parse(&inner) {
-                path.0.extend(p.0);
-            }
+        if inner != "."
+            && let Some(p) = FieldPath::parse(&inner)
+        {
+            path.0.extend(p.0);
         }
         err(path, e.into_inner().to_string())
     })
@@ -404,10 +404,10 @@ fn take_carried(json: &mut Value) -> BTreeMap<String, Value> {
         return BTreeMap::new();
     };
     let text = ann.remove(CARRIED_ANNOTATION);
-    if ann.is_empty() {
-        if let Some(meta) = json.get_mut("metadata").and_then(Value::as_object_mut) {
-            meta.remove("annotations");
-        }
+    if ann.is_empty()
+        && let Some(meta) = json.get_mut("metadata").and_then(Value::as_object_mut)
+    {
+        meta.remove("annotations");
     }
     text.and_then(|t| t.as_str().and_then(|t| serde_json::from_str(t).ok()))
         .unwrap_or_default()

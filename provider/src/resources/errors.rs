@@ -76,7 +76,7 @@ pub(crate) fn diagnostics(
             )]
         }
         (404, _) => vec![error(
-            match missing_other(about.as_ref(), s) {
+            match missing_other(about.as_deref(), s) {
                 Some(missing) => format!("{missing} does not exist"),
                 None => format!("{} does not exist", s.object),
             },
@@ -153,7 +153,7 @@ pub(crate) fn missing_references(e: &ClientError, s: &Subject<'_>) -> Vec<bool> 
             .iter()
             .map(|c| c.reason == NOT_FOUND_CAUSE)
             .collect(),
-        404 => vec![missing_other(api.about.as_ref(), s).is_some()],
+        404 => vec![missing_other(api.about.as_deref(), s).is_some()],
         _ => vec![false],
     }
 }
@@ -361,7 +361,7 @@ mod tests {
             "workspace dat does not exist; workspaces: admin",
         );
         if let ClientError::Api(a) = &mut e {
-            a.about = Some(("Workspace".into(), "dat".into()));
+            a.about = Some(Box::new(("Workspace".into(), "dat".into())));
         }
         let s = Subject {
             object: "Cluster dat/etl-qa".into(),
@@ -372,7 +372,7 @@ mod tests {
         assert_eq!(missing_references(&e, &s), [true]);
         // About the subject itself: not a missing reference.
         if let ClientError::Api(a) = &mut e {
-            a.about = Some(("Cluster".into(), "etl-qa".into()));
+            a.about = Some(Box::new(("Cluster".into(), "etl-qa".into())));
         }
         assert_eq!(
             diagnostics(&e, &s, &|_| None)[0].summary,
