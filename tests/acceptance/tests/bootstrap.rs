@@ -22,6 +22,27 @@ const CLUSTER: &str = "wayfinder_cluster.etl_qa";
 /// The whole platform and a cluster of workspace `dat`, as a platform team writes its first
 /// configuration. `plan_ref` is the cluster's `plan` block's `name` expression.
 fn bootstrap_config(plan_ref: &str) -> String {
+    with_workspace(&catalog_and_cluster(
+        plan_ref,
+        "wayfinder_workspace.dat.name",
+    ))
+}
+
+/// `config` with the workspace `dat` created in it too.
+fn with_workspace(config: &str) -> String {
+    format!(
+        r#"{config}
+resource "wayfinder_workspace" "dat" {{
+  name    = "dat"
+  key     = "dat"
+  summary = "Data engineering"
+}}
+"#
+    )
+}
+
+/// The EKS catalog and a cluster from it in the workspace `workspace_ref` names.
+fn catalog_and_cluster(plan_ref: &str, workspace_ref: &str) -> String {
     format!(
         r#"{REQUIRED_PROVIDERS}
 provider "wayfinder" {{
@@ -32,12 +53,6 @@ resource "wayfinder_stage" "qa" {{
   name         = "qa"
   display_name = "QA"
   description  = "Clusters for testing"
-}}
-
-resource "wayfinder_workspace" "dat" {{
-  name    = "dat"
-  key     = "dat"
-  summary = "Data engineering"
 }}
 
 resource "wayfinder_cloud_identity" "aws" {{
@@ -129,7 +144,7 @@ resource "wayfinder_cluster_plan" "eks" {{
 }}
 
 resource "wayfinder_cluster" "etl_qa" {{
-  workspace = wayfinder_workspace.dat.name
+  workspace = {workspace_ref}
   name      = "etl-qa"
   stage     = wayfinder_stage.qa.name
 
@@ -258,4 +273,42 @@ fn a_reference_nothing_creates_fails_at_apply_naming_what_is_missing() {
     assert_eq!(api.get(&cluster_path("dat", "etl-qa")).status, 404);
     // Everything else was created; destroy cleans it up.
     wd.destroy();
+}
+
+#[test]
+fn in_an_existing_workspace_each_missing_catalog_object_is_a_warning_naming_it() {
+    require_terraform!();
+    let server = Server::start();
+    let api = server.client();
+    let made = api.post(
+        "/resources/org.appvia.io/v2beta1/workspaces",
+        &serde_json::json!({"apiVersion": "org.appvia.io/v2beta1", "kind": "Workspace",
+                            "metadata": {"name": "dat"}, "spec": {"key": "dat", "summary": "Data"}}),
+    );
+    assert_eq!(made.status, 201, "{}", made.text);
+    let wd = Workdir::new(&server);
+    wd.write_config(&catalog_and_cluster(
+        "wayfinder_cluster_plan.eks.name",
+        "\"dat\"",
+    ));
+    wd.init();
+    // The workspace exists: the server's dry run runs and says what else is missing, each
+    // a warning on the cluster's attribute that names it.
+    let out = wd.run(&["plan", "-input=false", "-no-color"]);
+    assert_no_crash(&out);
+    let flat = one_line(&out.combined());
+    for missing in [
+        "Warning: Stage \"qa\" does not exist yet: cost and policy preview deferred to apply",
+        "Warning: Cluster plan \"eks-qa\" does not exist yet: cost and policy preview deferred to apply",
+    ] {
+        assert!(flat.contains(missing), "{missing}\n{out}");
+    }
+    assert!(!flat.contains("Error:"), "{out}");
+    wd.apply();
+    let state = wd.resource_values(CLUSTER);
+    assert_eq!(state["status"]["status"], "Success", "{state}");
+    wd.plan_is_empty(false);
+    wd.plan_is_empty(true);
+    wd.destroy();
+    assert_eq!(api.get(&cluster_path("dat", "etl-qa")).status, 404);
 }
