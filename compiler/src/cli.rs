@@ -220,7 +220,7 @@ fn migrate(
 ) -> u8 {
     let format = cli.message_format;
     let out_display = dir_display(&cli.out);
-    let (module, notices) = match crate::migrate::migrated_module(sources) {
+    let (module, notices) = match crate::migrate::migrated_module(sources, compile::MANIFEST) {
         Ok(m) if problems.is_empty() => m,
         Ok(_) => return fail(format, files, problems, cli.check, stdout, stderr),
         Err(more) => {

@@ -11,7 +11,6 @@
 
 use wayfinder_model::{Document, Migrated};
 
-use crate::compile::MANIFEST;
 use crate::definition::{Module, Source};
 use crate::diagnostic::Diagnostic;
 
@@ -60,11 +59,14 @@ pub fn file_name(m: &Migrated) -> String {
 }
 
 /// What `--migrate` writes: a YAML file per legacy document (the report as comments, then
-/// the v2beta2 objects it became) and the manifest of the files written, so that a later
-/// run removes only its own files. Problems (an invalid legacy document, an object it
+/// the v2beta2 objects it became) and the manifest of the files written (named `manifest`,
+/// the compiler's manifest file), so that a later run removes only its own files. Problems (an invalid legacy document, an object it
 /// becomes that the model refuses, two documents written to the same file) are all
 /// returned, and then nothing is to be written.
-pub fn migrated_module(sources: &[Source]) -> Result<(Module, Vec<Diagnostic>), Vec<Diagnostic>> {
+pub fn migrated_module(
+    sources: &[Source],
+    manifest: &str,
+) -> Result<(Module, Vec<Diagnostic>), Vec<Diagnostic>> {
     let mut module = Module::default();
     let mut problems = Vec::new();
     let mut notices = Vec::new();
@@ -122,16 +124,16 @@ pub fn migrated_module(sources: &[Source]) -> Result<(Module, Vec<Diagnostic>), 
             ),
         )]);
     }
-    let mut manifest = String::from(
+    let mut listing = String::from(
         "# Written by wayfinder-compile --migrate: the v2beta2 definitions legacy v2beta1 ones became.\n# It removes the files below that it no longer writes, and no others.\n",
     );
     for (path, _) in module.files() {
-        manifest.push_str(path);
-        manifest.push('\n');
+        listing.push_str(path);
+        listing.push('\n');
     }
-    manifest.push_str(MANIFEST);
-    manifest.push('\n');
-    module.insert(MANIFEST, manifest);
+    listing.push_str(manifest);
+    listing.push('\n');
+    module.insert(manifest, listing);
     Ok((module, notices))
 }
 

@@ -1126,6 +1126,23 @@ async fn legacy_answer(answer: Response, old: &LegacyKind) -> Response {
 }
 
 fn parse_body(kind: &'static KindInfo, body: &[u8]) -> Result<Object, ApiError> {
+    // A legacy object sent to the current version's path: say how it is handled.
+    if let Ok(value) = serde_json::from_slice::<Value>(body) {
+        let text = |k: &str| value.get(k).and_then(Value::as_str).unwrap_or_default();
+        if let Some(message) = legacy::misplaced(text("apiVersion"), text("kind")) {
+            let name = value
+                .pointer("/metadata/name")
+                .and_then(Value::as_str)
+                .unwrap_or_default();
+            let mut details = Details::object(kind, name);
+            details.causes.push(Cause::field(
+                "apiVersion",
+                "FieldValueNotSupported",
+                message.clone(),
+            ));
+            return Err(ApiError::bad_request(message).with_details(details));
+        }
+    }
     let object = wayfinder_model::parse_json("request body", body)
         .map_err(|e| ApiError::from_parse(kind, &e))?;
     let got = object.kind_info();

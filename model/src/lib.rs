@@ -70,12 +70,10 @@ pub use compute::{ComputeTemplate, ComputeTemplateSpec, NodePool};
 pub use cost::{Catalog, Estimate, estimate, estimate_cluster, estimate_resolution};
 pub use error::{FieldError, FieldPath, ParseError, PathSegment, ValidationErrors};
 pub use kinds::{KindInfo, Object, Scope};
+pub use legacy::{Migrated, read_yaml_documents_migrating};
 pub use meta::ObjectMeta;
 pub use object::{Spec, Status, Typed};
-pub use parse::{
-    Document, Migrated, parse_json, parse_yaml_documents, read_yaml_documents,
-    read_yaml_documents_migrating,
-};
+pub use parse::{Document, parse_json, parse_yaml_documents, read_yaml_documents};
 pub use policy::{
     EffectivePolicy, ProvisioningPolicy, Violation, WorkspaceUsage, check_cluster, check_unpriced,
     effective_policy,

@@ -47,38 +47,26 @@ pub fn parse_yaml_documents(
 
 /// Reads every document of a YAML stream: the objects that parsed, and an error for each
 /// document that did not. Empty documents are skipped. A syntax error ends the stream, as
-/// the parser cannot resynchronise after it. A legacy document ([`crate::legacy`]) is an
-/// error saying how it is handled; see [`read_yaml_documents_migrating`].
+/// the parser cannot resynchronise after it. (`crate::legacy::read_yaml_documents_migrating`
+/// also migrates legacy documents.)
 pub fn read_yaml_documents(source_name: &str, text: &str) -> (Vec<Document>, Vec<ParseError>) {
-    let (docs, _, errors) = read_stream(source_name, text, false);
+    let (docs, _, errors) = read_stream::<()>(source_name, text, &|_| None);
     (docs, errors)
 }
 
-/// A legacy document of a stream and what it became ([`crate::legacy::migrate`]).
-#[derive(Debug, Clone, PartialEq)]
-pub struct Migrated {
-    /// Zero-based index of the document in its stream.
-    pub index: usize,
-    /// What it became.
-    pub migration: crate::legacy::Migration,
-    /// Where the legacy document's fields are in the source text.
-    pub spans: SpanIndex,
-}
+/// What a document-level conversion makes of a document it takes: a value, or errors at
+/// field paths.
+pub(crate) type Converted<M> = Result<M, Vec<(FieldPath, String)>>;
 
-/// [`read_yaml_documents`], migrating legacy documents to the current objects they become
-/// (their errors located like any other's).
-pub fn read_yaml_documents_migrating(
+/// [`read_yaml_documents`], with `convert` offered every document first: the documents it
+/// takes (`Some`) are converted instead of read as objects, and returned with their index
+/// and span index; their errors are located like any other's.
+#[allow(clippy::type_complexity)]
+pub(crate) fn read_stream<M>(
     source_name: &str,
     text: &str,
-) -> (Vec<Document>, Vec<Migrated>, Vec<ParseError>) {
-    read_stream(source_name, text, true)
-}
-
-fn read_stream(
-    source_name: &str,
-    text: &str,
-    migrate: bool,
-) -> (Vec<Document>, Vec<Migrated>, Vec<ParseError>) {
+    convert: &dyn Fn(&serde_json::Value) -> Option<Converted<M>>,
+) -> (Vec<Document>, Vec<(usize, M, SpanIndex)>, Vec<ParseError>) {
     let mut migrations = Vec::new();
     let mut objects = Vec::new();
     // Errors with the part of the field they are about, to be located once the stream is
@@ -89,31 +77,29 @@ fn read_stream(
     for (index, de) in serde_yaml_ng::Deserializer::from_str(text).enumerate() {
         match serde_json::Value::deserialize(de) {
             Ok(serde_json::Value::Null) => {}
-            Ok(value) if migrate && legacy_kind(&value).is_some() => {
-                match crate::legacy::migrate(&value) {
-                    Ok(m) => migrations.push((index, m)),
-                    Err(es) => {
-                        let name = legacy_name(&value);
-                        for e in es {
-                            let anchor = Anchor::of_message(&e.message);
-                            errors.push((
-                                ParseError {
-                                    source_name: source_name.to_string(),
-                                    document: index,
-                                    location: None,
-                                    object: name.clone(),
-                                    path: e.path,
-                                    message: e.message,
-                                },
-                                Some(anchor),
-                            ));
-                        }
+            Ok(value) => match convert(&value) {
+                Some(Ok(m)) => migrations.push((index, m)),
+                Some(Err(es)) => {
+                    let name = document_name(&value);
+                    for (path, message) in es {
+                        let anchor = Anchor::of_message(&message);
+                        errors.push((
+                            ParseError {
+                                source_name: source_name.to_string(),
+                                document: index,
+                                location: None,
+                                object: name.clone(),
+                                path,
+                                message,
+                            },
+                            Some(anchor),
+                        ));
                     }
                 }
-            }
-            Ok(value) => match read_object(source_name, index, value) {
-                Ok(object) => objects.push((index, object)),
-                Err((e, anchor)) => errors.push((e, Some(anchor))),
+                None => match read_object(source_name, index, value) {
+                    Ok(object) => objects.push((index, object)),
+                    Err((e, anchor)) => errors.push((e, Some(anchor))),
+                },
             },
             Err(e) => {
                 let location = e.location().map(|l| (l.line(), l.column()));
@@ -154,23 +140,13 @@ fn read_stream(
         .collect();
     let migrations = migrations
         .into_iter()
-        .map(|(index, migration)| Migrated {
-            index,
-            migration,
-            spans: spans(index),
-        })
+        .map(|(index, m)| (index, m, spans(index)))
         .collect();
     (docs, migrations, errors)
 }
 
-/// The legacy version a document's `apiVersion` and `kind` name.
-fn legacy_kind(value: &serde_json::Value) -> Option<&'static crate::legacy::LegacyKind> {
-    let text = |k: &str| value.get(k).and_then(|v| v.as_str()).unwrap_or_default();
-    crate::legacy::by_api_version_kind(text("apiVersion"), text("kind"))
-}
-
 /// `Kind/name` of a document, for errors.
-fn legacy_name(value: &serde_json::Value) -> Option<String> {
+fn document_name(value: &serde_json::Value) -> Option<String> {
     let kind = value.get("kind")?.as_str()?;
     let name = value.get("metadata")?.get("name")?.as_str()?;
     Some(format!("{kind}/{name}"))
@@ -292,21 +268,6 @@ fn read_object(
                 format!("required; supported kinds: {}", supported()),
             ),
             Anchor::Key,
-        ));
-    }
-    if let Some(legacy) = crate::legacy::by_api_version_kind(&api_version, &kind) {
-        let message = legacy.refusal().unwrap_or_else(|| {
-            format!(
-                "{} is a legacy version, converted where it is served: send it to its own URL (/resources/{}/{}/…) or write it at {}",
-                legacy.describe(),
-                legacy.current.group,
-                legacy.version,
-                legacy.current.api_version()
-            )
-        });
-        return Err((
-            err(name, FieldPath::root().field("apiVersion"), message),
-            Anchor::Value,
         ));
     }
     let Some(info) = kinds::by_api_version_kind(&api_version, &kind) else {

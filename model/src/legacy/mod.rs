@@ -371,6 +371,60 @@ pub fn to_legacy(legacy: &LegacyKind, object: &Object) -> Option<Value> {
     Some(json)
 }
 
+/// A legacy document of a YAML stream and what it became.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Migrated {
+    /// Zero-based index of the document in its stream.
+    pub index: usize,
+    /// What it became.
+    pub migration: Migration,
+    /// Where the legacy document's fields are in the source text.
+    pub spans: crate::span::SpanIndex,
+}
+
+/// The documents, legacy ones migrated, and the problems of a YAML stream.
+pub type MigratedStream = (
+    Vec<crate::parse::Document>,
+    Vec<Migrated>,
+    Vec<crate::error::ParseError>,
+);
+
+/// [`crate::parse::read_yaml_documents`], migrating legacy documents to the current objects
+/// they become ([`migrate`]); their errors are located (line, column) like any other's.
+pub fn read_yaml_documents_migrating(source_name: &str, text: &str) -> MigratedStream {
+    let convert = |value: &Value| {
+        let text = |k: &str| value.get(k).and_then(Value::as_str).unwrap_or_default();
+        by_api_version_kind(text("apiVersion"), text("kind"))?;
+        Some(migrate(value).map_err(|es| es.into_iter().map(|e| (e.path, e.message)).collect()))
+    };
+    let (docs, migrated, errors) = crate::parse::read_stream(source_name, text, &convert);
+    let migrated = migrated
+        .into_iter()
+        .map(|(index, migration, spans)| Migrated {
+            index,
+            migration,
+            spans,
+        })
+        .collect();
+    (docs, migrated, errors)
+}
+
+/// What the server says to a legacy object sent where it is not converted (the body of a
+/// request at the current version's path): how it is handled. `None` when `apiVersion` and
+/// `kind` name no legacy version.
+pub fn misplaced(api_version: &str, kind: &str) -> Option<String> {
+    let legacy = by_api_version_kind(api_version, kind)?;
+    Some(legacy.refusal().unwrap_or_else(|| {
+        format!(
+            "{} is a legacy version, converted where it is served: send it to /resources/{}/{}/… or write it at {}",
+            legacy.describe(),
+            legacy.current.group,
+            legacy.version,
+            legacy.current.api_version()
+        )
+    }))
+}
+
 // ---------------------------------------------------------------------------------------------
 // Helpers the kinds' conversions share
 
