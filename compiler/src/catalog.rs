@@ -78,6 +78,11 @@ impl Entry<'_> {
 pub struct Lookup {
     pub kind: &'static str,
     pub name: String,
+    /// The version of a versioned kind, when the reference pins one; else the latest
+    /// published version is read.
+    pub version: Option<String>,
+    /// The workspace of a workspaced kind: `admin`, where the platform's objects live.
+    pub workspace: Option<String>,
     pub label: String,
 }
 
@@ -272,24 +277,48 @@ impl<'a> Catalog<'a> {
                             }
                             problems.extend(self.check_target(i, t, &field));
                         }
-                        None if r.lookup && version.is_none() => {
+                        None if r.lookup => {
                             let lookup = Lookup {
                                 kind: to,
-                                label: resource_label(&name),
+                                label: resource_label(&match &version {
+                                    Some(v) => format!("{name}_{v}"),
+                                    None => name.clone(),
+                                }),
                                 name: name.clone(),
+                                version: version.clone(),
+                                workspace: (r.to.scope == Scope::Workspace)
+                                    .then(|| ADMIN_WORKSPACE.to_string()),
                             };
                             self.links[i].insert(
                                 field.to_string(),
                                 Expr::raw(format!("{}.name", lookup.address())),
                             );
-                            problems.push(
-                                self.at(i, &field, format!(
-                                    "{} {name:?} is not among the definitions: the catalog module looks it up on the server ({}), so it must exist there before the module is applied",
-                                    r.what,
-                                    lookup.address()
-                                ))
-                                .notice(),
-                            );
+                            if let (Some(vf), Some(_)) = (r.version, &version) {
+                                let mut vp = field.clone();
+                                vp.0.pop();
+                                self.links[i].insert(
+                                    vp.field(vf).to_string(),
+                                    Expr::raw(format!("{}.version", lookup.address())),
+                                );
+                            }
+                            let what = match (&version, &lookup.workspace) {
+                                (Some(v), _) => format!("{} {name:?} version {v}", r.what),
+                                (None, Some(ws)) => {
+                                    format!("{} {name:?} (in workspace {ws})", r.what)
+                                }
+                                (None, None) => format!("{} {name:?}", r.what),
+                            };
+                            let seen = lookups.contains(&lookup);
+                            // Said once per object looked up, at its first reference.
+                            if !seen {
+                                problems.push(
+                                    self.at(i, &field, format!(
+                                        "{what} is not among the definitions: it will be looked up on the server ({}), where it must exist before the module is applied",
+                                        lookup.address()
+                                    ))
+                                    .warning(),
+                                );
+                            }
                             lookups.insert(lookup);
                         }
                         None => {
@@ -408,7 +437,13 @@ pub fn emit(
 
     for lookup in &catalog.lookups {
         let mut b = Body::new();
+        if let Some(ws) = &lookup.workspace {
+            b.attribute("workspace", Expr::string(ws));
+        }
         b.attribute("name", Expr::string(&lookup.name));
+        if let Some(v) = &lookup.version {
+            b.attribute("version", Expr::string(v));
+        }
         main.comment(
             "Not among the definitions: looked up on the server, where it must already exist.",
         );
@@ -600,7 +635,22 @@ fn catalog_notes(catalog: &Catalog) -> String {
         "## Looked up on the server\n\nThese are referred to but not among the definitions; the module reads them with data sources, so they must exist before it is applied:\n\n",
     );
     for l in &catalog.lookups {
-        out.push_str(&format!("- {} `{}` (`{}`)\n", l.kind, l.name, l.address()));
+        let version = l
+            .version
+            .as_deref()
+            .map(|v| format!(" version {v}"))
+            .unwrap_or_default();
+        let workspace = l
+            .workspace
+            .as_deref()
+            .map(|w| format!(" in workspace `{w}`"))
+            .unwrap_or_default();
+        out.push_str(&format!(
+            "- {} `{}`{version}{workspace} (`{}`)\n",
+            l.kind,
+            l.name,
+            l.address()
+        ));
     }
     out
 }

@@ -51,9 +51,11 @@ pub struct Compiled {
     pub notices: Vec<Diagnostic>,
 }
 
-/// Parses and validates every source; returns every definition and every problem found in
-/// any of them (parse errors, validation errors, duplicate `kind`+`name`). Legacy documents
-/// are migrated ([`crate::migrate`]); each migration is a notice among the problems.
+/// Parses and validates every source; returns every definition of a catalog kind and every
+/// problem found in any of them (parse errors, validation errors, duplicate `kind`+`name`),
+/// with a warning for each definition of a kind no module holds (skipped, with why). Legacy
+/// documents are migrated ([`crate::migrate`]); each migration is a notice among the
+/// problems.
 pub fn load(sources: &[Source]) -> (Vec<Definition>, Vec<Diagnostic>) {
     let mut definitions = Vec::new();
     let mut problems = Vec::new();
@@ -71,17 +73,19 @@ pub fn load(sources: &[Source]) -> (Vec<Definition>, Vec<Diagnostic>) {
         for doc in docs {
             let kind = doc.object.kind_info().kind;
             if !CATALOG_KINDS.contains(&kind) {
+                let why = wayfinder_model::kinds::NOT_IN_CATALOG
+                    .iter()
+                    .find(|(k, _)| k.kind == kind)
+                    .map_or("no module holds it", |(_, why)| why);
                 problems.push(
                     Diagnostic::file(
                         &source.name,
-                        format!(
-                            "{kind} definitions are not compiled into modules: wayfinder-compile takes the catalog an administrator publishes ({})",
-                            CATALOG_KINDS.join(", ")
-                        ),
+                        format!("skipped, not compiled into a module: {why}"),
                     )
                     .object(doc.object.display_name())
                     .document(doc.index)
-                    .located(doc.locate(&FieldPath::root().field("kind"))),
+                    .located(doc.locate(&FieldPath::root().field("kind")))
+                    .warning(),
                 );
                 continue;
             }
@@ -149,18 +153,28 @@ pub fn load(sources: &[Source]) -> (Vec<Definition>, Vec<Diagnostic>) {
 /// Compiles the sources into the catalog module and a self-service module per cluster
 /// plan, or returns every problem found (notices included).
 pub fn compile(sources: &[Source], options: &CompileOptions) -> Result<Compiled, Vec<Diagnostic>> {
-    let (definitions, mut problems) = load(sources);
-    let migrated: Vec<Diagnostic> = problems.extract_if(.., |d| !d.is_error()).collect();
+    let (definitions, loaded) = load(sources);
+    let (mut problems, warnings): (Vec<Diagnostic>, Vec<Diagnostic>) =
+        loaded.into_iter().partition(Diagnostic::is_error);
     if !problems.is_empty() {
         // References are checked too, so that every problem is reported in one run (the
         // definitions that failed validation are resolved as they are).
         let (_, more) = Catalog::build(&definitions);
         problems.extend(more.into_iter().filter(Diagnostic::is_error));
+        problems.extend(warnings);
         return Err(problems);
     }
     if definitions.is_empty() {
         let names: Vec<&str> = sources.iter().map(|s| s.name.as_str()).collect();
         let file = names.first().copied().unwrap_or("<input>");
+        if !warnings.is_empty() {
+            let mut out = warnings;
+            out.push(Diagnostic::file(
+                file,
+                "nothing to compile: every definition was skipped; a module needs at least one definition of a catalog kind",
+            ));
+            return Err(out);
+        }
         return Err(vec![Diagnostic::file(
             file,
             format!(
@@ -179,6 +193,7 @@ pub fn compile(sources: &[Source], options: &CompileOptions) -> Result<Compiled,
         options.generated_from.clone()
     };
     let (catalog, mut diagnostics) = Catalog::build(&definitions);
+    diagnostics.splice(0..0, warnings);
     let mut module = Module::default();
     let catalog_from = deeper(&generated_from, 1);
     for (path, text) in crate::catalog::emit(&catalog, &catalog_from, &options.provider_version) {
@@ -199,7 +214,7 @@ pub fn compile(sources: &[Source], options: &CompileOptions) -> Result<Compiled,
     Ok(Compiled {
         module,
         definitions: definitions.len(),
-        notices: migrated.into_iter().chain(diagnostics).collect(),
+        notices: diagnostics,
     })
 }
 
@@ -276,6 +291,53 @@ mod tests {
             [
                 "b.yaml:12:3: ComputeTemplate/x: metadata.name: defined more than once: ComputeTemplate/x is also defined in a.yaml:4:3; names must be unique per kind"
             ]
+        );
+    }
+
+    #[test]
+    fn an_unknown_version_is_a_problem_of_its_document_and_the_others_are_still_checked() {
+        let text = format!(
+            "{}---\n{}---\n{}",
+            t("good"),
+            t("future").replace("compute.appvia.io/v2beta2", "compute.appvia.io/v9"),
+            t("bad").replace("size: 1", "size: -1")
+        );
+        let errs = compile(&[Source::new("a.yaml", text)], &CompileOptions::default()).unwrap_err();
+        let lines: Vec<String> = errs.iter().map(ToString::to_string).collect();
+        assert_eq!(lines.len(), 2, "{lines:#?}");
+        assert!(
+            lines[0].starts_with("a.yaml:9:13: ComputeTemplate/future: apiVersion: ComputeTemplate (compute.appvia.io/v9) is not a supported kind"),
+            "{lines:#?}"
+        );
+        assert!(
+            lines[1].contains("ComputeTemplate/bad: spec.nodePools[0].size"),
+            "{lines:#?}"
+        );
+    }
+
+    #[test]
+    fn kinds_no_module_holds_are_skipped_with_a_warning_and_the_rest_compiles() {
+        let token = "apiVersion: org.appvia.io/v2beta1\nkind: AccessToken\nmetadata: {name: ci, namespace: ws-pay}\nspec: {roles: [member]}\n";
+        let compiled = compile(
+            &[Source::new("a.yaml", format!("{token}---\n{}", t("x")))],
+            &CompileOptions::default(),
+        )
+        .unwrap();
+        assert_eq!(compiled.definitions, 1);
+        let warning = &compiled.notices[0];
+        assert_eq!(warning.severity, crate::Severity::Warning);
+        assert_eq!(
+            warning.to_string(),
+            "a.yaml:2:1: AccessToken/ci: warning: skipped, not compiled into a module: an access token's secret is made by the server when the token is created and must not live in code; create tokens with the wayfinder_access_token resource or the API"
+        );
+        // With nothing else, there is nothing to compile.
+        let errs =
+            compile(&[Source::new("a.yaml", token)], &CompileOptions::default()).unwrap_err();
+        assert!(
+            errs.last()
+                .unwrap()
+                .message
+                .starts_with("nothing to compile")
         );
     }
 

@@ -6,13 +6,17 @@ use serde::Serialize;
 use wayfinder_model::span::SpanIndex;
 use wayfinder_model::{FieldPath, ParseError, ValidationErrors};
 
-/// How serious a diagnostic is: an error stops the compilation; a notice says something the
-/// user should know (a reference looked up on the server instead of compiled in) and does
-/// not. The names are those of CI annotations (`error`, `notice`).
+/// How serious a diagnostic is: an error stops the compilation; a warning (a definition left
+/// out of the modules, and why) and a notice (a reference looked up on the server instead of
+/// compiled in) say something the user should know and do not. The names are those of CI
+/// annotations (`error`, `warning`, `notice`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Severity {
     Error,
+    /// Something was left out of the modules (a definition of a kind no module can hold);
+    /// the run still succeeds.
+    Warning,
     Notice,
 }
 
@@ -77,6 +81,12 @@ impl Diagnostic {
     /// This diagnostic as a notice, not an error.
     pub fn notice(mut self) -> Self {
         self.severity = Severity::Notice;
+        self
+    }
+
+    /// This diagnostic as a warning, not an error.
+    pub fn warning(mut self) -> Self {
+        self.severity = Severity::Warning;
         self
     }
 
@@ -176,8 +186,10 @@ impl fmt::Display for Diagnostic {
         if let Some(p) = &self.field {
             write!(f, "{p}: ")?;
         }
-        if self.severity == Severity::Notice {
-            write!(f, "note: ")?;
+        match self.severity {
+            Severity::Notice => write!(f, "note: ")?,
+            Severity::Warning => write!(f, "warning: ")?,
+            Severity::Error => {}
         }
         write!(f, "{}", self.message)
     }

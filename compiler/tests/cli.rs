@@ -654,7 +654,7 @@ fn references_become_resource_references_and_missing_ones_are_reported_at_their_
     );
     assert!(out.status.success(), "{}", stderr(&out));
     let notice: serde_json::Value = serde_json::from_str(stdout(&out).trim()).unwrap();
-    assert_eq!(notice["severity"], "notice");
+    assert_eq!(notice["severity"], "warning");
     assert_eq!(notice["file"], "defs/plan.yaml");
     assert_eq!(notice["field"], "spec.network.networkPlan");
     assert_eq!(
@@ -665,27 +665,52 @@ fn references_become_resource_references_and_missing_ones_are_reported_at_their_
     assert!(main.contains("data \"wayfinder_cluster_network_plan\" \"elsewhere\" {"));
     assert!(main.contains("network_plan = data.wayfinder_cluster_network_plan.elsewhere.name"));
 
-    // A package cannot be looked up: every such problem is an error, at its field, and
-    // nothing is written.
+    // A package that is not there is looked up too, at the pinned version; an assignable
+    // network, in the admin workspace.
     fs::write(
         p.path().join("defs/plan.yaml"),
-        format!(
-            "{}---\n{}",
-            plan("plan-a", "eks-net", "missing"),
-            plan("plan-b", "eks-net", "tool")
-                .replace("eu-west-2, eu-west-1", "eu-west-2, eu-west-9")
-                .replace("default: eks-a, allowed", "default: eks-z, allowed")
-        ),
+        plan("plan-a", "eks-net", "missing"),
+    )
+    .unwrap();
+    fs::write(
+        p.path().join("defs/network.yaml"),
+        "apiVersion: networking.appvia.io/v2beta1\nkind: ClusterNetworkPlan\nmetadata: {name: eks-net}\nspec:\n  assignableNetworks: [on-server]\n  template:\n    provider: aws\n    ipv4:\n      cidrBlocks: [{type: node, size: 22}]\n",
+    )
+    .unwrap();
+    let out = run(p.path(), &["defs", "--out", "out"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let said = stderr(&out);
+    assert!(
+        said.contains("defs/plan.yaml:9:17: ClusterPlan/plan-a: spec.cluster.packages[0].name: warning: package \"missing\" version 1.0.0 is not among the definitions: it will be looked up on the server (data.wayfinder_package.missing_1_0_0), where it must exist before the module is applied"),
+        "{said}"
+    );
+    assert!(
+        said.contains("ClusterNetworkPlan/eks-net: spec.assignableNetworks[0]: warning: assignable network \"on-server\" (in workspace admin) is not among the definitions"),
+        "{said}"
+    );
+    let main = fs::read_to_string(p.path().join("out/catalog/main.tf")).unwrap();
+    for wired in [
+        "data \"wayfinder_package\" \"missing_1_0_0\" {\n  name    = \"missing\"\n  version = \"1.0.0\"\n}",
+        "data \"wayfinder_assignable_network\" \"on_server\" {\n  workspace = \"admin\"\n  name      = \"on-server\"\n}",
+        "name    = data.wayfinder_package.missing_1_0_0.name",
+        "version = data.wayfinder_package.missing_1_0_0.version",
+        "assignable_networks = [data.wayfinder_assignable_network.on_server.name]",
+    ] {
+        assert!(main.contains(wired), "{wired} is not in\n{main}");
+    }
+
+    // A bad definition is an error at its field, and nothing is written.
+    fs::write(
+        p.path().join("defs/plan.yaml"),
+        plan("plan-b", "eks-net", "tool")
+            .replace("eu-west-2, eu-west-1", "eu-west-2, eu-west-9")
+            .replace("default: eks-a, allowed", "default: eks-z, allowed"),
     )
     .unwrap();
     let before = fs::read(p.path().join("out/catalog/main.tf")).unwrap();
     let out = run(p.path(), &["defs", "--out", "out"]);
     assert_eq!(out.status.code(), Some(1));
     let err = stderr(&out);
-    assert!(
-        err.contains("defs/plan.yaml:9:17: ClusterPlan/plan-a: spec.cluster.packages[0].name: package missing version 1.0.0 is not among the definitions, and the module cannot look packages up on the server (the provider has no data source for them): add its Package definition to the input; the input has no Package missing at all\ndefs/plan.yaml:27:24: ClusterPlan/plan-b: spec.choices.computeTemplates.default: \"eks-z\" is not among the allowed values"),
-        "{err}"
-    );
     assert!(err.contains("ClusterPlan/plan-b: spec.choices.computeTemplates.default: \"eks-z\" is not among the allowed values"), "{err}");
     assert!(err.ends_with("; nothing was written\n"), "{err}");
     assert_eq!(

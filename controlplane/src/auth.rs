@@ -5,6 +5,14 @@
 //! to a [`Principal`] (subject and roles); [`authorize`] then decides per kind, verb and
 //! workspace.
 //!
+//! **Kinds of token** ([`authenticate`], `docs/tokens.md`): a plain token (the
+//! administrator's `wfa_…`, or a `wft_…` AccessToken secret from an older server) is looked
+//! up by its hash. An AccessToken's secret is an exchange token ([`crate::jwt`]): its hash is
+//! stored, and it is accepted only at `POST /api/v2/exchange` ([`authenticate_exchange`]),
+//! which answers a signed API token. An API token is accepted by its signature and expiry
+//! while the exchange token it names (`exchangedFrom`) is still recorded for the same
+//! subject. Roles always come from the stored record.
+//!
 //! **Roles.** `admin` (platform-wide), and per workspace `owner` and `member`, stored on a
 //! token as `owner:KEY` / `member:KEY` ([`workspace_role`]). Sources:
 //! - the administrator token (`admin-token` in the data directory): `admin`;
@@ -140,8 +148,49 @@ pub fn token_roles(workspace: &str, roles: &[String]) -> Vec<String> {
         .collect()
 }
 
-/// Prefix of access tokens created through the API.
+/// Prefix of the plain access tokens older servers created (still accepted directly).
 pub const ACCESS_TOKEN_PREFIX: &str = "wft_";
+
+/// The claims of the exchange token of AccessToken `name` in `workspace` with `roles`
+/// (its `spec.roles`): Wayfinder's scopes for an access token that is exchanged, and the
+/// subject's groups as `/api/v2/whoami` shows them.
+pub fn exchange_claims(
+    signer: &crate::jwt::Signer,
+    workspace: &str,
+    name: &str,
+    roles: &[String],
+    expires: Option<std::time::SystemTime>,
+) -> crate::jwt::Claims {
+    let subject = access_token_subject(workspace, name);
+    let mut claims = signer.claims(
+        &subject,
+        expires,
+        &[crate::jwt::SCOPE_EXCHANGE, crate::jwt::SCOPE_ACCESS_TOKEN],
+    );
+    claims.preferred_username = name.to_string();
+    claims.workspace = Some(workspace.to_string());
+    let (wayfinder, by_ws) = groups(&token_roles(workspace, roles));
+    claims.wayfinder_groups = wayfinder;
+    claims.workspace_groups = by_ws;
+    claims
+}
+
+/// Stored roles as Wayfinder's groups: platform groups (`admin`), and per workspace its
+/// groups (`owner`, `member`).
+pub fn groups(roles: &[String]) -> (Vec<String>, std::collections::BTreeMap<String, Vec<String>>) {
+    let mut wayfinder = Vec::new();
+    let mut by_ws: std::collections::BTreeMap<String, Vec<String>> = Default::default();
+    for r in roles {
+        match r.split_once(':') {
+            Some((role, ws)) => by_ws
+                .entry(ws.to_string())
+                .or_default()
+                .push(role.to_string()),
+            None => wayfinder.push(r.clone()),
+        }
+    }
+    (wayfinder, by_ws)
+}
 
 impl Principal {
     pub fn is_admin(&self) -> bool {
@@ -277,22 +326,122 @@ impl FromRequestParts<AppState> for Principal {
                 "the Authorization header is not a bearer token: {HOW_TO_AUTHENTICATE}"
             ))
         })?;
-        let hash = hash_token(token);
-        // From memory: no blocking.
-        let record = state.store.token(&hash)?;
-        let Some(r) = record else {
+        authenticate(state, token).await
+    }
+}
+
+/// What to do with an AccessToken's token, said in every refusal of one sent directly.
+pub const HOW_TO_EXCHANGE: &str = "an AccessToken's token is an exchange token (scope wayfinder:auth:exchange): trade it for a short-lived API token with `POST /api/v2/exchange?ttl=30m` and `Authorization: Bearer <exchange token>`, as Wayfinder's clients do (the Terraform provider does this itself), and send that API token instead";
+
+/// The principal of a bearer token sent to the API: a plain token (the administrator's,
+/// or an AccessToken's from before signed tokens) by its hash; a signed API token (from
+/// `/api/v2/exchange`) by its signature, expiry and the exchange token it came from,
+/// which must still be recorded. An exchange token is refused here ([`HOW_TO_EXCHANGE`]):
+/// like Wayfinder's clients, send it to `/api/v2/exchange` only.
+pub async fn authenticate(state: &AppState, token: &str) -> Result<Principal, ApiError> {
+    if crate::jwt::looks_like_jwt(token) {
+        let claims = state.signer.verify(token).map_err(|e| {
+            ApiError::unauthorized(format!(
+                "the bearer token is not valid: {e}; {}",
+                match e {
+                    crate::jwt::TokenError::Expired(_) => "exchange your AccessToken's token again at POST /api/v2/exchange (or create a new AccessToken if that one expired too)",
+                    _ => HOW_TO_AUTHENTICATE,
+                }
+            ))
+        })?;
+        if claims.has_scope(crate::jwt::SCOPE_EXCHANGE) {
             return Err(ApiError::unauthorized(format!(
-                "the bearer token is not valid (unknown or revoked): {HOW_TO_AUTHENTICATE}"
+                "the bearer token is not accepted here: {HOW_TO_EXCHANGE}"
+            )));
+        }
+        let Some(parent) = claims.exchanged_from.as_deref() else {
+            return Err(ApiError::unauthorized(format!(
+                "the bearer token is not an API token of this server: {HOW_TO_AUTHENTICATE}"
+            )));
+        };
+        let record = state.store.token(parent)?;
+        let Some(r) = record.filter(|r| r.subject == claims.sub) else {
+            return Err(ApiError::unauthorized(format!(
+                "the bearer token is not valid: the AccessToken it was exchanged from ({}) was revoked or replaced; {HOW_TO_AUTHENTICATE}",
+                claims.sub
             )));
         };
         if let Some(rest) = r.subject.strip_prefix("accesstoken/") {
             check_access_token(state, rest).await?;
         }
-        Ok(Principal {
+        return Ok(Principal {
             subject: r.subject,
             roles: r.roles,
-        })
+        });
     }
+    let hash = hash_token(token);
+    // From memory: no blocking.
+    let record = state.store.token(&hash)?;
+    let Some(r) = record else {
+        return Err(ApiError::unauthorized(format!(
+            "the bearer token is not valid (unknown or revoked): {HOW_TO_AUTHENTICATE}"
+        )));
+    };
+    if let Some(rest) = r.subject.strip_prefix("accesstoken/") {
+        check_access_token(state, rest).await?;
+    }
+    Ok(Principal {
+        subject: r.subject,
+        roles: r.roles,
+    })
+}
+
+/// The principal of an exchange token presented at `/api/v2/exchange`, with its claims
+/// and the key its record is stored under: signed by this server, not expired, with the
+/// scope [`crate::jwt::SCOPE_EXCHANGE`], still recorded (not revoked) and its AccessToken
+/// still there and unexpired. Each refusal says what to do.
+pub async fn authenticate_exchange(
+    state: &AppState,
+    token: &str,
+) -> Result<(Principal, crate::jwt::Claims, String), ApiError> {
+    const CREATE: &str = "create an AccessToken (POST /resources/org.appvia.io/v2beta1/workspaces/KEY/accesstokens) and send the token it returns, once, in status.token";
+    if !crate::jwt::looks_like_jwt(token) {
+        return Err(ApiError::unauthorized(format!(
+            "only an exchange token can be exchanged, and this bearer token is not one (a plain API token such as the administrator's is used directly, without exchange); {CREATE}"
+        )));
+    }
+    let claims = state.signer.verify(token).map_err(|e| {
+        let what = match e {
+            crate::jwt::TokenError::Expired(_) => {
+                "its AccessToken has expired: create a new AccessToken"
+            }
+            _ => CREATE,
+        };
+        ApiError::unauthorized(format!("the exchange token is not valid: {e}; {what}"))
+    })?;
+    if !claims.has_scope(crate::jwt::SCOPE_EXCHANGE) {
+        return Err(ApiError::unauthorized(format!(
+            "the bearer token lacks the scope {}: it is an API token already (send it to the API directly), not an exchange token; {CREATE}",
+            crate::jwt::SCOPE_EXCHANGE
+        )));
+    }
+    let hash = hash_token(token);
+    let Some(r) = state
+        .store
+        .token(&hash)?
+        .filter(|r| r.subject == claims.sub)
+    else {
+        return Err(ApiError::unauthorized(format!(
+            "the exchange token of {} was revoked (its AccessToken was deleted or replaced); {CREATE}",
+            claims.sub
+        )));
+    };
+    if let Some(rest) = r.subject.strip_prefix("accesstoken/") {
+        check_access_token(state, rest).await?;
+    }
+    Ok((
+        Principal {
+            subject: r.subject,
+            roles: r.roles,
+        },
+        claims,
+        hash,
+    ))
 }
 
 /// An AccessToken's token is valid while its object exists and `status.expiresAt` has not

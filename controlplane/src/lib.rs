@@ -19,12 +19,14 @@
 //! Startup ([`Server::bind`]): create the data directory if missing and make it and the
 //! store's files private (0700, 0600) whatever they were, or refuse to start
 //! ([`ServerError::NotPrivate`]); open or create `DATA_DIR/wayfinder.db` ([`store`]); create the administrator token in
-//! `DATA_DIR/admin-token` if the store has none ([`auth::ensure_admin_token`]); bind.
+//! `DATA_DIR/admin-token` if the store has none ([`auth::ensure_admin_token`]); load or make
+//! the key that signs tokens ([`jwt::Signer::load_or_create`]); bind.
 //! [`Server::run`] serves until its shutdown future completes, lets in-flight requests
 //! finish and closes the store.
 //!
 //! HTTP API: `GET /apiinfo`, `GET /healthz`, `GET /readyz` (no auth); `/resources/...` ([`resources`]);
-//! `/api/v2/...` (authenticated; nothing served there yet). Errors are Kubernetes-style
+//! `/api/v2/...` (`exchange`, `serverinfo`, `whoami`, the effective provisioning policy;
+//! `api_v2`). Errors are Kubernetes-style
 //! `Status` bodies (`status`). With [`Config::rate_limit`], each client's requests pass a
 //! token bucket first ([`ratelimit`]); bodies over [`MAX_BODY_BYTES`] are refused (`413`),
 //! and so are objects over [`wayfinder_model::limits::MAX_OBJECT_BYTES`] ([`quota`]).
@@ -37,6 +39,7 @@ pub mod auth;
 pub mod conn;
 pub mod credentials;
 mod driver;
+pub mod jwt;
 mod keys;
 mod lineage;
 pub mod logging;
@@ -152,6 +155,8 @@ pub enum ServerError {
     Serve(#[source] std::io::Error),
     #[error(transparent)]
     Tls(#[from] tls::TlsError),
+    #[error(transparent)]
+    Signer(#[from] jwt::SignerError),
 }
 
 /// Shared state of the request handlers.
@@ -162,17 +167,20 @@ pub struct AppState {
     pub rate_limit: Option<Arc<ratelimit::Limiter>>,
     /// Per-workspace quotas ([`quota`]).
     pub quotas: quota::Quotas,
-    /// Longest lifetime of an AccessToken (`lineage`).
+    /// Longest lifetime of an AccessToken (`lineage`), and of an exchanged API token.
     pub max_token_ttl: Option<std::time::Duration>,
+    /// The key that signs and verifies this control plane's tokens ([`jwt`]).
+    pub signer: Arc<jwt::Signer>,
 }
 
 impl AppState {
-    pub fn new(store: Arc<Store>) -> Self {
+    pub fn new(store: Arc<Store>, signer: Arc<jwt::Signer>) -> Self {
         Self {
             store,
             rate_limit: None,
             quotas: quota::Quotas::default(),
             max_token_ttl: None,
+            signer,
         }
     }
 
@@ -196,6 +204,7 @@ pub struct Server {
     connections: conn::ConnectionLimits,
     quotas: quota::Quotas,
     max_token_ttl: Option<std::time::Duration>,
+    signer: Arc<jwt::Signer>,
 }
 
 impl Server {
@@ -214,34 +223,37 @@ impl Server {
         } = config;
         let tls = tls.as_ref().map(tls::load).transpose()?;
         let dir = data_dir.clone();
-        let store = tokio::task::spawn_blocking(move || -> Result<Store, ServerError> {
-            std::fs::DirBuilder::new()
-                .recursive(true)
-                .mode(0o700)
-                .create(&dir)
-                .map_err(|source| ServerError::DataDir {
-                    path: dir.clone(),
-                    source,
-                })?;
-            make_private(&dir, 0o700)?;
-            let db = dir.join(STORE_FILE);
-            if db.exists() {
-                make_private(&db, 0o600)?;
-            }
-            let store = Store::open(&db)?;
-            // SQLite creates its files with the umask's mode: make them private too.
-            for suffix in ["", "-wal", "-shm", ".lock"] {
-                let file = dir.join(format!("{STORE_FILE}{suffix}"));
-                if file.exists() {
-                    make_private(&file, 0o600)?;
+        let (store, signer) =
+            tokio::task::spawn_blocking(move || -> Result<(Store, jwt::Signer), ServerError> {
+                std::fs::DirBuilder::new()
+                    .recursive(true)
+                    .mode(0o700)
+                    .create(&dir)
+                    .map_err(|source| ServerError::DataDir {
+                        path: dir.clone(),
+                        source,
+                    })?;
+                make_private(&dir, 0o700)?;
+                let db = dir.join(STORE_FILE);
+                if db.exists() {
+                    make_private(&db, 0o600)?;
                 }
-            }
-            auth::ensure_admin_token(&store, &dir, reset_admin_token)?;
-            Ok(store)
-        })
-        .await
-        .map_err(|e| ServerError::Store(StoreError::Task(e)))??;
+                let store = Store::open(&db)?;
+                // SQLite creates its files with the umask's mode: make them private too.
+                for suffix in ["", "-wal", "-shm", ".lock"] {
+                    let file = dir.join(format!("{STORE_FILE}{suffix}"));
+                    if file.exists() {
+                        make_private(&file, 0o600)?;
+                    }
+                }
+                auth::ensure_admin_token(&store, &dir, reset_admin_token)?;
+                let signer = jwt::Signer::load_or_create(&store)?;
+                Ok((store, signer))
+            })
+            .await
+            .map_err(|e| ServerError::Store(StoreError::Task(e)))??;
         let store = Arc::new(store);
+        let signer = Arc::new(signer);
         let listener = match tokio::net::TcpListener::bind(listen).await {
             Ok(l) => l,
             Err(source) => {
@@ -267,6 +279,7 @@ impl Server {
             connections,
             quotas,
             max_token_ttl,
+            signer,
         })
     }
 
@@ -303,7 +316,8 @@ impl Server {
     where
         F: Future<Output = ()> + Send + 'static,
     {
-        let mut state = AppState::new(Arc::clone(&self.store)).with_rate_limit(self.rate_limit);
+        let mut state = AppState::new(Arc::clone(&self.store), Arc::clone(&self.signer))
+            .with_rate_limit(self.rate_limit);
         state.quotas = self.quotas;
         state.max_token_ttl = self.max_token_ttl;
         let app = router(state);
@@ -361,6 +375,9 @@ pub fn router(state: AppState) -> Router {
             "/api/v2/workspaces/{ws}/provisioningpolicy/{cloud}/{stage}/{resource}",
             get(api_v2::effective_policy),
         )
+        .route("/api/v2/exchange", axum::routing::post(api_v2::exchange))
+        .route("/api/v2/serverinfo", get(api_v2::serverinfo))
+        .route("/api/v2/whoami", get(api_v2::whoami))
         .route("/api/v2", any(api_v2))
         .route("/api/v2/{*rest}", any(api_v2))
         .fallback(not_found)
@@ -421,7 +438,7 @@ async fn resources_root(_: Principal) -> ApiError {
 
 async fn api_v2(_: Principal, req: Request) -> ApiError {
     ApiError::not_found(format!(
-        "{} is not served yet: the non-resource API (/api/v2) has no endpoints in this version",
+        "{} is not served: the non-resource API (/api/v2) serves exchange, serverinfo, whoami and workspaces/KEY/provisioningpolicy/CLOUD/STAGE/cluster",
         req.uri().path()
     ))
 }
@@ -444,7 +461,7 @@ fn allowed_methods(path: &str) -> &'static str {
     if path.starts_with("/api/v2/workspaces/") && path.contains("/provisioningpolicy/") {
         return "GET";
     }
-    if path.ends_with("/credentials") {
+    if path.ends_with("/credentials") || path == "/api/v2/exchange" {
         return "POST";
     }
     "GET"

@@ -581,9 +581,20 @@ impl Ctx {
             }
             if let Object::AccessToken(t) = &object {
                 crate::lineage::check_mint(&self.state, &self.principal, &name, &t.spec)?;
-            }
-            if !self.dry_run() {
-                token = Some(auth::generate_token(auth::ACCESS_TOKEN_PREFIX));
+                if !self.dry_run() {
+                    // A Wayfinder-shaped exchange token; only its hash is kept.
+                    let expires =
+                        crate::lineage::requested_expiry(&t.spec, std::time::SystemTime::now());
+                    let ws = ws.as_deref().unwrap_or_default();
+                    let claims =
+                        auth::exchange_claims(&self.state.signer, ws, &name, &roles, expires);
+                    token = Some(
+                        self.state
+                            .signer
+                            .sign(&claims)
+                            .map_err(|e| ApiError::internal(&e))?,
+                    );
+                }
             }
         }
         let maker = (kind == &ACCESS_TOKEN).then(|| self.principal.subject.clone());

@@ -13,6 +13,9 @@
 //!
 //! - `events(resource_version, api_group, kind, namespace, name, type)` (schema 2): the
 //!   last [`EVENT_HISTORY`] committed changes, for [`ObjectStore::watch`] to replay.
+//! - `server_keys(name, value)` (schema 6): what the control plane keeps about itself,
+//!   created once — `signing-key` (the PKCS#8 RSA key that signs its tokens: never logged,
+//!   never in a response) and `instance` (its instance identifier); [`Store::server_key`].
 //! - index `objects_status_network` (schema 3, dropped again by schema 4 once reads came
 //!   from memory: it only made every write parse its body).
 //!
@@ -61,7 +64,7 @@ use tokio::sync::broadcast;
 use wayfinder_model::Object;
 
 /// The schema this build writes, and the newest it can read.
-pub const SCHEMA_VERSION: i64 = 5;
+pub const SCHEMA_VERSION: i64 = 6;
 
 /// Migrations, in order: `MIGRATIONS[i]` takes `user_version` from `i` to `i + 1`.
 const MIGRATIONS: &[&str] = &[
@@ -118,6 +121,14 @@ DROP INDEX IF EXISTS objects_status_network;
     r#"
 ALTER TABLE tokens ADD COLUMN minted_by TEXT NOT NULL DEFAULT '';
 CREATE INDEX tokens_by_maker ON tokens (minted_by);
+"#,
+    // What the control plane keeps about itself: the key that signs its tokens and its
+    // instance identifier, each created once.
+    r#"
+CREATE TABLE server_keys (
+    name  TEXT PRIMARY KEY NOT NULL,
+    value BLOB NOT NULL
+) STRICT;
 "#,
 ];
 
@@ -1113,6 +1124,35 @@ impl Store {
         self.batched(false, |c, _, _| {
             insert_token_row(c, hash, subject, roles, created)?;
             Ok(((), Writes::token(TokenChange::insert(hash, subject, roles))))
+        })
+    }
+
+    /// The value kept under `name` in `server_keys`; when there is none yet, `create()`'s
+    /// value, stored durably first. Called once at start, not per request.
+    pub fn server_key(
+        &self,
+        name: &str,
+        create: impl FnOnce() -> Vec<u8>,
+    ) -> Result<Vec<u8>, StoreError> {
+        self.batched(false, |c, _, _| {
+            let found: Option<Vec<u8>> = c
+                .prepare_cached("SELECT value FROM server_keys WHERE name = ?1")?
+                .query_row(params![name], |r| r.get(0))
+                .map(Some)
+                .or_else(|e| match e {
+                    rusqlite::Error::QueryReturnedNoRows => Ok(None),
+                    e => Err(e),
+                })?;
+            let value = match found {
+                Some(v) => v,
+                None => {
+                    let v = create();
+                    c.prepare_cached("INSERT INTO server_keys (name, value) VALUES (?1, ?2)")?
+                        .execute(params![name, v])?;
+                    v
+                }
+            };
+            Ok((value, Writes::default()))
         })
     }
 

@@ -597,7 +597,7 @@ async fn unknown_paths_and_methods_answer_with_a_status() {
         ),
         ("/resources/compute.appvia.io", "not a resource path"),
         ("/resources", "served"),
-        ("/api/v2/workspaces", "not served yet"),
+        ("/api/v2/workspaces", "is not served"),
     ] {
         let (status, body) = s.json(Method::GET, path, None).await;
         assert_eq!(status, StatusCode::NOT_FOUND, "{path}: {body}");

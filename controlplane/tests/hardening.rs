@@ -341,7 +341,8 @@ async fn a_minted_token_is_bounded_by_its_maker_and_dies_with_it() {
     let (status, parent) = create_token(&s, &s.token.clone(), "parent", Some("1h")).await;
     assert_eq!(status, StatusCode::CREATED, "{parent}");
     assert_eq!(parent["status"]["createdBy"], "admin");
-    let parent_token = parent["status"]["token"].as_str().unwrap().to_string();
+    let parent_secret = parent["status"]["token"].as_str().unwrap().to_string();
+    let parent_token = fixtures::exchange(&s, &parent_secret).await;
 
     // A child cannot outlive its maker.
     let (status, body) = create_token(&s, &parent_token, "longer", Some("90m")).await;
@@ -356,10 +357,12 @@ async fn a_minted_token_is_bounded_by_its_maker_and_dies_with_it() {
     let (status, child) = create_token(&s, &parent_token, "child", Some("30m")).await;
     assert_eq!(status, StatusCode::CREATED, "{child}");
     assert_eq!(child["status"]["createdBy"], "accesstoken/pay/parent");
-    let child_token = child["status"]["token"].as_str().unwrap().to_string();
+    let child_secret = child["status"]["token"].as_str().unwrap().to_string();
+    let child_token = fixtures::exchange(&s, &child_secret).await;
     let (status, grandchild) = create_token(&s, &child_token, "grandchild", Some("10m")).await;
     assert_eq!(status, StatusCode::CREATED, "{grandchild}");
-    let grandchild_token = grandchild["status"]["token"].as_str().unwrap().to_string();
+    let grandchild_secret = grandchild["status"]["token"].as_str().unwrap().to_string();
+    let grandchild_token = fixtures::exchange(&s, &grandchild_secret).await;
     let tokens = format!("{}/pay/accesstokens", fixtures::TOKENS);
     for t in [&child_token, &grandchild_token] {
         let (status, _) = fixtures::as_(&s, t, Method::GET, &tokens, None).await;
@@ -373,6 +376,16 @@ async fn a_minted_token_is_bounded_by_its_maker_and_dies_with_it() {
     for t in [&parent_token, &child_token, &grandchild_token] {
         let (status, body) = fixtures::as_(&s, t, Method::GET, &tokens, None).await;
         assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
+    }
+    // Their exchange tokens cannot be exchanged again either.
+    for t in [&parent_secret, &child_secret, &grandchild_secret] {
+        let (status, body) =
+            fixtures::as_(&s, t, Method::POST, "/api/v2/exchange?ttl=30m0s", None).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
+        assert!(
+            body["message"].as_str().unwrap().contains("was revoked"),
+            "{body}"
+        );
     }
     s.stop().await;
 }

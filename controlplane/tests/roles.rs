@@ -293,7 +293,22 @@ async fn tokens_show_their_secret_once_store_only_a_hash_and_can_be_revoked() {
     let (status, created) = s.json(Method::POST, &path, Some(&body)).await;
     assert_eq!(status, StatusCode::CREATED, "{created}");
     let secret = created["status"]["token"].as_str().unwrap().to_string();
-    assert!(secret.starts_with("wft_"), "{secret}");
+    // A Wayfinder-shaped exchange token (an RS256 JWT).
+    assert!(
+        secret.starts_with("eyJ") && secret.split('.').count() == 3,
+        "{secret}"
+    );
+    // It is not sent to the API itself: exchanged first, as Wayfinder's clients do.
+    let (status, refused) = as_(&s, &secret, Method::GET, CLUSTERS_PAY, None).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "{refused}");
+    assert!(
+        refused["message"]
+            .as_str()
+            .unwrap()
+            .contains("POST /api/v2/exchange"),
+        "{refused}"
+    );
+    let api_token = fixtures::exchange(&s, &secret).await;
     assert_eq!(created["status"]["subject"], "accesstoken/pay/ci-deployer");
     assert!(created["status"]["expiresAt"].as_str().is_some());
     // Shown once: neither GET nor list has it.
@@ -304,11 +319,11 @@ async fn tokens_show_their_secret_once_store_only_a_hash_and_can_be_revoked() {
     let (_, list) = s.json(Method::GET, &path, None).await;
     assert!(!list.to_string().contains(&secret));
     // It works, with its roles.
-    let (status, _) = as_(&s, &secret, Method::GET, CLUSTERS_PAY, None).await;
+    let (status, _) = as_(&s, &api_token, Method::GET, CLUSTERS_PAY, None).await;
     assert_eq!(status, StatusCode::OK);
     let (status, _) = as_(
         &s,
-        &secret,
+        &api_token,
         Method::GET,
         "/resources/compute.appvia.io/v2beta2/workspaces/web/clusters",
         None,
@@ -352,7 +367,9 @@ async fn tokens_show_their_secret_once_store_only_a_hash_and_can_be_revoked() {
         .json(Method::DELETE, &format!("{path}/ci-deployer"), None)
         .await;
     assert_eq!(status, StatusCode::OK);
-    let (status, body) = as_(&s, &secret, Method::GET, CLUSTERS_PAY, None).await;
+    let (status, body) = as_(&s, &api_token, Method::GET, CLUSTERS_PAY, None).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
+    let (status, body) = as_(&s, &secret, Method::POST, "/api/v2/exchange", None).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
     s.stop().await;
     let store =
@@ -392,13 +409,37 @@ async fn expired_tokens_are_refused() {
     let (status, created) = s.json(Method::POST, &path, Some(&t)).await;
     assert_eq!(status, StatusCode::CREATED, "{created}");
     let secret = created["status"]["token"].as_str().unwrap().to_string();
-    let (status, _) = as_(&s, &secret, Method::GET, CLUSTERS_PAY, None).await;
+    // Asked for 30 minutes, the API token lives no longer than its exchange token.
+    let (status, exchanged) = as_(
+        &s,
+        &secret,
+        Method::POST,
+        "/api/v2/exchange?ttl=30m0s",
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{exchanged}");
+    let expires = exchanged["expires"].as_u64().unwrap();
+    let now = wayfinder_controlplane::jwt::unix(std::time::SystemTime::now());
+    assert!(expires <= now + 3, "{exchanged}");
+    let api_token = exchanged["token"].as_str().unwrap().to_string();
+    let (status, _) = as_(&s, &api_token, Method::GET, CLUSTERS_PAY, None).await;
     assert_eq!(status, StatusCode::OK);
     tokio::time::sleep(std::time::Duration::from_millis(3100)).await;
-    let (status, body) = as_(&s, &secret, Method::GET, CLUSTERS_PAY, None).await;
+    let (status, body) = as_(&s, &api_token, Method::GET, CLUSTERS_PAY, None).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
     assert!(
         body["message"].as_str().unwrap().contains("expired"),
+        "{body}"
+    );
+    let (status, body) = as_(&s, &secret, Method::POST, "/api/v2/exchange", None).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
+    assert!(
+        body["message"].as_str().unwrap().contains("expired")
+            && body["message"]
+                .as_str()
+                .unwrap()
+                .contains("create a new AccessToken"),
         "{body}"
     );
     s.stop().await;

@@ -129,7 +129,10 @@ static HARNESS: LazyLock<Harness> = LazyLock::new(|| {
         .expect("the administrator token file")
         .trim()
         .to_string();
-    let router = router(AppState::new(Arc::new(store)));
+    let store = Arc::new(store);
+    let signer =
+        Arc::new(wayfinder_controlplane::jwt::Signer::load_or_create(&store).expect("signing key"));
+    let router = router(AppState::new(store, signer));
     let h = Harness {
         runtime,
         router,

@@ -433,15 +433,34 @@ impl Object {
 }
 
 /// The kinds an administrator publishes as a catalog (what the compiler takes), in the
-/// model's order.
+/// model's order: every kind but the two that cannot be kept as code ([`NOT_IN_CATALOG`]).
 pub const CATALOG: &[&KindInfo] = &[
     &COMPUTE_TEMPLATE,
     &PROVISIONING_POLICY,
+    &WORKSPACE,
+    &STAGE,
+    &CLOUD_IDENTITY,
+    &CLOUD_ACCESS_CONFIG,
     &CLUSTER_NETWORK_PLAN,
     &ASSIGNABLE_NETWORK,
     &REPOSITORY,
     &PACKAGE,
     &CLUSTER_PLAN,
+    &GLOBAL_CLUSTER_POLICY,
+    &GLOBAL_ACCESS_POLICY,
+    &GLOBAL_ACCESS_ROLE,
+];
+
+/// The kinds outside the [`CATALOG`], each with why a catalog cannot hold it.
+pub const NOT_IN_CATALOG: &[(&KindInfo, &str)] = &[
+    (
+        &CLUSTER,
+        "a cluster is built by its workspace from a published plan (the plan's self-service module creates it), not published by an administrator",
+    ),
+    (
+        &ACCESS_TOKEN,
+        "an access token's secret is made by the server when the token is created and must not live in code; create tokens with the wayfinder_access_token resource or the API",
+    ),
 ];
 
 /// A reference from one kind's `spec` field to another kind's object, by name.
@@ -456,8 +475,10 @@ pub struct Reference {
     /// For a versioned target: the sibling field holding the version. Without it, any
     /// version (the latest) is meant.
     pub version: Option<&'static str>,
-    /// Whether the provider has a data source to look the target up by name, so that a
-    /// target missing from a catalog's definitions can be found on the server instead.
+    /// Whether the provider has a data source to look the target up by name (and version),
+    /// so that a target missing from a catalog's definitions can be found on the server
+    /// instead; a workspaced target is looked up in the `admin` workspace, where the
+    /// platform's objects live.
     pub lookup: bool,
     /// Whether the target cannot be deleted while an object refers to it: the server
     /// refuses the delete (`409`) and names the objects that refer to it.
@@ -484,7 +505,7 @@ pub const REFERENCES: &[Reference] = &[
         path: "cluster.packages[].name",
         to: &PACKAGE,
         version: Some("version"),
-        lookup: false,
+        lookup: true,
         blocks_delete: true,
         what: "package",
     },
@@ -513,7 +534,7 @@ pub const REFERENCES: &[Reference] = &[
         path: "assignableNetworks[]",
         to: &ASSIGNABLE_NETWORK,
         version: None,
-        lookup: false,
+        lookup: true,
         blocks_delete: false,
         what: "assignable network",
     },
@@ -523,7 +544,7 @@ pub const REFERENCES: &[Reference] = &[
         path: "dependencies[]",
         to: &PACKAGE,
         version: None,
-        lookup: false,
+        lookup: true,
         blocks_delete: false,
         what: "package",
     },
@@ -533,7 +554,7 @@ pub const REFERENCES: &[Reference] = &[
         path: "helm.repositoryRef",
         to: &REPOSITORY,
         version: None,
-        lookup: false,
+        lookup: true,
         blocks_delete: false,
         what: "package repository",
     },

@@ -737,6 +737,53 @@ pub const SPEC_SHAPE: &[Field] = &[
     ),
 ];
 
+impl ClusterPlanSpec {
+    /// What clusters built from this plan may choose: `spec.choices` when the plan has them;
+    /// without them, Wayfinder's behaviour ([`wayfinder_choices`]) over `templates`, the
+    /// names of the compute templates there are (the server's stored ones, the compiler's
+    /// definitions), of any provider: those of the plan's provider are kept. The server's
+    /// resolver and the compiler's self-service modules both ask this, so they cannot differ
+    /// on what a plan allows.
+    pub fn effective_choices<'a>(
+        &'a self,
+        templates: impl FnOnce() -> Vec<(String, String)>,
+    ) -> std::borrow::Cow<'a, PlanChoices> {
+        match &self.choices {
+            Some(c) => std::borrow::Cow::Borrowed(c),
+            None => std::borrow::Cow::Owned(wayfinder_choices(
+                templates()
+                    .into_iter()
+                    .filter(|(_, provider)| *provider == self.provider)
+                    .map(|(name, _)| name)
+                    .collect(),
+            )),
+        }
+    }
+}
+
+/// Wayfinder's behaviour for a plan without `spec.choices`: a cluster may choose any of
+/// `templates` (the compute templates of the plan's provider; none is chosen unless the
+/// cluster names one) and may define node pools, replacing or adding to the template's,
+/// limited only by the provisioning policies. The region is the cloud access's default and
+/// the network the network plan's, as with a plan whose choices leave them out.
+pub fn wayfinder_choices(mut templates: Vec<String>) -> PlanChoices {
+    templates.sort();
+    templates.dedup();
+    PlanChoices {
+        regions: None,
+        compute_templates: (!templates.is_empty()).then_some(Choice {
+            default: None,
+            allowed: Some(templates),
+        }),
+        node_pools: Some(NodePoolChoice {
+            allow_override: Some(true),
+            allowed_machines: None,
+            max_size: None,
+        }),
+        network: None,
+    }
+}
+
 impl Spec for ClusterPlanSpec {
     const INFO: &'static KindInfo = &CLUSTER_PLAN;
 
@@ -1000,6 +1047,15 @@ fn check_cidr(c: &mut Checker, path: &FieldPath, cidr: &str) {
 
 impl PlanChoices {
     fn check(&self, c: &mut Checker, path: &FieldPath) {
+        if self.compute_templates.is_none()
+            && self.node_pools.as_ref().and_then(|n| n.allow_override) != Some(true)
+        {
+            c.push(
+                path,
+                Reason::Invalid,
+                "clusters built from this plan could have no node pools: offer compute templates (choices.computeTemplates), allow node-pool overrides (choices.nodePools.allowOverride: true), or leave out spec.choices for Wayfinder's behaviour (any compute template of the plan's provider, node pools within the provisioning policies)",
+            );
+        }
         if let Some(r) = &self.regions {
             r.check(c, &path.field("regions"), "region", |c, p, v| {
                 if !is_region(v) {

@@ -236,7 +236,22 @@ pub fn resolve_cluster_with(
             "cluster plan {plan_name} has provider {p:?}, which is not supported (EKS, AKS or GKE)"
         ));
     }
-    let choices = plan_spec.and_then(|p| p.choices.as_deref());
+    // The plan's choices, or Wayfinder's behaviour over the stored compute templates.
+    let effective = plan_spec.map(|p| {
+        p.effective_choices(|| {
+            r.view
+                .list(&COMPUTE_TEMPLATE, None)
+                .iter()
+                .filter_map(|o| match o.as_ref() {
+                    Object::ComputeTemplate(t) => {
+                        Some((t.metadata.name.clone(), t.spec.provider.clone()))
+                    }
+                    _ => None,
+                })
+                .collect()
+        })
+    });
+    let choices = effective.as_deref();
     let network_plan = plan_spec.and_then(|p| r.network_plan(p, cloud));
     let (template, pools, origins) = match provider {
         Some(provider) => r.node_pools(provider, choices),

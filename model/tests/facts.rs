@@ -157,6 +157,12 @@ fn every_reference_names_a_declared_field_and_registered_kinds() {
     for k in CATALOG {
         assert!(ALL.contains(k));
     }
+    // Every kind is either in the catalog or outside it with a reason, never both.
+    for k in ALL {
+        let outside = kinds::NOT_IN_CATALOG.iter().filter(|(o, _)| o == k).count();
+        let inside = CATALOG.iter().filter(|c| *c == k).count();
+        assert_eq!(inside + outside, 1, "{}", k.kind);
+    }
 }
 
 #[test]

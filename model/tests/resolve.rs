@@ -835,3 +835,68 @@ fn every_reference_a_cluster_makes_in_the_models_graph_is_resolved() {
         );
     }
 }
+
+#[test]
+fn a_plan_without_choices_behaves_as_wayfinder_does() {
+    // No spec.choices: a cluster chooses among the plan's provider's compute templates (none
+    // unless it names one) and may define node pools; the provisioning policies limit them.
+    let view = world().with(
+        None,
+        plan_edit(|p| {
+            p["spec"].as_object_mut().unwrap().remove("choices");
+        }),
+    );
+    let r = resolved(&cluster("  computeTemplate: eks-high-memory\n"), &view);
+    assert_eq!(r.compute_template.as_deref(), Some("eks-high-memory"));
+    assert!(!r.cluster.node_pools.is_empty());
+    let r = resolved(
+        &cluster(
+            "  computeTemplate: eks-general-purpose\n  nodePools:\n    - {logicalName: extra, machine: c6i.large, size: 2}\n",
+        ),
+        &view,
+    );
+    assert_eq!(
+        r.cluster.node_pools.last().map(|p| p.machine.as_str()),
+        Some("c6i.large")
+    );
+    // Only its own pools, without a template.
+    let r = resolved(
+        &cluster("  nodePools:\n    - {logicalName: own, machine: m6i.large, size: 1}\n"),
+        &view,
+    );
+    assert_eq!(r.compute_template, None);
+    assert_eq!(r.cluster.node_pools.len(), 1);
+    assert_eq!(
+        problems_of(&cluster("  computeTemplate: gke-small\n"), &view),
+        [
+            "spec.computeTemplate: \"gke-small\" is not allowed by cluster plan eks-general-purpose: choose one of eks-general-purpose, eks-high-memory"
+        ]
+    );
+    assert_eq!(
+        problems_of(&cluster(""), &view),
+        [
+            "spec.nodePools: at least one node pool is required: cluster plan eks-general-purpose names no default compute template; define node pools here"
+        ]
+    );
+}
+
+#[test]
+fn a_plan_whose_choices_leave_clusters_no_node_pools_is_refused() {
+    let plan = plan_edit(|p| {
+        p["spec"]["choices"] = json!({"regions": {"default": "eu-west-2"}});
+    });
+    let e = plan.validate().unwrap_err();
+    assert_eq!(e.errors.len(), 1, "{e}");
+    assert_eq!(e.errors[0].path.to_string(), "spec.choices");
+    assert!(
+        e.errors[0]
+            .message
+            .contains("leave out spec.choices for Wayfinder's behaviour"),
+        "{e}"
+    );
+    // Offering templates without a default is enough: a cluster names one.
+    let plan = plan_edit(|p| {
+        p["spec"]["choices"] = json!({"computeTemplates": {"allowed": ["eks-general-purpose"]}});
+    });
+    assert!(plan.validate().is_ok());
+}

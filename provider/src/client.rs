@@ -15,6 +15,15 @@
 //! retried — the server may be carrying it out, and a second wait would double the delay —
 //! and becomes [`ClientError::TimedOut`]; one that could not connect is retried as above.
 //!
+//! **Wayfinder's token exchange** ([`Auth`]): when the token is a Wayfinder exchange token —
+//! a JWT whose `scopes` claim holds `wayfinder:auth:exchange`, as an AccessToken's token is —
+//! the client does what Appvia's Go client (`wfclient`) does: it never sends that token to
+//! the API, but `POST`s `{nonResourceAPI}/exchange?ttl=30m0s` with it (`nonResourceAPI` from
+//! `GET /apiinfo`, `/api/v2` when the server has none), and sends the short-lived API token
+//! it gets back (`{"token", "expires"}`). It exchanges again [`REFRESH_BEFORE`] before that
+//! token expires, and once more when the API answers `401`. Any other token (a plain API
+//! token, the administrator's) is sent as it is. Neither token is logged.
+//!
 //! **Errors say what to do**: [`ClientError`] carries what the server answered, and the
 //! resource layer (`resources::errors`) turns it into diagnostics: what failed, on which object, and what
 //! to do — a `401` points at the token, a `403` names the role the server says is missing,
@@ -45,11 +54,85 @@ pub struct ClientConfig {
 pub struct Client {
     http: reqwest::Client,
     base: String,
-    token: String,
+    auth: Auth,
     workspace: Option<String>,
     stop: StopSignal,
     retry: RetryPolicy,
     timeout: Duration,
+}
+
+/// The scope that marks a token to exchange (`wfclient`'s `authtypes.ScopeExchange`).
+pub const SCOPE_EXCHANGE: &str = "wayfinder:auth:exchange";
+
+/// The lifetime the client asks for at the exchange, as Wayfinder's clients do (Go's
+/// `(30 * time.Minute).String()`).
+pub const EXCHANGE_TTL: &str = "30m0s";
+
+/// How long before an exchanged API token expires the client exchanges again.
+pub const REFRESH_BEFORE: Duration = Duration::from_secs(60);
+
+/// Whether `token` is a Wayfinder exchange token: a JWT whose claims (read without
+/// verifying them, as `wfclient` reads them) have `scopes` holding [`SCOPE_EXCHANGE`].
+pub fn is_exchange_token(token: &str) -> bool {
+    use base64::Engine as _;
+    let Some(claims) = token.split('.').nth(1) else {
+        return false;
+    };
+    let Ok(bytes) =
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(claims.trim_end_matches('='))
+    else {
+        return false;
+    };
+    serde_json::from_slice::<Json>(&bytes)
+        .ok()
+        .and_then(|c| {
+            c.get("scopes")?
+                .as_array()
+                .map(|a| a.iter().any(|s| s == SCOPE_EXCHANGE))
+        })
+        .unwrap_or(false)
+}
+
+/// How the client authenticates; see the module documentation. `Debug` shows no token.
+pub enum Auth {
+    /// A token sent to the API as it is.
+    Plain(String),
+    /// An exchange token, and the API token last exchanged for it.
+    Exchange {
+        exchange_token: String,
+        current: tokio::sync::Mutex<Option<ApiToken>>,
+        non_resource_api: tokio::sync::OnceCell<String>,
+    },
+}
+
+impl std::fmt::Debug for Auth {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Auth::Plain(_) => "Auth::Plain(..)",
+            Auth::Exchange { .. } => "Auth::Exchange(..)",
+        })
+    }
+}
+
+impl Auth {
+    fn new(token: &str) -> Self {
+        if is_exchange_token(token) {
+            Auth::Exchange {
+                exchange_token: token.to_string(),
+                current: tokio::sync::Mutex::new(None),
+                non_resource_api: tokio::sync::OnceCell::new(),
+            }
+        } else {
+            Auth::Plain(token.to_string())
+        }
+    }
+}
+
+/// An API token from the exchange and when it expires.
+#[derive(Clone)]
+pub struct ApiToken {
+    token: String,
+    expires: std::time::SystemTime,
 }
 
 /// How long a request may take, from sending it to the end of the answer, unless
@@ -139,6 +222,15 @@ pub enum ClientError {
     },
     #[error("{}", .0.message)]
     Api(ApiError),
+    #[error(
+        "the Wayfinder API at {server} refused to exchange the access token ({url} answered {status}): {message}. The provider's `token` (or WAYFINDER_TOKEN) is a Wayfinder exchange token, which the provider trades for short-lived API tokens as Wayfinder's clients do: check that it is current (not expired, its AccessToken not deleted) and was issued by this server"
+    )]
+    Exchange {
+        server: String,
+        url: String,
+        status: u16,
+        message: String,
+    },
     #[error("unexpected response from the Wayfinder API at {url}: {detail}")]
     Protocol { url: String, detail: String },
     #[error("invalid provider configuration: {0}")]
@@ -278,7 +370,7 @@ impl Client {
         Ok(Self {
             http,
             base,
-            token: config.token.clone(),
+            auth: Auth::new(&config.token),
             workspace: config.workspace.clone().filter(|w| !w.is_empty()),
             stop: StopSignal::new(),
             retry: RETRY,
@@ -351,12 +443,14 @@ impl Client {
         let mut attempt = 0;
         let mut waited = Duration::ZERO;
         let started = std::time::Instant::now();
+        let mut refreshed = false;
         loop {
             attempt += 1;
+            let bearer = self.bearer(false).await?;
             let mut req = self
                 .http
                 .request(method.clone(), url)
-                .bearer_auth(&self.token)
+                .bearer_auth(&bearer)
                 .header("accept", "application/json");
             if let Some(b) = body {
                 req = req.json(b);
@@ -404,6 +498,23 @@ impl Client {
                     });
                 }
             };
+            if let (Err(ClientError::Api(a)), Auth::Exchange { .. }) = (&result, &self.auth)
+                && a.status == 401
+            {
+                if !refreshed {
+                    // Refused: the API token may have been cut short; exchange again, once.
+                    refreshed = true;
+                    attempt -= 1;
+                    self.bearer(true).await?;
+                    continue;
+                }
+                let mut a = a.clone();
+                a.message = format!(
+                    "the Wayfinder API at {} refused the API call with the API token just exchanged for the provider's access token: {}",
+                    self.base, a.message
+                );
+                return Err(ClientError::Api(a));
+            }
             let retryable = match &result {
                 Err(ClientError::Unreachable { .. }) => true,
                 Err(ClientError::Api(a)) => {
@@ -429,6 +540,117 @@ impl Client {
                 });
             }
             waited += delay;
+        }
+    }
+
+    /// The token to send: the plain token, or a current API token exchanged for the
+    /// exchange token (exchanged anew when `force`, or when the last one is near expiry).
+    async fn bearer(&self, force: bool) -> Result<String, ClientError> {
+        let (exchange_token, current, non_resource_api) = match &self.auth {
+            Auth::Plain(t) => return Ok(t.clone()),
+            Auth::Exchange {
+                exchange_token,
+                current,
+                non_resource_api,
+            } => (exchange_token, current, non_resource_api),
+        };
+        let mut current = current.lock().await;
+        if !force
+            && let Some(t) = current.as_ref()
+            && t.expires > std::time::SystemTime::now() + REFRESH_BEFORE
+        {
+            return Ok(t.token.clone());
+        }
+        let api = non_resource_api
+            .get_or_init(|| self.non_resource_api())
+            .await;
+        let fresh = self.exchange(api, exchange_token).await?;
+        let token = fresh.token.clone();
+        *current = Some(fresh);
+        Ok(token)
+    }
+
+    /// `nonResourceAPI` from `GET /apiinfo` (unauthenticated), `/api/v2` when it has none.
+    async fn non_resource_api(&self) -> String {
+        let url = format!("{}/apiinfo", self.base);
+        let found = async {
+            let r = self.http.get(&url).send().await.ok()?;
+            let j: Json = r.error_for_status().ok()?.json().await.ok()?;
+            j.get("nonResourceAPI")?.as_str().map(str::to_string)
+        }
+        .await;
+        found
+            .filter(|p| p.starts_with('/'))
+            .unwrap_or_else(|| "/api/v2".to_string())
+    }
+
+    /// `POST {api}/exchange?ttl=30m0s` with the exchange token: a new API token.
+    async fn exchange(&self, api: &str, exchange_token: &str) -> Result<ApiToken, ClientError> {
+        let url = format!(
+            "{}{}/exchange?ttl={EXCHANGE_TTL}",
+            self.base,
+            api.trim_end_matches('/')
+        );
+        tracing::debug!(url, "exchanging the access token for an API token");
+        let sent = self
+            .http
+            .post(&url)
+            .bearer_auth(exchange_token)
+            .header("accept", "application/json")
+            .send()
+            .await;
+        let response = match sent {
+            Ok(r) => r,
+            Err(e) if e.is_timeout() => {
+                return Err(ClientError::TimedOut {
+                    url,
+                    method: "POST".into(),
+                    after: self.timeout,
+                });
+            }
+            Err(e) => {
+                return Err(ClientError::Unreachable {
+                    url,
+                    detail: error_chain(&e),
+                    tries: 1,
+                    elapsed: Duration::ZERO,
+                });
+            }
+        };
+        let status = response.status();
+        let body: Option<Json> = response.json().await.ok();
+        let refused = |message: String| ClientError::Exchange {
+            server: self.base.clone(),
+            url: url.clone(),
+            status: status.as_u16(),
+            message,
+        };
+        if !status.is_success() {
+            let message = body
+                .as_ref()
+                .and_then(|b| b.get("message"))
+                .and_then(Json::as_str)
+                .unwrap_or("no message")
+                .to_string();
+            return Err(refused(message));
+        }
+        let token = body
+            .as_ref()
+            .and_then(|b| b.get("token"))
+            .and_then(Json::as_str)
+            .filter(|t| !t.is_empty());
+        let expires = body
+            .as_ref()
+            .and_then(|b| b.get("expires"))
+            .and_then(Json::as_u64);
+        match (token, expires) {
+            (Some(t), Some(e)) => Ok(ApiToken {
+                token: t.to_string(),
+                expires: std::time::UNIX_EPOCH + Duration::from_secs(e),
+            }),
+            _ => Err(refused(
+                "the answer has no `token` and `expires` (a Wayfinder IssuedToken)".into(),
+            )),
         }
     }
 
@@ -851,6 +1073,246 @@ mod tests {
             .await;
         assert!(got.is_ok(), "{got:?}");
         assert_eq!(count.load(Ordering::SeqCst), 3);
+    }
+
+    type Seen = Arc<std::sync::Mutex<Vec<(String, String, String)>>>;
+
+    /// A server that answers each request from `answer(method, path, authorization)`,
+    /// recording every request's method, path (with query) and `Authorization` header.
+    async fn routed(
+        answer: impl Fn(&str, &str, &str) -> (u16, String) + Send + Sync + 'static,
+    ) -> (String, Seen) {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let seen: Seen = Arc::default();
+        let log = seen.clone();
+        let answer = Arc::new(answer);
+        tokio::spawn(async move {
+            loop {
+                let Ok((mut sock, _)) = listener.accept().await else {
+                    return;
+                };
+                let (log, answer) = (log.clone(), answer.clone());
+                tokio::spawn(async move {
+                    let mut buf = vec![0u8; 65536];
+                    let n = sock.read(&mut buf).await.unwrap_or(0);
+                    let head = String::from_utf8_lossy(&buf[..n]).to_string();
+                    let mut first = head.lines().next().unwrap_or("").split(' ');
+                    let method = first.next().unwrap_or("").to_string();
+                    let path = first.next().unwrap_or("").to_string();
+                    let auth = head
+                        .lines()
+                        .find_map(|l| {
+                            l.to_ascii_lowercase()
+                                .starts_with("authorization:")
+                                .then(|| l[14..].trim().to_string())
+                        })
+                        .unwrap_or_default();
+                    let (status, body) = answer(&method, &path, &auth);
+                    log.lock().unwrap().push((method, path, auth));
+                    let resp = format!(
+                        "HTTP/1.1 {status} X\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                        body.len()
+                    );
+                    let _ = sock.write_all(resp.as_bytes()).await;
+                });
+            }
+        });
+        (format!("http://{addr}"), seen)
+    }
+
+    /// A token shaped as a Wayfinder exchange token (its signature is not checked here).
+    fn exchange_jwt() -> String {
+        use base64::Engine as _;
+        let claims = serde_json::json!({"aud": "wayfinder", "sub": "accesstoken/pay/ci",
+            "scopes": [SCOPE_EXCHANGE, "wayfinder:system:accesstoken"]});
+        format!(
+            "eyJhbGciOiJSUzI1NiJ9.{}.c2ln",
+            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(claims.to_string())
+        )
+    }
+
+    fn client_with(url: &str, token: &str) -> Client {
+        Client::new(&ClientConfig {
+            server: url.into(),
+            token: token.into(),
+            workspace: None,
+            ca_cert_pem: None,
+        })
+        .unwrap()
+    }
+
+    fn now() -> u64 {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs()
+    }
+
+    /// Answers `/apiinfo` and `/api/v2/exchange` (the n-th exchange gives `api-n`, living
+    /// `life` seconds); API calls get 200 when `ok(authorization)`, else 401.
+    fn wayfinder(
+        life: u64,
+        ok: impl Fn(&str) -> bool + Send + Sync + 'static,
+    ) -> impl Fn(&str, &str, &str) -> (u16, String) + Send + Sync + 'static {
+        let exchanges = std::sync::atomic::AtomicUsize::new(0);
+        move |method, path, auth| match (method, path) {
+            ("GET", "/apiinfo") => (
+                200,
+                r#"{"nonResourceAPI":"/api/v2","resourceAPI":"/resources"}"#.into(),
+            ),
+            ("POST", p) if p.starts_with("/api/v2/exchange") => {
+                let n = exchanges.fetch_add(1, Ordering::SeqCst) + 1;
+                (
+                    200,
+                    format!(r#"{{"token":"api-{n}","expires":{}}}"#, now() + life),
+                )
+            }
+            _ if ok(auth) => (200, "{}".into()),
+            _ => (401, r#"{"code":401,"message":"refused"}"#.into()),
+        }
+    }
+
+    #[test]
+    fn exchange_tokens_are_told_from_plain_ones_by_their_scopes() {
+        assert!(is_exchange_token(&exchange_jwt()));
+        assert!(!is_exchange_token("wfa_0123456789"));
+        assert!(!is_exchange_token("eyJhbGciOiJSUzI1NiJ9.e30.c2ln"));
+        assert!(!is_exchange_token("a.b.c"));
+        assert_eq!(
+            format!("{:?}", Auth::new(&exchange_jwt())),
+            "Auth::Exchange(..)"
+        );
+    }
+
+    #[tokio::test]
+    async fn an_exchange_token_is_traded_as_wfclient_does_and_never_sent_to_the_api() {
+        let (url, seen) = routed(wayfinder(1800, |a| a == "Bearer api-1")).await;
+        let secret = exchange_jwt();
+        let c = client_with(&url, &secret);
+        for _ in 0..2 {
+            let got = c
+                .send(Method::GET, &format!("{url}/resources/x"), None)
+                .await;
+            assert!(got.is_ok(), "{got:?}");
+        }
+        let seen = seen.lock().unwrap().clone();
+        let bearer = format!("Bearer {secret}");
+        assert_eq!(
+            seen,
+            vec![
+                ("GET".into(), "/apiinfo".into(), String::new()),
+                (
+                    "POST".into(),
+                    "/api/v2/exchange?ttl=30m0s".into(),
+                    bearer.clone()
+                ),
+                ("GET".into(), "/resources/x".into(), "Bearer api-1".into()),
+                ("GET".into(), "/resources/x".into(), "Bearer api-1".into()),
+            ]
+        );
+    }
+
+    #[tokio::test]
+    async fn an_api_token_near_its_expiry_is_exchanged_again() {
+        // Each API token lives 30s: under REFRESH_BEFORE, so every call exchanges anew.
+        let (url, seen) = routed(wayfinder(30, |a| a.starts_with("Bearer api-"))).await;
+        let c = client_with(&url, &exchange_jwt());
+        for _ in 0..2 {
+            let got = c
+                .send(Method::GET, &format!("{url}/resources/x"), None)
+                .await;
+            assert!(got.is_ok(), "{got:?}");
+        }
+        let seen = seen.lock().unwrap().clone();
+        let api: Vec<&str> = seen
+            .iter()
+            .filter(|(_, p, _)| p == "/resources/x")
+            .map(|(_, _, a)| a.as_str())
+            .collect();
+        assert_eq!(api, ["Bearer api-1", "Bearer api-2"]);
+    }
+
+    #[tokio::test]
+    async fn a_refused_api_token_is_exchanged_again_once() {
+        let (url, seen) = routed(wayfinder(1800, |a| a == "Bearer api-2")).await;
+        let c = client_with(&url, &exchange_jwt());
+        let got = c
+            .send(Method::GET, &format!("{url}/resources/x"), None)
+            .await;
+        assert!(got.is_ok(), "{got:?}");
+        let exchanges = |seen: &Seen| {
+            seen.lock()
+                .unwrap()
+                .iter()
+                .filter(|(_, p, _)| p.starts_with("/api/v2/exchange"))
+                .count()
+        };
+        assert_eq!(exchanges(&seen), 2);
+        // Refused again after a fresh exchange: the error says the API call failed, where.
+        let (url, seen) = routed(wayfinder(1800, |_| false)).await;
+        let c = client_with(&url, &exchange_jwt());
+        let got = c
+            .send(Method::GET, &format!("{url}/resources/x"), None)
+            .await;
+        match got {
+            Err(ClientError::Api(a)) => {
+                assert_eq!(a.status, 401);
+                assert!(a.message.contains(&url), "{}", a.message);
+                assert!(a.message.contains("refused the API call"), "{}", a.message);
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(exchanges(&seen), 2, "one more exchange, not a loop");
+    }
+
+    #[tokio::test]
+    async fn a_refused_exchange_names_the_server_and_the_exchange() {
+        let (url, _) = routed(|_, path, _| {
+            if path.starts_with("/api/v2/exchange") {
+                (
+                    401,
+                    r#"{"code":401,"message":"the exchange token of accesstoken/pay/ci was revoked","detail":"Unauthorized","uri":"/api/v2/exchange","verb":"POST"}"#.into(),
+                )
+            } else {
+                (404, "{}".into())
+            }
+        })
+        .await;
+        let got = client_with(&url, &exchange_jwt())
+            .send(Method::GET, &format!("{url}/resources/x"), None)
+            .await;
+        let e = got.unwrap_err();
+        assert!(
+            matches!(e, ClientError::Exchange { status: 401, .. }),
+            "{e:?}"
+        );
+        let text = e.to_string();
+        for needle in [
+            url.as_str(),
+            "refused to exchange",
+            "was revoked",
+            "/api/v2/exchange",
+        ] {
+            assert!(text.contains(needle), "{needle:?} not in {text}");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_plain_token_is_sent_as_it_is() {
+        let (url, seen) = routed(|_, _, a| {
+            if a == "Bearer wfa_plain" {
+                (200, "{}".into())
+            } else {
+                (401, "{}".into())
+            }
+        })
+        .await;
+        let got = client_with(&url, "wfa_plain")
+            .send(Method::GET, &format!("{url}/resources/x"), None)
+            .await;
+        assert!(got.is_ok(), "{got:?}");
+        assert_eq!(seen.lock().unwrap().len(), 1);
     }
 
     #[tokio::test]

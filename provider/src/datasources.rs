@@ -11,10 +11,7 @@
 
 use std::collections::BTreeMap;
 
-use wayfinder_model::kinds::{
-    CLUSTER, CLUSTER_NETWORK_PLAN, CLUSTER_PLAN, COMPUTE_TEMPLATE, KindInfo, PROVISIONING_POLICY,
-    WORKSPACE,
-};
+use wayfinder_model::kinds::{self, ACCESS_TOKEN, CLUSTER, KindInfo, PROVISIONING_POLICY};
 use wayfinder_model::shape::Field;
 use wayfinder_model::{Scope, common::CLOUDS};
 
@@ -44,16 +41,26 @@ pub struct DataSourceType {
     source: Source,
 }
 
-/// Every data source the provider serves.
+/// The kinds with no data source reading one object: an access token (its secret is shown
+/// once, and reading a token's metadata is not what a configuration needs), and the
+/// provisioning policy, whose data source is the *effective* policy instead.
+pub const NOT_READ: &[&KindInfo] = &[&ACCESS_TOKEN, &PROVISIONING_POLICY];
+
+/// Every data source the provider serves: one per kind of the model's registry (in its
+/// order) but [`NOT_READ`], the cluster with its status, then the effective provisioning
+/// policy.
 pub fn all() -> Vec<DataSourceType> {
-    vec![
-        DataSourceType::object(&CLUSTER_PLAN, None),
-        DataSourceType::object(&COMPUTE_TEMPLATE, None),
-        DataSourceType::object(&CLUSTER_NETWORK_PLAN, None),
-        DataSourceType::object(&CLUSTER, Some(status_fields(&CLUSTER))),
-        DataSourceType::object(&WORKSPACE, None),
-        DataSourceType::effective_policy(),
-    ]
+    let mut out: Vec<DataSourceType> = kinds::ALL
+        .iter()
+        .copied()
+        .filter(|k| !NOT_READ.contains(k))
+        .map(|k| {
+            let status = (k.kind == CLUSTER.kind).then(|| status_fields(k));
+            DataSourceType::object(k, status)
+        })
+        .collect();
+    out.push(DataSourceType::effective_policy());
+    out
 }
 
 impl DataSourceType {
@@ -325,12 +332,14 @@ fn describe(at: &ObjectAddress, kind: &KindInfo) -> String {
 
 fn article(kind: &str) -> String {
     let words = wayfinder_model::naming::snake_case(kind).replace('_', " ");
-    format!("a {words}")
+    let an = words.starts_with(['a', 'e', 'i', 'o', 'u']);
+    format!("{} {words}", if an { "an" } else { "a" })
 }
 
 fn read_error(type_name: &str, e: &ClientError) -> Vec<Diagnostic> {
     let summary = match e {
         ClientError::Api(api) if api.status == 401 => "Wayfinder did not accept the token",
+        ClientError::Exchange { .. } => "Wayfinder did not exchange the access token",
         ClientError::Api(api) if api.status == 403 => "Not allowed to read this",
         ClientError::Unreachable { .. } => "Cannot reach the Wayfinder API",
         ClientError::TimedOut { .. } => "The Wayfinder API did not answer in time",
@@ -382,14 +391,28 @@ mod tests {
         assert_eq!(
             names,
             [
-                "wayfinder_cluster_plan",
                 "wayfinder_compute_template",
-                "wayfinder_cluster_network_plan",
                 "wayfinder_cluster",
                 "wayfinder_workspace",
+                "wayfinder_stage",
+                "wayfinder_cloud_identity",
+                "wayfinder_cloud_access_config",
+                "wayfinder_cluster_network_plan",
+                "wayfinder_assignable_network",
+                "wayfinder_package_repository",
+                "wayfinder_package",
+                "wayfinder_cluster_plan",
+                "wayfinder_global_cluster_policy",
+                "wayfinder_global_access_policy",
+                "wayfinder_global_access_role",
                 "wayfinder_provisioning_policy"
             ]
         );
+        // Every reference the compiler may look up on the server has its data source.
+        for r in kinds::REFERENCES.iter().filter(|r| r.lookup) {
+            let ty = wayfinder_model::naming::resource_type(r.to.kind);
+            assert!(names.contains(&ty), "{} {} → {ty}", r.from.kind, r.path);
+        }
         for d in all() {
             assert!(!d.schema().block.description.is_empty());
             assert!(

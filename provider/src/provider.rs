@@ -203,7 +203,7 @@ fn provider_schema() -> Schema {
         blocks: Vec::new(),
         attributes: vec![
             Attribute::plain("server", Type::String, Optional, "URL of the Wayfinder API, e.g. `https://wayfinder.example.com`. Falls back to the `WAYFINDER_SERVER` environment variable."),
-            Attribute::plain("token", Type::String, Optional, "An access token for the API. Falls back to the `WAYFINDER_TOKEN` environment variable.").sensitive(),
+            Attribute::plain("token", Type::String, Optional, "A Wayfinder access token: an AccessToken's token (an exchange token, traded for short-lived API tokens at the server's `/exchange` as Wayfinder's own clients do) or a plain API token. Falls back to the `WAYFINDER_TOKEN` environment variable.").sensitive(),
             Attribute::plain("workspace", Type::String, Optional, "The default workspace for workspaced resources. Falls back to the `WAYFINDER_WORKSPACE` environment variable."),
             Attribute::plain("ca_cert_pem", Type::String, Optional, "PEM certificate(s) of the certificate authority that signed the API's TLS certificate, when it is not publicly trusted."),
         ],

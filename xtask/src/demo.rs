@@ -526,8 +526,13 @@ fn next_commands(layout: &Layout, url: &str) {
         "examples/ci/pipeline.sh {}       # the CI job: plan, cost and policy, apply",
         shown(&layout.workspace)
     ));
+    // The member's token is an exchange token: traded for an API token first, as
+    // Wayfinder's clients (and the provider) do.
     detail(format_args!(
-        "curl -s -H \"Authorization: Bearer $WAYFINDER_TOKEN\" {url}/resources/compute.appvia.io/v2beta2/workspaces/pay/clusters/payments-dev"
+        "API_TOKEN=$(curl -s -X POST -H \"Authorization: Bearer $WAYFINDER_TOKEN\" '{url}/api/v2/exchange?ttl=30m' | sed 's/.*\"token\":\"\\([^\"]*\\)\".*/\\1/')   # exchange the member's token"
+    ));
+    detail(format_args!(
+        "curl -s -H \"Authorization: Bearer $API_TOKEN\" {url}/resources/compute.appvia.io/v2beta2/workspaces/pay/clusters/payments-dev"
     ));
     detail(format_args!(
         "WAYFINDER_TOKEN=$(cat {}) terraform -chdir={} plan   # the administrator's side",

@@ -24,7 +24,45 @@ impl<'c> Plan<'c> {
         diagnostics: &mut Vec<Diagnostic>,
     ) -> Option<Self> {
         let cloud = cloud_for_provider(&spec.provider)?;
-        let choices = spec.choices.as_deref().cloned().unwrap_or_default();
+        // The plan's choices, or Wayfinder's behaviour over the compute templates among the
+        // definitions: the model's answer, as the server's.
+        let choices = spec
+            .effective_choices(|| {
+                catalog
+                    .of_kind("ComputeTemplate")
+                    .filter_map(|e| match &e.def.object {
+                        Object::ComputeTemplate(t) => {
+                            Some((e.name.clone(), t.spec.provider.clone()))
+                        }
+                        _ => None,
+                    })
+                    .collect()
+            })
+            .into_owned();
+        if spec.choices.is_none() {
+            let offered = choices
+                .compute_templates
+                .as_ref()
+                .map(|c| c.permitted().join(", "))
+                .unwrap_or_default();
+            diagnostics.push(
+                catalog
+                    .at(
+                        index,
+                        &FieldPath::root().field("spec"),
+                        format!(
+                            "no spec.choices: clusters get Wayfinder's behaviour — they may define node pools (within the provisioning policies) and choose a compute template of provider {}; {}",
+                            spec.provider,
+                            if offered.is_empty() {
+                                "the definitions have none, so the self-service module asks for node pools only".to_string()
+                            } else {
+                                format!("the self-service module offers those among the definitions ({offered}); the server also accepts its other {} templates", spec.provider)
+                            }
+                        ),
+                    )
+                    .notice(),
+            );
+        }
         let offered: Vec<String> = choices
             .compute_templates
             .as_ref()
@@ -78,22 +116,6 @@ impl<'c> Plan<'c> {
                     });
                 }
             }
-        }
-        let has_pools_choice = choices
-            .node_pools
-            .as_ref()
-            .is_some_and(|n| n.allow_override == Some(true));
-        let has_default_template = choices
-            .compute_templates
-            .as_ref()
-            .is_some_and(|c| c.default.is_some());
-        if !has_pools_choice && !has_default_template {
-            diagnostics.push(catalog.at(
-                index,
-                &FieldPath::root().field("spec").field("choices"),
-                "clusters built from this plan would have no node pools: give choices.computeTemplates a default, or allow node-pool overrides (choices.nodePools.allowOverride: true)".to_string(),
-            ));
-            return None;
         }
         if !missing.is_empty() {
             diagnostics.push(

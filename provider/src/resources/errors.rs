@@ -34,6 +34,7 @@ pub(crate) fn diagnostics(
             ClientError::TimedOut { .. } => "The Wayfinder API did not answer in time",
             ClientError::Config(_) => "Invalid provider configuration",
             ClientError::Stopped { .. } => "Operation cancelled",
+            ClientError::Exchange { .. } => "Wayfinder did not exchange the access token",
             _ => "Unexpected response from the Wayfinder API",
         };
         return vec![error(

@@ -125,9 +125,20 @@ pub fn stage(name: &str) -> Value {
 /// Creates AccessToken `name` in workspace `ws` with `roles` (`owner`, `member`) and
 /// returns its secret (shown once).
 pub fn access_token(api: &ApiClient, ws: &str, name: &str, roles: &[&str]) -> String {
+    access_token_for(api, ws, name, roles, "2h")
+}
+
+/// [`access_token`] living `ttl` (a token that mints others must outlive them).
+pub fn access_token_for(
+    api: &ApiClient,
+    ws: &str,
+    name: &str,
+    roles: &[&str],
+    ttl: &str,
+) -> String {
     let body = json!({"apiVersion": "org.appvia.io/v2beta1", "kind": "AccessToken",
         "metadata": {"name": name},
-        "spec": {"description": "acceptance test", "roles": roles, "ttl": "2h"}});
+        "spec": {"description": "acceptance test", "roles": roles, "ttl": ttl}});
     let created = create(api, &body, Some(ws));
     created["status"]["token"]
         .as_str()

@@ -367,9 +367,37 @@ pub fn find_tokens(text: &str, prefix: &str) -> Vec<String> {
     found
 }
 
+/// Every distinct JSON Web Token in `text` (three base64url parts, the first `eyJ`), in
+/// order of first appearance: the control plane's exchange and API tokens on the wire.
+pub fn find_jwts(text: &str) -> Vec<String> {
+    let mut found: Vec<String> = Vec::new();
+    let mut rest = text;
+    while let Some(i) = rest.find("eyJ") {
+        let tail = &rest[i..];
+        let len = tail
+            .find(|c: char| !(c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.'))
+            .unwrap_or(tail.len());
+        let token = &tail[..len];
+        if token.split('.').count() == 3
+            && token.split('.').all(|p| !p.is_empty())
+            && !found.iter().any(|f| f == token)
+        {
+            found.push(token.to_string());
+        }
+        rest = &rest[i + len.max(3)..];
+    }
+    found
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn jwts_are_found_whole() {
+        let text = r#"{"token":"eyJa.eyJb.c-_d"} Bearer eyJa.eyJb.c-_d, eyJnot.whole x eyJe.f.g"#;
+        assert_eq!(find_jwts(text), ["eyJa.eyJb.c-_d", "eyJe.f.g"]);
+    }
 
     #[test]
     fn tokens_are_found_by_prefix() {

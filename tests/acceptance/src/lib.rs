@@ -356,12 +356,43 @@ pub fn compute_template_path(name: Option<&str>) -> String {
     }
 }
 
-/// A small blocking client for out-of-band reads and writes.
+/// A small blocking client for out-of-band reads and writes. Given a Wayfinder exchange
+/// token (an AccessToken's token: a JWT whose `scopes` hold `wayfinder:auth:exchange`), it
+/// does what Wayfinder's clients do: trades it at `POST /api/v2/exchange?ttl=30m0s` for an
+/// API token, sends that, and exchanges again before it expires or when the API answers
+/// `401`. Any other token is sent as it is.
 #[derive(Debug, Clone)]
 pub struct ApiClient {
     base: String,
     token: Option<String>,
+    /// The API token last exchanged for `token` and its expiry (Unix seconds), when
+    /// `token` is an exchange token.
+    exchanged: Option<ExchangedSlot>,
     http: reqwest::blocking::Client,
+}
+
+/// The last API token exchanged and its expiry (Unix seconds), shared by clones.
+type ExchangedSlot = std::sync::Arc<std::sync::Mutex<Option<(String, u64)>>>;
+
+/// Whether `token` is a Wayfinder exchange token, read as Wayfinder's Go client reads it
+/// (the JWT's claims, unverified).
+pub fn is_exchange_token(token: &str) -> bool {
+    use base64::Engine as _;
+    token
+        .split('.')
+        .nth(1)
+        .and_then(|c| {
+            base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .decode(c)
+                .ok()
+        })
+        .and_then(|b| serde_json::from_slice::<Value>(&b).ok())
+        .and_then(|c| {
+            c["scopes"]
+                .as_array()
+                .map(|a| a.iter().any(|s| s == "wayfinder:auth:exchange"))
+        })
+        .unwrap_or(false)
 }
 
 /// An API answer.
@@ -379,23 +410,82 @@ impl ApiClient {
             .timeout(Duration::from_secs(30))
             .build()
             .expect("building an HTTP client");
+        let exchanged = token
+            .filter(|t| is_exchange_token(t))
+            .map(|_| std::sync::Arc::new(std::sync::Mutex::new(None)));
         ApiClient {
             base: base.trim_end_matches('/').to_string(),
             token: token.map(str::to_string),
+            exchanged,
             http,
         }
     }
 
-    /// Sends a request; `path` starts with `/`. Panics only when the server cannot be reached.
+    /// The token to send: the API token exchanged for an exchange token (anew when
+    /// `force`, or within a minute of its expiry), else the token as given.
+    fn bearer(&self, force: bool) -> Option<String> {
+        let token = self.token.as_ref()?;
+        let Some(slot) = &self.exchanged else {
+            return Some(token.clone());
+        };
+        let mut slot = slot.lock().unwrap_or_else(|e| e.into_inner());
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_secs();
+        if !force
+            && let Some((t, exp)) = slot.as_ref()
+            && *exp > now + 60
+        {
+            return Some(t.clone());
+        }
+        let url = format!("{}/api/v2/exchange?ttl=30m0s", self.base);
+        let resp = self
+            .http
+            .post(&url)
+            .bearer_auth(token)
+            .send()
+            .unwrap_or_else(|e| panic!("POST {url}: {e}"));
+        let status = resp.status().as_u16();
+        let answer: Value = resp.json().unwrap_or(Value::Null);
+        assert_eq!(
+            status, 200,
+            "exchanging the access token at {url}: {answer}"
+        );
+        let api = answer["token"]
+            .as_str()
+            .expect("an exchanged token")
+            .to_string();
+        let exp = answer["expires"].as_u64().expect("its expiry");
+        *slot = Some((api.clone(), exp));
+        Some(api)
+    }
+
+    /// Sends a request; `path` starts with `/`. Panics only when the server cannot be
+    /// reached (or refuses to exchange an exchange token).
     pub fn request(
         &self,
         method: reqwest::Method,
         path: &str,
         body: Option<&Value>,
     ) -> ApiResponse {
+        let mut answer = self.request_once(&method, path, body, false);
+        if answer.status == 401 && self.exchanged.is_some() {
+            answer = self.request_once(&method, path, body, true);
+        }
+        answer
+    }
+
+    fn request_once(
+        &self,
+        method: &reqwest::Method,
+        path: &str,
+        body: Option<&Value>,
+        refresh: bool,
+    ) -> ApiResponse {
         let url = format!("{}{path}", self.base);
         let mut req = self.http.request(method.clone(), &url);
-        if let Some(token) = &self.token {
+        if let Some(token) = self.bearer(refresh) {
             req = req.bearer_auth(token);
         }
         if let Some(body) = body {

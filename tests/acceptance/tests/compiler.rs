@@ -164,13 +164,26 @@ fn the_golden_modules_pass_fmt_validate_and_test() {
 
 /// The example definitions, as the model reads them.
 fn example_objects() -> Vec<wayfinder_model::Object> {
-    let dir = repo_root().join("examples/definitions");
-    let mut files: Vec<PathBuf> = fs::read_dir(&dir)
-        .expect("examples/definitions")
-        .flatten()
-        .map(|e| e.path())
-        .filter(|p| p.extension().is_some_and(|e| e == "yaml" || e == "yml"))
-        .collect();
+    objects_in(&repo_root().join("examples/definitions"))
+}
+
+/// Every definition in `dir` and its subdirectories, as the model reads them, in file order.
+fn objects_in(dir: &Path) -> Vec<wayfinder_model::Object> {
+    fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
+        for e in fs::read_dir(dir)
+            .expect("a definitions directory")
+            .flatten()
+        {
+            let p = e.path();
+            if p.is_dir() {
+                walk(&p, out);
+            } else if p.extension().is_some_and(|e| e == "yaml" || e == "yml") {
+                out.push(p);
+            }
+        }
+    }
+    let mut files = Vec::new();
+    walk(dir, &mut files);
     files.sort();
     let mut objects = Vec::new();
     for file in files {
@@ -202,13 +215,33 @@ fn the_catalog_module_publishes_exactly_the_definitions() {
     require_terraform_version!(MOCK_PROVIDERS);
     let definitions = example_objects();
     assert!(definitions.len() > 20, "{} definitions", definitions.len());
+    catalog_round_trip(
+        &repo_root().join("examples/definitions"),
+        definitions,
+        "eks-general-purpose@1.3.0",
+    );
+}
+
+#[test]
+fn the_wayfinder_shaped_repositorys_catalog_applies_and_publishes_every_definition_it_holds() {
+    require_terraform_version!(MOCK_PROVIDERS);
+    // Everything but the access token, which the compiler skips.
+    let definitions: Vec<_> = objects_in(&wayfinder_repo())
+        .into_iter()
+        .filter(|o| o.kind_info().kind != "AccessToken")
+        .collect();
+    assert!(definitions.len() > 40, "{} definitions", definitions.len());
+    catalog_round_trip(&wayfinder_repo(), definitions, "eks-standard@1.2.0");
+}
+
+/// Compiles `input`, applies its catalog module to a real server, checks that the server
+/// holds exactly `definitions` (field by field), that plans are then empty, and that destroy
+/// removes them all.
+fn catalog_round_trip(input: &Path, definitions: Vec<wayfinder_model::Object>, a_plan: &str) {
     let server = Server::start();
     let api = server.client();
     let wd = Workdir::new(&server);
-    compile(
-        &repo_root().join("examples/definitions"),
-        &wd.path().join("modules"),
-    );
+    compile(input, &wd.path().join("modules"));
     wd.write_config(
         r#"module "catalog" {
   source = "./modules/catalog"
@@ -265,7 +298,7 @@ output "cluster_plan_ids" {
         ),
         "{ids}"
     );
-    assert!(ids.get("eks-general-purpose@1.3.0").is_some(), "{ids}");
+    assert!(ids.get(a_plan).is_some(), "{ids}");
 
     wd.destroy();
     for d in &definitions {
@@ -283,4 +316,262 @@ output "cluster_plan_ids" {
             d.display_name()
         );
     }
+}
+
+/// `examples/wayfinder-repo`: our own repository of the shapes and kinds of Wayfinder's
+/// published ones.
+fn wayfinder_repo() -> PathBuf {
+    repo_root().join("examples/wayfinder-repo")
+}
+
+#[test]
+fn the_wayfinder_shaped_repository_compiles_into_modules_that_pass_fmt_validate_and_test() {
+    require_terraform!();
+    let (checked, left_out) = check_modules(&wayfinder_repo());
+    report_left_out(checked, &left_out);
+}
+
+#[test]
+fn every_document_of_the_wayfinder_shaped_repository_is_admitted_by_a_real_server() {
+    let objects = objects_in(&wayfinder_repo());
+    let kinds: std::collections::BTreeSet<&str> =
+        objects.iter().map(|o| o.kind_info().kind).collect();
+    // Every kind of the model, but a Cluster (a workspace's, not an administrator's).
+    assert_eq!(
+        kinds.len(),
+        wayfinder_model::kinds::ALL.len() - 1,
+        "kinds in the repository: {kinds:?}"
+    );
+    for cloud in ["aws", "azure", "gcp"] {
+        assert!(
+            objects.iter().any(|o| matches!(o, wayfinder_model::Object::CloudAccessConfig(c) if c.spec.cloud == cloud)),
+            "no cloud access for {cloud}"
+        );
+    }
+    let server = Server::start();
+    // Panics naming any document the server refuses.
+    wayfinder_acceptance::support::create_all(&server.client(), &objects);
+    let api = server.client();
+    for o in &objects {
+        assert!(
+            api.object(
+                o.kind_info(),
+                workspace_of(o).as_deref(),
+                &o.metadata().name,
+                o.version()
+            )
+            .is_some(),
+            "{} is not on the server",
+            o.display_name()
+        );
+    }
+}
+
+#[test]
+fn the_server_and_the_compiler_agree_on_every_plan() {
+    // Every plan fixture, and plans the model refuses, each through the compiler (alone: its
+    // references are looked up on the server) and a real server's dry run.
+    let mut plans: Vec<(String, wayfinder_model::Object)> = Vec::new();
+    for dir in [
+        repo_root().join("examples/definitions"),
+        wayfinder_repo(),
+        repo_root().join("model/tests/data"),
+    ] {
+        for o in objects_in(&dir) {
+            if o.kind_info().kind == "ClusterPlan" {
+                plans.push((format!("{}: {}", dir.display(), o.display_name()), o));
+            }
+        }
+    }
+    assert!(plans.len() >= 8, "{} plans", plans.len());
+    let base = plans
+        .iter()
+        .find(|(_, o)| o.metadata().name == "eks-standard")
+        .map(|(_, o)| o.to_json())
+        .expect("eks-standard in the repository");
+    for (what, choices) in [
+        (
+            "choices leaving clusters no node pools",
+            json!({"regions": {"default": "eu-west-2"}}),
+        ),
+        (
+            "templates offered without a default",
+            json!({"computeTemplates": {"allowed": ["eks-general"]}}),
+        ),
+        (
+            "a default not among the allowed templates",
+            json!({"computeTemplates": {"default": "x", "allowed": ["eks-general"]}}),
+        ),
+    ] {
+        let mut v = base.clone();
+        v["spec"]["choices"] = choices;
+        let o = wayfinder_model::parse::object_from_value(what, 0, v).expect("a plan");
+        plans.push((what.to_string(), o));
+    }
+    let server = Server::start();
+    let api = server.client();
+    let mut verdicts = Vec::new();
+    for (what, plan) in &plans {
+        let yaml = serde_json::to_string(&plan.to_json()).expect("JSON");
+        let compiled = wayfinder_compiler::compile(
+            &[wayfinder_compiler::Source::new("plan.json", yaml)],
+            &wayfinder_compiler::CompileOptions::default(),
+        );
+        let path = format!(
+            "{}?dryRun=All",
+            wayfinder_acceptance::support::collection_path(plan.kind_info(), None)
+        );
+        let resp = api.post(&path, &wayfinder_acceptance::config::api_body(plan));
+        let admitted = (200..300).contains(&resp.status);
+        assert_eq!(
+            compiled.is_ok(),
+            admitted,
+            "{what}: the compiler says {:?}; the server answers {} {}",
+            compiled.as_ref().err(),
+            resp.status,
+            resp.text
+        );
+        verdicts.push(admitted);
+    }
+    // Both verdicts occur.
+    assert!(verdicts.iter().any(|a| *a) && verdicts.iter().any(|a| !*a));
+}
+
+#[test]
+fn a_module_referring_to_an_assignable_network_on_the_server_looks_it_up_and_applies() {
+    require_terraform_version!(MOCK_PROVIDERS);
+    let server = Server::start();
+    let api = server.client();
+    // The assignable network lives on the server only.
+    let on_server: Vec<_> = objects_in(&wayfinder_repo().join("assignablenetworks"))
+        .into_iter()
+        .filter(|o| o.metadata().name == "aws-nonprod")
+        .collect();
+    wayfinder_acceptance::support::create_all(&api, &on_server);
+    let wd = Workdir::new(&server);
+    let defs = wd.path().join("defs");
+    fs::create_dir_all(&defs).expect("defs");
+    fs::write(
+        defs.join("network.yaml"),
+        "apiVersion: networking.appvia.io/v2beta1\nkind: ClusterNetworkPlan\nmetadata:\n  name: eks-shared\nspec:\n  summary: Allocated from a range the platform already has\n  assignableNetworks: [aws-nonprod]\n  template:\n    plan: eks-shared\n    provider: aws\n    ipv4:\n      cidrBlocks:\n      - type: node\n        size: 24\n",
+    )
+    .expect("writing a definition");
+    let run = Command::new(binary("wayfinder-compile"))
+        .arg(&defs)
+        .arg("--out")
+        .arg(wd.path().join("modules"))
+        .output()
+        .expect("running wayfinder-compile");
+    let said = String::from_utf8_lossy(&run.stderr);
+    assert!(run.status.success(), "{said}");
+    assert!(
+        said.contains("warning: assignable network \"aws-nonprod\" (in workspace admin) is not among the definitions: it will be looked up on the server (data.wayfinder_assignable_network.aws_nonprod)"),
+        "{said}"
+    );
+    let main = fs::read_to_string(wd.path().join("modules/catalog/main.tf")).expect("main.tf");
+    assert!(
+        main.contains("assignable_networks = [data.wayfinder_assignable_network.aws_nonprod.name]"),
+        "{main}"
+    );
+    wd.write_config("module \"catalog\" {\n  source = \"./modules/catalog\"\n}\n");
+    wd.init();
+    wd.apply();
+    wd.plan_is_empty(false);
+    wd.plan_is_empty(true);
+    let plan = api
+        .object(
+            &wayfinder_model::kinds::CLUSTER_NETWORK_PLAN,
+            None,
+            "eks-shared",
+            None,
+        )
+        .expect("the network plan on the server");
+    assert_eq!(plan["spec"]["assignableNetworks"], json!(["aws-nonprod"]));
+    wd.destroy();
+    assert!(
+        api.object(
+            &wayfinder_model::kinds::CLUSTER_NETWORK_PLAN,
+            None,
+            "eks-shared",
+            None
+        )
+        .is_none()
+    );
+    // What was only looked up is left alone.
+    assert!(
+        api.object(
+            &wayfinder_model::kinds::ASSIGNABLE_NETWORK,
+            Some("admin"),
+            "aws-nonprod",
+            None
+        )
+        .is_some()
+    );
+}
+
+#[test]
+fn a_cluster_from_a_plan_without_choices_picks_a_template_of_its_provider_and_its_own_pools() {
+    require_terraform_version!(SELF_SERVICE_MODULES);
+    let server = Server::start();
+    let api = server.client();
+    let wd = Workdir::new(&server);
+    compile(&wayfinder_repo(), &wd.path().join("modules"));
+    let catalog = "module \"catalog\" {\n  source = \"./modules/catalog\"\n}\n";
+    wd.write_config(catalog);
+    wd.init();
+    wd.apply();
+    // eks-standard has no spec.choices: Wayfinder's behaviour. The cluster names one of the
+    // EKS templates and adds a pool of its own, within the nonprod provisioning policy.
+    let cluster = |template: &str, machine: &str| {
+        format!(
+            "{catalog}\nmodule \"cluster\" {{\n  source = \"./modules/clusters/eks-standard\"\n\n  name             = \"etl\"\n  workspace        = \"demo\"\n  stage            = \"nonprod\"\n  compute_template = \"{template}\"\n  node_pools = [\n    {{ logical_name = \"extra\", machine = \"{machine}\", size = 1 }},\n  ]\n}}\n"
+        )
+    };
+    wd.write_config(&cluster("eks-spot", "m5.large"));
+    wd.init();
+    wd.apply();
+    wd.plan_is_empty(false);
+    let stored = api
+        .get(&wayfinder_acceptance::catalog::cluster_path("demo", "etl"))
+        .body;
+    assert_eq!(
+        stored["spec"]["computeTemplate"],
+        json!("eks-spot"),
+        "{stored}"
+    );
+    assert_eq!(
+        stored["spec"]["nodePools"][0]["machine"],
+        json!("m5.large"),
+        "{stored}"
+    );
+    assert_eq!(
+        wayfinder_acceptance::catalog::cluster_phase(Some(&stored)),
+        Some("Success"),
+        "{stored}"
+    );
+    // A template of another provider, and a machine the policy does not allow: refused at
+    // plan by the module, as the server would.
+    wd.write_config(&cluster("gke-general", "m5.large"));
+    let out = wd.try_run(&["plan", "-no-color"]);
+    assert_ne!(out.code, 0, "{}", out.combined());
+    assert!(
+        out.combined()
+            .contains("offers compute templates eks-general, eks-spot"),
+        "{}",
+        out.combined()
+    );
+    wd.write_config(&cluster("eks-general", "r5.24xlarge"));
+    let out = wd.try_run(&["plan", "-no-color"]);
+    assert_ne!(out.code, 0, "{}", out.combined());
+    assert!(out.combined().contains("r5.24xlarge"), "{}", out.combined());
+    // The cluster goes first (the server refuses deleting what it depends on), then the
+    // catalog.
+    wd.write_config(catalog);
+    wd.apply();
+    wd.destroy();
+    assert_eq!(
+        api.get(&wayfinder_acceptance::catalog::cluster_path("demo", "etl"))
+            .status,
+        404
+    );
 }

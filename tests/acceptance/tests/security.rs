@@ -1,6 +1,8 @@
 //! Security, through the real Terraform CLI and a real server:
 //!
-//! - No secret leaks: the provider's token, the secret of an access token created with the
+//! - No secret leaks: the provider's token (an exchange token, a platform AccessToken's),
+//!   every API token the server exchanged it for, the administrator's token, the secret of
+//!   an access token created with the
 //!   default `store_token = false`, and the short-lived credentials of the ephemeral
 //!   `wayfinder_cluster_credentials` (token and kubeconfig) appear in none of: plan and
 //!   apply output, `terraform show -json` of the plan and of the state, the saved plan
@@ -20,7 +22,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 use wayfinder_acceptance::catalog::{self, cluster_phase, fixture, publish_platform, wait_cluster};
-use wayfinder_acceptance::faults::{Proxy, find_tokens};
+use wayfinder_acceptance::faults::{Proxy, find_jwts, find_tokens};
 use wayfinder_acceptance::support::{EPHEMERAL_RESOURCES, unzip_all};
 use wayfinder_acceptance::{
     ApiClient, REQUIRED_PROVIDERS, Server, Workdir, assert_no_crash, require_terraform,
@@ -114,10 +116,15 @@ fn no_secret_reaches_plans_state_or_logs() {
     if ephemeral {
         built_cluster(&api);
     }
+    // The provider runs as Wayfinder's clients do in CI: with an AccessToken's token (an
+    // exchange token), which it trades for short-lived API tokens.
+    // It mints the configuration's 2h tokens, so it lives longer.
+    let provider_token = catalog::access_token_for(&api, "admin", "terraform", &["admin"], "24h");
     let proxy = Proxy::start(server.url(), Duration::ZERO);
 
     let mut wd = Workdir::new(&server);
     wd.set_env("WAYFINDER_SERVER", &proxy.url());
+    wd.set_env("WAYFINDER_TOKEN", &provider_token);
     let tf_log = wd.path().join("..").join("terraform-trace.log");
     wd.set_env("TF_LOG", "trace");
     wd.set_env("TF_LOG_PATH", &tf_log.to_string_lossy());
@@ -144,7 +151,30 @@ fn no_secret_reaches_plans_state_or_logs() {
 
     // What the server handed out, seen on the wire.
     let answers = proxy.to_client();
-    let access_secrets = find_tokens(&answers, "wft_");
+    let requests = proxy.to_server();
+    let (access_secrets, api_tokens): (Vec<String>, Vec<String>) = find_jwts(&answers)
+        .into_iter()
+        .partition(|t| wayfinder_acceptance::is_exchange_token(t));
+    assert!(
+        requests.contains("POST /api/v2/exchange?ttl=30m0s"),
+        "the provider exchanged its token"
+    );
+    // The exchange token goes to the exchange only, never to the API itself.
+    let request_line_before = |i: usize| {
+        let head = &requests[..i];
+        let end = head.rfind(" HTTP/1.1\r\n").unwrap_or(0);
+        let start = head[..end].rfind("\r\n").map_or(0, |s| s + 2);
+        head[start..end].to_string()
+    };
+    let sent_to: Vec<String> = requests
+        .match_indices(provider_token.as_str())
+        .map(|(i, _)| request_line_before(i))
+        .collect();
+    assert!(
+        !sent_to.is_empty() && sent_to.iter().all(|l| l.contains("POST /api/v2/exchange")),
+        "the exchange token was sent to: {sent_to:?}"
+    );
+    assert!(!api_tokens.is_empty(), "no API token was exchanged");
     assert_eq!(
         access_secrets.len(),
         2,
@@ -165,9 +195,13 @@ fn no_secret_reaches_plans_state_or_logs() {
     assert!(access_secrets.contains(&kept), "{kept} was not on the wire");
     let discarded = access_secrets.iter().find(|s| **s != kept).unwrap().clone();
     let mut secrets = vec![
-        ("the provider's token", server.token().to_string()),
+        ("the provider's exchange token", provider_token.clone()),
+        ("the administrator's token", server.token().to_string()),
         ("the discarded access token", discarded.clone()),
     ];
+    for t in &api_tokens {
+        secrets.push(("an API token exchanged for the provider's", t.clone()));
+    }
     let mut credentials = 0;
     if ephemeral {
         for t in find_tokens(&answers, "wfc_") {
@@ -240,6 +274,47 @@ fn no_secret_reaches_plans_state_or_logs() {
             if expected { "is missing" } else { "is" }
         );
     }
+    // The key that signs the server's tokens is in the store only: in none of the places
+    // searched, in any of the encodings a key is written in.
+    let key: Vec<u8> = rusqlite::Connection::open(server.data_dir().join("wayfinder.db"))
+        .unwrap()
+        .query_row(
+            "SELECT value FROM server_keys WHERE name = 'signing-key'",
+            [],
+            |r| r.get(0),
+        )
+        .expect("the store keeps the signing key");
+    assert!(
+        key.len() > 1000,
+        "an RSA key in PKCS#8: {} bytes",
+        key.len()
+    );
+    {
+        use base64::Engine as _;
+        use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+        let std64 = STANDARD.encode(&key);
+        let encodings = [
+            ("base64", std64.clone()),
+            ("a PEM line", std64[..64].to_string()),
+            ("base64url", URL_SAFE_NO_PAD.encode(&key)),
+            ("hex", key.iter().map(|b| format!("{b:02x}")).collect()),
+        ];
+        for (encoding, text) in &encodings {
+            for (place, haystack) in &where_ {
+                assert!(
+                    !haystack.contains(text.as_str()),
+                    "the signing key ({encoding}) is in {place}"
+                );
+                searched += 1;
+            }
+        }
+        for (place, haystack) in &where_ {
+            assert!(
+                !haystack.contains("PRIVATE KEY"),
+                "a private key is in {place}"
+            );
+        }
+    }
     // The store and the audit log hold hashes only.
     let mut stored = Vec::new();
     for entry in std::fs::read_dir(server.data_dir()).unwrap() {
@@ -265,15 +340,16 @@ fn no_secret_reaches_plans_state_or_logs() {
             "{what} is in the audit log"
         );
     }
-    for secret in [server.token(), &kept, &discarded] {
+    for secret in [server.token(), &kept, &discarded, &provider_token] {
         assert!(
             stored.contains(&sha256_hex(secret)),
             "the store keeps the token's hash"
         );
     }
     println!(
-        "searched {} secrets ({credentials} credentials tokens) in {} places: {searched} checks, none found; \
+        "{} API tokens exchanged; searched {} secrets ({credentials} credentials tokens) and the signing key in {} places: {searched} checks, none found; \
          the store and audit log hold hashes only; the control (store_token = true) found in the state only",
+        api_tokens.len(),
         secrets.len(),
         where_.len()
     );
