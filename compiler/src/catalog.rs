@@ -757,6 +757,28 @@ fn resource(catalog: &Catalog, i: usize, e: &Entry, words: &str, scoped: bool) -
             )),
         );
     }
+    // Annotations other than the publish state (which `publish_state` writes): a display
+    // name, the legacy fields a migration carries (`legacy.appvia.io/v2beta1`).
+    let annotations: Vec<(ObjectKey, Expr)> = e
+        .def
+        .object
+        .metadata()
+        .annotations
+        .iter()
+        .flatten()
+        .filter(|(k, _)| {
+            !(e.info.versioned
+                && [
+                    wayfinder_model::versioned::PUBLISHED_ANNOTATION,
+                    wayfinder_model::versioned::PUBLISH_STATE_ANNOTATION,
+                ]
+                .contains(&k.as_str()))
+        })
+        .map(|(k, v)| (ObjectKey::Map(k.clone()), Expr::string(v)))
+        .collect();
+    if !annotations.is_empty() {
+        body.attribute("annotations", Expr::Object(annotations));
+    }
     let mut dynamics = Dynamics::new();
     if scoped
         && let Some(f) = shape::find(e.info.spec, "scope")

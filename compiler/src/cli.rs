@@ -30,6 +30,12 @@ pub struct Cli {
     /// Write nothing; exit 1 if DIR does not already hold exactly what would be written.
     #[arg(long)]
     pub check: bool,
+    /// Migrate legacy v2beta1 definitions (ClusterPlan, Package, CloudAccessConfig,
+    /// CloudIdentity) instead of compiling: write the v2beta2 definitions each becomes to
+    /// DIR, one KIND-NAME.yaml per legacy definition headed by what it became and what was
+    /// carried, ready to apply to the server.
+    #[arg(long)]
+    pub migrate: bool,
 
     /// How problems are printed: `human` lines on stderr, or `json`, one object per line on
     /// stdout.
@@ -96,6 +102,10 @@ pub fn run(cli: &Cli, stdout: &mut dyn Write, stderr: &mut dyn Write) -> u8 {
         ));
     }
     let (sources, mut read_problems) = input::read_sources(&files);
+    if cli.migrate {
+        problems.append(&mut read_problems);
+        return migrate(cli, &files, &sources, problems, stdout, stderr);
+    }
     let options = CompileOptions {
         provider_version: cli.provider_version.clone(),
         generated_from: generated_from(&cli.paths, &cli.out),
@@ -190,6 +200,78 @@ pub fn run(cli: &Cli, stdout: &mut dyn Write, stderr: &mut dyn Write) -> u8 {
                 &[Diagnostic::file(
                     input::display(&cli.out),
                     format!("cannot write the module: {e}"),
+                )],
+                stdout,
+                stderr,
+            );
+            EXIT_FAILED
+        }
+    }
+}
+
+/// `--migrate`: writes (or checks) the v2beta2 definitions the legacy ones become.
+fn migrate(
+    cli: &Cli,
+    files: &[PathBuf],
+    sources: &[crate::definition::Source],
+    mut problems: Vec<Diagnostic>,
+    stdout: &mut dyn Write,
+    stderr: &mut dyn Write,
+) -> u8 {
+    let format = cli.message_format;
+    let out_display = dir_display(&cli.out);
+    let (module, notices) = match crate::migrate::migrated_module(sources, compile::MANIFEST) {
+        Ok(m) if problems.is_empty() => m,
+        Ok(_) => return fail(format, files, problems, cli.check, stdout, stderr),
+        Err(more) => {
+            problems.extend(more);
+            return fail(format, files, problems, cli.check, stdout, stderr);
+        }
+    };
+    report(format, &notices, stdout, stderr);
+    let migrated = plural(notices.len(), "legacy definition");
+    if cli.check {
+        return match output::check(&cli.out, &module) {
+            Ok(m) if m.is_empty() => {
+                let _ = writeln!(stderr, "{out_display} is up to date ({migrated} migrated)");
+                EXIT_OK
+            }
+            Ok(m) => {
+                let paths: Vec<&str> = m.iter().map(Mismatch::path).collect();
+                let _ = writeln!(
+                    stderr,
+                    "{out_display} is out of date: {} differ from the migrated definitions; run wayfinder-compile --migrate without --check to update it",
+                    paths.join(", ")
+                );
+                EXIT_FAILED
+            }
+            Err(e) => {
+                report(
+                    format,
+                    &[Diagnostic::file(input::display(&cli.out), e.to_string())],
+                    stdout,
+                    stderr,
+                );
+                EXIT_FAILED
+            }
+        };
+    }
+    match output::write(&cli.out, &module) {
+        Ok(r) => {
+            let _ = writeln!(
+                stderr,
+                "migrated {migrated} into {out_display} ({} written, {} unchanged)",
+                plural(r.written.len(), "file"),
+                r.unchanged.len()
+            );
+            EXIT_OK
+        }
+        Err(e) => {
+            report(
+                format,
+                &[Diagnostic::file(
+                    input::display(&cli.out),
+                    format!("cannot write the migrated definitions: {e}"),
                 )],
                 stdout,
                 stderr,

@@ -53,7 +53,9 @@ pub struct Compiled {
 
 /// Parses and validates every source; returns every definition of a catalog kind and every
 /// problem found in any of them (parse errors, validation errors, duplicate `kind`+`name`),
-/// with a warning for each definition of a kind no module holds (skipped, with why).
+/// with a warning for each definition of a kind no module holds (skipped, with why). Legacy
+/// documents are migrated ([`crate::migrate`]); each migration is a notice among the
+/// problems.
 pub fn load(sources: &[Source]) -> (Vec<Definition>, Vec<Diagnostic>) {
     let mut definitions = Vec::new();
     let mut problems = Vec::new();
@@ -66,8 +68,8 @@ pub fn load(sources: &[Source]) -> (Vec<Definition>, Vec<Diagnostic>) {
     for source in sources {
         // Documents that parse are still validated when a neighbour does not, so that
         // every problem is reported in one run.
-        let (docs, errors) = wayfinder_model::read_yaml_documents(&source.name, &source.text);
-        problems.extend(errors.iter().map(Diagnostic::from_parse_error));
+        let (docs, _, diagnostics) = crate::migrate::read(source);
+        problems.extend(diagnostics);
         for doc in docs {
             let kind = doc.object.kind_info().kind;
             if !CATALOG_KINDS.contains(&kind) {

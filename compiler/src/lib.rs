@@ -11,7 +11,12 @@
 //! ```text
 //! wayfinder-compile PATH... --out DIR [--check] [--message-format human|json]
 //!                   [--provider-version CONSTRAINT]
+//! wayfinder-compile --migrate PATH... --out DIR [--check]
 //! ```
+//!
+//! Legacy `v2beta1` definitions (ClusterPlan, Package, CloudAccessConfig, CloudIdentity)
+//! are migrated on the way in ([`migrate`]), each migration said in a notice; `--migrate`
+//! writes the `v2beta2` definitions they become instead of compiling.
 //!
 //! Exit status: 0 on success; 1 when any input has a problem (all are reported, nothing is
 //! written), when `--check` finds DIR out of date, or when writing fails; 2 for usage
@@ -26,6 +31,7 @@ pub mod definition;
 pub mod diagnostic;
 pub mod hcl;
 pub mod input;
+pub mod migrate;
 pub mod module;
 pub mod output;
 pub mod shapes;

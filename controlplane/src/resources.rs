@@ -46,6 +46,7 @@ use axum::http::{HeaderName, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 use wayfinder_model::kinds::{self, ACCESS_TOKEN, CLUSTER, KindInfo, WORKSPACE};
+use wayfinder_model::legacy::{self, LegacyKind};
 use wayfinder_model::{Object, Scope};
 
 use crate::admission::{self, Admitted, Operation};
@@ -75,6 +76,10 @@ pub struct Target {
     /// `None` for the collection.
     pub name: Option<String>,
     pub version: VersionSel,
+    /// Set when the path names a legacy version of the kind ([`wayfinder_model::legacy`]):
+    /// the request is converted to the storage version ([`Target::kind`]) and the answer
+    /// back, or refused with how to migrate.
+    pub legacy: Option<&'static LegacyKind>,
 }
 
 /// Every kind the model knows is served.
@@ -138,6 +143,17 @@ pub fn resolve(rest: &str) -> Result<Target, ApiError> {
         (None, &segments[2], &segments[3..])
     };
     let Some(kind) = kinds::by_plural(group, version, plural) else {
+        if let Some(old) = legacy::by_plural(group, version, plural) {
+            // The same path at the storage version, marked as reached through the legacy one.
+            let current = rest.replacen(
+                &format!("{group}/{version}/"),
+                &format!("{group}/{}/", old.current.version),
+                1,
+            );
+            let mut t = resolve(&current)?;
+            t.legacy = Some(old);
+            return Ok(t);
+        }
         return Err(ApiError::not_found(format!(
             "the server does not serve {group}/{version}/{plural}; served: {}",
             served_list()
@@ -166,6 +182,7 @@ pub fn resolve(rest: &str) -> Result<Target, ApiError> {
             workspace: workspace.clone(),
             name: Some(name.clone()),
             version,
+            legacy: None,
         })
     };
     let not_versioned = || {
@@ -181,6 +198,7 @@ pub fn resolve(rest: &str) -> Result<Target, ApiError> {
             workspace: workspace.clone(),
             name: None,
             version: VersionSel::Latest,
+            legacy: None,
         }),
         [name] => item(name, VersionSel::Latest),
         [name, v] if v == "versions" => {
@@ -337,6 +355,9 @@ pub async fn handle(
         principal,
         params,
     };
+    if let Some(old) = target.legacy {
+        return ctx.legacy(&target, old, &method, uri.path(), body).await;
+    }
     let collection = target.name.is_none();
     let all_versions = target.version == VersionSel::All;
     match &method {
@@ -389,6 +410,58 @@ fn describe(kind: &KindInfo, ws: Option<&str>, name: &str, version: Option<&str>
 }
 
 impl Ctx {
+    /// A request at a legacy version: a served one converted to the storage version and the
+    /// answer back ([`wayfinder_model::legacy::to_current`], [`to_legacy`](wayfinder_model::legacy::to_legacy));
+    /// a migrated one refused, saying how to migrate.
+    async fn legacy(
+        &self,
+        t: &Target,
+        old: &'static LegacyKind,
+        method: &Method,
+        path: &str,
+        body: Result<Bytes, BytesRejection>,
+    ) -> Result<Response, ApiError> {
+        if let Some(refusal) = old.refusal() {
+            return Err(match *method {
+                Method::POST | Method::PUT => {
+                    let mut details =
+                        Details::object(t.kind, t.name.as_deref().unwrap_or_default());
+                    details.causes.push(Cause::field(
+                        "apiVersion",
+                        "FieldValueNotSupported",
+                        refusal.clone(),
+                    ));
+                    ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "Invalid", refusal)
+                        .with_details(details)
+                }
+                _ => ApiError::not_found(refusal),
+            });
+        }
+        let collection = t.name.is_none();
+        let answer = match *method {
+            Method::GET | Method::HEAD if collection => self.list(t).await?,
+            Method::GET | Method::HEAD => self.get(t).await?,
+            Method::POST if collection => {
+                let body = current_body(t.kind, old, &body_bytes(body)?)?;
+                self.create(t, body).await?
+            }
+            Method::PUT if !collection => {
+                let body = current_body(t.kind, old, &body_bytes(body)?)?;
+                self.update(t, body).await?
+            }
+            Method::DELETE if !collection => self.delete(t).await?,
+            ref m => {
+                let allow = if collection {
+                    "GET, POST"
+                } else {
+                    "GET, PUT, DELETE"
+                };
+                return Err(ApiError::method_not_allowed(m.as_str(), path, allow));
+            }
+        };
+        Ok(legacy_answer(answer, old).await)
+    }
+
     fn dry_run(&self) -> bool {
         self.params.dry_run
     }
@@ -993,7 +1066,95 @@ fn modified(kind: &KindInfo, name: &str, sent: &str, current: &StoredObject) -> 
 }
 
 /// Parses a request body with the model and checks it is the kind its URL serves.
+/// A request body at a legacy version as the storage version's. A body already at the
+/// storage version passes as it is; one the conversion cannot place is refused with a cause
+/// per field.
+fn current_body(kind: &'static KindInfo, old: &LegacyKind, body: &[u8]) -> Result<Bytes, ApiError> {
+    let value: Value = match serde_json::from_slice(body) {
+        Ok(v) => v,
+        // parse_body says what is wrong with it.
+        Err(_) => return Ok(Bytes::copy_from_slice(body)),
+    };
+    if value.get("apiVersion").and_then(Value::as_str) != Some(old.api_version().as_str()) {
+        return Ok(Bytes::copy_from_slice(body));
+    }
+    let name = value
+        .pointer("/metadata/name")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_string();
+    match legacy::to_current(&value) {
+        Ok(object) => Ok(Bytes::from(serde_json::to_vec(&object).unwrap_or_default())),
+        Err(errors) => Err(ApiError::refused(
+            kind,
+            &name,
+            errors
+                .iter()
+                .map(|e| Cause::field(e.path.to_string(), "FieldValueInvalid", e.message.clone()))
+                .collect(),
+        )),
+    }
+}
+
+/// A successful answer (an object or a list) as the legacy version shows it; anything else
+/// as it is.
+async fn legacy_answer(answer: Response, old: &LegacyKind) -> Response {
+    let (mut parts, body) = answer.into_parts();
+    let Ok(bytes) = axum::body::to_bytes(body, usize::MAX).await else {
+        return ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "InternalError",
+            "could not read the answer to convert it",
+        )
+        .into_response();
+    };
+    let as_is = |parts, bytes| Response::from_parts(parts, axum::body::Body::from(bytes));
+    if !parts.status.is_success() {
+        return as_is(parts, bytes);
+    }
+    let Ok(mut json) = serde_json::from_slice::<Value>(&bytes) else {
+        return as_is(parts, bytes);
+    };
+    let convert = |v: &mut Value| {
+        if let Ok(object) = wayfinder_model::parse::object_from_value("stored", 0, v.clone())
+            && let Some(shown) = legacy::to_legacy(old, &object)
+        {
+            *v = shown;
+        }
+    };
+    if let Some(items) = json.get_mut("items").and_then(Value::as_array_mut) {
+        items.iter_mut().for_each(convert);
+        if let Some(v) = json.get_mut("apiVersion") {
+            *v = Value::String(old.api_version());
+        }
+    } else {
+        convert(&mut json);
+    }
+    parts.headers.remove(axum::http::header::CONTENT_LENGTH);
+    Response::from_parts(
+        parts,
+        axum::body::Body::from(serde_json::to_vec(&json).unwrap_or_default()),
+    )
+}
+
 fn parse_body(kind: &'static KindInfo, body: &[u8]) -> Result<Object, ApiError> {
+    // A legacy object sent to the current version's path: say how it is handled.
+    if let Ok(value) = serde_json::from_slice::<Value>(body) {
+        let text = |k: &str| value.get(k).and_then(Value::as_str).unwrap_or_default();
+        if let Some(message) = legacy::misplaced(text("apiVersion"), text("kind")) {
+            let name = value
+                .pointer("/metadata/name")
+                .and_then(Value::as_str)
+                .unwrap_or_default();
+            let mut details = Details::object(kind, name);
+            details.causes.push(Cause::field(
+                "apiVersion",
+                "FieldValueNotSupported",
+                message.clone(),
+            ));
+            return Err(ApiError::bad_request(message).with_details(details));
+        }
+    }
     let object = wayfinder_model::parse_json("request body", body)
         .map_err(|e| ApiError::from_parse(kind, &e))?;
     let got = object.kind_info();

@@ -117,6 +117,11 @@ pub enum Reason {
     Duplicate,
     /// The field is not allowed here.
     Forbidden,
+    /// The field names another object that does not exist (yet): a stage, a plan version, a
+    /// network plan, a compute template, a package, a cloud access. A configuration that
+    /// creates that object in the same run can still succeed, so previews warn rather than
+    /// refuse.
+    NotFound,
 }
 
 impl Reason {
@@ -128,6 +133,7 @@ impl Reason {
             Reason::NotSupported => "FieldValueNotSupported",
             Reason::Duplicate => "FieldValueDuplicate",
             Reason::Forbidden => "FieldValueForbidden",
+            Reason::NotFound => "FieldValueNotFound",
         }
     }
 }

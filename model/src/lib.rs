@@ -15,6 +15,10 @@
 //! metadata, [`common`] the pieces several kinds use and [`versioned`] the publish state of
 //! versioned kinds.
 //!
+//! **Legacy versions**: [`legacy`] reads the `v2beta1` shapes Wayfinder has moved on from
+//! (ClusterPlan, Package, CloudAccessConfig, CloudIdentity) and converts them to and from
+//! the current ones, carrying what has no counterpart.
+//!
 //! **The engine**, what admission, the preview and the compiler call: [`resolve`] looks a
 //! Cluster's references up into a [`resolved`] cluster; [`policy`] works out the effective
 //! provisioning policy and checks a cluster against it; [`cost`] estimates its monthly cost
@@ -41,6 +45,7 @@ pub mod compute;
 pub mod cost;
 pub mod error;
 pub mod kinds;
+pub mod legacy;
 pub mod limits;
 pub mod meta;
 pub mod naming;
@@ -65,6 +70,7 @@ pub use compute::{ComputeTemplate, ComputeTemplateSpec, NodePool};
 pub use cost::{Catalog, Estimate, estimate, estimate_cluster, estimate_resolution};
 pub use error::{FieldError, FieldPath, ParseError, PathSegment, ValidationErrors};
 pub use kinds::{KindInfo, Object, Scope};
+pub use legacy::{Migrated, read_yaml_documents_migrating};
 pub use meta::ObjectMeta;
 pub use object::{Spec, Status, Typed};
 pub use parse::{Document, parse_json, parse_yaml_documents, read_yaml_documents};

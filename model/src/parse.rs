@@ -47,8 +47,27 @@ pub fn parse_yaml_documents(
 
 /// Reads every document of a YAML stream: the objects that parsed, and an error for each
 /// document that did not. Empty documents are skipped. A syntax error ends the stream, as
-/// the parser cannot resynchronise after it.
+/// the parser cannot resynchronise after it. (`crate::legacy::read_yaml_documents_migrating`
+/// also migrates legacy documents.)
 pub fn read_yaml_documents(source_name: &str, text: &str) -> (Vec<Document>, Vec<ParseError>) {
+    let (docs, _, errors) = read_stream::<()>(source_name, text, &|_| None);
+    (docs, errors)
+}
+
+/// What a document-level conversion makes of a document it takes: a value, or errors at
+/// field paths.
+pub(crate) type Converted<M> = Result<M, Vec<(FieldPath, String)>>;
+
+/// [`read_yaml_documents`], with `convert` offered every document first: the documents it
+/// takes (`Some`) are converted instead of read as objects, and returned with their index
+/// and span index; their errors are located like any other's.
+#[allow(clippy::type_complexity)]
+pub(crate) fn read_stream<M>(
+    source_name: &str,
+    text: &str,
+    convert: &dyn Fn(&serde_json::Value) -> Option<Converted<M>>,
+) -> (Vec<Document>, Vec<(usize, M, SpanIndex)>, Vec<ParseError>) {
+    let mut migrations = Vec::new();
     let mut objects = Vec::new();
     // Errors with the part of the field they are about, to be located once the stream is
     // read; a syntax error comes located.
@@ -58,9 +77,29 @@ pub fn read_yaml_documents(source_name: &str, text: &str) -> (Vec<Document>, Vec
     for (index, de) in serde_yaml_ng::Deserializer::from_str(text).enumerate() {
         match serde_json::Value::deserialize(de) {
             Ok(serde_json::Value::Null) => {}
-            Ok(value) => match read_object(source_name, index, value) {
-                Ok(object) => objects.push((index, object)),
-                Err((e, anchor)) => errors.push((e, Some(anchor))),
+            Ok(value) => match convert(&value) {
+                Some(Ok(m)) => migrations.push((index, m)),
+                Some(Err(es)) => {
+                    let name = document_name(&value);
+                    for (path, message) in es {
+                        let anchor = Anchor::of_message(&message);
+                        errors.push((
+                            ParseError {
+                                source_name: source_name.to_string(),
+                                document: index,
+                                location: None,
+                                object: name.clone(),
+                                path,
+                                message,
+                            },
+                            Some(anchor),
+                        ));
+                    }
+                }
+                None => match read_object(source_name, index, value) {
+                    Ok(object) => objects.push((index, object)),
+                    Err((e, anchor)) => errors.push((e, Some(anchor))),
+                },
             },
             Err(e) => {
                 let location = e.location().map(|l| (l.line(), l.column()));
@@ -99,7 +138,18 @@ pub fn read_yaml_documents(source_name: &str, text: &str) -> (Vec<Document>, Vec
             spans: spans(index),
         })
         .collect();
-    (docs, errors)
+    let migrations = migrations
+        .into_iter()
+        .map(|(index, m)| (index, m, spans(index)))
+        .collect();
+    (docs, migrations, errors)
+}
+
+/// `Kind/name` of a document, for errors.
+fn document_name(value: &serde_json::Value) -> Option<String> {
+    let kind = value.get("kind")?.as_str()?;
+    let name = value.get("metadata")?.get("name")?.as_str()?;
+    Some(format!("{kind}/{name}"))
 }
 
 /// Parses one JSON object, such as an API request body.

@@ -365,6 +365,13 @@ impl Resolver<'_> {
         self.push(&p, Reason::Invalid, message);
     }
 
+    /// Something the plan names does not exist (yet): reported at `spec.plan`, the message
+    /// naming the missing object first.
+    fn push_plan_missing(&mut self, message: String) {
+        let p = self.spec.field("plan");
+        self.push(&p, Reason::NotFound, message);
+    }
+
     fn stage(&mut self) {
         let stage = &self.cluster.spec.stage;
         if self.view.get(&STAGE, None, stage, None).is_none() {
@@ -372,7 +379,7 @@ impl Resolver<'_> {
             let p = self.spec.field("stage");
             self.push(
                 &p,
-                Reason::Invalid,
+                Reason::NotFound,
                 format!(
                     "stage {stage:?} does not exist; {}",
                     listing("stages", stages)
@@ -413,7 +420,7 @@ impl Resolver<'_> {
                 let plans = names(&self.view.list(&CLUSTER_PLAN, None));
                 self.push(
                     &name_path,
-                    Reason::Invalid,
+                    Reason::NotFound,
                     format!(
                         "cluster plan {name:?} does not exist; {}",
                         listing("cluster plans", plans)
@@ -424,8 +431,10 @@ impl Resolver<'_> {
             _ => {
                 self.push(
                     &version_path,
-                    Reason::Invalid,
-                    format!("cluster plan {name} has no version {version:?}; {use_instead}"),
+                    Reason::NotFound,
+                    format!(
+                        "cluster plan {name} version {version:?} does not exist; {use_instead}"
+                    ),
                 );
                 return None;
             }
@@ -520,8 +529,8 @@ impl Resolver<'_> {
                 Some((name.clone(), n.spec.clone()))
             }
             _ => {
-                self.push_plan(format!(
-                    "cluster plan {plan_name} names network plan {name:?}, which does not exist; an administrator must create it or fix the plan"
+                self.push_plan_missing(format!(
+                    "network plan {name:?} does not exist (cluster plan {plan_name} names it); an administrator must create it or fix the plan"
                 ));
                 None
             }
@@ -570,11 +579,16 @@ impl Resolver<'_> {
         let mut origins: Vec<PoolOrigin> = Vec::new();
         let mut template = None;
         if let Some((name, from_cluster)) = chosen {
-            let problem = |r: &mut Self, msg: String| {
+            let problem = |r: &mut Self, msg: String, reason: Reason| {
                 if from_cluster {
-                    r.push(&template_path, Reason::Invalid, msg);
+                    r.push(&template_path, reason, msg);
                 } else {
-                    r.push_plan(format!("cluster plan {plan_name}'s default {msg}"));
+                    let (first, rest) = msg.split_once(';').unwrap_or((&msg, ""));
+                    r.push(
+                        &r.spec.field("plan"),
+                        reason,
+                        format!("{first} (the default of cluster plan {plan_name});{rest}"),
+                    );
                 }
             };
             match self
@@ -594,6 +608,7 @@ impl Resolver<'_> {
                             "compute template {name} is for {}; cluster plan {plan_name} needs one for {provider}",
                             t.spec.provider
                         ),
+                        Reason::Invalid,
                     );
                     template_problem = true;
                 }
@@ -611,6 +626,7 @@ impl Resolver<'_> {
                             "compute template {name:?} does not exist; {}",
                             listing(&format!("{provider} compute templates"), same_provider)
                         ),
+                        Reason::NotFound,
                     );
                     template_problem = true;
                 }
@@ -809,8 +825,8 @@ impl Resolver<'_> {
                         .filter_map(|o| o.version().map(str::to_string))
                         .collect();
                     versions.sort_by(|a, b| compare_versions(a, b));
-                    self.push_plan(format!(
-                        "cluster plan {plan_name} pins package {} {}, which does not exist ({}); an administrator must fix the plan",
+                    self.push_plan_missing(format!(
+                        "package {} {} does not exist (cluster plan {plan_name} pins it; {}); an administrator must fix the plan",
                         p.name,
                         p.version,
                         if versions.is_empty() {
@@ -906,7 +922,7 @@ impl Resolver<'_> {
             let Some((holder, access)) = found else {
                 self.push(
                     &name_path,
-                    Reason::Invalid,
+                    Reason::NotFound,
                     format!(
                         "cloud access {:?} does not exist in workspace {}; {}",
                         r.name,

@@ -242,7 +242,7 @@ fn the_plan_version_must_exist_and_be_published() {
     assert_eq!(
         problems_of(&with_version("9.9.9"), &view),
         [
-            "spec.plan.version: cluster plan eks-general-purpose has no version \"9.9.9\"; published versions: 1.2.0, 1.3.0"
+            "spec.plan.version: cluster plan eks-general-purpose version \"9.9.9\" does not exist; published versions: 1.2.0, 1.3.0"
         ]
     );
     assert_eq!(
@@ -330,7 +330,7 @@ fn the_plans_network_plan_must_exist_and_be_of_its_cloud() {
     assert_eq!(
         problems_of(&cluster(""), &view),
         [
-            "spec.plan: cluster plan eks-general-purpose names network plan \"eks-gone\", which does not exist; an administrator must create it or fix the plan"
+            "spec.plan: network plan \"eks-gone\" does not exist (cluster plan eks-general-purpose names it); an administrator must create it or fix the plan"
         ]
     );
     let view = world().with(
@@ -357,7 +357,7 @@ fn the_compute_template_must_exist_and_be_of_the_plans_provider() {
     assert_eq!(
         problems_of(&cluster(""), &view),
         [
-            "spec.plan: cluster plan eks-general-purpose's default compute template \"eks-gone\" does not exist; EKS compute templates: eks-general-purpose, eks-high-memory"
+            "spec.plan: compute template \"eks-gone\" does not exist (the default of cluster plan eks-general-purpose); EKS compute templates: eks-general-purpose, eks-high-memory"
         ]
     );
     assert_eq!(
@@ -511,7 +511,7 @@ fn the_plans_packages_must_exist_at_their_versions_with_their_dependencies() {
         problems_of(&cluster(""), &view),
         [
             "spec.plan: cluster plan eks-general-purpose pins package cert-manager 1.15.3-2, which depends on external-dns, which the plan does not pin; an administrator must fix the plan",
-            "spec.plan: cluster plan eks-general-purpose pins package ingress-nginx 4.11.3-1, which does not exist (there is no such package); an administrator must fix the plan",
+            "spec.plan: package ingress-nginx 4.11.3-1 does not exist (cluster plan eks-general-purpose pins it; there is no such package); an administrator must fix the plan",
         ]
     );
     let view = world().with(
@@ -521,7 +521,7 @@ fn the_plans_packages_must_exist_at_their_versions_with_their_dependencies() {
     assert_eq!(
         problems_of(&cluster(""), &view),
         [
-            "spec.plan: cluster plan eks-general-purpose pins package external-dns 8.3.9-2, which does not exist (its versions: 8.3.9-1); an administrator must fix the plan"
+            "spec.plan: package external-dns 8.3.9-2 does not exist (cluster plan eks-general-purpose pins it; its versions: 8.3.9-1); an administrator must fix the plan"
         ]
     );
 }
@@ -766,11 +766,11 @@ fn every_problem_is_reported_at_once() {
         [
             "spec.stage: stage \"qa\" does not exist; stages: nonprod, platdev, prod",
             "spec.plan.name: cluster plan eks-general-purpose is not available to workspace pay; it is available to web",
-            "spec.plan: cluster plan eks-general-purpose names network plan \"eks-gone\", which does not exist; an administrator must create it or fix the plan",
+            "spec.plan: network plan \"eks-gone\" does not exist (cluster plan eks-general-purpose names it); an administrator must create it or fix the plan",
             "spec.computeTemplate: \"eks-gone\" is not allowed by cluster plan eks-general-purpose: choose one of eks-general-purpose, eks-high-memory",
             "spec.nodePools[0].machine: \"t3.nano\" is not allowed by cluster plan eks-general-purpose: choose one of m6i.large, m6i.xlarge",
             "spec.network.size: 17 is not allowed by cluster plan eks-general-purpose: choose one of 21, 22, 23, 24",
-            "spec.plan: cluster plan eks-general-purpose pins package nope 1.0.0, which does not exist (there is no such package); an administrator must fix the plan",
+            "spec.plan: package nope 1.0.0 does not exist (cluster plan eks-general-purpose pins it; there is no such package); an administrator must fix the plan",
             "spec.cloudAccessRef.name: cloud access azure-cloudinfo is for azure; cluster plan eks-general-purpose builds clusters on aws",
             "spec.cloudAccessRef.name: cloud access azure-cloudinfo is for CostEstimates, not cluster provisioning (type Kubernetes)",
             "spec.region: \"mars-north-1\" is not allowed by cluster plan eks-general-purpose: choose one of eu-west-2, eu-west-1",

@@ -191,6 +191,9 @@ pub struct ApiError {
     pub causes: Vec<Cause>,
     /// 409 with `x-wayfinder-objectmodified: true`: our copy of the object is stale.
     pub object_modified: bool,
+    /// `details.kind` and `details.name`: the object the answer is about (for a `404`, the
+    /// one that does not exist — e.g. the workspace of a workspaced path).
+    pub about: Option<Box<(String, String)>>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -773,12 +776,17 @@ fn api_error(
                 .collect()
         })
         .unwrap_or_default();
+    let details = json.and_then(|j| j.get("details"));
+    let about = Some((text(details, "kind"), text(details, "name")))
+        .filter(|(k, n)| !k.is_empty() && !n.is_empty())
+        .map(Box::new);
     ApiError {
         status: status.as_u16(),
         reason: text(json, "reason"),
         message,
         causes,
         object_modified,
+        about,
     }
 }
 

@@ -244,14 +244,34 @@ async fn preview(ctx: &PlanContext<'_>, planned: &Value, create: bool) -> (Value
                 action: if create { "create" } else { "update" },
             };
             let mut diagnostics = errors::diagnostics(&e, &subject, &|p| r.attribute_path(p));
-            for d in &mut diagnostics {
+            let missing = errors::missing_references(&e, &subject);
+            for (i, d) in diagnostics.iter_mut().enumerate() {
                 if let Some(path) = &mut d.path {
                     point_at_pool_size(path, ctx.config);
+                }
+                if missing.get(i).copied().unwrap_or(false) {
+                    defer_to_apply(d);
                 }
             }
             (Value::Unknown, diagnostics)
         }
     }
+}
+
+/// A preview refused because something the cluster refers to does not exist yet (its
+/// workspace, stage, plan version, compute template, network plan, package or cloud access)
+/// becomes a warning: the same apply may create it. The summary still names what is
+/// missing; the real create is admitted in full at apply, and refused there with the same
+/// diagnostic (as an error) if it still does not exist or the cluster does not fit.
+fn defer_to_apply(d: &mut Diagnostic) {
+    d.severity = diag::Severity::Warning;
+    d.summary = format!(
+        "{} yet: cost and policy preview deferred to apply",
+        d.summary
+    );
+    d.detail.push_str(
+        "\n\nIf this configuration creates it, Wayfinder checks the cluster in full when it is applied (the same admission the preview runs) and refuses it then if it does not fit; if nothing creates it, the apply fails with this error. `estimated_monthly_cost` is unknown in this plan.",
+    );
 }
 
 /// A diagnostic about a whole node pool (`node_pools[1]`, e.g. the dearest pool over a cost

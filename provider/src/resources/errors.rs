@@ -48,6 +48,7 @@ pub(crate) fn diagnostics(
         message,
         causes,
         object_modified,
+        about,
     } = api;
     match (*status, reason.as_str()) {
         (422 | 400, _) if !causes.is_empty() => causes
@@ -76,7 +77,10 @@ pub(crate) fn diagnostics(
             )]
         }
         (404, _) => vec![error(
-            format!("{} does not exist", s.object),
+            match missing_other(about.as_deref(), s) {
+                Some(missing) => format!("{missing} does not exist"),
+                None => format!("{} does not exist", s.object),
+            },
             format!(
                 "The server answered 404 to {} {}: {message}",
                 s.action, s.object
@@ -125,6 +129,47 @@ pub(crate) fn diagnostics(
     }
 }
 
+/// The reason of a `422` cause whose field names an object that does not exist (yet).
+pub(crate) const NOT_FOUND_CAUSE: &str = "FieldValueNotFound";
+
+/// `Kind name` of the object a `404` says does not exist, when that is not the subject
+/// itself (the workspace of a workspaced path): the summary names what is missing.
+fn missing_other(about: Option<&(String, String)>, s: &Subject<'_>) -> Option<String> {
+    let (kind, name) = about?;
+    let subject_kind = s.object.split(' ').next().unwrap_or_default();
+    (kind != subject_kind).then(|| format!("{kind} {name}"))
+}
+
+/// Whether a failed call failed only because something the object refers to does not
+/// exist (yet), per diagnostic of [`diagnostics`] (in the same order): a `404` about
+/// another object (the workspace), or a `422` cause [`NOT_FOUND_CAUSE`]. A preview turns
+/// those into warnings, as the same apply may create what is missing.
+pub(crate) fn missing_references(e: &ClientError, s: &Subject<'_>) -> Vec<bool> {
+    let ClientError::Api(api) = e else {
+        return vec![false];
+    };
+    match api.status {
+        422 | 400 if !api.causes.is_empty() => api
+            .causes
+            .iter()
+            .map(|c| c.reason == NOT_FOUND_CAUSE)
+            .collect(),
+        404 => vec![missing_other(api.about.as_deref(), s).is_some()],
+        _ => vec![false],
+    }
+}
+
+/// The first clause of a cause's message, as a summary: `cluster plan "eks" does not
+/// exist; cluster plans: …` → `Cluster plan "eks" does not exist`.
+fn first_clause(message: &str) -> String {
+    let first = message.split(';').next().unwrap_or(message).trim();
+    let mut chars = first.chars();
+    match chars.next() {
+        Some(c) => c.to_uppercase().chain(chars).collect(),
+        None => String::new(),
+    }
+}
+
 /// One `422` cause as a diagnostic on its attribute.
 fn cause_diagnostic(c: &Cause, s: &Subject<'_>, path_of: PathOf<'_>) -> Diagnostic {
     let field = FieldPath::parse(&c.field);
@@ -162,6 +207,23 @@ fn cause_diagnostic(c: &Cause, s: &Subject<'_>, path_of: PathOf<'_>) -> Diagnost
             path,
             format!("Policy violation at{at}: {}", c.message),
             detail,
+        );
+    }
+    if c.reason == NOT_FOUND_CAUSE {
+        // The summary names what is missing, not the object being written.
+        return error_at(
+            path,
+            first_clause(&c.message),
+            format!(
+                "{} refers to it at {}: {}",
+                s.object,
+                if c.field.is_empty() {
+                    "the object"
+                } else {
+                    &c.field
+                },
+                c.message
+            ),
         );
     }
     let summary = if at.is_empty() {
@@ -214,6 +276,7 @@ mod tests {
             message: message.into(),
             causes: vec![],
             object_modified: false,
+            about: None,
         })
     }
 
@@ -272,6 +335,7 @@ mod tests {
                 ..Cause::default()
             }],
             object_modified: false,
+            about: None,
         });
         let d = diagnostics(&e, &subject(), &|_| Some(attr("node_pools")));
         assert_eq!(d.len(), 1);
@@ -288,6 +352,70 @@ mod tests {
         ] {
             assert!(d[0].detail.contains(needle), "{needle}: {}", d[0].detail);
         }
+    }
+
+    #[test]
+    fn a_404_about_another_object_names_that_object_not_the_subject() {
+        let mut e = api(
+            404,
+            "NotFound",
+            "workspace dat does not exist; workspaces: admin",
+        );
+        if let ClientError::Api(a) = &mut e {
+            a.about = Some(Box::new(("Workspace".into(), "dat".into())));
+        }
+        let s = Subject {
+            object: "Cluster dat/etl-qa".into(),
+            ..subject()
+        };
+        let d = diagnostics(&e, &s, &|_| None);
+        assert_eq!(d[0].summary, "Workspace dat does not exist");
+        assert_eq!(missing_references(&e, &s), [true]);
+        // About the subject itself: not a missing reference.
+        if let ClientError::Api(a) = &mut e {
+            a.about = Some(Box::new(("Cluster".into(), "etl-qa".into())));
+        }
+        assert_eq!(
+            diagnostics(&e, &s, &|_| None)[0].summary,
+            "Cluster dat/etl-qa does not exist"
+        );
+        assert_eq!(missing_references(&e, &s), [false]);
+    }
+
+    #[test]
+    fn a_missing_reference_cause_is_summarised_by_what_is_missing() {
+        let e = ClientError::Api(ApiError {
+            status: 422,
+            reason: "Invalid".into(),
+            message: "refused".into(),
+            causes: vec![
+                Cause {
+                    field: "spec.plan.name".into(),
+                    reason: NOT_FOUND_CAUSE.into(),
+                    message: "cluster plan \"eks\" does not exist; cluster plans: none".into(),
+                    ..Cause::default()
+                },
+                Cause {
+                    field: "spec.region".into(),
+                    reason: "FieldValueInvalid".into(),
+                    message: "not a region".into(),
+                    ..Cause::default()
+                },
+            ],
+            object_modified: false,
+            about: None,
+        });
+        let s = Subject {
+            object: "Cluster dat/etl-qa".into(),
+            ..subject()
+        };
+        let d = diagnostics(&e, &s, &|_| Some(attr("plan")));
+        assert_eq!(d[0].summary, "Cluster plan \"eks\" does not exist");
+        assert!(
+            d[0].detail
+                .starts_with("Cluster dat/etl-qa refers to it at spec.plan.name")
+        );
+        assert_eq!(missing_references(&e, &s), [true, false]);
     }
 
     #[test]

@@ -340,21 +340,31 @@ fn plan_version_and_network_problems_are_explained() {
     let api = server.client();
     publish_platform(&api);
 
-    // A version that is not published: the diagnostic lists the published ones.
+    // A version that does not exist: the same apply could create it, so the plan warns on
+    // the attribute, naming the version and listing the published ones; the apply fails
+    // with the same diagnostic as an error when nothing creates it.
     let wd = Workdir::new(&server);
     let config = cluster_config("m6i.large", 4, "").replace("\"1.3.0\"", "\"1.9.0\"");
     wd.write_config(&config);
     wd.init();
-    let out = wd.plan_expect_error("Invalid plan.version");
+    let out = wd.run(&["plan", "-input=false", "-no-color"]);
     let flat = one_line(&out.combined());
-    assert!(flat.contains("published versions: 1.3.0"), "{out}");
     assert!(
-        out.combined().contains(&format!(
-            "on main.tf line {}",
-            line_of(&config, "\"1.9.0\"")
-        )),
+        flat.contains("Warning: Cluster plan eks-general-purpose version \"1.9.0\" does not exist yet: cost and policy preview deferred to apply"),
         "{out}"
     );
+    assert!(flat.contains("published versions: 1.3.0"), "{out}");
+    let line = format!("on main.tf line {}", line_of(&config, "\"1.9.0\""));
+    assert!(out.combined().contains(&line), "{out}");
+    let out = wd.try_apply();
+    assert_ne!(out.code, 0, "{out}");
+    let flat = one_line(&out.combined());
+    assert!(
+        flat.contains("Error: Cluster plan eks-general-purpose version \"1.9.0\" does not exist"),
+        "{out}"
+    );
+    assert!(out.combined().contains(&line), "{out}");
+    assert!(server_cluster(&api).is_none());
 
     // A network no assignable range can give: a CIDR outside every range.
     let config = cluster_config("m6i.large", 4, "").replace(

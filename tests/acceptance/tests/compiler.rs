@@ -167,7 +167,9 @@ fn example_objects() -> Vec<wayfinder_model::Object> {
     objects_in(&repo_root().join("examples/definitions"))
 }
 
-/// Every definition in `dir` and its subdirectories, as the model reads them, in file order.
+/// Every definition in `dir` and its subdirectories, as the model reads them (legacy
+/// `v2beta1` ones migrated to what they become), in file order. Directories named `invalid`
+/// hold bad input on purpose and are left out.
 fn objects_in(dir: &Path) -> Vec<wayfinder_model::Object> {
     fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
         for e in fs::read_dir(dir)
@@ -175,7 +177,9 @@ fn objects_in(dir: &Path) -> Vec<wayfinder_model::Object> {
             .flatten()
         {
             let p = e.path();
-            if p.is_dir() {
+            if p.is_dir() && p.file_name().is_some_and(|n| n == "invalid") {
+                continue;
+            } else if p.is_dir() {
                 walk(&p, out);
             } else if p.extension().is_some_and(|e| e == "yaml" || e == "yml") {
                 out.push(p);
@@ -188,9 +192,11 @@ fn objects_in(dir: &Path) -> Vec<wayfinder_model::Object> {
     let mut objects = Vec::new();
     for file in files {
         let text = fs::read_to_string(&file).expect("reading a definition");
-        let docs = wayfinder_model::parse_yaml_documents(&file.to_string_lossy(), &text)
-            .unwrap_or_else(|e| panic!("{}: {e:?}", file.display()));
+        let (docs, migrated, errors) =
+            wayfinder_model::read_yaml_documents_migrating(&file.to_string_lossy(), &text);
+        assert!(errors.is_empty(), "{}: {errors:?}", file.display());
         objects.extend(docs.into_iter().map(|d| d.object));
+        objects.extend(migrated.into_iter().flat_map(|m| m.migration.objects));
     }
     objects
 }

@@ -271,7 +271,10 @@ resource "wayfinder_stage" "nonprod" {
 }
 
 resource "wayfinder_stage" "platdev" {
-  name         = "platdev"
+  name = "platdev"
+  annotations = {
+    "appvia.io/packageValidation" = "true"
+  }
   display_name = "Platform development"
   description  = "Where the platform team tries packages and plans before other stages get them"
 }
@@ -658,8 +661,11 @@ resource "wayfinder_package_repository" "jetstack" {
 }
 
 resource "wayfinder_package" "cert_manager_1_15_3_2" {
-  name              = "cert-manager"
-  publish_state     = lookup(var.package_publish_states, "cert-manager@1.15.3-2", "Published")
+  name          = "cert-manager"
+  publish_state = lookup(var.package_publish_states, "cert-manager@1.15.3-2", "Published")
+  annotations = {
+    "appvia.io/displayName" = "Certificate manager"
+  }
   description       = "Certificates issued and renewed inside the cluster"
   version           = "1.15.3-2"
   install_namespace = "cert-manager"

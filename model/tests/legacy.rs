@@ -1,0 +1,221 @@
+//! Legacy `v2beta1` definitions, data-driven: every file under `tests/data/legacy/plans` and
+//! `tests/data/legacy/others` converts, each object it becomes is valid, and the result is
+//! the expected one (`tests/data/legacy/expected/NAME.yaml`: the report as comments, then
+//! the objects); every file under `tests/data/legacy/invalid` is refused with the errors in
+//! `expected/NAME.error`. Served kinds convert back to what they were.
+//!
+//! Run with `WAYFINDER_UPDATE_GOLDEN=1` to rewrite the expected files after an intended
+//! change, and review the diff.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use serde_json::Value;
+use wayfinder_model::legacy::{self, CARRIED_ANNOTATION, Handling};
+
+fn data() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/legacy")
+}
+
+fn yaml_files(dir: &str) -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = fs::read_dir(data().join(dir))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "yaml"))
+        .collect();
+    files.sort();
+    files
+}
+
+fn read(path: &Path) -> Value {
+    let text = fs::read_to_string(path).unwrap();
+    serde_yaml_ng::from_str(&text).unwrap()
+}
+
+/// Compares `actual` with the expected file `name`, or rewrites it when asked.
+fn golden(name: &str, actual: &str) {
+    let path = data().join("expected").join(name);
+    if std::env::var_os("WAYFINDER_UPDATE_GOLDEN").is_some() {
+        fs::create_dir_all(path.parent().unwrap()).unwrap();
+        fs::write(&path, actual).unwrap();
+        return;
+    }
+    let expected = fs::read_to_string(&path).unwrap_or_else(|e| {
+        panic!(
+            "{}: {e}; run with WAYFINDER_UPDATE_GOLDEN=1",
+            path.display()
+        )
+    });
+    assert_eq!(
+        actual,
+        expected,
+        "{} differs; rerun with WAYFINDER_UPDATE_GOLDEN=1 if the change is intended",
+        path.display()
+    );
+}
+
+fn stem(p: &Path) -> String {
+    p.file_stem().unwrap().to_string_lossy().into_owned()
+}
+
+#[test]
+fn every_legacy_plan_migrates_to_a_valid_plan_and_compute_template() {
+    let files = yaml_files("plans");
+    assert_eq!(
+        files.len(),
+        9,
+        "nine plans, as Wayfinder's example repository has"
+    );
+    let mut providers = std::collections::BTreeSet::new();
+    for f in files {
+        let m = legacy::migrate(&read(&f)).unwrap_or_else(|e| panic!("{}: {e:?}", f.display()));
+        assert_eq!(
+            m.objects[0].kind_info().kind,
+            "ClusterPlan",
+            "{}",
+            f.display()
+        );
+        assert_eq!(
+            m.objects[1].kind_info().kind,
+            "ComputeTemplate",
+            "{}",
+            f.display()
+        );
+        for o in &m.objects {
+            o.validate().unwrap_or_else(|e| {
+                panic!("{}: {} is not valid: {e}", f.display(), o.display_name())
+            });
+        }
+        if let Some(p) = m.objects[0].spec_json().get("provider") {
+            providers.insert(p.as_str().unwrap_or_default().to_string());
+        }
+        golden(&format!("{}.yaml", stem(&f)), &m.to_yaml());
+    }
+    assert_eq!(
+        providers.into_iter().collect::<Vec<_>>(),
+        ["AKS", "EKS", "GKE"]
+    );
+}
+
+#[test]
+fn legacy_packages_cloud_access_and_identities_convert_to_valid_objects() {
+    for f in yaml_files("others") {
+        let m = legacy::migrate(&read(&f)).unwrap_or_else(|e| panic!("{}: {e:?}", f.display()));
+        for o in &m.objects {
+            o.validate().unwrap_or_else(|e| {
+                panic!("{}: {} is not valid: {e}", f.display(), o.display_name())
+            });
+        }
+        golden(&format!("{}.yaml", stem(&f)), &m.to_yaml());
+    }
+}
+
+#[test]
+fn what_has_no_counterpart_is_carried_in_an_annotation_and_named() {
+    let m = legacy::migrate(&read(&data().join("plans/eks-general.yaml"))).unwrap();
+    assert!(
+        m.carried.contains(&"spec.template.quotaLimits".to_string()),
+        "{:?}",
+        m.carried
+    );
+    let carried = &m.objects[0].metadata().annotations.as_ref().unwrap()[CARRIED_ANNOTATION];
+    let carried: Value = serde_json::from_str(carried).unwrap();
+    assert_eq!(
+        carried["spec.template.quotaLimits"]["default"], "small",
+        "carried verbatim: {carried}"
+    );
+    assert!(
+        m.report().contains("spec.template.quotaLimits"),
+        "{}",
+        m.report()
+    );
+}
+
+#[test]
+fn served_legacy_kinds_convert_back_to_what_they_were() {
+    for name in ["cloud-access-dns", "cloud-access-gcp"] {
+        let original = read(&data().join(format!("others/{name}.yaml")));
+        let current = legacy::to_current(&original).unwrap();
+        let kind = legacy::by_api_version_kind(
+            original["apiVersion"].as_str().unwrap(),
+            original["kind"].as_str().unwrap(),
+        )
+        .unwrap();
+        assert_eq!(kind.handling, Handling::Served);
+        let back = legacy::to_legacy(kind, &current).unwrap();
+        assert_eq!(back["apiVersion"], original["apiVersion"], "{name}");
+        assert_eq!(back["spec"], original["spec"], "{name}: {back:#}");
+        assert_eq!(back["metadata"]["name"], original["metadata"]["name"]);
+        assert!(
+            back["metadata"].get("annotations").is_none(),
+            "{name}: nothing left to carry: {back:#}"
+        );
+    }
+}
+
+#[test]
+fn a_current_identity_reads_at_v2beta1_with_what_it_has_no_place_for_carried() {
+    let current = wayfinder_model::parse_json(
+        "identity.json",
+        br#"{"apiVersion": "cloudaccess.appvia.io/v2beta2", "kind": "CloudIdentity",
+            "metadata": {"name": "cloudidentity-aws", "namespace": "ws-admin"},
+            "spec": {"description": "Wayfinder's role", "cloud": "aws",
+                     "type": "AWSIAMRoleForServiceAccount",
+                     "aws": {"roleARN": "arn:aws:iam::123456789012:role/wf"}}}"#,
+    )
+    .unwrap();
+    let kind = legacy::by_plural("cloudaccess.appvia.io", "v2beta1", "cloudidentities").unwrap();
+    let shown = legacy::to_legacy(kind, &current).unwrap();
+    assert_eq!(shown["apiVersion"], "cloudaccess.appvia.io/v2beta1");
+    assert_eq!(shown["spec"]["name"], "Wayfinder's role");
+    assert_eq!(shown["spec"]["cloud"], "aws");
+    let carried: Value = serde_json::from_str(
+        shown["metadata"]["annotations"][CARRIED_ANNOTATION]
+            .as_str()
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        carried["spec.aws"]["roleARN"],
+        "arn:aws:iam::123456789012:role/wf"
+    );
+    assert_eq!(carried["spec.type"], "AWSIAMRoleForServiceAccount");
+}
+
+#[test]
+fn a_cloud_access_with_several_features_is_not_served_but_migrated() {
+    let original = read(&data().join("others/cloud-access-two-features.yaml"));
+    let e = legacy::to_current(&original).unwrap_err();
+    assert!(
+        e[0].message.contains("wayfinder-compile --migrate"),
+        "{e:?}"
+    );
+    let m = legacy::migrate(&original).unwrap();
+    let names: Vec<String> = m.objects.iter().map(|o| o.display_name()).collect();
+    assert_eq!(
+        names,
+        [
+            "CloudAccessConfig/aws-devtest-dns-zone-management",
+            "CloudAccessConfig/aws-devtest-costs-estimates"
+        ]
+    );
+}
+
+#[test]
+fn migrated_kinds_are_refused_by_the_server_with_how_to_migrate() {
+    let plan = legacy::by_api_version_kind("compute.appvia.io/v2beta1", "ClusterPlan").unwrap();
+    let refusal = plan.refusal().unwrap();
+    assert!(refusal.contains("ComputeTemplate"), "{refusal}");
+    assert!(refusal.contains("wayfinder-compile --migrate"), "{refusal}");
+    assert!(legacy::by_plural("cloudaccess.appvia.io", "v2beta1", "cloudidentities").is_some());
+    assert!(legacy::by_plural("cloudaccess.appvia.io", "v2beta2", "cloudidentities").is_none());
+}
+
+#[test]
+fn bad_legacy_input_is_refused_with_the_field_path() {
+    for f in yaml_files("invalid") {
+        let errors = legacy::migrate(&read(&f)).unwrap_err();
+        let text: String = errors.iter().map(|e| format!("{e}\n")).collect();
+        golden(&format!("{}.error", stem(&f)), &text);
+    }
+}
