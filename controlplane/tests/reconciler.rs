@@ -23,6 +23,15 @@ fn names(v: &Value, field: &str) -> Vec<String> {
         .collect()
 }
 
+/// The phases polled after a cluster was seen `Pending`, without that first `Pending`: the
+/// poll may or may not catch it before the reconciler moves on.
+fn without_pending(seen: &[String]) -> &[String] {
+    match seen.first().map(String::as_str) {
+        Some("Pending") => &seen[1..],
+        _ => seen,
+    }
+}
+
 /// What the API's DELETE of a cluster does: mark it Deleting and keep the row.
 fn request_delete(store: &wayfinder_controlplane::store::Store, ws: &str, name: &str) {
     let mut body = get(store, ws, name).expect("cluster exists");
@@ -50,7 +59,8 @@ async fn a_cluster_is_built_with_its_network_packages_and_policies() {
     let store = server.store.clone();
 
     let (body, seen) = wait_phase(&store, "pay", "dev", "Success").await;
-    assert_eq!(seen, ["Pending", "Creating", "Success"], "{body:#}");
+    // Pending was read above; under load the reconciler may leave it before the first poll.
+    assert_eq!(without_pending(&seen), ["Creating", "Success"], "{body:#}");
     let st = &body["status"];
     assert_eq!(st["lastReconcile"]["generation"], json!(1));
     assert_eq!(body["metadata"]["generation"], json!(1));
@@ -112,7 +122,7 @@ async fn a_cluster_told_to_fail_fails_with_the_reason() {
     let server = Running::start(dir.path(), Duration::from_millis(100)).await;
     let store = server.store.clone();
     let (body, seen) = wait_phase(&store, "pay", "bad", "Failure").await;
-    assert_eq!(seen, ["Pending", "Creating", "Failure"]);
+    assert_eq!(without_pending(&seen), ["Creating", "Failure"]);
     let ready = ready_condition(&body).unwrap();
     assert_eq!(
         (ready.status.as_str(), ready.reason.as_deref()),
