@@ -1100,7 +1100,7 @@ fn delivered_policies(
         .list(&GLOBAL_CLUSTER_POLICY, None)
         .iter()
         .filter_map(|o| match o.as_ref() {
-            Object::GlobalClusterPolicy(p) if p.spec.targets(&labels) => {
+            Object::GlobalClusterPolicy(p) if p.spec.targets(labels) => {
                 Some(p.metadata.name.clone())
             }
             _ => None,
