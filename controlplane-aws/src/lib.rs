@@ -282,6 +282,38 @@ struct Session {
     ec2: QueryClient,
     iam: QueryClient,
     account: String,
+    /// The ClusterManager role's credentials (assumed, refreshed by `aws-config`).
+    credentials: SharedCredentialsProvider,
+    /// Where STS answers: the emulator's endpoint, or `https://sts.<region>.amazonaws.com/`.
+    sts_url: String,
+}
+
+/// The longest an EKS token may be valid: EKS's authenticator refuses a presigned
+/// `GetCallerIdentity` older than 15 minutes.
+pub const EKS_TOKEN_MAX_LIFETIME: Duration = Duration::from_secs(15 * 60);
+
+/// What a person needs to reach a built EKS cluster's API. `Debug` never shows the token.
+#[derive(Clone, PartialEq, Eq)]
+pub struct EksCredentials {
+    pub endpoint: String,
+    /// `certificateAuthority.data`: base64 of the PEM, as DescribeCluster answers it.
+    pub certificate_authority: Option<String>,
+    /// `k8s-aws-v1.…` ([`eks_token`]), made with the ClusterManager role's credentials.
+    pub token: String,
+    /// How long the token is valid from now: the TTL asked for, at most
+    /// [`EKS_TOKEN_MAX_LIFETIME`].
+    pub expires_in: Duration,
+}
+
+impl std::fmt::Debug for EksCredentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EksCredentials")
+            .field("endpoint", &self.endpoint)
+            .field("certificate_authority", &self.certificate_authority)
+            .field("token", &"<redacted>")
+            .field("expires_in", &self.expires_in)
+            .finish()
+    }
 }
 
 impl AwsDriver {
@@ -380,11 +412,12 @@ impl AwsDriver {
             ));
         }
         let region = target.region.clone();
-        let (ec2_url, iam_url) = match &self.endpoint_url {
-            Some(u) => (format!("{u}/"), format!("{u}/")),
+        let (ec2_url, iam_url, sts_url) = match &self.endpoint_url {
+            Some(u) => (format!("{u}/"), format!("{u}/"), format!("{u}/")),
             None => (
                 format!("https://ec2.{region}.amazonaws.com/"),
                 "https://iam.amazonaws.com/".to_string(),
+                format!("https://sts.{region}.amazonaws.com/"),
             ),
         };
         Ok(Session {
@@ -407,9 +440,11 @@ impl AwsDriver {
                     region: "us-east-1".into(),
                     url: iam_url,
                 },
-                credentials,
+                credentials.clone(),
             ),
             account,
+            credentials,
+            sts_url,
         })
     }
 
@@ -974,6 +1009,55 @@ impl AwsDriver {
             },
             Err(e) => Observed::Failed(cloud_failure(t, "looking up the EKS cluster", e)),
         }
+    }
+}
+
+impl AwsDriver {
+    /// Credentials for the built cluster `t`, valid for `ttl` (at most
+    /// [`EKS_TOKEN_MAX_LIFETIME`]): its endpoint and CA from DescribeCluster and an
+    /// [`eks_token`] signed with the ClusterManager role's credentials. A cluster that is not
+    /// (yet) `ACTIVE` is a `Failure` (`NotReady`).
+    pub async fn credentials(&self, t: &Target, ttl: Duration) -> Result<EksCredentials, Failure> {
+        use aws_credential_types::provider::ProvideCredentials as _;
+        let s = self.session(t).await?;
+        let name = t.cluster_name();
+        let cluster = describe_cluster(&s, &name)
+            .await
+            .map_err(|e| cloud_failure(t, "looking up the EKS cluster", e))?;
+        let Some(cluster) = cluster.filter(|c| c.status() == Some(&eks::ClusterStatus::Active))
+        else {
+            return Err(Failure::new(
+                "NotReady",
+                format!("EKS cluster {name} is not ACTIVE: no credentials for it yet"),
+            ));
+        };
+        let built = built(&cluster);
+        let credentials = s.credentials.provide_credentials().await.map_err(|e| {
+            Failure::new(
+                "CloudAccessDenied",
+                format!(
+                    "cloud access {}: cannot act as its ClusterManager role: {}",
+                    t.access.config,
+                    aws_smithy_types_display(&e)
+                ),
+            )
+        })?;
+        let expires_in = ttl.min(EKS_TOKEN_MAX_LIFETIME);
+        let token = eks_token(
+            &name,
+            &t.region,
+            &s.sts_url,
+            credentials,
+            expires_in,
+            std::time::SystemTime::now(),
+        )
+        .map_err(|e| Failure::new("ProvisioningFailed", e.to_string()))?;
+        Ok(EksCredentials {
+            endpoint: built.endpoint,
+            certificate_authority: built.certificate_authority,
+            token,
+            expires_in,
+        })
     }
 }
 

@@ -599,6 +599,91 @@ fn an_eks_token_is_a_presigned_get_caller_identity_with_the_cluster_header_signe
     assert!(!url.contains("secret"), "{url}");
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn credentials_of_a_built_cluster_carry_its_endpoint_ca_and_a_presigned_caller_identity_token()
+ {
+    use base64::Engine as _;
+    let Some(moto) = MotoServer::start() else {
+        return;
+    };
+    let d = driver(&moto);
+    let c = cluster("uid-creds");
+    d.provision(&c).await.unwrap();
+    let creds = d
+        .credentials(&c.target, Duration::from_secs(3600))
+        .await
+        .unwrap();
+    // The token lives at most 15 minutes, whatever the TTL asked for.
+    assert_eq!(creds.expires_in, Duration::from_secs(900));
+    assert!(
+        !format!("{creds:?}").contains(&creds.token),
+        "Debug hides the token"
+    );
+    let described = look(&moto)
+        .await
+        .eks
+        .describe_cluster()
+        .name("wf-pay-dev")
+        .send()
+        .await
+        .unwrap()
+        .cluster
+        .unwrap();
+    assert_eq!(Some(creds.endpoint.as_str()), described.endpoint());
+    assert_eq!(
+        creds.certificate_authority.as_deref(),
+        described.certificate_authority().and_then(|a| a.data())
+    );
+    assert!(creds.certificate_authority.is_some());
+
+    let url = String::from_utf8(
+        base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(creds.token.strip_prefix("k8s-aws-v1.").unwrap())
+            .unwrap(),
+    )
+    .unwrap();
+    assert!(
+        url.starts_with(&format!(
+            "{}/?Action=GetCallerIdentity&Version=2011-06-15&",
+            moto.url
+        )),
+        "{url}"
+    );
+    for part in [
+        "X-Amz-Expires=900",
+        "X-Amz-SignedHeaders=host%3Bx-k8s-aws-id",
+        "%2Feu-west-2%2Fsts%2Faws4_request",
+        "X-Amz-Security-Token=",
+    ] {
+        assert!(url.contains(part), "{part} in {url}");
+    }
+    // Signed with the ClusterManager role's session, not the base key.
+    assert!(!url.contains("X-Amz-Credential=testing"), "{url}");
+
+    // What EKS's authenticator does with it: GET the URL with the cluster header.
+    let answer = reqwest::Client::new()
+        .get(&url)
+        .header("x-k8s-aws-id", "wf-pay-dev")
+        .send()
+        .await
+        .unwrap();
+    let status = answer.status();
+    let body = answer.text().await.unwrap();
+    // moto 5.2.6 routes a request by the credential scope of its `Authorization` header; a
+    // presigned one has none, so moto takes it for S3 and answers ListBuckets. It cannot
+    // verify the token as EKS would; should a later moto answer as STS, the caller must be
+    // the ClusterManager role's session.
+    assert_eq!(status, 200, "{body}");
+    if body.contains("GetCallerIdentityResult") {
+        assert!(body.contains("assumed-role/wf-ClusterManager/"), "{body}");
+    } else {
+        assert!(
+            body.contains("<ListAllMyBucketsResult"),
+            "moto answered the presigned GetCallerIdentity neither as STS nor as S3: {body}"
+        );
+    }
+}
+
 /// A small HTTP proxy in front of moto that shows what moto cannot: a cluster `CREATING` for
 /// its first `creating` DescribeCluster answers, or `FAILED` for all of them.
 mod faults {

@@ -877,7 +877,7 @@ fn resolve_stored(
 
 /// Where a cluster being deleted is: resolved again (the current cloud access), else what
 /// its status recorded when it was built.
-fn target_of(store: &Store, current: &StoredObject, id: ClusterId) -> ClusterTarget {
+pub(crate) fn target_of(store: &Store, current: &StoredObject, id: ClusterId) -> ClusterTarget {
     let resolved = store
         .snapshot()
         .ok()

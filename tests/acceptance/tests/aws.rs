@@ -60,7 +60,9 @@ for name in eks.list_clusters()["clusters"]:
                       "diskSize": g.get("diskSize"),
                       "scaling": [s["minSize"], s["maxSize"], s["desiredSize"]],
                       "taints": [[t["key"], t.get("value"), t["effect"]] for t in g.get("taints", [])]}
-    out["clusters"][name] = {"version": c["version"], "arn": c["arn"], "nodegroups": groups}
+    out["clusters"][name] = {"version": c["version"], "arn": c["arn"], "nodegroups": groups,
+                             "endpoint": c["endpoint"],
+                             "ca": c.get("certificateAuthority", {}).get("data")}
 print(json.dumps(out))
 "#;
 
@@ -287,20 +289,77 @@ fn an_eks_cluster_is_built_changed_kept_and_destroyed_through_the_aws_apis() {
         "{got}"
     );
 
-    // No AWS secret reaches the server's log (at trace level) or Terraform's state: not the
-    // base key, not the assumed role's key or session token (moto's start `FQoGZXIvYXdzE`).
+    // Credentials are what EKS authenticates: moto's endpoint and CA, and a token that is a
+    // presigned STS GetCallerIdentity for the cluster, living at most 15 minutes.
+    let answer = api.post(
+        &format!("{}/credentials", cluster_path("pay", "payments-dev")),
+        &serde_json::json!({"ttl": "2h"}),
+    );
+    assert_eq!(answer.status, 200, "{}", answer.text);
+    let creds = answer.body;
+    let eks = &got["clusters"][EKS_NAME];
+    assert_eq!(creds["endpoint"], eks["endpoint"], "{creds}");
+    assert_eq!(creds["certificateAuthorityData"], eks["ca"], "{creds}");
+    assert_eq!(creds["ttl"], "15m0s", "capped at EKS's 15 minutes");
+    let token = creds["token"].as_str().unwrap().to_string();
+    let url = {
+        use base64::Engine as _;
+        let encoded = token.strip_prefix("k8s-aws-v1.").expect("an EKS token");
+        String::from_utf8(
+            base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .decode(encoded)
+                .expect("unpadded base64url"),
+        )
+        .unwrap()
+    };
+    assert!(
+        url.starts_with(&format!(
+            "{}/?Action=GetCallerIdentity&Version=2011-06-15&",
+            moto.url
+        )),
+        "{url}"
+    );
+    for part in [
+        "X-Amz-Expires=900",
+        "X-Amz-SignedHeaders=host%3Bx-k8s-aws-id",
+        "X-Amz-Security-Token=",
+    ] {
+        assert!(url.contains(part), "{part} in {url}");
+    }
+    let kubeconfig = creds["kubeconfig"].as_str().unwrap();
+    assert!(
+        kubeconfig.contains(&format!("certificate-authority-data: {}", eks["ca"]))
+            && kubeconfig.contains(&format!("token: \"{token}\"")),
+        "{kubeconfig}"
+    );
+    let status = api
+        .get(&cluster_path("pay", "payments-dev"))
+        .body
+        .to_string();
+    let signature = url.split("X-Amz-Signature=").nth(1).unwrap().to_string();
+
+    // No AWS secret reaches the server's log (at trace level), the cluster's status or
+    // Terraform's state: not the base key, not the assumed role's key or session token
+    // (moto's start `FQoGZXIvYXdzE`), not the EKS token or its signature.
     let state_file = wd.read_file("terraform.tfstate");
     let log = server.log();
     assert!(
         log.contains("cloud driver: the AWS APIs"),
         "the log is the server's"
     );
-    for (what, text) in [("the server's log", &log), ("the state", &state_file)] {
+    for (what, text) in [
+        ("the server's log", &log),
+        ("the state", &state_file),
+        ("the cluster", &status),
+    ] {
         for secret in [
             BASE_SECRET,
             "SecretAccessKey",
             "FQoGZXIvYXdzE",
             "aws_secret",
+            "k8s-aws-v1.",
+            token.as_str(),
+            signature.as_str(),
         ] {
             assert!(!text.contains(secret), "{what} holds {secret:?}");
         }
