@@ -98,6 +98,8 @@ pub struct ProvisionRequest {
     pub kubernetes_version: String,
     /// The node network, e.g. `10.0.4.0/22`.
     pub network: String,
+    /// How the network plan lays the node network out (zones, public/private, NAT).
+    pub subnet_layout: wayfinder_model::networking::SubnetLayout,
     pub node_pools: Vec<NodePool>,
     /// Packages to install, in order.
     pub packages: Vec<PackageRef>,
@@ -424,6 +426,7 @@ mod tests {
             region: "eu-west-2".into(),
             kubernetes_version: "1.32".into(),
             network: "10.0.0.0/22".into(),
+            subnet_layout: Default::default(),
             node_pools: vec![],
             packages: vec![PackageRef {
                 name: "cert-manager".into(),

@@ -85,6 +85,7 @@ impl CloudDriver for AwsCloudDriver {
                 generation: request.generation,
                 kubernetes_version: request.kubernetes_version.clone(),
                 network: request.network.clone(),
+                subnet_layout: request.subnet_layout,
                 node_pools: request.node_pools.clone(),
                 authorized_master_networks: request.authorized_master_networks.clone(),
             };
