@@ -698,15 +698,16 @@ impl AwsDriver {
                 .await?;
             associate(s, &table, &public).await?;
         }
-        for k in 0..usize::from(layout.nat_gateways).min(public.len()) {
-            let nat = self.nat_gateway(s, c, k, &public[k]).await?;
+        let nats = usize::from(layout.nat_gateways).min(public.len());
+        for (k, subnet) in public.iter().take(nats).enumerate() {
+            let nat = self.nat_gateway(s, c, k, subnet).await?;
             let table = self
                 .route_table(s, c, &vpc, &format!("private-{k}"), ("NatGatewayId", &nat))
                 .await?;
             let served: Vec<String> = private
                 .iter()
                 .enumerate()
-                .filter(|(i, _)| i % usize::from(layout.nat_gateways) == k)
+                .filter(|(i, _)| i % nats == k)
                 .map(|(_, id)| id.clone())
                 .collect();
             associate(s, &table, &served).await?;
