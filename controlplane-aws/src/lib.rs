@@ -38,6 +38,7 @@ use aws_sdk_eks::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_eks::types as eks;
 use wayfinder_model::compute::NodePool;
 use wayfinder_model::net::Ipv4Net;
+use wayfinder_model::networking::SubnetLayout;
 
 use crate::query::{QueryClient, QueryService, list};
 use crate::xml::Element;
@@ -48,6 +49,12 @@ pub const TAG_UID: &str = "wayfinder.dev/uid";
 pub const TAG_WORKSPACE: &str = "wayfinder.dev/workspace";
 /// The tag naming the cluster.
 pub const TAG_CLUSTER: &str = "wayfinder.dev/cluster";
+/// The tag saying whether a subnet is `public` or `private`.
+pub const TAG_TIER: &str = "wayfinder.dev/tier";
+/// The tag naming a route table (`public`, `private-K`).
+pub const TAG_ROUTE_TABLE: &str = "wayfinder.dev/route-table";
+/// The tag numbering a NAT gateway and its elastic IP (`0`, `1`, …).
+pub const TAG_NAT: &str = "wayfinder.dev/nat";
 /// The node label naming the pool a node belongs to.
 pub const POOL_LABEL: &str = "wayfinder.dev/pool";
 
@@ -235,6 +242,8 @@ pub struct EksCluster {
     pub kubernetes_version: String,
     /// The allocated node network, e.g. `10.0.4.0/22`.
     pub network: String,
+    /// How the network plan lays it out: zones, private and public subnets, NAT gateways.
+    pub subnet_layout: SubnetLayout,
     pub node_pools: Vec<NodePool>,
     /// The plan's `authorizedMasterNetworks`: CIDRs that may reach the API (empty: anyone).
     pub authorized_master_networks: Vec<String>,
@@ -282,6 +291,38 @@ struct Session {
     ec2: QueryClient,
     iam: QueryClient,
     account: String,
+    /// The ClusterManager role's credentials (assumed, refreshed by `aws-config`).
+    credentials: SharedCredentialsProvider,
+    /// Where STS answers: the emulator's endpoint, or `https://sts.<region>.amazonaws.com/`.
+    sts_url: String,
+}
+
+/// The longest an EKS token may be valid: EKS's authenticator refuses a presigned
+/// `GetCallerIdentity` older than 15 minutes.
+pub const EKS_TOKEN_MAX_LIFETIME: Duration = Duration::from_secs(15 * 60);
+
+/// What a person needs to reach a built EKS cluster's API. `Debug` never shows the token.
+#[derive(Clone, PartialEq, Eq)]
+pub struct EksCredentials {
+    pub endpoint: String,
+    /// `certificateAuthority.data`: base64 of the PEM, as DescribeCluster answers it.
+    pub certificate_authority: Option<String>,
+    /// `k8s-aws-v1.…` ([`eks_token`]), made with the ClusterManager role's credentials.
+    pub token: String,
+    /// How long the token is valid from now: the TTL asked for, at most
+    /// [`EKS_TOKEN_MAX_LIFETIME`].
+    pub expires_in: Duration,
+}
+
+impl std::fmt::Debug for EksCredentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EksCredentials")
+            .field("endpoint", &self.endpoint)
+            .field("certificate_authority", &self.certificate_authority)
+            .field("token", &"<redacted>")
+            .field("expires_in", &self.expires_in)
+            .finish()
+    }
 }
 
 impl AwsDriver {
@@ -380,11 +421,12 @@ impl AwsDriver {
             ));
         }
         let region = target.region.clone();
-        let (ec2_url, iam_url) = match &self.endpoint_url {
-            Some(u) => (format!("{u}/"), format!("{u}/")),
+        let (ec2_url, iam_url, sts_url) = match &self.endpoint_url {
+            Some(u) => (format!("{u}/"), format!("{u}/"), format!("{u}/")),
             None => (
                 format!("https://ec2.{region}.amazonaws.com/"),
                 "https://iam.amazonaws.com/".to_string(),
+                format!("https://sts.{region}.amazonaws.com/"),
             ),
         };
         Ok(Session {
@@ -407,9 +449,11 @@ impl AwsDriver {
                     region: "us-east-1".into(),
                     url: iam_url,
                 },
-                credentials,
+                credentials.clone(),
             ),
             account,
+            credentials,
+            sts_url,
         })
     }
 
@@ -568,6 +612,12 @@ impl AwsDriver {
                 id
             }
         };
+        let layout = c.subnet_layout;
+        let planned = layout.subnets(cidr).map_err(|message| AwsError {
+            code: "InvalidParameterValue".into(),
+            message,
+            status: 0,
+        })?;
         let zones = s
             .ec2
             .call(
@@ -584,7 +634,14 @@ impl AwsDriver {
             .filter_map(|z| z.text_of("zoneName").map(str::to_string))
             .collect();
         zones.sort();
-        zones.truncate(2);
+        zones.truncate(usize::from(layout.zones));
+        if zones.is_empty() {
+            return Err(AwsError {
+                code: "InvalidParameterValue".into(),
+                message: format!("region {} has no available zone", t.region),
+                status: 0,
+            });
+        }
         let existing = s
             .ec2
             .call(
@@ -605,27 +662,245 @@ impl AwsDriver {
                 ))
             })
             .collect();
-        let mut ids = Vec::new();
-        for (zone, half) in zones.iter().zip(split(cidr)) {
-            let half = half.to_string();
-            if let Some(id) = existing.get(&half) {
-                ids.push(id.clone());
-                continue;
+        let (mut private, mut public) = (Vec::new(), Vec::new());
+        for sn in &planned {
+            let range = sn.cidr.to_string();
+            let id = match existing.get(&range) {
+                Some(id) => id.clone(),
+                None => {
+                    let zone = &zones[usize::from(sn.zone) % zones.len()];
+                    let mut p = vec![
+                        ("VpcId".to_string(), vpc.clone()),
+                        ("CidrBlock".to_string(), range.clone()),
+                        ("AvailabilityZone".to_string(), zone.clone()),
+                    ];
+                    p.extend(tag_spec_with(
+                        "subnet",
+                        t,
+                        &[(TAG_TIER, tier(sn.public).to_string())],
+                    ));
+                    let r = s.ec2.call("CreateSubnet", &p).await?;
+                    r.find("subnetId")
+                        .map(|e| e.text.trim().to_string())
+                        .unwrap_or_default()
+                }
+            };
+            if sn.public {
+                public.push(id);
+            } else {
+                private.push(id);
             }
-            let mut p = vec![
-                ("VpcId".to_string(), vpc.clone()),
-                ("CidrBlock".to_string(), half.clone()),
-                ("AvailabilityZone".to_string(), zone.clone()),
-            ];
-            p.extend(tag_spec("subnet", t));
-            let r = s.ec2.call("CreateSubnet", &p).await?;
-            ids.push(
-                r.find("subnetId")
-                    .map(|e| e.text.trim().to_string())
-                    .unwrap_or_default(),
-            );
         }
+        if !public.is_empty() {
+            let igw = self.internet_gateway(s, t, &vpc).await?;
+            let table = self
+                .route_table(s, c, &vpc, "public", ("GatewayId", &igw))
+                .await?;
+            associate(s, &table, &public).await?;
+        }
+        let nats = usize::from(layout.nat_gateways).min(public.len());
+        for (k, subnet) in public.iter().take(nats).enumerate() {
+            let nat = self.nat_gateway(s, c, k, subnet).await?;
+            let table = self
+                .route_table(s, c, &vpc, &format!("private-{k}"), ("NatGatewayId", &nat))
+                .await?;
+            let served: Vec<String> = private
+                .iter()
+                .enumerate()
+                .filter(|(i, _)| i % nats == k)
+                .map(|(_, id)| id.clone())
+                .collect();
+            associate(s, &table, &served).await?;
+        }
+        let mut ids = private;
+        ids.extend(public);
         Ok(ids)
+    }
+
+    /// The cluster's internet gateway, made and attached to `vpc` unless already.
+    async fn internet_gateway(
+        &self,
+        s: &Session,
+        t: &Target,
+        vpc: &str,
+    ) -> Result<String, AwsError> {
+        let found = find_by_uid(
+            &s.ec2,
+            "DescribeInternetGateways",
+            "internetGatewaySet",
+            t,
+            &[],
+        )
+        .await?;
+        let (id, attached) = match found.first() {
+            Some(g) => (
+                g.text_of("internetGatewayId")
+                    .unwrap_or_default()
+                    .to_string(),
+                g.items("attachmentSet")
+                    .iter()
+                    .any(|a| a.text_of("vpcId") == Some(vpc)),
+            ),
+            None => {
+                let r = s
+                    .ec2
+                    .call("CreateInternetGateway", &tag_spec("internet-gateway", t))
+                    .await?;
+                let id = r
+                    .find("internetGatewayId")
+                    .map(|e| e.text.trim().to_string())
+                    .unwrap_or_default();
+                tracing::info!(internet_gateway = %id, "internet gateway created");
+                (id, false)
+            }
+        };
+        if !attached {
+            s.ec2
+                .call(
+                    "AttachInternetGateway",
+                    &[
+                        ("InternetGatewayId".into(), id.clone()),
+                        ("VpcId".into(), vpc.to_string()),
+                    ],
+                )
+                .await?;
+        }
+        Ok(id)
+    }
+
+    /// The route table `name` (`public`, `private-K`) of the cluster's VPC, with its default
+    /// route to `target` (`GatewayId`/`NatGatewayId`, id).
+    async fn route_table(
+        &self,
+        s: &Session,
+        c: &EksCluster,
+        vpc: &str,
+        name: &str,
+        target: (&str, &str),
+    ) -> Result<String, AwsError> {
+        let t = &c.target;
+        let found = find_by_uid(
+            &s.ec2,
+            "DescribeRouteTables",
+            "routeTableSet",
+            t,
+            &[
+                ("Filter.2.Name".into(), format!("tag:{TAG_ROUTE_TABLE}")),
+                ("Filter.2.Value.1".into(), name.to_string()),
+            ],
+        )
+        .await?;
+        let (id, routed) = match found.first() {
+            Some(rt) => (
+                rt.text_of("routeTableId").unwrap_or_default().to_string(),
+                rt.items("routeSet")
+                    .iter()
+                    .any(|r| r.text_of("destinationCidrBlock") == Some("0.0.0.0/0")),
+            ),
+            None => {
+                let mut p = vec![
+                    ("VpcId".to_string(), vpc.to_string()),
+                    (
+                        "ClientToken".to_string(),
+                        token(t, c.generation, &format!("rt-{name}")),
+                    ),
+                ];
+                p.extend(tag_spec_with(
+                    "route-table",
+                    t,
+                    &[(TAG_ROUTE_TABLE, name.to_string())],
+                ));
+                let r = s.ec2.call("CreateRouteTable", &p).await?;
+                let id = r
+                    .find("routeTableId")
+                    .map(|e| e.text.trim().to_string())
+                    .unwrap_or_default();
+                (id, false)
+            }
+        };
+        if !routed {
+            match s
+                .ec2
+                .call(
+                    "CreateRoute",
+                    &[
+                        ("RouteTableId".into(), id.clone()),
+                        ("DestinationCidrBlock".into(), "0.0.0.0/0".into()),
+                        (target.0.to_string(), target.1.to_string()),
+                    ],
+                )
+                .await
+            {
+                Ok(_) => {}
+                Err(e) if e.is("RouteAlreadyExists") => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(id)
+    }
+
+    /// NAT gateway `k` (with its elastic IP) in public subnet `subnet`.
+    async fn nat_gateway(
+        &self,
+        s: &Session,
+        c: &EksCluster,
+        k: usize,
+        subnet: &str,
+    ) -> Result<String, AwsError> {
+        let t = &c.target;
+        let which = [
+            ("Filter.2.Name".to_string(), format!("tag:{TAG_NAT}")),
+            ("Filter.2.Value.1".to_string(), k.to_string()),
+        ];
+        let mut live = which.to_vec();
+        live.extend([
+            ("Filter.3.Name".to_string(), "state".to_string()),
+            ("Filter.3.Value.1".to_string(), "pending".to_string()),
+            ("Filter.3.Value.2".to_string(), "available".to_string()),
+        ]);
+        // moto 5.2.6 ignores tag filters on DescribeNatGateways: check the tags here too.
+        if let Some(n) = find_by_uid(&s.ec2, "DescribeNatGateways", "natGatewaySet", t, &live)
+            .await?
+            .iter()
+            .find(|n| {
+                n.tag(TAG_UID) == Some(t.uid.as_str())
+                    && n.tag(TAG_NAT) == Some(k.to_string().as_str())
+                    && matches!(n.text_of("state"), Some("pending" | "available"))
+            })
+        {
+            return Ok(n.text_of("natGatewayId").unwrap_or_default().to_string());
+        }
+        let extra = [(TAG_NAT, k.to_string())];
+        let allocation = match find_by_uid(&s.ec2, "DescribeAddresses", "addressesSet", t, &which)
+            .await?
+            .first()
+        {
+            Some(a) => a.text_of("allocationId").unwrap_or_default().to_string(),
+            None => {
+                let mut p = vec![("Domain".to_string(), "vpc".to_string())];
+                p.extend(tag_spec_with("elastic-ip", t, &extra));
+                let r = s.ec2.call("AllocateAddress", &p).await?;
+                r.find("allocationId")
+                    .map(|e| e.text.trim().to_string())
+                    .unwrap_or_default()
+            }
+        };
+        let mut p = vec![
+            ("SubnetId".to_string(), subnet.to_string()),
+            ("AllocationId".to_string(), allocation),
+            (
+                "ClientToken".to_string(),
+                token(t, c.generation, &format!("nat-{k}")),
+            ),
+        ];
+        p.extend(tag_spec_with("natgateway", t, &extra));
+        let r = s.ec2.call("CreateNatGateway", &p).await?;
+        let id = r
+            .find("natGatewayId")
+            .map(|e| e.text.trim().to_string())
+            .unwrap_or_default();
+        tracing::info!(nat_gateway = %id, "NAT gateway created");
+        Ok(id)
     }
 
     /// One managed node group per pool, each brought to its pool; groups of removed pools
@@ -837,6 +1112,116 @@ impl AwsDriver {
                 .await
                 .map_err(|e| fail("waiting for the EKS cluster to go", e))?;
         }
+        // The network, in reverse: NAT gateways, their elastic IPs, the internet gateway,
+        // the route tables, then subnets and the VPC.
+        let nats = find_by_uid(&s.ec2, "DescribeNatGateways", "natGatewaySet", t, &[])
+            .await
+            .map_err(|e| fail("finding the NAT gateways", e))?;
+        // moto 5.2.6 ignores tag filters on DescribeNatGateways: check the uid here too.
+        for n in nats.iter().filter(|n| {
+            n.tag(TAG_UID) == Some(t.uid.as_str()) && n.text_of("state") != Some("deleted")
+        }) {
+            let id = n.text_of("natGatewayId").unwrap_or_default().to_string();
+            self.retrying_delete(
+                &s.ec2,
+                "DeleteNatGateway",
+                &[("NatGatewayId".into(), id.clone())],
+                "NatGatewayNotFound",
+            )
+            .await
+            .map_err(|e| fail(&format!("deleting NAT gateway {id}"), e))?;
+            self.wait_gone(|| async {
+                let r = s
+                    .ec2
+                    .call(
+                        "DescribeNatGateways",
+                        &[("NatGatewayId.1".into(), id.clone())],
+                    )
+                    .await?;
+                Ok(r.items("natGatewaySet")
+                    .iter()
+                    .any(|n| n.text_of("state") != Some("deleted")))
+            })
+            .await
+            .map_err(|e| fail(&format!("waiting for NAT gateway {id} to go"), e))?;
+        }
+        for a in find_by_uid(&s.ec2, "DescribeAddresses", "addressesSet", t, &[])
+            .await
+            .map_err(|e| fail("finding the elastic IPs", e))?
+        {
+            let id = a.text_of("allocationId").unwrap_or_default().to_string();
+            self.retrying_delete(
+                &s.ec2,
+                "ReleaseAddress",
+                &[("AllocationId".into(), id.clone())],
+                "InvalidAllocationID.NotFound",
+            )
+            .await
+            .map_err(|e| fail(&format!("releasing elastic IP {id}"), e))?;
+        }
+        for g in find_by_uid(
+            &s.ec2,
+            "DescribeInternetGateways",
+            "internetGatewaySet",
+            t,
+            &[],
+        )
+        .await
+        .map_err(|e| fail("finding the internet gateway", e))?
+        {
+            let id = g
+                .text_of("internetGatewayId")
+                .unwrap_or_default()
+                .to_string();
+            for a in g.items("attachmentSet") {
+                let vpc = a.text_of("vpcId").unwrap_or_default().to_string();
+                self.retrying_delete(
+                    &s.ec2,
+                    "DetachInternetGateway",
+                    &[
+                        ("InternetGatewayId".into(), id.clone()),
+                        ("VpcId".into(), vpc),
+                    ],
+                    "Gateway.NotAttached",
+                )
+                .await
+                .map_err(|e| fail(&format!("detaching internet gateway {id}"), e))?;
+            }
+            self.retrying_delete(
+                &s.ec2,
+                "DeleteInternetGateway",
+                &[("InternetGatewayId".into(), id.clone())],
+                "InvalidInternetGatewayID.NotFound",
+            )
+            .await
+            .map_err(|e| fail(&format!("deleting internet gateway {id}"), e))?;
+        }
+        for rt in find_by_uid(&s.ec2, "DescribeRouteTables", "routeTableSet", t, &[])
+            .await
+            .map_err(|e| fail("finding the route tables", e))?
+        {
+            let id = rt.text_of("routeTableId").unwrap_or_default().to_string();
+            for a in rt.items("associationSet") {
+                if let Some(assoc) = a.text_of("routeTableAssociationId") {
+                    self.retrying_delete(
+                        &s.ec2,
+                        "DisassociateRouteTable",
+                        &[("AssociationId".into(), assoc.to_string())],
+                        "InvalidAssociationID.NotFound",
+                    )
+                    .await
+                    .map_err(|e| fail(&format!("detaching route table {id}"), e))?;
+                }
+            }
+            self.retrying_delete(
+                &s.ec2,
+                "DeleteRouteTable",
+                &[("RouteTableId".into(), id.clone())],
+                "InvalidRouteTableID.NotFound",
+            )
+            .await
+            .map_err(|e| fail(&format!("deleting route table {id}"), e))?;
+        }
         for vpc in find_by_uid(&s.ec2, "DescribeVpcs", "vpcSet", t, &[])
             .await
             .map_err(|e| fail("finding the VPC", e))?
@@ -977,6 +1362,55 @@ impl AwsDriver {
     }
 }
 
+impl AwsDriver {
+    /// Credentials for the built cluster `t`, valid for `ttl` (at most
+    /// [`EKS_TOKEN_MAX_LIFETIME`]): its endpoint and CA from DescribeCluster and an
+    /// [`eks_token`] signed with the ClusterManager role's credentials. A cluster that is not
+    /// (yet) `ACTIVE` is a `Failure` (`NotReady`).
+    pub async fn credentials(&self, t: &Target, ttl: Duration) -> Result<EksCredentials, Failure> {
+        use aws_credential_types::provider::ProvideCredentials as _;
+        let s = self.session(t).await?;
+        let name = t.cluster_name();
+        let cluster = describe_cluster(&s, &name)
+            .await
+            .map_err(|e| cloud_failure(t, "looking up the EKS cluster", e))?;
+        let Some(cluster) = cluster.filter(|c| c.status() == Some(&eks::ClusterStatus::Active))
+        else {
+            return Err(Failure::new(
+                "NotReady",
+                format!("EKS cluster {name} is not ACTIVE: no credentials for it yet"),
+            ));
+        };
+        let built = built(&cluster);
+        let credentials = s.credentials.provide_credentials().await.map_err(|e| {
+            Failure::new(
+                "CloudAccessDenied",
+                format!(
+                    "cloud access {}: cannot act as its ClusterManager role: {}",
+                    t.access.config,
+                    aws_smithy_types_display(&e)
+                ),
+            )
+        })?;
+        let expires_in = ttl.min(EKS_TOKEN_MAX_LIFETIME);
+        let token = eks_token(
+            &name,
+            &t.region,
+            &s.sts_url,
+            credentials,
+            expires_in,
+            std::time::SystemTime::now(),
+        )
+        .map_err(|e| Failure::new("ProvisioningFailed", e.to_string()))?;
+        Ok(EksCredentials {
+            endpoint: built.endpoint,
+            certificate_authority: built.certificate_authority,
+            token,
+            expires_in,
+        })
+    }
+}
+
 /// The prefix of an EKS bearer token.
 pub const EKS_TOKEN_PREFIX: &str = "k8s-aws-v1.";
 
@@ -1102,7 +1536,49 @@ fn tags(t: &Target) -> std::collections::HashMap<String, String> {
 
 /// EC2 `TagSpecification.1.*` for a new resource of `resource_type`.
 fn tag_spec(resource_type: &str, t: &Target) -> Vec<(String, String)> {
+    tag_spec_with(resource_type, t, &[])
+}
+
+fn tier(public: bool) -> &'static str {
+    if public { "public" } else { "private" }
+}
+
+/// Associates `subnets` with route table `table`, unless already.
+async fn associate(s: &Session, table: &str, subnets: &[String]) -> Result<(), AwsError> {
+    let r = s
+        .ec2
+        .call(
+            "DescribeRouteTables",
+            &[("RouteTableId.1".into(), table.to_string())],
+        )
+        .await?;
+    let have: BTreeSet<String> = r
+        .items("associationSet")
+        .iter()
+        .filter_map(|a| a.text_of("subnetId").map(str::to_string))
+        .collect();
+    for sn in subnets.iter().filter(|sn| !have.contains(*sn)) {
+        s.ec2
+            .call(
+                "AssociateRouteTable",
+                &[
+                    ("RouteTableId".into(), table.to_string()),
+                    ("SubnetId".into(), sn.clone()),
+                ],
+            )
+            .await?;
+    }
+    Ok(())
+}
+
+/// [`tag_spec`] with `extra` tags.
+fn tag_spec_with(
+    resource_type: &str,
+    t: &Target,
+    extra: &[(&str, String)],
+) -> Vec<(String, String)> {
     let mut all: Vec<(String, String)> = tags(t).into_iter().collect();
+    all.extend(extra.iter().map(|(k, v)| (k.to_string(), v.clone())));
     all.push(("Name".into(), t.cluster_name()));
     all.sort();
     let mut p = vec![(

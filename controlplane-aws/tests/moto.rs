@@ -9,6 +9,7 @@ use wayfinder_aws::moto::{DEFAULT_ACCOUNT, MotoServer};
 use wayfinder_aws::query::{QueryClient, QueryService};
 use wayfinder_aws::{Access, AwsDriver, EksCluster, TAG_UID, Target};
 use wayfinder_model::compute::{Autoscaling, NodePool, Spot, SpotEks, Taint};
+use wayfinder_model::networking::SubnetLayout;
 
 const REGION: &str = "eu-west-2";
 
@@ -62,6 +63,7 @@ fn cluster(uid: &str) -> EksCluster {
         generation: 1,
         kubernetes_version: "1.32".into(),
         network: "10.0.4.0/22".into(),
+        subnet_layout: SubnetLayout::default(),
         node_pools: vec![pool("general", "m6i.xlarge", 3), spot],
         authorized_master_networks: vec!["203.0.113.0/24".into()],
     }
@@ -463,6 +465,154 @@ async fn a_crash_after_the_network_converges_with_no_duplicate() {
     );
 }
 
+/// The network of a plan with 3 zones, 3 private and 3 public subnets and one NAT gateway,
+/// as moto holds it: (subnets as (cidr, zone, tier)), internet gateways as their VPCs,
+/// route tables as (name, default route's target kind, subnets associated), NAT gateways as
+/// (subnet, has an elastic IP), elastic IPs.
+async fn network_of(l: &Look, uid: &str) -> serde_json::Value {
+    let subnets: Vec<(String, String, String)> = l
+        .tagged("DescribeSubnets", "subnetSet", uid)
+        .await
+        .iter()
+        .map(|s| {
+            (
+                s.text_of("cidrBlock").unwrap().to_string(),
+                s.text_of("availabilityZone").unwrap().to_string(),
+                s.tag("wayfinder.dev/tier").unwrap_or("-").to_string(),
+            )
+        })
+        .collect();
+    let id_to_cidr: std::collections::BTreeMap<String, String> = l
+        .tagged("DescribeSubnets", "subnetSet", uid)
+        .await
+        .iter()
+        .map(|s| {
+            (
+                s.text_of("subnetId").unwrap().to_string(),
+                s.text_of("cidrBlock").unwrap().to_string(),
+            )
+        })
+        .collect();
+    let igws: Vec<usize> = l
+        .tagged("DescribeInternetGateways", "internetGatewaySet", uid)
+        .await
+        .iter()
+        .map(|g| g.items("attachmentSet").len())
+        .collect();
+    let mut tables: Vec<(String, String, Vec<String>)> = l
+        .tagged("DescribeRouteTables", "routeTableSet", uid)
+        .await
+        .iter()
+        .map(|rt| {
+            let default = rt
+                .items("routeSet")
+                .iter()
+                .find(|r| r.text_of("destinationCidrBlock") == Some("0.0.0.0/0"))
+                .map(|r| {
+                    if r.text_of("natGatewayId").is_some() {
+                        "nat"
+                    } else if r
+                        .text_of("gatewayId")
+                        .is_some_and(|g| g.starts_with("igw-"))
+                    {
+                        "igw"
+                    } else {
+                        "?"
+                    }
+                })
+                .unwrap_or("none")
+                .to_string();
+            let mut assoc: Vec<String> = rt
+                .items("associationSet")
+                .iter()
+                .filter_map(|a| a.text_of("subnetId"))
+                .map(|s| id_to_cidr.get(s).cloned().unwrap_or_default())
+                .collect();
+            assoc.sort();
+            (
+                rt.tag("wayfinder.dev/route-table").unwrap().to_string(),
+                default,
+                assoc,
+            )
+        })
+        .collect();
+    tables.sort();
+    let nats: Vec<(String, bool)> = l
+        .tagged("DescribeNatGateways", "natGatewaySet", uid)
+        .await
+        .iter()
+        .filter(|n| n.tag(TAG_UID) == Some(uid) && n.text_of("state") != Some("deleted"))
+        .map(|n| {
+            (
+                id_to_cidr
+                    .get(n.text_of("subnetId").unwrap())
+                    .cloned()
+                    .unwrap_or_default(),
+                n.find("allocationId").is_some(),
+            )
+        })
+        .collect();
+    let eips = l
+        .tagged("DescribeAddresses", "addressesSet", uid)
+        .await
+        .len();
+    serde_json::json!({"subnets": subnets, "igws": igws, "tables": tables, "nats": nats, "eips": eips})
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_network_follows_the_plan_s_zones_layout_and_nat_then_goes_in_reverse() {
+    let Some(moto) = MotoServer::start() else {
+        return;
+    };
+    let d = driver(&moto);
+    let mut c = cluster("uid-net");
+    c.subnet_layout = SubnetLayout {
+        zones: 3,
+        private: 3,
+        public: 3,
+        nat_gateways: 1,
+    };
+    let l = look(&moto).await;
+    d.provision(&c).await.unwrap();
+    // Again: found, not made twice.
+    d.provision(&c).await.unwrap();
+    let want = serde_json::json!({
+        "subnets": [
+            ["10.0.4.0/25", "eu-west-2a", "private"],
+            ["10.0.4.128/25", "eu-west-2b", "private"],
+            ["10.0.5.0/25", "eu-west-2c", "private"],
+            ["10.0.5.128/25", "eu-west-2a", "public"],
+            ["10.0.6.0/25", "eu-west-2b", "public"],
+            ["10.0.6.128/25", "eu-west-2c", "public"],
+        ],
+        "igws": [1],
+        "tables": [
+            ["private-0", "nat", ["10.0.4.0/25", "10.0.4.128/25", "10.0.5.0/25"]],
+            ["public", "igw", ["10.0.5.128/25", "10.0.6.0/25", "10.0.6.128/25"]],
+        ],
+        "nats": [["10.0.5.128/25", true]],
+        "eips": 1,
+    });
+    let mut got = network_of(&l, "uid-net").await;
+    got["subnets"]
+        .as_array_mut()
+        .unwrap()
+        .sort_by_key(|s| s[0].as_str().unwrap().to_string());
+    assert_eq!(got, want, "{got:#}");
+
+    d.delete(&c.target).await.unwrap();
+    assert_eq!(
+        network_of(&l, "uid-net").await,
+        serde_json::json!({"subnets": [], "igws": [], "tables": [], "nats": [], "eips": 0}),
+        "nothing tagged is left"
+    );
+    assert!(
+        l.tagged("DescribeVpcs", "vpcSet", "uid-net")
+            .await
+            .is_empty()
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_cluster_of_the_same_name_with_another_uid_is_reported_not_adopted() {
     let Some(moto) = MotoServer::start() else {
@@ -597,6 +747,91 @@ fn an_eks_token_is_a_presigned_get_caller_identity_with_the_cluster_header_signe
     }
     // The secret never appears; the token is deterministic for the same inputs.
     assert!(!url.contains("secret"), "{url}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn credentials_of_a_built_cluster_carry_its_endpoint_ca_and_a_presigned_caller_identity_token()
+ {
+    use base64::Engine as _;
+    let Some(moto) = MotoServer::start() else {
+        return;
+    };
+    let d = driver(&moto);
+    let c = cluster("uid-creds");
+    d.provision(&c).await.unwrap();
+    let creds = d
+        .credentials(&c.target, Duration::from_secs(3600))
+        .await
+        .unwrap();
+    // The token lives at most 15 minutes, whatever the TTL asked for.
+    assert_eq!(creds.expires_in, Duration::from_secs(900));
+    assert!(
+        !format!("{creds:?}").contains(&creds.token),
+        "Debug hides the token"
+    );
+    let described = look(&moto)
+        .await
+        .eks
+        .describe_cluster()
+        .name("wf-pay-dev")
+        .send()
+        .await
+        .unwrap()
+        .cluster
+        .unwrap();
+    assert_eq!(Some(creds.endpoint.as_str()), described.endpoint());
+    assert_eq!(
+        creds.certificate_authority.as_deref(),
+        described.certificate_authority().and_then(|a| a.data())
+    );
+    assert!(creds.certificate_authority.is_some());
+
+    let url = String::from_utf8(
+        base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(creds.token.strip_prefix("k8s-aws-v1.").unwrap())
+            .unwrap(),
+    )
+    .unwrap();
+    assert!(
+        url.starts_with(&format!(
+            "{}/?Action=GetCallerIdentity&Version=2011-06-15&",
+            moto.url
+        )),
+        "{url}"
+    );
+    for part in [
+        "X-Amz-Expires=900",
+        "X-Amz-SignedHeaders=host%3Bx-k8s-aws-id",
+        "%2Feu-west-2%2Fsts%2Faws4_request",
+        "X-Amz-Security-Token=",
+    ] {
+        assert!(url.contains(part), "{part} in {url}");
+    }
+    // Signed with the ClusterManager role's session, not the base key.
+    assert!(!url.contains("X-Amz-Credential=testing"), "{url}");
+
+    // What EKS's authenticator does with it: GET the URL with the cluster header.
+    let answer = reqwest::Client::new()
+        .get(&url)
+        .header("x-k8s-aws-id", "wf-pay-dev")
+        .send()
+        .await
+        .unwrap();
+    let status = answer.status();
+    let body = answer.text().await.unwrap();
+    // moto 5.2.6 routes a request by the credential scope of its `Authorization` header; a
+    // presigned one has none, so moto takes it for S3 and answers ListBuckets. It cannot
+    // verify the token as EKS would; should a later moto answer as STS, the caller must be
+    // the ClusterManager role's session.
+    assert_eq!(status, 200, "{body}");
+    if body.contains("GetCallerIdentityResult") {
+        assert!(body.contains("assumed-role/wf-ClusterManager/"), "{body}");
+    } else {
+        assert!(
+            body.contains("<ListAllMyBucketsResult"),
+            "moto answered the presigned GetCallerIdentity neither as STS nor as S3: {body}"
+        );
+    }
 }
 
 /// A small HTTP proxy in front of moto that shows what moto cannot: a cluster `CREATING` for

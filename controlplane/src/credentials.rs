@@ -32,6 +32,7 @@ use axum::body::Bytes;
 use axum::extract::{Path as UrlPath, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
+use base64::Engine as _;
 use serde::Deserialize;
 use serde_json::{Value, json};
 use wayfinder_model::common::{format_duration, parse_duration};
@@ -145,9 +146,23 @@ fn cluster_labels(body: &Value, workspace: &str) -> BTreeMap<String, String> {
 
 /// A kubeconfig for `endpoint` with `token`; every scalar is JSON-quoted, which YAML reads.
 pub fn kubeconfig(context: &str, user: &str, endpoint: &str, token: &str) -> String {
+    kubeconfig_with_ca(context, user, endpoint, None, token)
+}
+
+/// [`kubeconfig`], trusting `ca` (base64 of the PEM: `certificate-authority-data`) when given.
+pub fn kubeconfig_with_ca(
+    context: &str,
+    user: &str,
+    endpoint: &str,
+    ca: Option<&str>,
+    token: &str,
+) -> String {
     let q = |s: &str| serde_json::to_string(s).unwrap_or_default();
+    let ca = ca
+        .map(|ca| format!("\n      certificate-authority-data: {}", q(ca.trim())))
+        .unwrap_or_default();
     format!(
-        "apiVersion: v1\nkind: Config\nclusters:\n  - name: {c}\n    cluster:\n      server: {e}\ncontexts:\n  - name: {c}\n    context:\n      cluster: {c}\n      user: {u}\ncurrent-context: {c}\nusers:\n  - name: {u}\n    user:\n      token: {t}\n",
+        "apiVersion: v1\nkind: Config\nclusters:\n  - name: {c}\n    cluster:\n      server: {e}{ca}\ncontexts:\n  - name: {c}\n    context:\n      cluster: {c}\n      user: {u}\ncurrent-context: {c}\nusers:\n  - name: {u}\n    user:\n      token: {t}\n",
         c = q(context),
         e = q(endpoint),
         u = q(user),
@@ -231,7 +246,45 @@ pub async fn issue(
     let (cap, cap_from) = ttl_cap(&policies, role, &ws, &stage, &labels);
     let ttl = requested.map_or(cap, |r| r.min(cap));
 
-    let token = generate_token(TOKEN_PREFIX);
+    // A cloud that authenticates its own clusters (EKS) issues the token; else this control
+    // plane does.
+    let from_cloud = match &state.drivers {
+        Some(drivers) => {
+            let id = crate::driver::ClusterId {
+                workspace: ws.clone(),
+                name: name.clone(),
+                uid: cluster.uid.clone(),
+            };
+            let target = crate::reconciler::target_of(&state.store, &cluster, id);
+            drivers.credentials(&target, ttl).await.map_err(|f| {
+                ApiError::new(
+                    StatusCode::BAD_GATEWAY,
+                    "CloudError",
+                    format!(
+                        "Cluster {ws}/{name}: its cloud would not issue credentials ({}): {}",
+                        f.reason, f.message
+                    ),
+                )
+            })?
+        }
+        None => None,
+    };
+    let (token, ttl, endpoint, ca, issuer) = match from_cloud {
+        Some(c) => (
+            c.token,
+            c.expires_in.min(ttl),
+            c.endpoint,
+            c.certificate_authority,
+            "cloud",
+        ),
+        None => (
+            generate_token(TOKEN_PREFIX),
+            ttl,
+            endpoint,
+            None,
+            "wayfinder",
+        ),
+    };
     let now = SystemTime::now();
     let expires_at = humantime::format_rfc3339_seconds(now + ttl).to_string();
     let record = json!({
@@ -246,6 +299,7 @@ pub async fn issue(
         "cap": format_duration(cap),
         "capFrom": cap_from,
         "expiresAt": expires_at,
+        "issuer": issuer,
         "tokenSha256": hash_token(&token),
     });
     let audit = audit_path(&state.store);
@@ -260,22 +314,30 @@ pub async fn issue(
         cluster = %format_args!("{ws}/{name}"),
         ttl = %format_duration(ttl),
         cap_from = %cap_from,
+        issuer = %issuer,
         "issued cluster credentials"
     );
     let context = format!("{ws}-{name}");
     let user = format!("{}@{context}", principal.subject);
-    let config = kubeconfig(&context, &user, &endpoint, &token);
-    Ok((
-        StatusCode::OK,
-        Json(json!({
-            "token": token,
-            "expiresAt": expires_at,
-            "ttl": format_duration(ttl),
-            "endpoint": endpoint,
-            "kubeconfig": config,
-        })),
-    )
-        .into_response())
+    let config = kubeconfig_with_ca(&context, &user, &endpoint, ca.as_deref(), &token);
+    let mut answer = json!({
+        "token": token,
+        "expiresAt": expires_at,
+        "ttl": format_duration(ttl),
+        "endpoint": endpoint,
+        "kubeconfig": config,
+    });
+    if let Some(ca) = ca {
+        if let Some(pem) = base64::engine::general_purpose::STANDARD
+            .decode(ca.trim())
+            .ok()
+            .and_then(|b| String::from_utf8(b).ok())
+        {
+            answer["caCertificate"] = pem.into();
+        }
+        answer["certificateAuthorityData"] = ca.into();
+    }
+    Ok((StatusCode::OK, Json(answer)).into_response())
 }
 
 /// `DATA_DIR/audit/credentials.jsonl` for the store in `DATA_DIR`.
@@ -407,5 +469,13 @@ spec:
         assert!(k.contains("server: \"https://x:6443\""), "{k}");
         assert!(k.contains("token: \"wfc_abc\""), "{k}");
         assert!(k.contains("current-context: \"pay-dev\""), "{k}");
+        assert!(!k.contains("certificate-authority"), "{k}");
+        let k = kubeconfig_with_ca("pay-dev", "jane", "https://x", Some("TFMwdA==\n"), "t");
+        assert!(
+            k.contains(
+                "      server: \"https://x\"\n      certificate-authority-data: \"TFMwdA==\"\n"
+            ),
+            "{k}"
+        );
     }
 }

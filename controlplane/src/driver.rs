@@ -98,6 +98,8 @@ pub struct ProvisionRequest {
     pub kubernetes_version: String,
     /// The node network, e.g. `10.0.4.0/22`.
     pub network: String,
+    /// How the network plan lays the node network out (zones, public/private, NAT).
+    pub subnet_layout: wayfinder_model::networking::SubnetLayout,
     pub node_pools: Vec<NodePool>,
     /// Packages to install, in order.
     pub packages: Vec<PackageRef>,
@@ -158,6 +160,29 @@ pub struct DriverFailure {
     pub message: String,
 }
 
+/// Credentials the cloud itself authenticates, for a person to reach a built cluster's API
+/// (EKS: a `k8s-aws-v1.` token). `Debug` never shows the token.
+#[derive(Clone, PartialEq, Eq)]
+pub struct CloudCredentials {
+    pub endpoint: String,
+    /// The cluster CA, base64 of the PEM (EKS's `certificateAuthority.data`).
+    pub certificate_authority: Option<String>,
+    pub token: String,
+    /// How long the token is valid from now (at most the TTL asked for).
+    pub expires_in: Duration,
+}
+
+impl std::fmt::Debug for CloudCredentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CloudCredentials")
+            .field("endpoint", &self.endpoint)
+            .field("certificate_authority", &self.certificate_authority)
+            .field("token", &"<redacted>")
+            .field("expires_in", &self.expires_in)
+            .finish()
+    }
+}
+
 /// A cloud the reconciler builds clusters in.
 pub trait CloudDriver: Send + Sync + std::fmt::Debug {
     /// Builds the cluster, or brings an existing one to `request`; resolves when it is
@@ -183,6 +208,18 @@ pub trait CloudDriver: Send + Sync + std::fmt::Debug {
     fn corrects_drift(&self, cloud: &str) -> bool {
         let _ = cloud;
         false
+    }
+
+    /// Credentials the cloud authenticates for the built cluster, valid for at most `ttl`;
+    /// `None` when the cloud has none of its own and the control plane issues its own token
+    /// (the simulation).
+    fn credentials<'a>(
+        &'a self,
+        target: &'a ClusterTarget,
+        ttl: Duration,
+    ) -> DriverFuture<'a, Result<Option<CloudCredentials>, DriverFailure>> {
+        let _ = (target, ttl);
+        Box::pin(async { Ok(None) })
     }
 }
 
@@ -221,6 +258,14 @@ impl CloudDriver for CloudDrivers {
 
     fn corrects_drift(&self, cloud: &str) -> bool {
         self.of(cloud).corrects_drift(cloud)
+    }
+
+    fn credentials<'a>(
+        &'a self,
+        target: &'a ClusterTarget,
+        ttl: Duration,
+    ) -> DriverFuture<'a, Result<Option<CloudCredentials>, DriverFailure>> {
+        self.of(&target.cloud).credentials(target, ttl)
     }
 }
 
@@ -381,6 +426,7 @@ mod tests {
             region: "eu-west-2".into(),
             kubernetes_version: "1.32".into(),
             network: "10.0.0.0/22".into(),
+            subnet_layout: Default::default(),
             node_pools: vec![],
             packages: vec![PackageRef {
                 name: "cert-manager".into(),

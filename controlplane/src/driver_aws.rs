@@ -5,12 +5,16 @@
 //! It builds the cluster and its node groups, nothing inside it: the plan's packages and
 //! the cluster policies need the cluster's Kubernetes API, which an emulator does not
 //! serve, so `status.packages` and `status.clusterPolicies` stay empty on this driver.
+//!
+//! Credentials of its clusters ([`CloudDriver::credentials`]) are what EKS authenticates:
+//! the endpoint and CA from DescribeCluster and a `k8s-aws-v1.` token presigned with the
+//! ClusterManager role's credentials, valid for the TTL granted, at most 15 minutes.
 
 use wayfinder_aws::{Access, AwsDriver, EksCluster, Observed, Target};
 
 use crate::driver::{
-    CloudAccess, CloudDriver, CloudStatus, ClusterTarget, DriverFailure, DriverFuture,
-    ProvisionRequest, Provisioned,
+    CloudAccess, CloudCredentials, CloudDriver, CloudStatus, ClusterTarget, DriverFailure,
+    DriverFuture, ProvisionRequest, Provisioned,
 };
 
 /// [`AwsDriver`] as a [`CloudDriver`].
@@ -81,6 +85,7 @@ impl CloudDriver for AwsCloudDriver {
                 generation: request.generation,
                 kubernetes_version: request.kubernetes_version.clone(),
                 network: request.network.clone(),
+                subnet_layout: request.subnet_layout,
                 node_pools: request.node_pools.clone(),
                 authorized_master_networks: request.authorized_master_networks.clone(),
             };
@@ -121,5 +126,25 @@ impl CloudDriver for AwsCloudDriver {
 
     fn corrects_drift(&self, cloud: &str) -> bool {
         cloud == "aws"
+    }
+
+    fn credentials<'a>(
+        &'a self,
+        target_: &'a ClusterTarget,
+        ttl: std::time::Duration,
+    ) -> DriverFuture<'a, Result<Option<CloudCredentials>, DriverFailure>> {
+        Box::pin(async move {
+            let c = self
+                .inner
+                .credentials(&target(target_), ttl)
+                .await
+                .map_err(failure)?;
+            Ok(Some(CloudCredentials {
+                endpoint: c.endpoint,
+                certificate_authority: c.certificate_authority,
+                token: c.token,
+                expires_in: c.expires_in,
+            }))
+        })
     }
 }

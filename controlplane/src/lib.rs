@@ -271,6 +271,9 @@ pub struct AppState {
     pub max_token_ttl: Option<std::time::Duration>,
     /// The key that signs and verifies this control plane's tokens ([`jwt`]).
     pub signer: Arc<jwt::Signer>,
+    /// The cloud drivers, asked for credentials their cloud issues itself
+    /// ([`credentials`]); `None`: every cluster gets the control plane's own token.
+    pub(crate) drivers: Option<Arc<dyn driver::CloudDriver>>,
 }
 
 impl AppState {
@@ -281,6 +284,7 @@ impl AppState {
             quotas: quota::Quotas::default(),
             max_token_ttl: None,
             signer,
+            drivers: None,
         }
     }
 
@@ -429,19 +433,20 @@ impl Server {
             .with_rate_limit(self.rate_limit);
         state.quotas = self.quotas;
         state.max_token_ttl = self.max_token_ttl;
+        let drivers: Arc<dyn driver::CloudDriver> = Arc::new(driver::CloudDrivers {
+            default: Arc::new(driver::SimulatedDriver::new(self.sim_provision_time)),
+            by_cloud: api_drivers(&self.cloud_drivers, self.aws_endpoint_url.as_deref()),
+        });
+        state.drivers = Some(Arc::clone(&drivers));
         let app = router(state);
         tracing::info!(
             address = %self.local_addr,
             data_dir = %self.data_dir.display(),
             "serving"
         );
-        let drivers = driver::CloudDrivers {
-            default: Arc::new(driver::SimulatedDriver::new(self.sim_provision_time)),
-            by_cloud: api_drivers(&self.cloud_drivers, self.aws_endpoint_url.as_deref()),
-        };
         let reconciler = reconciler::spawn_with(
             Arc::clone(&self.store),
-            Arc::new(drivers),
+            drivers,
             reconciler::Options {
                 drift_interval: self.drift_interval,
             },

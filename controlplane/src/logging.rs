@@ -38,17 +38,27 @@ pub enum LoggingError {
     AlreadyInstalled,
 }
 
+/// Libraries whose most verbose events carry secrets, capped whatever the filter asks:
+/// `aws_sigv4` traces the canonical request it signs, and a presigned one (an EKS token)
+/// holds the session token in its query string.
+const SECRET_BEARING_TARGETS: &[&str] = &["aws_sigv4=debug"];
+
 /// Installs the global logger writing to stderr.
 pub fn init(format: LogFormat, level: &str) -> Result<(), LoggingError> {
     let (filter, origin) = match std::env::var(LOG_ENV) {
         Ok(v) if !v.trim().is_empty() => (v, LOG_ENV),
         _ => (level.to_string(), "--log-level"),
     };
-    let env_filter = EnvFilter::try_new(&filter).map_err(|source| LoggingError::Filter {
+    let mut env_filter = EnvFilter::try_new(&filter).map_err(|source| LoggingError::Filter {
         filter: filter.clone(),
         origin,
         source,
     })?;
+    for cap in SECRET_BEARING_TARGETS {
+        if let Ok(directive) = cap.parse() {
+            env_filter = env_filter.add_directive(directive);
+        }
+    }
     let builder = tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
         .with_env_filter(env_filter);

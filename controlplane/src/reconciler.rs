@@ -877,7 +877,7 @@ fn resolve_stored(
 
 /// Where a cluster being deleted is: resolved again (the current cloud access), else what
 /// its status recorded when it was built.
-fn target_of(store: &Store, current: &StoredObject, id: ClusterId) -> ClusterTarget {
+pub(crate) fn target_of(store: &Store, current: &StoredObject, id: ClusterId) -> ClusterTarget {
     let resolved = store
         .snapshot()
         .ok()
@@ -935,6 +935,7 @@ fn request_for(
         cloud: resolution.cluster.cloud.clone(),
         region: resolution.cluster.region.clone(),
         kubernetes_version: resolution.kubernetes_version.clone(),
+        subnet_layout: resolution.subnet_layout,
         network: cidr,
         node_pools: resolution.cluster.node_pools.clone(),
         packages: resolution.packages.clone(),
@@ -1045,6 +1046,7 @@ fn prepare(
         cloud: resolution.cluster.cloud.clone(),
         region: resolution.cluster.region.clone(),
         kubernetes_version: resolution.kubernetes_version.clone(),
+        subnet_layout: resolution.subnet_layout,
         network: allocation.cidr,
         node_pools: resolution.cluster.node_pools.clone(),
         packages: resolution.packages.clone(),

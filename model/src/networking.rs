@@ -636,3 +636,202 @@ impl ClusterNetworkPlanSpec {
         }
     }
 }
+
+/// How a cluster's node network is laid out in its cloud: subnets across availability
+/// zones, public and private, and NAT gateways for the private ones' egress. Read from a
+/// ClusterNetworkPlan's `spec.template` ([`ClusterNetworkPlanSpec::subnet_layout`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SubnetLayout {
+    /// Availability zones the subnets are spread over (`providerDetails.aws.availabilityZones`).
+    pub zones: u8,
+    /// `layout.privateSubnets`.
+    pub private: u8,
+    /// `layout.publicSubnets`: they route to an internet gateway.
+    pub public: u8,
+    /// NAT gateways, each in a public subnet; private subnets route through them.
+    pub nat_gateways: u8,
+}
+
+impl Default for SubnetLayout {
+    /// A plan that says nothing: two private subnets in two zones, no internet access.
+    fn default() -> Self {
+        Self {
+            zones: 2,
+            private: 2,
+            public: 0,
+            nat_gateways: 0,
+        }
+    }
+}
+
+/// One subnet of a [`SubnetLayout`] carved from the node network.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PlannedSubnet {
+    /// Its range within the node network.
+    pub cidr: Ipv4Net,
+    /// Index of its zone among the region's zones (sorted by name), `0..zones`.
+    pub zone: u8,
+    /// Whether it routes to the internet gateway (else: private).
+    pub public: bool,
+}
+
+/// The smallest subnet carved (AWS refuses anything smaller than a /28).
+pub const SMALLEST_SUBNET_PREFIX: u8 = 28;
+
+impl ClusterNetworkPlanSpec {
+    /// The layout the plan asks for; what it leaves out takes [`SubnetLayout::default`]'s
+    /// value, and NAT gateways default to one when there are both private and public
+    /// subnets. NAT gateways never outnumber the public subnets they sit in, and private
+    /// subnets with no public one have none.
+    pub fn subnet_layout(&self) -> SubnetLayout {
+        let d = SubnetLayout::default();
+        let t = self.template.as_ref();
+        let layout = t.and_then(|t| t.layout.as_ref());
+        let aws = t
+            .and_then(|t| t.provider_details.as_ref())
+            .and_then(|p| p.aws.as_ref());
+        let clamp = |v: Option<i64>, default: u8, max: i64| {
+            v.map_or(default, |v| {
+                u8::try_from(v.clamp(0, max)).unwrap_or(default)
+            })
+        };
+        let (private, public) = match layout {
+            Some(l) if l.private_subnets.is_some() || l.public_subnets.is_some() => (
+                clamp(l.private_subnets, 0, 16),
+                clamp(l.public_subnets, 0, 16),
+            ),
+            _ => (d.private, d.public),
+        };
+        let zones = clamp(aws.and_then(|a| a.availability_zones), d.zones, 6).max(1);
+        let wanted_nat = clamp(
+            aws.and_then(|a| a.nat_gateways),
+            u8::from(private > 0 && public > 0),
+            16,
+        );
+        let nat_gateways = if private == 0 {
+            0
+        } else {
+            wanted_nat.min(public)
+        };
+        SubnetLayout {
+            zones,
+            private,
+            public,
+            nat_gateways,
+        }
+    }
+}
+
+impl SubnetLayout {
+    /// The subnets carved from `net`: equal ranges, the private ones first, each kind
+    /// spread over the zones in turn. An error when `net` is too small for them.
+    pub fn subnets(&self, net: Ipv4Net) -> Result<Vec<PlannedSubnet>, String> {
+        let count = u32::from(self.private) + u32::from(self.public);
+        if count == 0 {
+            return Err("the network plan's layout has no subnets".into());
+        }
+        let bits = u8::try_from(count.next_power_of_two().trailing_zeros()).unwrap_or(8);
+        let prefix = net.prefix.saturating_add(bits);
+        if prefix > SMALLEST_SUBNET_PREFIX {
+            return Err(format!(
+                "network {net} is too small for {count} subnets (each would be a /{prefix}; the smallest is a /{SMALLEST_SUBNET_PREFIX}): allocate a larger network or ask for fewer subnets"
+            ));
+        }
+        let step = 1u32 << (32 - u32::from(prefix));
+        let zones = self.zones.max(1);
+        let kinds = (0..self.private)
+            .map(|i| (i, false))
+            .chain((0..self.public).map(|i| (i, true)));
+        Ok(kinds
+            .enumerate()
+            .map(|(n, (i, public))| PlannedSubnet {
+                cidr: Ipv4Net {
+                    addr: net.addr + step * n as u32,
+                    prefix,
+                },
+                zone: i % zones,
+                public,
+            })
+            .collect())
+    }
+}
+
+#[cfg(test)]
+mod layout_tests {
+    use super::*;
+
+    fn plan(
+        zones: Option<i64>,
+        nat: Option<i64>,
+        private: i64,
+        public: i64,
+    ) -> ClusterNetworkPlanSpec {
+        ClusterNetworkPlanSpec {
+            template: Some(NetworkTemplate {
+                provider_details: Some(NetworkProviderDetails {
+                    type_: Some("aws".into()),
+                    aws: Some(AwsNetwork {
+                        availability_zones: zones,
+                        nat_gateways: nat,
+                    }),
+                }),
+                layout: Some(Layout {
+                    mode: Some("auto".into()),
+                    private_subnets: Some(private),
+                    public_subnets: Some(public),
+                }),
+                ..NetworkTemplate::default()
+            }),
+            ..ClusterNetworkPlanSpec::default()
+        }
+    }
+
+    #[test]
+    fn a_plan_s_layout_is_read_with_defaults_for_what_it_leaves_out() {
+        let cases = [
+            (ClusterNetworkPlanSpec::default(), (2, 2, 0, 0)),
+            (plan(Some(3), Some(1), 3, 3), (3, 3, 3, 1)),
+            (plan(Some(3), None, 3, 3), (3, 3, 3, 1)),
+            (plan(None, Some(4), 2, 1), (2, 2, 1, 1)),
+            (plan(Some(2), Some(2), 0, 2), (2, 0, 2, 0)),
+            (plan(Some(9), None, 2, 0), (6, 2, 0, 0)),
+        ];
+        for (spec, (zones, private, public, nat)) in cases {
+            let l = spec.subnet_layout();
+            assert_eq!(
+                (l.zones, l.private, l.public, l.nat_gateways),
+                (zones, private, public, nat),
+                "{spec:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn subnets_are_equal_ranges_private_first_spread_over_the_zones() {
+        let net = Ipv4Net::parse("10.0.4.0/22").unwrap();
+        let got: Vec<(String, u8, bool)> = plan(Some(3), Some(1), 3, 3)
+            .subnet_layout()
+            .subnets(net)
+            .unwrap()
+            .iter()
+            .map(|s| (s.cidr.to_string(), s.zone, s.public))
+            .collect();
+        let want = [
+            ("10.0.4.0/25", 0, false),
+            ("10.0.4.128/25", 1, false),
+            ("10.0.5.0/25", 2, false),
+            ("10.0.5.128/25", 0, true),
+            ("10.0.6.0/25", 1, true),
+            ("10.0.6.128/25", 2, true),
+        ]
+        .map(|(c, z, p)| (c.to_string(), z, p));
+        assert_eq!(got, want);
+        let halves = SubnetLayout::default().subnets(net).unwrap();
+        assert_eq!(halves[1].cidr.to_string(), "10.0.6.0/23");
+        let e = plan(None, None, 16, 16)
+            .subnet_layout()
+            .subnets(Ipv4Net::parse("10.0.0.0/24").unwrap())
+            .unwrap_err();
+        assert!(e.contains("10.0.0.0/24 is too small for 32 subnets"), "{e}");
+    }
+}

@@ -187,6 +187,8 @@ pub struct Resolution {
     pub compute_template: Option<String>,
     /// The plan's ClusterNetworkPlan.
     pub network_plan: String,
+    /// How that network plan lays the node network out in the cloud.
+    pub subnet_layout: crate::networking::SubnetLayout,
     /// The network to allocate or use: the cluster's, else the plan's default size, else the
     /// network plan's node range.
     pub network: NetworkRequest,
@@ -282,7 +284,7 @@ pub fn resolve_cluster_with(
         Some(region),
         Some(network),
         Some((access, access_spec)),
-        Some((network_plan, _)),
+        Some((network_plan, network_plan_spec)),
     ) = (
         plan.as_ref(),
         provider,
@@ -320,6 +322,7 @@ pub fn resolve_cluster_with(
             .map(|c| c.kubernetes_version.clone())
             .unwrap_or_default(),
         compute_template: template,
+        subnet_layout: network_plan_spec.subnet_layout(),
         network_plan,
         network,
         cloud_access: access,

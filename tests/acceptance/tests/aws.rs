@@ -25,7 +25,7 @@ const EKS_NAME: &str = "wf-pay-payments-dev";
 /// What moto holds for one cluster uid, and a way to change a node group behind the
 /// driver's back: boto3, from moto's venv.
 const INSPECT: &str = r#"
-import boto3, json, sys
+import boto3, ipaddress, json, sys
 url, action = sys.argv[1], sys.argv[2]
 kw = dict(endpoint_url=url, region_name="eu-west-2",
           aws_access_key_id="testing", aws_secret_access_key="testing")
@@ -40,7 +40,16 @@ uid = sys.argv[3]
 tag = [{"Name": "tag:wayfinder.dev/uid", "Values": [uid]}]
 out = {
     "vpcs": sorted(v["CidrBlock"] for v in ec2.describe_vpcs(Filters=tag)["Vpcs"]),
-    "subnets": sorted(s["CidrBlock"] for s in ec2.describe_subnets(Filters=tag)["Subnets"]),
+    "subnets": sorted(([s["CidrBlock"], s["AvailabilityZone"],
+                       {t["Key"]: t["Value"] for t in s["Tags"]}.get("wayfinder.dev/tier")]
+                      for s in ec2.describe_subnets(Filters=tag)["Subnets"]),
+                     key=lambda s: ipaddress.ip_network(s[0])),
+    "internetGateways": len(ec2.describe_internet_gateways(Filters=tag)["InternetGateways"]),
+    "routeTables": sorted({t["Key"]: t["Value"] for t in r["Tags"]}.get("wayfinder.dev/route-table")
+                          for r in ec2.describe_route_tables(Filters=tag)["RouteTables"]),
+    "natGateways": len([n for n in ec2.describe_nat_gateways(Filter=tag)["NatGateways"]
+                        if n["State"] != "deleted" and {"Key": "wayfinder.dev/uid", "Value": uid} in n.get("Tags", [])]),
+    "elasticIps": len(ec2.describe_addresses(Filters=tag)["Addresses"]),
     "roles": {}, "clusters": {},
 }
 for r in iam.list_roles()["Roles"]:
@@ -60,9 +69,37 @@ for name in eks.list_clusters()["clusters"]:
                       "diskSize": g.get("diskSize"),
                       "scaling": [s["minSize"], s["maxSize"], s["desiredSize"]],
                       "taints": [[t["key"], t.get("value"), t["effect"]] for t in g.get("taints", [])]}
-    out["clusters"][name] = {"version": c["version"], "arn": c["arn"], "nodegroups": groups}
+    out["clusters"][name] = {"version": c["version"], "arn": c["arn"], "nodegroups": groups,
+                             "endpoint": c["endpoint"],
+                             "ca": c.get("certificateAuthority", {}).get("data")}
 print(json.dumps(out))
 "#;
+
+/// The network the fixture's `eks-assignable` ClusterNetworkPlan asks for (3 zones, 3 private
+/// and 3 public subnets, 3 NAT gateways), in `cidr` (a /22).
+fn assert_network(got: &Value, cidr: &str) {
+    let base = wayfinder_model::net::Ipv4Net::parse(cidr).unwrap();
+    let subnets: Vec<Value> = (0..6u32)
+        .map(|i| {
+            let net = wayfinder_model::net::Ipv4Net {
+                addr: base.addr + 128 * i,
+                prefix: 25,
+            };
+            let zone = ["eu-west-2a", "eu-west-2b", "eu-west-2c"][(i % 3) as usize];
+            let tier = if i < 3 { "private" } else { "public" };
+            serde_json::json!([net.to_string(), zone, tier])
+        })
+        .collect();
+    assert_eq!(got["subnets"], Value::Array(subnets), "{got}");
+    assert_eq!(got["internetGateways"], 1, "{got}");
+    assert_eq!(
+        got["routeTables"],
+        serde_json::json!(["private-0", "private-1", "private-2", "public"]),
+        "{got}"
+    );
+    assert_eq!(got["natGateways"], 3, "one per public subnet: {got}");
+    assert_eq!(got["elasticIps"], 3, "{got}");
+}
 
 fn python() -> std::path::PathBuf {
     let target = moto::target_dir().expect("the target directory");
@@ -211,7 +248,8 @@ fn an_eks_cluster_is_built_changed_kept_and_destroyed_through_the_aws_apis() {
         .to_string();
     let got = boto(&moto, &["inspect", &uid]);
     assert_eq!(got["vpcs"], serde_json::json!([cidr]), "{got}");
-    assert_eq!(got["subnets"].as_array().unwrap().len(), 2, "{got}");
+    // The network plan (eks-assignable): 3 zones, 3 private and 3 public subnets, 3 NATs.
+    assert_network(&got, &cidr);
     assert_eq!(
         got["roles"],
         serde_json::json!({
@@ -287,20 +325,77 @@ fn an_eks_cluster_is_built_changed_kept_and_destroyed_through_the_aws_apis() {
         "{got}"
     );
 
-    // No AWS secret reaches the server's log (at trace level) or Terraform's state: not the
-    // base key, not the assumed role's key or session token (moto's start `FQoGZXIvYXdzE`).
+    // Credentials are what EKS authenticates: moto's endpoint and CA, and a token that is a
+    // presigned STS GetCallerIdentity for the cluster, living at most 15 minutes.
+    let answer = api.post(
+        &format!("{}/credentials", cluster_path("pay", "payments-dev")),
+        &serde_json::json!({"ttl": "2h"}),
+    );
+    assert_eq!(answer.status, 200, "{}", answer.text);
+    let creds = answer.body;
+    let eks = &got["clusters"][EKS_NAME];
+    assert_eq!(creds["endpoint"], eks["endpoint"], "{creds}");
+    assert_eq!(creds["certificateAuthorityData"], eks["ca"], "{creds}");
+    assert_eq!(creds["ttl"], "15m0s", "capped at EKS's 15 minutes");
+    let token = creds["token"].as_str().unwrap().to_string();
+    let url = {
+        use base64::Engine as _;
+        let encoded = token.strip_prefix("k8s-aws-v1.").expect("an EKS token");
+        String::from_utf8(
+            base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .decode(encoded)
+                .expect("unpadded base64url"),
+        )
+        .unwrap()
+    };
+    assert!(
+        url.starts_with(&format!(
+            "{}/?Action=GetCallerIdentity&Version=2011-06-15&",
+            moto.url
+        )),
+        "{url}"
+    );
+    for part in [
+        "X-Amz-Expires=900",
+        "X-Amz-SignedHeaders=host%3Bx-k8s-aws-id",
+        "X-Amz-Security-Token=",
+    ] {
+        assert!(url.contains(part), "{part} in {url}");
+    }
+    let kubeconfig = creds["kubeconfig"].as_str().unwrap();
+    assert!(
+        kubeconfig.contains(&format!("certificate-authority-data: {}", eks["ca"]))
+            && kubeconfig.contains(&format!("token: \"{token}\"")),
+        "{kubeconfig}"
+    );
+    let status = api
+        .get(&cluster_path("pay", "payments-dev"))
+        .body
+        .to_string();
+    let signature = url.split("X-Amz-Signature=").nth(1).unwrap().to_string();
+
+    // No AWS secret reaches the server's log (at trace level), the cluster's status or
+    // Terraform's state: not the base key, not the assumed role's key or session token
+    // (moto's start `FQoGZXIvYXdzE`), not the EKS token or its signature.
     let state_file = wd.read_file("terraform.tfstate");
     let log = server.log();
     assert!(
         log.contains("cloud driver: the AWS APIs"),
         "the log is the server's"
     );
-    for (what, text) in [("the server's log", &log), ("the state", &state_file)] {
+    for (what, text) in [
+        ("the server's log", &log),
+        ("the state", &state_file),
+        ("the cluster", &status),
+    ] {
         for secret in [
             BASE_SECRET,
             "SecretAccessKey",
             "FQoGZXIvYXdzE",
             "aws_secret",
+            "k8s-aws-v1.",
+            token.as_str(),
+            signature.as_str(),
         ] {
             assert!(!text.contains(secret), "{what} holds {secret:?}");
         }
@@ -311,7 +406,7 @@ fn an_eks_cluster_is_built_changed_kept_and_destroyed_through_the_aws_apis() {
     let got = boto(&moto, &["inspect", &uid]);
     assert_eq!(
         got,
-        serde_json::json!({"vpcs": [], "subnets": [], "roles": {}, "clusters": {}}),
+        serde_json::json!({"vpcs": [], "subnets": [], "internetGateways": 0, "routeTables": [], "natGateways": 0, "elasticIps": 0, "roles": {}, "clusters": {}}),
         "everything made for the cluster is gone"
     );
 }
@@ -353,7 +448,7 @@ fn a_cloud_access_in_another_account_fails_the_apply_naming_it() {
     assert_eq!(cluster_phase(Some(&object)), Some("Failure"), "{object}");
     // Nothing was built.
     let uid = object["metadata"]["uid"].as_str().unwrap().to_string();
-    let nothing = serde_json::json!({"vpcs": [], "subnets": [], "roles": {}, "clusters": {}});
+    let nothing = serde_json::json!({"vpcs": [], "subnets": [], "internetGateways": 0, "routeTables": [], "natGateways": 0, "elasticIps": 0, "roles": {}, "clusters": {}});
     assert_eq!(boto(&moto, &["inspect", &uid]), nothing);
     // Destroying needs the account too (the driver does not act in an account it cannot
     // verify): it fails the same way until the cloud access is fixed, then completes.
@@ -422,7 +517,8 @@ fn a_server_killed_mid_provision_converges_after_restart_with_no_duplicate_or_or
         .to_string();
     let got = boto(&moto, &["inspect", &uid]);
     assert_eq!(got["vpcs"], serde_json::json!([cidr]), "one VPC: {got}");
-    assert_eq!(got["subnets"].as_array().unwrap().len(), 2, "{got}");
+    // The network plan (eks-assignable): 3 zones, 3 private and 3 public subnets, 3 NATs.
+    assert_network(&got, &cidr);
     assert_eq!(got["roles"].as_object().unwrap().len(), 2, "{got}");
     assert_eq!(got["clusters"].as_object().unwrap().len(), 1, "{got}");
     let pools = built["spec"]["nodePools"].as_array().unwrap().len();
@@ -445,6 +541,6 @@ fn a_server_killed_mid_provision_converges_after_restart_with_no_duplicate_or_or
     });
     assert_eq!(
         boto(&moto, &["inspect", &uid]),
-        serde_json::json!({"vpcs": [], "subnets": [], "roles": {}, "clusters": {}})
+        serde_json::json!({"vpcs": [], "subnets": [], "internetGateways": 0, "routeTables": [], "natGateways": 0, "elasticIps": 0, "roles": {}, "clusters": {}})
     );
 }
