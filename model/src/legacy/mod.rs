@@ -7,7 +7,7 @@
 //! - **Served** ([`Handling::Served`]): one legacy object is one current object. The server
 //!   serves the legacy version too, converting a request body to the storage version and
 //!   each answer back ([`to_current`], [`to_legacy`]): `GET` works at either version.
-//!   CloudAccessConfig and CloudIdentity.
+//!   CloudAccessConfig, CloudIdentity and Repository.
 //! - **Migrated** ([`Handling::Migrated`]): a legacy object becomes several current ones (a
 //!   v2beta1 ClusterPlan's node pools become a ComputeTemplate; a v2beta1 Package's chart
 //!   source becomes a Repository). `wayfinder-compile` migrates them ([`migrate`]) and says
@@ -25,6 +25,7 @@
 mod cloudaccess;
 mod package;
 mod plan;
+mod repository;
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -116,6 +117,11 @@ pub const LEGACY: &[LegacyKind] = &[
     LegacyKind {
         version: "v2beta1",
         current: &kinds::CLOUD_IDENTITY,
+        handling: Handling::Served,
+    },
+    LegacyKind {
+        version: "v2beta1",
+        current: &kinds::REPOSITORY,
         handling: Handling::Served,
     },
 ];
@@ -294,6 +300,7 @@ pub fn migrate(value: &Value) -> Result<Migration, Vec<LegacyError>> {
         "ClusterPlan" => plan::migrate(&metadata, spec),
         "Package" => package::migrate(&metadata, spec),
         "CloudAccessConfig" => cloudaccess::access_to_current(&metadata, spec),
+        "Repository" => repository::to_current(&metadata, spec),
         _ => cloudaccess::identity_to_current(&metadata, spec),
     };
     match converted {
@@ -357,6 +364,7 @@ pub fn to_legacy(legacy: &LegacyKind, object: &Object) -> Option<Value> {
     let (mut spec, extra) = match object {
         Object::CloudAccessConfig(_) => cloudaccess::access_to_legacy(spec, namespace.as_deref()),
         Object::CloudIdentity(_) => cloudaccess::identity_to_legacy(spec),
+        Object::Repository(_) => repository::to_legacy(spec),
         _ => return None,
     };
     for (path, v) in carried {
