@@ -28,7 +28,13 @@ pub fn read(source: &Source) -> (Vec<Document>, Vec<Migrated>, Vec<Diagnostic>) 
             docs.push(Document {
                 index: m.index,
                 object: object.clone(),
-                spans: m.spans.clone(),
+                spans: m
+                    .spans
+                    .clone()
+                    .aliased(wayfinder_model::legacy::source_paths(
+                        m.migration.legacy,
+                        object,
+                    )),
             });
         }
     }
@@ -127,11 +133,15 @@ pub fn migrated_module(
             migration.notes.extend(reused);
             for o in &m.migration.objects {
                 if let Err(e) = o.validate() {
+                    let spans = m
+                        .spans
+                        .clone()
+                        .aliased(wayfinder_model::legacy::source_paths(m.migration.legacy, o));
                     problems.extend(Diagnostic::from_validation(
                         &source.name,
                         m.index,
                         &e,
-                        &m.spans,
+                        &spans,
                     ));
                 }
             }
@@ -203,6 +213,19 @@ mod tests {
             "{}",
             diagnostics[0]
         );
+    }
+
+    #[test]
+    fn a_problem_with_a_migrated_field_is_located_at_the_legacy_fields_line() {
+        let text = "apiVersion: cloudaccess.appvia.io/v2beta1\nkind: CloudAccessConfig\nmetadata:\n  name: aws-short\n  namespace: ws-admin\nspec:\n  cloud: aws\n  features:\n  - DNSZoneManagement\n  identityCred:\n    name: cloudidentity-aws\n  identifier: \"12345\"\n";
+        let problems = migrated_module(&[Source::new("access.yaml", text)], "manifest")
+            .err()
+            .expect("an account of five digits is refused");
+        let d = problems
+            .iter()
+            .find(|d| d.field.as_deref() == Some("spec.aws.account"))
+            .unwrap_or_else(|| panic!("{problems:?}"));
+        assert_eq!(d.line, Some(12), "{d}");
     }
 
     #[test]

@@ -111,6 +111,11 @@ fn legacy_definitions_compile_directly_and_each_migration_is_noted() {
         err.contains("compiled 20 definitions from 10 files"),
         "{err}"
     );
+    // Located at the legacy field's own line (spec.template.networking.networkPlan).
+    assert!(
+        err.contains("plans/eks-private.yaml:34:7: ClusterPlan/eks-private: spec.network.networkPlan: warning"),
+        "{err}"
+    );
     for plan in [
         "aks-locked-down",
         "aks-sandbox",

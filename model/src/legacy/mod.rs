@@ -327,6 +327,67 @@ struct Converted {
     notes: Vec<String>,
 }
 
+/// Where the fields of a current object a legacy one became came from, as path prefixes
+/// (current, legacy) for [`crate::span::SpanIndex::aliased`]: so that a problem with a
+/// migrated object is located at the legacy field's own line, not at its nearest common
+/// ancestor (`spec`). Fields not listed are at the same path in both.
+pub fn source_paths(legacy: &LegacyKind, object: &Object) -> Vec<(FieldPath, FieldPath)> {
+    let pairs: &[(&str, &str)] = match (legacy.current.kind, object) {
+        ("ClusterPlan", Object::ClusterPlan(_)) => &[
+            ("spec.description", "spec.summary"),
+            ("spec.provider", "spec.template.provider"),
+            ("spec.scope", "spec.allocation"),
+            ("spec.cluster.kubernetesVersion", "spec.template.version"),
+            (
+                "spec.cluster.providerDetails",
+                "spec.template.providerDetails",
+            ),
+            ("spec.cluster.security", "spec.template.security"),
+            ("spec.network", "spec.template.networking"),
+            ("spec.choices.regions.default", "spec.template.region"),
+            ("spec.choices", "spec.policies"),
+        ],
+        ("ClusterPlan", Object::ComputeTemplate(_)) => &[
+            ("spec.provider", "spec.template.provider"),
+            ("spec.nodePools", "spec.template.nodePools"),
+        ],
+        ("Package", Object::Package(_)) => &[
+            ("spec.description", "spec.summary"),
+            ("spec.helm.releaseName", "spec.releaseName"),
+            ("spec.helm.repositoryRef", "spec.source.helm.url"),
+            ("spec.helm.chartName", "spec.source.helm.name"),
+            ("spec.helm.chartVersion", "spec.source.helm.version"),
+            ("spec.helm.valuesTemplate", "spec.values"),
+            ("spec.helm", "spec.source.helm"),
+            (
+                "spec.workloadIdentity.serviceAccountName",
+                "spec.workloadIdentity.clusterServiceAccount.name",
+            ),
+            (
+                "spec.workloadIdentity.role.aws",
+                "spec.workloadIdentity.providerDetails.aws.customIAMPolicy",
+            ),
+        ],
+        ("Package", Object::Repository(_)) => &[("spec", "spec.source.helm")],
+        ("CloudAccessConfig", _) => &[
+            ("spec.description", "spec.name"),
+            ("spec.type", "spec.features"),
+            ("spec.aws.account", "spec.identifier"),
+            ("spec.aws.defaultRegion", "spec.defaultRegion"),
+            ("spec.azure.subscription", "spec.identifier"),
+            ("spec.azure", "spec.identifier"),
+            ("spec.gcp.project", "spec.identifier"),
+            ("spec.cloudIdentityRef", "spec.identityCred"),
+            ("spec.permissions", "spec.roles"),
+        ],
+        _ => &[],
+    };
+    pairs
+        .iter()
+        .filter_map(|(from, to)| Some((FieldPath::parse(from)?, FieldPath::parse(to)?)))
+        .collect()
+}
+
 /// A served legacy object as the one current object it is. A legacy object that becomes
 /// several (a cloud access with several features) is refused, saying how to migrate it.
 pub fn to_current(value: &Value) -> Result<Object, Vec<LegacyError>> {
