@@ -218,9 +218,9 @@ mod tests {
     #[test]
     fn a_problem_with_a_migrated_field_is_located_at_the_legacy_fields_line() {
         let text = "apiVersion: cloudaccess.appvia.io/v2beta1\nkind: CloudAccessConfig\nmetadata:\n  name: aws-short\n  namespace: ws-admin\nspec:\n  cloud: aws\n  features:\n  - DNSZoneManagement\n  identityCred:\n    name: cloudidentity-aws\n  identifier: \"12345\"\n";
-        let problems = migrated_module(&[Source::new("access.yaml", text)], "manifest")
-            .err()
-            .expect("an account of five digits is refused");
+        let Err(problems) = migrated_module(&[Source::new("access.yaml", text)], "manifest") else {
+            panic!("an account of five digits is refused");
+        };
         let d = problems
             .iter()
             .find(|d| d.field.as_deref() == Some("spec.aws.account"))
