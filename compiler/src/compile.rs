@@ -64,13 +64,16 @@ pub fn load(sources: &[Source]) -> (Vec<Definition>, Vec<Diagnostic>) {
     // Where each object was first defined, by kind, workspace, name and version.
     type Key = (&'static str, Option<String>, String, Option<String>);
     let mut seen: BTreeMap<Key, String> = BTreeMap::new();
+    // The objects first defined as derived from a legacy document, by the same key.
+    let mut first_derived: BTreeMap<Key, wayfinder_model::Object> = BTreeMap::new();
     let name_path = FieldPath::root().field("metadata").field("name");
     for source in sources {
         // Documents that parse are still validated when a neighbour does not, so that
         // every problem is reported in one run.
-        let (docs, _, diagnostics) = crate::migrate::read(source);
+        let (docs, migrations, diagnostics) = crate::migrate::read(source);
         problems.extend(diagnostics);
         for doc in docs {
+            let derived = crate::migrate::is_derived(&migrations, &doc);
             let kind = doc.object.kind_info().kind;
             if !CATALOG_KINDS.contains(&kind) {
                 let why = wayfinder_model::kinds::NOT_IN_CATALOG
@@ -112,6 +115,9 @@ pub fn load(sources: &[Source]) -> (Vec<Definition>, Vec<Diagnostic>) {
             match seen.get(&key) {
                 // A missing name is a validation error already; no need to say it twice.
                 _ if key.2.is_empty() => {}
+                // Two legacy documents that give the same derived object (two packages
+                // from one chart repository) give it once.
+                Some(_) if derived && first_derived.get(&key) == Some(&doc.object) => continue,
                 Some(place) => {
                     problems.push(
                         Diagnostic::at_field(
@@ -136,6 +142,9 @@ pub fn load(sources: &[Source]) -> (Vec<Definition>, Vec<Diagnostic>) {
                         (None, 0) => file.clone(),
                         (None, d) => format!("{file} (document {})", d + 1),
                     };
+                    if derived {
+                        first_derived.insert(key.clone(), doc.object.clone());
+                    }
                     seen.insert(key, place);
                 }
             }

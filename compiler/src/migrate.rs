@@ -28,12 +28,28 @@ pub fn read(source: &Source) -> (Vec<Document>, Vec<Migrated>, Vec<Diagnostic>) 
             docs.push(Document {
                 index: m.index,
                 object: object.clone(),
-                spans: m.spans.clone(),
+                spans: m
+                    .spans
+                    .clone()
+                    .aliased(wayfinder_model::legacy::source_paths(
+                        m.migration.legacy,
+                        object,
+                    )),
             });
         }
     }
     docs.sort_by_key(|d| d.index);
     (docs, migrations, diagnostics)
+}
+
+/// Whether `doc` is an object a legacy document gave besides the one of its own kind (the
+/// Repository a v2beta1 Package's chart source became). Two legacy packages with the same
+/// chart source each give the same Repository: identical derived objects are one object,
+/// defined where first met ([`crate::compile::load`], [`migrated_module`]).
+pub fn is_derived(migrations: &[Migrated], doc: &Document) -> bool {
+    migrations.iter().any(|m| {
+        m.index == doc.index && m.migration.objects.iter().skip(1).any(|o| o == &doc.object)
+    })
 }
 
 /// The notice that says what a legacy document became.
@@ -70,6 +86,9 @@ pub fn migrated_module(
     let mut module = Module::default();
     let mut problems = Vec::new();
     let mut notices = Vec::new();
+    // Derived objects written so far, by kind and name: the object and its file.
+    let mut derived: std::collections::BTreeMap<(&str, String), (wayfinder_model::Object, String)> =
+        std::collections::BTreeMap::new();
     for source in sources {
         let (_, migrations, diagnostics) = read(source);
         for d in diagnostics {
@@ -80,13 +99,49 @@ pub fn migrated_module(
             }
         }
         for m in &migrations {
+            // A derived object identical to one an earlier legacy document gave is written
+            // there only; one that differs is an error naming both files.
+            let mut migration = m.migration.clone();
+            let mut reused = Vec::new();
+            for o in m.migration.objects.iter().skip(1) {
+                let key = (o.kind_info().kind, o.metadata().name.clone());
+                match derived.get(&key) {
+                    None => {
+                        derived.insert(key, (o.clone(), source.name.clone()));
+                    }
+                    Some((first, file)) if first == o => {
+                        migration.objects.retain(|x| x != o);
+                        reused.push(format!(
+                            "{} is identical to the one {file} gives, and written there only",
+                            o.display_name()
+                        ));
+                    }
+                    Some((_, file)) => problems.push(
+                        Diagnostic::file(
+                            &source.name,
+                            format!(
+                                "{} differs from the {} that {file} gives; a name must mean one object: make them the same or rename one",
+                                o.display_name(),
+                                o.display_name()
+                            ),
+                        )
+                        .object(format!("{}/{}", m.migration.legacy.current.kind, m.migration.name))
+                        .document(m.index),
+                    ),
+                }
+            }
+            migration.notes.extend(reused);
             for o in &m.migration.objects {
                 if let Err(e) = o.validate() {
+                    let spans = m
+                        .spans
+                        .clone()
+                        .aliased(wayfinder_model::legacy::source_paths(m.migration.legacy, o));
                     problems.extend(Diagnostic::from_validation(
                         &source.name,
                         m.index,
                         &e,
-                        &m.spans,
+                        &spans,
                     ));
                 }
             }
@@ -103,7 +158,7 @@ pub fn migrated_module(
                     .document(m.index),
                 );
             }
-            module.insert(name, m.migration.to_yaml());
+            module.insert(name, migration.to_yaml());
         }
     }
     if !problems.is_empty() {
@@ -158,6 +213,19 @@ mod tests {
             "{}",
             diagnostics[0]
         );
+    }
+
+    #[test]
+    fn a_problem_with_a_migrated_field_is_located_at_the_legacy_fields_line() {
+        let text = "apiVersion: cloudaccess.appvia.io/v2beta1\nkind: CloudAccessConfig\nmetadata:\n  name: aws-short\n  namespace: ws-admin\nspec:\n  cloud: aws\n  features:\n  - DNSZoneManagement\n  identityCred:\n    name: cloudidentity-aws\n  identifier: \"12345\"\n";
+        let Err(problems) = migrated_module(&[Source::new("access.yaml", text)], "manifest") else {
+            panic!("an account of five digits is refused");
+        };
+        let d = problems
+            .iter()
+            .find(|d| d.field.as_deref() == Some("spec.aws.account"))
+            .unwrap_or_else(|| panic!("{problems:?}"));
+        assert_eq!(d.line, Some(12), "{d}");
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! Legacy `v2beta1` definitions through the `wayfinder-compile` binary: `--migrate` writes
 //! the v2beta2 definitions our legacy fixtures (`model/tests/data/legacy`: nine plans shaped
-//! like Wayfinder's example repository, across EKS, AKS and GKE, a package and two cloud
-//! accesses) become — byte for byte the golden files in `tests/golden-migrate/` — and says
+//! like Wayfinder's example repository and one with an AKS spot pool, across EKS, AKS and GKE,
+//! two packages from one chart repository, a repository and cloud accesses) become — byte for byte the golden files in `tests/golden-migrate/` — and says
 //! what each became; `--check` agrees; the same legacy definitions compile into modules
 //! directly, each migration said in a note; bad legacy input is an error at its file, line
 //! and field path, and nothing is written.
@@ -59,7 +59,7 @@ fn migrate_writes_the_v2beta2_definitions_each_legacy_one_becomes() {
         err.contains("carried in annotation legacy.appvia.io/v2beta1"),
         "{err}"
     );
-    assert!(err.contains("migrated 13 legacy definitions into"), "{err}");
+    assert!(err.contains("migrated 16 legacy definitions into"), "{err}");
     let expected = golden();
     if std::env::var_os("WAYFINDER_UPDATE_GOLDEN").is_some() {
         let _ = fs::remove_dir_all(&expected);
@@ -104,16 +104,22 @@ fn legacy_definitions_compile_directly_and_each_migration_is_noted() {
     assert_eq!(
         err.matches("(compute.appvia.io/v2beta1) migrated to")
             .count(),
-        9,
+        10,
         "{err}"
     );
     assert!(
-        err.contains("compiled 18 definitions from 9 files"),
+        err.contains("compiled 20 definitions from 10 files"),
+        "{err}"
+    );
+    // Located at the legacy field's own line (spec.template.networking.networkPlan).
+    assert!(
+        err.contains("plans/eks-private.yaml:34:7: ClusterPlan/eks-private: spec.network.networkPlan: warning"),
         "{err}"
     );
     for plan in [
         "aks-locked-down",
         "aks-sandbox",
+        "aks-spot",
         "eks-company",
         "eks-general",
         "eks-private",
@@ -168,4 +174,59 @@ fn bad_legacy_input_is_refused_at_its_line_and_nothing_is_written() {
         stderr(&out)
     );
     assert!(!target.exists());
+}
+
+#[test]
+fn two_legacy_packages_from_one_chart_repository_give_one_repository() {
+    // others/: package-azure-identity and package-external-secrets both install from
+    // https://charts.example.org.
+    let out_dir = tempfile::tempdir().unwrap();
+    let out_path = out_dir.path().to_string_lossy().into_owned();
+    let out = run(&["--migrate", "others", "--out", &out_path]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let written: Vec<String> = files(out_dir.path())
+        .into_iter()
+        .filter(|f| {
+            fs::read_to_string(out_dir.path().join(f))
+                .unwrap()
+                .contains("kind: Repository\nmetadata:\n  name: charts-example-org\n")
+        })
+        .collect();
+    assert_eq!(written, ["package-tf-runner-azure.yaml"], "written once");
+    let other = fs::read_to_string(out_dir.path().join("package-secrets-operator.yaml"))
+        .unwrap()
+        .replace("\n# ", " ");
+    assert!(
+        other.contains("Repository/charts-example-org is identical to the one others/package-azure-identity.yaml gives"),
+        "{other}"
+    );
+    // Compiled directly: no "defined more than once".
+    let compiled = tempfile::tempdir().unwrap();
+    let out = run(&["others", "--out", &compiled.path().to_string_lossy()]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(!stderr(&out).contains("more than once"), "{}", stderr(&out));
+}
+
+#[test]
+fn two_legacy_packages_giving_different_repositories_of_one_name_are_an_error_naming_both_files() {
+    let out_dir = tempfile::tempdir().unwrap();
+    let target = out_dir.path().join("out");
+    let target = target.to_string_lossy().into_owned();
+    let out = run(&["--migrate", "conflict", "--out", &target]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains("conflict/package-docs-b.yaml")
+            && err.contains("Repository/charts-example-com differs from the Repository/charts-example-com that conflict/package-docs-a.yaml gives"),
+        "{err}"
+    );
+    let out = run(&["conflict", "--out", &target]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains("conflict/package-docs-b.yaml")
+            && err.contains("defined more than once: Repository/charts-example-com is also defined in conflict/package-docs-a.yaml"),
+        "{err}"
+    );
+    assert!(!Path::new(&target).exists(), "nothing is written");
 }

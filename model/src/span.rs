@@ -30,6 +30,9 @@ pub type Location = (usize, usize);
 pub struct SpanIndex {
     source: Option<Arc<Source>>,
     document: usize,
+    /// Path prefixes of an object converted from this document, and where each is in the
+    /// source ([`aliased`](Self::aliased)).
+    aliases: Option<Arc<[(FieldPath, FieldPath)]>>,
 }
 
 /// A source text and, once built, the tree of every document in it.
@@ -66,6 +69,7 @@ impl SpanIndex {
                 },
             ))),
             document: 0,
+            aliases: None,
         }
     }
 
@@ -87,6 +91,7 @@ impl SpanIndex {
         move |document| SpanIndex {
             source: Some(source.clone()),
             document,
+            aliases: None,
         }
     }
 
@@ -105,10 +110,32 @@ impl SpanIndex {
             .map(|(node, exact)| if exact { node.value } else { node.at })
     }
 
+    /// The index of an object converted from this document (a legacy definition migrated):
+    /// a path under one of `aliases`' first prefixes is located under the second, the field
+    /// it came from (`spec.network.networkPlan` at `spec.template.networking.networkPlan`).
+    /// The longest matching prefix wins; other paths are located as they are.
+    pub fn aliased(mut self, aliases: Vec<(FieldPath, FieldPath)>) -> Self {
+        self.aliases = (!aliases.is_empty()).then(|| aliases.into());
+        self
+    }
+
     /// The document's tree and the node for `path` (or its nearest ancestor, with `false`).
     fn find(&self, path: &FieldPath) -> Option<(&Node, bool)> {
         let tree = self.source.as_ref()?.trees().get(self.document)?;
-        tree.find(path)
+        let alias = self
+            .aliases
+            .iter()
+            .flat_map(|a| a.iter())
+            .filter(|(from, _)| path.0.starts_with(&from.0))
+            .max_by_key(|(from, _)| from.0.len());
+        match alias {
+            Some((from, to)) => {
+                let mut source = to.clone();
+                source.0.extend(path.0[from.0.len()..].iter().cloned());
+                tree.find(&source)
+            }
+            None => tree.find(path),
+        }
     }
 }
 
@@ -121,6 +148,7 @@ impl PartialEq for SpanIndex {
                 (Some(a), Some(b)) => Arc::ptr_eq(a, b) || a.text == b.text,
                 _ => false,
             }
+            && self.aliases == other.aliases
     }
 }
 
@@ -444,6 +472,19 @@ spec:
             s.locate_value(&path("spec.nodePools[1].taints[0].value")),
             at("value", 0)
         );
+    }
+
+    #[test]
+    fn an_aliased_index_locates_a_converted_path_at_the_field_it_came_from() {
+        let index = one("spec:\n  template:\n    networking:\n      networkPlan: x\n").aliased(
+            vec![(path("spec.network"), path("spec.template.networking"))],
+        );
+        assert_eq!(
+            index.locate(&path("spec.network.networkPlan")),
+            Some((4, 7))
+        );
+        assert_eq!(index.locate(&path("spec.template")), Some((2, 3)));
+        assert_eq!(index.locate(&path("spec.other")), Some((1, 1)));
     }
 
     #[test]

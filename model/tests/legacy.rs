@@ -63,8 +63,8 @@ fn every_legacy_plan_migrates_to_a_valid_plan_and_compute_template() {
     let files = yaml_files("plans");
     assert_eq!(
         files.len(),
-        9,
-        "nine plans, as Wayfinder's example repository has"
+        10,
+        "nine plans, as Wayfinder's example repository has, and one with an AKS spot pool"
     );
     let mut providers = std::collections::BTreeSet::new();
     for f in files {
@@ -133,7 +133,7 @@ fn what_has_no_counterpart_is_carried_in_an_annotation_and_named() {
 
 #[test]
 fn served_legacy_kinds_convert_back_to_what_they_were() {
-    for name in ["cloud-access-dns", "cloud-access-gcp"] {
+    for name in ["cloud-access-dns", "cloud-access-gcp", "repository-charts"] {
         let original = read(&data().join(format!("others/{name}.yaml")));
         let current = legacy::to_current(&original).unwrap();
         let kind = legacy::by_api_version_kind(
@@ -151,6 +151,66 @@ fn served_legacy_kinds_convert_back_to_what_they_were() {
             "{name}: nothing left to carry: {back:#}"
         );
     }
+}
+
+/// The carried fields of a migration's first object, parsed.
+fn carried_of(m: &legacy::Migration) -> Value {
+    let text = &m.objects[0].metadata().annotations.as_ref().unwrap()[CARRIED_ANNOTATION];
+    serde_json::from_str(text).unwrap()
+}
+
+#[test]
+fn a_legacy_repository_is_served_as_one_repository_with_its_fetch_settings_carried() {
+    let original = read(&data().join("others/repository-charts.yaml"));
+    let kind = legacy::by_plural("package.appvia.io", "v2beta1", "repositories").unwrap();
+    assert_eq!(kind.handling, Handling::Served);
+    let current = legacy::to_current(&original).unwrap();
+    assert_eq!(current.display_name(), "Repository/cost-charts");
+    let m = legacy::migrate(&original).unwrap();
+    assert_eq!(
+        m.carried,
+        ["spec.interval", "spec.selectors", "spec.timeout"],
+        "{}",
+        m.report()
+    );
+    assert_eq!(carried_of(&m)["spec.interval"], "30m");
+}
+
+#[test]
+fn azure_workload_identity_of_a_legacy_package_is_carried_and_named() {
+    let m = legacy::migrate(&read(&data().join("others/package-azure-identity.yaml"))).unwrap();
+    for path in [
+        "spec.workloadIdentity.providerDetails.azure.helmPodLabelsPaths",
+        "spec.workloadIdentity.providerDetails.azure.helmPodSelector",
+    ] {
+        assert!(
+            m.carried.contains(&path.to_string()),
+            "{path}: {:?}",
+            m.carried
+        );
+        assert!(m.report().contains(path), "{}", m.report());
+    }
+    assert_eq!(
+        carried_of(&m)["spec.workloadIdentity.providerDetails.azure.helmPodSelector"],
+        "tf-executor"
+    );
+}
+
+#[test]
+fn aks_spot_settings_of_a_legacy_node_pool_are_carried_and_the_pool_stays_spot() {
+    let m = legacy::migrate(&read(&data().join("plans/aks-spot.yaml"))).unwrap();
+    assert!(
+        m.carried
+            .contains(&"spec.template.nodePools.1.spot.aks".to_string()),
+        "{:?}",
+        m.carried
+    );
+    assert_eq!(
+        carried_of(&m)["spec.template.nodePools.1.spot.aks"],
+        serde_json::json!({})
+    );
+    let template = m.objects[1].to_json();
+    assert_eq!(template["spec"]["nodePools"][1]["spot"]["enabled"], true);
 }
 
 #[test]

@@ -7,7 +7,7 @@
 //! - **Served** ([`Handling::Served`]): one legacy object is one current object. The server
 //!   serves the legacy version too, converting a request body to the storage version and
 //!   each answer back ([`to_current`], [`to_legacy`]): `GET` works at either version.
-//!   CloudAccessConfig and CloudIdentity.
+//!   CloudAccessConfig, CloudIdentity and Repository.
 //! - **Migrated** ([`Handling::Migrated`]): a legacy object becomes several current ones (a
 //!   v2beta1 ClusterPlan's node pools become a ComputeTemplate; a v2beta1 Package's chart
 //!   source becomes a Repository). `wayfinder-compile` migrates them ([`migrate`]) and says
@@ -25,6 +25,7 @@
 mod cloudaccess;
 mod package;
 mod plan;
+mod repository;
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -116,6 +117,11 @@ pub const LEGACY: &[LegacyKind] = &[
     LegacyKind {
         version: "v2beta1",
         current: &kinds::CLOUD_IDENTITY,
+        handling: Handling::Served,
+    },
+    LegacyKind {
+        version: "v2beta1",
+        current: &kinds::REPOSITORY,
         handling: Handling::Served,
     },
 ];
@@ -294,6 +300,7 @@ pub fn migrate(value: &Value) -> Result<Migration, Vec<LegacyError>> {
         "ClusterPlan" => plan::migrate(&metadata, spec),
         "Package" => package::migrate(&metadata, spec),
         "CloudAccessConfig" => cloudaccess::access_to_current(&metadata, spec),
+        "Repository" => repository::to_current(&metadata, spec),
         _ => cloudaccess::identity_to_current(&metadata, spec),
     };
     match converted {
@@ -318,6 +325,67 @@ struct Converted {
     objects: Vec<Object>,
     carried: Vec<String>,
     notes: Vec<String>,
+}
+
+/// Where the fields of a current object a legacy one became came from, as path prefixes
+/// (current, legacy) for [`crate::span::SpanIndex::aliased`]: so that a problem with a
+/// migrated object is located at the legacy field's own line, not at its nearest common
+/// ancestor (`spec`). Fields not listed are at the same path in both.
+pub fn source_paths(legacy: &LegacyKind, object: &Object) -> Vec<(FieldPath, FieldPath)> {
+    let pairs: &[(&str, &str)] = match (legacy.current.kind, object) {
+        ("ClusterPlan", Object::ClusterPlan(_)) => &[
+            ("spec.description", "spec.summary"),
+            ("spec.provider", "spec.template.provider"),
+            ("spec.scope", "spec.allocation"),
+            ("spec.cluster.kubernetesVersion", "spec.template.version"),
+            (
+                "spec.cluster.providerDetails",
+                "spec.template.providerDetails",
+            ),
+            ("spec.cluster.security", "spec.template.security"),
+            ("spec.network", "spec.template.networking"),
+            ("spec.choices.regions.default", "spec.template.region"),
+            ("spec.choices", "spec.policies"),
+        ],
+        ("ClusterPlan", Object::ComputeTemplate(_)) => &[
+            ("spec.provider", "spec.template.provider"),
+            ("spec.nodePools", "spec.template.nodePools"),
+        ],
+        ("Package", Object::Package(_)) => &[
+            ("spec.description", "spec.summary"),
+            ("spec.helm.releaseName", "spec.releaseName"),
+            ("spec.helm.repositoryRef", "spec.source.helm.url"),
+            ("spec.helm.chartName", "spec.source.helm.name"),
+            ("spec.helm.chartVersion", "spec.source.helm.version"),
+            ("spec.helm.valuesTemplate", "spec.values"),
+            ("spec.helm", "spec.source.helm"),
+            (
+                "spec.workloadIdentity.serviceAccountName",
+                "spec.workloadIdentity.clusterServiceAccount.name",
+            ),
+            (
+                "spec.workloadIdentity.role.aws",
+                "spec.workloadIdentity.providerDetails.aws.customIAMPolicy",
+            ),
+        ],
+        ("Package", Object::Repository(_)) => &[("spec", "spec.source.helm")],
+        ("CloudAccessConfig", _) => &[
+            ("spec.description", "spec.name"),
+            ("spec.type", "spec.features"),
+            ("spec.aws.account", "spec.identifier"),
+            ("spec.aws.defaultRegion", "spec.defaultRegion"),
+            ("spec.azure.subscription", "spec.identifier"),
+            ("spec.azure", "spec.identifier"),
+            ("spec.gcp.project", "spec.identifier"),
+            ("spec.cloudIdentityRef", "spec.identityCred"),
+            ("spec.permissions", "spec.roles"),
+        ],
+        _ => &[],
+    };
+    pairs
+        .iter()
+        .filter_map(|(from, to)| Some((FieldPath::parse(from)?, FieldPath::parse(to)?)))
+        .collect()
 }
 
 /// A served legacy object as the one current object it is. A legacy object that becomes
@@ -357,6 +425,7 @@ pub fn to_legacy(legacy: &LegacyKind, object: &Object) -> Option<Value> {
     let (mut spec, extra) = match object {
         Object::CloudAccessConfig(_) => cloudaccess::access_to_legacy(spec, namespace.as_deref()),
         Object::CloudIdentity(_) => cloudaccess::identity_to_legacy(spec),
+        Object::Repository(_) => repository::to_legacy(spec),
         _ => return None,
     };
     for (path, v) in carried {

@@ -13,8 +13,8 @@
 //! | `workloadIdentity.providerDetails.aws.customIAMPolicy` | `workloadIdentity.role.aws.customIAMPolicyTemplate` (as JSON) |
 //!
 //! Carried: `selectors` (v2beta2 plans pin packages instead), `valuesFrom`, and the rest of
-//! `workloadIdentity` (`role`, `helmServiceAccountAnnotationsPaths`, the service account's
-//! namespace).
+//! `workloadIdentity` (`role`, AWS's `helmServiceAccountAnnotationsPaths`, Azure's
+//! `helmPodLabelsPaths` and `helmPodSelector`, the service account's namespace).
 
 use std::collections::BTreeMap;
 
@@ -95,6 +95,20 @@ struct ServiceAccount {
 struct WorkloadProviderDetails {
     #[serde(default)]
     aws: Option<AwsDetails>,
+    #[serde(default)]
+    azure: Option<AzureDetails>,
+}
+
+/// `workloadIdentity.providerDetails.azure`: where the chart takes the pod label Azure
+/// workload identity needs, and which pods get it. v2beta2 has no place for either (the
+/// server labels the service account's pods itself): carried.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct AzureDetails {
+    #[serde(default)]
+    helm_pod_labels_paths: Option<Value>,
+    #[serde(default)]
+    helm_pod_selector: Option<Value>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -159,6 +173,15 @@ pub(super) fn migrate(meta: &ObjectMeta, spec: Value) -> Result<Converted, Vec<L
         carried.carry(
             &format!("{wp}.providerDetails.aws.helmServiceAccountAnnotationsPaths"),
             aws.and_then(|a| a.helm_service_account_annotations_paths.clone()),
+        );
+        let azure = w.provider_details.as_ref().and_then(|p| p.azure.as_ref());
+        carried.carry(
+            &format!("{wp}.providerDetails.azure.helmPodLabelsPaths"),
+            azure.and_then(|a| a.helm_pod_labels_paths.clone()),
+        );
+        carried.carry(
+            &format!("{wp}.providerDetails.azure.helmPodSelector"),
+            azure.and_then(|a| a.helm_pod_selector.clone()),
         );
         let policy = aws.and_then(|a| a.custom_iam_policy.as_ref());
         workload_identity = Some(WorkloadIdentity {

@@ -22,7 +22,8 @@
 //!
 //! Carried ([`super::CARRIED_ANNOTATION`]): `labels`, every `policies[]` entry as written
 //! (the ones above are also mapped), `template.channel`, `enableAutoUpgrade`,
-//! `enablePrivateCluster`, `expires`, `clusterLabels` and `quotaLimits`.
+//! `enablePrivateCluster`, `expires`, `clusterLabels` and `quotaLimits`, and a node pool's AKS
+//! spot settings (`template.nodePools[N].spot.aks`: v2beta2's `spot` has EKS settings only).
 
 use std::collections::BTreeMap;
 
@@ -285,6 +286,24 @@ pub(super) fn migrate(meta: &ObjectMeta, spec: Value) -> Result<Converted, Vec<L
                     t.provider
                 ),
             ));
+        }
+        // v2beta2's `spot` has EKS settings only: AKS's are carried (and only for AKS).
+        if let Some(aks) = p
+            .get_mut("spot")
+            .and_then(Value::as_object_mut)
+            .and_then(|spot| take(spot, "aks"))
+        {
+            if t.provider == "AKS" {
+                carried.carry(&format!("spec.template.nodePools.{i}.spot.aks"), Some(aks));
+            } else {
+                problems.push(err(
+                    pp.field("spot").field("aks"),
+                    format!(
+                        "AKS spot settings, but spec.template.provider is {:?}; remove them or make the provider AKS",
+                        t.provider
+                    ),
+                ));
+            }
         }
         match typed::<NodePool>(p, &pp) {
             Ok(pool) => pools.push(pool),

@@ -1,6 +1,7 @@
 //! Legacy `v2beta1` definitions with the real Terraform CLI, the real provider and a real
-//! `wayfinder-server`: our nine legacy plan fixtures (`model/tests/data/legacy/plans`,
-//! shaped like Wayfinder's example repository, across EKS, AKS and GKE) and a package,
+//! `wayfinder-server`: our ten legacy plan fixtures (`model/tests/data/legacy/plans`,
+//! nine shaped like Wayfinder's example repository, across EKS, AKS and GKE, and one with
+//! an AKS spot pool) and a package,
 //! compiled as they are by `wayfinder-compile` — each migrated on the way in — into modules
 //! that `terraform validate` accepts; the catalog module applied to the server creates
 //! exactly what the migration says (spec and the carried `legacy.appvia.io/v2beta1`
@@ -122,7 +123,7 @@ fn legacy_definitions_compile_into_modules_that_apply_against_the_server() {
         stderr
             .matches("(compute.appvia.io/v2beta1) migrated to")
             .count(),
-        9,
+        10,
         "{stderr}"
     );
     assert!(
@@ -145,7 +146,7 @@ fn legacy_definitions_compile_into_modules_that_apply_against_the_server() {
         m.run(&["validate", "-no-color"]);
         validated += 1;
     }
-    assert_eq!(validated, 9);
+    assert_eq!(validated, 10);
 
     wd.write_config("module \"catalog\" {\n  source = \"./modules/catalog\"\n}\n");
     wd.init();
@@ -180,8 +181,8 @@ fn legacy_definitions_compile_into_modules_that_apply_against_the_server() {
             objects.push(o);
         }
     }
-    // Nine plans and their compute templates, a package and its repository.
-    assert_eq!(checked, 9 * 2 + 2);
+    // Ten plans and their compute templates, a package and its repository.
+    assert_eq!(checked, 10 * 2 + 2);
     wd.destroy();
     for o in &objects {
         assert!(
