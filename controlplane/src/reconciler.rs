@@ -919,18 +919,39 @@ fn request_for(
     let workspace = key.namespace.as_str();
     let (cluster, resolution) = resolve_stored(snapshot, workspace, &current.body)?;
     let view = StoreView::new(snapshot);
-    let labels = resolution.cluster.labels.clone();
-    let policies = delivered_policies(&view, &labels);
+    let policies = delivered_policies(&view, &resolution.cluster.labels);
+    Ok(provision_request(
+        key,
+        &current.uid,
+        current.generation,
+        &cluster,
+        &resolution,
+        cidr,
+        policies,
+    ))
+}
+
+/// The driver's request for `cluster` as resolved, on network `cidr`, delivering `policies`.
+fn provision_request(
+    key: &ObjectKey,
+    uid: &str,
+    generation: i64,
+    cluster: &Cluster,
+    resolution: &Resolution,
+    cidr: String,
+    policies: Vec<String>,
+) -> ProvisionRequest {
+    let workspace = key.namespace.as_str();
     let meta = &cluster.metadata;
-    Ok(ProvisionRequest {
+    ProvisionRequest {
         id: ClusterId {
             workspace: workspace.to_string(),
             name: key.name.clone(),
-            uid: current.uid.clone(),
+            uid: uid.to_string(),
         },
-        access: access_of(&resolution, workspace),
+        access: access_of(resolution, workspace),
         authorized_master_networks: resolution.authorized_master_networks.clone(),
-        generation: current.generation,
+        generation,
         provider: resolution.cluster.provider.clone(),
         cloud: resolution.cluster.cloud.clone(),
         region: resolution.cluster.region.clone(),
@@ -940,10 +961,10 @@ fn request_for(
         node_pools: resolution.cluster.node_pools.clone(),
         packages: resolution.packages.clone(),
         cluster_policies: policies,
-        labels,
+        labels: resolution.cluster.labels.clone(),
         object_labels: meta.labels.clone().unwrap_or_default(),
         annotations: meta.annotations.clone().unwrap_or_default(),
-    })
+    }
 }
 
 /// What building a cluster needs, once resolved and given a network.
@@ -995,8 +1016,7 @@ fn prepare(
             )));
         }
     };
-    let labels = resolution.cluster.labels.clone();
-    let policies = delivered_policies(&view, &labels);
+    let policies = delivered_policies(&view, &resolution.cluster.labels);
     if let Some(e) = view.take_error() {
         return Err(e.into());
     }
@@ -1032,29 +1052,15 @@ fn prepare(
         );
     })?;
 
-    let meta = &cluster.metadata;
-    let request = ProvisionRequest {
-        id: ClusterId {
-            workspace: workspace.to_string(),
-            name: key.name.clone(),
-            uid: uid.to_string(),
-        },
-        access: access_of(&resolution, workspace),
-        authorized_master_networks: resolution.authorized_master_networks.clone(),
-        generation: current.generation,
-        provider: resolution.cluster.provider.clone(),
-        cloud: resolution.cluster.cloud.clone(),
-        region: resolution.cluster.region.clone(),
-        kubernetes_version: resolution.kubernetes_version.clone(),
-        subnet_layout: resolution.subnet_layout,
-        network: allocation.cidr,
-        node_pools: resolution.cluster.node_pools.clone(),
-        packages: resolution.packages.clone(),
-        cluster_policies: policies,
-        labels,
-        object_labels: meta.labels.clone().unwrap_or_default(),
-        annotations: meta.annotations.clone().unwrap_or_default(),
-    };
+    let request = provision_request(
+        key,
+        uid,
+        current.generation,
+        &cluster,
+        &resolution,
+        allocation.cidr,
+        policies,
+    );
     Ok(Ok(Prepared { request }))
 }
 
