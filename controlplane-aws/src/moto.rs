@@ -2,7 +2,7 @@
 //! by the tests.
 //!
 //! [`install`] makes a Python venv under `target/moto/venv` and installs
-//! `moto[server]==`[`VERSION`] and boto3 into it with the ordinary `pip`, once (a marker file
+//! `moto[server]==`[`VERSION`] and boto3 [`BOTO3_VERSION`] into it with the ordinary `pip`, once (a marker file
 //! names the version installed); `cargo xtask test` and `cargo xtask moto` call it. Tests call
 //! [`MotoServer::start`]: it runs `moto_server -H 127.0.0.1 -p <free port>` with
 //! `MOTO_IAM_LOAD_MANAGED_POLICIES=true` (else AWS's managed policies, which the driver
@@ -23,6 +23,10 @@ use std::time::{Duration, Instant};
 
 /// The moto release the project pins.
 pub const VERSION: &str = "5.2.6";
+
+/// The boto3 release installed beside it (the tests look in moto through it), pinned too so
+/// that a new boto3 cannot change a run.
+pub const BOTO3_VERSION: &str = "1.44.18";
 
 /// Set to `1` to report the tests needing moto as skipped when it is not installed.
 pub const ENV_SKIP_MOTO: &str = "WAYFINDER_SKIP_MOTO";
@@ -72,13 +76,14 @@ pub fn install(target_dir: &Path, say: &mut dyn FnMut(&str)) -> Result<(PathBuf,
         .arg(&venv))?;
     let pip = venv.join("bin").join("pip");
     let spec = format!("moto[server]=={VERSION}");
-    say(&format!("pip install '{spec}' boto3 (about a minute)"));
+    let boto3 = format!("boto3=={BOTO3_VERSION}");
+    say(&format!("pip install '{spec}' {boto3} (about a minute)"));
     run(Command::new(&pip).args([
         "install",
         "--quiet",
         "--disable-pip-version-check",
         &spec,
-        "boto3",
+        &boto3,
     ]))?;
     std::fs::write(marker(target_dir), VERSION)
         .map_err(|e| format!("writing {}: {e}", marker(target_dir).display()))?;
