@@ -9,8 +9,8 @@
 //!
 //! **What it builds**, every object tagged with the cluster's uid ([`TAG_UID`]), found by name
 //! or tag before it is created, so a run after a crash at any step converges:
-//! a VPC with the allocated CIDR and one subnet per availability zone (the first two zones,
-//! the CIDR split in two), a cluster role with `AmazonEKSClusterPolicy`, a node role with the
+//! a VPC with the allocated CIDR, its subnets, gateways and route tables as the network plan
+//! lays them out ([`wayfinder_model::networking::SubnetLayout`]), a cluster role with `AmazonEKSClusterPolicy`, a node role with the
 //! worker, CNI and registry policies, the EKS cluster (the plan's version, control-plane
 //! logging, endpoint access from the plan's `authorizedMasterNetworks`) and one managed node
 //! group per node pool. An object of that name carrying another uid is someone else's: it is
@@ -37,6 +37,7 @@ use aws_credential_types::provider::SharedCredentialsProvider;
 use aws_sdk_eks::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_eks::types as eks;
 use wayfinder_model::compute::NodePool;
+use wayfinder_model::cost;
 use wayfinder_model::net::Ipv4Net;
 use wayfinder_model::networking::SubnetLayout;
 
@@ -604,10 +605,7 @@ impl AwsDriver {
                 let mut p = vec![("CidrBlock".to_string(), cidr.to_string())];
                 p.extend(tag_spec("vpc", t));
                 let r = s.ec2.call("CreateVpc", &p).await?;
-                let id = r
-                    .find("vpcId")
-                    .map(|e| e.text.trim().to_string())
-                    .unwrap_or_default();
+                let id = r.find_text("vpcId").unwrap_or_default().to_string();
                 tracing::info!(vpc = %id, %cidr, "VPC created");
                 id
             }
@@ -680,9 +678,7 @@ impl AwsDriver {
                         &[(TAG_TIER, tier(sn.public).to_string())],
                     ));
                     let r = s.ec2.call("CreateSubnet", &p).await?;
-                    r.find("subnetId")
-                        .map(|e| e.text.trim().to_string())
-                        .unwrap_or_default()
+                    r.find_text("subnetId").unwrap_or_default().to_string()
                 }
             };
             if sn.public {
@@ -747,9 +743,9 @@ impl AwsDriver {
                     .call("CreateInternetGateway", &tag_spec("internet-gateway", t))
                     .await?;
                 let id = r
-                    .find("internetGatewayId")
-                    .map(|e| e.text.trim().to_string())
-                    .unwrap_or_default();
+                    .find_text("internetGatewayId")
+                    .unwrap_or_default()
+                    .to_string();
                 tracing::info!(internet_gateway = %id, "internet gateway created");
                 (id, false)
             }
@@ -811,10 +807,7 @@ impl AwsDriver {
                     &[(TAG_ROUTE_TABLE, name.to_string())],
                 ));
                 let r = s.ec2.call("CreateRouteTable", &p).await?;
-                let id = r
-                    .find("routeTableId")
-                    .map(|e| e.text.trim().to_string())
-                    .unwrap_or_default();
+                let id = r.find_text("routeTableId").unwrap_or_default().to_string();
                 (id, false)
             }
         };
@@ -880,9 +873,7 @@ impl AwsDriver {
                 let mut p = vec![("Domain".to_string(), "vpc".to_string())];
                 p.extend(tag_spec_with("elastic-ip", t, &extra));
                 let r = s.ec2.call("AllocateAddress", &p).await?;
-                r.find("allocationId")
-                    .map(|e| e.text.trim().to_string())
-                    .unwrap_or_default()
+                r.find_text("allocationId").unwrap_or_default().to_string()
             }
         };
         let mut p = vec![
@@ -895,10 +886,7 @@ impl AwsDriver {
         ];
         p.extend(tag_spec_with("natgateway", t, &extra));
         let r = s.ec2.call("CreateNatGateway", &p).await?;
-        let id = r
-            .find("natGatewayId")
-            .map(|e| e.text.trim().to_string())
-            .unwrap_or_default();
+        let id = r.find_text("natGatewayId").unwrap_or_default().to_string();
         tracing::info!(nat_gateway = %id, "NAT gateway created");
         Ok(id)
     }
@@ -1675,10 +1663,7 @@ async fn ensure_role(
                 p.push((format!("Tags.member.{}.Value", i + 1), v));
             }
             match s.iam.call("CreateRole", &p).await {
-                Ok(r) => r
-                    .find("Arn")
-                    .map(|a| a.text.trim().to_string())
-                    .unwrap_or_default(),
+                Ok(r) => r.find_text("Arn").unwrap_or_default().to_string(),
                 // Made a moment ago by another run: look again.
                 Err(e) if e.is("EntityAlreadyExists") => {
                     match get_role(s, &name).await.map_err(RoleError::Cloud)? {
@@ -1776,21 +1761,13 @@ async fn delete_node_group(s: &Session, cluster: &str, ng: &str) -> Result<(), A
     }
 }
 
-/// The pool's instance types: its machine, then spot's additional types.
-pub fn instance_types(p: &NodePool) -> Vec<String> {
-    let mut types = vec![p.machine.clone()];
-    if p.spot.as_ref().and_then(|s| s.enabled) == Some(true) {
-        for t in p
-            .spot
-            .as_ref()
-            .and_then(|s| s.eks.as_ref())
-            .and_then(|e| e.additional_instance_types.as_ref())
-            .into_iter()
-            .flatten()
-        {
-            if !types.contains(t) {
-                types.push(t.clone());
-            }
+/// The pool's instance types without repeats: its machine, then (spot pools) the EKS
+/// additional spot types, as the model lists them ([`cost::pool_instance_types`]).
+fn instance_types(p: &NodePool) -> Vec<String> {
+    let mut types: Vec<String> = Vec::new();
+    for (_, t) in cost::pool_instance_types(p) {
+        if !types.iter().any(|have| have == t) {
+            types.push(t.to_string());
         }
     }
     types
@@ -1896,7 +1873,7 @@ impl Wanted {
                     effect: eks_effect(&t.effect).to_string(),
                 })
                 .collect(),
-            spot: p.spot.as_ref().and_then(|s| s.enabled) == Some(true),
+            spot: cost::is_spot(p),
         }
     }
 
@@ -1995,25 +1972,6 @@ fn opt(v: Option<i32>) -> String {
     v.map_or_else(|| "-".into(), |v| v.to_string())
 }
 
-/// The two halves of the allocated network, one subnet per availability zone.
-pub fn split(net: Ipv4Net) -> Vec<Ipv4Net> {
-    if net.prefix >= 28 {
-        return vec![net];
-    }
-    let prefix = net.prefix + 1;
-    let half = 1u32 << (32 - u32::from(prefix));
-    vec![
-        Ipv4Net {
-            addr: net.addr,
-            prefix,
-        },
-        Ipv4Net {
-            addr: net.addr + half,
-            prefix,
-        },
-    ]
-}
-
 /// An idempotency token for one step of one generation (at most 64 characters).
 fn token(t: &Target, generation: i64, step: &str) -> String {
     let mut s = format!("{}-g{generation}-{step}", t.uid);
@@ -2057,13 +2015,6 @@ mod tests {
         assert!(a.len() <= 64 && b.len() <= 64, "{a} {b}");
         assert!(a.ends_with("-node") && b.ends_with("-cluster"));
         assert_ne!(a, b);
-    }
-
-    #[test]
-    fn a_network_splits_into_two_zones_halves() {
-        let halves = split(Ipv4Net::parse("10.0.4.0/22").unwrap());
-        let shown: Vec<String> = halves.iter().map(|n| n.to_string()).collect();
-        assert_eq!(shown, ["10.0.4.0/23", "10.0.6.0/23"]);
     }
 
     #[test]

@@ -67,6 +67,11 @@ impl Element {
         })
     }
 
+    /// The text of the first element named `name` anywhere below, trimmed.
+    pub fn find_text(&self, name: &str) -> Option<&str> {
+        self.find(name).map(|e| e.text.trim())
+    }
+
     /// The children of the first descendant named `list` (e.g. `vpcSet` → its `item`s).
     pub fn items(&self, list: &str) -> Vec<&Element> {
         self.find(list)

@@ -844,9 +844,9 @@ fn access_of(resolution: &Resolution, workspace: &str) -> CloudAccess {
     }
 }
 
-/// Resolves a stored cluster against `snapshot`.
+/// Resolves a stored cluster against what `view` reads.
 fn resolve_stored(
-    snapshot: &crate::store::Snapshot,
+    view: &StoreView<'_>,
     workspace: &str,
     body: &Value,
 ) -> Result<(Cluster, Resolution), Failed> {
@@ -856,12 +856,11 @@ fn resolve_stored(
             format!("the stored cluster cannot be read: {e}"),
         )
     })?;
-    let view = StoreView::new(snapshot);
     let options = ResolveOptions {
         existing_plan: Some(cluster.spec.plan.clone()),
     };
     let resolution =
-        resolve_cluster_with(&cluster, workspace, &view, &options).map_err(|errors| {
+        resolve_cluster_with(&cluster, workspace, view, &options).map_err(|errors| {
             let msg = errors
                 .iter()
                 .map(|e| e.to_string())
@@ -881,7 +880,7 @@ pub(crate) fn target_of(store: &Store, current: &StoredObject, id: ClusterId) ->
     let resolved = store
         .snapshot()
         .ok()
-        .and_then(|s| resolve_stored(&s, &id.workspace, &current.body).ok());
+        .and_then(|s| resolve_stored(&StoreView::new(&s), &id.workspace, &current.body).ok());
     match resolved {
         Some((_, r)) => ClusterTarget {
             access: access_of(&r, &id.workspace),
@@ -917,8 +916,8 @@ fn request_for(
     cidr: String,
 ) -> Result<ProvisionRequest, Failed> {
     let workspace = key.namespace.as_str();
-    let (cluster, resolution) = resolve_stored(snapshot, workspace, &current.body)?;
     let view = StoreView::new(snapshot);
+    let (cluster, resolution) = resolve_stored(&view, workspace, &current.body)?;
     let policies = delivered_policies(&view, &resolution.cluster.labels);
     Ok(provision_request(
         key,
@@ -988,33 +987,10 @@ fn prepare(
     let Some(current) = snapshot.get(key)?.filter(|c| c.uid == uid) else {
         return Err(WriteError::Gone);
     };
-    let workspace = key.namespace.as_str();
-    let cluster: Cluster = match serde::Deserialize::deserialize(&current.body) {
-        Ok(c) => c,
-        Err(e) => {
-            return Ok(Err((
-                "InvalidSpec".into(),
-                format!("the stored cluster cannot be read: {e}"),
-            )));
-        }
-    };
     let view = StoreView::new(&snapshot);
-    let options = ResolveOptions {
-        existing_plan: Some(cluster.spec.plan.clone()),
-    };
-    let resolution: Resolution = match resolve_cluster_with(&cluster, workspace, &view, &options) {
-        Ok(r) => r,
-        Err(errors) => {
-            let msg = errors
-                .iter()
-                .map(|e| e.to_string())
-                .collect::<Vec<_>>()
-                .join("; ");
-            return Ok(Err((
-                "ResolutionFailed".into(),
-                format!("the cluster's references cannot be resolved: {msg}"),
-            )));
-        }
+    let (cluster, resolution) = match resolve_stored(&view, key.namespace.as_str(), &current.body) {
+        Ok(resolved) => resolved,
+        Err(failed) => return Ok(Err(failed)),
     };
     let policies = delivered_policies(&view, &resolution.cluster.labels);
     if let Some(e) = view.take_error() {
