@@ -22,7 +22,7 @@
 use crate::AppState;
 use crate::admission::provisioning_policies;
 use crate::auth::Principal;
-use crate::resources::workspace_exists;
+use crate::keys::workspace_exists;
 use crate::status::ApiError;
 use axum::Json;
 use axum::extract::{Path, Query, State};
@@ -30,9 +30,7 @@ use axum::http::{HeaderMap, Method, Uri, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 use std::time::{Duration, SystemTime};
-
-/// Clouds the effective-policy endpoint knows.
-const CLOUDS: &[&str] = &["aws", "azure", "gcp"];
+use wayfinder_model::common::CLOUDS;
 
 pub async fn effective_policy_handler(
     state: AppState,
@@ -191,11 +189,8 @@ pub async fn serverinfo(State(state): State<AppState>, _principal: Principal) ->
 /// `GET /api/v2/whoami`.
 pub async fn whoami(principal: Principal) -> Response {
     let (wayfinder, by_ws) = crate::auth::groups(&principal.roles);
-    let (username, kind) = match principal.subject.strip_prefix("accesstoken/") {
-        Some(rest) => (
-            rest.split_once('/').map_or(rest, |(_, n)| n).to_string(),
-            "AccessToken",
-        ),
+    let (username, kind) = match crate::auth::parse_access_token_subject(&principal.subject) {
+        Some((_, name)) => (name.to_string(), "AccessToken"),
         None => (principal.subject.clone(), "User"),
     };
     let workspaces: Vec<&String> = by_ws.keys().collect();

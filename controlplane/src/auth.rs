@@ -133,7 +133,38 @@ pub fn workspace_role(role: WorkspaceRole, workspace: &str) -> String {
 
 /// The subject of the token of AccessToken `name` in `workspace`.
 pub fn access_token_subject(workspace: &str, name: &str) -> String {
-    format!("accesstoken/{workspace}/{name}")
+    format!("{ACCESS_TOKEN_SUBJECT}{workspace}/{name}")
+}
+
+/// How the subject of an AccessToken's token starts.
+const ACCESS_TOKEN_SUBJECT: &str = "accesstoken/";
+
+/// Whether `subject` is an AccessToken's ([`access_token_subject`]).
+pub fn is_access_token_subject(subject: &str) -> bool {
+    subject.starts_with(ACCESS_TOKEN_SUBJECT)
+}
+
+/// The workspace and name of the AccessToken whose subject is `subject`: the inverse of
+/// [`access_token_subject`].
+pub fn parse_access_token_subject(subject: &str) -> Option<(&str, &str)> {
+    subject.strip_prefix(ACCESS_TOKEN_SUBJECT)?.split_once('/')
+}
+
+/// `status.expiresAt` of AccessToken `name` in `workspace`: `None` when there is no such
+/// token, `Some(None)` when it does not expire.
+pub fn access_token_expires_at(
+    store: &crate::store::Store,
+    workspace: &str,
+    name: &str,
+) -> Result<Option<Option<String>>, crate::store::StoreError> {
+    let key =
+        crate::store::ObjectKey::workspaced(&wayfinder_model::kinds::ACCESS_TOKEN, workspace, name);
+    Ok(store.get(&key)?.map(|o| {
+        o.body
+            .pointer("/status/expiresAt")
+            .and_then(serde_json::Value::as_str)
+            .map(str::to_string)
+    }))
 }
 
 /// The roles stored for an AccessToken in `workspace` whose `spec.roles` are `roles`:
@@ -147,9 +178,6 @@ pub fn token_roles(workspace: &str, roles: &[String]) -> Vec<String> {
         })
         .collect()
 }
-
-/// Prefix of the plain access tokens older servers created (still accepted directly).
-pub const ACCESS_TOKEN_PREFIX: &str = "wft_";
 
 /// The claims of the exchange token of AccessToken `name` in `workspace` with `roles`
 /// (its `spec.roles`): Wayfinder's scopes for an access token that is exchanged, and the
@@ -366,8 +394,8 @@ pub async fn authenticate(state: &AppState, token: &str) -> Result<Principal, Ap
                 claims.sub
             )));
         };
-        if let Some(rest) = r.subject.strip_prefix("accesstoken/") {
-            check_access_token(state, rest).await?;
+        if is_access_token_subject(&r.subject) {
+            check_access_token(state, &r.subject).await?;
         }
         return Ok(Principal {
             subject: r.subject,
@@ -382,8 +410,8 @@ pub async fn authenticate(state: &AppState, token: &str) -> Result<Principal, Ap
             "the bearer token is not valid (unknown or revoked): {HOW_TO_AUTHENTICATE}"
         )));
     };
-    if let Some(rest) = r.subject.strip_prefix("accesstoken/") {
-        check_access_token(state, rest).await?;
+    if is_access_token_subject(&r.subject) {
+        check_access_token(state, &r.subject).await?;
     }
     Ok(Principal {
         subject: r.subject,
@@ -431,8 +459,8 @@ pub async fn authenticate_exchange(
             claims.sub
         )));
     };
-    if let Some(rest) = r.subject.strip_prefix("accesstoken/") {
-        check_access_token(state, rest).await?;
+    if is_access_token_subject(&r.subject) {
+        check_access_token(state, &r.subject).await?;
     }
     Ok((
         Principal {
@@ -445,23 +473,16 @@ pub async fn authenticate_exchange(
 }
 
 /// An AccessToken's token is valid while its object exists and `status.expiresAt` has not
-/// passed. `rest` is `KEY/NAME` of its subject.
-async fn check_access_token(state: &AppState, rest: &str) -> Result<(), ApiError> {
-    let Some((ws, name)) = rest.split_once('/') else {
+/// passed. `subject` is the token's ([`access_token_subject`]).
+async fn check_access_token(state: &AppState, subject: &str) -> Result<(), ApiError> {
+    let Some((ws, name)) = parse_access_token_subject(subject) else {
         return Err(ApiError::unauthorized("the bearer token is not valid"));
     };
-    let key = crate::store::ObjectKey::workspaced(&wayfinder_model::kinds::ACCESS_TOKEN, ws, name);
-    let found = state.store.get(&key)?;
-    let Some(object) = found else {
+    let Some(expires) = access_token_expires_at(&state.store, ws, name)? else {
         return Err(ApiError::unauthorized(format!(
             "the bearer token is not valid: its AccessToken {ws}/{name} was deleted (revoked); {HOW_TO_AUTHENTICATE}"
         )));
     };
-    let expires = object
-        .body
-        .pointer("/status/expiresAt")
-        .and_then(serde_json::Value::as_str)
-        .map(str::to_string);
     if let Some(at) = expires
         && parse_time(&at).is_none_or(|t| t <= std::time::SystemTime::now())
     {

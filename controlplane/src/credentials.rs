@@ -36,13 +36,13 @@ use base64::Engine as _;
 use serde::Deserialize;
 use serde_json::{Value, json};
 use wayfinder_model::common::{format_duration, parse_duration};
-use wayfinder_model::kinds::{CLUSTER, GLOBAL_ACCESS_POLICY};
+use wayfinder_model::kinds::GLOBAL_ACCESS_POLICY;
 use wayfinder_model::policydelivery::GlobalAccessPolicy;
 
 use crate::AppState;
 use crate::auth::{ADMIN_ROLE, Principal, WorkspaceRole, generate_token, hash_token};
 use crate::status::ApiError;
-use crate::store::{ObjectKey, Reads, Store};
+use crate::store::{Reads, Store};
 
 /// The route, in axum's syntax.
 pub const ROUTE: &str =
@@ -209,7 +209,7 @@ pub async fn issue(
     };
     // From memory: no blocking.
     let snapshot = state.store.snapshot()?;
-    let cluster = snapshot.get(&ObjectKey::workspaced(&CLUSTER, &ws, &name))?;
+    let cluster = snapshot.get(&crate::keys::cluster_key(&ws, &name))?;
     let (_, policies) = snapshot.list(GLOBAL_ACCESS_POLICY.group, GLOBAL_ACCESS_POLICY.kind, "")?;
     let Some(cluster) = cluster else {
         return Err(ApiError::not_found(format!(

@@ -146,22 +146,16 @@ pub enum SignerError {
 impl Signer {
     /// The store's signing key and instance identifier, created on first use.
     pub fn load_or_create(store: &Store) -> Result<Self, SignerError> {
-        let mut generated = Ok(());
-        let der = store.server_key(SIGNING_KEY, || {
-            match KeyPair::generate(KeySize::Rsa2048)
-                .ok()
-                .and_then(|k| k.as_der().ok().map(|d| d.as_ref().to_vec()))
-            {
-                Some(d) => d,
-                None => {
-                    generated = Err(SignerError::Generate);
-                    Vec::new()
-                }
-            }
-        });
-        generated?;
-        let der = der?;
-        let instance = store.server_key(INSTANCE, || crate::keys::new_uid().into_bytes())?;
+        let der = store
+            .server_key(SIGNING_KEY, || {
+                KeyPair::generate(KeySize::Rsa2048)
+                    .ok()
+                    .and_then(|k| k.as_der().ok().map(|d| d.as_ref().to_vec()))
+            })?
+            .ok_or(SignerError::Generate)?;
+        let instance = store
+            .server_key(INSTANCE, || Some(crate::keys::new_uid().into_bytes()))?
+            .ok_or(SignerError::Generate)?;
         let instance = String::from_utf8(instance).map_err(|_| SignerError::BadKey)?;
         let key = KeyPair::from_pkcs8(&der).map_err(|_| SignerError::BadKey)?;
         let public = key.public_key().as_ref().to_vec();

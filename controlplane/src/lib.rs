@@ -70,6 +70,7 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get};
 use serde_json::json;
+use wayfinder_model::common::CLOUDS;
 
 use crate::auth::{AdminTokenError, Principal};
 use crate::status::ApiError;
@@ -125,9 +126,6 @@ pub enum DriverKind {
     /// The cloud's own APIs (AWS only: EKS, EC2, IAM, STS).
     Api,
 }
-
-/// The clouds `--cloud-driver` names.
-pub const CLOUDS: &[&str] = &["aws", "azure", "gcp"];
 
 /// Whether this build has the AWS driver (the `aws` cargo feature).
 pub const HAS_AWS_DRIVER: bool = cfg!(feature = "aws");
@@ -579,9 +577,6 @@ async fn method_not_allowed(method: Method, req: Request) -> ApiError {
 /// The methods the routes with one method accept, for the `Allow` header of a `405`
 /// (`/resources/...` answers its own `405`s, per collection or object).
 fn allowed_methods(path: &str) -> &'static str {
-    if path.starts_with("/api/v2/workspaces/") && path.contains("/provisioningpolicy/") {
-        return "GET";
-    }
     if path.ends_with("/credentials") || path == "/api/v2/exchange" {
         return "POST";
     }

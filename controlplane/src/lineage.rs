@@ -10,14 +10,13 @@
 use std::collections::HashSet;
 use std::time::{Duration, SystemTime};
 
-use serde_json::Value;
 use wayfinder_model::kinds::ACCESS_TOKEN;
 use wayfinder_model::org::AccessTokenSpec;
 
 use crate::AppState;
 use crate::auth::{Principal, parse_time};
 use crate::status::{ApiError, Cause};
-use crate::store::{ObjectKey, StoreError, Tx};
+use crate::store::{StoreError, Tx};
 
 /// How far apart two expiry times may be and still count as the same (clock and
 /// rounding: expiry times are stored to the second).
@@ -34,19 +33,10 @@ pub fn requested_expiry(spec: &AccessTokenSpec, now: SystemTime) -> Option<Syste
 
 /// The maker's `status.expiresAt`, when the principal is an access token.
 fn maker_expiry(state: &AppState, principal: &Principal) -> Result<Option<String>, ApiError> {
-    let Some(rest) = principal.subject.strip_prefix("accesstoken/") else {
+    let Some((ws, name)) = crate::auth::parse_access_token_subject(&principal.subject) else {
         return Ok(None);
     };
-    let Some((ws, name)) = rest.split_once('/') else {
-        return Ok(None);
-    };
-    let key = ObjectKey::workspaced(&ACCESS_TOKEN, ws, name);
-    Ok(state.store.get(&key)?.and_then(|o| {
-        o.body
-            .pointer("/status/expiresAt")
-            .and_then(Value::as_str)
-            .map(str::to_string)
-    }))
+    Ok(crate::auth::access_token_expires_at(&state.store, ws, name)?.flatten())
 }
 
 /// Refuses (`422`) an AccessToken `name` whose lifetime passes the server's maximum or its

@@ -477,7 +477,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(&dir.path().join("t.db")).unwrap();
         let write = |ws: &str, name: &str, network: Option<(&str, bool)>| {
-            let key = ObjectKey::workspaced(&CLUSTER, ws, name);
+            let key = crate::keys::cluster_key(ws, name);
             let mutation = match network {
                 Some((cidr, exclusive)) => Mutation::Put(NewRow {
                     body: serde_json::json!({"status": {"network": {

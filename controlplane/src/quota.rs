@@ -14,6 +14,7 @@
 //! workspaces.
 
 use serde_json::Value;
+use wayfinder_model::Object;
 use wayfinder_model::kinds::{self, KindInfo, Scope};
 use wayfinder_model::limits::MAX_OBJECT_BYTES;
 
@@ -54,18 +55,20 @@ pub fn check_object_size(kind: &KindInfo, len: usize) -> Result<(), ApiError> {
     ))
 }
 
-/// Refuses a write into workspace `ws` that would pass a quota: a new object of `bytes`
-/// (`replacing` the stored body of that size, for an update).
+/// Refuses a write into workspace `ws` that would pass a quota: `object` (`replacing` the
+/// stored body `replacing`, for an update). Sizes are measured only when a quota is set.
 pub fn check(
     store: &dyn Reads,
     quotas: &Quotas,
     ws: &str,
-    bytes: usize,
-    replacing: Option<usize>,
+    object: &Object,
+    replacing: Option<&Value>,
 ) -> Result<(), ApiError> {
     if quotas.is_off() {
         return Ok(());
     }
+    let bytes = stored_bytes(&object.to_json());
+    let replacing = replacing.map(stored_bytes);
     let (mut count, mut used) = (0u64, 0u64);
     for k in kinds::ALL.iter().filter(|k| k.scope == Scope::Workspace) {
         for o in list_kind(store, k, Some(ws))? {

@@ -23,7 +23,7 @@
 //! user-facing name (never `name@version`) and, for workspaced kinds,
 //! `metadata.namespace: ws-{key}`. `@` cannot occur in object names, so the split is
 //! unambiguous. A workspaced path needs the workspace to exist as a Workspace object (the
-//! `admin` workspace always exists). Clusters live at [`cluster_key`]; [`list_clusters`]
+//! `admin` workspace always exists). Clusters live at [`crate::keys::cluster_key`]; [`crate::keys::list_clusters`]
 //! lists them in every workspace.
 //!
 //! # Versioned kinds
@@ -106,10 +106,8 @@ pub fn collection_path_in(kind: &KindInfo, workspace: Option<&str>) -> String {
     }
 }
 
-pub use crate::keys::{
-    cluster_key, list_clusters, list_kind, object_key, storage_name, workspace_exists,
-    workspace_keys,
-};
+pub use crate::keys::storage_name;
+use crate::keys::{object_key, workspace_exists, workspace_keys};
 
 fn served_list() -> String {
     served_kinds()
@@ -600,7 +598,6 @@ impl Ctx {
         }
         let maker = (kind == &ACCESS_TOKEN).then(|| self.principal.subject.clone());
         let quotas = self.state.quotas;
-        let size = crate::quota::stored_bytes(&object.to_json());
         let key = object_key(kind, ws.as_deref(), &name, version.as_deref());
         let uid = new_uid();
         let created = crate::now_rfc3339();
@@ -622,7 +619,7 @@ impl Ctx {
                         return Err(already_exists(kind, w.as_deref(), &name, v.as_deref()));
                     }
                     if let Some(ws) = w.as_deref() {
-                        crate::quota::check(r, &quotas, ws, size, None)?;
+                        crate::quota::check(r, &quotas, ws, &object, None)?;
                     }
                     let mut admitted = admission::admit(
                         r,
@@ -757,7 +754,6 @@ impl Ctx {
         let dry_run = self.dry_run();
         let (w, v) = (ws.clone(), version.clone());
         let quotas = self.state.quotas;
-        let size = crate::quota::stored_bytes(&object.to_json());
         let stored = self
             .state
             .store
@@ -774,8 +770,7 @@ impl Ctx {
                         return Err(modified(kind, &name, sent, &current));
                     }
                     if let Some(ws) = w.as_deref() {
-                        let old = crate::quota::stored_bytes(&current.body);
-                        crate::quota::check(r, &quotas, ws, size, Some(old))?;
+                        crate::quota::check(r, &quotas, ws, &object, Some(&current.body))?;
                     }
                     let admitted = admission::admit(
                         r,

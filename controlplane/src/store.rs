@@ -1128,12 +1128,13 @@ impl Store {
     }
 
     /// The value kept under `name` in `server_keys`; when there is none yet, `create()`'s
-    /// value, stored durably first. Called once at start, not per request.
+    /// value, stored durably first (`None`, and nothing stored, when `create` has none).
+    /// Called once at start, not per request.
     pub fn server_key(
         &self,
         name: &str,
-        create: impl FnOnce() -> Vec<u8>,
-    ) -> Result<Vec<u8>, StoreError> {
+        create: impl FnOnce() -> Option<Vec<u8>>,
+    ) -> Result<Option<Vec<u8>>, StoreError> {
         self.batched(false, |c, _, _| {
             let found: Option<Vec<u8>> = c
                 .prepare_cached("SELECT value FROM server_keys WHERE name = ?1")?
@@ -1144,13 +1145,15 @@ impl Store {
                     e => Err(e),
                 })?;
             let value = match found {
-                Some(v) => v,
-                None => {
-                    let v = create();
-                    c.prepare_cached("INSERT INTO server_keys (name, value) VALUES (?1, ?2)")?
-                        .execute(params![name, v])?;
-                    v
-                }
+                Some(v) => Some(v),
+                None => match create() {
+                    Some(v) => {
+                        c.prepare_cached("INSERT INTO server_keys (name, value) VALUES (?1, ?2)")?
+                            .execute(params![name, v])?;
+                        Some(v)
+                    }
+                    None => None,
+                },
             };
             Ok((value, Writes::default()))
         })

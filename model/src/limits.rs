@@ -33,9 +33,9 @@ pub const MAX_NAME: usize = crate::validate::MAX_DNS_SUBDOMAIN;
 /// Longest DNS prefix of a label or annotation key (`example.com/`).
 pub const MAX_LABEL_PREFIX: usize = crate::validate::MAX_DNS_SUBDOMAIN;
 /// Longest name part of a label or annotation key.
-pub const MAX_LABEL_NAME: usize = 63;
+pub const MAX_LABEL_NAME: usize = crate::validate::MAX_DNS_LABEL;
 /// Longest label value.
-pub const MAX_LABEL_VALUE: usize = 63;
+pub const MAX_LABEL_VALUE: usize = crate::validate::MAX_DNS_LABEL;
 /// Most bytes all of an object's annotations may hold, keys and values together.
 pub const MAX_ANNOTATIONS_BYTES: usize = 256 * 1024;
 /// Most labels on one object.

@@ -197,7 +197,7 @@ pub fn is_workspace_key(s: &str) -> bool {
 fn is_label_name(s: &str) -> bool {
     let b = s.as_bytes();
     !b.is_empty()
-        && b.len() <= 63
+        && b.len() <= MAX_DNS_LABEL
         && b[0].is_ascii_alphanumeric()
         && b[b.len() - 1].is_ascii_alphanumeric()
         && b.iter()

@@ -219,28 +219,10 @@ pub(super) fn access_to_current(
     })
 }
 
-/// `DNSZoneManagement` → `dns-zone-management`.
+/// `DNSZoneManagement` → `dns-zone-management`: [`crate::naming::snake_case`], with every
+/// other character `-`.
 fn kebab(s: &str) -> String {
-    let chars: Vec<char> = s.chars().collect();
-    let mut out = String::new();
-    for (i, &c) in chars.iter().enumerate() {
-        if c.is_ascii_uppercase() {
-            let prev = i.checked_sub(1).map(|j| chars[j]);
-            let next = chars.get(i + 1);
-            let boundary = prev.is_some_and(|p| p.is_ascii_lowercase() || p.is_ascii_digit())
-                || (prev.is_some_and(|p| p.is_ascii_uppercase())
-                    && next.is_some_and(char::is_ascii_lowercase));
-            if boundary {
-                out.push('-');
-            }
-            out.push(c.to_ascii_lowercase());
-        } else if c.is_ascii_alphanumeric() {
-            out.push(c);
-        } else {
-            out.push('-');
-        }
-    }
-    out
+    crate::naming::snake_case(s).replace(|c: char| !c.is_ascii_alphanumeric(), "-")
 }
 
 /// A v2beta2 cloud access's `spec` as v2beta1 shows it, and the current fields it has no
