@@ -373,15 +373,30 @@ fn lock_owner(path: &Path) -> Result<std::fs::File, StoreError> {
         .write(true)
         .open(&lock)
         .map_err(err)?;
-    match file.try_lock() {
-        Ok(()) => Ok(file),
-        Err(std::fs::TryLockError::WouldBlock) => Err(StoreError::InUse {
-            path: path.to_path_buf(),
-            lock,
-        }),
-        Err(std::fs::TryLockError::Error(e)) => Err(err(e)),
+    // A lock just released can still be held for a moment: a process that forks (a test
+    // binary spawning a server, say) gives the child a copy of every open descriptor,
+    // this lock's included, until the child's exec closes it. So a held lock is tried
+    // again for a short while before the store is called in use.
+    let deadline = std::time::Instant::now() + LOCK_PATIENCE;
+    loop {
+        match file.try_lock() {
+            Ok(()) => return Ok(file),
+            Err(std::fs::TryLockError::WouldBlock) if std::time::Instant::now() < deadline => {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            Err(std::fs::TryLockError::WouldBlock) => {
+                return Err(StoreError::InUse {
+                    path: path.to_path_buf(),
+                    lock,
+                });
+            }
+            Err(std::fs::TryLockError::Error(e)) => return Err(err(e)),
+        }
     }
 }
+
+/// How long [`lock_owner`] tries again a lock that is held before answering `InUse`.
+const LOCK_PATIENCE: Duration = Duration::from_secs(1);
 
 /// Reads a stored body back as a model object; `None` (logged) if it no longer parses.
 pub fn parse_stored(body: &serde_json::Value) -> Option<Object> {
