@@ -156,7 +156,9 @@ fn served_legacy_kinds_convert_back_to_what_they_were() {
 #[test]
 fn a_legacy_plan_read_back_from_its_plan_and_template_is_what_it_was() {
     let mut files = yaml_files("plans");
-    files.extend(yaml_files("../../../../examples/wayfinder-repo-v2beta1/clusterplans"));
+    files.extend(yaml_files(
+        "../../../../examples/wayfinder-repo-v2beta1/clusterplans",
+    ));
     assert!(files.len() >= 14, "{files:?}");
     for f in files {
         let original = read(&f);
@@ -167,7 +169,11 @@ fn a_legacy_plan_read_back_from_its_plan_and_template_is_what_it_was() {
         let joined = legacy::joined_with(kind, plan);
         assert_eq!(joined.len(), produced.len(), "{}", f.display());
         for o in produced {
-            assert!(legacy::produced_by(o, kind, &m.name), "{}", o.display_name());
+            assert!(
+                legacy::produced_by(o, kind, &m.name),
+                "{}",
+                o.display_name()
+            );
             assert!(!legacy::produced_by(o, kind, "another"));
         }
         let back = legacy::to_legacy_joined(kind, plan, produced).unwrap();

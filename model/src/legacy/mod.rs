@@ -502,7 +502,9 @@ pub fn to_legacy_joined(legacy: &LegacyKind, object: &Object, joined: &[Object])
             .iter()
             .any(|(k, n)| o.kind_info() == *k && o.metadata().name == *n)
     });
-    let pools = template.map(|t| t.spec_json()).and_then(|s| s.get("nodePools").cloned());
+    let pools = template
+        .map(|t| t.spec_json())
+        .and_then(|s| s.get("nodePools").cloned());
     let mut json = object.to_json();
     let carried = take_carried(&mut json);
     let mut spec = plan::to_legacy(json.get("spec").unwrap_or(&Value::Null), pools.as_ref());

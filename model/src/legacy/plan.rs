@@ -272,7 +272,11 @@ pub(super) fn migrate(meta: &ObjectMeta, spec: Value) -> Result<Converted, Vec<L
     // An allocation spelled otherwise than its scope reads back (`workspaces: ["*"]` beside
     // `type: all`) is kept as written, so that it reads back so.
     if let (Some(written), Some(scope)) = (raw.get("allocation"), &scope)
-        && serde_json::to_value(scope).map(|s| allocation_of(&s)).ok().as_ref() != Some(written)
+        && serde_json::to_value(scope)
+            .map(|s| allocation_of(&s))
+            .ok()
+            .as_ref()
+            != Some(written)
     {
         carried.keep("spec.allocation", written.clone());
     }
