@@ -957,13 +957,12 @@ impl Ctx {
             VersionSel::One(v) => v.clone(),
             _ => legacy::MIGRATED_VERSION.to_string(),
         };
-        let parse = |body: &Value| parse_stored(body);
         let store = self.state.store.clone();
         let principal = self.principal.clone();
         let dry_run = self.dry_run();
         // The legacy object as it reads back: the plan joined with what it names.
         let show = |plan: &Value| -> Result<Value, ApiError> {
-            let Some(object) = parse(plan) else {
+            let Some(object) = parse_stored(plan) else {
                 return Ok(plan.clone());
             };
             let mut joined = Vec::new();
@@ -971,7 +970,7 @@ impl Ctx {
                 authorize(&principal, Verb::Get, k, None)?;
                 if let Some(o) = store
                     .get(&object_key(k, None, &n, None))?
-                    .and_then(|o| parse(&o.body))
+                    .and_then(|o| parse_stored(&o.body))
                 {
                     joined.push(o);
                 }
@@ -981,7 +980,7 @@ impl Ctx {
         let warnings = |verb: &str, bodies: &[Value]| {
             let mut headers = axum::http::HeaderMap::new();
             for b in bodies {
-                if let Some(o) = parse(b) {
+                if let Some(o) = parse_stored(b) {
                     let what = match o.version() {
                         Some(v) => format!("{} version {v}", o.display_name()),
                         None => o.display_name(),
