@@ -49,11 +49,13 @@ use wayfinder_model::kinds::{self, ACCESS_TOKEN, CLUSTER, KindInfo, WORKSPACE};
 use wayfinder_model::legacy::{self, LegacyKind};
 use wayfinder_model::{Object, Scope};
 
-use crate::admission::{self, Admitted, Operation};
+use crate::admission::{self, Operation};
 use crate::auth::{self, Principal, Verb, authorize};
 pub use crate::keys::new_uid;
 use crate::status::{ApiError, Cause, Details, OBJECT_MODIFIED_HEADER};
-use crate::store::{Mutation, NewRow, Reads, StoredObject};
+use crate::store::{
+    Batch, Committed, Mutation, NewRow, Reads, StoredObject, TokenRecord, TokenWrite,
+};
 use crate::{AppState, MAX_BODY_BYTES};
 
 /// Which version(s) of a versioned object a path names.
@@ -605,16 +607,16 @@ impl Ctx {
         let v = version.clone();
         let w = ws.clone();
         let secret = token.clone();
-        // Admission is decided on a snapshot outside the write lock, and again inside the
-        // write transaction only if something it read (plans, policies, the workspace's
-        // other clusters) has changed since: what the write commits was admitted against
-        // what is committed with it, and concurrent creates decide in parallel and still
-        // share one commit.
-        let mut stored = self
+        // One decision: admission, the object and (for an AccessToken) its token's hash.
+        // The store decides it on a snapshot and again, before committing, only if
+        // something it read (plans, policies, the workspace's other clusters) has changed
+        // since: what the write commits was admitted against what is committed with it,
+        // and concurrent creates decide in parallel and still share one commit.
+        let (mut stored, committed) = self
             .state
             .store
             .run(move |s| {
-                let admit = |r: &dyn Reads| {
+                s.commit(dry_run, None, |r: &dyn Reads| {
                     if r.get(&key)?.is_some() {
                         return Err(already_exists(kind, w.as_deref(), &name, v.as_deref()));
                     }
@@ -632,58 +634,43 @@ impl Ctx {
                     if let Some(m) = &maker {
                         admitted.status.insert("createdBy".into(), json!(m));
                     }
-                    Ok(admitted)
-                };
-                let (decided, read) = s.read_recorded(admit)?;
-                let decided = decided?;
-                let build = |admitted: &Admitted, rv: i64| {
-                    let cluster = kind == &CLUSTER;
-                    finish(
+                    let body = finish(
                         object.clone(),
-                        rv,
-                        1,
-                        &uid,
-                        &created,
-                        admitted,
-                        None,
-                        cluster,
-                    )
-                };
-                if dry_run {
-                    // Answered from the snapshot, without the write lock: what the write
-                    // would have stored had it been made then.
-                    return Ok(build(&decided, read.at + 1));
-                }
-                s.transact(false, |tx| {
-                    let admitted = if tx.changed_since(&read)? {
-                        admit(&*tx)?
-                    } else {
-                        decided
-                    };
-                    let roles = object.token_roles();
-                    let body = build(&admitted, tx.next_resource_version()?);
+                        Finish {
+                            generation: 1,
+                            uid: &uid,
+                            created: &created,
+                            current: None,
+                            pending: kind == &CLUSTER,
+                        },
+                        &admitted,
+                    );
                     let row = NewRow {
                         body: body.clone(),
                         generation: 1,
                         uid: uid.clone(),
                         created: created.clone(),
                     };
-                    tx.write(&key, Mutation::Put(row))?;
+                    let mut batch = Batch::object(key.clone(), Mutation::Put(row));
                     if let (Some(secret), Some(ws)) = (&secret, w.as_deref()) {
                         // The token's hash commits with its object, or neither does.
                         let subject = auth::access_token_subject(ws, &name);
-                        tx.delete_tokens(&subject)?;
-                        let roles = auth::token_roles(ws, &roles);
-                        let roles: Vec<&str> = roles.iter().map(String::as_str).collect();
-                        tx.insert_token(&auth::hash_token(secret), &subject, &roles, &created)?;
-                        if let Some(m) = &maker {
-                            tx.set_token_maker(&subject, m)?;
-                        }
+                        batch.tokens = crate::lineage::revoke(r, &subject)?;
+                        batch.tokens.push(TokenWrite::Put {
+                            hash: auth::hash_token(secret),
+                            record: TokenRecord {
+                                subject,
+                                roles: auth::token_roles(ws, &object.token_roles()),
+                                created: created.clone(),
+                                minted_by: maker.clone().unwrap_or_default(),
+                            },
+                        });
                     }
-                    Ok::<_, ApiError>(body)
+                    Ok::<_, ApiError>((batch, body))
                 })
             })
             .await??;
+        set_resource_version(&mut stored, &committed, 0);
         let name = stored
             .pointer("/metadata/name")
             .and_then(Value::as_str)
@@ -754,13 +741,13 @@ impl Ctx {
         let dry_run = self.dry_run();
         let (w, v) = (ws.clone(), version.clone());
         let quotas = self.state.quotas;
-        let stored = self
+        let (mut stored, committed) = self
             .state
             .store
             .run(move |s| {
-                // As for creates: decided on a snapshot, re-decided in the write only if
-                // something it read (the object itself included) has changed since.
-                let admit = |r: &dyn Reads| {
+                // As for creates: decided on a snapshot, decided again before committing
+                // only if something it read (the object itself included) has changed since.
+                s.commit(dry_run, None, |r: &dyn Reads| {
                     let Some(current) = r.get(&key)? else {
                         return Err(not_found(kind, w.as_deref(), &name, v.as_deref()));
                     };
@@ -782,49 +769,30 @@ impl Ctx {
                         },
                         dry_run,
                     )?;
-                    Ok((current, admitted))
-                };
-                let (decided, read) = s.read_recorded(admit)?;
-                let decided = decided?;
-                let build = |current: &StoredObject, admitted: &Admitted, rv: i64| {
                     let spec_changed = current.body.get("spec") != Some(&object.spec_json());
                     let generation = current.generation + i64::from(spec_changed);
                     let body = finish(
                         object.clone(),
-                        rv,
-                        generation,
-                        &current.uid,
-                        &current.created,
-                        admitted,
-                        Some(&current.body),
-                        false,
+                        Finish {
+                            generation,
+                            uid: &current.uid,
+                            created: &current.created,
+                            current: Some(&current.body),
+                            pending: false,
+                        },
+                        &admitted,
                     );
-                    (body, generation)
-                };
-                if dry_run {
-                    // Answered from the snapshot, as for creates.
-                    let (current, admitted) = &decided;
-                    return Ok(build(current, admitted, read.at + 1).0);
-                }
-                s.transact(false, |tx| {
-                    let (current, admitted) = if tx.changed_since(&read)? {
-                        admit(&*tx)?
-                    } else {
-                        decided
-                    };
-                    let (body, generation) =
-                        build(&current, &admitted, tx.next_resource_version()?);
                     let row = NewRow {
                         body: body.clone(),
                         generation,
                         uid: current.uid,
                         created: current.created,
                     };
-                    tx.write(&key, Mutation::Put(row))?;
-                    Ok::<_, ApiError>(body)
+                    Ok::<_, ApiError>((Batch::object(key.clone(), Mutation::Put(row)), body))
                 })
             })
             .await??;
+        set_resource_version(&mut stored, &committed, 0);
         if !dry_run {
             tracing::info!(subject = %self.principal.subject, object = %describe(kind, ws.as_deref(), t.name.as_deref().unwrap_or_default(), version.as_deref()), "updated");
         }
@@ -849,17 +817,17 @@ impl Ctx {
         }
         let dry_run = self.dry_run();
         let (w, n, sel) = (ws.clone(), name.clone(), t.version.clone());
-        // One transaction: the dependants check and every version's delete commit together,
+        // One commit: the dependants check and every version's delete commit together,
         // or nothing is deleted.
-        let (versions, mut deleted) = self
+        let ((versions, mut deleted, marked), committed) = self
             .state
             .store
             .run(move |s| {
-                s.transact(dry_run, |tx| {
+                s.commit(dry_run, None, |r: &dyn Reads| {
                     let versions: Vec<Option<String>> = match (&sel, kind.versioned) {
                         (VersionSel::One(v), true) => vec![Some(v.clone())],
                         (_, true) => {
-                            let found = admission::versions_of(&*tx, kind, &n)?;
+                            let found = admission::versions_of(r, kind, &n)?;
                             if found.is_empty() {
                                 return Err(not_found(kind, None, &n, None));
                             }
@@ -870,47 +838,59 @@ impl Ctx {
                         }
                         (_, false) => vec![None],
                     };
-                    admission::check_delete(&*tx, kind, w.as_deref(), &n, &versions)?;
+                    admission::check_delete(r, kind, w.as_deref(), &n, &versions)?;
+                    let mut batch = Batch::default();
                     let mut deleted = Vec::new();
                     for version in &versions {
                         let key = object_key(kind, w.as_deref(), &n, version.as_deref());
-                        let Some(current) = tx.get(&key)? else {
+                        let Some(current) = r.get(&key)? else {
                             return Err(not_found(kind, w.as_deref(), &n, version.as_deref()));
                         };
-                        let next = tx.next_resource_version()?;
                         // Clusters are deleted in two phases: marked Deleting here, removed
                         // by the reconciler once the cloud cluster is gone.
                         let (mutation, body) = if kind == &CLUSTER {
-                            crate::reconciler::deletion_mutation(current, next)
+                            crate::reconciler::deletion_mutation(current)
                         } else {
                             (Mutation::Delete, current.body)
                         };
-                        tx.write(&key, mutation)?;
+                        batch.objects.push((key, mutation));
                         if kind == &ACCESS_TOKEN
                             && let Some(ws) = w.as_deref()
                         {
                             // Revoked with the object, in the same commit.
                             let subject = auth::access_token_subject(ws, &n);
-                            tx.delete_tokens(&subject)?;
-                            crate::lineage::revoke_minted(tx, &subject)?;
+                            let (writes, _) = crate::lineage::revoke_with_minted(r, &subject)?;
+                            batch.tokens.extend(writes);
                         }
                         deleted.push(body);
                     }
-                    Ok((versions, deleted))
+                    Ok::<_, ApiError>((batch, (versions, deleted, kind == &CLUSTER)))
                 })
             })
             .await??;
+        if marked {
+            // A marked object's body is as written: its version is the commit's.
+            for (i, body) in deleted.iter_mut().enumerate() {
+                set_resource_version(body, &committed, i);
+            }
+        }
         if !dry_run {
             for version in &versions {
                 tracing::info!(subject = %self.principal.subject, object = %describe(kind, ws.as_deref(), &name, version.as_deref()), "deleted");
             }
         }
         if t.version == VersionSel::All {
-            let rv = self.state.store.resource_version()?;
-            return Ok(list_body(kind, rv, deleted).into_response());
+            return Ok(list_body(kind, committed.at, deleted).into_response());
         }
         Ok(Json(deleted.pop().unwrap_or_default()).into_response())
     }
+}
+
+/// Puts the version the `i`th object write of `committed` took into `body`'s
+/// `metadata.resourceVersion`: the version is learnt from the commit, never computed before.
+fn set_resource_version(body: &mut Value, committed: &Committed, i: usize) {
+    let rv = committed.versions.get(i).copied().unwrap_or(committed.at);
+    crate::store::cache::set_resource_version(body, rv);
 }
 
 fn list_body(kind: &KindInfo, rv: i64, items: Vec<Value>) -> Json<Value> {
@@ -968,23 +948,31 @@ fn place(kind: &KindInfo, ws: Option<&str>, object: &mut Object) -> Result<(), A
     Ok(())
 }
 
-/// The body to store: server-owned metadata set, the labels admission adds merged in, and
-/// `status` server-owned (the client's is ignored): on create, what admission computed
-/// (for a Cluster also `status: Pending`); on update, the stored status with admission's
-/// fields merged in.
-#[allow(clippy::too_many_arguments)]
-fn finish(
-    mut object: Object,
-    rv: i64,
+/// The server-owned metadata of a body to store ([`finish`]).
+struct Finish<'a> {
     generation: i64,
-    uid: &str,
-    created: &str,
-    admitted: &admission::Admitted,
-    current: Option<&Value>,
+    uid: &'a str,
+    created: &'a str,
+    /// The stored body an update replaces.
+    current: Option<&'a Value>,
+    /// A new Cluster: `status: Pending`.
     pending: bool,
-) -> Value {
+}
+
+/// The body to store: server-owned metadata set (not `resourceVersion`: the commit gives
+/// it), the labels admission adds merged in, and `status` server-owned (the client's is
+/// ignored): on create, what admission computed (for a Cluster also `status: Pending`); on
+/// update, the stored status with admission's fields merged in.
+fn finish(mut object: Object, f: Finish<'_>, admitted: &admission::Admitted) -> Value {
+    let Finish {
+        generation,
+        uid,
+        created,
+        current,
+        pending,
+    } = f;
     let meta = object.metadata_mut();
-    meta.resource_version = Some(rv.to_string());
+    meta.resource_version = None;
     meta.generation = Some(generation);
     meta.uid = Some(uid.to_string());
     meta.creation_timestamp = Some(created.to_string());

@@ -129,7 +129,8 @@ async fn create_get_list_update_delete() {
         .unwrap()
         .parse()
         .unwrap();
-    assert_eq!(list_rv, rv1 + 1);
+    // Versions increase; clients may not assume they are contiguous.
+    assert!(list_rv > rv1);
 
     // A spec change bumps generation and resourceVersion, keeps uid and creationTimestamp.
     let mut changed = got.clone();
@@ -233,7 +234,9 @@ async fn server_owned_metadata_from_the_client_is_ignored_on_create() {
     body["metadata"]["creationTimestamp"] = json!("1999-01-01T00:00:00Z");
     let (status, created) = s.json(Method::POST, COLLECTION, Some(&body)).await;
     assert_eq!(status, StatusCode::CREATED);
-    assert_eq!(created["metadata"]["resourceVersion"], "1");
+    let rv = created["metadata"]["resourceVersion"].as_str().unwrap();
+    assert_ne!(rv, "999", "the version is the commit's");
+    assert!(rv.parse::<i64>().unwrap() >= 1, "{rv}");
     assert_eq!(created["metadata"]["generation"], 1);
     assert_ne!(created["metadata"]["uid"], "mine");
     assert_ne!(
@@ -634,13 +637,16 @@ async fn tokens_without_the_admin_role_may_read_but_not_write() {
     // Run once so the store exists, then add a token without roles.
     TestServer::start(&data).await.stop().await;
     {
-        let store = wayfinder_controlplane::store::Store::open(&data.join("wayfinder.db")).unwrap();
+        let store =
+            wayfinder_controlplane::store::Store::open_sqlite(&data.join("wayfinder.db")).unwrap();
         store
-            .insert_token(
+            .put_token(
                 &wayfinder_controlplane::auth::hash_token("viewer-token"),
-                "viewer",
-                &[],
-                "2025-01-01T00:00:00Z",
+                wayfinder_controlplane::store::TokenRecord::new(
+                    "viewer",
+                    &[],
+                    "2025-01-01T00:00:00Z",
+                ),
             )
             .unwrap();
         store.close().unwrap();
