@@ -251,6 +251,10 @@ fn percent_decode(s: &str) -> Option<String> {
 struct Params {
     dry_run: bool,
     label_selector: Vec<LabelRequirement>,
+    /// `limit`: at most this many items per list page (`None` or `0`: every item).
+    limit: Option<usize>,
+    /// `continue`: where the previous page ended.
+    continue_token: Option<String>,
 }
 
 fn params(uri: &Uri, method: &Method) -> Result<Params, ApiError> {
@@ -269,6 +273,15 @@ fn params(uri: &Uri, method: &Method) -> Result<Params, ApiError> {
                 p.dry_run = true;
             }
             "labelSelector" => p.label_selector.extend(parse_label_selector(&v)?),
+            "limit" => {
+                let n: usize = v.parse().map_err(|_| {
+                    ApiError::bad_request(format!(
+                        "limit={v} is not valid: give a whole number of items per page, e.g. limit=100 (0 or no limit: every item)"
+                    ))
+                })?;
+                p.limit = (n > 0).then_some(n);
+            }
+            "continue" if !v.is_empty() => p.continue_token = Some(v),
             _ => {}
         }
     }
@@ -490,28 +503,57 @@ impl Ctx {
         authorize(&self.principal, Verb::List, kind, t.workspace.as_deref())?;
         self.ensure_workspace(t).await?;
         let ns = t.workspace.clone().unwrap_or_default();
-        let (rv, items) = self.state.store.list(kind.group, kind.kind, &ns)?;
         let selector = &self.params.label_selector;
-        let items: Vec<Value> = items
+        let keep = |o: &StoredObject| {
+            let body = &o.body;
+            let labels = body
+                .get("metadata")
+                .and_then(|m| m.get("labels"))
+                .and_then(Value::as_object);
+            t.name
+                .as_deref()
+                .is_none_or(|n| body.pointer("/metadata/name").and_then(Value::as_str) == Some(n))
+                && selector.iter().all(|r| r.matches(labels))
+        };
+        let filter = crate::store::ListFilter::kind(kind, &ns);
+        let paged = self.params.limit.is_some() || self.params.continue_token.is_some();
+        let page = self
+            .state
+            .store
+            .list_page_where(
+                &filter,
+                self.params.limit.unwrap_or(usize::MAX),
+                self.params.continue_token.as_deref(),
+                &keep,
+            )
+            .map_err(|e| match e {
+                crate::store::StoreError::Compacted { requested, .. } => ApiError::new(
+                    StatusCode::GONE,
+                    "Expired",
+                    format!(
+                        "the continue token is too old: the list's resource version {requested} is no longer kept; list again from the start, without continue"
+                    ),
+                ),
+                crate::store::StoreError::InvalidContinue { reason } => ApiError::bad_request(
+                    format!("continue is not valid: {reason}; send the metadata.continue of the previous page unchanged, or list again from the start without it"),
+                ),
+                e => e.into(),
+            })?;
+        let items: Vec<Value> = page
+            .listing
+            .items
             .into_iter()
-            .map(|o| o.body)
-            .filter(|body| {
-                t.name.as_deref().is_none_or(|n| {
-                    body.pointer("/metadata/name").and_then(Value::as_str) == Some(n)
-                })
-            })
-            .filter(|body| {
-                let labels = body
-                    .get("metadata")
-                    .and_then(|m| m.get("labels"))
-                    .and_then(Value::as_object);
-                selector.iter().all(|r| r.matches(labels))
-            })
+            .map(|(_, o)| o.body)
             .collect();
-        if let (Some(name), true) = (&t.name, items.is_empty()) {
+        if let (Some(name), true, false) = (&t.name, items.is_empty(), paged) {
             return Err(not_found(kind, t.workspace.as_deref(), name, None));
         }
-        Ok(list_body(kind, rv, items).into_response())
+        let Json(mut body) = list_body(kind, page.listing.resource_version, items);
+        if let Some(token) = page.continue_token {
+            body["metadata"]["continue"] = json!(token);
+            body["metadata"]["remainingItemCount"] = json!(page.remaining);
+        }
+        Ok(Json(body).into_response())
     }
 
     async fn get(&self, t: &Target) -> Result<Response, ApiError> {
