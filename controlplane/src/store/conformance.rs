@@ -18,8 +18,11 @@ use super::{
 /// Opens a fresh, empty store.
 pub type Open<'a> = &'a (dyn Fn() -> Store + Sync);
 
+/// One function of the suite.
+pub type Check = fn(Open<'_>);
+
 /// Every function of the suite, by name.
-pub const ALL: &[(&str, fn(Open<'_>))] = &[
+pub const ALL: &[(&str, Check)] = &[
     ("create_if_absent", create_if_absent),
     ("update_at_a_version", update_at_a_version),
     ("delete", delete),
