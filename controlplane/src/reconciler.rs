@@ -297,11 +297,11 @@ impl Reconciler {
     }
 
     async fn reconcile(&self, key: ObjectKey) {
-        let current = match self.store.snapshot().map(|s| {
-            s.object(&key)
-                .filter(|c| needs_work(&c.body, c.generation))
-                .cloned()
-        }) {
+        let current = match self
+            .store
+            .snapshot()
+            .map(|s| s.object(&key).filter(|c| needs_work(&c.body, c.generation)))
+        {
             Ok(Some(c)) => c,
             Ok(None) => return,
             Err(e) => {
@@ -504,7 +504,7 @@ impl Reconciler {
         let Ok(snapshot) = self.store.snapshot() else {
             return;
         };
-        let Some(current) = snapshot.object(&key).cloned() else {
+        let Some(current) = snapshot.object(&key) else {
             return;
         };
         if !is_settled(&current.body, current.generation) {

@@ -517,15 +517,18 @@ impl Ctx {
         };
         let filter = crate::store::ListFilter::kind(kind, &ns);
         let paged = self.params.limit.is_some() || self.params.continue_token.is_some();
-        let page = self
-            .state
-            .store
-            .list_page_where(
-                &filter,
-                self.params.limit.unwrap_or(usize::MAX),
-                self.params.continue_token.as_deref(),
-                &keep,
-            )
+        let (limit, token) = (
+            self.params.limit.unwrap_or(usize::MAX),
+            self.params.continue_token.as_deref(),
+        );
+        let page = if t.name.is_none() && selector.is_empty() {
+            self.state.store.list_page(&filter, limit, token)
+        } else {
+            self.state
+                .store
+                .list_page_where(&filter, limit, token, &keep)
+        };
+        let page = page
             .map_err(|e| match e {
                 crate::store::StoreError::Compacted { requested, .. } => ApiError::new(
                     StatusCode::GONE,
@@ -551,7 +554,9 @@ impl Ctx {
         let Json(mut body) = list_body(kind, page.listing.resource_version, items);
         if let Some(token) = page.continue_token {
             body["metadata"]["continue"] = json!(token);
-            body["metadata"]["remainingItemCount"] = json!(page.remaining);
+            if let Some(n) = page.remaining {
+                body["metadata"]["remainingItemCount"] = json!(n);
+            }
         }
         Ok(Json(body).into_response())
     }

@@ -30,33 +30,102 @@ pub use super::sqlite::EVENT_HISTORY;
 /// How many paged snapshots are kept at most (the oldest go first).
 const KEPT_PAGES: usize = 64;
 
-/// A committed object in memory, and the model object it parses as (parsed once, when
-/// first asked for, and shared by every reader after).
+/// A committed object in memory: its body as compact JSON (as stored, without
+/// `metadata.resourceVersion`: a backend's bytes, about their size in memory), parsed
+/// whenever it is read, and the model object it parses as (parsed once, when first asked
+/// for — admission's reads of plans and templates — and shared by every reader after).
 #[derive(Debug)]
 pub struct Entry {
-    stored: StoredObject,
+    raw: Box<str>,
+    resource_version: i64,
+    generation: i64,
+    uid: Box<str>,
+    created: Box<str>,
     parsed: std::sync::OnceLock<Option<Arc<Object>>>,
 }
 
 impl Entry {
-    /// The entry of a committed row: its body gains `metadata.resourceVersion`, the row's
-    /// version (whatever the body said: the version is the row's, never stored in it).
+    /// The entry of a committed row.
     pub fn new(mut stored: StoredObject) -> Arc<Self> {
-        set_resource_version(&mut stored.body, stored.resource_version);
+        strip_resource_version(&mut stored.body);
+        Self::from_raw(
+            stored.body.to_string(),
+            stored.resource_version,
+            stored.generation,
+            stored.uid,
+            stored.created,
+        )
+    }
+
+    /// The entry of a committed row whose body is the JSON `raw` (a `resourceVersion` in
+    /// it is ignored: reads answer the row's).
+    pub fn from_raw(
+        raw: String,
+        resource_version: i64,
+        generation: i64,
+        uid: String,
+        created: String,
+    ) -> Arc<Self> {
         Arc::new(Self {
-            stored,
+            raw: raw.into_boxed_str(),
+            resource_version,
+            generation,
+            uid: uid.into_boxed_str(),
+            created: created.into_boxed_str(),
             parsed: std::sync::OnceLock::new(),
         })
     }
 
+    /// The row's version.
+    pub fn resource_version(&self) -> i64 {
+        self.resource_version
+    }
+
+    /// The body, with `metadata.resourceVersion` the row's version.
+    pub fn body(&self) -> serde_json::Value {
+        let mut body = self.raw_body();
+        set_resource_version(&mut body, self.resource_version);
+        body
+    }
+
+    /// The body as stored.
+    fn raw_body(&self) -> serde_json::Value {
+        // Written by serde_json or checked when loaded: it parses.
+        serde_json::from_str(&self.raw).unwrap_or_else(|e| {
+            tracing::error!(error = %e, "an object in memory is not valid JSON");
+            serde_json::Value::Null
+        })
+    }
+
     /// The object as committed.
-    pub fn stored(&self) -> &StoredObject {
-        &self.stored
+    pub fn stored(&self) -> StoredObject {
+        StoredObject {
+            body: self.body(),
+            resource_version: self.resource_version,
+            generation: self.generation,
+            uid: self.uid.to_string(),
+            created: self.created.to_string(),
+        }
+    }
+
+    /// The part of the body at the JSON `pointer`.
+    fn part(&self, pointer: &str) -> Option<serde_json::Value> {
+        if pointer == "/metadata/resourceVersion" {
+            return Some(serde_json::Value::String(self.resource_version.to_string()));
+        }
+        self.raw_body()
+            .pointer_mut(pointer)
+            .map(serde_json::Value::take)
+    }
+
+    /// Whether the body has every label `filter` asks for (no parse when it asks none).
+    fn has_labels(&self, filter: &ListFilter) -> bool {
+        filter.labels.is_empty() || filter.matches_labels(&self.raw_body())
     }
 
     fn parsed(&self) -> Option<Arc<Object>> {
         self.parsed
-            .get_or_init(|| parse_stored(&self.stored.body).map(Arc::new))
+            .get_or_init(|| parse_stored(&self.body()).map(Arc::new))
             .clone()
     }
 }
@@ -146,24 +215,37 @@ impl Snapshot {
         }
     }
 
+    /// A snapshot at `at` of `entries` and `tokens` (hash → record).
+    pub fn from_entries(
+        at: i64,
+        entries: impl IntoIterator<Item = (ObjectKey, Arc<Entry>)>,
+        tokens: impl IntoIterator<Item = (String, TokenRecord)>,
+    ) -> Self {
+        let mut snapshot = Self::new(at, [], tokens);
+        for (key, entry) in entries {
+            snapshot.objects.insert_mut(key, entry);
+        }
+        snapshot
+    }
+
     /// The resource version this snapshot is at.
     pub fn resource_version(&self) -> i64 {
         self.at
     }
 
-    /// One object, borrowed from the snapshot.
-    pub fn object(&self, key: &ObjectKey) -> Option<&StoredObject> {
-        self.objects.get(key).map(|e| &e.stored)
+    /// One object.
+    pub fn object(&self, key: &ObjectKey) -> Option<StoredObject> {
+        self.objects.get(key).map(|e| e.stored())
     }
 
-    /// The objects `filter` covers, borrowed, in key order.
+    /// The objects `filter` covers, in key order (each parsed as it is reached).
     pub fn objects<'a>(
         &'a self,
         filter: &'a ListFilter,
-    ) -> impl Iterator<Item = (&'a ObjectKey, &'a StoredObject)> + 'a {
+    ) -> impl Iterator<Item = (&'a ObjectKey, StoredObject)> + 'a {
         self.covered(filter, None)
-            .filter(|(_, e)| filter.matches_labels(&e.stored.body))
-            .map(|(k, e)| (k, &e.stored))
+            .filter(|(_, e)| e.has_labels(filter))
+            .map(|(k, e)| (k, e.stored()))
     }
 
     /// The owner of the token with this hash.
@@ -232,8 +314,8 @@ impl Snapshot {
             resource_version: self.at,
             items: self
                 .covered(filter, None)
-                .filter(|(_, e)| filter.matches_labels(&e.stored.body))
-                .map(|(k, e)| (k.clone(), e.stored.clone()))
+                .filter(|(_, e)| e.has_labels(filter))
+                .map(|(k, e)| (k.clone(), e.stored()))
                 .collect(),
         }
     }
@@ -244,14 +326,14 @@ impl Snapshot {
         pointer: &str,
     ) -> Vec<(ObjectKey, Option<serde_json::Value>)> {
         self.covered(filter, None)
-            .filter(|(_, e)| filter.matches_labels(&e.stored.body))
-            .map(|(k, e)| (k.clone(), e.stored.body.pointer(pointer).cloned()))
+            .filter(|(_, e)| e.has_labels(filter))
+            .map(|(k, e)| (k.clone(), e.part(pointer)))
             .collect()
     }
 
     fn parsed_list(&self, filter: &ListFilter) -> Vec<Arc<Object>> {
         self.covered(filter, None)
-            .filter(|(_, e)| filter.matches_labels(&e.stored.body))
+            .filter(|(_, e)| e.has_labels(filter))
             .filter_map(|(_, e)| e.parsed())
             .collect()
     }
@@ -284,29 +366,48 @@ impl Snapshot {
     }
 
     /// The page of `filter`'s objects `keep` accepts after `after`: at most `limit`, and
-    /// how many more remain.
+    /// how many more remain (counted only without `keep`: counting through `keep` would
+    /// read every later object for each page).
     fn page(
         &self,
         filter: &ListFilter,
         limit: usize,
         after: Option<&ObjectKey>,
-        keep: &dyn Fn(&StoredObject) -> bool,
-    ) -> (Vec<(ObjectKey, StoredObject)>, usize) {
-        let mut matching = self
+        keep: Option<&dyn Fn(&StoredObject) -> bool>,
+    ) -> (Vec<(ObjectKey, StoredObject)>, Remaining) {
+        let mut covered = self
             .covered(filter, after)
-            .filter(|(_, e)| filter.matches_labels(&e.stored.body) && keep(&e.stored));
-        let items: Vec<_> = matching
-            .by_ref()
-            .take(limit)
-            .map(|(k, e)| (k.clone(), e.stored.clone()))
-            .collect();
-        (items, matching.count())
+            .filter(|(_, e)| e.has_labels(filter));
+        let mut items = Vec::new();
+        for (k, e) in covered.by_ref() {
+            let stored = e.stored();
+            if keep.is_none_or(|keep| keep(&stored)) {
+                items.push((k.clone(), stored));
+                if items.len() == limit {
+                    break;
+                }
+            }
+        }
+        let remaining = match keep {
+            None => Remaining::Count(covered.count()),
+            Some(keep) if covered.any(|(_, e)| keep(&e.stored())) => Remaining::Some,
+            Some(_) => Remaining::Count(0),
+        };
+        (items, remaining)
     }
+}
+
+/// What remains after a page.
+enum Remaining {
+    /// Exactly this many.
+    Count(usize),
+    /// Some (not counted).
+    Some,
 }
 
 impl Reads for Snapshot {
     fn get(&self, key: &ObjectKey) -> Result<Option<StoredObject>, StoreError> {
-        Ok(self.object(key).cloned())
+        Ok(self.object(key))
     }
 
     fn list_filtered(&self, filter: &ListFilter) -> Result<Listing, StoreError> {
@@ -448,8 +549,9 @@ pub struct Page {
     pub listing: Listing,
     /// Where the next page starts; `None` on the last page.
     pub continue_token: Option<String>,
-    /// How many objects the later pages hold.
-    pub remaining: usize,
+    /// How many objects the later pages hold, when counted (not for a list through a
+    /// predicate, as Kubernetes leaves `remainingItemCount` out under a selector).
+    pub remaining: Option<usize>,
 }
 
 /// What the cache holds while open.
@@ -564,10 +666,7 @@ impl Cache {
                         .map(|e| &e.key)
                         .filter(|k| filter.matches_key(k) && seen.insert(*k))
                         .map(|k| {
-                            let part = snapshot
-                                .objects
-                                .get(k)
-                                .and_then(|e| e.stored.body.pointer(pointer).cloned());
+                            let part = snapshot.objects.get(k).and_then(|e| e.part(pointer));
                             (k.clone(), part)
                         })
                         .collect();
@@ -609,13 +708,14 @@ impl Cache {
         })?
     }
 
-    /// A page of `filter`'s objects that `keep` accepts; see [`super::Store::list_page`].
+    /// A page of `filter`'s objects that `keep` accepts (all without it); see
+    /// [`super::Store::list_page`].
     pub fn page(
         &self,
         filter: &ListFilter,
         limit: usize,
         start: Option<ContinueToken>,
-        keep: &dyn Fn(&StoredObject) -> bool,
+        keep: Option<&dyn Fn(&StoredObject) -> bool>,
     ) -> Result<Page, StoreError> {
         let snapshot = self.read(|s| match &start {
             None => Ok(s.snapshot.clone()),
@@ -633,35 +733,42 @@ impl Cache {
         })??;
         let (items, remaining) =
             snapshot.page(filter, limit, start.as_ref().map(|t| &t.start), keep);
+        let more = match remaining {
+            Remaining::Count(n) => n > 0,
+            Remaining::Some => true,
+        };
         let continue_token = match items.last() {
-            Some((last, _)) if remaining > 0 => Some(
-                ContinueToken {
-                    rv: snapshot.at,
-                    start: last.clone(),
-                }
-                .encode(),
-            ),
+            Some((last, _)) if more => {
+                // Kept for the next page, even when nothing commits meanwhile.
+                let at = snapshot.at;
+                self.write(|s| {
+                    if !s.pages.iter().any(|p| p.at == at) {
+                        s.pages.push_back(snapshot.clone());
+                        while s.pages.len() > KEPT_PAGES {
+                            s.pages.pop_front();
+                        }
+                    }
+                })?;
+                Some(
+                    ContinueToken {
+                        rv: at,
+                        start: last.clone(),
+                    }
+                    .encode(),
+                )
+            }
             _ => None,
         };
-        if continue_token.is_some() {
-            // Kept for the next page even when nothing commits meanwhile.
-            let at = snapshot.at;
-            self.write(|s| {
-                if !s.pages.iter().any(|p| p.at == at) {
-                    s.pages.push_back(snapshot.clone());
-                    while s.pages.len() > KEPT_PAGES {
-                        s.pages.pop_front();
-                    }
-                }
-            })?;
-        }
         Ok(Page {
             listing: Listing {
                 resource_version: snapshot.at,
                 items,
             },
+            remaining: match remaining {
+                Remaining::Count(n) if continue_token.is_some() => Some(n),
+                _ => None,
+            },
             continue_token,
-            remaining,
         })
     }
 

@@ -577,7 +577,7 @@ pub fn pages(open: Open<'_>) {
     let filter = ListFilter::kind(&wayfinder_model::kinds::COMPUTE_TEMPLATE, "");
     let first = store.list_page(&filter, 10, None).unwrap();
     assert_eq!(first.listing.items.len(), 10);
-    assert_eq!(first.remaining, 15);
+    assert_eq!(first.remaining, Some(15));
     let at = first.listing.resource_version;
     // Writes between pages: a delete of one not yet listed, a create, an update.
     store

@@ -469,7 +469,7 @@ impl Store {
 
     /// One object, or `None`.
     pub fn get(&self, key: &ObjectKey) -> Result<Option<StoredObject>, StoreError> {
-        Ok(self.snapshot()?.object(key).cloned())
+        Ok(self.snapshot()?.object(key))
     }
 
     /// Every object matching `filter`, ordered by key, with the resource version the list
@@ -488,7 +488,8 @@ impl Store {
         limit: usize,
         continue_token: Option<&str>,
     ) -> Result<Page, StoreError> {
-        self.list_page_where(filter, limit, continue_token, &|_| true)
+        let start = continue_token.map(ContinueToken::decode).transpose()?;
+        self.cache().page(filter, limit.max(1), start, None)
     }
 
     /// [`Store::list_page`] of the objects `keep` accepts (a page holds `limit` of those).
@@ -500,7 +501,7 @@ impl Store {
         keep: &dyn Fn(&StoredObject) -> bool,
     ) -> Result<Page, StoreError> {
         let start = continue_token.map(ContinueToken::decode).transpose()?;
-        self.cache().page(filter, limit.max(1), start, keep)
+        self.cache().page(filter, limit.max(1), start, Some(keep))
     }
 
     /// The owner of a token, looked up by the token's SHA-256 hash (hex).

@@ -43,12 +43,10 @@ use std::time::Duration;
 
 use rusqlite::{Connection, TransactionBehavior, params};
 
-use super::cache::{
-    Cache, Change, Entry, Recording, Snapshot, set_resource_version, strip_resource_version,
-};
+use super::cache::{Cache, Change, Entry, Recording, Snapshot, strip_resource_version};
 use super::{
-    Backend, Batch, Committed, EventType, Fence, Leadership, ListFilter, Listing, Mutation,
-    ObjectKey, ReadSet, Reads, StoreError, StoredObject, TokenRecord, TokenWrite, WatchEvent,
+    Backend, Batch, Committed, EventType, Fence, Leadership, Mutation, ObjectKey, ReadSet, Reads,
+    StoreError, TokenRecord, TokenWrite, WatchEvent,
 };
 
 /// Change events kept for a watch to replay (in the `events` table and the cache's log).
@@ -443,7 +441,35 @@ impl Backend for Sqlite {
 
 /// What the file holds, read once on open: the objects, the tokens and the kept events.
 fn load(conn: &Connection) -> Result<Cache, StoreError> {
-    let listing = list_rows(conn, &ListFilter::default())?;
+    let at = current_rv(conn)?;
+    let mut objects = Vec::new();
+    {
+        // Kept as the stored JSON, checked to parse (without building it).
+        let mut stmt = conn.prepare(
+            "SELECT api_group, kind, namespace, name, body, resource_version, generation, uid, created
+             FROM objects ORDER BY api_group, kind, namespace, name",
+        )?;
+        let rows = stmt.query_map([], |r| {
+            Ok((
+                key_at(r, 0)?,
+                r.get::<_, String>(4)?,
+                r.get::<_, i64>(5)?,
+                r.get::<_, i64>(6)?,
+                r.get::<_, String>(7)?,
+                r.get::<_, String>(8)?,
+            ))
+        })?;
+        for row in rows {
+            let (key, body, rv, generation, uid, created) = row?;
+            serde_json::from_str::<serde::de::IgnoredAny>(&body).map_err(|source| {
+                StoreError::Corrupt {
+                    key: key.to_string(),
+                    source,
+                }
+            })?;
+            objects.push((key, Entry::from_raw(body, rv, generation, uid, created)));
+        }
+    }
     let mut tokens = Vec::new();
     {
         let mut stmt =
@@ -497,11 +523,10 @@ fn load(conn: &Connection) -> Result<Cache, StoreError> {
             });
         }
     }
-    let at = listing.resource_version;
     // Events are numbered without gaps: the log reaches back to just before the oldest
     // kept (with none kept, to now).
     let floor = history.first().map_or(at, |e| e.resource_version - 1);
-    let snapshot = Snapshot::new(at, listing.items, tokens);
+    let snapshot = Snapshot::from_entries(at, objects, tokens);
     Ok(Cache::new(snapshot, history, floor))
 }
 
@@ -570,6 +595,7 @@ fn write_object(
     let (event_type, object) = match mutation {
         Mutation::Put(mut row) => {
             strip_resource_version(&mut row.body);
+            let body = row.body.to_string();
             conn.prepare_cached(
                 "INSERT OR REPLACE INTO objects
                  (api_group, kind, namespace, name, body, resource_version, generation, uid, created)
@@ -580,7 +606,7 @@ fn write_object(
                 key.kind,
                 key.namespace,
                 key.name,
-                row.body.to_string(),
+                body,
                 rv,
                 row.generation,
                 row.uid,
@@ -591,13 +617,7 @@ fn write_object(
             } else {
                 EventType::Added
             };
-            let entry = Entry::new(StoredObject {
-                body: row.body,
-                resource_version: rv,
-                generation: row.generation,
-                uid: row.uid,
-                created: row.created,
-            });
+            let entry = Entry::from_raw(body, rv, row.generation, row.uid, row.created);
             (Some(event), Some(entry))
         }
         Mutation::Delete => {
@@ -727,9 +747,6 @@ CREATE TABLE server_keys (
 "#,
 ];
 
-/// How much of the database file connections map into memory for reading.
-const MMAP_BYTES: i64 = 1 << 30;
-
 /// How long a writer waits for another connection's lock before giving up.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -738,9 +755,8 @@ fn open_connection(path: &Path) -> Result<Connection, rusqlite::Error> {
     conn.busy_timeout(BUSY_TIMEOUT)?;
     conn.pragma_update(None, "synchronous", "FULL")?;
     conn.pragma_update(None, "foreign_keys", "ON")?;
-    // Read pages through a memory map rather than a read(2) per page: WAL mode drops a
-    // connection's page cache whenever another commits.
-    conn.pragma_update(None, "mmap_size", MMAP_BYTES)?;
+    // No memory map: objects are read from the cache, once, when the store opens; the
+    // file's pages need not stay resident.
     Ok(conn)
 }
 
@@ -790,7 +806,8 @@ const LOCK_PATIENCE: Duration = Duration::from_secs(1);
 /// `AND …` conditions on the key columns for the parts of `filter` that are set, and
 /// their values in order: only those, so SQLite walks the primary key
 /// (api_group, kind, namespace, name) instead of scanning every object.
-fn key_conditions(filter: &ListFilter) -> (String, Vec<&str>) {
+#[cfg(test)]
+fn key_conditions(filter: &super::ListFilter) -> (String, Vec<&str>) {
     let mut sql = String::new();
     let mut values: Vec<&str> = Vec::new();
     for (value, column) in [
@@ -813,9 +830,12 @@ fn key_conditions(filter: &ListFilter) -> (String, Vec<&str>) {
     (sql, values)
 }
 
-/// The rows matching `filter` with the counter they were read at; runs in the caller's
-/// transaction.
-fn list_rows(c: &Connection, filter: &ListFilter) -> Result<Listing, StoreError> {
+/// The rows matching `filter` with the counter they were read at, read from the file (for
+/// tests comparing it with the cache).
+#[cfg(test)]
+fn list_rows(c: &Connection, filter: &super::ListFilter) -> Result<super::Listing, StoreError> {
+    use super::cache::set_resource_version;
+    use super::{Listing, StoredObject};
     let rv = current_rv(c)?;
     let (where_sql, values) = key_conditions(filter);
     let sql = format!(
@@ -900,6 +920,7 @@ fn key_at(r: &rusqlite::Row<'_>, first: usize) -> rusqlite::Result<ObjectKey> {
     })
 }
 
+#[cfg(test)]
 fn parse_body(key: &ObjectKey, body: &str) -> Result<serde_json::Value, StoreError> {
     serde_json::from_str(body).map_err(|source| StoreError::Corrupt {
         key: key.to_string(),
@@ -909,7 +930,7 @@ fn parse_body(key: &ObjectKey, body: &str) -> Result<serde_json::Value, StoreErr
 
 #[cfg(test)]
 mod tests {
-    use super::super::{Precondition, Store};
+    use super::super::{ListFilter, Precondition, Store};
     use super::*;
     use serde_json::json;
 
