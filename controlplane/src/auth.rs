@@ -826,6 +826,36 @@ mod tests {
     }
 
     #[test]
+    fn a_start_stopped_between_the_token_commit_and_its_file_finishes_the_file_next_time() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open_sqlite(&dir.path().join("w.db")).unwrap();
+        let file = dir.path().join(ADMIN_TOKEN_FILE);
+        // As a start leaves it when it stops after the commit, before the rename.
+        let token = generate_token(ADMIN_TOKEN_PREFIX);
+        let tmp = write_secret_tmp(&file, &token).unwrap();
+        store
+            .put_token(
+                &hash_token(&token),
+                TokenRecord::new(ADMIN_SUBJECT, &[ADMIN_ROLE], "2025-01-01T00:00:00Z"),
+            )
+            .unwrap();
+        assert!(!file.exists());
+        assert_eq!(
+            ensure_admin_token(&store, dir.path(), false).unwrap(),
+            AdminToken::Existing(file.clone())
+        );
+        assert_eq!(fs::read_to_string(&file).unwrap(), token);
+        assert!(!tmp.exists());
+        // A leftover of a start that lost (its token never committed) is not taken.
+        fs::remove_file(&file).unwrap();
+        write_secret_tmp(&file, &generate_token(ADMIN_TOKEN_PREFIX)).unwrap();
+        assert_eq!(
+            ensure_admin_token(&store, dir.path(), false).unwrap(),
+            AdminToken::FileMissing(file.clone())
+        );
+    }
+
+    #[test]
     fn the_admin_token_is_created_once() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open_sqlite(&dir.path().join("w.db")).unwrap();
