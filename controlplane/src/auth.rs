@@ -569,7 +569,7 @@ pub fn ensure_admin_token(
     let file = data_dir.join(ADMIN_TOKEN_FILE);
     if reset {
         let (n, _) = store.commit::<_, StoreError>(false, None, |r| {
-            let tokens = crate::lineage::revoke(r, ADMIN_SUBJECT)?;
+            let tokens = revoke(r, ADMIN_SUBJECT)?;
             let n = tokens.len();
             Ok((
                 Batch {
@@ -665,6 +665,15 @@ pub fn ensure_admin_token(
         file.display()
     );
     Ok(AdminToken::FileMissing(file))
+}
+
+/// The token writes that remove every token of `subject`, for one commit.
+pub fn revoke(reads: &dyn Reads, subject: &str) -> Result<Vec<TokenWrite>, StoreError> {
+    Ok(reads
+        .tokens_of(subject)?
+        .into_iter()
+        .map(|(hash, _)| TokenWrite::Delete { hash })
+        .collect())
 }
 
 /// The temporary files of `path` ([`write_secret_tmp`]) in its directory.

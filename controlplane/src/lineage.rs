@@ -98,27 +98,18 @@ pub fn revoke_with_minted(
     reads: &dyn Reads,
     subject: &str,
 ) -> Result<(Vec<TokenWrite>, usize), StoreError> {
-    let mut writes = revoke(reads, subject)?;
+    let mut writes = crate::auth::revoke(reads, subject)?;
     let mut seen: HashSet<String> = HashSet::from([subject.to_string()]);
     let mut queue = vec![subject.to_string()];
     let mut revoked = 0;
     while let Some(maker) = queue.pop() {
         for child in reads.tokens_minted_by(&maker)? {
             if seen.insert(child.clone()) {
-                writes.extend(revoke(reads, &child)?);
+                writes.extend(crate::auth::revoke(reads, &child)?);
                 revoked += 1;
                 queue.push(child);
             }
         }
     }
     Ok((writes, revoked))
-}
-
-/// The token writes that remove every token of `subject`.
-pub fn revoke(reads: &dyn Reads, subject: &str) -> Result<Vec<TokenWrite>, StoreError> {
-    Ok(reads
-        .tokens_of(subject)?
-        .into_iter()
-        .map(|(hash, _)| TokenWrite::Delete { hash })
-        .collect())
 }

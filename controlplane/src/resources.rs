@@ -702,7 +702,7 @@ impl Ctx {
                     if let (Some(secret), Some(ws)) = (&secret, w.as_deref()) {
                         // The token's hash commits with its object, or neither does.
                         let subject = auth::access_token_subject(ws, &name);
-                        batch.tokens = crate::lineage::revoke(r, &subject)?;
+                        batch.tokens = auth::revoke(r, &subject)?;
                         batch.tokens.push(TokenWrite::Put {
                             hash: auth::hash_token(secret),
                             record: TokenRecord {
