@@ -16,7 +16,7 @@ use super::{
 };
 
 /// Opens a fresh, empty store.
-pub type Open<'a> = &'a (dyn Fn() -> Store + Sync);
+pub type Open<'a> = &'a dyn Fn() -> Store;
 
 /// One function of the suite.
 pub type Check = fn(Open<'_>);
