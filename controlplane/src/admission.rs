@@ -34,15 +34,13 @@
 //! or a cluster names; a Package version a plan version pins; a Stage a cluster is in; and
 //! a Workspace that still holds objects.
 //!
-//! **Concurrency.** The API decides admission first on a consistent snapshot of the
-//! committed data, outside the write lock ([`crate::store::Store::read_recorded`], which
-//! records every object and list admission read), then, inside the write transaction,
-//! re-decides only when one of those was written since
-//! ([`crate::store::Tx::changed_since`], which sees the open batch too). So what commits
-//! was admitted against exactly what commits with it — two concurrent creates cannot
-//! together pass a workspace limit, a plan version cannot go away under a cluster being
-//! admitted — while unrelated writes decide in parallel and share one commit. A refusal is
-//! answered from the snapshot, without taking the write lock.
+//! **Concurrency.** Admission is part of a write's decision ([`crate::store::Store::commit`]):
+//! the store runs it on a consistent snapshot, recording every object and list it read,
+//! and before committing decides again only when one of those was written since. So what
+//! commits was admitted against exactly what commits with it — two concurrent creates
+//! cannot together pass a workspace limit, a plan version cannot go away under a cluster
+//! being admitted — while unrelated writes decide in parallel and share one commit. A
+//! refusal is answered from the snapshot.
 
 use std::collections::BTreeMap;
 

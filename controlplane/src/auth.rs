@@ -45,7 +45,7 @@ use wayfinder_model::{KindInfo, Scope};
 
 use crate::AppState;
 use crate::status::ApiError;
-use crate::store::{Store, StoreError};
+use crate::store::{Batch, Reads, Store, StoreError, TokenRecord, TokenWrite};
 
 /// The role that may create, change and delete platform-level kinds.
 pub const ADMIN_ROLE: &str = "admin";
@@ -553,10 +553,14 @@ pub enum AdminToken {
     FileMissing(PathBuf),
 }
 
-/// Makes sure an administrator token exists. When the store has none (first start, or
-/// `reset`, which revokes the old ones first): writes a new token to
-/// `data_dir/admin-token` (mode 0600, through a temporary file and a rename so it is never
-/// half-written), then records its hash. The token itself is never logged.
+/// Makes sure an administrator token exists, once per control plane. When the store has
+/// none (first start, or `reset`, which revokes the old ones first): the new token is
+/// written to a temporary file beside `data_dir/admin-token` (mode 0600, synced), its hash
+/// committed by a decision that writes it only if the administrator still has no token
+/// (another replica may have made one meanwhile), and only then is the file renamed into
+/// place, so a replica that loses the race leaves the file alone. A start that stopped
+/// between the commit and the rename finishes the rename the next time. The token itself
+/// is never logged.
 pub fn ensure_admin_token(
     store: &Store,
     data_dir: &Path,
@@ -564,42 +568,146 @@ pub fn ensure_admin_token(
 ) -> Result<AdminToken, AdminTokenError> {
     let file = data_dir.join(ADMIN_TOKEN_FILE);
     if reset {
-        let n = store.delete_tokens(ADMIN_SUBJECT)?;
+        let (n, _) = store.commit::<_, StoreError>(false, None, |r| {
+            let tokens = revoke(r, ADMIN_SUBJECT)?;
+            let n = tokens.len();
+            Ok((
+                Batch {
+                    objects: Vec::new(),
+                    tokens,
+                },
+                n,
+            ))
+        })?;
         tracing::info!(
             revoked = n,
             "revoked the administrator token (--reset-admin-token)"
         );
     }
-    if store.count_tokens(ADMIN_SUBJECT)? > 0 {
-        if file.exists() {
-            return Ok(AdminToken::Existing(file));
+    /// Why the bootstrap decision wrote nothing.
+    enum Refused {
+        Exists,
+        Store(StoreError),
+    }
+    impl From<StoreError> for Refused {
+        fn from(e: StoreError) -> Self {
+            Refused::Store(e)
         }
-        tracing::warn!(
-            "the store has an administrator token but its file {} is missing, so no new token was created; to recover, restore that file from a backup, or restart once with --reset-admin-token to revoke the old token and write a new one there",
+    }
+    let existing = store.tokens_of(ADMIN_SUBJECT)?;
+    if existing.is_empty() {
+        let token = generate_token(ADMIN_TOKEN_PREFIX);
+        let write_err = |source| AdminTokenError::Write {
+            path: file.clone(),
+            source,
+        };
+        let tmp = write_secret_tmp(&file, &token).map_err(write_err)?;
+        let record = TokenRecord {
+            subject: ADMIN_SUBJECT.to_string(),
+            roles: vec![ADMIN_ROLE.to_string()],
+            created: crate::now_rfc3339(),
+            minted_by: String::new(),
+        };
+        let hash = hash_token(&token);
+        let made = store.commit(false, None, |r| {
+            if !r.tokens_of(ADMIN_SUBJECT)?.is_empty() {
+                return Err(Refused::Exists);
+            }
+            let put = TokenWrite::Put {
+                hash: hash.clone(),
+                record: record.clone(),
+            };
+            Ok((
+                Batch {
+                    objects: Vec::new(),
+                    tokens: vec![put],
+                },
+                (),
+            ))
+        });
+        match made {
+            Ok(_) => {
+                publish_secret(&tmp, &file).map_err(write_err)?;
+                tracing::info!("created administrator token in {}", file.display());
+                return Ok(AdminToken::Created(file));
+            }
+            Err(refused) => {
+                let _ = fs::remove_file(&tmp);
+                if let Refused::Store(e) = refused {
+                    return Err(e.into());
+                }
+                tracing::info!("another replica created the administrator token");
+            }
+        }
+    }
+    if file.exists() {
+        return Ok(AdminToken::Existing(file));
+    }
+    // A start that stopped after committing the token but before renaming its file.
+    let hashes: Vec<String> = store
+        .tokens_of(ADMIN_SUBJECT)?
+        .into_iter()
+        .map(|(h, _)| h)
+        .collect();
+    if let Some(tmp) = leftover_secret(&file, &hashes) {
+        publish_secret(&tmp, &file).map_err(|source| AdminTokenError::Write {
+            path: file.clone(),
+            source,
+        })?;
+        tracing::info!(
+            "finished writing the administrator token file {}",
             file.display()
         );
-        return Ok(AdminToken::FileMissing(file));
+        return Ok(AdminToken::Existing(file));
     }
-    let token = generate_token(ADMIN_TOKEN_PREFIX);
-    // The file first: if we stop between the two steps, the store still has no
-    // administrator token and the next start writes a fresh one.
-    write_secret_file(&file, &token).map_err(|source| AdminTokenError::Write {
-        path: file.clone(),
-        source,
-    })?;
-    store.insert_token(
-        &hash_token(&token),
-        ADMIN_SUBJECT,
-        &[ADMIN_ROLE],
-        &crate::now_rfc3339(),
-    )?;
-    tracing::info!("created administrator token in {}", file.display());
-    Ok(AdminToken::Created(file))
+    tracing::warn!(
+        "the store has an administrator token but its file {} is missing, so no new token was created; to recover, restore that file from a backup, or restart once with --reset-admin-token to revoke the old token and write a new one there",
+        file.display()
+    );
+    Ok(AdminToken::FileMissing(file))
 }
 
-/// Writes `contents` to `path` with mode 0600, atomically: a temporary file in the same
-/// directory, synced, then renamed over `path`.
-fn write_secret_file(path: &Path, contents: &str) -> std::io::Result<()> {
+/// The token writes that remove every token of `subject`, for one commit.
+pub fn revoke(reads: &dyn Reads, subject: &str) -> Result<Vec<TokenWrite>, StoreError> {
+    Ok(reads
+        .tokens_of(subject)?
+        .into_iter()
+        .map(|(hash, _)| TokenWrite::Delete { hash })
+        .collect())
+}
+
+/// The temporary files of `path` ([`write_secret_tmp`]) in its directory.
+fn secret_tmp_files(path: &Path) -> Vec<PathBuf> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let prefix = format!(
+        ".{}.",
+        path.file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default()
+    );
+    fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| {
+            p.file_name()
+                .map(|n| n.to_string_lossy())
+                .is_some_and(|n| n.starts_with(&prefix) && n.ends_with(".tmp"))
+        })
+        .collect()
+}
+
+/// A temporary file of `path` holding a token whose hash is one of `hashes`.
+fn leftover_secret(path: &Path, hashes: &[String]) -> Option<PathBuf> {
+    secret_tmp_files(path).into_iter().find(|tmp| {
+        fs::read_to_string(tmp).is_ok_and(|t| hashes.iter().any(|h| *h == hash_token(t.trim())))
+    })
+}
+
+/// Writes `contents` with mode 0600 to a new temporary file in `path`'s directory, synced;
+/// [`publish_secret`] renames it over `path`.
+fn write_secret_tmp(path: &Path, contents: &str) -> std::io::Result<PathBuf> {
     let dir = path.parent().unwrap_or(Path::new("."));
     let file_name = path
         .file_name()
@@ -617,17 +725,24 @@ fn write_secret_file(path: &Path, contents: &str) -> std::io::Result<()> {
         f.set_permissions(fs::Permissions::from_mode(0o600))?;
         f.write_all(contents.as_bytes())?;
         f.sync_all()?;
-        drop(f);
-        fs::rename(&tmp, path)?;
-        if let Ok(d) = fs::File::open(dir) {
-            let _ = d.sync_all();
-        }
         Ok(())
     })();
-    if result.is_err() {
-        let _ = fs::remove_file(&tmp);
+    match result {
+        Ok(()) => Ok(tmp),
+        Err(e) => {
+            let _ = fs::remove_file(&tmp);
+            Err(e)
+        }
     }
-    result
+}
+
+/// Renames `tmp` over `path` atomically and syncs the directory.
+fn publish_secret(tmp: &Path, path: &Path) -> std::io::Result<()> {
+    fs::rename(tmp, path)?;
+    if let Ok(d) = fs::File::open(path.parent().unwrap_or(Path::new("."))) {
+        let _ = d.sync_all();
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -720,9 +835,39 @@ mod tests {
     }
 
     #[test]
+    fn a_start_stopped_between_the_token_commit_and_its_file_finishes_the_file_next_time() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open_sqlite(&dir.path().join("w.db")).unwrap();
+        let file = dir.path().join(ADMIN_TOKEN_FILE);
+        // As a start leaves it when it stops after the commit, before the rename.
+        let token = generate_token(ADMIN_TOKEN_PREFIX);
+        let tmp = write_secret_tmp(&file, &token).unwrap();
+        store
+            .put_token(
+                &hash_token(&token),
+                TokenRecord::new(ADMIN_SUBJECT, &[ADMIN_ROLE], "2025-01-01T00:00:00Z"),
+            )
+            .unwrap();
+        assert!(!file.exists());
+        assert_eq!(
+            ensure_admin_token(&store, dir.path(), false).unwrap(),
+            AdminToken::Existing(file.clone())
+        );
+        assert_eq!(fs::read_to_string(&file).unwrap(), token);
+        assert!(!tmp.exists());
+        // A leftover of a start that lost (its token never committed) is not taken.
+        fs::remove_file(&file).unwrap();
+        write_secret_tmp(&file, &generate_token(ADMIN_TOKEN_PREFIX)).unwrap();
+        assert_eq!(
+            ensure_admin_token(&store, dir.path(), false).unwrap(),
+            AdminToken::FileMissing(file.clone())
+        );
+    }
+
+    #[test]
     fn the_admin_token_is_created_once() {
         let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(&dir.path().join("w.db")).unwrap();
+        let store = Store::open_sqlite(&dir.path().join("w.db")).unwrap();
         let file = dir.path().join(ADMIN_TOKEN_FILE);
         assert_eq!(
             ensure_admin_token(&store, dir.path(), false).unwrap(),

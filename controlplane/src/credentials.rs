@@ -42,7 +42,7 @@ use wayfinder_model::policydelivery::GlobalAccessPolicy;
 use crate::AppState;
 use crate::auth::{ADMIN_ROLE, Principal, WorkspaceRole, generate_token, hash_token};
 use crate::status::ApiError;
-use crate::store::{Reads, Store};
+use crate::store::Reads;
 
 /// The route, in axum's syntax.
 pub const ROUTE: &str =
@@ -302,7 +302,7 @@ pub async fn issue(
         "issuer": issuer,
         "tokenSha256": hash_token(&token),
     });
-    let audit = audit_path(&state.store);
+    let audit = audit_path(&state.data_dir);
     tokio::task::spawn_blocking(move || append_audit(&audit, &record))
         .await
         .map_err(|e| ApiError::internal(&e))?
@@ -340,13 +340,9 @@ pub async fn issue(
     Ok((StatusCode::OK, Json(answer)).into_response())
 }
 
-/// `DATA_DIR/audit/credentials.jsonl` for the store in `DATA_DIR`.
-pub fn audit_path(store: &Store) -> PathBuf {
-    store
-        .path()
-        .parent()
-        .unwrap_or(Path::new("."))
-        .join(AUDIT_FILE)
+/// `DATA_DIR/audit/credentials.jsonl`: local to the replica, whatever the store.
+pub fn audit_path(data_dir: &Path) -> PathBuf {
+    data_dir.join(AUDIT_FILE)
 }
 
 static AUDIT_LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());

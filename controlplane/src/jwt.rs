@@ -274,7 +274,7 @@ mod tests {
 
     fn signer() -> (tempfile::TempDir, Store, Signer) {
         let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(&dir.path().join("w.db")).unwrap();
+        let store = Store::open_sqlite(&dir.path().join("w.db")).unwrap();
         let signer = Signer::load_or_create(&store).unwrap();
         (dir, store, signer)
     }
@@ -306,13 +306,13 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("w.db");
         let token = {
-            let store = Store::open(&path).unwrap();
+            let store = Store::open_sqlite(&path).unwrap();
             let s = Signer::load_or_create(&store).unwrap();
             let t = s.sign(&s.claims("x", None, &[])).unwrap();
             store.close().unwrap();
             t
         };
-        let store = Store::open(&path).unwrap();
+        let store = Store::open_sqlite(&path).unwrap();
         let again = Signer::load_or_create(&store).unwrap();
         assert!(again.verify(&token).is_ok());
         assert!(!format!("{again:?}").contains("key:"));

@@ -261,6 +261,8 @@ pub enum ServerError {
 #[derive(Debug, Clone)]
 pub struct AppState {
     pub store: Arc<Store>,
+    /// The data directory: the administrator token file and the credentials audit log.
+    pub data_dir: PathBuf,
     /// Per-client rate limits, when on ([`ratelimit`]).
     pub rate_limit: Option<Arc<ratelimit::Limiter>>,
     /// Per-workspace quotas ([`quota`]).
@@ -275,9 +277,10 @@ pub struct AppState {
 }
 
 impl AppState {
-    pub fn new(store: Arc<Store>, signer: Arc<jwt::Signer>) -> Self {
+    pub fn new(store: Arc<Store>, signer: Arc<jwt::Signer>, data_dir: PathBuf) -> Self {
         Self {
             store,
+            data_dir,
             rate_limit: None,
             quotas: quota::Quotas::default(),
             max_token_ttl: None,
@@ -346,7 +349,7 @@ impl Server {
                 if db.exists() {
                     make_private(&db, 0o600)?;
                 }
-                let store = Store::open(&db)?;
+                let store = Store::open_sqlite(&db)?;
                 // SQLite creates its files with the umask's mode: make them private too.
                 for suffix in ["", "-wal", "-shm", ".lock"] {
                     let file = dir.join(format!("{STORE_FILE}{suffix}"));
@@ -427,8 +430,12 @@ impl Server {
     where
         F: Future<Output = ()> + Send + 'static,
     {
-        let mut state = AppState::new(Arc::clone(&self.store), Arc::clone(&self.signer))
-            .with_rate_limit(self.rate_limit);
+        let mut state = AppState::new(
+            Arc::clone(&self.store),
+            Arc::clone(&self.signer),
+            self.data_dir.clone(),
+        )
+        .with_rate_limit(self.rate_limit);
         state.quotas = self.quotas;
         state.max_token_ttl = self.max_token_ttl;
         let drivers: Arc<dyn driver::CloudDriver> = Arc::new(driver::CloudDrivers {

@@ -4,7 +4,7 @@
 //! and `minted_by` beside the token's hash in the store). Its lifetime cannot exceed its
 //! maker's: a maker that expires cannot mint a token without expiry or one that outlives
 //! it. Deleting (revoking) an AccessToken revokes every token it minted, and theirs in turn,
-//! in the same commit ([`revoke_minted`]). A server-wide maximum lifetime
+//! in the same commit ([`revoke_with_minted`]). A server-wide maximum lifetime
 //! (`--max-token-ttl`) bounds every AccessToken, whoever creates it.
 
 use std::collections::HashSet;
@@ -16,7 +16,7 @@ use wayfinder_model::org::AccessTokenSpec;
 use crate::AppState;
 use crate::auth::{Principal, parse_time};
 use crate::status::{ApiError, Cause};
-use crate::store::{StoreError, Tx};
+use crate::store::{Reads, StoreError, TokenWrite};
 
 /// How far apart two expiry times may be and still count as the same (clock and
 /// rounding: expiry times are stored to the second).
@@ -91,20 +91,25 @@ pub fn check_mint(
     }
 }
 
-/// Revokes, in this write, every token minted by a token of `subject`, and what those
-/// minted in turn; how many subjects lost their tokens.
-pub fn revoke_minted(tx: &mut Tx<'_>, subject: &str) -> Result<usize, StoreError> {
+/// The token writes that revoke every token of `subject`, every token a token of it
+/// minted, and what those minted in turn (for one commit); how many subjects lost their
+/// tokens besides `subject`.
+pub fn revoke_with_minted(
+    reads: &dyn Reads,
+    subject: &str,
+) -> Result<(Vec<TokenWrite>, usize), StoreError> {
+    let mut writes = crate::auth::revoke(reads, subject)?;
     let mut seen: HashSet<String> = HashSet::from([subject.to_string()]);
     let mut queue = vec![subject.to_string()];
     let mut revoked = 0;
     while let Some(maker) = queue.pop() {
-        for child in tx.tokens_minted_by(&maker)? {
+        for child in reads.tokens_minted_by(&maker)? {
             if seen.insert(child.clone()) {
-                tx.delete_tokens(&child)?;
+                writes.extend(crate::auth::revoke(reads, &child)?);
                 revoked += 1;
                 queue.push(child);
             }
         }
     }
-    Ok(revoked)
+    Ok((writes, revoked))
 }

@@ -475,7 +475,7 @@ mod tests {
     fn the_kept_map_answers_what_reading_every_cluster_answers() {
         use crate::store::{Mutation, NewRow};
         let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(&dir.path().join("t.db")).unwrap();
+        let store = Store::open_sqlite(&dir.path().join("t.db")).unwrap();
         let write = |ws: &str, name: &str, network: Option<(&str, bool)>| {
             let key = crate::keys::cluster_key(ws, name);
             let mutation = match network {
@@ -489,7 +489,7 @@ mod tests {
                 None => Mutation::Delete,
             };
             store
-                .mutate::<_, StoreError>(&key, false, |_, next| Ok((mutation, next)))
+                .mutate::<_, StoreError>(&key, false, |_| Ok((mutation.clone(), ())))
                 .unwrap();
         };
         let mut kept = TakenNetworks::default();
@@ -515,9 +515,7 @@ mod tests {
         );
         // Once the history no longer reaches back, it starts over from every cluster.
         write("a", "c5", Some(("10.0.5.0/24", true)));
-        store
-            .transact::<_, StoreError>(false, |tx| tx.trim_events_before(i64::MAX))
-            .unwrap();
+        store.forget_changes_before(i64::MAX).unwrap();
         write("a", "c6", Some(("10.0.6.0/24", true)));
         agree(&mut kept);
         assert_eq!(kept.taken(("", "")).len(), 4);

@@ -63,8 +63,8 @@ use crate::driver::{
 };
 use crate::network::{self, NetworkAllocation};
 use crate::store::{
-    EventType, ListFilter, Mutation, NewRow, ObjectKey, Reads, Store, StoreError, StoredObject,
-    Watch, WatchEvent,
+    EventType, Fence, ListFilter, Mutation, NewRow, ObjectKey, Reads, Store, StoreError,
+    StoredObject, Watch, WatchEvent,
 };
 use crate::view::StoreView;
 
@@ -140,6 +140,7 @@ pub fn spawn_with(
         driver,
         allocation: AsyncMutex::new(network::TakenNetworks::default()),
         options,
+        fence: std::sync::Mutex::new(None),
     });
     let task = tokio::spawn(reconciler.run(stopped));
     ReconcilerHandle { stop, task }
@@ -152,19 +153,72 @@ struct Reconciler {
     /// Held while a network is chosen and recorded; what is taken, kept current.
     allocation: AsyncMutex<network::TakenNetworks>,
     options: Options,
+    /// The fence of this replica's leadership, for every status write (`None` where the
+    /// store has one writer anyway).
+    fence: std::sync::Mutex<Option<Fence>>,
 }
 
 impl Reconciler {
+    /// The fence for status writes.
+    fn fence(&self) -> Option<Fence> {
+        self.fence.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// Waits until this replica leads the reconciler (at once on SQLite); the receiver that
+    /// turns `true` when it no longer does. `None` when stopped meanwhile.
+    async fn lead(&self, stopped: &mut watch::Receiver<bool>) -> Option<watch::Receiver<bool>> {
+        loop {
+            let campaign = self.store.run(|s| s.campaign("reconciler"));
+            let result = tokio::select! {
+                _ = stopped.changed() => return None,
+                r = campaign => r.and_then(|r| r),
+            };
+            match result {
+                Ok(leadership) => {
+                    *self.fence.lock().unwrap_or_else(|p| p.into_inner()) = leadership.fence;
+                    return Some(leadership.lost);
+                }
+                Err(StoreError::Closed) => return None,
+                Err(e) => {
+                    tracing::warn!(error = %crate::ErrorChain(&e), "reconciler cannot campaign for leadership; retrying");
+                    tokio::select! {
+                        _ = stopped.changed() => return None,
+                        _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+                    }
+                }
+            }
+        }
+    }
+
     async fn run(self: Arc<Self>, mut stopped: watch::Receiver<bool>) {
+        let Some(mut lost) = self.lead(&mut stopped).await else {
+            tracing::info!("reconciler stopped");
+            return;
+        };
         tracing::info!(
             resync_secs = RESYNC_INTERVAL.as_secs(),
             "reconciler started"
         );
         let mut work = Work::default();
         let mut changes: Option<Watch> = None;
+        let mut relead: Option<bool> = None;
         let mut resync = tokio::time::interval(RESYNC_INTERVAL);
         resync.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
+            if let Some(closed) = relead.take() {
+                // Another replica leads now: stop, and campaign again.
+                work.tasks.shutdown().await;
+                work = Work::default();
+                changes = None;
+                if closed {
+                    break;
+                }
+                tracing::warn!("reconciler lost its leadership; campaigning again");
+                match self.lead(&mut stopped).await {
+                    Some(l) => lost = l,
+                    None => break,
+                }
+            }
             if changes.is_none() {
                 // List, then watch from the list's resource version: nothing is missed.
                 let opened = self
@@ -192,6 +246,7 @@ impl Reconciler {
             }
             tokio::select! {
                 _ = stopped.changed() => break,
+                gone = lost.wait_for(|l| *l) => relead = Some(gone.is_err()),
                 event = next_change(&mut changes) => match event {
                     Some(Ok(e)) if e.event_type != EventType::Deleted => work.start(&self, e.key),
                     Some(Ok(_)) => {}
@@ -242,11 +297,11 @@ impl Reconciler {
     }
 
     async fn reconcile(&self, key: ObjectKey) {
-        let current = match self.store.snapshot().map(|s| {
-            s.object(&key)
-                .filter(|c| needs_work(&c.body, c.generation))
-                .cloned()
-        }) {
+        let current = match self
+            .store
+            .snapshot()
+            .map(|s| s.object(&key).filter(|c| needs_work(&c.body, c.generation)))
+        {
             Ok(Some(c)) => c,
             Ok(None) => return,
             Err(e) => {
@@ -296,10 +351,11 @@ impl Reconciler {
             let mut held = self.allocation.lock().await;
             let mut taken = std::mem::take(&mut *held);
             let (k, u) = (key.clone(), uid.clone());
+            let fence = self.fence();
             let (taken, prepared) = self
                 .store
                 .run(move |s| {
-                    let prepared = prepare(s, &k, &u, working, &mut taken);
+                    let prepared = prepare(s, fence.as_ref(), &k, &u, working, &mut taken);
                     (taken, prepared)
                 })
                 .await
@@ -420,9 +476,10 @@ impl Reconciler {
                 .await;
         }
         let k = key.clone();
+        let fence = self.fence();
         self.store
             .run(move |s| {
-                s.mutate(&k, false, |cur, _| match cur {
+                s.mutate_fenced(&k, false, fence.as_ref(), |cur| match cur {
                     Some(c)
                         if c.uid == uid
                             && matches!(
@@ -447,7 +504,7 @@ impl Reconciler {
         let Ok(snapshot) = self.store.snapshot() else {
             return;
         };
-        let Some(current) = snapshot.object(&key).cloned() else {
+        let Some(current) = snapshot.object(&key) else {
             return;
         };
         if !is_settled(&current.body, current.generation) {
@@ -503,11 +560,12 @@ impl Reconciler {
         key: &ObjectKey,
         uid: &str,
         unless_deleting: bool,
-        change: impl FnOnce(&mut Map<String, Value>) + Send + 'static,
+        change: impl FnMut(&mut Map<String, Value>) + Send + 'static,
     ) -> Result<(), WriteError> {
         let (key, uid) = (key.clone(), uid.to_string());
+        let fence = self.fence();
         self.store
-            .run(move |s| write_status(s, &key, &uid, unless_deleting, change))
+            .run(move |s| write_status(s, fence.as_ref(), &key, &uid, unless_deleting, change))
             .await
             .map_err(WriteError::Store)?
     }
@@ -588,47 +646,48 @@ enum WriteError {
     Deleting,
 }
 
-/// Applies `change` to `status` of the current row of `key`, in one store transaction.
+/// Applies `change` to `status` of the current row of `key`, in one commit fenced by the
+/// reconciler's leadership.
 fn write_status(
     store: &Store,
+    fence: Option<&Fence>,
     key: &ObjectKey,
     uid: &str,
     unless_deleting: bool,
-    change: impl FnOnce(&mut Map<String, Value>),
+    mut change: impl FnMut(&mut Map<String, Value>),
 ) -> Result<(), WriteError> {
-    store.mutate(key, false, |current, next_rv| {
-        let Some(current) = current.filter(|c| c.uid == uid) else {
-            return Err(WriteError::Gone);
-        };
-        if unless_deleting && status_of(&current.body) == Some(phase::DELETING) {
-            return Err(WriteError::Deleting);
-        }
-        let mut body = current.body;
-        let Some(obj) = body.as_object_mut() else {
-            return Err(WriteError::Gone);
-        };
-        let status = obj
-            .entry("status")
-            .or_insert_with(|| Value::Object(Map::new()));
-        if !status.is_object() {
-            *status = Value::Object(Map::new());
-        }
-        if let Some(st) = status.as_object_mut() {
-            change(st);
-        }
-        if let Some(meta) = obj.get_mut("metadata").and_then(Value::as_object_mut) {
-            meta.insert("resourceVersion".into(), json!(next_rv.to_string()));
-        }
-        Ok((
-            Mutation::Put(NewRow {
-                body,
-                generation: current.generation,
-                uid: current.uid,
-                created: current.created,
-            }),
-            (),
-        ))
-    })
+    store
+        .mutate_fenced(key, false, fence, |current| {
+            let Some(current) = current.filter(|c| c.uid == uid) else {
+                return Err(WriteError::Gone);
+            };
+            if unless_deleting && status_of(&current.body) == Some(phase::DELETING) {
+                return Err(WriteError::Deleting);
+            }
+            let mut body = current.body;
+            let Some(obj) = body.as_object_mut() else {
+                return Err(WriteError::Gone);
+            };
+            let status = obj
+                .entry("status")
+                .or_insert_with(|| Value::Object(Map::new()));
+            if !status.is_object() {
+                *status = Value::Object(Map::new());
+            }
+            if let Some(st) = status.as_object_mut() {
+                change(st);
+            }
+            Ok((
+                Mutation::Put(NewRow {
+                    body,
+                    generation: current.generation,
+                    uid: current.uid,
+                    created: current.created,
+                }),
+                (),
+            ))
+        })
+        .map(|((), _)| ())
 }
 
 /// `status.status` of an object body.
@@ -724,12 +783,9 @@ pub fn begin_deletion(body: &mut Value, now: &str) {
 /// The write the API's DELETE makes for a Cluster, given its current row and the next
 /// resource version: [`begin_deletion`] on the body, kept in the store. Returns the
 /// mutation and the new body (the response).
-pub fn deletion_mutation(current: StoredObject, next_rv: i64) -> (Mutation, Value) {
+pub fn deletion_mutation(current: StoredObject) -> (Mutation, Value) {
     let mut body = current.body;
     begin_deletion(&mut body, &crate::now_rfc3339());
-    if let Some(meta) = body.get_mut("metadata").and_then(Value::as_object_mut) {
-        meta.insert("resourceVersion".into(), json!(next_rv.to_string()));
-    }
     (
         Mutation::Put(NewRow {
             body: body.clone(),
@@ -978,6 +1034,7 @@ type Failed = (String, String);
 /// allocation lock.
 fn prepare(
     store: &Store,
+    fence: Option<&Fence>,
     key: &ObjectKey,
     uid: &str,
     working: &'static str,
@@ -1008,7 +1065,7 @@ fn prepare(
     };
     let a = allocation.clone();
     let generation = current.generation;
-    write_status(store, key, uid, true, move |st| {
+    write_status(store, fence, key, uid, true, move |st| {
         ClusterStatus {
             network: Some(a.clone()),
             ..ClusterStatus::default()

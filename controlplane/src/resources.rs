@@ -53,7 +53,10 @@ use crate::admission::{self, Admitted, Operation};
 use crate::auth::{self, Principal, Verb, authorize};
 pub use crate::keys::new_uid;
 use crate::status::{ApiError, Cause, Details, OBJECT_MODIFIED_HEADER};
-use crate::store::{Mutation, NewRow, ObjectKey, Reads, StoredObject, parse_stored};
+use crate::store::{
+    Batch, Committed, Mutation, NewRow, ObjectKey, Reads, StoredObject, TokenRecord, TokenWrite,
+    parse_stored,
+};
 use crate::{AppState, MAX_BODY_BYTES};
 
 /// Which version(s) of a versioned object a path names.
@@ -249,6 +252,10 @@ fn percent_decode(s: &str) -> Option<String> {
 struct Params {
     dry_run: bool,
     label_selector: Vec<LabelRequirement>,
+    /// `limit`: at most this many items per list page (`None` or `0`: every item).
+    limit: Option<usize>,
+    /// `continue`: where the previous page ended.
+    continue_token: Option<String>,
 }
 
 fn params(uri: &Uri, method: &Method) -> Result<Params, ApiError> {
@@ -267,6 +274,15 @@ fn params(uri: &Uri, method: &Method) -> Result<Params, ApiError> {
                 p.dry_run = true;
             }
             "labelSelector" => p.label_selector.extend(parse_label_selector(&v)?),
+            "limit" => {
+                let n: usize = v.parse().map_err(|_| {
+                    ApiError::bad_request(format!(
+                        "limit={v} is not valid: give a whole number of items per page, e.g. limit=100 (0 or no limit: every item)"
+                    ))
+                })?;
+                p.limit = (n > 0).then_some(n);
+            }
+            "continue" if !v.is_empty() => p.continue_token = Some(v),
             _ => {}
         }
     }
@@ -491,28 +507,62 @@ impl Ctx {
         authorize(&self.principal, Verb::List, kind, t.workspace.as_deref())?;
         self.ensure_workspace(t).await?;
         let ns = t.workspace.clone().unwrap_or_default();
-        let (rv, items) = self.state.store.list(kind.group, kind.kind, &ns)?;
         let selector = &self.params.label_selector;
-        let items: Vec<Value> = items
+        let keep = |o: &StoredObject| {
+            let body = &o.body;
+            let labels = body
+                .get("metadata")
+                .and_then(|m| m.get("labels"))
+                .and_then(Value::as_object);
+            t.name
+                .as_deref()
+                .is_none_or(|n| body.pointer("/metadata/name").and_then(Value::as_str) == Some(n))
+                && selector.iter().all(|r| r.matches(labels))
+        };
+        let filter = crate::store::ListFilter::kind(kind, &ns);
+        let paged = self.params.limit.is_some() || self.params.continue_token.is_some();
+        let (limit, token) = (
+            self.params.limit.unwrap_or(usize::MAX),
+            self.params.continue_token.as_deref(),
+        );
+        let page = if t.name.is_none() && selector.is_empty() {
+            self.state.store.list_page(&filter, limit, token)
+        } else {
+            self.state
+                .store
+                .list_page_where(&filter, limit, token, &keep)
+        };
+        let page = page
+            .map_err(|e| match e {
+                crate::store::StoreError::Compacted { requested, .. } => ApiError::new(
+                    StatusCode::GONE,
+                    "Expired",
+                    format!(
+                        "the continue token is too old: the list's resource version {requested} is no longer kept; list again from the start, without continue"
+                    ),
+                ),
+                crate::store::StoreError::InvalidContinue { reason } => ApiError::bad_request(
+                    format!("continue is not valid: {reason}; send the metadata.continue of the previous page unchanged, or list again from the start without it"),
+                ),
+                e => e.into(),
+            })?;
+        let items: Vec<Value> = page
+            .listing
+            .items
             .into_iter()
-            .map(|o| o.body)
-            .filter(|body| {
-                t.name.as_deref().is_none_or(|n| {
-                    body.pointer("/metadata/name").and_then(Value::as_str) == Some(n)
-                })
-            })
-            .filter(|body| {
-                let labels = body
-                    .get("metadata")
-                    .and_then(|m| m.get("labels"))
-                    .and_then(Value::as_object);
-                selector.iter().all(|r| r.matches(labels))
-            })
+            .map(|(_, o)| o.body)
             .collect();
-        if let (Some(name), true) = (&t.name, items.is_empty()) {
+        if let (Some(name), true, false) = (&t.name, items.is_empty(), paged) {
             return Err(not_found(kind, t.workspace.as_deref(), name, None));
         }
-        Ok(list_body(kind, rv, items).into_response())
+        let Json(mut body) = list_body(kind, page.listing.resource_version, items);
+        if let Some(token) = page.continue_token {
+            body["metadata"]["continue"] = json!(token);
+            if let Some(n) = page.remaining {
+                body["metadata"]["remainingItemCount"] = json!(n);
+            }
+        }
+        Ok(Json(body).into_response())
     }
 
     async fn get(&self, t: &Target) -> Result<Response, ApiError> {
@@ -608,16 +658,16 @@ impl Ctx {
         let v = version.clone();
         let w = ws.clone();
         let secret = token.clone();
-        // Admission is decided on a snapshot outside the write lock, and again inside the
-        // write transaction only if something it read (plans, policies, the workspace's
-        // other clusters) has changed since: what the write commits was admitted against
-        // what is committed with it, and concurrent creates decide in parallel and still
-        // share one commit.
-        let mut stored = self
+        // One decision: admission, the object and (for an AccessToken) its token's hash.
+        // The store decides it on a snapshot and again, before committing, only if
+        // something it read (plans, policies, the workspace's other clusters) has changed
+        // since: what the write commits was admitted against what is committed with it,
+        // and concurrent creates decide in parallel and still share one commit.
+        let (mut stored, committed) = self
             .state
             .store
             .run(move |s| {
-                let admit = |r: &dyn Reads| {
+                s.commit(dry_run, None, |r: &dyn Reads| {
                     if r.get(&key)?.is_some() {
                         return Err(already_exists(kind, w.as_deref(), &name, v.as_deref()));
                     }
@@ -635,58 +685,43 @@ impl Ctx {
                     if let Some(m) = &maker {
                         admitted.status.insert("createdBy".into(), json!(m));
                     }
-                    Ok(admitted)
-                };
-                let (decided, read) = s.read_recorded(admit)?;
-                let decided = decided?;
-                let build = |admitted: &Admitted, rv: i64| {
-                    let cluster = kind == &CLUSTER;
-                    finish(
+                    let body = finish(
                         object.clone(),
-                        rv,
-                        1,
-                        &uid,
-                        &created,
-                        admitted,
-                        None,
-                        cluster,
-                    )
-                };
-                if dry_run {
-                    // Answered from the snapshot, without the write lock: what the write
-                    // would have stored had it been made then.
-                    return Ok(build(&decided, read.at + 1));
-                }
-                s.transact(false, |tx| {
-                    let admitted = if tx.changed_since(&read)? {
-                        admit(&*tx)?
-                    } else {
-                        decided
-                    };
-                    let roles = object.token_roles();
-                    let body = build(&admitted, tx.next_resource_version()?);
+                        Finish {
+                            generation: 1,
+                            uid: &uid,
+                            created: &created,
+                            current: None,
+                            pending: kind == &CLUSTER,
+                        },
+                        &admitted,
+                    );
                     let row = NewRow {
                         body: body.clone(),
                         generation: 1,
                         uid: uid.clone(),
                         created: created.clone(),
                     };
-                    tx.write(&key, Mutation::Put(row))?;
+                    let mut batch = Batch::object(key.clone(), Mutation::Put(row));
                     if let (Some(secret), Some(ws)) = (&secret, w.as_deref()) {
                         // The token's hash commits with its object, or neither does.
                         let subject = auth::access_token_subject(ws, &name);
-                        tx.delete_tokens(&subject)?;
-                        let roles = auth::token_roles(ws, &roles);
-                        let roles: Vec<&str> = roles.iter().map(String::as_str).collect();
-                        tx.insert_token(&auth::hash_token(secret), &subject, &roles, &created)?;
-                        if let Some(m) = &maker {
-                            tx.set_token_maker(&subject, m)?;
-                        }
+                        batch.tokens = auth::revoke(r, &subject)?;
+                        batch.tokens.push(TokenWrite::Put {
+                            hash: auth::hash_token(secret),
+                            record: TokenRecord {
+                                subject,
+                                roles: auth::token_roles(ws, &object.token_roles()),
+                                created: created.clone(),
+                                minted_by: maker.clone().unwrap_or_default(),
+                            },
+                        });
                     }
-                    Ok::<_, ApiError>(body)
+                    Ok::<_, ApiError>((batch, body))
                 })
             })
             .await??;
+        set_resource_version(&mut stored, &committed, 0);
         let name = stored
             .pointer("/metadata/name")
             .and_then(Value::as_str)
@@ -757,13 +792,13 @@ impl Ctx {
         let dry_run = self.dry_run();
         let (w, v) = (ws.clone(), version.clone());
         let quotas = self.state.quotas;
-        let stored = self
+        let (mut stored, committed) = self
             .state
             .store
             .run(move |s| {
-                // As for creates: decided on a snapshot, re-decided in the write only if
-                // something it read (the object itself included) has changed since.
-                let admit = |r: &dyn Reads| {
+                // As for creates: decided on a snapshot, decided again before committing
+                // only if something it read (the object itself included) has changed since.
+                s.commit(dry_run, None, |r: &dyn Reads| {
                     let Some(current) = r.get(&key)? else {
                         return Err(not_found(kind, w.as_deref(), &name, v.as_deref()));
                     };
@@ -785,49 +820,30 @@ impl Ctx {
                         },
                         dry_run,
                     )?;
-                    Ok((current, admitted))
-                };
-                let (decided, read) = s.read_recorded(admit)?;
-                let decided = decided?;
-                let build = |current: &StoredObject, admitted: &Admitted, rv: i64| {
                     let spec_changed = current.body.get("spec") != Some(&object.spec_json());
                     let generation = current.generation + i64::from(spec_changed);
                     let body = finish(
                         object.clone(),
-                        rv,
-                        generation,
-                        &current.uid,
-                        &current.created,
-                        admitted,
-                        Some(&current.body),
-                        false,
+                        Finish {
+                            generation,
+                            uid: &current.uid,
+                            created: &current.created,
+                            current: Some(&current.body),
+                            pending: false,
+                        },
+                        &admitted,
                     );
-                    (body, generation)
-                };
-                if dry_run {
-                    // Answered from the snapshot, as for creates.
-                    let (current, admitted) = &decided;
-                    return Ok(build(current, admitted, read.at + 1).0);
-                }
-                s.transact(false, |tx| {
-                    let (current, admitted) = if tx.changed_since(&read)? {
-                        admit(&*tx)?
-                    } else {
-                        decided
-                    };
-                    let (body, generation) =
-                        build(&current, &admitted, tx.next_resource_version()?);
                     let row = NewRow {
                         body: body.clone(),
                         generation,
                         uid: current.uid,
                         created: current.created,
                     };
-                    tx.write(&key, Mutation::Put(row))?;
-                    Ok::<_, ApiError>(body)
+                    Ok::<_, ApiError>((Batch::object(key.clone(), Mutation::Put(row)), body))
                 })
             })
             .await??;
+        set_resource_version(&mut stored, &committed, 0);
         if !dry_run {
             tracing::info!(subject = %self.principal.subject, object = %describe(kind, ws.as_deref(), t.name.as_deref().unwrap_or_default(), version.as_deref()), "updated");
         }
@@ -852,17 +868,17 @@ impl Ctx {
         }
         let dry_run = self.dry_run();
         let (w, n, sel) = (ws.clone(), name.clone(), t.version.clone());
-        // One transaction: the dependants check and every version's delete commit together,
+        // One commit: the dependants check and every version's delete commit together,
         // or nothing is deleted.
-        let (versions, mut deleted) = self
+        let ((versions, mut deleted, marked), committed) = self
             .state
             .store
             .run(move |s| {
-                s.transact(dry_run, |tx| {
+                s.commit(dry_run, None, |r: &dyn Reads| {
                     let versions: Vec<Option<String>> = match (&sel, kind.versioned) {
                         (VersionSel::One(v), true) => vec![Some(v.clone())],
                         (_, true) => {
-                            let found = admission::versions_of(&*tx, kind, &n)?;
+                            let found = admission::versions_of(r, kind, &n)?;
                             if found.is_empty() {
                                 return Err(not_found(kind, None, &n, None));
                             }
@@ -873,44 +889,49 @@ impl Ctx {
                         }
                         (_, false) => vec![None],
                     };
-                    admission::check_delete(&*tx, kind, w.as_deref(), &n, &versions)?;
+                    admission::check_delete(r, kind, w.as_deref(), &n, &versions)?;
+                    let mut batch = Batch::default();
                     let mut deleted = Vec::new();
                     for version in &versions {
                         let key = object_key(kind, w.as_deref(), &n, version.as_deref());
-                        let Some(current) = tx.get(&key)? else {
+                        let Some(current) = r.get(&key)? else {
                             return Err(not_found(kind, w.as_deref(), &n, version.as_deref()));
                         };
-                        let next = tx.next_resource_version()?;
                         // Clusters are deleted in two phases: marked Deleting here, removed
                         // by the reconciler once the cloud cluster is gone.
                         let (mutation, body) = if kind == &CLUSTER {
-                            crate::reconciler::deletion_mutation(current, next)
+                            crate::reconciler::deletion_mutation(current)
                         } else {
                             (Mutation::Delete, current.body)
                         };
-                        tx.write(&key, mutation)?;
+                        batch.objects.push((key, mutation));
                         if kind == &ACCESS_TOKEN
                             && let Some(ws) = w.as_deref()
                         {
                             // Revoked with the object, in the same commit.
                             let subject = auth::access_token_subject(ws, &n);
-                            tx.delete_tokens(&subject)?;
-                            crate::lineage::revoke_minted(tx, &subject)?;
+                            let (writes, _) = crate::lineage::revoke_with_minted(r, &subject)?;
+                            batch.tokens.extend(writes);
                         }
                         deleted.push(body);
                     }
-                    Ok((versions, deleted))
+                    Ok::<_, ApiError>((batch, (versions, deleted, kind == &CLUSTER)))
                 })
             })
             .await??;
+        if marked {
+            // A marked object's body is as written: its version is the commit's.
+            for (i, body) in deleted.iter_mut().enumerate() {
+                set_resource_version(body, &committed, i);
+            }
+        }
         if !dry_run {
             for version in &versions {
                 tracing::info!(subject = %self.principal.subject, object = %describe(kind, ws.as_deref(), &name, version.as_deref()), "deleted");
             }
         }
         if t.version == VersionSel::All {
-            let rv = self.state.store.resource_version()?;
-            return Ok(list_body(kind, rv, deleted).into_response());
+            return Ok(list_body(kind, committed.at, deleted).into_response());
         }
         Ok(Json(deleted.pop().unwrap_or_default()).into_response())
     }
@@ -1055,20 +1076,20 @@ impl Ctx {
                     .run(move |s| {
                         // One transaction: the plan version and what was produced from it
                         // are deleted together, or neither is (a dependant blocks both).
-                        s.transact(dry_run, |tx| {
+                        s.commit(dry_run, None, |r: &dyn Reads| {
                             let key = object_key(kind, None, &n, Some(&v));
-                            let Some(current) = tx.get(&key)? else {
+                            let Some(current) = r.get(&key)? else {
                                 return Err(not_found(kind, None, &n, Some(&v)));
                             };
-                            admission::check_delete(&*tx, kind, None, &n, &[Some(v.clone())])?;
-                            tx.write(&key, Mutation::Delete)?;
+                            admission::check_delete(r, kind, None, &n, &[Some(v.clone())])?;
+                            let mut batch = Batch::object(key, Mutation::Delete);
                             let mut deleted = vec![current.body.clone()];
                             let joined = parse_stored(&current.body)
                                 .map(|p| legacy::joined_with(old, &p))
                                 .unwrap_or_default();
                             for (k, jn) in joined {
                                 let key = object_key(k, None, &jn, None);
-                                let Some(j) = tx.get(&key)? else { continue };
+                                let Some(j) = r.get(&key)? else { continue };
                                 // Only what this legacy object produced goes with it.
                                 if !parse_stored(&j.body)
                                     .is_some_and(|o| legacy::produced_by(&o, old, &n))
@@ -1076,12 +1097,13 @@ impl Ctx {
                                     continue;
                                 }
                                 authorize(&who, Verb::Delete, k, None)?;
-                                admission::check_delete(&*tx, k, None, &jn, &[None])?;
-                                tx.write(&key, Mutation::Delete)?;
+                                admission::check_delete(r, k, None, &jn, &[None])?;
+                                batch.objects.push((key, Mutation::Delete));
                                 deleted.push(j.body);
                             }
-                            Ok::<_, ApiError>(deleted)
+                            Ok::<_, ApiError>((batch, deleted))
                         })
+                        .map(|(deleted, _)| deleted)
                     })
                     .await??;
                 let headers = warnings("deleted", &deleted);
@@ -1251,7 +1273,7 @@ impl Ctx {
             }
             Ok(out)
         };
-        let build = move |w: &JoinedWrite, rv: i64, fresh: &(String, String)| {
+        let build = move |w: &JoinedWrite, fresh: &(String, String)| {
             let (generation, uid, created) = match &w.current {
                 Some(c) => {
                     let changed = c.body.get("spec") != Some(&w.object.spec_json());
@@ -1265,13 +1287,14 @@ impl Ctx {
             };
             let body = finish(
                 w.object.clone(),
-                rv,
-                generation,
-                &uid,
-                &created,
+                Finish {
+                    generation,
+                    uid: &uid,
+                    created: &created,
+                    current: w.current.as_ref().map(|c| &c.body),
+                    pending: false,
+                },
                 &w.admitted,
-                w.current.as_ref().map(|c| &c.body),
-                false,
             );
             NewRow {
                 body,
@@ -1284,31 +1307,26 @@ impl Ctx {
             .state
             .store
             .run(move |s| {
-                // As for a create: decided on a snapshot, re-decided inside the write only if
-                // something it read changed since; every object in the one write.
-                let (decided, read) = s.read_recorded(&decide)?;
-                let decided = decided?;
-                if dry_run {
-                    return Ok(decided
-                        .iter()
-                        .zip(&fresh)
-                        .enumerate()
-                        .map(|(i, (w, f))| build(w, read.at + 1 + i as i64, f))
-                        .collect());
-                }
-                s.transact(false, |tx| {
-                    let decided = if tx.changed_since(&read)? {
-                        decide(&*tx)?
-                    } else {
-                        decided
-                    };
+                // As for a create: decided on a snapshot (again when what it read changed
+                // before the write could commit); every object in the one write.
+                s.commit(dry_run, None, |r: &dyn Reads| {
+                    let decided = decide(r)?;
+                    let mut batch = Batch::default();
                     let mut rows = Vec::new();
                     for (w, f) in decided.iter().zip(&fresh) {
-                        let row = build(w, tx.next_resource_version()?, f);
-                        tx.write(&w.key, Mutation::Put(row.clone()))?;
+                        let row = build(w, f);
+                        batch
+                            .objects
+                            .push((w.key.clone(), Mutation::Put(row.clone())));
                         rows.push(row);
                     }
-                    Ok::<_, ApiError>(rows)
+                    Ok::<_, ApiError>((batch, rows))
+                })
+                .map(|(mut rows, committed)| {
+                    for (i, row) in rows.iter_mut().enumerate() {
+                        set_resource_version(&mut row.body, &committed, i);
+                    }
+                    rows
                 })
             })
             .await??;
@@ -1346,6 +1364,13 @@ fn not_produced(kind: &KindInfo, name: &str, old: &LegacyKind, legacy_name: &str
         ),
     )
     .with_details(Details::object(kind, name))
+}
+
+/// Puts the version the `i`th object write of `committed` took into `body`'s
+/// `metadata.resourceVersion`: the version is learnt from the commit, never computed before.
+fn set_resource_version(body: &mut Value, committed: &Committed, i: usize) {
+    let rv = committed.versions.get(i).copied().unwrap_or(committed.at);
+    crate::store::cache::set_resource_version(body, rv);
 }
 
 fn list_body(kind: &KindInfo, rv: i64, items: Vec<Value>) -> Json<Value> {
@@ -1403,23 +1428,31 @@ fn place(kind: &KindInfo, ws: Option<&str>, object: &mut Object) -> Result<(), A
     Ok(())
 }
 
-/// The body to store: server-owned metadata set, the labels admission adds merged in, and
-/// `status` server-owned (the client's is ignored): on create, what admission computed
-/// (for a Cluster also `status: Pending`); on update, the stored status with admission's
-/// fields merged in.
-#[allow(clippy::too_many_arguments)]
-fn finish(
-    mut object: Object,
-    rv: i64,
+/// The server-owned metadata of a body to store ([`finish`]).
+struct Finish<'a> {
     generation: i64,
-    uid: &str,
-    created: &str,
-    admitted: &admission::Admitted,
-    current: Option<&Value>,
+    uid: &'a str,
+    created: &'a str,
+    /// The stored body an update replaces.
+    current: Option<&'a Value>,
+    /// A new Cluster: `status: Pending`.
     pending: bool,
-) -> Value {
+}
+
+/// The body to store: server-owned metadata set (not `resourceVersion`: the commit gives
+/// it), the labels admission adds merged in, and `status` server-owned (the client's is
+/// ignored): on create, what admission computed (for a Cluster also `status: Pending`); on
+/// update, the stored status with admission's fields merged in.
+fn finish(mut object: Object, f: Finish<'_>, admitted: &admission::Admitted) -> Value {
+    let Finish {
+        generation,
+        uid,
+        created,
+        current,
+        pending,
+    } = f;
     let meta = object.metadata_mut();
-    meta.resource_version = Some(rv.to_string());
+    meta.resource_version = None;
     meta.generation = Some(generation);
     meta.uid = Some(uid.to_string());
     meta.creation_timestamp = Some(created.to_string());

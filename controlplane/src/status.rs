@@ -353,10 +353,33 @@ impl ApiError {
     }
 }
 
-/// A store failure is an internal error: logged in full, answered with a short message.
+/// A store failure: what the client can act on is answered as such (a conflict to retry,
+/// an expired version to list again from, a bad continue token, a store out of reach, a
+/// write too large); anything else is an internal error, logged in full and answered with
+/// a short message.
 impl From<crate::store::StoreError> for ApiError {
     fn from(e: crate::store::StoreError) -> Self {
-        Self::internal(&crate::ErrorChain(&e))
+        use crate::store::StoreError as E;
+        match &e {
+            E::Conflict { .. } => Self::new(StatusCode::CONFLICT, "Conflict", e.to_string())
+                .with_header(HeaderName::from_static(OBJECT_MODIFIED_HEADER), "true"),
+            E::Compacted { .. } => Self::new(StatusCode::GONE, "Expired", e.to_string()),
+            E::InvalidContinue { .. } => Self::bad_request(format!("continue: {e}")),
+            E::Unavailable { .. } => {
+                tracing::warn!(error = %crate::ErrorChain(&e), "the store is unavailable");
+                Self::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "ServiceUnavailable",
+                    e.to_string(),
+                )
+            }
+            E::TooLarge { .. } => Self::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "RequestEntityTooLarge",
+                e.to_string(),
+            ),
+            _ => Self::internal(&crate::ErrorChain(&e)),
+        }
     }
 }
 

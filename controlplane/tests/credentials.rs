@@ -86,23 +86,30 @@ async fn credentials_are_capped_scoped_audited_and_never_logged() {
     put(&store, Some("web"), cluster("site", "web", &[]));
     let now = "2025-01-01T00:00:00Z";
     store
-        .insert_token(
+        .put_token(
             &hash_token("jane-token"),
-            "jane@example.com",
-            &["owner:pay"],
-            now,
+            wayfinder_controlplane::store::TokenRecord::new(
+                "jane@example.com",
+                &["owner:pay"],
+                now,
+            ),
         )
         .unwrap();
     store
-        .insert_token(
+        .put_token(
             &hash_token("mia-token"),
-            "mia@example.com",
-            &["member:pay"],
-            now,
+            wayfinder_controlplane::store::TokenRecord::new(
+                "mia@example.com",
+                &["member:pay"],
+                now,
+            ),
         )
         .unwrap();
     store
-        .insert_token(&hash_token("eve-token"), "eve@example.com", &[], now)
+        .put_token(
+            &hash_token("eve-token"),
+            wayfinder_controlplane::store::TokenRecord::new("eve@example.com", &[], now),
+        )
         .unwrap();
     // The server owns the store file: hand it over, then read through its store.
     store.close().unwrap();

@@ -244,13 +244,16 @@ async fn a_plain_token_from_an_older_server_still_works_directly() {
     // What an older server recorded for an AccessToken: a `wft_` token's hash.
     let old = "wft_0123456789abcdefghijklmnopqrstuvwxyzABCD";
     {
-        let store = wayfinder_controlplane::store::Store::open(&data.join("wayfinder.db")).unwrap();
+        let store =
+            wayfinder_controlplane::store::Store::open_sqlite(&data.join("wayfinder.db")).unwrap();
         store
-            .insert_token(
+            .put_token(
                 &wayfinder_controlplane::auth::hash_token(old),
-                "admin",
-                &["admin"],
-                "2025-01-01T00:00:00Z",
+                wayfinder_controlplane::store::TokenRecord::new(
+                    "admin",
+                    &["admin"],
+                    "2025-01-01T00:00:00Z",
+                ),
             )
             .unwrap();
         store.close().unwrap();

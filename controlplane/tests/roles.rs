@@ -373,7 +373,8 @@ async fn tokens_show_their_secret_once_store_only_a_hash_and_can_be_revoked() {
     assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
     s.stop().await;
     let store =
-        wayfinder_controlplane::store::Store::open(&s_data(&_dir).join("wayfinder.db")).unwrap();
+        wayfinder_controlplane::store::Store::open_sqlite(&s_data(&_dir).join("wayfinder.db"))
+            .unwrap();
     assert!(
         store
             .token(&wayfinder_controlplane::auth::hash_token(&secret))

@@ -123,7 +123,7 @@ static HARNESS: LazyLock<Harness> = LazyLock::new(|| {
         .build()
         .expect("a tokio runtime");
     let dir = tempfile::tempdir().expect("a temporary directory");
-    let store = Store::open(&dir.path().join("wayfinder.db")).expect("the store opens");
+    let store = Store::open_sqlite(&dir.path().join("wayfinder.db")).expect("the store opens");
     auth::ensure_admin_token(&store, dir.path(), false).expect("an administrator token");
     let token = std::fs::read_to_string(dir.path().join(auth::ADMIN_TOKEN_FILE))
         .expect("the administrator token file")
@@ -132,7 +132,7 @@ static HARNESS: LazyLock<Harness> = LazyLock::new(|| {
     let store = Arc::new(store);
     let signer =
         Arc::new(wayfinder_controlplane::jwt::Signer::load_or_create(&store).expect("signing key"));
-    let router = router(AppState::new(store, signer));
+    let router = router(AppState::new(store, signer, dir.path().to_path_buf()));
     let h = Harness {
         runtime,
         router,

@@ -16,6 +16,8 @@ pub struct TestServer {
     pub token: String,
     pub data_dir: PathBuf,
     pub client: reqwest::Client,
+    /// The server's store (reads and test hooks; writes go through the API).
+    pub store: std::sync::Arc<wayfinder_controlplane::store::Store>,
     stop: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<Result<(), ServerError>>>,
 }
@@ -35,6 +37,7 @@ impl TestServer {
         let data_dir = config.data_dir.clone();
         let server = Server::bind(config).await.expect("server binds");
         let url = server.url();
+        let store = server.store();
         let token = std::fs::read_to_string(server.admin_token_file()).expect("admin token");
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(server.run(async {
@@ -45,6 +48,7 @@ impl TestServer {
             token,
             data_dir,
             client: reqwest::Client::new(),
+            store,
             stop: Some(stop),
             task: Some(task),
         }

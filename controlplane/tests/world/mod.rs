@@ -35,7 +35,7 @@ fn named(file: &str, name: &str) -> Value {
 
 /// Writes `body` as the API would: server-owned metadata set, in workspace `ws` (None for
 /// platform kinds); versioned kinds under the API's storage name (`name@version`).
-pub fn put(store: &Store, ws: Option<&str>, mut body: Value) {
+pub fn put(store: &Store, ws: Option<&str>, body: Value) {
     let info = kinds::by_api_version_kind(
         body["apiVersion"].as_str().unwrap(),
         body["kind"].as_str().unwrap(),
@@ -49,7 +49,8 @@ pub fn put(store: &Store, ws: Option<&str>, mut body: Value) {
         None => ObjectKey::platform(info, &row_name),
     };
     store
-        .mutate::<_, StoreError>(&key, false, |cur, next| {
+        .mutate::<_, StoreError>(&key, false, |cur| {
+            let mut body = body.clone();
             let generation = match &cur {
                 Some(c) if c.body.get("spec") != body.get("spec") => c.generation + 1,
                 Some(c) => c.generation,
@@ -67,7 +68,6 @@ pub fn put(store: &Store, ws: Option<&str>, mut body: Value) {
                 body["status"] = st.clone();
             }
             let m = &mut body["metadata"];
-            m["resourceVersion"] = json!(next.to_string());
             m["generation"] = json!(generation);
             m["uid"] = json!(uid);
             m["creationTimestamp"] = json!(created);
@@ -88,7 +88,7 @@ pub fn put(store: &Store, ws: Option<&str>, mut body: Value) {
 /// server on the directory (the server owns the file), then read through `Running::store`.
 pub fn open(data_dir: &Path) -> Store {
     std::fs::create_dir_all(data_dir).unwrap();
-    Store::open(&data_dir.join(wayfinder_controlplane::STORE_FILE)).unwrap()
+    Store::open_sqlite(&data_dir.join(wayfinder_controlplane::STORE_FILE)).unwrap()
 }
 
 /// Workspaces `pay` (owner jane@example.com) and `web`, stage nonprod, the platform's AWS
