@@ -1097,7 +1097,15 @@ impl Ctx {
                                     continue;
                                 }
                                 authorize(&who, Verb::Delete, k, None)?;
-                                admission::check_delete(r, k, None, &jn, &[None])?;
+                                // Checked as the batch leaves things: the plan version that
+                                // depends on it goes in the same write.
+                                let gone: Vec<ObjectKey> =
+                                    batch.objects.iter().map(|(k, _)| k.clone()).collect();
+                                let after = crate::store::Without {
+                                    reads: r,
+                                    gone: &gone,
+                                };
+                                admission::check_delete(&after, k, None, &jn, &[None])?;
                                 batch.objects.push((key, Mutation::Delete));
                                 deleted.push(j.body);
                             }

@@ -357,6 +357,36 @@ impl ReadSet {
     }
 }
 
+/// [`Reads`] as they will be once the objects at `gone` are deleted: a decision that
+/// deletes several objects in one batch checks each against what the others leave.
+pub struct Without<'a> {
+    pub reads: &'a dyn Reads,
+    pub gone: &'a [ObjectKey],
+}
+
+impl Reads for Without<'_> {
+    fn get(&self, key: &ObjectKey) -> Result<Option<StoredObject>, StoreError> {
+        if self.gone.contains(key) {
+            return Ok(None);
+        }
+        self.reads.get(key)
+    }
+
+    fn list_filtered(&self, filter: &ListFilter) -> Result<Listing, StoreError> {
+        let mut listing = self.reads.list_filtered(filter)?;
+        listing.items.retain(|(k, _)| !self.gone.contains(k));
+        Ok(listing)
+    }
+
+    fn tokens_of(&self, subject: &str) -> Result<Vec<(String, TokenRecord)>, StoreError> {
+        self.reads.tokens_of(subject)
+    }
+
+    fn tokens_minted_by(&self, maker: &str) -> Result<Vec<String>, StoreError> {
+        self.reads.tokens_minted_by(maker)
+    }
+}
+
 /// A storage backend. Object safe; blocking methods (call them from the blocking pool —
 /// [`Store::run`]), except `cache`.
 pub trait Backend: Send + Sync + 'static {
