@@ -24,6 +24,7 @@
 //! **Errors** become a `Ready` reason ([`reason_for`]) and a message with the cloud's own code.
 #![forbid(unsafe_code)]
 
+pub mod kms;
 pub mod moto;
 pub mod query;
 pub mod xml;
@@ -41,6 +42,7 @@ use wayfinder_model::cost;
 use wayfinder_model::net::Ipv4Net;
 use wayfinder_model::networking::SubnetLayout;
 
+use crate::kms::KmsClient;
 use crate::query::{QueryClient, QueryService, list};
 use crate::xml::Element;
 
@@ -202,6 +204,20 @@ pub struct Access {
     pub account: Option<String>,
     /// The `ClusterManager` permission's `awsRole`.
     pub cluster_manager_role: Option<String>,
+    /// The CloudIdentity the CloudAccessConfig names, when it names one: base credentials
+    /// then come from exchanging a web identity token for its role.
+    pub identity: Option<Identity>,
+}
+
+/// A CloudIdentity, as the driver takes it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Identity {
+    /// `workspace/name`, for messages.
+    pub name: String,
+    /// Whether it is stored.
+    pub found: bool,
+    /// `spec.aws.roleARN`.
+    pub role: Option<String>,
 }
 
 /// Which cluster, and where: what `delete` and `status` need.
@@ -248,6 +264,8 @@ pub struct EksCluster {
     pub node_pools: Vec<NodePool>,
     /// The plan's `authorizedMasterNetworks`: CIDRs that may reach the API (empty: anyone).
     pub authorized_master_networks: Vec<String>,
+    /// Encrypt Kubernetes secrets with the cluster's own KMS key ([`secrets_key_alias`]).
+    pub secrets_encryption: bool,
 }
 
 /// A built cluster.
@@ -284,6 +302,9 @@ pub struct AwsDriver {
     delete_retries: u32,
     /// The base identity, when not the environment's (tests: any key works on moto).
     base_credentials: Option<SharedCredentialsProvider>,
+    /// The web identity token exchanged for a CloudIdentity's role: the file
+    /// `AWS_WEB_IDENTITY_TOKEN_FILE` names, unless set otherwise.
+    web_identity_token_file: Option<std::path::PathBuf>,
 }
 
 /// What the driver acts with in one account and region.
@@ -291,11 +312,76 @@ struct Session {
     eks: aws_sdk_eks::Client,
     ec2: QueryClient,
     iam: QueryClient,
+    kms: KmsClient,
     account: String,
     /// The ClusterManager role's credentials (assumed, refreshed by `aws-config`).
     credentials: SharedCredentialsProvider,
     /// Where STS answers: the emulator's endpoint, or `https://sts.<region>.amazonaws.com/`.
     sts_url: String,
+}
+
+/// Credentials from `AssumeRoleWithWebIdentity`: the token in `token_file` (read at each
+/// refresh: a projected token is rotated) exchanged for `role`.
+#[derive(Debug)]
+struct WebIdentity {
+    sts: aws_sdk_sts::Client,
+    role: String,
+    token_file: std::path::PathBuf,
+    session: String,
+    /// The CloudIdentity, for messages.
+    identity: String,
+}
+
+impl WebIdentity {
+    async fn load(&self) -> aws_credential_types::provider::Result {
+        use aws_credential_types::provider::error::CredentialsError;
+        let (identity, role) = (&self.identity, &self.role);
+        let token = tokio::fs::read_to_string(&self.token_file)
+            .await
+            .map_err(|e| {
+                CredentialsError::provider_error(format!(
+                    "cloud identity {identity}: reading the web identity token {}: {e}",
+                    self.token_file.display()
+                ))
+            })?;
+        let answer = self
+            .sts
+            .assume_role_with_web_identity()
+            .role_arn(role)
+            .role_session_name(&self.session)
+            .web_identity_token(token.trim())
+            .send()
+            .await
+            .map_err(|e| {
+                let e = AwsError::from_sdk(e);
+                CredentialsError::provider_error(format!(
+                    "cloud identity {identity}: AssumeRoleWithWebIdentity into {role}: {e}"
+                ))
+            })?;
+        let c = answer.credentials().ok_or_else(|| {
+            CredentialsError::provider_error(format!(
+                "cloud identity {identity}: AssumeRoleWithWebIdentity into {role} answered no credentials"
+            ))
+        })?;
+        Ok(aws_credential_types::Credentials::new(
+            c.access_key_id(),
+            c.secret_access_key(),
+            Some(c.session_token().to_string()),
+            std::time::SystemTime::try_from(*c.expiration()).ok(),
+            "WebIdentity",
+        ))
+    }
+}
+
+impl aws_credential_types::provider::ProvideCredentials for WebIdentity {
+    fn provide_credentials<'a>(
+        &'a self,
+    ) -> aws_credential_types::provider::future::ProvideCredentials<'a>
+    where
+        Self: 'a,
+    {
+        aws_credential_types::provider::future::ProvideCredentials::new(self.load())
+    }
 }
 
 /// The longest an EKS token may be valid: EKS's authenticator refuses a presigned
@@ -344,7 +430,17 @@ impl AwsDriver {
             timeout: Duration::from_secs(40 * 60),
             delete_retries: 10,
             base_credentials: None,
+            web_identity_token_file: std::env::var_os("AWS_WEB_IDENTITY_TOKEN_FILE")
+                .filter(|f| !f.is_empty())
+                .map(std::path::PathBuf::from),
         }
+    }
+
+    /// Exchanges the token in `file` for a CloudIdentity's role (instead of the file
+    /// `AWS_WEB_IDENTITY_TOKEN_FILE` names).
+    pub fn with_web_identity_token_file(mut self, file: impl Into<std::path::PathBuf>) -> Self {
+        self.web_identity_token_file = Some(file.into());
+        self
     }
 
     /// Acts with these base credentials instead of the environment's.
@@ -382,7 +478,9 @@ impl AwsDriver {
         if let Some(url) = &self.endpoint_url {
             loader = loader.endpoint_url(url);
         }
-        if let Some(base) = &self.base_credentials {
+        if let Some(identity) = &access.identity {
+            loader = loader.credentials_provider(self.web_identity(target, identity).await?);
+        } else if let Some(base) = &self.base_credentials {
             loader = loader.credentials_provider(base.clone());
         }
         let base = loader.load().await;
@@ -422,12 +520,18 @@ impl AwsDriver {
             ));
         }
         let region = target.region.clone();
-        let (ec2_url, iam_url, sts_url) = match &self.endpoint_url {
-            Some(u) => (format!("{u}/"), format!("{u}/"), format!("{u}/")),
+        let (ec2_url, iam_url, sts_url, kms_url) = match &self.endpoint_url {
+            Some(u) => (
+                format!("{u}/"),
+                format!("{u}/"),
+                format!("{u}/"),
+                format!("{u}/"),
+            ),
             None => (
                 format!("https://ec2.{region}.amazonaws.com/"),
                 "https://iam.amazonaws.com/".to_string(),
                 format!("https://sts.{region}.amazonaws.com/"),
+                format!("https://kms.{region}.amazonaws.com/"),
             ),
         };
         Ok(Session {
@@ -437,7 +541,7 @@ impl AwsDriver {
                 QueryService {
                     service: "ec2",
                     version: "2016-11-15",
-                    region,
+                    region: region.clone(),
                     url: ec2_url,
                 },
                 credentials.clone(),
@@ -452,10 +556,65 @@ impl AwsDriver {
                 },
                 credentials.clone(),
             ),
+            kms: KmsClient::new(
+                self.http.clone(),
+                region.clone(),
+                kms_url,
+                credentials.clone(),
+            ),
             account,
             credentials,
             sts_url,
         })
+    }
+
+    /// Base credentials from a CloudIdentity: its role, assumed with the web identity token
+    /// (`AssumeRoleWithWebIdentity`, an unsigned STS call).
+    async fn web_identity(
+        &self,
+        target: &Target,
+        identity: &Identity,
+    ) -> Result<SharedCredentialsProvider, Failure> {
+        let config = &target.access.config;
+        let name = &identity.name;
+        if !identity.found {
+            return Err(Failure::new(
+                "CloudAccessDenied",
+                format!(
+                    "cloud access {config} names cloud identity {name}, which does not exist: create it or fix spec.cloudIdentityRef"
+                ),
+            ));
+        }
+        let Some(role) = identity.role.clone() else {
+            return Err(Failure::new(
+                "CloudAccessDenied",
+                format!(
+                    "cloud identity {name} (of cloud access {config}) has no spec.aws.roleARN: set the IAM role the server's web identity assumes"
+                ),
+            ));
+        };
+        let Some(token_file) = self.web_identity_token_file.clone() else {
+            return Err(Failure::new(
+                "CloudAccessDenied",
+                format!(
+                    "cloud identity {name} (of cloud access {config}) is role {role}, assumed with a web identity token: run the server with AWS_WEB_IDENTITY_TOKEN_FILE naming the token's file"
+                ),
+            ));
+        };
+        let mut loader = aws_config::defaults(BehaviorVersion::latest())
+            .region(aws_config::Region::new(target.region.clone()))
+            .no_credentials();
+        if let Some(url) = &self.endpoint_url {
+            loader = loader.endpoint_url(url);
+        }
+        let sts = aws_sdk_sts::Client::new(&loader.load().await);
+        Ok(SharedCredentialsProvider::new(WebIdentity {
+            sts,
+            role,
+            token_file,
+            session: format!("wayfinder-{}", short(&target.uid)),
+            identity: name.clone(),
+        }))
     }
 
     /// Builds the cluster or brings it to `cluster`; resolves when it is active. Idempotent.
@@ -491,6 +650,16 @@ impl AwsDriver {
         let found = describe_cluster(&s, &name)
             .await
             .map_err(|e| fail("looking up the EKS cluster", e))?;
+        // The key is made before the cluster (EKS takes it at creation) and only when the
+        // cluster is still to be made.
+        let secrets_key = match (&found, cluster.secrets_encryption) {
+            (None, true) => Some(
+                ensure_secrets_key(&s, t)
+                    .await
+                    .map_err(|e| fail("making the KMS key for Kubernetes secrets", e))?,
+            ),
+            _ => None,
+        };
         match found {
             Some(c) => owned(t, &format!("EKS cluster {name}"), c.tags())?,
             None => {
@@ -514,6 +683,18 @@ impl AwsDriver {
                     vpc = vpc
                         .set_public_access_cidrs(Some(cluster.authorized_master_networks.clone()));
                 }
+                // `resources` is deprecated in the newest EKS API (all API data is encrypted
+                // once a key is given) but still accepted, and what older API versions and
+                // emulators require.
+                #[allow(deprecated)]
+                let encryption = secrets_key.map(|arn| {
+                    vec![
+                        eks::EncryptionConfig::builder()
+                            .resources("secrets")
+                            .provider(eks::Provider::builder().key_arn(arn).build())
+                            .build(),
+                    ]
+                });
                 let created = s
                     .eks
                     .create_cluster()
@@ -522,6 +703,7 @@ impl AwsDriver {
                     .role_arn(&cluster_role)
                     .resources_vpc_config(vpc.build())
                     .logging(logging)
+                    .set_encryption_config(encryption)
                     .set_tags(Some(tags(t)))
                     .client_request_token(token(t, cluster.generation, "cluster"))
                     .send()
@@ -1281,6 +1463,9 @@ impl AwsDriver {
             .await
             .map_err(|e| fail(&format!("deleting role {role}"), e))?;
         }
+        delete_secrets_keys(&s, t)
+            .await
+            .map_err(|e| fail("scheduling the deletion of the secrets' KMS key", e))?;
         Ok(())
     }
 
@@ -1693,6 +1878,177 @@ async fn ensure_role(
             .map_err(RoleError::Cloud)?;
     }
     Ok(arn)
+}
+
+/// The alias of the KMS key that encrypts a cluster's Kubernetes secrets:
+/// `alias/wayfinder/<uid>` (one per cluster; the uid never names another).
+pub fn secrets_key_alias(t: &Target) -> String {
+    let uid: String = t
+        .uid
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_')
+        .collect();
+    format!("alias/wayfinder/{uid}")
+}
+
+/// How long a deleted cluster's key waits before KMS deletes it (KMS's shortest: 7 days).
+pub const SECRETS_KEY_PENDING_DAYS: u32 = 7;
+
+/// The key a KMS answer's `KeyMetadata` describes: (id, ARN, state).
+fn key_metadata(answer: &serde_json::Value) -> (String, String, String) {
+    let m = &answer["KeyMetadata"];
+    let text = |f: &str| m[f].as_str().unwrap_or_default().to_string();
+    (text("KeyId"), text("Arn"), text("KeyState"))
+}
+
+/// The keys of the account and region tagged with the cluster's uid: (id, ARN, state).
+/// KMS cannot filter by tag, so every key's tags are read; a key whose tags cannot be read
+/// (an AWS-managed key, another account's policy) is not ours.
+async fn tagged_keys(s: &Session, t: &Target) -> Result<Vec<(String, String, String)>, AwsError> {
+    let mut found = Vec::new();
+    let mut marker: Option<String> = None;
+    loop {
+        let mut input = serde_json::json!({"Limit": 1000});
+        if let Some(m) = &marker {
+            input["Marker"] = m.clone().into();
+        }
+        let page = s.kms.call("ListKeys", &input).await?;
+        for key in page["Keys"].as_array().into_iter().flatten() {
+            let Some(id) = key["KeyId"].as_str() else {
+                continue;
+            };
+            let tags = match s
+                .kms
+                .call("ListResourceTags", &serde_json::json!({"KeyId": id}))
+                .await
+            {
+                Ok(tags) => tags,
+                Err(e) if e.retryable() => return Err(e),
+                Err(_) => continue,
+            };
+            let ours = tags["Tags"].as_array().into_iter().flatten().any(|tag| {
+                tag["TagKey"] == TAG_UID && tag["TagValue"].as_str() == Some(t.uid.as_str())
+            });
+            if ours {
+                let described = s
+                    .kms
+                    .call("DescribeKey", &serde_json::json!({"KeyId": id}))
+                    .await?;
+                found.push(key_metadata(&described));
+            }
+        }
+        marker = page["NextMarker"]
+            .as_str()
+            .map(str::to_string)
+            .filter(|_| page["Truncated"] == true);
+        if marker.is_none() {
+            return Ok(found);
+        }
+    }
+}
+
+/// The cluster's KMS key for Kubernetes secrets, made unless it exists; its ARN. Found by
+/// its alias, else (a crash between making the key and naming it) by its uid tag.
+async fn ensure_secrets_key(s: &Session, t: &Target) -> Result<String, AwsError> {
+    let alias = secrets_key_alias(t);
+    let (id, arn, state) = match s
+        .kms
+        .call("DescribeKey", &serde_json::json!({"KeyId": alias}))
+        .await
+    {
+        Ok(answer) => key_metadata(&answer),
+        Err(e) if e.is("NotFoundException") => {
+            let adopted = tagged_keys(s, t)
+                .await?
+                .into_iter()
+                .find(|(_, _, state)| state != "PendingDeletion");
+            let (id, arn, state) = match adopted {
+                Some(key) => key,
+                None => {
+                    let mut tags: Vec<(String, String)> = tags(t).into_iter().collect();
+                    tags.sort();
+                    let tags: Vec<serde_json::Value> = tags
+                        .into_iter()
+                        .map(|(k, v)| serde_json::json!({"TagKey": k, "TagValue": v}))
+                        .collect();
+                    let made = s
+                        .kms
+                        .call(
+                            "CreateKey",
+                            &serde_json::json!({
+                                "Description": format!("Wayfinder: Kubernetes secrets of EKS cluster {}", t.cluster_name()),
+                                "KeyUsage": "ENCRYPT_DECRYPT",
+                                "KeySpec": "SYMMETRIC_DEFAULT",
+                                "Tags": tags,
+                            }),
+                        )
+                        .await?;
+                    let key = key_metadata(&made);
+                    tracing::info!(key = %key.1, "KMS key created");
+                    key
+                }
+            };
+            match s
+                .kms
+                .call(
+                    "CreateAlias",
+                    &serde_json::json!({"AliasName": alias, "TargetKeyId": id}),
+                )
+                .await
+            {
+                Ok(_) => {}
+                Err(e) if e.is("AlreadyExistsException") => {}
+                Err(e) => return Err(e),
+            }
+            (id, arn, state)
+        }
+        Err(e) => return Err(e),
+    };
+    // A delete interrupted after scheduling the key's deletion, then the cluster built
+    // again: take the key back.
+    if state == "PendingDeletion" {
+        s.kms
+            .call("CancelKeyDeletion", &serde_json::json!({"KeyId": id}))
+            .await?;
+        s.kms
+            .call("EnableKey", &serde_json::json!({"KeyId": id}))
+            .await?;
+    }
+    Ok(arn)
+}
+
+/// Schedules every key of the cluster for deletion ([`SECRETS_KEY_PENDING_DAYS`]) and
+/// removes its alias; keys already pending deletion are left as they are.
+async fn delete_secrets_keys(s: &Session, t: &Target) -> Result<(), AwsError> {
+    for (id, arn, state) in tagged_keys(s, t).await? {
+        if state == "PendingDeletion" {
+            continue;
+        }
+        match s
+            .kms
+            .call(
+                "ScheduleKeyDeletion",
+                &serde_json::json!({"KeyId": id, "PendingWindowInDays": SECRETS_KEY_PENDING_DAYS}),
+            )
+            .await
+        {
+            Ok(_) => tracing::info!(key = %arn, "KMS key scheduled for deletion"),
+            Err(e) if e.is("NotFoundException") || e.is("KMSInvalidStateException") => {}
+            Err(e) => return Err(e),
+        }
+    }
+    match s
+        .kms
+        .call(
+            "DeleteAlias",
+            &serde_json::json!({"AliasName": secrets_key_alias(t)}),
+        )
+        .await
+    {
+        Ok(_) => Ok(()),
+        Err(e) if e.is("NotFoundException") => Ok(()),
+        Err(e) => Err(e),
+    }
 }
 
 async fn describe_cluster(s: &Session, name: &str) -> Result<Option<eks::Cluster>, AwsError> {

@@ -58,19 +58,10 @@ impl QueryClient {
         action: &str,
         params: &[(String, String)],
     ) -> Result<Element, AwsError> {
-        let mut pause = FIRST_PAUSE;
-        let mut attempt = 1;
-        loop {
-            match self.call_once(action, params).await {
-                Err(e) if e.retryable() && attempt < ATTEMPTS => {
-                    tracing::debug!(service = self.service.service, action, code = %e.code, attempt, "retrying");
-                    tokio::time::sleep(pause).await;
-                    pause *= 2;
-                    attempt += 1;
-                }
-                other => return other,
-            }
-        }
+        with_retries(self.service.service, action, || {
+            self.call_once(action, params)
+        })
+        .await
     }
 
     async fn call_once(
@@ -88,53 +79,22 @@ impl QueryClient {
             }
             form.finish()
         };
-        let credentials = self
-            .credentials
-            .provide_credentials()
-            .await
-            .map_err(|e| AwsError::credentials(format!("{e}")))?;
-        let identity: Identity = credentials.into();
-        let signing = v4::SigningParams::builder()
-            .identity(&identity)
-            .region(&s.region)
-            .name(s.service)
-            .time(SystemTime::now())
-            .settings(SigningSettings::default())
-            .build()
-            .map_err(|e| AwsError::local(format!("signing {action}: {e}")))?
-            .into();
-        let content_type = "application/x-www-form-urlencoded; charset=utf-8";
-        let headers = [("content-type", content_type)];
-        let signable = SignableRequest::new(
-            "POST",
-            s.url.as_str(),
-            headers.iter().copied(),
-            SignableBody::Bytes(body.as_bytes()),
+        let (status, text) = post_signed(
+            &self.http,
+            &self.credentials,
+            Signing {
+                service: s.service,
+                region: &s.region,
+                url: &s.url,
+                what: action,
+            },
+            &[(
+                "content-type",
+                "application/x-www-form-urlencoded; charset=utf-8",
+            )],
+            body,
         )
-        .map_err(|e| AwsError::local(format!("signing {action}: {e}")))?;
-        let (instructions, _) = sign(signable, &signing)
-            .map_err(|e| AwsError::local(format!("signing {action}: {e}")))?
-            .into_parts();
-        let (signed_headers, _) = instructions.into_parts();
-        let mut request = self
-            .http
-            .post(&s.url)
-            .header("content-type", content_type)
-            .body(body);
-        for h in &signed_headers {
-            request = request.header(h.name(), h.value());
-        }
-        let answer = request.send().await.map_err(|e| AwsError {
-            code: "RequestFailed".into(),
-            message: format!("{} {action}: {e}", s.service),
-            status: 0,
-        })?;
-        let status = answer.status().as_u16();
-        let text = answer.text().await.map_err(|e| AwsError {
-            code: "RequestFailed".into(),
-            message: format!("{} {action}: reading the answer: {e}", s.service),
-            status,
-        })?;
+        .await?;
         let root = Element::parse(&text);
         if (200..300).contains(&status) {
             return root.ok_or_else(|| AwsError {
@@ -163,6 +123,98 @@ impl QueryClient {
                 .unwrap_or_else(|| format!("{} {action} answered {status}", s.service)),
             status,
         })
+    }
+}
+
+/// Where a signed request goes and how it is signed.
+pub(crate) struct Signing<'a> {
+    /// The signing name: `ec2`, `iam`, `kms`.
+    pub service: &'a str,
+    pub region: &'a str,
+    pub url: &'a str,
+    /// The action, for messages.
+    pub what: &'a str,
+}
+
+/// `POST`s `body` to `to.url` with `headers`, signed (SigV4) with `credentials`; the answer's
+/// status and text. No answer is a retryable `RequestFailed`.
+pub(crate) async fn post_signed(
+    http: &reqwest::Client,
+    credentials: &SharedCredentialsProvider,
+    to: Signing<'_>,
+    headers: &[(&str, &str)],
+    body: String,
+) -> Result<(u16, String), AwsError> {
+    let action = to.what;
+    let credentials = credentials
+        .provide_credentials()
+        .await
+        .map_err(|e| AwsError::credentials(format!("{e}")))?;
+    let identity: Identity = credentials.into();
+    let signing = v4::SigningParams::builder()
+        .identity(&identity)
+        .region(to.region)
+        .name(to.service)
+        .time(SystemTime::now())
+        .settings(SigningSettings::default())
+        .build()
+        .map_err(|e| AwsError::local(format!("signing {action}: {e}")))?
+        .into();
+    let signable = SignableRequest::new(
+        "POST",
+        to.url,
+        headers.iter().copied(),
+        SignableBody::Bytes(body.as_bytes()),
+    )
+    .map_err(|e| AwsError::local(format!("signing {action}: {e}")))?;
+    let (instructions, _) = sign(signable, &signing)
+        .map_err(|e| AwsError::local(format!("signing {action}: {e}")))?
+        .into_parts();
+    let (signed_headers, _) = instructions.into_parts();
+    let mut request = http.post(to.url).body(body);
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    for h in &signed_headers {
+        request = request.header(h.name(), h.value());
+    }
+    let answer = request.send().await.map_err(|e| AwsError {
+        code: "RequestFailed".into(),
+        message: format!("{} {action}: {e}", to.service),
+        status: 0,
+    })?;
+    let status = answer.status().as_u16();
+    let text = answer.text().await.map_err(|e| AwsError {
+        code: "RequestFailed".into(),
+        message: format!("{} {action}: reading the answer: {e}", to.service),
+        status,
+    })?;
+    Ok((status, text))
+}
+
+/// Runs `once` until it succeeds, fails for good, or has been tried [`ATTEMPTS`] times:
+/// throttling and 5xx answers are tried again after a pause that doubles.
+pub(crate) async fn with_retries<T, F, Fut>(
+    service: &str,
+    action: &str,
+    once: F,
+) -> Result<T, AwsError>
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = Result<T, AwsError>>,
+{
+    let mut pause = FIRST_PAUSE;
+    let mut attempt = 1;
+    loop {
+        match once().await {
+            Err(e) if e.retryable() && attempt < ATTEMPTS => {
+                tracing::debug!(service, action, code = %e.code, attempt, "retrying");
+                tokio::time::sleep(pause).await;
+                pause *= 2;
+                attempt += 1;
+            }
+            other => return other,
+        }
     }
 }
 

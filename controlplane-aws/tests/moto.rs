@@ -5,9 +5,10 @@ use std::time::Duration;
 
 use aws_config::BehaviorVersion;
 use aws_credential_types::provider::SharedCredentialsProvider;
+use wayfinder_aws::kms::KmsClient;
 use wayfinder_aws::moto::{DEFAULT_ACCOUNT, MotoServer};
 use wayfinder_aws::query::{QueryClient, QueryService};
-use wayfinder_aws::{Access, AwsDriver, EksCluster, TAG_UID, Target};
+use wayfinder_aws::{Access, AwsDriver, EksCluster, Identity, TAG_UID, Target};
 use wayfinder_model::compute::{Autoscaling, NodePool, Spot, SpotEks, Taint};
 use wayfinder_model::networking::SubnetLayout;
 
@@ -20,6 +21,7 @@ fn access() -> Access {
         cluster_manager_role: Some(format!(
             "arn:aws:iam::{DEFAULT_ACCOUNT}:role/wf-ClusterManager"
         )),
+        identity: None,
     }
 }
 
@@ -66,6 +68,7 @@ fn cluster(uid: &str) -> EksCluster {
         subnet_layout: SubnetLayout::default(),
         node_pools: vec![pool("general", "m6i.xlarge", 3), spot],
         authorized_master_networks: vec!["203.0.113.0/24".into()],
+        secrets_encryption: true,
     }
 }
 
@@ -80,6 +83,7 @@ struct Look {
     eks: aws_sdk_eks::Client,
     ec2: QueryClient,
     iam: QueryClient,
+    kms: KmsClient,
 }
 
 async fn look(moto: &MotoServer) -> Look {
@@ -106,7 +110,12 @@ async fn look(moto: &MotoServer) -> Look {
             service("ec2", "2016-11-15", REGION),
             creds.clone(),
         ),
-        iam: QueryClient::new(http, service("iam", "2010-05-08", "us-east-1"), creds),
+        iam: QueryClient::new(
+            http.clone(),
+            service("iam", "2010-05-08", "us-east-1"),
+            creds.clone(),
+        ),
+        kms: KmsClient::new(http, REGION.into(), format!("{}/", moto.url), creds),
     }
 }
 
@@ -178,6 +187,42 @@ impl Look {
             .collect();
         names.sort();
         names
+    }
+
+    /// The KMS keys tagged with `uid`: (ARN, state).
+    async fn keys(&self, uid: &str) -> Vec<(String, String)> {
+        let listed = self
+            .kms
+            .call("ListKeys", &serde_json::json!({}))
+            .await
+            .unwrap();
+        let mut out = Vec::new();
+        for k in listed["Keys"].as_array().unwrap() {
+            let id = k["KeyId"].as_str().unwrap();
+            let tags = self
+                .kms
+                .call("ListResourceTags", &serde_json::json!({"KeyId": id}))
+                .await
+                .unwrap();
+            if tags["Tags"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|t| t["TagKey"] == TAG_UID && t["TagValue"] == uid)
+            {
+                let m = self
+                    .kms
+                    .call("DescribeKey", &serde_json::json!({"KeyId": id}))
+                    .await
+                    .unwrap();
+                let m = &m["KeyMetadata"];
+                out.push((
+                    m["Arn"].as_str().unwrap().to_string(),
+                    m["KeyState"].as_str().unwrap().to_string(),
+                ));
+            }
+        }
+        out
     }
 
     async fn role_exists(&self, role: &str) -> bool {
@@ -457,6 +502,7 @@ async fn a_crash_after_the_network_converges_with_no_duplicate() {
     );
     assert_eq!(l.clusters().await.len(), 1);
     assert_eq!(l.node_groups().await.len(), 2);
+    assert_eq!(l.keys("uid-crash").await.len(), 1, "one KMS key");
     d.delete(&c.target).await.unwrap();
     assert!(
         l.tagged("DescribeVpcs", "vpcSet", "uid-crash")
@@ -1064,4 +1110,200 @@ async fn throttled_ec2_answers_are_retried_with_back_off() {
         4,
         "four attempts"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn secrets_are_encrypted_with_the_cluster_s_own_kms_key_which_destroy_schedules_for_deletion()
+{
+    let Some(moto) = MotoServer::start() else {
+        return;
+    };
+    let d = driver(&moto);
+    let l = look(&moto).await;
+    let c = cluster("uid-kms");
+    // A run stopped after it made the key but before it named it (its alias): the next run
+    // finds the key by its tag and makes no second one.
+    let orphan = l
+        .kms
+        .call(
+            "CreateKey",
+            &serde_json::json!({"Tags": [{"TagKey": TAG_UID, "TagValue": "uid-kms"}]}),
+        )
+        .await
+        .unwrap();
+    let orphan = orphan["KeyMetadata"]["Arn"].as_str().unwrap().to_string();
+    d.provision(&c).await.unwrap();
+    d.provision(&c).await.unwrap();
+    assert_eq!(
+        l.keys("uid-kms").await,
+        [(orphan.clone(), "Enabled".to_string())],
+        "the one key, adopted"
+    );
+    let alias = l
+        .kms
+        .call(
+            "DescribeKey",
+            &serde_json::json!({"KeyId": wayfinder_aws::secrets_key_alias(&c.target)}),
+        )
+        .await
+        .unwrap();
+    assert_eq!(alias["KeyMetadata"]["Arn"], orphan.as_str());
+
+    // EKS has the encryption config: the cluster's secrets under that key.
+    let eks = l
+        .eks
+        .describe_cluster()
+        .name("wf-pay-dev")
+        .send()
+        .await
+        .unwrap()
+        .cluster
+        .unwrap();
+    let config = eks.encryption_config();
+    assert_eq!(config.len(), 1, "{config:?}");
+    #[allow(deprecated)]
+    let resources = config[0].resources();
+    assert_eq!(resources, ["secrets"]);
+    assert_eq!(
+        config[0].provider().and_then(|p| p.key_arn()),
+        Some(orphan.as_str())
+    );
+
+    // Destroy schedules the key's deletion (KMS's 7 days) and removes its alias; again is
+    // a no-op.
+    d.delete(&c.target).await.unwrap();
+    d.delete(&c.target).await.unwrap();
+    assert_eq!(
+        l.keys("uid-kms").await,
+        [(orphan, "PendingDeletion".to_string())]
+    );
+    let gone = l
+        .kms
+        .call(
+            "DescribeKey",
+            &serde_json::json!({"KeyId": wayfinder_aws::secrets_key_alias(&c.target)}),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(gone.code, "NotFoundException", "{gone}");
+
+    // A plan that turns secrets encryption off: no key, no encryption config.
+    let mut plain = cluster("uid-plain");
+    plain.secrets_encryption = false;
+    d.provision(&plain).await.unwrap();
+    assert!(l.keys("uid-plain").await.is_empty());
+    let eks = l
+        .eks
+        .describe_cluster()
+        .name("wf-pay-dev")
+        .send()
+        .await
+        .unwrap()
+        .cluster
+        .unwrap();
+    assert!(eks.encryption_config().is_empty());
+    d.delete(&plain.target).await.unwrap();
+}
+
+/// The STS sessions moto has handed out, as (role ARN, session name), from its own records.
+async fn assumed_roles(moto: &MotoServer) -> Vec<(String, String)> {
+    let data: serde_json::Value = reqwest::get(format!("{}/moto-api/data.json", moto.url))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let mut out: Vec<(String, String)> = data["sts"]["AssumedRole"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|r| {
+            (
+                r["role_arn"].as_str().unwrap_or_default().to_string(),
+                r["session_name"].as_str().unwrap_or_default().to_string(),
+            )
+        })
+        .collect();
+    out.sort();
+    out.dedup();
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cloud_identity_s_role_is_assumed_with_the_web_identity_token_before_the_cluster_manager()
+{
+    let Some(moto) = MotoServer::start() else {
+        return;
+    };
+    let dir = std::env::temp_dir().join(format!("wf-web-identity-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let token_file = dir.join("token");
+    std::fs::write(
+        &token_file,
+        "eyJhbGciOiJSUzI1NiJ9.projected-service-account-token.sig\n",
+    )
+    .unwrap();
+    let identity_role = format!("arn:aws:iam::{DEFAULT_ACCOUNT}:role/wayfinder-identity");
+    let mut c = cluster("uid-web");
+    c.target.access.identity = Some(Identity {
+        name: "admin/wayfinder".into(),
+        found: true,
+        role: Some(identity_role.clone()),
+    });
+
+    // Without a token file the driver does not fall back to other credentials: it says
+    // what is missing, naming the identity and the cloud access.
+    let none = AwsDriver::new(Some(moto.url.clone()))
+        .with_base_credentials("testing", "testing")
+        .with_poll(Duration::from_millis(50));
+    if std::env::var_os("AWS_WEB_IDENTITY_TOKEN_FILE").is_none() {
+        let e = none.provision(&c).await.unwrap_err();
+        assert_eq!(e.reason, "CloudAccessDenied", "{e}");
+        assert!(
+            e.message.contains("cloud identity admin/wayfinder")
+                && e.message.contains("admin/aws-nonprod")
+                && e.message.contains("AWS_WEB_IDENTITY_TOKEN_FILE"),
+            "{e}"
+        );
+    }
+    // A token file that cannot be read: the same reason, naming the file.
+    let missing = driver(&moto).with_web_identity_token_file(dir.join("absent"));
+    let e = missing.provision(&c).await.unwrap_err();
+    assert_eq!(e.reason, "CloudAccessDenied", "{e}");
+    assert!(
+        e.message.contains("cloud identity admin/wayfinder") && e.message.contains("absent"),
+        "{e}"
+    );
+    // An identity the cloud access names but which is not stored.
+    let mut unknown = c.clone();
+    unknown.target.access.identity.as_mut().unwrap().found = false;
+    let e = driver(&moto).provision(&unknown).await.unwrap_err();
+    assert_eq!(e.reason, "CloudAccessDenied", "{e}");
+    assert!(e.message.contains("which does not exist"), "{e}");
+    assert!(
+        look(&moto)
+            .await
+            .tagged("DescribeVpcs", "vpcSet", "uid-web")
+            .await
+            .is_empty(),
+        "nothing built on any failure"
+    );
+
+    // With the token: the identity's role, then the ClusterManager role, then the build.
+    let d = driver(&moto).with_web_identity_token_file(&token_file);
+    let built = d.provision(&c).await.unwrap();
+    assert!(
+        built
+            .arn
+            .contains(&format!(":{DEFAULT_ACCOUNT}:cluster/wf-pay-dev"))
+    );
+    let sessions = assumed_roles(&moto).await;
+    let roles: Vec<&str> = sessions.iter().map(|(r, _)| r.as_str()).collect();
+    assert!(
+        roles.contains(&identity_role.as_str())
+            && roles.contains(&c.target.access.cluster_manager_role.as_deref().unwrap()),
+        "both roles assumed: {sessions:?}"
+    );
+    d.delete(&c.target).await.unwrap();
+    std::fs::remove_dir_all(&dir).unwrap();
 }

@@ -839,6 +839,21 @@ impl ClusterPlanSpec {
             .as_deref()
     }
 
+    /// Whether an EKS cluster's Kubernetes secrets are encrypted with a KMS key
+    /// (`providerDetails.eks.encryption.secretsEncryptionEnabled`): on unless the plan turns
+    /// it off; never for AKS or GKE plans.
+    pub fn secrets_encryption(&self) -> bool {
+        self.provider == "EKS"
+            && self
+                .cluster
+                .as_ref()
+                .and_then(|c| c.provider_details.as_ref())
+                .and_then(|d| d.eks.as_ref())
+                .and_then(|e| e.encryption.as_ref())
+                .and_then(|e| e.secrets_encryption_enabled)
+                != Some(false)
+    }
+
     /// The CIDRs that may reach the Kubernetes API (`network.authorizedMasterNetworks`);
     /// empty when the plan does not restrict it.
     pub fn authorized_master_cidrs(&self) -> Vec<String> {
