@@ -24,6 +24,7 @@
 //! **Errors** become a `Ready` reason ([`reason_for`]) and a message with the cloud's own code.
 #![forbid(unsafe_code)]
 
+pub mod api;
 pub mod kms;
 pub mod moto;
 pub mod query;
@@ -42,9 +43,9 @@ use wayfinder_model::cost;
 use wayfinder_model::net::Ipv4Net;
 use wayfinder_model::networking::SubnetLayout;
 
+use crate::api::{Ec2, Ec2Kind, Ec2Object, Filter, Iam, Role, RouteTarget, Tags};
 use crate::kms::KmsClient;
-use crate::query::{QueryClient, QueryService, list};
-use crate::xml::Element;
+use crate::query::{QueryClient, QueryEc2, QueryIam, QueryService};
 
 /// The tag (EC2, IAM, EKS) carrying the uid of the cluster an object was made for.
 pub const TAG_UID: &str = "wayfinder.dev/uid";
@@ -310,8 +311,8 @@ pub struct AwsDriver {
 /// What the driver acts with in one account and region.
 struct Session {
     eks: aws_sdk_eks::Client,
-    ec2: QueryClient,
-    iam: QueryClient,
+    ec2: std::sync::Arc<dyn Ec2>,
+    iam: std::sync::Arc<dyn Iam>,
     kms: KmsClient,
     account: String,
     /// The ClusterManager role's credentials (assumed, refreshed by `aws-config`).
@@ -536,7 +537,7 @@ impl AwsDriver {
         };
         Ok(Session {
             eks: aws_sdk_eks::Client::new(&config),
-            ec2: QueryClient::new(
+            ec2: std::sync::Arc::new(QueryEc2(QueryClient::new(
                 self.http.clone(),
                 QueryService {
                     service: "ec2",
@@ -545,8 +546,8 @@ impl AwsDriver {
                     url: ec2_url,
                 },
                 credentials.clone(),
-            ),
-            iam: QueryClient::new(
+            ))),
+            iam: std::sync::Arc::new(QueryIam(QueryClient::new(
                 self.http.clone(),
                 QueryService {
                     service: "iam",
@@ -555,7 +556,7 @@ impl AwsDriver {
                     url: iam_url,
                 },
                 credentials.clone(),
-            ),
+            ))),
             kms: KmsClient::new(
                 self.http.clone(),
                 region.clone(),
@@ -624,13 +625,16 @@ impl AwsDriver {
         let fail = |what: &str, e: AwsError| cloud_failure(t, what, e);
 
         // Refuse what EC2 does not know before building anything.
-        let types: BTreeSet<String> = cluster.node_pools.iter().flat_map(instance_types).collect();
+        let types: Vec<String> = cluster
+            .node_pools
+            .iter()
+            .flat_map(instance_types)
+            .collect::<BTreeSet<String>>()
+            .into_iter()
+            .collect();
         if !types.is_empty() {
             s.ec2
-                .call(
-                    "DescribeInstanceTypes",
-                    &list("InstanceType", types.iter().cloned()),
-                )
+                .describe_instance_types(&types)
                 .await
                 .map_err(|e| fail("checking the node pools' instance types", e))?;
         }
@@ -778,16 +782,13 @@ impl AwsDriver {
             message: format!("the allocated network {:?} is not a CIDR: {e}", c.network),
             status: 0,
         })?;
-        let vpc = match find_by_uid(&s.ec2, "DescribeVpcs", "vpcSet", t, &[])
-            .await?
-            .first()
-        {
-            Some(v) => v.text_of("vpcId").unwrap_or_default().to_string(),
+        let vpc = match find_by_uid(s, Ec2Kind::Vpc, t, &[]).await?.first() {
+            Some(v) => v.id.clone(),
             None => {
-                let mut p = vec![("CidrBlock".to_string(), cidr.to_string())];
-                p.extend(tag_spec("vpc", t));
-                let r = s.ec2.call("CreateVpc", &p).await?;
-                let id = r.find_text("vpcId").unwrap_or_default().to_string();
+                let id = s
+                    .ec2
+                    .create_vpc(&cidr.to_string(), &ec2_tags(t, &[]))
+                    .await?;
                 tracing::info!(vpc = %id, %cidr, "VPC created");
                 id
             }
@@ -798,21 +799,7 @@ impl AwsDriver {
             message,
             status: 0,
         })?;
-        let zones = s
-            .ec2
-            .call(
-                "DescribeAvailabilityZones",
-                &[
-                    ("Filter.1.Name".into(), "state".into()),
-                    ("Filter.1.Value.1".into(), "available".into()),
-                ],
-            )
-            .await?;
-        let mut zones: Vec<String> = zones
-            .items("availabilityZoneInfo")
-            .iter()
-            .filter_map(|z| z.text_of("zoneName").map(str::to_string))
-            .collect();
+        let mut zones = s.ec2.describe_availability_zones().await?;
         zones.sort();
         zones.truncate(usize::from(layout.zones));
         if zones.is_empty() {
@@ -822,25 +809,12 @@ impl AwsDriver {
                 status: 0,
             });
         }
-        let existing = s
+        let existing: BTreeMap<String, String> = s
             .ec2
-            .call(
-                "DescribeSubnets",
-                &[
-                    ("Filter.1.Name".into(), "vpc-id".into()),
-                    ("Filter.1.Value.1".into(), vpc.clone()),
-                ],
-            )
-            .await?;
-        let existing: BTreeMap<String, String> = existing
-            .items("subnetSet")
-            .iter()
-            .filter_map(|s| {
-                Some((
-                    s.text_of("cidrBlock")?.to_string(),
-                    s.text_of("subnetId")?.to_string(),
-                ))
-            })
+            .describe(Ec2Kind::Subnet, &[Filter::new("vpc-id", &[&vpc])], &[])
+            .await?
+            .into_iter()
+            .filter_map(|sn| Some((sn.cidr?, sn.id)))
             .collect();
         let (mut private, mut public) = (Vec::new(), Vec::new());
         for sn in &planned {
@@ -849,18 +823,8 @@ impl AwsDriver {
                 Some(id) => id.clone(),
                 None => {
                     let zone = &zones[usize::from(sn.zone) % zones.len()];
-                    let mut p = vec![
-                        ("VpcId".to_string(), vpc.clone()),
-                        ("CidrBlock".to_string(), range.clone()),
-                        ("AvailabilityZone".to_string(), zone.clone()),
-                    ];
-                    p.extend(tag_spec_with(
-                        "subnet",
-                        t,
-                        &[(TAG_TIER, tier(sn.public).to_string())],
-                    ));
-                    let r = s.ec2.call("CreateSubnet", &p).await?;
-                    r.find_text("subnetId").unwrap_or_default().to_string()
+                    let tags = ec2_tags(t, &[(TAG_TIER, tier(sn.public).to_string())]);
+                    s.ec2.create_subnet(&vpc, &range, zone, &tags).await?
                 }
             };
             if sn.public {
@@ -872,7 +836,7 @@ impl AwsDriver {
         if !public.is_empty() {
             let igw = self.internet_gateway(s, t, &vpc).await?;
             let table = self
-                .route_table(s, c, &vpc, "public", ("GatewayId", &igw))
+                .route_table(s, c, &vpc, "public", RouteTarget::InternetGateway(igw))
                 .await?;
             associate(s, &table, &public).await?;
         }
@@ -880,7 +844,13 @@ impl AwsDriver {
         for (k, subnet) in public.iter().take(nats).enumerate() {
             let nat = self.nat_gateway(s, c, k, subnet).await?;
             let table = self
-                .route_table(s, c, &vpc, &format!("private-{k}"), ("NatGatewayId", &nat))
+                .route_table(
+                    s,
+                    c,
+                    &vpc,
+                    &format!("private-{k}"),
+                    RouteTarget::NatGateway(nat),
+                )
                 .await?;
             let served: Vec<String> = private
                 .iter()
@@ -902,111 +872,51 @@ impl AwsDriver {
         t: &Target,
         vpc: &str,
     ) -> Result<String, AwsError> {
-        let found = find_by_uid(
-            &s.ec2,
-            "DescribeInternetGateways",
-            "internetGatewaySet",
-            t,
-            &[],
-        )
-        .await?;
+        let found = find_by_uid(s, Ec2Kind::InternetGateway, t, &[]).await?;
         let (id, attached) = match found.first() {
-            Some(g) => (
-                g.text_of("internetGatewayId")
-                    .unwrap_or_default()
-                    .to_string(),
-                g.items("attachmentSet")
-                    .iter()
-                    .any(|a| a.text_of("vpcId") == Some(vpc)),
-            ),
+            Some(g) => (g.id.clone(), g.attached_vpcs.iter().any(|v| v == vpc)),
             None => {
-                let r = s
-                    .ec2
-                    .call("CreateInternetGateway", &tag_spec("internet-gateway", t))
-                    .await?;
-                let id = r
-                    .find_text("internetGatewayId")
-                    .unwrap_or_default()
-                    .to_string();
+                let id = s.ec2.create_internet_gateway(&ec2_tags(t, &[])).await?;
                 tracing::info!(internet_gateway = %id, "internet gateway created");
                 (id, false)
             }
         };
         if !attached {
-            s.ec2
-                .call(
-                    "AttachInternetGateway",
-                    &[
-                        ("InternetGatewayId".into(), id.clone()),
-                        ("VpcId".into(), vpc.to_string()),
-                    ],
-                )
-                .await?;
+            s.ec2.attach_internet_gateway(&id, vpc).await?;
         }
         Ok(id)
     }
 
     /// The route table `name` (`public`, `private-K`) of the cluster's VPC, with its default
-    /// route to `target` (`GatewayId`/`NatGatewayId`, id).
+    /// route to `target`.
     async fn route_table(
         &self,
         s: &Session,
         c: &EksCluster,
         vpc: &str,
         name: &str,
-        target: (&str, &str),
+        target: RouteTarget,
     ) -> Result<String, AwsError> {
         let t = &c.target;
         let found = find_by_uid(
-            &s.ec2,
-            "DescribeRouteTables",
-            "routeTableSet",
+            s,
+            Ec2Kind::RouteTable,
             t,
-            &[
-                ("Filter.2.Name".into(), format!("tag:{TAG_ROUTE_TABLE}")),
-                ("Filter.2.Value.1".into(), name.to_string()),
-            ],
+            &[Filter::new(format!("tag:{TAG_ROUTE_TABLE}"), &[name])],
         )
         .await?;
         let (id, routed) = match found.first() {
-            Some(rt) => (
-                rt.text_of("routeTableId").unwrap_or_default().to_string(),
-                rt.items("routeSet")
-                    .iter()
-                    .any(|r| r.text_of("destinationCidrBlock") == Some("0.0.0.0/0")),
-            ),
+            Some(rt) => (rt.id.clone(), rt.default_route),
             None => {
-                let mut p = vec![
-                    ("VpcId".to_string(), vpc.to_string()),
-                    (
-                        "ClientToken".to_string(),
-                        token(t, c.generation, &format!("rt-{name}")),
-                    ),
-                ];
-                p.extend(tag_spec_with(
-                    "route-table",
-                    t,
-                    &[(TAG_ROUTE_TABLE, name.to_string())],
-                ));
-                let r = s.ec2.call("CreateRouteTable", &p).await?;
-                let id = r.find_text("routeTableId").unwrap_or_default().to_string();
+                let tags = ec2_tags(t, &[(TAG_ROUTE_TABLE, name.to_string())]);
+                let client_token = token(t, c.generation, &format!("rt-{name}"));
+                let id = s.ec2.create_route_table(vpc, &client_token, &tags).await?;
                 (id, false)
             }
         };
         if !routed {
-            match s
-                .ec2
-                .call(
-                    "CreateRoute",
-                    &[
-                        ("RouteTableId".into(), id.clone()),
-                        ("DestinationCidrBlock".into(), "0.0.0.0/0".into()),
-                        (target.0.to_string(), target.1.to_string()),
-                    ],
-                )
-                .await
-            {
-                Ok(_) => {}
+            match s.ec2.create_default_route(&id, &target).await {
+                Ok(()) => {}
                 Err(e) if e.is("RouteAlreadyExists") => {}
                 Err(e) => return Err(e),
             }
@@ -1023,52 +933,37 @@ impl AwsDriver {
         subnet: &str,
     ) -> Result<String, AwsError> {
         let t = &c.target;
-        let which = [
-            ("Filter.2.Name".to_string(), format!("tag:{TAG_NAT}")),
-            ("Filter.2.Value.1".to_string(), k.to_string()),
+        let k_text = k.to_string();
+        let which = Filter::new(format!("tag:{TAG_NAT}"), &[&k_text]);
+        let live = [
+            which.clone(),
+            Filter::new("state", &["pending", "available"]),
         ];
-        let mut live = which.to_vec();
-        live.extend([
-            ("Filter.3.Name".to_string(), "state".to_string()),
-            ("Filter.3.Value.1".to_string(), "pending".to_string()),
-            ("Filter.3.Value.2".to_string(), "available".to_string()),
-        ]);
         // moto 5.2.6 ignores tag filters on DescribeNatGateways: check the tags here too.
-        if let Some(n) = find_by_uid(&s.ec2, "DescribeNatGateways", "natGatewaySet", t, &live)
+        if let Some(n) = find_by_uid(s, Ec2Kind::NatGateway, t, &live)
             .await?
             .iter()
             .find(|n| {
                 n.tag(TAG_UID) == Some(t.uid.as_str())
-                    && n.tag(TAG_NAT) == Some(k.to_string().as_str())
-                    && matches!(n.text_of("state"), Some("pending" | "available"))
+                    && n.tag(TAG_NAT) == Some(k_text.as_str())
+                    && matches!(n.state.as_deref(), Some("pending" | "available"))
             })
         {
-            return Ok(n.text_of("natGatewayId").unwrap_or_default().to_string());
+            return Ok(n.id.clone());
         }
-        let extra = [(TAG_NAT, k.to_string())];
-        let allocation = match find_by_uid(&s.ec2, "DescribeAddresses", "addressesSet", t, &which)
+        let tags = ec2_tags(t, &[(TAG_NAT, k_text.clone())]);
+        let allocation = match find_by_uid(s, Ec2Kind::ElasticIp, t, &[which])
             .await?
             .first()
         {
-            Some(a) => a.text_of("allocationId").unwrap_or_default().to_string(),
-            None => {
-                let mut p = vec![("Domain".to_string(), "vpc".to_string())];
-                p.extend(tag_spec_with("elastic-ip", t, &extra));
-                let r = s.ec2.call("AllocateAddress", &p).await?;
-                r.find_text("allocationId").unwrap_or_default().to_string()
-            }
+            Some(a) => a.id.clone(),
+            None => s.ec2.allocate_address(&tags).await?,
         };
-        let mut p = vec![
-            ("SubnetId".to_string(), subnet.to_string()),
-            ("AllocationId".to_string(), allocation),
-            (
-                "ClientToken".to_string(),
-                token(t, c.generation, &format!("nat-{k}")),
-            ),
-        ];
-        p.extend(tag_spec_with("natgateway", t, &extra));
-        let r = s.ec2.call("CreateNatGateway", &p).await?;
-        let id = r.find_text("natGatewayId").unwrap_or_default().to_string();
+        let client_token = token(t, c.generation, &format!("nat-{k}"));
+        let id = s
+            .ec2
+            .create_nat_gateway(subnet, &allocation, &client_token, &tags)
+            .await?;
         tracing::info!(nat_gateway = %id, "NAT gateway created");
         Ok(id)
     }
@@ -1284,184 +1179,114 @@ impl AwsDriver {
         }
         // The network, in reverse: NAT gateways, their elastic IPs, the internet gateway,
         // the route tables, then subnets and the VPC.
-        let nats = find_by_uid(&s.ec2, "DescribeNatGateways", "natGatewaySet", t, &[])
+        let nats = find_by_uid(&s, Ec2Kind::NatGateway, t, &[])
             .await
             .map_err(|e| fail("finding the NAT gateways", e))?;
         // moto 5.2.6 ignores tag filters on DescribeNatGateways: check the uid here too.
         for n in nats.iter().filter(|n| {
-            n.tag(TAG_UID) == Some(t.uid.as_str()) && n.text_of("state") != Some("deleted")
+            n.tag(TAG_UID) == Some(t.uid.as_str()) && n.state.as_deref() != Some("deleted")
         }) {
-            let id = n.text_of("natGatewayId").unwrap_or_default().to_string();
-            self.retrying_delete(
-                &s.ec2,
-                "DeleteNatGateway",
-                &[("NatGatewayId".into(), id.clone())],
-                "NatGatewayNotFound",
-            )
+            let id = n.id.clone();
+            self.retrying_delete(Ec2Kind::NatGateway.not_found(), || {
+                s.ec2.delete(Ec2Kind::NatGateway, &id)
+            })
             .await
             .map_err(|e| fail(&format!("deleting NAT gateway {id}"), e))?;
             self.wait_gone(|| async {
-                let r = s
-                    .ec2
-                    .call(
-                        "DescribeNatGateways",
-                        &[("NatGatewayId.1".into(), id.clone())],
-                    )
-                    .await?;
-                Ok(r.items("natGatewaySet")
-                    .iter()
-                    .any(|n| n.text_of("state") != Some("deleted")))
+                let ids = [id.clone()];
+                let left = s.ec2.describe(Ec2Kind::NatGateway, &[], &ids).await?;
+                Ok(left.iter().any(|n| n.state.as_deref() != Some("deleted")))
             })
             .await
             .map_err(|e| fail(&format!("waiting for NAT gateway {id} to go"), e))?;
         }
-        for a in find_by_uid(&s.ec2, "DescribeAddresses", "addressesSet", t, &[])
+        for a in find_by_uid(&s, Ec2Kind::ElasticIp, t, &[])
             .await
             .map_err(|e| fail("finding the elastic IPs", e))?
         {
-            let id = a.text_of("allocationId").unwrap_or_default().to_string();
-            self.retrying_delete(
-                &s.ec2,
-                "ReleaseAddress",
-                &[("AllocationId".into(), id.clone())],
-                "InvalidAllocationID.NotFound",
-            )
+            self.retrying_delete(Ec2Kind::ElasticIp.not_found(), || {
+                s.ec2.delete(Ec2Kind::ElasticIp, &a.id)
+            })
             .await
-            .map_err(|e| fail(&format!("releasing elastic IP {id}"), e))?;
+            .map_err(|e| fail(&format!("releasing elastic IP {}", a.id), e))?;
         }
-        for g in find_by_uid(
-            &s.ec2,
-            "DescribeInternetGateways",
-            "internetGatewaySet",
-            t,
-            &[],
-        )
-        .await
-        .map_err(|e| fail("finding the internet gateway", e))?
+        for g in find_by_uid(&s, Ec2Kind::InternetGateway, t, &[])
+            .await
+            .map_err(|e| fail("finding the internet gateway", e))?
         {
-            let id = g
-                .text_of("internetGatewayId")
-                .unwrap_or_default()
-                .to_string();
-            for a in g.items("attachmentSet") {
-                let vpc = a.text_of("vpcId").unwrap_or_default().to_string();
-                self.retrying_delete(
-                    &s.ec2,
-                    "DetachInternetGateway",
-                    &[
-                        ("InternetGatewayId".into(), id.clone()),
-                        ("VpcId".into(), vpc),
-                    ],
-                    "Gateway.NotAttached",
-                )
+            let id = &g.id;
+            for vpc in &g.attached_vpcs {
+                self.retrying_delete("Gateway.NotAttached", || {
+                    s.ec2.detach_internet_gateway(id, vpc)
+                })
                 .await
                 .map_err(|e| fail(&format!("detaching internet gateway {id}"), e))?;
             }
-            self.retrying_delete(
-                &s.ec2,
-                "DeleteInternetGateway",
-                &[("InternetGatewayId".into(), id.clone())],
-                "InvalidInternetGatewayID.NotFound",
-            )
+            self.retrying_delete(Ec2Kind::InternetGateway.not_found(), || {
+                s.ec2.delete(Ec2Kind::InternetGateway, id)
+            })
             .await
             .map_err(|e| fail(&format!("deleting internet gateway {id}"), e))?;
         }
-        for rt in find_by_uid(&s.ec2, "DescribeRouteTables", "routeTableSet", t, &[])
+        for rt in find_by_uid(&s, Ec2Kind::RouteTable, t, &[])
             .await
             .map_err(|e| fail("finding the route tables", e))?
         {
-            let id = rt.text_of("routeTableId").unwrap_or_default().to_string();
-            for a in rt.items("associationSet") {
-                if let Some(assoc) = a.text_of("routeTableAssociationId") {
-                    self.retrying_delete(
-                        &s.ec2,
-                        "DisassociateRouteTable",
-                        &[("AssociationId".into(), assoc.to_string())],
-                        "InvalidAssociationID.NotFound",
-                    )
-                    .await
-                    .map_err(|e| fail(&format!("detaching route table {id}"), e))?;
-                }
+            let id = &rt.id;
+            for (association, _) in &rt.associations {
+                self.retrying_delete("InvalidAssociationID.NotFound", || {
+                    s.ec2.disassociate_route_table(association)
+                })
+                .await
+                .map_err(|e| fail(&format!("detaching route table {id}"), e))?;
             }
-            self.retrying_delete(
-                &s.ec2,
-                "DeleteRouteTable",
-                &[("RouteTableId".into(), id.clone())],
-                "InvalidRouteTableID.NotFound",
-            )
+            self.retrying_delete(Ec2Kind::RouteTable.not_found(), || {
+                s.ec2.delete(Ec2Kind::RouteTable, id)
+            })
             .await
             .map_err(|e| fail(&format!("deleting route table {id}"), e))?;
         }
-        for vpc in find_by_uid(&s.ec2, "DescribeVpcs", "vpcSet", t, &[])
+        for vpc in find_by_uid(&s, Ec2Kind::Vpc, t, &[])
             .await
             .map_err(|e| fail("finding the VPC", e))?
         {
-            let vpc = vpc.text_of("vpcId").unwrap_or_default().to_string();
+            let vpc = &vpc.id;
             let subnets = s
                 .ec2
-                .call(
-                    "DescribeSubnets",
-                    &[
-                        ("Filter.1.Name".into(), "vpc-id".into()),
-                        ("Filter.1.Value.1".into(), vpc.clone()),
-                    ],
-                )
+                .describe(Ec2Kind::Subnet, &[Filter::new("vpc-id", &[vpc])], &[])
                 .await
                 .map_err(|e| fail("listing the VPC's subnets", e))?;
-            for sn in subnets.items("subnetSet") {
-                let id = sn.text_of("subnetId").unwrap_or_default().to_string();
-                self.retrying_delete(
-                    &s.ec2,
-                    "DeleteSubnet",
-                    &[("SubnetId".into(), id.clone())],
-                    "InvalidSubnetID.NotFound",
-                )
+            for sn in &subnets {
+                self.retrying_delete(Ec2Kind::Subnet.not_found(), || {
+                    s.ec2.delete(Ec2Kind::Subnet, &sn.id)
+                })
                 .await
-                .map_err(|e| fail(&format!("deleting subnet {id}"), e))?;
+                .map_err(|e| fail(&format!("deleting subnet {}", sn.id), e))?;
             }
-            self.retrying_delete(
-                &s.ec2,
-                "DeleteVpc",
-                &[("VpcId".into(), vpc.clone())],
-                "InvalidVpcID.NotFound",
-            )
-            .await
-            .map_err(|e| fail(&format!("deleting VPC {vpc}"), e))?;
+            self.retrying_delete(Ec2Kind::Vpc.not_found(), || s.ec2.delete(Ec2Kind::Vpc, vpc))
+                .await
+                .map_err(|e| fail(&format!("deleting VPC {vpc}"), e))?;
         }
         for what in ["node", "cluster"] {
             let role = t.role_name(what);
-            match get_role(&s, &role).await {
-                Ok(Some(r)) if r.tag(TAG_UID) == Some(t.uid.as_str()) => {}
+            match s.iam.get_role(&role).await {
+                Ok(Some(r)) if r.tags.get(TAG_UID) == Some(&t.uid) => {}
                 Ok(_) => continue,
                 Err(e) => return Err(fail(&format!("looking up role {role}"), e)),
             }
             let attached = s
                 .iam
-                .call(
-                    "ListAttachedRolePolicies",
-                    &[("RoleName".into(), role.clone())],
-                )
+                .list_attached_role_policies(&role)
                 .await
                 .map_err(|e| fail(&format!("listing role {role}'s policies"), e))?;
-            for p in attached.items("AttachedPolicies") {
-                let arn = p.text_of("PolicyArn").unwrap_or_default().to_string();
-                self.retrying_delete(
-                    &s.iam,
-                    "DetachRolePolicy",
-                    &[("RoleName".into(), role.clone()), ("PolicyArn".into(), arn)],
-                    "NoSuchEntity",
-                )
-                .await
-                .map_err(|e| fail(&format!("detaching role {role}'s policies"), e))?;
+            for arn in &attached {
+                self.retrying_delete("NoSuchEntity", || s.iam.detach_role_policy(&role, arn))
+                    .await
+                    .map_err(|e| fail(&format!("detaching role {role}'s policies"), e))?;
             }
-            self.retrying_delete(
-                &s.iam,
-                "DeleteRole",
-                &[("RoleName".into(), role.clone())],
-                "NoSuchEntity",
-            )
-            .await
-            .map_err(|e| fail(&format!("deleting role {role}"), e))?;
+            self.retrying_delete("NoSuchEntity", || s.iam.delete_role(&role))
+                .await
+                .map_err(|e| fail(&format!("deleting role {role}"), e))?;
         }
         delete_secrets_keys(&s, t)
             .await
@@ -1471,17 +1296,15 @@ impl AwsDriver {
 
     /// A delete call: `not_found` counts as done; `DependencyViolation`/`DeleteConflict` are
     /// tried again after a pause.
-    async fn retrying_delete(
-        &self,
-        client: &QueryClient,
-        action: &str,
-        params: &[(String, String)],
-        not_found: &str,
-    ) -> Result<(), AwsError> {
+    async fn retrying_delete<F, Fut>(&self, not_found: &str, call: F) -> Result<(), AwsError>
+    where
+        F: Fn() -> Fut,
+        Fut: std::future::Future<Output = Result<(), AwsError>>,
+    {
         let mut attempt = 0;
         loop {
-            match client.call(action, params).await {
-                Ok(_) => return Ok(()),
+            match call().await {
+                Ok(()) => return Ok(()),
                 Err(e) if e.is(not_found) => return Ok(()),
                 Err(e)
                     if (e.is("DependencyViolation") || e.is("DeleteConflict"))
@@ -1707,9 +1530,13 @@ fn tags(t: &Target) -> std::collections::HashMap<String, String> {
     .collect()
 }
 
-/// EC2 `TagSpecification.1.*` for a new resource of `resource_type`.
-fn tag_spec(resource_type: &str, t: &Target) -> Vec<(String, String)> {
-    tag_spec_with(resource_type, t, &[])
+/// The tags of a new EC2 object: the cluster's, `extra`, and `Name`, sorted.
+fn ec2_tags(t: &Target, extra: &[(&str, String)]) -> Tags {
+    let mut all: Tags = tags(t).into_iter().collect();
+    all.extend(extra.iter().map(|(k, v)| (k.to_string(), v.clone())));
+    all.push(("Name".into(), t.cluster_name()));
+    all.sort();
+    all
 }
 
 fn tier(public: bool) -> &'static str {
@@ -1718,68 +1545,30 @@ fn tier(public: bool) -> &'static str {
 
 /// Associates `subnets` with route table `table`, unless already.
 async fn associate(s: &Session, table: &str, subnets: &[String]) -> Result<(), AwsError> {
-    let r = s
+    let ids = [table.to_string()];
+    let have: BTreeSet<String> = s
         .ec2
-        .call(
-            "DescribeRouteTables",
-            &[("RouteTableId.1".into(), table.to_string())],
-        )
-        .await?;
-    let have: BTreeSet<String> = r
-        .items("associationSet")
+        .describe(Ec2Kind::RouteTable, &[], &ids)
+        .await?
         .iter()
-        .filter_map(|a| a.text_of("subnetId").map(str::to_string))
+        .flat_map(|rt| rt.associations.iter().filter_map(|(_, sn)| sn.clone()))
         .collect();
     for sn in subnets.iter().filter(|sn| !have.contains(*sn)) {
-        s.ec2
-            .call(
-                "AssociateRouteTable",
-                &[
-                    ("RouteTableId".into(), table.to_string()),
-                    ("SubnetId".into(), sn.clone()),
-                ],
-            )
-            .await?;
+        s.ec2.associate_route_table(table, sn).await?;
     }
     Ok(())
 }
 
-/// [`tag_spec`] with `extra` tags.
-fn tag_spec_with(
-    resource_type: &str,
-    t: &Target,
-    extra: &[(&str, String)],
-) -> Vec<(String, String)> {
-    let mut all: Vec<(String, String)> = tags(t).into_iter().collect();
-    all.extend(extra.iter().map(|(k, v)| (k.to_string(), v.clone())));
-    all.push(("Name".into(), t.cluster_name()));
-    all.sort();
-    let mut p = vec![(
-        "TagSpecification.1.ResourceType".to_string(),
-        resource_type.to_string(),
-    )];
-    for (i, (k, v)) in all.into_iter().enumerate() {
-        p.push((format!("TagSpecification.1.Tag.{}.Key", i + 1), k));
-        p.push((format!("TagSpecification.1.Tag.{}.Value", i + 1), v));
-    }
-    p
-}
-
-/// The EC2 objects (`DescribeVpcs` → `vpcSet`, …) tagged with the cluster's uid.
+/// The EC2 objects of `kind` tagged with the cluster's uid and matching `extra`.
 async fn find_by_uid(
-    ec2: &QueryClient,
-    action: &str,
-    set: &str,
+    s: &Session,
+    kind: Ec2Kind,
     t: &Target,
-    extra: &[(String, String)],
-) -> Result<Vec<Element>, AwsError> {
-    let mut p = vec![
-        ("Filter.1.Name".to_string(), format!("tag:{TAG_UID}")),
-        ("Filter.1.Value.1".to_string(), t.uid.clone()),
-    ];
-    p.extend_from_slice(extra);
-    let r = ec2.call(action, &p).await?;
-    Ok(r.items(set).into_iter().cloned().collect())
+    extra: &[Filter],
+) -> Result<Vec<Ec2Object>, AwsError> {
+    let mut filters = vec![Filter::new(format!("tag:{TAG_UID}"), &[&t.uid])];
+    filters.extend_from_slice(extra);
+    s.ec2.describe(kind, &filters, &[]).await
 }
 
 /// Why making a role failed: a cloud error, or a role of that name that is not ours.
@@ -1802,18 +1591,6 @@ impl RoleError {
     }
 }
 
-async fn get_role(s: &Session, name: &str) -> Result<Option<Element>, AwsError> {
-    match s
-        .iam
-        .call("GetRole", &[("RoleName".into(), name.to_string())])
-        .await
-    {
-        Ok(r) => Ok(r.find("Role").cloned()),
-        Err(e) if e.is("NoSuchEntity") => Ok(None),
-        Err(e) => Err(e),
-    }
-}
-
 /// The role `wf-<ws>-<name>-<what>` trusted by `principal`, with `policies` attached; its ARN.
 async fn ensure_role(
     s: &Session,
@@ -1823,10 +1600,9 @@ async fn ensure_role(
     policies: &[&str],
 ) -> Result<String, RoleError> {
     let name = t.role_name(what);
-    let arn = match get_role(s, &name).await.map_err(RoleError::Cloud)? {
-        Some(r) if r.tag(TAG_UID) == Some(t.uid.as_str()) => {
-            r.text_of("Arn").unwrap_or_default().to_string()
-        }
+    let ours = |r: &Role| r.tags.get(TAG_UID) == Some(&t.uid);
+    let arn = match s.iam.get_role(&name).await.map_err(RoleError::Cloud)? {
+        Some(r) if ours(&r) => r.arn,
         Some(_) => return Err(RoleError::NotOurs(name)),
         None => {
             let trust = serde_json::json!({
@@ -1837,24 +1613,14 @@ async fn ensure_role(
                     "Action": ["sts:AssumeRole", "sts:TagSession"],
                 }],
             });
-            let mut p = vec![
-                ("RoleName".to_string(), name.clone()),
-                ("AssumeRolePolicyDocument".to_string(), trust.to_string()),
-            ];
-            let mut all: Vec<(String, String)> = tags(t).into_iter().collect();
+            let mut all: Tags = tags(t).into_iter().collect();
             all.sort();
-            for (i, (k, v)) in all.into_iter().enumerate() {
-                p.push((format!("Tags.member.{}.Key", i + 1), k));
-                p.push((format!("Tags.member.{}.Value", i + 1), v));
-            }
-            match s.iam.call("CreateRole", &p).await {
-                Ok(r) => r.find_text("Arn").unwrap_or_default().to_string(),
+            match s.iam.create_role(&name, &trust.to_string(), &all).await {
+                Ok(arn) => arn,
                 // Made a moment ago by another run: look again.
                 Err(e) if e.is("EntityAlreadyExists") => {
-                    match get_role(s, &name).await.map_err(RoleError::Cloud)? {
-                        Some(r) if r.tag(TAG_UID) == Some(t.uid.as_str()) => {
-                            r.text_of("Arn").unwrap_or_default().to_string()
-                        }
+                    match s.iam.get_role(&name).await.map_err(RoleError::Cloud)? {
+                        Some(r) if ours(&r) => r.arn,
                         _ => return Err(RoleError::NotOurs(name)),
                     }
                 }
@@ -1864,16 +1630,7 @@ async fn ensure_role(
     };
     for policy in policies {
         s.iam
-            .call(
-                "AttachRolePolicy",
-                &[
-                    ("RoleName".into(), name.clone()),
-                    (
-                        "PolicyArn".into(),
-                        format!("arn:aws:iam::aws:policy/{policy}"),
-                    ),
-                ],
-            )
+            .attach_role_policy(&name, &format!("arn:aws:iam::aws:policy/{policy}"))
             .await
             .map_err(RoleError::Cloud)?;
     }
