@@ -881,10 +881,12 @@ async fn credentials_of_a_built_cluster_carry_its_endpoint_ca_and_a_presigned_ca
 }
 
 /// A small HTTP proxy in front of moto that shows what moto cannot: a cluster `CREATING` for
-/// its first `creating` DescribeCluster answers, or `FAILED` for all of them.
+/// its first `creating` DescribeCluster answers, or `FAILED` for all of them, throttled EC2
+/// answers, or a slow delete (a cluster `DELETING` after DeleteCluster, a VPC refused with
+/// `DependencyViolation` while EKS's network interfaces would linger).
 mod faults {
-    use std::sync::Arc;
     use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::{Arc, Mutex};
 
     use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
     use tokio::net::{TcpListener, TcpStream};
@@ -911,6 +913,19 @@ mod faults {
         Failed,
         /// EC2 answers its first N calls with 503 `RequestLimitExceeded` (throttled).
         Throttled(usize),
+        /// After DeleteCluster, the next N DescribeCluster answers are the cluster
+        /// `DELETING` (moto deletes at once); the first N DeleteVpc are refused with
+        /// `DependencyViolation`.
+        SlowDelete(usize),
+    }
+
+    /// What a slow delete remembers: the deleted cluster (DeleteCluster's answer), and how
+    /// many `DELETING` answers and VPC refusals were given.
+    #[derive(Default)]
+    struct Deleting {
+        cluster: Mutex<Option<String>>,
+        deleting: AtomicUsize,
+        refused: AtomicUsize,
     }
 
     pub async fn start(upstream: String, fault: Fault) -> Proxy {
@@ -918,15 +933,21 @@ mod faults {
         let url = format!("http://{}", listener.local_addr().unwrap());
         let describes = Arc::new(AtomicUsize::new(0));
         let seen = describes.clone();
+        let deleting = Arc::new(Deleting::default());
         let task = tokio::spawn(async move {
             let http = reqwest::Client::new();
             loop {
                 let Ok((conn, _)) = listener.accept().await else {
                     return;
                 };
-                let (http, upstream, seen) = (http.clone(), upstream.clone(), seen.clone());
+                let (http, upstream, seen, deleting) = (
+                    http.clone(),
+                    upstream.clone(),
+                    seen.clone(),
+                    deleting.clone(),
+                );
                 tokio::spawn(async move {
-                    let _ = serve(conn, &http, &upstream, &seen, fault).await;
+                    let _ = serve(conn, &http, &upstream, &seen, &deleting, fault).await;
                 });
             }
         });
@@ -942,6 +963,7 @@ mod faults {
         http: &reqwest::Client,
         upstream: &str,
         seen: &AtomicUsize,
+        deleting: &Deleting,
         fault: Fault,
     ) -> std::io::Result<()> {
         let mut buf = Vec::new();
@@ -993,6 +1015,36 @@ mod faults {
                 return conn.shutdown().await;
             }
         }
+        // DescribeCluster: GET /clusters/NAME.
+        let describe =
+            method == "GET" && path.starts_with("/clusters/") && !path.contains("/node-groups");
+        if let Fault::SlowDelete(first) = fault {
+            let text = String::from_utf8_lossy(&body);
+            if text.contains("Action=DeleteVpc")
+                && deleting.refused.fetch_add(1, Ordering::SeqCst) < first
+            {
+                let text = "<Response><Errors><Error><Code>DependencyViolation</Code><Message>The vpc has dependencies and cannot be deleted.</Message></Error></Errors></Response>";
+                let reply = format!(
+                    "HTTP/1.1 400 Bad Request\r\ncontent-type: text/xml\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{text}",
+                    text.len()
+                );
+                conn.write_all(reply.as_bytes()).await?;
+                return conn.shutdown().await;
+            }
+            let gone = deleting.cluster.lock().unwrap().clone();
+            if let Some(gone) = gone.filter(|_| describe)
+                && deleting.deleting.fetch_add(1, Ordering::SeqCst) < first
+            {
+                seen.fetch_add(1, Ordering::SeqCst);
+                let text = gone.replace("\"status\": \"ACTIVE\"", "\"status\": \"DELETING\"");
+                let reply = format!(
+                    "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{text}",
+                    text.len()
+                );
+                conn.write_all(reply.as_bytes()).await?;
+                return conn.shutdown().await;
+            }
+        }
         let mut request = http.request(method.parse().unwrap(), format!("{upstream}{path}"));
         for (k, v) in &headers {
             if !matches!(k.as_str(), "host" | "content-length" | "connection") {
@@ -1012,15 +1064,17 @@ mod faults {
             .unwrap_or("application/json")
             .to_string();
         let mut text = answer.text().await.map_err(std::io::Error::other)?;
-        // DescribeCluster: GET /clusters/NAME.
-        let describe =
-            method == "GET" && path.starts_with("/clusters/") && !path.contains("/node-groups");
+        let delete_cluster =
+            method == "DELETE" && path.starts_with("/clusters/") && !path.contains("/node-groups");
+        if matches!(fault, Fault::SlowDelete(_)) && delete_cluster && status.is_success() {
+            *deleting.cluster.lock().unwrap() = Some(text.clone());
+        }
         if describe && status.is_success() {
             let n = seen.fetch_add(1, Ordering::SeqCst);
             let replaced = match fault {
                 Fault::Creating(first) if n < first => Some("CREATING"),
                 Fault::Failed => Some("FAILED"),
-                Fault::Creating(_) | Fault::Throttled(_) => None,
+                Fault::Creating(_) | Fault::Throttled(_) | Fault::SlowDelete(_) => None,
             };
             if let Some(to) = replaced {
                 text = text.replace("\"status\": \"ACTIVE\"", &format!("\"status\": \"{to}\""));
@@ -1306,4 +1360,35 @@ async fn a_cloud_identity_s_role_is_assumed_with_the_web_identity_token_before_t
     );
     d.delete(&c.target).await.unwrap();
     std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_delete_is_waited_for_and_a_vpc_still_in_use_is_tried_again() {
+    let Some(moto) = MotoServer::start() else {
+        return;
+    };
+    let proxy = faults::start(moto.url.clone(), faults::Fault::SlowDelete(3)).await;
+    let d = AwsDriver::new(Some(proxy.url.clone()))
+        .with_base_credentials("testing", "testing")
+        .with_poll(Duration::from_millis(50));
+    let c = cluster("uid-slow");
+    d.provision(&c).await.unwrap();
+    let before = proxy.describes.load(std::sync::atomic::Ordering::SeqCst);
+    // The cluster answers DELETING three times after DeleteCluster, and the VPC is refused
+    // three times: the driver waits and tries again, then everything is gone.
+    d.delete(&c.target).await.unwrap();
+    let deleting = proxy.describes.load(std::sync::atomic::Ordering::SeqCst) - before;
+    assert!(
+        deleting >= 3,
+        "DescribeCluster answered DELETING {deleting} times"
+    );
+    let l = look(&moto).await;
+    assert!(l.clusters().await.is_empty());
+    assert!(
+        l.tagged("DescribeVpcs", "vpcSet", "uid-slow")
+            .await
+            .is_empty(),
+        "the VPC went once it was no longer in use"
+    );
+    assert!(!l.role_exists("wf-pay-dev-cluster").await);
 }
