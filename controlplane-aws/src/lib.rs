@@ -267,6 +267,9 @@ pub struct EksCluster {
     pub authorized_master_networks: Vec<String>,
     /// Encrypt Kubernetes secrets with the cluster's own KMS key ([`secrets_key_alias`]).
     pub secrets_encryption: bool,
+    /// The control-plane logs sent to CloudWatch, by EKS's log type names (`api`, `audit`,
+    /// `authenticator`, `controllerManager`, `scheduler`); the others are turned off.
+    pub control_plane_logs: Vec<String>,
 }
 
 /// A built cluster.
@@ -667,18 +670,7 @@ impl AwsDriver {
         match found {
             Some(c) => owned(t, &format!("EKS cluster {name}"), c.tags())?,
             None => {
-                let logging = eks::Logging::builder()
-                    .cluster_logging(
-                        eks::LogSetup::builder()
-                            .set_types(Some(vec![
-                                eks::LogType::Api,
-                                eks::LogType::Audit,
-                                eks::LogType::Authenticator,
-                            ]))
-                            .enabled(true)
-                            .build(),
-                    )
-                    .build();
+                let logging = logging(&cluster.control_plane_logs);
                 let mut vpc = eks::VpcConfigRequest::builder()
                     .set_subnet_ids(Some(subnets.clone()))
                     .endpoint_public_access(true)
@@ -1635,6 +1627,32 @@ async fn ensure_role(
             .map_err(RoleError::Cloud)?;
     }
     Ok(arn)
+}
+
+/// EKS's `logging`: the `enabled` log types on, the others off.
+fn logging(enabled: &[String]) -> eks::Logging {
+    let all = [
+        eks::LogType::Api,
+        eks::LogType::Audit,
+        eks::LogType::Authenticator,
+        eks::LogType::ControllerManager,
+        eks::LogType::Scheduler,
+    ];
+    let (on, off): (Vec<eks::LogType>, Vec<eks::LogType>) = all
+        .into_iter()
+        .partition(|t| enabled.iter().any(|e| e == t.as_str()));
+    let mut logging = eks::Logging::builder();
+    for (types, enabled) in [(on, true), (off, false)] {
+        if !types.is_empty() {
+            logging = logging.cluster_logging(
+                eks::LogSetup::builder()
+                    .set_types(Some(types))
+                    .enabled(enabled)
+                    .build(),
+            );
+        }
+    }
+    logging.build()
 }
 
 /// The alias of the KMS key that encrypts a cluster's Kubernetes secrets:

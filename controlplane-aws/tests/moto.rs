@@ -69,6 +69,7 @@ fn cluster(uid: &str) -> EksCluster {
         node_pools: vec![pool("general", "m6i.xlarge", 3), spot],
         authorized_master_networks: vec!["203.0.113.0/24".into()],
         secrets_encryption: true,
+        control_plane_logs: vec!["api".into(), "audit".into(), "scheduler".into()],
     }
 }
 
@@ -307,6 +308,26 @@ async fn a_cluster_is_built_exactly_as_asked_then_deleted_leaving_nothing_tagged
         eks.role_arn()
             .unwrap()
             .ends_with(":role/wf-pay-dev-cluster")
+    );
+    // Control-plane logging as the plan asks: these on, the rest off.
+    let setups: Vec<(bool, Vec<&str>)> = eks
+        .logging()
+        .unwrap()
+        .cluster_logging()
+        .iter()
+        .map(|l| {
+            (
+                l.enabled().unwrap(),
+                l.types().iter().map(|t| t.as_str()).collect(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        setups,
+        [
+            (true, vec!["api", "audit", "scheduler"]),
+            (false, vec!["authenticator", "controllerManager"])
+        ]
     );
     assert_eq!(eks.resources_vpc_config().unwrap().subnet_ids().len(), 2);
     assert_eq!(

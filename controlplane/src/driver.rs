@@ -105,6 +105,8 @@ pub struct ProvisionRequest {
     /// Whether Kubernetes secrets are encrypted with a key of the cloud's KMS (EKS plans,
     /// unless they turn it off).
     pub secrets_encryption: bool,
+    /// The control-plane logs sent to the cloud's log service (EKS: `api`, `audit`, …).
+    pub control_plane_logs: Vec<String>,
     /// `metadata.generation` being built.
     pub generation: i64,
     /// `EKS`, `AKS` or `GKE`.
@@ -438,6 +440,7 @@ mod tests {
             access: CloudAccess::default(),
             authorized_master_networks: vec![],
             secrets_encryption: false,
+            control_plane_logs: vec![],
             generation: 1,
             provider: "EKS".into(),
             cloud: "aws".into(),

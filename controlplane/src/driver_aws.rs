@@ -94,6 +94,7 @@ impl CloudDriver for AwsCloudDriver {
                 node_pools: request.node_pools.clone(),
                 authorized_master_networks: request.authorized_master_networks.clone(),
                 secrets_encryption: request.secrets_encryption,
+                control_plane_logs: request.control_plane_logs.clone(),
             };
             let built = self.inner.provision(&cluster).await.map_err(failure)?;
             Ok(Provisioned {

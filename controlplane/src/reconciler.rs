@@ -965,6 +965,7 @@ fn provision_request(
         access: access_of(resolution, workspace),
         authorized_master_networks: resolution.authorized_master_networks.clone(),
         secrets_encryption: resolution.secrets_encryption,
+        control_plane_logs: resolution.control_plane_logs.clone(),
         generation,
         provider: resolution.cluster.provider.clone(),
         cloud: resolution.cluster.cloud.clone(),

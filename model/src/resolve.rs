@@ -203,6 +203,8 @@ pub struct Resolution {
     /// Whether the cluster's Kubernetes secrets are encrypted with a KMS key (EKS plans,
     /// unless they turn it off).
     pub secrets_encryption: bool,
+    /// The control-plane logs an EKS cluster sends to CloudWatch, by EKS's log type names.
+    pub control_plane_logs: Vec<String>,
     /// The packages the plan pins, in the plan's order.
     pub packages: Vec<PackageRef>,
     /// The managed control plane's pricing tier the plan asks for (AKS `skuTier`); the
@@ -362,6 +364,12 @@ pub fn resolve_cluster_with(
         cloud_identity,
         authorized_master_networks: plan.spec.authorized_master_cidrs(),
         secrets_encryption: plan.spec.secrets_encryption(),
+        control_plane_logs: plan
+            .spec
+            .eks_control_plane_logs()
+            .into_iter()
+            .map(str::to_string)
+            .collect(),
         packages: plan.spec.packages().to_vec(),
         control_plane_tier: plan.spec.control_plane_tier().map(str::to_string),
     })
