@@ -24,6 +24,8 @@
 //! **Errors** become a `Ready` reason ([`reason_for`]) and a message with the cloud's own code.
 #![forbid(unsafe_code)]
 
+pub mod api;
+pub mod kms;
 pub mod moto;
 pub mod query;
 pub mod xml;
@@ -41,8 +43,9 @@ use wayfinder_model::cost;
 use wayfinder_model::net::Ipv4Net;
 use wayfinder_model::networking::SubnetLayout;
 
-use crate::query::{QueryClient, QueryService, list};
-use crate::xml::Element;
+use crate::api::{Ec2, Ec2Kind, Ec2Object, Filter, Iam, Role, RouteTarget, Tags};
+use crate::kms::KmsClient;
+use crate::query::{QueryClient, QueryEc2, QueryIam, QueryService};
 
 /// The tag (EC2, IAM, EKS) carrying the uid of the cluster an object was made for.
 pub const TAG_UID: &str = "wayfinder.dev/uid";
@@ -202,6 +205,20 @@ pub struct Access {
     pub account: Option<String>,
     /// The `ClusterManager` permission's `awsRole`.
     pub cluster_manager_role: Option<String>,
+    /// The CloudIdentity the CloudAccessConfig names, when it names one: base credentials
+    /// then come from exchanging a web identity token for its role.
+    pub identity: Option<Identity>,
+}
+
+/// A CloudIdentity, as the driver takes it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Identity {
+    /// `workspace/name`, for messages.
+    pub name: String,
+    /// Whether it is stored.
+    pub found: bool,
+    /// `spec.aws.roleARN`.
+    pub role: Option<String>,
 }
 
 /// Which cluster, and where: what `delete` and `status` need.
@@ -248,6 +265,11 @@ pub struct EksCluster {
     pub node_pools: Vec<NodePool>,
     /// The plan's `authorizedMasterNetworks`: CIDRs that may reach the API (empty: anyone).
     pub authorized_master_networks: Vec<String>,
+    /// Encrypt Kubernetes secrets with the cluster's own KMS key ([`secrets_key_alias`]).
+    pub secrets_encryption: bool,
+    /// The control-plane logs sent to CloudWatch, by EKS's log type names (`api`, `audit`,
+    /// `authenticator`, `controllerManager`, `scheduler`); the others are turned off.
+    pub control_plane_logs: Vec<String>,
 }
 
 /// A built cluster.
@@ -284,18 +306,86 @@ pub struct AwsDriver {
     delete_retries: u32,
     /// The base identity, when not the environment's (tests: any key works on moto).
     base_credentials: Option<SharedCredentialsProvider>,
+    /// The web identity token exchanged for a CloudIdentity's role: the file
+    /// `AWS_WEB_IDENTITY_TOKEN_FILE` names, unless set otherwise.
+    web_identity_token_file: Option<std::path::PathBuf>,
 }
 
 /// What the driver acts with in one account and region.
 struct Session {
     eks: aws_sdk_eks::Client,
-    ec2: QueryClient,
-    iam: QueryClient,
+    ec2: std::sync::Arc<dyn Ec2>,
+    iam: std::sync::Arc<dyn Iam>,
+    kms: KmsClient,
     account: String,
     /// The ClusterManager role's credentials (assumed, refreshed by `aws-config`).
     credentials: SharedCredentialsProvider,
     /// Where STS answers: the emulator's endpoint, or `https://sts.<region>.amazonaws.com/`.
     sts_url: String,
+}
+
+/// Credentials from `AssumeRoleWithWebIdentity`: the token in `token_file` (read at each
+/// refresh: a projected token is rotated) exchanged for `role`.
+#[derive(Debug)]
+struct WebIdentity {
+    sts: aws_sdk_sts::Client,
+    role: String,
+    token_file: std::path::PathBuf,
+    session: String,
+    /// The CloudIdentity, for messages.
+    identity: String,
+}
+
+impl WebIdentity {
+    async fn load(&self) -> aws_credential_types::provider::Result {
+        use aws_credential_types::provider::error::CredentialsError;
+        let (identity, role) = (&self.identity, &self.role);
+        let token = tokio::fs::read_to_string(&self.token_file)
+            .await
+            .map_err(|e| {
+                CredentialsError::provider_error(format!(
+                    "cloud identity {identity}: reading the web identity token {}: {e}",
+                    self.token_file.display()
+                ))
+            })?;
+        let answer = self
+            .sts
+            .assume_role_with_web_identity()
+            .role_arn(role)
+            .role_session_name(&self.session)
+            .web_identity_token(token.trim())
+            .send()
+            .await
+            .map_err(|e| {
+                let e = AwsError::from_sdk(e);
+                CredentialsError::provider_error(format!(
+                    "cloud identity {identity}: AssumeRoleWithWebIdentity into {role}: {e}"
+                ))
+            })?;
+        let c = answer.credentials().ok_or_else(|| {
+            CredentialsError::provider_error(format!(
+                "cloud identity {identity}: AssumeRoleWithWebIdentity into {role} answered no credentials"
+            ))
+        })?;
+        Ok(aws_credential_types::Credentials::new(
+            c.access_key_id(),
+            c.secret_access_key(),
+            Some(c.session_token().to_string()),
+            std::time::SystemTime::try_from(*c.expiration()).ok(),
+            "WebIdentity",
+        ))
+    }
+}
+
+impl aws_credential_types::provider::ProvideCredentials for WebIdentity {
+    fn provide_credentials<'a>(
+        &'a self,
+    ) -> aws_credential_types::provider::future::ProvideCredentials<'a>
+    where
+        Self: 'a,
+    {
+        aws_credential_types::provider::future::ProvideCredentials::new(self.load())
+    }
 }
 
 /// The longest an EKS token may be valid: EKS's authenticator refuses a presigned
@@ -344,7 +434,17 @@ impl AwsDriver {
             timeout: Duration::from_secs(40 * 60),
             delete_retries: 10,
             base_credentials: None,
+            web_identity_token_file: std::env::var_os("AWS_WEB_IDENTITY_TOKEN_FILE")
+                .filter(|f| !f.is_empty())
+                .map(std::path::PathBuf::from),
         }
+    }
+
+    /// Exchanges the token in `file` for a CloudIdentity's role (instead of the file
+    /// `AWS_WEB_IDENTITY_TOKEN_FILE` names).
+    pub fn with_web_identity_token_file(mut self, file: impl Into<std::path::PathBuf>) -> Self {
+        self.web_identity_token_file = Some(file.into());
+        self
     }
 
     /// Acts with these base credentials instead of the environment's.
@@ -382,7 +482,9 @@ impl AwsDriver {
         if let Some(url) = &self.endpoint_url {
             loader = loader.endpoint_url(url);
         }
-        if let Some(base) = &self.base_credentials {
+        if let Some(identity) = &access.identity {
+            loader = loader.credentials_provider(self.web_identity(target, identity).await?);
+        } else if let Some(base) = &self.base_credentials {
             loader = loader.credentials_provider(base.clone());
         }
         let base = loader.load().await;
@@ -422,27 +524,33 @@ impl AwsDriver {
             ));
         }
         let region = target.region.clone();
-        let (ec2_url, iam_url, sts_url) = match &self.endpoint_url {
-            Some(u) => (format!("{u}/"), format!("{u}/"), format!("{u}/")),
+        let (ec2_url, iam_url, sts_url, kms_url) = match &self.endpoint_url {
+            Some(u) => (
+                format!("{u}/"),
+                format!("{u}/"),
+                format!("{u}/"),
+                format!("{u}/"),
+            ),
             None => (
                 format!("https://ec2.{region}.amazonaws.com/"),
                 "https://iam.amazonaws.com/".to_string(),
                 format!("https://sts.{region}.amazonaws.com/"),
+                format!("https://kms.{region}.amazonaws.com/"),
             ),
         };
         Ok(Session {
             eks: aws_sdk_eks::Client::new(&config),
-            ec2: QueryClient::new(
+            ec2: std::sync::Arc::new(QueryEc2(QueryClient::new(
                 self.http.clone(),
                 QueryService {
                     service: "ec2",
                     version: "2016-11-15",
-                    region,
+                    region: region.clone(),
                     url: ec2_url,
                 },
                 credentials.clone(),
-            ),
-            iam: QueryClient::new(
+            ))),
+            iam: std::sync::Arc::new(QueryIam(QueryClient::new(
                 self.http.clone(),
                 QueryService {
                     service: "iam",
@@ -451,11 +559,66 @@ impl AwsDriver {
                     url: iam_url,
                 },
                 credentials.clone(),
+            ))),
+            kms: KmsClient::new(
+                self.http.clone(),
+                region.clone(),
+                kms_url,
+                credentials.clone(),
             ),
             account,
             credentials,
             sts_url,
         })
+    }
+
+    /// Base credentials from a CloudIdentity: its role, assumed with the web identity token
+    /// (`AssumeRoleWithWebIdentity`, an unsigned STS call).
+    async fn web_identity(
+        &self,
+        target: &Target,
+        identity: &Identity,
+    ) -> Result<SharedCredentialsProvider, Failure> {
+        let config = &target.access.config;
+        let name = &identity.name;
+        if !identity.found {
+            return Err(Failure::new(
+                "CloudAccessDenied",
+                format!(
+                    "cloud access {config} names cloud identity {name}, which does not exist: create it or fix spec.cloudIdentityRef"
+                ),
+            ));
+        }
+        let Some(role) = identity.role.clone() else {
+            return Err(Failure::new(
+                "CloudAccessDenied",
+                format!(
+                    "cloud identity {name} (of cloud access {config}) has no spec.aws.roleARN: set the IAM role the server's web identity assumes"
+                ),
+            ));
+        };
+        let Some(token_file) = self.web_identity_token_file.clone() else {
+            return Err(Failure::new(
+                "CloudAccessDenied",
+                format!(
+                    "cloud identity {name} (of cloud access {config}) is role {role}, assumed with a web identity token: run the server with AWS_WEB_IDENTITY_TOKEN_FILE naming the token's file"
+                ),
+            ));
+        };
+        let mut loader = aws_config::defaults(BehaviorVersion::latest())
+            .region(aws_config::Region::new(target.region.clone()))
+            .no_credentials();
+        if let Some(url) = &self.endpoint_url {
+            loader = loader.endpoint_url(url);
+        }
+        let sts = aws_sdk_sts::Client::new(&loader.load().await);
+        Ok(SharedCredentialsProvider::new(WebIdentity {
+            sts,
+            role,
+            token_file,
+            session: format!("wayfinder-{}", short(&target.uid)),
+            identity: name.clone(),
+        }))
     }
 
     /// Builds the cluster or brings it to `cluster`; resolves when it is active. Idempotent.
@@ -465,13 +628,16 @@ impl AwsDriver {
         let fail = |what: &str, e: AwsError| cloud_failure(t, what, e);
 
         // Refuse what EC2 does not know before building anything.
-        let types: BTreeSet<String> = cluster.node_pools.iter().flat_map(instance_types).collect();
+        let types: Vec<String> = cluster
+            .node_pools
+            .iter()
+            .flat_map(instance_types)
+            .collect::<BTreeSet<String>>()
+            .into_iter()
+            .collect();
         if !types.is_empty() {
             s.ec2
-                .call(
-                    "DescribeInstanceTypes",
-                    &list("InstanceType", types.iter().cloned()),
-                )
+                .describe_instance_types(&types)
                 .await
                 .map_err(|e| fail("checking the node pools' instance types", e))?;
         }
@@ -491,21 +657,20 @@ impl AwsDriver {
         let found = describe_cluster(&s, &name)
             .await
             .map_err(|e| fail("looking up the EKS cluster", e))?;
+        // The key is made before the cluster (EKS takes it at creation) and only when the
+        // cluster is still to be made.
+        let secrets_key = match (&found, cluster.secrets_encryption) {
+            (None, true) => Some(
+                ensure_secrets_key(&s, t)
+                    .await
+                    .map_err(|e| fail("making the KMS key for Kubernetes secrets", e))?,
+            ),
+            _ => None,
+        };
         match found {
             Some(c) => owned(t, &format!("EKS cluster {name}"), c.tags())?,
             None => {
-                let logging = eks::Logging::builder()
-                    .cluster_logging(
-                        eks::LogSetup::builder()
-                            .set_types(Some(vec![
-                                eks::LogType::Api,
-                                eks::LogType::Audit,
-                                eks::LogType::Authenticator,
-                            ]))
-                            .enabled(true)
-                            .build(),
-                    )
-                    .build();
+                let logging = logging(&cluster.control_plane_logs);
                 let mut vpc = eks::VpcConfigRequest::builder()
                     .set_subnet_ids(Some(subnets.clone()))
                     .endpoint_public_access(true)
@@ -514,6 +679,18 @@ impl AwsDriver {
                     vpc = vpc
                         .set_public_access_cidrs(Some(cluster.authorized_master_networks.clone()));
                 }
+                // `resources` is deprecated in the newest EKS API (all API data is encrypted
+                // once a key is given) but still accepted, and what older API versions and
+                // emulators require.
+                #[allow(deprecated)]
+                let encryption = secrets_key.map(|arn| {
+                    vec![
+                        eks::EncryptionConfig::builder()
+                            .resources("secrets")
+                            .provider(eks::Provider::builder().key_arn(arn).build())
+                            .build(),
+                    ]
+                });
                 let created = s
                     .eks
                     .create_cluster()
@@ -522,6 +699,7 @@ impl AwsDriver {
                     .role_arn(&cluster_role)
                     .resources_vpc_config(vpc.build())
                     .logging(logging)
+                    .set_encryption_config(encryption)
                     .set_tags(Some(tags(t)))
                     .client_request_token(token(t, cluster.generation, "cluster"))
                     .send()
@@ -596,16 +774,13 @@ impl AwsDriver {
             message: format!("the allocated network {:?} is not a CIDR: {e}", c.network),
             status: 0,
         })?;
-        let vpc = match find_by_uid(&s.ec2, "DescribeVpcs", "vpcSet", t, &[])
-            .await?
-            .first()
-        {
-            Some(v) => v.text_of("vpcId").unwrap_or_default().to_string(),
+        let vpc = match find_by_uid(s, Ec2Kind::Vpc, t, &[]).await?.first() {
+            Some(v) => v.id.clone(),
             None => {
-                let mut p = vec![("CidrBlock".to_string(), cidr.to_string())];
-                p.extend(tag_spec("vpc", t));
-                let r = s.ec2.call("CreateVpc", &p).await?;
-                let id = r.find_text("vpcId").unwrap_or_default().to_string();
+                let id = s
+                    .ec2
+                    .create_vpc(&cidr.to_string(), &ec2_tags(t, &[]))
+                    .await?;
                 tracing::info!(vpc = %id, %cidr, "VPC created");
                 id
             }
@@ -616,21 +791,7 @@ impl AwsDriver {
             message,
             status: 0,
         })?;
-        let zones = s
-            .ec2
-            .call(
-                "DescribeAvailabilityZones",
-                &[
-                    ("Filter.1.Name".into(), "state".into()),
-                    ("Filter.1.Value.1".into(), "available".into()),
-                ],
-            )
-            .await?;
-        let mut zones: Vec<String> = zones
-            .items("availabilityZoneInfo")
-            .iter()
-            .filter_map(|z| z.text_of("zoneName").map(str::to_string))
-            .collect();
+        let mut zones = s.ec2.describe_availability_zones().await?;
         zones.sort();
         zones.truncate(usize::from(layout.zones));
         if zones.is_empty() {
@@ -640,25 +801,12 @@ impl AwsDriver {
                 status: 0,
             });
         }
-        let existing = s
+        let existing: BTreeMap<String, String> = s
             .ec2
-            .call(
-                "DescribeSubnets",
-                &[
-                    ("Filter.1.Name".into(), "vpc-id".into()),
-                    ("Filter.1.Value.1".into(), vpc.clone()),
-                ],
-            )
-            .await?;
-        let existing: BTreeMap<String, String> = existing
-            .items("subnetSet")
-            .iter()
-            .filter_map(|s| {
-                Some((
-                    s.text_of("cidrBlock")?.to_string(),
-                    s.text_of("subnetId")?.to_string(),
-                ))
-            })
+            .describe(Ec2Kind::Subnet, &[Filter::new("vpc-id", &[&vpc])], &[])
+            .await?
+            .into_iter()
+            .filter_map(|sn| Some((sn.cidr?, sn.id)))
             .collect();
         let (mut private, mut public) = (Vec::new(), Vec::new());
         for sn in &planned {
@@ -667,18 +815,8 @@ impl AwsDriver {
                 Some(id) => id.clone(),
                 None => {
                     let zone = &zones[usize::from(sn.zone) % zones.len()];
-                    let mut p = vec![
-                        ("VpcId".to_string(), vpc.clone()),
-                        ("CidrBlock".to_string(), range.clone()),
-                        ("AvailabilityZone".to_string(), zone.clone()),
-                    ];
-                    p.extend(tag_spec_with(
-                        "subnet",
-                        t,
-                        &[(TAG_TIER, tier(sn.public).to_string())],
-                    ));
-                    let r = s.ec2.call("CreateSubnet", &p).await?;
-                    r.find_text("subnetId").unwrap_or_default().to_string()
+                    let tags = ec2_tags(t, &[(TAG_TIER, tier(sn.public).to_string())]);
+                    s.ec2.create_subnet(&vpc, &range, zone, &tags).await?
                 }
             };
             if sn.public {
@@ -690,7 +828,7 @@ impl AwsDriver {
         if !public.is_empty() {
             let igw = self.internet_gateway(s, t, &vpc).await?;
             let table = self
-                .route_table(s, c, &vpc, "public", ("GatewayId", &igw))
+                .route_table(s, c, &vpc, "public", RouteTarget::InternetGateway(igw))
                 .await?;
             associate(s, &table, &public).await?;
         }
@@ -698,7 +836,13 @@ impl AwsDriver {
         for (k, subnet) in public.iter().take(nats).enumerate() {
             let nat = self.nat_gateway(s, c, k, subnet).await?;
             let table = self
-                .route_table(s, c, &vpc, &format!("private-{k}"), ("NatGatewayId", &nat))
+                .route_table(
+                    s,
+                    c,
+                    &vpc,
+                    &format!("private-{k}"),
+                    RouteTarget::NatGateway(nat),
+                )
                 .await?;
             let served: Vec<String> = private
                 .iter()
@@ -720,111 +864,51 @@ impl AwsDriver {
         t: &Target,
         vpc: &str,
     ) -> Result<String, AwsError> {
-        let found = find_by_uid(
-            &s.ec2,
-            "DescribeInternetGateways",
-            "internetGatewaySet",
-            t,
-            &[],
-        )
-        .await?;
+        let found = find_by_uid(s, Ec2Kind::InternetGateway, t, &[]).await?;
         let (id, attached) = match found.first() {
-            Some(g) => (
-                g.text_of("internetGatewayId")
-                    .unwrap_or_default()
-                    .to_string(),
-                g.items("attachmentSet")
-                    .iter()
-                    .any(|a| a.text_of("vpcId") == Some(vpc)),
-            ),
+            Some(g) => (g.id.clone(), g.attached_vpcs.iter().any(|v| v == vpc)),
             None => {
-                let r = s
-                    .ec2
-                    .call("CreateInternetGateway", &tag_spec("internet-gateway", t))
-                    .await?;
-                let id = r
-                    .find_text("internetGatewayId")
-                    .unwrap_or_default()
-                    .to_string();
+                let id = s.ec2.create_internet_gateway(&ec2_tags(t, &[])).await?;
                 tracing::info!(internet_gateway = %id, "internet gateway created");
                 (id, false)
             }
         };
         if !attached {
-            s.ec2
-                .call(
-                    "AttachInternetGateway",
-                    &[
-                        ("InternetGatewayId".into(), id.clone()),
-                        ("VpcId".into(), vpc.to_string()),
-                    ],
-                )
-                .await?;
+            s.ec2.attach_internet_gateway(&id, vpc).await?;
         }
         Ok(id)
     }
 
     /// The route table `name` (`public`, `private-K`) of the cluster's VPC, with its default
-    /// route to `target` (`GatewayId`/`NatGatewayId`, id).
+    /// route to `target`.
     async fn route_table(
         &self,
         s: &Session,
         c: &EksCluster,
         vpc: &str,
         name: &str,
-        target: (&str, &str),
+        target: RouteTarget,
     ) -> Result<String, AwsError> {
         let t = &c.target;
         let found = find_by_uid(
-            &s.ec2,
-            "DescribeRouteTables",
-            "routeTableSet",
+            s,
+            Ec2Kind::RouteTable,
             t,
-            &[
-                ("Filter.2.Name".into(), format!("tag:{TAG_ROUTE_TABLE}")),
-                ("Filter.2.Value.1".into(), name.to_string()),
-            ],
+            &[Filter::new(format!("tag:{TAG_ROUTE_TABLE}"), &[name])],
         )
         .await?;
         let (id, routed) = match found.first() {
-            Some(rt) => (
-                rt.text_of("routeTableId").unwrap_or_default().to_string(),
-                rt.items("routeSet")
-                    .iter()
-                    .any(|r| r.text_of("destinationCidrBlock") == Some("0.0.0.0/0")),
-            ),
+            Some(rt) => (rt.id.clone(), rt.default_route),
             None => {
-                let mut p = vec![
-                    ("VpcId".to_string(), vpc.to_string()),
-                    (
-                        "ClientToken".to_string(),
-                        token(t, c.generation, &format!("rt-{name}")),
-                    ),
-                ];
-                p.extend(tag_spec_with(
-                    "route-table",
-                    t,
-                    &[(TAG_ROUTE_TABLE, name.to_string())],
-                ));
-                let r = s.ec2.call("CreateRouteTable", &p).await?;
-                let id = r.find_text("routeTableId").unwrap_or_default().to_string();
+                let tags = ec2_tags(t, &[(TAG_ROUTE_TABLE, name.to_string())]);
+                let client_token = token(t, c.generation, &format!("rt-{name}"));
+                let id = s.ec2.create_route_table(vpc, &client_token, &tags).await?;
                 (id, false)
             }
         };
         if !routed {
-            match s
-                .ec2
-                .call(
-                    "CreateRoute",
-                    &[
-                        ("RouteTableId".into(), id.clone()),
-                        ("DestinationCidrBlock".into(), "0.0.0.0/0".into()),
-                        (target.0.to_string(), target.1.to_string()),
-                    ],
-                )
-                .await
-            {
-                Ok(_) => {}
+            match s.ec2.create_default_route(&id, &target).await {
+                Ok(()) => {}
                 Err(e) if e.is("RouteAlreadyExists") => {}
                 Err(e) => return Err(e),
             }
@@ -841,52 +925,37 @@ impl AwsDriver {
         subnet: &str,
     ) -> Result<String, AwsError> {
         let t = &c.target;
-        let which = [
-            ("Filter.2.Name".to_string(), format!("tag:{TAG_NAT}")),
-            ("Filter.2.Value.1".to_string(), k.to_string()),
+        let k_text = k.to_string();
+        let which = Filter::new(format!("tag:{TAG_NAT}"), &[&k_text]);
+        let live = [
+            which.clone(),
+            Filter::new("state", &["pending", "available"]),
         ];
-        let mut live = which.to_vec();
-        live.extend([
-            ("Filter.3.Name".to_string(), "state".to_string()),
-            ("Filter.3.Value.1".to_string(), "pending".to_string()),
-            ("Filter.3.Value.2".to_string(), "available".to_string()),
-        ]);
         // moto 5.2.6 ignores tag filters on DescribeNatGateways: check the tags here too.
-        if let Some(n) = find_by_uid(&s.ec2, "DescribeNatGateways", "natGatewaySet", t, &live)
+        if let Some(n) = find_by_uid(s, Ec2Kind::NatGateway, t, &live)
             .await?
             .iter()
             .find(|n| {
                 n.tag(TAG_UID) == Some(t.uid.as_str())
-                    && n.tag(TAG_NAT) == Some(k.to_string().as_str())
-                    && matches!(n.text_of("state"), Some("pending" | "available"))
+                    && n.tag(TAG_NAT) == Some(k_text.as_str())
+                    && matches!(n.state.as_deref(), Some("pending" | "available"))
             })
         {
-            return Ok(n.text_of("natGatewayId").unwrap_or_default().to_string());
+            return Ok(n.id.clone());
         }
-        let extra = [(TAG_NAT, k.to_string())];
-        let allocation = match find_by_uid(&s.ec2, "DescribeAddresses", "addressesSet", t, &which)
+        let tags = ec2_tags(t, &[(TAG_NAT, k_text.clone())]);
+        let allocation = match find_by_uid(s, Ec2Kind::ElasticIp, t, &[which])
             .await?
             .first()
         {
-            Some(a) => a.text_of("allocationId").unwrap_or_default().to_string(),
-            None => {
-                let mut p = vec![("Domain".to_string(), "vpc".to_string())];
-                p.extend(tag_spec_with("elastic-ip", t, &extra));
-                let r = s.ec2.call("AllocateAddress", &p).await?;
-                r.find_text("allocationId").unwrap_or_default().to_string()
-            }
+            Some(a) => a.id.clone(),
+            None => s.ec2.allocate_address(&tags).await?,
         };
-        let mut p = vec![
-            ("SubnetId".to_string(), subnet.to_string()),
-            ("AllocationId".to_string(), allocation),
-            (
-                "ClientToken".to_string(),
-                token(t, c.generation, &format!("nat-{k}")),
-            ),
-        ];
-        p.extend(tag_spec_with("natgateway", t, &extra));
-        let r = s.ec2.call("CreateNatGateway", &p).await?;
-        let id = r.find_text("natGatewayId").unwrap_or_default().to_string();
+        let client_token = token(t, c.generation, &format!("nat-{k}"));
+        let id = s
+            .ec2
+            .create_nat_gateway(subnet, &allocation, &client_token, &tags)
+            .await?;
         tracing::info!(nat_gateway = %id, "NAT gateway created");
         Ok(id)
     }
@@ -1102,201 +1171,132 @@ impl AwsDriver {
         }
         // The network, in reverse: NAT gateways, their elastic IPs, the internet gateway,
         // the route tables, then subnets and the VPC.
-        let nats = find_by_uid(&s.ec2, "DescribeNatGateways", "natGatewaySet", t, &[])
+        let nats = find_by_uid(&s, Ec2Kind::NatGateway, t, &[])
             .await
             .map_err(|e| fail("finding the NAT gateways", e))?;
         // moto 5.2.6 ignores tag filters on DescribeNatGateways: check the uid here too.
         for n in nats.iter().filter(|n| {
-            n.tag(TAG_UID) == Some(t.uid.as_str()) && n.text_of("state") != Some("deleted")
+            n.tag(TAG_UID) == Some(t.uid.as_str()) && n.state.as_deref() != Some("deleted")
         }) {
-            let id = n.text_of("natGatewayId").unwrap_or_default().to_string();
-            self.retrying_delete(
-                &s.ec2,
-                "DeleteNatGateway",
-                &[("NatGatewayId".into(), id.clone())],
-                "NatGatewayNotFound",
-            )
+            let id = n.id.clone();
+            self.retrying_delete(Ec2Kind::NatGateway.not_found(), || {
+                s.ec2.delete(Ec2Kind::NatGateway, &id)
+            })
             .await
             .map_err(|e| fail(&format!("deleting NAT gateway {id}"), e))?;
             self.wait_gone(|| async {
-                let r = s
-                    .ec2
-                    .call(
-                        "DescribeNatGateways",
-                        &[("NatGatewayId.1".into(), id.clone())],
-                    )
-                    .await?;
-                Ok(r.items("natGatewaySet")
-                    .iter()
-                    .any(|n| n.text_of("state") != Some("deleted")))
+                let ids = [id.clone()];
+                let left = s.ec2.describe(Ec2Kind::NatGateway, &[], &ids).await?;
+                Ok(left.iter().any(|n| n.state.as_deref() != Some("deleted")))
             })
             .await
             .map_err(|e| fail(&format!("waiting for NAT gateway {id} to go"), e))?;
         }
-        for a in find_by_uid(&s.ec2, "DescribeAddresses", "addressesSet", t, &[])
+        for a in find_by_uid(&s, Ec2Kind::ElasticIp, t, &[])
             .await
             .map_err(|e| fail("finding the elastic IPs", e))?
         {
-            let id = a.text_of("allocationId").unwrap_or_default().to_string();
-            self.retrying_delete(
-                &s.ec2,
-                "ReleaseAddress",
-                &[("AllocationId".into(), id.clone())],
-                "InvalidAllocationID.NotFound",
-            )
+            self.retrying_delete(Ec2Kind::ElasticIp.not_found(), || {
+                s.ec2.delete(Ec2Kind::ElasticIp, &a.id)
+            })
             .await
-            .map_err(|e| fail(&format!("releasing elastic IP {id}"), e))?;
+            .map_err(|e| fail(&format!("releasing elastic IP {}", a.id), e))?;
         }
-        for g in find_by_uid(
-            &s.ec2,
-            "DescribeInternetGateways",
-            "internetGatewaySet",
-            t,
-            &[],
-        )
-        .await
-        .map_err(|e| fail("finding the internet gateway", e))?
+        for g in find_by_uid(&s, Ec2Kind::InternetGateway, t, &[])
+            .await
+            .map_err(|e| fail("finding the internet gateway", e))?
         {
-            let id = g
-                .text_of("internetGatewayId")
-                .unwrap_or_default()
-                .to_string();
-            for a in g.items("attachmentSet") {
-                let vpc = a.text_of("vpcId").unwrap_or_default().to_string();
-                self.retrying_delete(
-                    &s.ec2,
-                    "DetachInternetGateway",
-                    &[
-                        ("InternetGatewayId".into(), id.clone()),
-                        ("VpcId".into(), vpc),
-                    ],
-                    "Gateway.NotAttached",
-                )
+            let id = &g.id;
+            for vpc in &g.attached_vpcs {
+                self.retrying_delete("Gateway.NotAttached", || {
+                    s.ec2.detach_internet_gateway(id, vpc)
+                })
                 .await
                 .map_err(|e| fail(&format!("detaching internet gateway {id}"), e))?;
             }
-            self.retrying_delete(
-                &s.ec2,
-                "DeleteInternetGateway",
-                &[("InternetGatewayId".into(), id.clone())],
-                "InvalidInternetGatewayID.NotFound",
-            )
+            self.retrying_delete(Ec2Kind::InternetGateway.not_found(), || {
+                s.ec2.delete(Ec2Kind::InternetGateway, id)
+            })
             .await
             .map_err(|e| fail(&format!("deleting internet gateway {id}"), e))?;
         }
-        for rt in find_by_uid(&s.ec2, "DescribeRouteTables", "routeTableSet", t, &[])
+        for rt in find_by_uid(&s, Ec2Kind::RouteTable, t, &[])
             .await
             .map_err(|e| fail("finding the route tables", e))?
         {
-            let id = rt.text_of("routeTableId").unwrap_or_default().to_string();
-            for a in rt.items("associationSet") {
-                if let Some(assoc) = a.text_of("routeTableAssociationId") {
-                    self.retrying_delete(
-                        &s.ec2,
-                        "DisassociateRouteTable",
-                        &[("AssociationId".into(), assoc.to_string())],
-                        "InvalidAssociationID.NotFound",
-                    )
-                    .await
-                    .map_err(|e| fail(&format!("detaching route table {id}"), e))?;
-                }
+            let id = &rt.id;
+            for (association, _) in &rt.associations {
+                self.retrying_delete("InvalidAssociationID.NotFound", || {
+                    s.ec2.disassociate_route_table(association)
+                })
+                .await
+                .map_err(|e| fail(&format!("detaching route table {id}"), e))?;
             }
-            self.retrying_delete(
-                &s.ec2,
-                "DeleteRouteTable",
-                &[("RouteTableId".into(), id.clone())],
-                "InvalidRouteTableID.NotFound",
-            )
+            self.retrying_delete(Ec2Kind::RouteTable.not_found(), || {
+                s.ec2.delete(Ec2Kind::RouteTable, id)
+            })
             .await
             .map_err(|e| fail(&format!("deleting route table {id}"), e))?;
         }
-        for vpc in find_by_uid(&s.ec2, "DescribeVpcs", "vpcSet", t, &[])
+        for vpc in find_by_uid(&s, Ec2Kind::Vpc, t, &[])
             .await
             .map_err(|e| fail("finding the VPC", e))?
         {
-            let vpc = vpc.text_of("vpcId").unwrap_or_default().to_string();
+            let vpc = &vpc.id;
             let subnets = s
                 .ec2
-                .call(
-                    "DescribeSubnets",
-                    &[
-                        ("Filter.1.Name".into(), "vpc-id".into()),
-                        ("Filter.1.Value.1".into(), vpc.clone()),
-                    ],
-                )
+                .describe(Ec2Kind::Subnet, &[Filter::new("vpc-id", &[vpc])], &[])
                 .await
                 .map_err(|e| fail("listing the VPC's subnets", e))?;
-            for sn in subnets.items("subnetSet") {
-                let id = sn.text_of("subnetId").unwrap_or_default().to_string();
-                self.retrying_delete(
-                    &s.ec2,
-                    "DeleteSubnet",
-                    &[("SubnetId".into(), id.clone())],
-                    "InvalidSubnetID.NotFound",
-                )
+            for sn in &subnets {
+                self.retrying_delete(Ec2Kind::Subnet.not_found(), || {
+                    s.ec2.delete(Ec2Kind::Subnet, &sn.id)
+                })
                 .await
-                .map_err(|e| fail(&format!("deleting subnet {id}"), e))?;
+                .map_err(|e| fail(&format!("deleting subnet {}", sn.id), e))?;
             }
-            self.retrying_delete(
-                &s.ec2,
-                "DeleteVpc",
-                &[("VpcId".into(), vpc.clone())],
-                "InvalidVpcID.NotFound",
-            )
-            .await
-            .map_err(|e| fail(&format!("deleting VPC {vpc}"), e))?;
+            self.retrying_delete(Ec2Kind::Vpc.not_found(), || s.ec2.delete(Ec2Kind::Vpc, vpc))
+                .await
+                .map_err(|e| fail(&format!("deleting VPC {vpc}"), e))?;
         }
         for what in ["node", "cluster"] {
             let role = t.role_name(what);
-            match get_role(&s, &role).await {
-                Ok(Some(r)) if r.tag(TAG_UID) == Some(t.uid.as_str()) => {}
+            match s.iam.get_role(&role).await {
+                Ok(Some(r)) if r.tags.get(TAG_UID) == Some(&t.uid) => {}
                 Ok(_) => continue,
                 Err(e) => return Err(fail(&format!("looking up role {role}"), e)),
             }
             let attached = s
                 .iam
-                .call(
-                    "ListAttachedRolePolicies",
-                    &[("RoleName".into(), role.clone())],
-                )
+                .list_attached_role_policies(&role)
                 .await
                 .map_err(|e| fail(&format!("listing role {role}'s policies"), e))?;
-            for p in attached.items("AttachedPolicies") {
-                let arn = p.text_of("PolicyArn").unwrap_or_default().to_string();
-                self.retrying_delete(
-                    &s.iam,
-                    "DetachRolePolicy",
-                    &[("RoleName".into(), role.clone()), ("PolicyArn".into(), arn)],
-                    "NoSuchEntity",
-                )
-                .await
-                .map_err(|e| fail(&format!("detaching role {role}'s policies"), e))?;
+            for arn in &attached {
+                self.retrying_delete("NoSuchEntity", || s.iam.detach_role_policy(&role, arn))
+                    .await
+                    .map_err(|e| fail(&format!("detaching role {role}'s policies"), e))?;
             }
-            self.retrying_delete(
-                &s.iam,
-                "DeleteRole",
-                &[("RoleName".into(), role.clone())],
-                "NoSuchEntity",
-            )
-            .await
-            .map_err(|e| fail(&format!("deleting role {role}"), e))?;
+            self.retrying_delete("NoSuchEntity", || s.iam.delete_role(&role))
+                .await
+                .map_err(|e| fail(&format!("deleting role {role}"), e))?;
         }
+        delete_secrets_keys(&s, t)
+            .await
+            .map_err(|e| fail("scheduling the deletion of the secrets' KMS key", e))?;
         Ok(())
     }
 
     /// A delete call: `not_found` counts as done; `DependencyViolation`/`DeleteConflict` are
     /// tried again after a pause.
-    async fn retrying_delete(
-        &self,
-        client: &QueryClient,
-        action: &str,
-        params: &[(String, String)],
-        not_found: &str,
-    ) -> Result<(), AwsError> {
+    async fn retrying_delete<F, Fut>(&self, not_found: &str, call: F) -> Result<(), AwsError>
+    where
+        F: Fn() -> Fut,
+        Fut: std::future::Future<Output = Result<(), AwsError>>,
+    {
         let mut attempt = 0;
         loop {
-            match client.call(action, params).await {
-                Ok(_) => return Ok(()),
+            match call().await {
+                Ok(()) => return Ok(()),
                 Err(e) if e.is(not_found) => return Ok(()),
                 Err(e)
                     if (e.is("DependencyViolation") || e.is("DeleteConflict"))
@@ -1522,9 +1522,13 @@ fn tags(t: &Target) -> std::collections::HashMap<String, String> {
     .collect()
 }
 
-/// EC2 `TagSpecification.1.*` for a new resource of `resource_type`.
-fn tag_spec(resource_type: &str, t: &Target) -> Vec<(String, String)> {
-    tag_spec_with(resource_type, t, &[])
+/// The tags of a new EC2 object: the cluster's, `extra`, and `Name`, sorted.
+fn ec2_tags(t: &Target, extra: &[(&str, String)]) -> Tags {
+    let mut all: Tags = tags(t).into_iter().collect();
+    all.extend(extra.iter().map(|(k, v)| (k.to_string(), v.clone())));
+    all.push(("Name".into(), t.cluster_name()));
+    all.sort();
+    all
 }
 
 fn tier(public: bool) -> &'static str {
@@ -1533,68 +1537,30 @@ fn tier(public: bool) -> &'static str {
 
 /// Associates `subnets` with route table `table`, unless already.
 async fn associate(s: &Session, table: &str, subnets: &[String]) -> Result<(), AwsError> {
-    let r = s
+    let ids = [table.to_string()];
+    let have: BTreeSet<String> = s
         .ec2
-        .call(
-            "DescribeRouteTables",
-            &[("RouteTableId.1".into(), table.to_string())],
-        )
-        .await?;
-    let have: BTreeSet<String> = r
-        .items("associationSet")
+        .describe(Ec2Kind::RouteTable, &[], &ids)
+        .await?
         .iter()
-        .filter_map(|a| a.text_of("subnetId").map(str::to_string))
+        .flat_map(|rt| rt.associations.iter().filter_map(|(_, sn)| sn.clone()))
         .collect();
     for sn in subnets.iter().filter(|sn| !have.contains(*sn)) {
-        s.ec2
-            .call(
-                "AssociateRouteTable",
-                &[
-                    ("RouteTableId".into(), table.to_string()),
-                    ("SubnetId".into(), sn.clone()),
-                ],
-            )
-            .await?;
+        s.ec2.associate_route_table(table, sn).await?;
     }
     Ok(())
 }
 
-/// [`tag_spec`] with `extra` tags.
-fn tag_spec_with(
-    resource_type: &str,
-    t: &Target,
-    extra: &[(&str, String)],
-) -> Vec<(String, String)> {
-    let mut all: Vec<(String, String)> = tags(t).into_iter().collect();
-    all.extend(extra.iter().map(|(k, v)| (k.to_string(), v.clone())));
-    all.push(("Name".into(), t.cluster_name()));
-    all.sort();
-    let mut p = vec![(
-        "TagSpecification.1.ResourceType".to_string(),
-        resource_type.to_string(),
-    )];
-    for (i, (k, v)) in all.into_iter().enumerate() {
-        p.push((format!("TagSpecification.1.Tag.{}.Key", i + 1), k));
-        p.push((format!("TagSpecification.1.Tag.{}.Value", i + 1), v));
-    }
-    p
-}
-
-/// The EC2 objects (`DescribeVpcs` → `vpcSet`, …) tagged with the cluster's uid.
+/// The EC2 objects of `kind` tagged with the cluster's uid and matching `extra`.
 async fn find_by_uid(
-    ec2: &QueryClient,
-    action: &str,
-    set: &str,
+    s: &Session,
+    kind: Ec2Kind,
     t: &Target,
-    extra: &[(String, String)],
-) -> Result<Vec<Element>, AwsError> {
-    let mut p = vec![
-        ("Filter.1.Name".to_string(), format!("tag:{TAG_UID}")),
-        ("Filter.1.Value.1".to_string(), t.uid.clone()),
-    ];
-    p.extend_from_slice(extra);
-    let r = ec2.call(action, &p).await?;
-    Ok(r.items(set).into_iter().cloned().collect())
+    extra: &[Filter],
+) -> Result<Vec<Ec2Object>, AwsError> {
+    let mut filters = vec![Filter::new(format!("tag:{TAG_UID}"), &[&t.uid])];
+    filters.extend_from_slice(extra);
+    s.ec2.describe(kind, &filters, &[]).await
 }
 
 /// Why making a role failed: a cloud error, or a role of that name that is not ours.
@@ -1617,18 +1583,6 @@ impl RoleError {
     }
 }
 
-async fn get_role(s: &Session, name: &str) -> Result<Option<Element>, AwsError> {
-    match s
-        .iam
-        .call("GetRole", &[("RoleName".into(), name.to_string())])
-        .await
-    {
-        Ok(r) => Ok(r.find("Role").cloned()),
-        Err(e) if e.is("NoSuchEntity") => Ok(None),
-        Err(e) => Err(e),
-    }
-}
-
 /// The role `wf-<ws>-<name>-<what>` trusted by `principal`, with `policies` attached; its ARN.
 async fn ensure_role(
     s: &Session,
@@ -1638,10 +1592,9 @@ async fn ensure_role(
     policies: &[&str],
 ) -> Result<String, RoleError> {
     let name = t.role_name(what);
-    let arn = match get_role(s, &name).await.map_err(RoleError::Cloud)? {
-        Some(r) if r.tag(TAG_UID) == Some(t.uid.as_str()) => {
-            r.text_of("Arn").unwrap_or_default().to_string()
-        }
+    let ours = |r: &Role| r.tags.get(TAG_UID) == Some(&t.uid);
+    let arn = match s.iam.get_role(&name).await.map_err(RoleError::Cloud)? {
+        Some(r) if ours(&r) => r.arn,
         Some(_) => return Err(RoleError::NotOurs(name)),
         None => {
             let trust = serde_json::json!({
@@ -1652,24 +1605,14 @@ async fn ensure_role(
                     "Action": ["sts:AssumeRole", "sts:TagSession"],
                 }],
             });
-            let mut p = vec![
-                ("RoleName".to_string(), name.clone()),
-                ("AssumeRolePolicyDocument".to_string(), trust.to_string()),
-            ];
-            let mut all: Vec<(String, String)> = tags(t).into_iter().collect();
+            let mut all: Tags = tags(t).into_iter().collect();
             all.sort();
-            for (i, (k, v)) in all.into_iter().enumerate() {
-                p.push((format!("Tags.member.{}.Key", i + 1), k));
-                p.push((format!("Tags.member.{}.Value", i + 1), v));
-            }
-            match s.iam.call("CreateRole", &p).await {
-                Ok(r) => r.find_text("Arn").unwrap_or_default().to_string(),
+            match s.iam.create_role(&name, &trust.to_string(), &all).await {
+                Ok(arn) => arn,
                 // Made a moment ago by another run: look again.
                 Err(e) if e.is("EntityAlreadyExists") => {
-                    match get_role(s, &name).await.map_err(RoleError::Cloud)? {
-                        Some(r) if r.tag(TAG_UID) == Some(t.uid.as_str()) => {
-                            r.text_of("Arn").unwrap_or_default().to_string()
-                        }
+                    match s.iam.get_role(&name).await.map_err(RoleError::Cloud)? {
+                        Some(r) if ours(&r) => r.arn,
                         _ => return Err(RoleError::NotOurs(name)),
                     }
                 }
@@ -1679,20 +1622,208 @@ async fn ensure_role(
     };
     for policy in policies {
         s.iam
-            .call(
-                "AttachRolePolicy",
-                &[
-                    ("RoleName".into(), name.clone()),
-                    (
-                        "PolicyArn".into(),
-                        format!("arn:aws:iam::aws:policy/{policy}"),
-                    ),
-                ],
-            )
+            .attach_role_policy(&name, &format!("arn:aws:iam::aws:policy/{policy}"))
             .await
             .map_err(RoleError::Cloud)?;
     }
     Ok(arn)
+}
+
+/// EKS's `logging`: the `enabled` log types on, the others off.
+fn logging(enabled: &[String]) -> eks::Logging {
+    let all = [
+        eks::LogType::Api,
+        eks::LogType::Audit,
+        eks::LogType::Authenticator,
+        eks::LogType::ControllerManager,
+        eks::LogType::Scheduler,
+    ];
+    let (on, off): (Vec<eks::LogType>, Vec<eks::LogType>) = all
+        .into_iter()
+        .partition(|t| enabled.iter().any(|e| e == t.as_str()));
+    let mut logging = eks::Logging::builder();
+    for (types, enabled) in [(on, true), (off, false)] {
+        if !types.is_empty() {
+            logging = logging.cluster_logging(
+                eks::LogSetup::builder()
+                    .set_types(Some(types))
+                    .enabled(enabled)
+                    .build(),
+            );
+        }
+    }
+    logging.build()
+}
+
+/// The alias of the KMS key that encrypts a cluster's Kubernetes secrets:
+/// `alias/wayfinder/<uid>` (one per cluster; the uid never names another).
+pub fn secrets_key_alias(t: &Target) -> String {
+    let uid: String = t
+        .uid
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_')
+        .collect();
+    format!("alias/wayfinder/{uid}")
+}
+
+/// How long a deleted cluster's key waits before KMS deletes it (KMS's shortest: 7 days).
+pub const SECRETS_KEY_PENDING_DAYS: u32 = 7;
+
+/// The key a KMS answer's `KeyMetadata` describes: (id, ARN, state).
+fn key_metadata(answer: &serde_json::Value) -> (String, String, String) {
+    let m = &answer["KeyMetadata"];
+    let text = |f: &str| m[f].as_str().unwrap_or_default().to_string();
+    (text("KeyId"), text("Arn"), text("KeyState"))
+}
+
+/// The keys of the account and region tagged with the cluster's uid: (id, ARN, state).
+/// KMS cannot filter by tag, so every key's tags are read; a key whose tags cannot be read
+/// (an AWS-managed key, another account's policy) is not ours.
+async fn tagged_keys(s: &Session, t: &Target) -> Result<Vec<(String, String, String)>, AwsError> {
+    let mut found = Vec::new();
+    let mut marker: Option<String> = None;
+    loop {
+        let mut input = serde_json::json!({"Limit": 1000});
+        if let Some(m) = &marker {
+            input["Marker"] = m.clone().into();
+        }
+        let page = s.kms.call("ListKeys", &input).await?;
+        for key in page["Keys"].as_array().into_iter().flatten() {
+            let Some(id) = key["KeyId"].as_str() else {
+                continue;
+            };
+            let tags = match s
+                .kms
+                .call("ListResourceTags", &serde_json::json!({"KeyId": id}))
+                .await
+            {
+                Ok(tags) => tags,
+                Err(e) if e.retryable() => return Err(e),
+                Err(_) => continue,
+            };
+            let ours = tags["Tags"].as_array().into_iter().flatten().any(|tag| {
+                tag["TagKey"] == TAG_UID && tag["TagValue"].as_str() == Some(t.uid.as_str())
+            });
+            if ours {
+                let described = s
+                    .kms
+                    .call("DescribeKey", &serde_json::json!({"KeyId": id}))
+                    .await?;
+                found.push(key_metadata(&described));
+            }
+        }
+        marker = page["NextMarker"]
+            .as_str()
+            .map(str::to_string)
+            .filter(|_| page["Truncated"] == true);
+        if marker.is_none() {
+            return Ok(found);
+        }
+    }
+}
+
+/// The cluster's KMS key for Kubernetes secrets, made unless it exists; its ARN. Found by
+/// its alias, else (a crash between making the key and naming it) by its uid tag.
+async fn ensure_secrets_key(s: &Session, t: &Target) -> Result<String, AwsError> {
+    let alias = secrets_key_alias(t);
+    let (id, arn, state) = match s
+        .kms
+        .call("DescribeKey", &serde_json::json!({"KeyId": alias}))
+        .await
+    {
+        Ok(answer) => key_metadata(&answer),
+        Err(e) if e.is("NotFoundException") => {
+            let adopted = tagged_keys(s, t)
+                .await?
+                .into_iter()
+                .find(|(_, _, state)| state != "PendingDeletion");
+            let (id, arn, state) = match adopted {
+                Some(key) => key,
+                None => {
+                    let mut tags: Vec<(String, String)> = tags(t).into_iter().collect();
+                    tags.sort();
+                    let tags: Vec<serde_json::Value> = tags
+                        .into_iter()
+                        .map(|(k, v)| serde_json::json!({"TagKey": k, "TagValue": v}))
+                        .collect();
+                    let made = s
+                        .kms
+                        .call(
+                            "CreateKey",
+                            &serde_json::json!({
+                                "Description": format!("Wayfinder: Kubernetes secrets of EKS cluster {}", t.cluster_name()),
+                                "KeyUsage": "ENCRYPT_DECRYPT",
+                                "KeySpec": "SYMMETRIC_DEFAULT",
+                                "Tags": tags,
+                            }),
+                        )
+                        .await?;
+                    let key = key_metadata(&made);
+                    tracing::info!(key = %key.1, "KMS key created");
+                    key
+                }
+            };
+            match s
+                .kms
+                .call(
+                    "CreateAlias",
+                    &serde_json::json!({"AliasName": alias, "TargetKeyId": id}),
+                )
+                .await
+            {
+                Ok(_) => {}
+                Err(e) if e.is("AlreadyExistsException") => {}
+                Err(e) => return Err(e),
+            }
+            (id, arn, state)
+        }
+        Err(e) => return Err(e),
+    };
+    // A delete interrupted after scheduling the key's deletion, then the cluster built
+    // again: take the key back.
+    if state == "PendingDeletion" {
+        s.kms
+            .call("CancelKeyDeletion", &serde_json::json!({"KeyId": id}))
+            .await?;
+        s.kms
+            .call("EnableKey", &serde_json::json!({"KeyId": id}))
+            .await?;
+    }
+    Ok(arn)
+}
+
+/// Schedules every key of the cluster for deletion ([`SECRETS_KEY_PENDING_DAYS`]) and
+/// removes its alias; keys already pending deletion are left as they are.
+async fn delete_secrets_keys(s: &Session, t: &Target) -> Result<(), AwsError> {
+    for (id, arn, state) in tagged_keys(s, t).await? {
+        if state == "PendingDeletion" {
+            continue;
+        }
+        match s
+            .kms
+            .call(
+                "ScheduleKeyDeletion",
+                &serde_json::json!({"KeyId": id, "PendingWindowInDays": SECRETS_KEY_PENDING_DAYS}),
+            )
+            .await
+        {
+            Ok(_) => tracing::info!(key = %arn, "KMS key scheduled for deletion"),
+            Err(e) if e.is("NotFoundException") || e.is("KMSInvalidStateException") => {}
+            Err(e) => return Err(e),
+        }
+    }
+    match s
+        .kms
+        .call(
+            "DeleteAlias",
+            &serde_json::json!({"AliasName": secrets_key_alias(t)}),
+        )
+        .await
+    {
+        Ok(_) => Ok(()),
+        Err(e) if e.is("NotFoundException") => Ok(()),
+        Err(e) => Err(e),
+    }
 }
 
 async fn describe_cluster(s: &Session, name: &str) -> Result<Option<eks::Cluster>, AwsError> {

@@ -5,9 +5,10 @@ use std::time::Duration;
 
 use aws_config::BehaviorVersion;
 use aws_credential_types::provider::SharedCredentialsProvider;
+use wayfinder_aws::kms::KmsClient;
 use wayfinder_aws::moto::{DEFAULT_ACCOUNT, MotoServer};
 use wayfinder_aws::query::{QueryClient, QueryService};
-use wayfinder_aws::{Access, AwsDriver, EksCluster, TAG_UID, Target};
+use wayfinder_aws::{Access, AwsDriver, EksCluster, Identity, TAG_UID, Target};
 use wayfinder_model::compute::{Autoscaling, NodePool, Spot, SpotEks, Taint};
 use wayfinder_model::networking::SubnetLayout;
 
@@ -20,6 +21,7 @@ fn access() -> Access {
         cluster_manager_role: Some(format!(
             "arn:aws:iam::{DEFAULT_ACCOUNT}:role/wf-ClusterManager"
         )),
+        identity: None,
     }
 }
 
@@ -66,6 +68,8 @@ fn cluster(uid: &str) -> EksCluster {
         subnet_layout: SubnetLayout::default(),
         node_pools: vec![pool("general", "m6i.xlarge", 3), spot],
         authorized_master_networks: vec!["203.0.113.0/24".into()],
+        secrets_encryption: true,
+        control_plane_logs: vec!["api".into(), "audit".into(), "scheduler".into()],
     }
 }
 
@@ -80,6 +84,7 @@ struct Look {
     eks: aws_sdk_eks::Client,
     ec2: QueryClient,
     iam: QueryClient,
+    kms: KmsClient,
 }
 
 async fn look(moto: &MotoServer) -> Look {
@@ -106,7 +111,12 @@ async fn look(moto: &MotoServer) -> Look {
             service("ec2", "2016-11-15", REGION),
             creds.clone(),
         ),
-        iam: QueryClient::new(http, service("iam", "2010-05-08", "us-east-1"), creds),
+        iam: QueryClient::new(
+            http.clone(),
+            service("iam", "2010-05-08", "us-east-1"),
+            creds.clone(),
+        ),
+        kms: KmsClient::new(http, REGION.into(), format!("{}/", moto.url), creds),
     }
 }
 
@@ -178,6 +188,42 @@ impl Look {
             .collect();
         names.sort();
         names
+    }
+
+    /// The KMS keys tagged with `uid`: (ARN, state).
+    async fn keys(&self, uid: &str) -> Vec<(String, String)> {
+        let listed = self
+            .kms
+            .call("ListKeys", &serde_json::json!({}))
+            .await
+            .unwrap();
+        let mut out = Vec::new();
+        for k in listed["Keys"].as_array().unwrap() {
+            let id = k["KeyId"].as_str().unwrap();
+            let tags = self
+                .kms
+                .call("ListResourceTags", &serde_json::json!({"KeyId": id}))
+                .await
+                .unwrap();
+            if tags["Tags"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|t| t["TagKey"] == TAG_UID && t["TagValue"] == uid)
+            {
+                let m = self
+                    .kms
+                    .call("DescribeKey", &serde_json::json!({"KeyId": id}))
+                    .await
+                    .unwrap();
+                let m = &m["KeyMetadata"];
+                out.push((
+                    m["Arn"].as_str().unwrap().to_string(),
+                    m["KeyState"].as_str().unwrap().to_string(),
+                ));
+            }
+        }
+        out
     }
 
     async fn role_exists(&self, role: &str) -> bool {
@@ -262,6 +308,26 @@ async fn a_cluster_is_built_exactly_as_asked_then_deleted_leaving_nothing_tagged
         eks.role_arn()
             .unwrap()
             .ends_with(":role/wf-pay-dev-cluster")
+    );
+    // Control-plane logging as the plan asks: these on, the rest off.
+    let setups: Vec<(bool, Vec<&str>)> = eks
+        .logging()
+        .unwrap()
+        .cluster_logging()
+        .iter()
+        .map(|l| {
+            (
+                l.enabled().unwrap(),
+                l.types().iter().map(|t| t.as_str()).collect(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        setups,
+        [
+            (true, vec!["api", "audit", "scheduler"]),
+            (false, vec!["authenticator", "controllerManager"])
+        ]
     );
     assert_eq!(eks.resources_vpc_config().unwrap().subnet_ids().len(), 2);
     assert_eq!(
@@ -457,6 +523,7 @@ async fn a_crash_after_the_network_converges_with_no_duplicate() {
     );
     assert_eq!(l.clusters().await.len(), 1);
     assert_eq!(l.node_groups().await.len(), 2);
+    assert_eq!(l.keys("uid-crash").await.len(), 1, "one KMS key");
     d.delete(&c.target).await.unwrap();
     assert!(
         l.tagged("DescribeVpcs", "vpcSet", "uid-crash")
@@ -835,10 +902,12 @@ async fn credentials_of_a_built_cluster_carry_its_endpoint_ca_and_a_presigned_ca
 }
 
 /// A small HTTP proxy in front of moto that shows what moto cannot: a cluster `CREATING` for
-/// its first `creating` DescribeCluster answers, or `FAILED` for all of them.
+/// its first `creating` DescribeCluster answers, or `FAILED` for all of them, throttled EC2
+/// answers, or a slow delete (a cluster `DELETING` after DeleteCluster, a VPC refused with
+/// `DependencyViolation` while EKS's network interfaces would linger).
 mod faults {
-    use std::sync::Arc;
     use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::{Arc, Mutex};
 
     use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
     use tokio::net::{TcpListener, TcpStream};
@@ -865,6 +934,19 @@ mod faults {
         Failed,
         /// EC2 answers its first N calls with 503 `RequestLimitExceeded` (throttled).
         Throttled(usize),
+        /// After DeleteCluster, the next N DescribeCluster answers are the cluster
+        /// `DELETING` (moto deletes at once); the first N DeleteVpc are refused with
+        /// `DependencyViolation`.
+        SlowDelete(usize),
+    }
+
+    /// What a slow delete remembers: the deleted cluster (DeleteCluster's answer), and how
+    /// many `DELETING` answers and VPC refusals were given.
+    #[derive(Default)]
+    struct Deleting {
+        cluster: Mutex<Option<String>>,
+        deleting: AtomicUsize,
+        refused: AtomicUsize,
     }
 
     pub async fn start(upstream: String, fault: Fault) -> Proxy {
@@ -872,15 +954,21 @@ mod faults {
         let url = format!("http://{}", listener.local_addr().unwrap());
         let describes = Arc::new(AtomicUsize::new(0));
         let seen = describes.clone();
+        let deleting = Arc::new(Deleting::default());
         let task = tokio::spawn(async move {
             let http = reqwest::Client::new();
             loop {
                 let Ok((conn, _)) = listener.accept().await else {
                     return;
                 };
-                let (http, upstream, seen) = (http.clone(), upstream.clone(), seen.clone());
+                let (http, upstream, seen, deleting) = (
+                    http.clone(),
+                    upstream.clone(),
+                    seen.clone(),
+                    deleting.clone(),
+                );
                 tokio::spawn(async move {
-                    let _ = serve(conn, &http, &upstream, &seen, fault).await;
+                    let _ = serve(conn, &http, &upstream, &seen, &deleting, fault).await;
                 });
             }
         });
@@ -896,6 +984,7 @@ mod faults {
         http: &reqwest::Client,
         upstream: &str,
         seen: &AtomicUsize,
+        deleting: &Deleting,
         fault: Fault,
     ) -> std::io::Result<()> {
         let mut buf = Vec::new();
@@ -947,6 +1036,36 @@ mod faults {
                 return conn.shutdown().await;
             }
         }
+        // DescribeCluster: GET /clusters/NAME.
+        let describe =
+            method == "GET" && path.starts_with("/clusters/") && !path.contains("/node-groups");
+        if let Fault::SlowDelete(first) = fault {
+            let text = String::from_utf8_lossy(&body);
+            if text.contains("Action=DeleteVpc")
+                && deleting.refused.fetch_add(1, Ordering::SeqCst) < first
+            {
+                let text = "<Response><Errors><Error><Code>DependencyViolation</Code><Message>The vpc has dependencies and cannot be deleted.</Message></Error></Errors></Response>";
+                let reply = format!(
+                    "HTTP/1.1 400 Bad Request\r\ncontent-type: text/xml\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{text}",
+                    text.len()
+                );
+                conn.write_all(reply.as_bytes()).await?;
+                return conn.shutdown().await;
+            }
+            let gone = deleting.cluster.lock().unwrap().clone();
+            if let Some(gone) = gone.filter(|_| describe)
+                && deleting.deleting.fetch_add(1, Ordering::SeqCst) < first
+            {
+                seen.fetch_add(1, Ordering::SeqCst);
+                let text = gone.replace("\"status\": \"ACTIVE\"", "\"status\": \"DELETING\"");
+                let reply = format!(
+                    "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{text}",
+                    text.len()
+                );
+                conn.write_all(reply.as_bytes()).await?;
+                return conn.shutdown().await;
+            }
+        }
         let mut request = http.request(method.parse().unwrap(), format!("{upstream}{path}"));
         for (k, v) in &headers {
             if !matches!(k.as_str(), "host" | "content-length" | "connection") {
@@ -966,15 +1085,17 @@ mod faults {
             .unwrap_or("application/json")
             .to_string();
         let mut text = answer.text().await.map_err(std::io::Error::other)?;
-        // DescribeCluster: GET /clusters/NAME.
-        let describe =
-            method == "GET" && path.starts_with("/clusters/") && !path.contains("/node-groups");
+        let delete_cluster =
+            method == "DELETE" && path.starts_with("/clusters/") && !path.contains("/node-groups");
+        if matches!(fault, Fault::SlowDelete(_)) && delete_cluster && status.is_success() {
+            *deleting.cluster.lock().unwrap() = Some(text.clone());
+        }
         if describe && status.is_success() {
             let n = seen.fetch_add(1, Ordering::SeqCst);
             let replaced = match fault {
                 Fault::Creating(first) if n < first => Some("CREATING"),
                 Fault::Failed => Some("FAILED"),
-                Fault::Creating(_) | Fault::Throttled(_) => None,
+                Fault::Creating(_) | Fault::Throttled(_) | Fault::SlowDelete(_) => None,
             };
             if let Some(to) = replaced {
                 text = text.replace("\"status\": \"ACTIVE\"", &format!("\"status\": \"{to}\""));
@@ -1064,4 +1185,231 @@ async fn throttled_ec2_answers_are_retried_with_back_off() {
         4,
         "four attempts"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn secrets_are_encrypted_with_the_cluster_s_own_kms_key_which_destroy_schedules_for_deletion()
+{
+    let Some(moto) = MotoServer::start() else {
+        return;
+    };
+    let d = driver(&moto);
+    let l = look(&moto).await;
+    let c = cluster("uid-kms");
+    // A run stopped after it made the key but before it named it (its alias): the next run
+    // finds the key by its tag and makes no second one.
+    let orphan = l
+        .kms
+        .call(
+            "CreateKey",
+            &serde_json::json!({"Tags": [{"TagKey": TAG_UID, "TagValue": "uid-kms"}]}),
+        )
+        .await
+        .unwrap();
+    let orphan = orphan["KeyMetadata"]["Arn"].as_str().unwrap().to_string();
+    d.provision(&c).await.unwrap();
+    d.provision(&c).await.unwrap();
+    assert_eq!(
+        l.keys("uid-kms").await,
+        [(orphan.clone(), "Enabled".to_string())],
+        "the one key, adopted"
+    );
+    let alias = l
+        .kms
+        .call(
+            "DescribeKey",
+            &serde_json::json!({"KeyId": wayfinder_aws::secrets_key_alias(&c.target)}),
+        )
+        .await
+        .unwrap();
+    assert_eq!(alias["KeyMetadata"]["Arn"], orphan.as_str());
+
+    // EKS has the encryption config: the cluster's secrets under that key.
+    let eks = l
+        .eks
+        .describe_cluster()
+        .name("wf-pay-dev")
+        .send()
+        .await
+        .unwrap()
+        .cluster
+        .unwrap();
+    let config = eks.encryption_config();
+    assert_eq!(config.len(), 1, "{config:?}");
+    #[allow(deprecated)]
+    let resources = config[0].resources();
+    assert_eq!(resources, ["secrets"]);
+    assert_eq!(
+        config[0].provider().and_then(|p| p.key_arn()),
+        Some(orphan.as_str())
+    );
+
+    // Destroy schedules the key's deletion (KMS's 7 days) and removes its alias; again is
+    // a no-op.
+    d.delete(&c.target).await.unwrap();
+    d.delete(&c.target).await.unwrap();
+    assert_eq!(
+        l.keys("uid-kms").await,
+        [(orphan, "PendingDeletion".to_string())]
+    );
+    let gone = l
+        .kms
+        .call(
+            "DescribeKey",
+            &serde_json::json!({"KeyId": wayfinder_aws::secrets_key_alias(&c.target)}),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(gone.code, "NotFoundException", "{gone}");
+
+    // A plan that turns secrets encryption off: no key, no encryption config.
+    let mut plain = cluster("uid-plain");
+    plain.secrets_encryption = false;
+    d.provision(&plain).await.unwrap();
+    assert!(l.keys("uid-plain").await.is_empty());
+    let eks = l
+        .eks
+        .describe_cluster()
+        .name("wf-pay-dev")
+        .send()
+        .await
+        .unwrap()
+        .cluster
+        .unwrap();
+    assert!(eks.encryption_config().is_empty());
+    d.delete(&plain.target).await.unwrap();
+}
+
+/// The STS sessions moto has handed out, as (role ARN, session name), from its own records.
+async fn assumed_roles(moto: &MotoServer) -> Vec<(String, String)> {
+    let data: serde_json::Value = reqwest::get(format!("{}/moto-api/data.json", moto.url))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let mut out: Vec<(String, String)> = data["sts"]["AssumedRole"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|r| {
+            (
+                r["role_arn"].as_str().unwrap_or_default().to_string(),
+                r["session_name"].as_str().unwrap_or_default().to_string(),
+            )
+        })
+        .collect();
+    out.sort();
+    out.dedup();
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cloud_identity_s_role_is_assumed_with_the_web_identity_token_before_the_cluster_manager()
+{
+    let Some(moto) = MotoServer::start() else {
+        return;
+    };
+    let dir = std::env::temp_dir().join(format!("wf-web-identity-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let token_file = dir.join("token");
+    std::fs::write(
+        &token_file,
+        "eyJhbGciOiJSUzI1NiJ9.projected-service-account-token.sig\n",
+    )
+    .unwrap();
+    let identity_role = format!("arn:aws:iam::{DEFAULT_ACCOUNT}:role/wayfinder-identity");
+    let mut c = cluster("uid-web");
+    c.target.access.identity = Some(Identity {
+        name: "admin/wayfinder".into(),
+        found: true,
+        role: Some(identity_role.clone()),
+    });
+
+    // Without a token file the driver does not fall back to other credentials: it says
+    // what is missing, naming the identity and the cloud access.
+    let none = AwsDriver::new(Some(moto.url.clone()))
+        .with_base_credentials("testing", "testing")
+        .with_poll(Duration::from_millis(50));
+    if std::env::var_os("AWS_WEB_IDENTITY_TOKEN_FILE").is_none() {
+        let e = none.provision(&c).await.unwrap_err();
+        assert_eq!(e.reason, "CloudAccessDenied", "{e}");
+        assert!(
+            e.message.contains("cloud identity admin/wayfinder")
+                && e.message.contains("admin/aws-nonprod")
+                && e.message.contains("AWS_WEB_IDENTITY_TOKEN_FILE"),
+            "{e}"
+        );
+    }
+    // A token file that cannot be read: the same reason, naming the file.
+    let missing = driver(&moto).with_web_identity_token_file(dir.join("absent"));
+    let e = missing.provision(&c).await.unwrap_err();
+    assert_eq!(e.reason, "CloudAccessDenied", "{e}");
+    assert!(
+        e.message.contains("cloud identity admin/wayfinder") && e.message.contains("absent"),
+        "{e}"
+    );
+    // An identity the cloud access names but which is not stored.
+    let mut unknown = c.clone();
+    unknown.target.access.identity.as_mut().unwrap().found = false;
+    let e = driver(&moto).provision(&unknown).await.unwrap_err();
+    assert_eq!(e.reason, "CloudAccessDenied", "{e}");
+    assert!(e.message.contains("which does not exist"), "{e}");
+    assert!(
+        look(&moto)
+            .await
+            .tagged("DescribeVpcs", "vpcSet", "uid-web")
+            .await
+            .is_empty(),
+        "nothing built on any failure"
+    );
+
+    // With the token: the identity's role, then the ClusterManager role, then the build.
+    let d = driver(&moto).with_web_identity_token_file(&token_file);
+    let built = d.provision(&c).await.unwrap();
+    assert!(
+        built
+            .arn
+            .contains(&format!(":{DEFAULT_ACCOUNT}:cluster/wf-pay-dev"))
+    );
+    let sessions = assumed_roles(&moto).await;
+    let roles: Vec<&str> = sessions.iter().map(|(r, _)| r.as_str()).collect();
+    assert!(
+        roles.contains(&identity_role.as_str())
+            && roles.contains(&c.target.access.cluster_manager_role.as_deref().unwrap()),
+        "both roles assumed: {sessions:?}"
+    );
+    d.delete(&c.target).await.unwrap();
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_delete_is_waited_for_and_a_vpc_still_in_use_is_tried_again() {
+    let Some(moto) = MotoServer::start() else {
+        return;
+    };
+    let proxy = faults::start(moto.url.clone(), faults::Fault::SlowDelete(3)).await;
+    let d = AwsDriver::new(Some(proxy.url.clone()))
+        .with_base_credentials("testing", "testing")
+        .with_poll(Duration::from_millis(50));
+    let c = cluster("uid-slow");
+    d.provision(&c).await.unwrap();
+    let before = proxy.describes.load(std::sync::atomic::Ordering::SeqCst);
+    // The cluster answers DELETING three times after DeleteCluster, and the VPC is refused
+    // three times: the driver waits and tries again, then everything is gone.
+    d.delete(&c.target).await.unwrap();
+    let deleting = proxy.describes.load(std::sync::atomic::Ordering::SeqCst) - before;
+    assert!(
+        deleting >= 3,
+        "DescribeCluster answered DELETING {deleting} times"
+    );
+    let l = look(&moto).await;
+    assert!(l.clusters().await.is_empty());
+    assert!(
+        l.tagged("DescribeVpcs", "vpcSet", "uid-slow")
+            .await
+            .is_empty(),
+        "the VPC went once it was no longer in use"
+    );
+    assert!(!l.role_exists("wf-pay-dev-cluster").await);
 }

@@ -67,6 +67,20 @@ pub struct CloudAccess {
     pub account: Option<String>,
     /// The `ClusterManager` permission's `awsRole` (AWS): the role a driver assumes.
     pub cluster_manager_role: Option<String>,
+    /// The CloudIdentity the access names (`spec.cloudIdentityRef`), when it names one.
+    pub identity: Option<CloudIdentityAccess>,
+}
+
+/// The CloudIdentity of a cloud access: where a driver's base credentials come from.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CloudIdentityAccess {
+    /// `workspace/name` of the CloudIdentity, for messages.
+    pub name: String,
+    /// Whether it is stored (a cloud access may name one that is not, yet).
+    pub found: bool,
+    /// Its `spec.aws.roleARN` (AWS): the role the driver's web identity token is exchanged
+    /// for (`AssumeRoleWithWebIdentity`).
+    pub aws_role: Option<String>,
 }
 
 /// Which cluster, where, and with what access: what [`CloudDriver::delete`] and
@@ -88,6 +102,11 @@ pub struct ProvisionRequest {
     pub access: CloudAccess,
     /// The plan's `authorizedMasterNetworks` CIDRs (empty: not restricted).
     pub authorized_master_networks: Vec<String>,
+    /// Whether Kubernetes secrets are encrypted with a key of the cloud's KMS (EKS plans,
+    /// unless they turn it off).
+    pub secrets_encryption: bool,
+    /// The control-plane logs sent to the cloud's log service (EKS: `api`, `audit`, …).
+    pub control_plane_logs: Vec<String>,
     /// `metadata.generation` being built.
     pub generation: i64,
     /// `EKS`, `AKS` or `GKE`.
@@ -420,6 +439,8 @@ mod tests {
             },
             access: CloudAccess::default(),
             authorized_master_networks: vec![],
+            secrets_encryption: false,
+            control_plane_logs: vec![],
             generation: 1,
             provider: "EKS".into(),
             cloud: "aws".into(),

@@ -10,7 +10,7 @@
 //! the endpoint and CA from DescribeCluster and a `k8s-aws-v1.` token presigned with the
 //! ClusterManager role's credentials, valid for the TTL granted, at most 15 minutes.
 
-use wayfinder_aws::{Access, AwsDriver, EksCluster, Observed, Target};
+use wayfinder_aws::{Access, AwsDriver, EksCluster, Identity, Observed, Target};
 
 use crate::driver::{
     CloudAccess, CloudCredentials, CloudDriver, CloudStatus, ClusterTarget, DriverFailure,
@@ -45,6 +45,11 @@ fn access(a: &CloudAccess) -> Access {
         config: a.config.clone(),
         account: a.account.clone(),
         cluster_manager_role: a.cluster_manager_role.clone(),
+        identity: a.identity.as_ref().map(|i| Identity {
+            name: i.name.clone(),
+            found: i.found,
+            role: i.aws_role.clone(),
+        }),
     }
 }
 
@@ -88,6 +93,8 @@ impl CloudDriver for AwsCloudDriver {
                 subnet_layout: request.subnet_layout,
                 node_pools: request.node_pools.clone(),
                 authorized_master_networks: request.authorized_master_networks.clone(),
+                secrets_encryption: request.secrets_encryption,
+                control_plane_logs: request.control_plane_logs.clone(),
             };
             let built = self.inner.provision(&cluster).await.map_err(failure)?;
             Ok(Provisioned {

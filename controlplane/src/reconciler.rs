@@ -59,7 +59,8 @@ use wayfinder_model::resolve::{Resolution, ResolveOptions};
 use wayfinder_model::{Object, ObjectView, resolve_cluster_with};
 
 use crate::driver::{
-    CloudAccess, CloudDriver, ClusterId, ClusterTarget, DriverFailure, ProvisionRequest,
+    CloudAccess, CloudDriver, CloudIdentityAccess, ClusterId, ClusterTarget, DriverFailure,
+    ProvisionRequest,
 };
 use crate::network::{self, NetworkAllocation};
 use crate::store::{
@@ -897,6 +898,19 @@ fn access_of(resolution: &Resolution, workspace: &str) -> CloudAccess {
         config: format!("{}/{}", r.workspace.as_deref().unwrap_or(workspace), r.name),
         account: spec.aws.as_ref().map(|a| a.account.clone()),
         cluster_manager_role: spec.aws_role(CLUSTER_MANAGER).map(str::to_string),
+        identity: resolution
+            .cloud_identity
+            .as_ref()
+            .map(|i| CloudIdentityAccess {
+                name: format!("{}/{}", i.workspace, i.name),
+                found: i.spec.is_some(),
+                aws_role: i
+                    .spec
+                    .as_ref()
+                    .and_then(|s| s.aws.as_ref())
+                    .map(|a| a.role_arn.clone())
+                    .filter(|r| !r.is_empty()),
+            }),
     }
 }
 
@@ -1006,6 +1020,8 @@ fn provision_request(
         },
         access: access_of(resolution, workspace),
         authorized_master_networks: resolution.authorized_master_networks.clone(),
+        secrets_encryption: resolution.secrets_encryption,
+        control_plane_logs: resolution.control_plane_logs.clone(),
         generation,
         provider: resolution.cluster.provider.clone(),
         cloud: resolution.cluster.cloud.clone(),

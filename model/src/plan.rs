@@ -839,6 +839,51 @@ impl ClusterPlanSpec {
             .as_deref()
     }
 
+    /// The control-plane logs an EKS cluster sends to CloudWatch
+    /// (`providerDetails.eks.cloudWatchLogging`), by EKS's log type names (`api`, `audit`,
+    /// `authenticator`, `controllerManager`, `scheduler`): those set true; `api`, `audit` and
+    /// `authenticator` when the plan says nothing; none for AKS or GKE plans.
+    pub fn eks_control_plane_logs(&self) -> Vec<&'static str> {
+        if self.provider != "EKS" {
+            return Vec::new();
+        }
+        let logging = self
+            .cluster
+            .as_ref()
+            .and_then(|c| c.provider_details.as_ref())
+            .and_then(|d| d.eks.as_ref())
+            .and_then(|e| e.cloud_watch_logging.as_ref());
+        let Some(l) = logging else {
+            return vec!["api", "audit", "authenticator"];
+        };
+        [
+            ("api", l.api),
+            ("audit", l.audit),
+            ("authenticator", l.authenticator),
+            ("controllerManager", l.controller_manager),
+            ("scheduler", l.scheduler),
+        ]
+        .into_iter()
+        .filter(|(_, on)| *on == Some(true))
+        .map(|(name, _)| name)
+        .collect()
+    }
+
+    /// Whether an EKS cluster's Kubernetes secrets are encrypted with a KMS key
+    /// (`providerDetails.eks.encryption.secretsEncryptionEnabled`): on unless the plan turns
+    /// it off; never for AKS or GKE plans.
+    pub fn secrets_encryption(&self) -> bool {
+        self.provider == "EKS"
+            && self
+                .cluster
+                .as_ref()
+                .and_then(|c| c.provider_details.as_ref())
+                .and_then(|d| d.eks.as_ref())
+                .and_then(|e| e.encryption.as_ref())
+                .and_then(|e| e.secrets_encryption_enabled)
+                != Some(false)
+    }
+
     /// The CIDRs that may reach the Kubernetes API (`network.authorizedMasterNetworks`);
     /// empty when the plan does not restrict it.
     pub fn authorized_master_cidrs(&self) -> Vec<String> {

@@ -9,14 +9,14 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use crate::cloudaccess::{CLUSTER_PROVISIONING, CloudAccessConfigSpec};
+use crate::cloudaccess::{CLUSTER_PROVISIONING, CloudAccessConfigSpec, CloudIdentitySpec};
 use crate::cluster::{CloudAccessRef, Cluster, PlanRef};
 use crate::common::cloud_for_provider;
 use crate::compute::NodePool;
 use crate::error::{FieldError, FieldPath, Reason};
 use crate::kinds::{
-    CLOUD_ACCESS_CONFIG, CLUSTER_NETWORK_PLAN, CLUSTER_PLAN, COMPUTE_TEMPLATE, KindInfo, Object,
-    PACKAGE, STAGE, Scope,
+    CLOUD_ACCESS_CONFIG, CLOUD_IDENTITY, CLUSTER_NETWORK_PLAN, CLUSTER_PLAN, COMPUTE_TEMPLATE,
+    KindInfo, Object, PACKAGE, STAGE, Scope,
 };
 use crate::net::Ipv4Net;
 use crate::networking::NetworkRequest;
@@ -196,13 +196,32 @@ pub struct Resolution {
     pub cloud_access: CloudAccessRef,
     /// That cloud access's spec: the account, the roles a cloud driver assumes.
     pub cloud_access_spec: CloudAccessConfigSpec,
+    /// The CloudIdentity that cloud access names (`spec.cloudIdentityRef`), if any.
+    pub cloud_identity: Option<IdentityResolution>,
     /// The plan's `network.authorizedMasterNetworks` CIDRs (empty: not restricted).
     pub authorized_master_networks: Vec<String>,
+    /// Whether the cluster's Kubernetes secrets are encrypted with a KMS key (EKS plans,
+    /// unless they turn it off).
+    pub secrets_encryption: bool,
+    /// The control-plane logs an EKS cluster sends to CloudWatch, by EKS's log type names.
+    pub control_plane_logs: Vec<String>,
     /// The packages the plan pins, in the plan's order.
     pub packages: Vec<PackageRef>,
     /// The managed control plane's pricing tier the plan asks for (AKS `skuTier`); the
     /// provider's default when `None`.
     pub control_plane_tier: Option<String>,
+}
+
+/// The CloudIdentity a cloud access names: where it is looked for, and its spec when it
+/// exists.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdentityResolution {
+    /// The cloud access's workspace (an identity is in the same workspace as its access).
+    pub workspace: String,
+    /// The CloudIdentity's name.
+    pub name: String,
+    /// `None` when no CloudIdentity of that name is stored.
+    pub spec: Option<CloudIdentitySpec>,
 }
 
 /// Resolves a new Cluster in `workspace`; see [`resolve_cluster_with`].
@@ -302,6 +321,21 @@ pub fn resolve_cluster_with(
             message: "the cluster could not be resolved".to_string(),
         }]);
     };
+    let cloud_identity = access_spec.cloud_identity_ref.as_ref().map(|i| {
+        let holder = access.workspace.as_deref().unwrap_or(workspace);
+        let spec = r
+            .view
+            .get(&CLOUD_IDENTITY, Some(holder), &i.name, None)
+            .and_then(|o| match o.as_ref() {
+                Object::CloudIdentity(c) => Some(c.spec.clone()),
+                _ => None,
+            });
+        IdentityResolution {
+            workspace: holder.to_string(),
+            name: i.name.clone(),
+            spec,
+        }
+    });
     Ok(Resolution {
         cluster: ResolvedCluster {
             workspace: workspace.to_string(),
@@ -327,7 +361,15 @@ pub fn resolve_cluster_with(
         network,
         cloud_access: access,
         cloud_access_spec: access_spec,
+        cloud_identity,
         authorized_master_networks: plan.spec.authorized_master_cidrs(),
+        secrets_encryption: plan.spec.secrets_encryption(),
+        control_plane_logs: plan
+            .spec
+            .eks_control_plane_logs()
+            .into_iter()
+            .map(str::to_string)
+            .collect(),
         packages: plan.spec.packages().to_vec(),
         control_plane_tier: plan.spec.control_plane_tier().map(str::to_string),
     })

@@ -5,7 +5,7 @@ mod common;
 use common::*;
 use serde_json::{Value, json};
 use wayfinder_model::cluster::{CloudAccessRef, Cluster, PlanRef};
-use wayfinder_model::kinds::{CLUSTER_PLAN, COMPUTE_TEMPLATE, Object, STAGE};
+use wayfinder_model::kinds::{CLOUD_ACCESS_CONFIG, CLUSTER_PLAN, COMPUTE_TEMPLATE, Object, STAGE};
 use wayfinder_model::net::Ipv4Net;
 use wayfinder_model::networking::NetworkRequest;
 use wayfinder_model::parse::object_from_value;
@@ -907,4 +907,49 @@ fn a_plan_whose_choices_leave_clusters_no_node_pools_is_refused() {
         p["spec"]["choices"] = json!({"computeTemplates": {"allowed": ["eks-general-purpose"]}});
     });
     assert!(plan.validate().is_ok());
+}
+
+#[test]
+fn an_eks_plan_s_secrets_encryption_and_logs_and_the_access_s_cloud_identity_are_resolved() {
+    let r = resolved(&cluster(""), &world());
+    // The fixture plan: secrets encrypted, only the audit log on.
+    assert!(r.secrets_encryption);
+    assert_eq!(r.control_plane_logs, ["audit"]);
+    // The fixture's cloud access names cloudidentity-aws, in its own workspace (admin).
+    let identity = r.cloud_identity.expect("the access names an identity");
+    assert_eq!(
+        (identity.workspace.as_str(), identity.name.as_str()),
+        ("admin", "cloudidentity-aws")
+    );
+    assert_eq!(
+        identity.spec.and_then(|s| s.aws).map(|a| a.role_arn),
+        Some("arn:aws:iam::123456789012:role/wayfinder-identity".to_string())
+    );
+
+    // A plan that turns encryption off and says nothing of logs: no encryption, EKS's usual
+    // three logs; an identity the access names but which is not stored is resolved as such.
+    let mut view = world();
+    view.insert(
+        None,
+        plan_edit(|p| {
+            p["spec"]["cluster"]["providerDetails"]["eks"] =
+                json!({"encryption": {"secretsEncryptionEnabled": false}});
+        }),
+    );
+    let access = fixture(&CLOUD_ACCESS_CONFIG)
+        .into_iter()
+        .find(|o| o.metadata().name == "aws-nonprod")
+        .unwrap();
+    view.insert(
+        Some("admin"),
+        edit(&access, |a| {
+            a["spec"]["cloudIdentityRef"]["name"] = json!("cloudidentity-gone");
+        }),
+    );
+    let r = resolved(&cluster(""), &view);
+    assert!(!r.secrets_encryption);
+    assert_eq!(r.control_plane_logs, ["api", "audit", "authenticator"]);
+    let identity = r.cloud_identity.expect("the access still names one");
+    assert_eq!(identity.name, "cloudidentity-gone");
+    assert!(identity.spec.is_none());
 }

@@ -264,6 +264,15 @@ pub fn run(args: &Args) -> Result<()> {
             layout.shown(&layout.data_dir)
         ),
         || {
+            // The quickstart's cloud access names a CloudIdentity (an IAM role for a service
+            // account): the server exchanges a web identity token for its role, as it would
+            // in a pod. moto takes any token; this file stands in for the projected one.
+            let token_file = layout.demo.join("web-identity-token");
+            if moto.is_some() {
+                fs::write(&token_file, "demo-web-identity-token")
+                    .with_context(|| format!("writing {}", token_file.display()))?;
+            }
+            let token_file = token_file.to_string_lossy().into_owned();
             let (extra, env): (Vec<&str>, Vec<(&str, &str)>) = match &moto {
                 Some(m) => (
                     vec!["--cloud-driver", "aws=api", "--aws-endpoint-url", &m.url],
@@ -271,6 +280,7 @@ pub fn run(args: &Args) -> Result<()> {
                         ("AWS_ACCESS_KEY_ID", "testing"),
                         ("AWS_SECRET_ACCESS_KEY", "testing"),
                         ("AWS_EC2_METADATA_DISABLED", "true"),
+                        ("AWS_WEB_IDENTITY_TOKEN_FILE", &token_file),
                     ],
                 ),
                 None => (vec![], vec![]),
@@ -588,6 +598,8 @@ for r in iam.list_roles()["Roles"]:
 for name in eks.list_clusters()["clusters"]:
     c = eks.describe_cluster(name=name)["cluster"]
     print(f"EKS cluster {name} {c['version']} {c['status']} {c['arn']}")
+    for e in c.get("encryptionConfig", []):
+        print(f"  {', '.join(e.get('resources', []))} encrypted with KMS key {e['provider']['keyArn']}")
     for ng in eks.list_nodegroups(clusterName=name)["nodegroups"]:
         g = eks.describe_nodegroup(clusterName=name, nodegroupName=ng)["nodegroup"]
         s = g["scalingConfig"]

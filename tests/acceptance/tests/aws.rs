@@ -15,8 +15,10 @@ use wayfinder_acceptance::catalog::{
     self, cluster_path, cluster_phase, fixture, publish_platform, wait_cluster,
 };
 use wayfinder_acceptance::moto::{self, MotoServer};
+use wayfinder_acceptance::support::EPHEMERAL_RESOURCES;
 use wayfinder_acceptance::{
     REQUIRED_PROVIDERS, Server, Workdir, assert_no_crash, require_terraform,
+    require_terraform_version,
 };
 
 const ADDR: &str = "wayfinder_cluster.dev";
@@ -29,12 +31,30 @@ import boto3, ipaddress, json, sys
 url, action = sys.argv[1], sys.argv[2]
 kw = dict(endpoint_url=url, region_name="eu-west-2",
           aws_access_key_id="testing", aws_secret_access_key="testing")
-ec2, iam, eks = (boto3.client(s, **kw) for s in ("ec2", "iam", "eks"))
+ec2, iam, eks, kms = (boto3.client(s, **kw) for s in ("ec2", "iam", "eks", "kms"))
 if action == "scale":
     cluster, group, low, high, want = sys.argv[3:8]
     eks.update_nodegroup_config(clusterName=cluster, nodegroupName=group,
         scalingConfig={"minSize": int(low), "maxSize": int(high), "desiredSize": int(want)})
     print("{}")
+    sys.exit(0)
+if action == "sessions":
+    import urllib.request
+    data = json.load(urllib.request.urlopen(url + "/moto-api/data.json"))
+    print(json.dumps(sorted({r["role_arn"] for r in data.get("sts", {}).get("AssumedRole", [])})))
+    sys.exit(0)
+if action == "whoami":
+    # moto picks the service by the Authorization header's credential scope and does not
+    # read a presigned URL's: the URL's own credential, signed headers and signature go in
+    # the header form SigV4 also allows (moto does not check signatures either way).
+    import urllib.parse, urllib.request
+    q = dict(urllib.parse.parse_qsl(urllib.parse.urlsplit(sys.argv[3]).query))
+    auth = (f"{q['X-Amz-Algorithm']} Credential={q['X-Amz-Credential']}, "
+            f"SignedHeaders={q['X-Amz-SignedHeaders']}, Signature={q['X-Amz-Signature']}")
+    request = urllib.request.Request(sys.argv[3], headers={"x-k8s-aws-id": sys.argv[4],
+                                                           "Authorization": auth})
+    with urllib.request.urlopen(request) as answer:
+        print(json.dumps({"status": answer.status, "body": answer.read().decode()}))
     sys.exit(0)
 uid = sys.argv[3]
 tag = [{"Name": "tag:wayfinder.dev/uid", "Values": [uid]}]
@@ -50,8 +70,14 @@ out = {
     "natGateways": len([n for n in ec2.describe_nat_gateways(Filter=tag)["NatGateways"]
                         if n["State"] != "deleted" and {"Key": "wayfinder.dev/uid", "Value": uid} in n.get("Tags", [])]),
     "elasticIps": len(ec2.describe_addresses(Filters=tag)["Addresses"]),
-    "roles": {}, "clusters": {},
+    "roles": {}, "clusters": {}, "kmsKeys": [],
 }
+for k in kms.list_keys()["Keys"]:
+    tags = {t["TagKey"]: t["TagValue"] for t in kms.list_resource_tags(KeyId=k["KeyId"])["Tags"]}
+    if tags.get("wayfinder.dev/uid") == uid:
+        m = kms.describe_key(KeyId=k["KeyId"])["KeyMetadata"]
+        if m["KeyState"] != "PendingDeletion":
+            out["kmsKeys"].append(m["Arn"])
 for r in iam.list_roles()["Roles"]:
     tags = {t["Key"]: t["Value"] for t in iam.list_role_tags(RoleName=r["RoleName"])["Tags"]}
     if tags.get("wayfinder.dev/uid") == uid:
@@ -71,6 +97,8 @@ for name in eks.list_clusters()["clusters"]:
                       "taints": [[t["key"], t.get("value"), t["effect"]] for t in g.get("taints", [])]}
     out["clusters"][name] = {"version": c["version"], "arn": c["arn"], "nodegroups": groups,
                              "endpoint": c["endpoint"],
+                             "secretsKeys": [e["provider"]["keyArn"] for e in c.get("encryptionConfig", [])
+                                             if "secrets" in e.get("resources", [])],
                              "ca": c.get("certificateAuthority", {}).get("data")}
 print(json.dumps(out))
 "#;
@@ -99,6 +127,12 @@ fn assert_network(got: &Value, cidr: &str) {
     );
     assert_eq!(got["natGateways"], 3, "one per public subnet: {got}");
     assert_eq!(got["elasticIps"], 3, "{got}");
+}
+
+/// What [`INSPECT`] answers when nothing of a cluster is left (its KMS key only pending
+/// deletion).
+fn nothing_left() -> Value {
+    serde_json::json!({"vpcs": [], "subnets": [], "internetGateways": 0, "routeTables": [], "natGateways": 0, "elasticIps": 0, "roles": {}, "clusters": {}, "kmsKeys": []})
 }
 
 fn python() -> std::path::PathBuf {
@@ -218,10 +252,34 @@ const AWS_ENV: &[(&str, &str)] = &[
     ("AWS_EC2_METADATA_DISABLED", "true"),
 ];
 
+/// The web identity token the server exchanges for the fixture's CloudIdentity role (the
+/// cloud access `aws-nonprod` names `cloudidentity-aws`): moto takes any token, and this one
+/// must never be seen again either.
+const WEB_IDENTITY_TOKEN: &str = "eyJhbGciOiJSUzI1NiJ9.wf-projected-sa-token-never-logged.c2ln";
+
+/// The file holding [`WEB_IDENTITY_TOKEN`], as a projected service account token would be.
+fn web_identity_token_file() -> &'static str {
+    static FILE: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    FILE.get_or_init(|| {
+        let dir = std::env::temp_dir().join(format!("wf-aws-acceptance-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("web-identity-token");
+        std::fs::write(&file, WEB_IDENTITY_TOKEN).unwrap();
+        file.to_string_lossy().into_owned()
+    })
+}
+
+/// [`AWS_ENV`] and the web identity token's file.
+fn aws_env() -> Vec<(&'static str, &'static str)> {
+    let mut env = AWS_ENV.to_vec();
+    env.push(("AWS_WEB_IDENTITY_TOKEN_FILE", web_identity_token_file()));
+    env
+}
+
 fn aws_server(moto: &MotoServer) -> Server {
     let args = aws_args(moto);
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    Server::start_with_args_env(&args, AWS_ENV)
+    Server::start_with_args_env(&args, &aws_env())
 }
 
 #[test]
@@ -257,8 +315,26 @@ fn an_eks_cluster_is_built_changed_kept_and_destroyed_through_the_aws_apis() {
             "wf-pay-payments-dev-node": ["AmazonEC2ContainerRegistryReadOnly", "AmazonEKSWorkerNodePolicy", "AmazonEKS_CNI_Policy"],
         })
     );
+    // The server's base credentials came from the cloud access's CloudIdentity (its role,
+    // assumed with the web identity token), then it assumed the ClusterManager role.
+    assert_eq!(
+        boto(&moto, &["sessions"]),
+        serde_json::json!([
+            format!(
+                "arn:aws:iam::{}:role/wayfinder-identity",
+                moto::DEFAULT_ACCOUNT
+            ),
+            format!(
+                "arn:aws:iam::{}:role/wf-ClusterManager",
+                moto::DEFAULT_ACCOUNT
+            ),
+        ])
+    );
     let eks = &got["clusters"][EKS_NAME];
     assert_eq!(eks["version"], "1.32", "{got}");
+    // Kubernetes secrets are encrypted with the cluster's own KMS key.
+    assert_eq!(got["kmsKeys"].as_array().map(Vec::len), Some(1), "{got}");
+    assert_eq!(eks["secretsKeys"], got["kmsKeys"], "{got}");
     assert_eq!(
         object["status"]["cloudId"], eks["arn"],
         "status.cloudId is the ARN"
@@ -390,6 +466,7 @@ fn an_eks_cluster_is_built_changed_kept_and_destroyed_through_the_aws_apis() {
     ] {
         for secret in [
             BASE_SECRET,
+            WEB_IDENTITY_TOKEN,
             "SecretAccessKey",
             "FQoGZXIvYXdzE",
             "aws_secret",
@@ -406,7 +483,7 @@ fn an_eks_cluster_is_built_changed_kept_and_destroyed_through_the_aws_apis() {
     let got = boto(&moto, &["inspect", &uid]);
     assert_eq!(
         got,
-        serde_json::json!({"vpcs": [], "subnets": [], "internetGateways": 0, "routeTables": [], "natGateways": 0, "elasticIps": 0, "roles": {}, "clusters": {}}),
+        nothing_left(),
         "everything made for the cluster is gone"
     );
 }
@@ -448,7 +525,7 @@ fn a_cloud_access_in_another_account_fails_the_apply_naming_it() {
     assert_eq!(cluster_phase(Some(&object)), Some("Failure"), "{object}");
     // Nothing was built.
     let uid = object["metadata"]["uid"].as_str().unwrap().to_string();
-    let nothing = serde_json::json!({"vpcs": [], "subnets": [], "internetGateways": 0, "routeTables": [], "natGateways": 0, "elasticIps": 0, "roles": {}, "clusters": {}});
+    let nothing = nothing_left();
     assert_eq!(boto(&moto, &["inspect", &uid]), nothing);
     // Destroying needs the account too (the driver does not act in an account it cannot
     // verify): it fails the same way until the cloud access is fixed, then completes.
@@ -494,7 +571,7 @@ fn a_server_killed_mid_provision_converges_after_restart_with_no_duplicate_or_or
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     for pause in [1500, 400, 900, 200] {
         std::thread::sleep(Duration::from_millis(pause));
-        server.kill_and_restart_with(&args, AWS_ENV);
+        server.kill_and_restart_with(&args, &aws_env());
     }
     let api = server.client();
     let built = wait_cluster(&api, "pay", "payments-dev", Duration::from_secs(120), |c| {
@@ -534,13 +611,150 @@ fn a_server_killed_mid_provision_converges_after_restart_with_no_duplicate_or_or
     let resp = api.delete(&cluster_path("pay", "payments-dev"));
     assert!(resp.status < 300, "{}", resp.text);
     std::thread::sleep(Duration::from_millis(300));
-    server.kill_and_restart_with(&args, AWS_ENV);
+    server.kill_and_restart_with(&args, &aws_env());
     let api = server.client();
     wait_cluster(&api, "pay", "payments-dev", Duration::from_secs(120), |c| {
         c.is_none()
     });
-    assert_eq!(
-        boto(&moto, &["inspect", &uid]),
-        serde_json::json!({"vpcs": [], "subnets": [], "internetGateways": 0, "routeTables": [], "natGateways": 0, "elasticIps": 0, "roles": {}, "clusters": {}})
+    assert_eq!(boto(&moto, &["inspect", &uid]), nothing_left());
+}
+
+/// What the Terraform configuration adds to read the EKS cluster's credentials: the
+/// ephemeral resource, handed to a provisioner (as a `kubernetes` provider block would take
+/// it) that writes what it received where the test reads it.
+const CREDENTIALS: &str = r#"
+ephemeral "wayfinder_cluster_credentials" "dev" {
+  cluster = wayfinder_cluster.dev.id
+  ttl     = "2h"
+}
+
+resource "terraform_data" "use" {
+  provisioner "local-exec" {
+    command = "printf '%s' \"$KUBECONFIG_DATA\" > received-kubeconfig.yaml && printf '%s\n%s\n%s\n%s' \"$TOKEN\" \"$ENDPOINT\" \"$CA\" \"$TTL\" > received.txt"
+    environment = {
+      KUBECONFIG_DATA = ephemeral.wayfinder_cluster_credentials.dev.kubeconfig
+      TOKEN           = ephemeral.wayfinder_cluster_credentials.dev.token
+      ENDPOINT        = ephemeral.wayfinder_cluster_credentials.dev.endpoint
+      CA              = coalesce(ephemeral.wayfinder_cluster_credentials.dev.cluster_ca_certificate, "none")
+      TTL             = ephemeral.wayfinder_cluster_credentials.dev.granted_ttl
+    }
+  }
+}
+"#;
+
+#[test]
+fn eks_credentials_reach_terraform_as_moto_s_endpoint_and_ca_with_a_presigned_token_and_leak_nowhere()
+ {
+    require_terraform_version!(EPHEMERAL_RESOURCES);
+    let Some(moto) = MotoServer::start() else {
+        return;
+    };
+    let server = aws_server(&moto);
+    let api = server.client();
+    publish_platform(&api);
+
+    // Apply the EKS cluster through the AWS driver, then the credentials (Terraform opens
+    // the ephemeral resource once the cluster's id is known), with Terraform's trace log on.
+    let mut wd = Workdir::new(&server);
+    wd.set_env("TF_LOG", "trace");
+    wd.set_env("TF_LOG_PATH", "terraform.log");
+    wd.write_config(&config(4, None));
+    wd.init();
+    assert_no_crash(&wd.apply());
+    let object = api.get(&cluster_path("pay", "payments-dev")).body;
+    assert_eq!(cluster_phase(Some(&object)), Some("Success"), "{object}");
+    let uid = object["metadata"]["uid"].as_str().unwrap().to_string();
+    wd.write_config(&format!("{}{CREDENTIALS}", config(4, None)));
+    let applied = wd.run(&["apply", "-auto-approve", "-input=false", "-no-color"]);
+    assert_no_crash(&applied);
+
+    // What the consumer received: moto's endpoint and CA for the cluster, and a token for
+    // EKS's authenticator, capped at its 15 minutes.
+    let got = boto(&moto, &["inspect", &uid]);
+    let eks = &got["clusters"][EKS_NAME];
+    let received = wd.read_file("received.txt");
+    let lines: Vec<&str> = received.lines().collect();
+    let (token, endpoint, ca, ttl) = (lines[0], lines[1], lines[2], lines[3]);
+    assert_eq!(endpoint, eks["endpoint"].as_str().unwrap(), "{received}");
+    assert_eq!(ttl, "15m0s", "capped at EKS's 15 minutes: {received}");
+    assert_ne!(ca, "none", "the CA reaches Terraform: {received}");
+    let kubeconfig = wd.read_file("received-kubeconfig.yaml");
+    for part in [
+        format!("server: \"{endpoint}\""),
+        format!("certificate-authority-data: {}", eks["ca"]),
+        format!("token: \"{token}\""),
+    ] {
+        assert!(kubeconfig.contains(&part), "{part} in {kubeconfig}");
+    }
+
+    // The token is `k8s-aws-v1.` + a presigned STS GetCallerIdentity whose signature covers
+    // the cluster's name header; moto answers it as the ClusterManager role's session (the
+    // access key the URL carries).
+    let url = {
+        use base64::Engine as _;
+        let encoded = token.strip_prefix("k8s-aws-v1.").expect("an EKS token");
+        String::from_utf8(
+            base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .decode(encoded)
+                .expect("unpadded base64url"),
+        )
+        .unwrap()
+    };
+    assert!(
+        url.starts_with(&format!(
+            "{}/?Action=GetCallerIdentity&Version=2011-06-15&",
+            moto.url
+        )),
+        "{url}"
     );
+    for part in [
+        "X-Amz-Algorithm=AWS4-HMAC-SHA256",
+        "X-Amz-Expires=900",
+        "X-Amz-SignedHeaders=host%3Bx-k8s-aws-id",
+        "X-Amz-Security-Token=",
+        "X-Amz-Signature=",
+    ] {
+        assert!(url.contains(part), "{part} in {url}");
+    }
+    let answer = boto(&moto, &["whoami", &url, EKS_NAME]);
+    assert_eq!(answer["status"], 200, "{answer}");
+    let body = answer["body"].as_str().unwrap();
+    assert!(
+        body.contains(&format!(
+            "arn:aws:sts::{}:assumed-role/wf-ClusterManager/",
+            moto::DEFAULT_ACCOUNT
+        )),
+        "moto answers the token's request as the ClusterManager role: {body}"
+    );
+
+    // Neither the token (nor its signature) nor any AWS secret is in the state, Terraform's
+    // output or trace log, or the server's trace log.
+    let signature = url.split("X-Amz-Signature=").nth(1).unwrap().to_string();
+    let state = wd.read_file("terraform.tfstate");
+    let tf_log = wd.read_file("terraform.log");
+    assert!(
+        tf_log.contains("wayfinder_cluster_credentials"),
+        "the trace log is Terraform's"
+    );
+    let log = server.log();
+    for (what, text) in [
+        ("the state", &state),
+        ("terraform's output", &applied.combined()),
+        ("terraform's trace log", &tf_log),
+        ("the server's log", &log),
+    ] {
+        for secret in [
+            BASE_SECRET,
+            WEB_IDENTITY_TOKEN,
+            "SecretAccessKey",
+            "FQoGZXIvYXdzE",
+            "k8s-aws-v1.",
+            token,
+            signature.as_str(),
+        ] {
+            assert!(!text.contains(secret), "{what} holds {secret:?}");
+        }
+    }
+    assert_no_crash(&wd.destroy());
+    assert_eq!(boto(&moto, &["inspect", &uid]), nothing_left());
 }
