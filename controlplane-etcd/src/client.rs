@@ -74,7 +74,7 @@ pub(crate) fn classify(endpoint: &str, err: etcd_client::Error) -> Failure {
     use tonic::Code;
     match err {
         etcd_client::Error::GRpcStatus(status) => {
-            let msg = status.message().to_string();
+            let msg = with_causes(status.message(), std::error::Error::source(&status));
             let lower = msg.to_ascii_lowercase();
             match status.code() {
                 Code::OutOfRange if lower.contains("compacted") => {
@@ -120,7 +120,9 @@ pub(crate) fn classify(endpoint: &str, err: etcd_client::Error) -> Failure {
             }
         }
         // Failures to set up a connection: nothing was sent.
-        etcd_client::Error::TransportError(e) => Failure::NotSent(format!("transport: {e}")),
+        etcd_client::Error::TransportError(e) => {
+            Failure::NotSent(with_causes(&e.to_string(), std::error::Error::source(&e)))
+        }
         etcd_client::Error::IoError(e) => Failure::NotSent(format!("io: {e}")),
         etcd_client::Error::InvalidArgs(e)
         | etcd_client::Error::EndpointError(e)
@@ -555,6 +557,20 @@ impl Etcd {
             other => other,
         }
     }
+}
+
+/// `message: cause: cause…`, leaving out a cause the message already says.
+fn with_causes(message: &str, mut source: Option<&(dyn std::error::Error + 'static)>) -> String {
+    let mut out = message.to_string();
+    while let Some(cause) = source {
+        let text = cause.to_string();
+        if !out.contains(&text) {
+            out.push_str(": ");
+            out.push_str(&text);
+        }
+        source = cause.source();
+    }
+    out
 }
 
 fn contains(haystack: &[u8], needle: &[u8]) -> bool {

@@ -80,14 +80,6 @@ impl Etcd {
                 .await?;
             let key = format!("/e/{role}/{lease:016x}");
             let full = self.full(&key);
-            let (lost_tx, lost) = watch::channel(false);
-            let keeper = tokio::spawn(keep_alive(
-                self.clone(),
-                lease,
-                Duration::from_secs(ttl_secs as u64),
-                key.clone(),
-                lost_tx,
-            ));
             // Writing the same key with the same lease again is harmless: a put is safe
             // to repeat here.
             let put = self
@@ -100,13 +92,27 @@ impl Etcd {
                     }
                 })
                 .await;
-            if let Err(e) = put {
-                keeper.abort();
-                return Err(e);
-            }
-            let Some(mine) = self.get(&key).await? else {
-                keeper.abort();
-                continue;
+            put?;
+            // The key is written: from now on the keeper keeps its lease alive (a TTL of
+            // at least 2 s leaves ample time for this) and watches that it stays.
+            let (lost_tx, lost) = watch::channel(false);
+            let keeper = tokio::spawn(keep_alive(
+                self.clone(),
+                lease,
+                Duration::from_secs(ttl_secs as u64),
+                key.clone(),
+                lost_tx,
+            ));
+            let mine = match self.get(&key).await {
+                Ok(Some(mine)) => mine,
+                Ok(None) => {
+                    keeper.abort();
+                    continue;
+                }
+                Err(e) => {
+                    keeper.abort();
+                    return Err(e);
+                }
             };
             let leadership = Leadership {
                 key: key.clone(),
@@ -195,7 +201,6 @@ impl Etcd {
 async fn keep_alive(etcd: Etcd, lease: i64, ttl: Duration, key: String, lost: watch::Sender<bool>) {
     let period = ttl / 3;
     let mut last_ok = Instant::now();
-    let mut key_written = false;
     loop {
         tokio::time::sleep(period).await;
         let left = ttl.saturating_sub(last_ok.elapsed());
@@ -226,14 +231,10 @@ async fn keep_alive(etcd: Etcd, lease: i64, ttl: Duration, key: String, lost: wa
             return;
         }
         // Re-check the key itself (a revoked lease, a deleted key).
-        match etcd.get(&key).await {
-            Ok(Some(_)) => key_written = true,
-            Ok(None) if key_written => {
-                tracing::warn!(key, lease, "etcd election key gone: leadership lost");
-                let _ = lost.send(true);
-                return;
-            }
-            Ok(None) | Err(_) => {}
+        if let Ok(None) = etcd.get(&key).await {
+            tracing::warn!(key, lease, "etcd election key gone: leadership lost");
+            let _ = lost.send(true);
+            return;
         }
     }
 }
