@@ -97,6 +97,13 @@ pub(crate) fn classify(endpoint: &str, err: etcd_client::Error) -> Failure {
                         limit: txn::MAX_REQUEST_BYTES,
                     })
                 }
+                // A TLS handshake refused: the request never left.
+                Code::Unavailable | Code::Unknown
+                    if lower.contains("received fatal alert")
+                        || lower.contains("invalid peer certificate") =>
+                {
+                    Failure::NotSent(msg)
+                }
                 Code::Unavailable
                     if lower.contains("error trying to connect")
                         || lower.contains("connection refused")

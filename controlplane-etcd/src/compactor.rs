@@ -61,8 +61,9 @@ impl Drop for Compactor {
 
 impl Etcd {
     /// One tick of the compactor: swap the compact key from version `seen` (0: absent) to
-    /// `current - keep`; compact only when the swap succeeded and the target moved past the
-    /// last one.
+    /// `current - keep`, and compact to that revision only when the swap succeeded (another
+    /// replica swapped first in this interval otherwise; the answer's version is the one to
+    /// swap from next time).
     pub async fn compact_step(&self, seen: i64, keep: i64) -> Result<CompactStep, Error> {
         let key = self.full(COMPACT_KEY);
         let current = self.current_revision().await?;

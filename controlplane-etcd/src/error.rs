@@ -38,7 +38,8 @@ pub enum Error {
     #[error("etcd commit not applied (settled by reading back {key:?}): {reason}")]
     NotCommitted { key: String, reason: String },
     /// The revision asked for has been compacted away: relist, then watch from the new
-    /// revision (HTTP: 410 Gone).
+    /// revision (HTTP: 410 Gone). `compacted` is the revision etcd has compacted up to, as a
+    /// watch is told; 0 when etcd did not say (a read at a revision).
     #[error("etcd revision {requested} has been compacted (compacted up to {compacted}); relist")]
     Compacted { requested: i64, compacted: i64 },
     /// A key under the prefix that is not UTF-8 (not written by this crate).

@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::{Config, Etcd, Timeouts};
+use crate::{Config, Etcd, Timeouts, TlsFiles};
 
 /// Names the etcd binary to use instead of `etcd` on `PATH`.
 pub const ENV_ETCD: &str = "WAYFINDER_ETCD";
@@ -37,6 +37,7 @@ struct MemberProc {
 pub struct EtcdCluster {
     binary: PathBuf,
     members: Vec<MemberProc>,
+    tls: Option<TlsFiles>,
     _dir: tempfile::TempDir,
 }
 
@@ -106,6 +107,17 @@ impl EtcdCluster {
     /// only when etcd is not installed and `WAYFINDER_SKIP_ETCD=1` (the skip is reported);
     /// without etcd otherwise, it panics saying how to install it.
     pub async fn start(n: usize) -> Option<EtcdCluster> {
+        EtcdCluster::start_with(n, false).await
+    }
+
+    /// [`EtcdCluster::start`] with client TLS: the members serve `https://` with
+    /// certificates of a CA made for the test and require a client certificate of it
+    /// (`--client-cert-auth`); [`EtcdCluster::tls_files`] are the client's files.
+    pub async fn start_tls(n: usize) -> Option<EtcdCluster> {
+        EtcdCluster::start_with(n, true).await
+    }
+
+    async fn start_with(n: usize, with_tls: bool) -> Option<EtcdCluster> {
         let Some(binary) = find_etcd() else {
             if std::env::var(ENV_SKIP_ETCD).is_ok_and(|v| v == "1") {
                 record_skip(&format!(
@@ -122,6 +134,8 @@ impl EtcdCluster {
             .prefix("wayfinder-etcd-")
             .tempdir()
             .expect("a temporary directory for etcd");
+        let tls = with_tls.then(|| make_certificates(dir.path()));
+        let scheme = if tls.is_some() { "https" } else { "http" };
         let ports: Vec<(u16, u16)> = (0..n).map(|_| (free_port(), free_port())).collect();
         let initial = ports
             .iter()
@@ -139,9 +153,9 @@ impl EtcdCluster {
             .enumerate()
             .map(|(i, (peer, client))| {
                 let name = format!("m{i}");
-                let client_url = format!("http://127.0.0.1:{client}");
+                let client_url = format!("{scheme}://127.0.0.1:{client}");
                 let peer_url = format!("http://127.0.0.1:{peer}");
-                let args = vec![
+                let mut args: Vec<String> = vec![
                     "--name".into(),
                     name.clone(),
                     "--data-dir".into(),
@@ -163,6 +177,18 @@ impl EtcdCluster {
                     "--logger".into(),
                     "zap".into(),
                 ];
+                if let Some(files) = &tls {
+                    let dir = files.ca.parent().expect("the certificates' directory");
+                    for (flag, file) in [
+                        ("--cert-file", "server.pem"),
+                        ("--key-file", "server-key.pem"),
+                        ("--trusted-ca-file", "ca.pem"),
+                    ] {
+                        args.push(flag.into());
+                        args.push(dir.join(file).display().to_string());
+                    }
+                    args.push("--client-cert-auth".into());
+                }
                 MemberProc {
                     log: dir.path().join(format!("{name}.log")),
                     name,
@@ -175,6 +201,7 @@ impl EtcdCluster {
         let mut cluster = EtcdCluster {
             binary,
             members,
+            tls,
             _dir: dir,
         };
         for i in 0..n {
@@ -201,6 +228,11 @@ impl EtcdCluster {
         m.child = Some(child);
     }
 
+    /// The client's TLS files of a cluster started with [`EtcdCluster::start_tls`].
+    pub fn tls_files(&self) -> Option<TlsFiles> {
+        self.tls.clone()
+    }
+
     /// The members' client URLs.
     pub fn endpoints(&self) -> Vec<String> {
         self.members.iter().map(|m| m.client_url.clone()).collect()
@@ -211,7 +243,7 @@ impl EtcdCluster {
         Config {
             endpoints: self.endpoints(),
             prefix: prefix.to_string(),
-            tls: None,
+            tls: self.tls.clone(),
             timeouts: Timeouts {
                 connect: Duration::from_millis(500),
                 request: Duration::from_secs(3),
@@ -263,6 +295,17 @@ impl EtcdCluster {
         }
     }
 
+    /// Starts every member that is not running (after [`EtcdCluster::kill`]) and waits
+    /// until all answer with a leader.
+    pub async fn start_stopped(&mut self) {
+        for i in 0..self.members.len() {
+            if self.members[i].child.is_none() {
+                self.spawn(i);
+            }
+        }
+        self.wait_healthy(Duration::from_secs(30)).await;
+    }
+
     /// Whether member `i` runs.
     pub fn is_running(&self, i: usize) -> bool {
         self.members[i].child.is_some()
@@ -271,7 +314,7 @@ impl EtcdCluster {
     /// The index of the member that leads the raft group now, asked of the live members.
     pub async fn leader_index(&self) -> Option<usize> {
         for m in self.members.iter().filter(|m| m.child.is_some()) {
-            let Ok(st) = status(&m.client_url).await else {
+            let Ok(st) = status(&m.client_url, self.tls.as_ref()).await else {
                 continue;
             };
             if st.leader() == 0 {
@@ -281,7 +324,7 @@ impl EtcdCluster {
                 if other.child.is_none() {
                     continue;
                 }
-                if let Ok(s) = status(&other.client_url).await
+                if let Ok(s) = status(&other.client_url, self.tls.as_ref()).await
                     && s.header().map(|h| h.member_id()) == Some(st.leader())
                 {
                     return Some(j);
@@ -300,7 +343,7 @@ impl EtcdCluster {
         let started = Instant::now();
         let m = &self.members[i];
         loop {
-            if let Ok(s) = status(&m.client_url).await
+            if let Ok(s) = status(&m.client_url, self.tls.as_ref()).await
                 && s.leader() != 0
             {
                 return;
@@ -324,10 +367,21 @@ impl EtcdCluster {
     }
 }
 
-async fn status(url: &str) -> Result<etcd_client::StatusResponse, String> {
-    let options = etcd_client::ConnectOptions::new()
+async fn status(url: &str, tls: Option<&TlsFiles>) -> Result<etcd_client::StatusResponse, String> {
+    let mut options = etcd_client::ConnectOptions::new()
         .with_connect_timeout(Duration::from_millis(300))
         .with_timeout(Duration::from_secs(1));
+    if let Some(files) = tls {
+        let read = |p: &Path| std::fs::read(p).map_err(|e| format!("{}: {e}", p.display()));
+        let (Some(cert), Some(key)) = (&files.cert, &files.key) else {
+            return Err("a client certificate is needed".into());
+        };
+        options = options.with_tls(
+            etcd_client::TlsOptions::new()
+                .ca_certificate(etcd_client::Certificate::from_pem(read(&files.ca)?))
+                .identity(etcd_client::Identity::from_pem(read(cert)?, read(key)?)),
+        );
+    }
     let mut client = etcd_client::Client::connect([url], Some(options))
         .await
         .map_err(|e| e.to_string())?;
@@ -335,6 +389,62 @@ async fn status(url: &str) -> Result<etcd_client::StatusResponse, String> {
         .await
         .map_err(|_| "timed out".to_string())?
         .map_err(|e| e.to_string())
+}
+
+/// A CA, a server certificate for 127.0.0.1 and a client certificate, as PEM files in
+/// `dir`; the client's files.
+fn make_certificates(dir: &Path) -> TlsFiles {
+    use rcgen::{
+        BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer,
+        KeyPair, KeyUsagePurpose,
+    };
+    let write = |name: &str, pem: String| {
+        let path = dir.join(name);
+        std::fs::write(&path, pem).expect("writing a test certificate");
+        path
+    };
+    let ca_key = KeyPair::generate().expect("a CA key");
+    let mut ca = CertificateParams::new(Vec::<String>::new()).expect("CA parameters");
+    ca.distinguished_name
+        .push(DnType::CommonName, "wayfinder-etcd test CA");
+    ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    ca.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
+    let ca_cert = ca.self_signed(&ca_key).expect("the CA certificate");
+    let ca_path = write("ca.pem", ca_cert.pem());
+    let issuer = Issuer::new(ca, ca_key);
+    let leaf = |names: Vec<String>, common: &str, usages: Vec<ExtendedKeyUsagePurpose>| {
+        let key = KeyPair::generate().expect("a key");
+        let mut params = CertificateParams::new(names).expect("certificate parameters");
+        params.distinguished_name.push(DnType::CommonName, common);
+        params.key_usages = vec![
+            KeyUsagePurpose::DigitalSignature,
+            KeyUsagePurpose::KeyEncipherment,
+        ];
+        params.extended_key_usages = usages;
+        let cert = params.signed_by(&key, &issuer).expect("a certificate");
+        (cert.pem(), key.serialize_pem())
+    };
+    let (server, server_key) = leaf(
+        vec!["127.0.0.1".into(), "localhost".into()],
+        "etcd",
+        // etcd's own gateway connects to the member with the server's certificate.
+        vec![
+            ExtendedKeyUsagePurpose::ServerAuth,
+            ExtendedKeyUsagePurpose::ClientAuth,
+        ],
+    );
+    write("server.pem", server);
+    write("server-key.pem", server_key);
+    let (client, client_key) = leaf(
+        vec!["wayfinder".into()],
+        "wayfinder",
+        vec![ExtendedKeyUsagePurpose::ClientAuth],
+    );
+    TlsFiles {
+        ca: ca_path,
+        cert: Some(write("client.pem", client)),
+        key: Some(write("client-key.pem", client_key)),
+    }
 }
 
 impl Drop for EtcdCluster {

@@ -67,6 +67,18 @@ impl Watch {
     }
 }
 
+/// The same batches as [`Watch::next`], as a stream.
+impl tokio_stream::Stream for Watch {
+    type Item = Result<Batch, Error>;
+
+    fn poll_next(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Self::Item>> {
+        self.rx.poll_recv(cx)
+    }
+}
+
 impl Drop for Watch {
     fn drop(&mut self) {
         self.task.abort();

@@ -439,3 +439,47 @@ async fn a_settled_commit_reports_what_reading_back_found() {
         Err(Error::Conflict { .. })
     ));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cluster_behind_mutual_tls_is_reached_with_its_ca_and_a_client_certificate() {
+    let Some(cluster) = EtcdCluster::start_tls(3).await else {
+        return;
+    };
+    assert!(
+        cluster
+            .endpoints()
+            .iter()
+            .all(|e| e.starts_with("https://127.0.0.1:"))
+    );
+    let etcd = cluster.connect("/tls").await;
+    let c = etcd
+        .commit(&Guard::none(), &[Op::Put(object("a"), b"1".to_vec())])
+        .await
+        .unwrap();
+    assert_eq!(
+        etcd.get(&object("a")).await.unwrap().unwrap().mod_revision,
+        c.revision
+    );
+
+    // Without a client certificate the members refuse the connection: unavailable, naming
+    // each endpoint.
+    let mut cfg = cluster.config("/tls");
+    cfg.timeouts.total = Duration::from_secs(2);
+    let files = cfg.tls.as_mut().unwrap();
+    files.cert = None;
+    files.key = None;
+    let err = Etcd::connect(&cfg).await.unwrap_err();
+    println!("{err}");
+    assert!(matches!(err, Error::Unavailable { .. }), "{err:?}");
+    // Plain http:// with TLS files, or a missing file, is a configuration error.
+    let mut cfg = cluster.config("/tls");
+    cfg.endpoints = vec!["http://127.0.0.1:1".into()];
+    assert!(matches!(
+        Etcd::connect(&cfg).await,
+        Err(Error::Config { .. })
+    ));
+    let mut cfg = cluster.config("/tls");
+    cfg.tls.as_mut().unwrap().ca = "/nonexistent/ca.pem".into();
+    let err = Etcd::connect(&cfg).await.unwrap_err();
+    assert!(err.to_string().contains("/nonexistent/ca.pem"), "{err}");
+}

@@ -268,3 +268,54 @@ async fn a_commit_lost_in_a_paused_member_is_settled_by_reading_back() {
     assert_eq!(kv.value, b"uid-B");
     assert_eq!(kv.mod_revision, second.revision);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_answers_unavailable_while_the_cluster_is_down_and_recovers_when_it_returns() {
+    let Some(mut cluster) = EtcdCluster::start(3).await else {
+        return;
+    };
+    let mut cfg = cluster.config("/f5");
+    cfg.timeouts.total = Duration::from_secs(2);
+    let etcd = wayfinder_etcd::Etcd::connect(&cfg).await.unwrap();
+    let before = etcd
+        .commit(&Guard::none(), &[Op::Put("/o/a".into(), b"1".to_vec())])
+        .await
+        .unwrap();
+    let from = before.revision + 1;
+    let mut watch = etcd.watch("/o/", from);
+    for i in 0..3 {
+        cluster.kill(i);
+    }
+    // Nothing was sent (connections refused): unavailable, not ambiguous, naming each member.
+    let err = etcd
+        .commit(&Guard::none(), &[Op::Put("/o/b".into(), b"1".to_vec())])
+        .await
+        .unwrap_err();
+    println!("{err}");
+    assert!(matches!(err, Error::Unavailable { .. }), "{err:?}");
+    for e in cluster.endpoints() {
+        assert!(err.to_string().contains(&e), "{err}");
+    }
+    // The watch gives up after its deadline too, saying so.
+    let ended = tokio::time::timeout(Duration::from_secs(10), watch.next())
+        .await
+        .expect("the watch ends")
+        .expect("with an error");
+    assert!(matches!(ended, Err(Error::Unavailable { .. })), "{ended:?}");
+
+    // The cluster returns: the same client works again, and a new watch from where the old
+    // one stopped sees the next write.
+    cluster.start_stopped().await;
+    let after = etcd
+        .commit(&Guard::none(), &[Op::Put("/o/c".into(), b"1".to_vec())])
+        .await
+        .unwrap();
+    let mut watch = etcd.watch("/o/", from);
+    let b = tokio::time::timeout(Duration::from_secs(10), watch.next())
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    assert_eq!(b.revision, after.revision);
+    assert_eq!(b.events[0].key, "/o/c");
+}
