@@ -49,7 +49,7 @@ async fn a_dead_leaders_lease_hands_over_within_its_ttl_and_its_fenced_writes_ar
     let takeover = led_at - died;
     println!("takeover {takeover:?} after the leader died (lease TTL {TTL:?})");
     assert!(
-        takeover <= TTL + Duration::from_millis(1500),
+        takeover <= TTL + Duration::from_secs(2),
         "takeover took {takeover:?}"
     );
 
