@@ -319,3 +319,60 @@ async fn a_client_answers_unavailable_while_the_cluster_is_down_and_recovers_whe
     assert_eq!(b.revision, after.revision);
     assert_eq!(b.events[0].key, "/o/c");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_watch_from_now_sees_later_writes_and_answers_a_progress_request_with_an_empty_batch() {
+    let Some(cluster) = EtcdCluster::start(3).await else {
+        return;
+    };
+    let etcd = cluster.connect("/f6").await;
+    etcd.commit(
+        &Guard::none(),
+        &[Op::Put("/o/before".into(), b"1".to_vec())],
+    )
+    .await
+    .unwrap();
+    let mut watch = etcd.watch("/o/", 0);
+    // A write outside the prefix moves the revision without an event under it.
+    let outside = etcd
+        .commit(
+            &Guard::none(),
+            &[Op::Put("/k/elsewhere".into(), b"1".to_vec())],
+        )
+        .await
+        .unwrap();
+    // The watch has been created once a progress request is answered.
+    let progress = loop {
+        watch.request_progress();
+        match tokio::time::timeout(Duration::from_millis(500), watch.next()).await {
+            Ok(Some(Ok(b))) => break b,
+            Ok(other) => panic!("{other:?}"),
+            Err(_) => continue,
+        }
+    };
+    assert!(progress.events.is_empty(), "{progress:?}");
+    assert!(progress.revision >= outside.revision);
+    let (rev, last) = etcd.last_modified("/o/").await.unwrap();
+    assert!(last < outside.revision && rev >= outside.revision);
+    let later = etcd
+        .commit(&Guard::none(), &[Op::Delete("/o/before".into())])
+        .await
+        .unwrap();
+    let b = loop {
+        let b = tokio::time::timeout(Duration::from_secs(10), watch.next())
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap();
+        if !b.events.is_empty() {
+            break b;
+        }
+    };
+    assert_eq!(b.revision, later.revision);
+    assert_eq!(b.events.len(), 1);
+    assert_eq!(b.events[0].kind, EventKind::Delete);
+    assert_eq!(
+        (b.events[0].key.as_str(), b.events[0].create_revision),
+        ("/o/before", 0)
+    );
+}
