@@ -60,23 +60,27 @@ pub fn warning_headers(object: &Value) -> HeaderMap {
     if let Some(text) = object
         .pointer("/status/estimate/warning")
         .and_then(Value::as_str)
+        && let Some(v) = warning(text)
     {
-        // A quoted-string of visible ASCII: quotes and backslashes escaped, anything else
-        // outside printable ASCII replaced.
-        let mut quoted = String::with_capacity(text.len() + 2);
-        for c in text.chars() {
-            match c {
-                '"' | '\\' => {
-                    quoted.push('\\');
-                    quoted.push(c);
-                }
-                ' '..='~' => quoted.push(c),
-                _ => quoted.push('?'),
-            }
-        }
-        if let Ok(v) = HeaderValue::from_str(&format!("299 - \"{quoted}\"")) {
-            headers.append("warning", v);
-        }
+        headers.append("warning", v);
     }
     headers
+}
+
+/// One `Warning` header value, `299 - "text"`, as Kubernetes sends them: a quoted-string of
+/// visible ASCII, quotes and backslashes escaped, anything else outside printable ASCII
+/// replaced.
+pub fn warning(text: &str) -> Option<HeaderValue> {
+    let mut quoted = String::with_capacity(text.len() + 2);
+    for c in text.chars() {
+        match c {
+            '"' | '\\' => {
+                quoted.push('\\');
+                quoted.push(c);
+            }
+            ' '..='~' => quoted.push(c),
+            _ => quoted.push('?'),
+        }
+    }
+    HeaderValue::from_str(&format!("299 - \"{quoted}\"")).ok()
 }

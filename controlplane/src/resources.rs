@@ -46,14 +46,14 @@ use axum::http::{HeaderName, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 use wayfinder_model::kinds::{self, ACCESS_TOKEN, CLUSTER, KindInfo, WORKSPACE};
-use wayfinder_model::legacy::{self, LegacyKind};
+use wayfinder_model::legacy::{self, Handling, LegacyKind};
 use wayfinder_model::{Object, Scope};
 
 use crate::admission::{self, Admitted, Operation};
 use crate::auth::{self, Principal, Verb, authorize};
 pub use crate::keys::new_uid;
 use crate::status::{ApiError, Cause, Details, OBJECT_MODIFIED_HEADER};
-use crate::store::{Mutation, NewRow, Reads, StoredObject};
+use crate::store::{Mutation, NewRow, ObjectKey, Reads, StoredObject, parse_stored};
 use crate::{AppState, MAX_BODY_BYTES};
 
 /// Which version(s) of a versioned object a path names.
@@ -419,6 +419,9 @@ impl Ctx {
         path: &str,
         body: Result<Bytes, BytesRejection>,
     ) -> Result<Response, ApiError> {
+        if old.handling == Handling::Joined {
+            return self.legacy_joined(t, old, method, path, body).await;
+        }
         if let Some(refusal) = old.refusal() {
             return Err(match *method {
                 Method::POST | Method::PUT => {
@@ -911,6 +914,438 @@ impl Ctx {
         }
         Ok(Json(deleted.pop().unwrap_or_default()).into_response())
     }
+}
+
+/// What a joined legacy write ([`Ctx::legacy_joined`]) decided for one of the objects it
+/// commits: where it goes, what it is, what is there now and what admission added.
+struct JoinedWrite {
+    key: ObjectKey,
+    object: Object,
+    current: Option<StoredObject>,
+    admitted: Admitted,
+}
+
+impl Ctx {
+    /// A request at a legacy version that is several current objects
+    /// ([`Handling::Joined`]): a v2beta1 ClusterPlan is a v2beta2 plan, version
+    /// [`legacy::MIGRATED_VERSION`], and the ComputeTemplate its node pools became.
+    ///
+    /// - `POST`/`PUT`: the model's [`legacy::migrate`] makes the objects; each is admitted
+    ///   in full as a direct create or update of it would be, and all are committed in one
+    ///   write, or none (a dry run admits all and writes nothing). A produced object of that
+    ///   name that exists and was not produced from this legacy object
+    ///   ([`legacy::produced_by`]) is a `409` naming it, never overwritten. The answer is
+    ///   the legacy object read back, with a `Warning` per object written.
+    /// - `GET`: the plan version joined with its template ([`legacy::to_legacy_joined`]);
+    ///   `…/{name}` is version [`legacy::MIGRATED_VERSION`], `…/{name}/versions/{v}` another.
+    /// - `DELETE`: the plan version and what was produced from it, in one write.
+    ///
+    /// Every store call of a joined legacy object is here: one recorded read and one write
+    /// transaction for a create or update, one write transaction for a delete.
+    async fn legacy_joined(
+        &self,
+        t: &Target,
+        old: &'static LegacyKind,
+        method: &Method,
+        path: &str,
+        body: Result<Bytes, BytesRejection>,
+    ) -> Result<Response, ApiError> {
+        let kind = t.kind;
+        let collection = t.name.is_none();
+        let one = !collection && t.version != VersionSel::All;
+        let version = match &t.version {
+            VersionSel::One(v) => v.clone(),
+            _ => legacy::MIGRATED_VERSION.to_string(),
+        };
+        let store = self.state.store.clone();
+        let principal = self.principal.clone();
+        let dry_run = self.dry_run();
+        // The legacy object as it reads back: the plan joined with what it names.
+        let show = |plan: &Value| -> Result<Value, ApiError> {
+            let Some(object) = parse_stored(plan) else {
+                return Ok(plan.clone());
+            };
+            let mut joined = Vec::new();
+            for (k, n) in legacy::joined_with(old, &object) {
+                authorize(&principal, Verb::Get, k, None)?;
+                if let Some(o) = store
+                    .get(&object_key(k, None, &n, None))?
+                    .and_then(|o| parse_stored(&o.body))
+                {
+                    joined.push(o);
+                }
+            }
+            Ok(legacy::to_legacy_joined(old, &object, &joined).unwrap_or_else(|| plan.clone()))
+        };
+        let warnings = |verb: &str, bodies: &[Value]| {
+            let mut headers = axum::http::HeaderMap::new();
+            for b in bodies {
+                if let Some(o) = parse_stored(b) {
+                    let what = match o.version() {
+                        Some(v) => format!("{} version {v}", o.display_name()),
+                        None => o.display_name(),
+                    };
+                    let text = format!(
+                        "{} ({}) {verb} for {}/{} ({})",
+                        what,
+                        o.kind_info().api_version(),
+                        kind.kind,
+                        t.name.clone().unwrap_or_else(|| o.metadata().name.clone()),
+                        old.api_version()
+                    );
+                    if !dry_run {
+                        tracing::info!(subject = %principal.subject, object = %what, "{verb}");
+                    }
+                    if let Some(v) = crate::prices::warning(&text) {
+                        headers.append("warning", v);
+                    }
+                }
+            }
+            headers
+        };
+        match *method {
+            Method::GET | Method::HEAD if !one => {
+                authorize(&principal, Verb::List, kind, None)?;
+                let (rv, items) = store.list(kind.group, kind.kind, "")?;
+                let selector = &self.params.label_selector;
+                let mut shown = Vec::new();
+                for o in items {
+                    let name = o.body.pointer("/metadata/name").and_then(Value::as_str);
+                    let labels = o
+                        .body
+                        .pointer("/metadata/labels")
+                        .and_then(Value::as_object);
+                    if t.name.as_deref().is_none_or(|n| Some(n) == name)
+                        && selector.iter().all(|r| r.matches(labels))
+                    {
+                        shown.push(show(&o.body)?);
+                    }
+                }
+                if let (Some(name), true) = (&t.name, shown.is_empty()) {
+                    return Err(not_found(kind, None, name, None));
+                }
+                let mut list = list_body(kind, rv, shown).0;
+                list["apiVersion"] = json!(old.api_version());
+                Ok(Json(list).into_response())
+            }
+            Method::GET | Method::HEAD => {
+                authorize(&principal, Verb::Get, kind, None)?;
+                let name = t.name.clone().unwrap_or_default();
+                match store.get(&object_key(kind, None, &name, Some(&version)))? {
+                    Some(o) => Ok(Json(show(&o.body)?).into_response()),
+                    None => Err(not_found(kind, None, &name, Some(&version))),
+                }
+            }
+            Method::POST if collection => {
+                let body = body_bytes(body)?;
+                self.joined_write(t, old, body, None, warnings, show).await
+            }
+            Method::PUT if one => {
+                let body = body_bytes(body)?;
+                self.joined_write(t, old, body, Some(version), warnings, show)
+                    .await
+            }
+            Method::DELETE if one => {
+                authorize(&principal, Verb::Delete, kind, None)?;
+                let name = t.name.clone().unwrap_or_default();
+                let n = name.clone();
+                let v = version.clone();
+                let who = principal.clone();
+                let deleted = store
+                    .run(move |s| {
+                        // One transaction: the plan version and what was produced from it
+                        // are deleted together, or neither is (a dependant blocks both).
+                        s.transact(dry_run, |tx| {
+                            let key = object_key(kind, None, &n, Some(&v));
+                            let Some(current) = tx.get(&key)? else {
+                                return Err(not_found(kind, None, &n, Some(&v)));
+                            };
+                            admission::check_delete(&*tx, kind, None, &n, &[Some(v.clone())])?;
+                            tx.write(&key, Mutation::Delete)?;
+                            let mut deleted = vec![current.body.clone()];
+                            let joined = parse_stored(&current.body)
+                                .map(|p| legacy::joined_with(old, &p))
+                                .unwrap_or_default();
+                            for (k, jn) in joined {
+                                let key = object_key(k, None, &jn, None);
+                                let Some(j) = tx.get(&key)? else { continue };
+                                // Only what this legacy object produced goes with it.
+                                if !parse_stored(&j.body)
+                                    .is_some_and(|o| legacy::produced_by(&o, old, &n))
+                                {
+                                    continue;
+                                }
+                                authorize(&who, Verb::Delete, k, None)?;
+                                admission::check_delete(&*tx, k, None, &jn, &[None])?;
+                                tx.write(&key, Mutation::Delete)?;
+                                deleted.push(j.body);
+                            }
+                            Ok::<_, ApiError>(deleted)
+                        })
+                    })
+                    .await??;
+                let headers = warnings("deleted", &deleted);
+                let shown = parse_stored(&deleted[0])
+                    .and_then(|plan| {
+                        let joined: Vec<Object> =
+                            deleted[1..].iter().filter_map(parse_stored).collect();
+                        legacy::to_legacy_joined(old, &plan, &joined)
+                    })
+                    .unwrap_or_else(|| deleted[0].clone());
+                Ok((headers, Json(shown)).into_response())
+            }
+            ref m => {
+                let allow = if collection {
+                    "GET, POST"
+                } else if one {
+                    "GET, PUT, DELETE"
+                } else {
+                    "GET"
+                };
+                Err(ApiError::method_not_allowed(m.as_str(), path, allow))
+            }
+        }
+    }
+
+    /// The create (`version` `None`) or update of a joined legacy object: see
+    /// [`Ctx::legacy_joined`].
+    async fn joined_write(
+        &self,
+        t: &Target,
+        old: &'static LegacyKind,
+        body: Bytes,
+        version: Option<String>,
+        warnings: impl Fn(&str, &[Value]) -> axum::http::HeaderMap,
+        show: impl Fn(&Value) -> Result<Value, ApiError>,
+    ) -> Result<Response, ApiError> {
+        let kind = t.kind;
+        let update = version.is_some();
+        let verb = if update { Verb::Update } else { Verb::Create };
+        authorize(&self.principal, verb, kind, None)?;
+        crate::quota::check_object_size(kind, body.len())?;
+        let value: Value = match serde_json::from_slice(&body) {
+            Ok(v) => v,
+            // parse_body says what is wrong with it.
+            Err(_) => {
+                return Err(parse_body(kind, &body)
+                    .err()
+                    .unwrap_or_else(|| ApiError::bad_request("the body is not JSON")));
+            }
+        };
+        if value.get("apiVersion").and_then(Value::as_str) != Some(old.api_version().as_str()) {
+            // A body at the storage version is that one object, written as at its own path.
+            return match version {
+                Some(_) => self.update(t, body).await,
+                None => self.create(t, body).await,
+            };
+        }
+        let text = |p: &str| {
+            value
+                .pointer(p)
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_string()
+        };
+        let name = text("/metadata/name");
+        let migration = legacy::migrate(&value).map_err(|errors| {
+            ApiError::refused(
+                kind,
+                &name,
+                errors
+                    .iter()
+                    .map(|e| {
+                        Cause::field(e.path.to_string(), "FieldValueInvalid", e.message.clone())
+                    })
+                    .collect(),
+            )
+        })?;
+        let mut objects = migration.objects;
+        for o in objects.iter_mut() {
+            let k = o.kind_info();
+            if k != kind {
+                // A produced object may be created, or overwritten when it is this plan's.
+                authorize(&self.principal, Verb::Create, k, None)?;
+                authorize(&self.principal, Verb::Update, k, None)?;
+            }
+            place(k, None, o)?;
+        }
+        if let (Some(v), Some(url_name)) = (&version, &t.name) {
+            let bad = |field: &str, want: &str, message: String| {
+                let mut details = Details::object(kind, url_name);
+                details.causes.push(Cause::field(
+                    field,
+                    "FieldValueInvalid",
+                    format!("must be {want:?}"),
+                ));
+                Err::<(), _>(ApiError::bad_request(message).with_details(details))
+            };
+            if name != *url_name {
+                bad(
+                    "metadata.name",
+                    url_name,
+                    format!(
+                        "metadata.name {name:?} does not match the name in the URL {url_name:?}; objects cannot be renamed"
+                    ),
+                )?;
+            }
+            if objects[0].version() != Some(v.as_str()) {
+                bad(
+                    "apiVersion",
+                    v,
+                    format!(
+                        "a {} is version {} of its name; version {v} is read and written at {}",
+                        old.describe(),
+                        legacy::MIGRATED_VERSION,
+                        collection_path(kind)
+                    ),
+                )?;
+            }
+        }
+        let sent_rv = Some(text("/metadata/resourceVersion")).filter(|rv| !rv.is_empty());
+        let dry_run = self.dry_run();
+        let fresh: Vec<(String, String)> = objects
+            .iter()
+            .map(|_| (new_uid(), crate::now_rfc3339()))
+            .collect();
+        let legacy_name = migration.name.clone();
+        let decide = move |r: &dyn Reads| -> Result<Vec<JoinedWrite>, ApiError> {
+            let mut out = Vec::new();
+            for (i, object) in objects.iter().enumerate() {
+                let k = object.kind_info();
+                let n = object.metadata().name.clone();
+                let v = object.version();
+                let key = object_key(k, None, &n, v);
+                let current = r.get(&key)?;
+                let op = match (&current, i == 0) {
+                    (Some(_), true) if !update => return Err(already_exists(k, None, &n, v)),
+                    (None, true) if update => return Err(not_found(k, None, &n, v)),
+                    (Some(c), true) => {
+                        if let Some(sent) = &sent_rv
+                            && *sent != c.resource_version.to_string()
+                        {
+                            return Err(modified(k, &n, sent, c));
+                        }
+                        Operation::Update {
+                            current: c.body.clone(),
+                        }
+                    }
+                    (Some(c), false) => {
+                        if !parse_stored(&c.body)
+                            .is_some_and(|o| legacy::produced_by(&o, old, &legacy_name))
+                        {
+                            return Err(not_produced(k, &n, old, &legacy_name));
+                        }
+                        Operation::Update {
+                            current: c.body.clone(),
+                        }
+                    }
+                    (None, _) => Operation::Create,
+                };
+                let admitted = admission::admit(r, k, None, object, op, dry_run)?;
+                out.push(JoinedWrite {
+                    key,
+                    object: object.clone(),
+                    current,
+                    admitted,
+                });
+            }
+            Ok(out)
+        };
+        let build = move |w: &JoinedWrite, rv: i64, fresh: &(String, String)| {
+            let (generation, uid, created) = match &w.current {
+                Some(c) => {
+                    let changed = c.body.get("spec") != Some(&w.object.spec_json());
+                    (
+                        c.generation + i64::from(changed),
+                        c.uid.clone(),
+                        c.created.clone(),
+                    )
+                }
+                None => (1, fresh.0.clone(), fresh.1.clone()),
+            };
+            let body = finish(
+                w.object.clone(),
+                rv,
+                generation,
+                &uid,
+                &created,
+                &w.admitted,
+                w.current.as_ref().map(|c| &c.body),
+                false,
+            );
+            NewRow {
+                body,
+                generation,
+                uid,
+                created,
+            }
+        };
+        let rows: Vec<NewRow> = self
+            .state
+            .store
+            .run(move |s| {
+                // As for a create: decided on a snapshot, re-decided inside the write only if
+                // something it read changed since; every object in the one write.
+                let (decided, read) = s.read_recorded(&decide)?;
+                let decided = decided?;
+                if dry_run {
+                    return Ok(decided
+                        .iter()
+                        .zip(&fresh)
+                        .enumerate()
+                        .map(|(i, (w, f))| build(w, read.at + 1 + i as i64, f))
+                        .collect());
+                }
+                s.transact(false, |tx| {
+                    let decided = if tx.changed_since(&read)? {
+                        decide(&*tx)?
+                    } else {
+                        decided
+                    };
+                    let mut rows = Vec::new();
+                    for (w, f) in decided.iter().zip(&fresh) {
+                        let row = build(w, tx.next_resource_version()?, f);
+                        tx.write(&w.key, Mutation::Put(row.clone()))?;
+                        rows.push(row);
+                    }
+                    Ok::<_, ApiError>(rows)
+                })
+            })
+            .await??;
+        let bodies: Vec<Value> = rows.into_iter().map(|r| r.body).collect();
+        let headers = warnings(if update { "updated" } else { "created" }, &bodies);
+        // Read back as the legacy object, from what was written (not what is stored now).
+        let shown = match parse_stored(&bodies[0]) {
+            Some(plan) => {
+                let joined: Vec<Object> = bodies[1..].iter().filter_map(parse_stored).collect();
+                legacy::to_legacy_joined(old, &plan, &joined).unwrap_or_else(|| bodies[0].clone())
+            }
+            None => show(&bodies[0])?,
+        };
+        let status = if update {
+            StatusCode::OK
+        } else {
+            StatusCode::CREATED
+        };
+        Ok((status, headers, Json(shown)).into_response())
+    }
+}
+
+/// `409`: a produced object's name is taken by one this legacy object did not produce.
+fn not_produced(kind: &KindInfo, name: &str, old: &LegacyKind, legacy_name: &str) -> ApiError {
+    ApiError::new(
+        StatusCode::CONFLICT,
+        "AlreadyExists",
+        format!(
+            "{kind_name}/{name} already exists and was not produced from {legacy_kind}/{legacy_name} ({api}): it has no annotation {ann}: {legacy_kind}/{legacy_name}, so it is not overwritten; rename or delete {kind_name}/{name}, or migrate the definition with `{cmd}` and give the {kind_name} another name",
+            kind_name = kind.kind,
+            legacy_kind = old.current.kind,
+            api = old.api_version(),
+            ann = legacy::PRODUCED_BY_ANNOTATION,
+            cmd = legacy::MIGRATE_COMMAND,
+        ),
+    )
+    .with_details(Details::object(kind, name))
 }
 
 fn list_body(kind: &KindInfo, rv: i64, items: Vec<Value>) -> Json<Value> {

@@ -10,7 +10,7 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use serde_json::Value;
+use serde_json::{Value, json};
 use wayfinder_model::legacy::{self, CARRIED_ANNOTATION, Handling};
 
 fn data() -> PathBuf {
@@ -153,6 +153,45 @@ fn served_legacy_kinds_convert_back_to_what_they_were() {
     }
 }
 
+#[test]
+fn a_legacy_plan_read_back_from_its_plan_and_template_is_what_it_was() {
+    let mut files = yaml_files("plans");
+    files.extend(yaml_files(
+        "../../../../examples/wayfinder-repo-v2beta1/clusterplans",
+    ));
+    assert!(files.len() >= 14, "{files:?}");
+    for f in files {
+        let original = read(&f);
+        let m = legacy::migrate(&original).unwrap_or_else(|e| panic!("{}: {e:?}", f.display()));
+        let kind = m.legacy;
+        let (plan, produced) = m.objects.split_first().unwrap();
+        // The template is the one the plan names, marked as produced by it.
+        let joined = legacy::joined_with(kind, plan);
+        assert_eq!(joined.len(), produced.len(), "{}", f.display());
+        for o in produced {
+            assert!(
+                legacy::produced_by(o, kind, &m.name),
+                "{}",
+                o.display_name()
+            );
+            assert!(!legacy::produced_by(o, kind, "another"));
+        }
+        let back = legacy::to_legacy_joined(kind, plan, produced).unwrap();
+        assert_eq!(back["apiVersion"], original["apiVersion"]);
+        assert_eq!(back["metadata"]["name"], original["metadata"]["name"]);
+        let mut expected = original["spec"].clone();
+        if expected["template"].get("version").is_none() {
+            // The one value the migration chose, said so in its notes.
+            expected["template"]["version"] = json!(legacy::DEFAULT_KUBERNETES_VERSION);
+        }
+        assert_eq!(back["spec"], expected, "{}: {back:#}", f.display());
+        // Without its template, the plan reads back without node pools, nothing else lost.
+        let alone = legacy::to_legacy_joined(kind, plan, &[]).unwrap();
+        assert!(alone["spec"]["template"].get("nodePools").is_none());
+        assert_eq!(alone["spec"]["summary"], back["spec"]["summary"]);
+    }
+}
+
 /// The carried fields of a migration's first object, parsed.
 fn carried_of(m: &legacy::Migration) -> Value {
     let text = &m.objects[0].metadata().annotations.as_ref().unwrap()[CARRIED_ANNOTATION];
@@ -263,10 +302,14 @@ fn a_cloud_access_with_several_features_is_not_served_but_migrated() {
 
 #[test]
 fn migrated_kinds_are_refused_by_the_server_with_how_to_migrate() {
-    let plan = legacy::by_api_version_kind("compute.appvia.io/v2beta1", "ClusterPlan").unwrap();
-    let refusal = plan.refusal().unwrap();
-    assert!(refusal.contains("ComputeTemplate"), "{refusal}");
+    let package = legacy::by_api_version_kind("package.appvia.io/v2beta1", "Package").unwrap();
+    let refusal = package.refusal().unwrap();
+    assert!(refusal.contains("Repository"), "{refusal}");
     assert!(refusal.contains("wayfinder-compile --migrate"), "{refusal}");
+    // A plan and its ComputeTemplate are committed together by the server.
+    let plan = legacy::by_api_version_kind("compute.appvia.io/v2beta1", "ClusterPlan").unwrap();
+    assert_eq!(plan.handling, Handling::Joined);
+    assert_eq!(plan.refusal(), None);
     assert!(legacy::by_plural("cloudaccess.appvia.io", "v2beta1", "cloudidentities").is_some());
     assert!(legacy::by_plural("cloudaccess.appvia.io", "v2beta2", "cloudidentities").is_none());
 }

@@ -6,6 +6,8 @@
 //!   against each release listed.
 //! - `cargo xtask demo [--keep-running]`: a control plane, the example definitions compiled
 //!   into a module, and `terraform apply` of it through the provider.
+//! - `cargo xtask cluster [--replicas N] [--stop] [--reset]`: a local 3-member etcd and N
+//!   server replicas on it (`--store etcd`), left running; `target/cluster/`.
 //! - `cargo xtask docs [--check]`: the registry-layout docs generated from the schemas.
 //! - `cargo xtask release`: release archives, checksums, manifest and a filesystem mirror.
 //! - `cargo xtask bench [--quick] [--update-readme]`: figures against baselines measured in
@@ -17,6 +19,7 @@
 #![forbid(unsafe_code)]
 
 mod bench;
+mod cluster;
 mod demo;
 mod docs;
 mod docs_render;
@@ -30,6 +33,9 @@ mod util;
 // Shared with the acceptance harness, which exposes them as `wayfinder_acceptance::{launch,
 // report, terraform}`: one copy of the Terraform, server-process and skip-report logic. Not
 // every item is used on both sides.
+#[allow(dead_code)]
+#[path = "../../tests/acceptance/src/etcd.rs"]
+mod etcd;
 #[allow(dead_code)]
 #[path = "../../tests/acceptance/src/launch.rs"]
 mod launch;
@@ -75,6 +81,9 @@ enum Task {
     /// Find Terraform as `test` does (installing it under target/terraform/ when needed) and
     /// print its path, e.g. for `WAYFINDER_TERRAFORM=$(cargo xtask terraform) cargo test`.
     Terraform(test::TerraformArgs),
+    /// Start a replicated control plane on this machine and leave it running: a local
+    /// etcd cluster (3 members) and N wayfinder-server replicas on it (`--stop` stops it).
+    Cluster(cluster::Args),
     /// Generate docs/ (Terraform Registry layout) from the provider's schemas and
     /// examples/; with --check, fail when the committed docs differ.
     Docs(docs::Args),
@@ -98,6 +107,7 @@ fn main() -> ExitCode {
     let result = match cli.task {
         Task::Test(args) => test::run(&args),
         Task::Demo(args) => demo::run(&args),
+        Task::Cluster(args) => cluster::run(&args),
         Task::Terraform(args) => test::print_terraform(&args),
         Task::Docs(args) => docs::run(&args),
         Task::Release(args) => release::run(&args),

@@ -2,17 +2,22 @@
 //! `v2beta2` (wayfinder-model.md §3, §4, §6, §8), and their conversion to and from the
 //! storage version.
 //!
-//! Handled the Kubernetes way, in one of two ways per kind ([`Handling`]):
+//! Handled the Kubernetes way, in one of three ways per kind ([`Handling`]):
 //!
 //! - **Served** ([`Handling::Served`]): one legacy object is one current object. The server
 //!   serves the legacy version too, converting a request body to the storage version and
 //!   each answer back ([`to_current`], [`to_legacy`]): `GET` works at either version.
 //!   CloudAccessConfig, CloudIdentity and Repository.
-//! - **Migrated** ([`Handling::Migrated`]): a legacy object becomes several current ones (a
-//!   v2beta1 ClusterPlan's node pools become a ComputeTemplate; a v2beta1 Package's chart
-//!   source becomes a Repository). `wayfinder-compile` migrates them ([`migrate`]) and says
-//!   what it produced; the server refuses them, saying how to migrate ([`Handling::Migrated`]
-//!   carries the reason).
+//! - **Joined** ([`Handling::Joined`]): a legacy object becomes several current ones, which
+//!   the server commits together — both or neither — and reads back joined
+//!   ([`migrate`], [`joined_with`], [`to_legacy_joined`]): a v2beta1 ClusterPlan is a plan
+//!   and the ComputeTemplate its node pools became, marked [`PRODUCED_BY_ANNOTATION`].
+//!   `wayfinder-compile` migrates it too.
+//! - **Migrated** ([`Handling::Migrated`]): a legacy object becomes several current ones
+//!   that the server does not commit for it (a v2beta1 Package's chart source becomes a
+//!   Repository that other packages share). `wayfinder-compile` migrates them ([`migrate`])
+//!   and says what it produced; the server refuses them, saying how to migrate
+//!   ([`Handling::Migrated`] carries the reason).
 //!
 //! Nothing is dropped silently. A legacy field with no counterpart is carried, verbatim, in
 //! the annotation [`CARRIED_ANNOTATION`] of the object it belonged to (a JSON object keyed by
@@ -26,6 +31,8 @@ mod cloudaccess;
 mod package;
 mod plan;
 mod repository;
+
+pub use plan::{DEFAULT_KUBERNETES_VERSION, MIGRATED_VERSION};
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -41,6 +48,12 @@ use crate::meta::ObjectMeta;
 /// JSON object from each field's legacy path (`spec.template.quotaLimits`) to its value.
 pub const CARRIED_ANNOTATION: &str = "legacy.appvia.io/v2beta1";
 
+/// The annotation that marks an object a legacy object's migration produced besides the
+/// object of its own kind (a v2beta1 plan's ComputeTemplate): `Kind/name` of the legacy
+/// object (`ClusterPlan/eks-standard`). The server overwrites or deletes such an object with
+/// its legacy object, and never one without the mark ([`produced_by`]).
+pub const PRODUCED_BY_ANNOTATION: &str = "legacy.appvia.io/produced-by";
+
 /// The command that migrates what the server does not convert, for messages.
 pub const MIGRATE_COMMAND: &str = "wayfinder-compile --migrate FILE... --out DIR";
 
@@ -49,6 +62,9 @@ pub const MIGRATE_COMMAND: &str = "wayfinder-compile --migrate FILE... --out DIR
 pub enum Handling {
     /// One legacy object is one current object: the server serves the version, converting.
     Served,
+    /// A legacy object becomes several current objects, which the server commits together
+    /// and reads back joined ([`to_legacy_joined`]); the compiler migrates it too.
+    Joined,
     /// A legacy object becomes several current objects: `wayfinder-compile --migrate`
     /// converts it; the server refuses it with this reason and the command.
     Migrated {
@@ -83,7 +99,7 @@ impl LegacyKind {
     /// migrate it. `None` for a served version.
     pub fn refusal(&self) -> Option<String> {
         match self.handling {
-            Handling::Served => None,
+            Handling::Served | Handling::Joined => None,
             Handling::Migrated { why } => Some(format!(
                 "{} is a legacy version the server does not convert: {why}. Migrate the definitions with `{MIGRATE_COMMAND}`, which writes the {} objects they become, and apply those",
                 self.describe(),
@@ -98,9 +114,7 @@ pub const LEGACY: &[LegacyKind] = &[
     LegacyKind {
         version: "v2beta1",
         current: &kinds::CLUSTER_PLAN,
-        handling: Handling::Migrated {
-            why: "a v2beta1 plan's node pools (spec.template.nodePools) become a ComputeTemplate in v2beta2, and its policies become the plan's choices",
-        },
+        handling: Handling::Joined,
     },
     LegacyKind {
         version: "v2beta1",
@@ -440,6 +454,68 @@ pub fn to_legacy(legacy: &LegacyKind, object: &Object) -> Option<Value> {
     Some(json)
 }
 
+/// Whether `object` was produced by the migration of legacy object `Kind/name` (it carries
+/// [`PRODUCED_BY_ANNOTATION`] naming it).
+pub fn produced_by(object: &Object, legacy: &LegacyKind, name: &str) -> bool {
+    object
+        .metadata()
+        .annotations
+        .as_ref()
+        .and_then(|a| a.get(PRODUCED_BY_ANNOTATION))
+        .is_some_and(|v| *v == format!("{}/{name}", legacy.current.kind))
+}
+
+/// The objects, besides `object` itself, that its legacy version is read from (`kind`,
+/// name): for a ClusterPlan, the ComputeTemplate its `choices.computeTemplates.default`
+/// names, whose node pools were the v2beta1 plan's `template.nodePools`.
+pub fn joined_with(legacy: &LegacyKind, object: &Object) -> Vec<(&'static KindInfo, String)> {
+    match (legacy.current.kind, object) {
+        ("ClusterPlan", Object::ClusterPlan(p)) => p
+            .spec
+            .choices
+            .as_ref()
+            .and_then(|c| c.compute_templates.as_ref())
+            .and_then(|t| t.default.clone())
+            .map(|name| vec![(&kinds::COMPUTE_TEMPLATE, name)])
+            .unwrap_or_default(),
+        _ => Vec::new(),
+    }
+}
+
+/// A current object as its legacy version shows it, joined with the objects
+/// [`joined_with`] names (those found): the answer to a `GET` at a legacy version that is
+/// several current objects (a v2beta1 ClusterPlan is a plan and its ComputeTemplate).
+/// Fields with a counterpart are converted back and carried fields restored, so a legacy
+/// document migrated and read back is what it was (but for values the migration chose, such
+/// as a Kubernetes version when there was none). For a served kind it is [`to_legacy`];
+/// `None` when `legacy` is not this object's kind or has no such conversion.
+pub fn to_legacy_joined(legacy: &LegacyKind, object: &Object, joined: &[Object]) -> Option<Value> {
+    if object.kind_info() != legacy.current {
+        return None;
+    }
+    let Object::ClusterPlan(_) = object else {
+        return to_legacy(legacy, object);
+    };
+    let wanted = joined_with(legacy, object);
+    let template = joined.iter().find(|o| {
+        wanted
+            .iter()
+            .any(|(k, n)| o.kind_info() == *k && o.metadata().name == *n)
+    });
+    let pools = template
+        .map(|t| t.spec_json())
+        .and_then(|s| s.get("nodePools").cloned());
+    let mut json = object.to_json();
+    let carried = take_carried(&mut json);
+    let mut spec = plan::to_legacy(json.get("spec").unwrap_or(&Value::Null), pools.as_ref());
+    for (path, v) in carried {
+        put(&mut spec, &path, v);
+    }
+    json["apiVersion"] = Value::String(legacy.api_version());
+    json["spec"] = spec;
+    Some(json)
+}
+
 /// A legacy document of a YAML stream and what it became.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Migrated {
@@ -537,7 +613,8 @@ fn take_carried(json: &mut Value) -> BTreeMap<String, Value> {
 }
 
 /// Sets the value at a dotted path below `spec` (`spec.secretRef` → `secretRef`), creating
-/// objects on the way.
+/// objects on the way; a number indexes an existing list (`template.nodePools.0.spot.aks`),
+/// and the value is dropped when that list or element is not there.
 fn put(spec: &mut Value, path: &str, v: Value) {
     let mut at = spec;
     let parts: Vec<&str> = path
@@ -546,6 +623,21 @@ fn put(spec: &mut Value, path: &str, v: Value) {
         .split('.')
         .collect();
     for (i, part) in parts.iter().enumerate() {
+        let len = at.as_array().map_or(0, Vec::len);
+        if let Ok(index) = part.parse::<usize>()
+            && index < len
+        {
+            if i + 1 == parts.len() {
+                at[index] = v;
+                return;
+            }
+            at = &mut at[index];
+            continue;
+        }
+        if part.parse::<usize>().is_ok() {
+            // An element of a list that is not there (a plan read without its template).
+            return;
+        }
         if !at.is_object() {
             *at = Value::Object(Map::new());
         }
@@ -556,15 +648,20 @@ fn put(spec: &mut Value, path: &str, v: Value) {
             map.insert((*part).to_string(), v);
             return;
         }
+        if !map.contains_key(*part) && parts[i + 1].parse::<usize>().is_ok() {
+            // An element of a list that is not there (a plan read without its template).
+            return;
+        }
         at = map
             .entry((*part).to_string())
             .or_insert_with(|| Value::Object(Map::new()));
     }
 }
 
-/// Carried fields: what has no counterpart, by legacy path, and the annotation that holds it.
+/// Carried fields: what has no counterpart, by legacy path, and the annotation that holds it
+/// (with the legacy spelling of values that have one, [`Carried::keep`]).
 #[derive(Debug, Default)]
-struct Carried(BTreeMap<String, Value>);
+struct Carried(BTreeMap<String, Value>, std::collections::BTreeSet<String>);
 
 impl Carried {
     /// Carries `value` (when present and not null) under `path`.
@@ -574,8 +671,20 @@ impl Carried {
         }
     }
 
+    /// Keeps the legacy spelling of a field that has a counterpart but would read back
+    /// spelled otherwise; restored on the way back, not reported as without a counterpart.
+    fn keep(&mut self, path: &str, value: Value) {
+        self.0.insert(path.to_string(), value);
+        self.1.insert(path.to_string());
+    }
+
+    /// The carried fields with no counterpart, by legacy path.
     fn paths(&self) -> Vec<String> {
-        self.0.keys().cloned().collect()
+        self.0
+            .keys()
+            .filter(|k| !self.1.contains(*k))
+            .cloned()
+            .collect()
     }
 
     /// `metadata` with the annotation added (when anything is carried).

@@ -28,7 +28,7 @@
 use std::collections::BTreeMap;
 
 use serde::Deserialize;
-use serde_json::Value;
+use serde_json::{Map, Value, json};
 
 use super::{Carried, Converted, LegacyError, definition_meta, err, take, typed};
 use crate::common::ScopeSpec;
@@ -269,6 +269,18 @@ pub(super) fn migrate(meta: &ObjectMeta, spec: Value) -> Result<Converted, Vec<L
         },
     };
 
+    // An allocation spelled otherwise than its scope reads back (`workspaces: ["*"]` beside
+    // `type: all`) is kept as written, so that it reads back so.
+    if let (Some(written), Some(scope)) = (raw.get("allocation"), &scope)
+        && serde_json::to_value(scope)
+            .map(|s| allocation_of(&s))
+            .ok()
+            .as_ref()
+            != Some(written)
+    {
+        carried.keep("spec.allocation", written.clone());
+    }
+
     // Node pools: each read through the v2beta2 shape, the AKS `providerDetails.type`
     // checked against the provider and dropped.
     let mut pools = Vec::new();
@@ -362,6 +374,10 @@ pub(super) fn migrate(meta: &ObjectMeta, spec: Value) -> Result<Converted, Vec<L
             },
         );
         template.metadata.labels = meta.labels.clone();
+        template.metadata.annotations = Some(BTreeMap::from([(
+            super::PRODUCED_BY_ANNOTATION.to_string(),
+            format!("ClusterPlan/{name}"),
+        )]));
         objects.push(Object::ComputeTemplate(template));
         notes.push(format!(
             "spec.template.nodePools became ComputeTemplate {name}, the plan's default compute template"
@@ -372,6 +388,77 @@ pub(super) fn migrate(meta: &ObjectMeta, spec: Value) -> Result<Converted, Vec<L
         carried: carried.paths(),
         notes,
     })
+}
+
+/// A v2beta2 ClusterPlan's `spec` (JSON, carried fields already taken out) and the node
+/// pools of its default compute template as the v2beta1 `spec` they came from: the inverse of
+/// [`migrate`] for every field with a counterpart. The policies a plan's choices came from
+/// are carried, so choices other than the default region are not turned back.
+pub(super) fn to_legacy(spec: &Value, node_pools: Option<&Value>) -> Value {
+    let provider = spec.get("provider").cloned().unwrap_or(Value::Null);
+    let mut out = Map::new();
+    if let Some(d) = spec.get("description") {
+        out.insert("summary".into(), d.clone());
+    }
+    if let Some(scope) = spec.get("scope") {
+        out.insert("allocation".into(), allocation_of(scope));
+    }
+    let mut template = Map::new();
+    template.insert("provider".into(), provider.clone());
+    if let Some(region) = spec.pointer("/choices/regions/default") {
+        template.insert("region".into(), region.clone());
+    }
+    let cluster = spec.get("cluster");
+    if let Some(v) = cluster.and_then(|c| c.get("kubernetesVersion")) {
+        template.insert("version".into(), v.clone());
+    }
+    if let Some(details) = cluster.and_then(|c| c.get("providerDetails")) {
+        let mut details = details.clone();
+        if let Some(d) = details.as_object_mut() {
+            // v2beta1 named the provider in its details, and the paid AKS tier `Paid`.
+            d.insert("type".into(), provider.clone());
+            if let Some(tier) = d.get_mut("aks").and_then(|a| a.get_mut("skuTier"))
+                && tier == "Standard"
+            {
+                *tier = Value::String("Paid".into());
+            }
+        }
+        template.insert("providerDetails".into(), details);
+    }
+    if let Some(security) = cluster.and_then(|c| c.get("security")) {
+        template.insert("security".into(), security.clone());
+    }
+    if let Some(network) = spec.get("network") {
+        template.insert("networking".into(), network.clone());
+    }
+    if let Some(pools) = node_pools.and_then(Value::as_array) {
+        let pools: Vec<Value> = pools
+            .iter()
+            .map(|p| {
+                let mut p = p.clone();
+                if let Some(d) = p.get_mut("providerDetails").and_then(Value::as_object_mut) {
+                    d.insert("type".into(), provider.clone());
+                }
+                p
+            })
+            .collect();
+        template.insert("nodePools".into(), Value::Array(pools));
+    }
+    out.insert("template".into(), Value::Object(template));
+    Value::Object(out)
+}
+
+/// The v2beta1 `allocation` a v2beta2 `scope` is, in its shortest spelling.
+fn allocation_of(scope: &Value) -> Value {
+    let all = scope.get("allWorkspaces").and_then(Value::as_bool) == Some(true);
+    let list = scope.get("allowedWorkspaces").and_then(Value::as_array);
+    match (all, list) {
+        (true, _) => json!({"type": "all"}),
+        (false, Some(list)) if !list.is_empty() => {
+            json!({"type": "workspaces", "workspaces": list})
+        }
+        _ => json!({"type": "none"}),
+    }
 }
 
 /// The v2beta2 choices a v2beta1 template and its policies amount to.

@@ -62,6 +62,56 @@ pub fn start_with_env(
     extra: &[&str],
     env: &[(&str, &str)],
 ) -> Result<Started> {
+    let (child, url, port, token) = spawn(binary, listen, data_dir, log, extra, env, true)?;
+    Ok(Started {
+        child,
+        url,
+        port,
+        token: token.unwrap_or_default(),
+    })
+}
+
+/// A started replica of a control plane shared with others (`--store etcd`).
+#[derive(Debug)]
+pub struct Replica {
+    pub child: Child,
+    /// `http://127.0.0.1:PORT`, as the server printed it.
+    pub url: String,
+    pub port: u16,
+    /// The administrator token, when this replica is the one that created it (the others
+    /// say that one exists and write none).
+    pub token: Option<String>,
+}
+
+/// [`start_with`] for a replica: the administrator token is read only if this replica wrote
+/// one (it is written before the server says it is listening).
+pub fn start_replica(
+    binary: &Path,
+    listen: &str,
+    data_dir: &Path,
+    log: &Path,
+    extra: &[&str],
+) -> Result<Replica> {
+    let (child, url, port, token) = spawn(binary, listen, data_dir, log, extra, &[], false)?;
+    Ok(Replica {
+        child,
+        url,
+        port,
+        token,
+    })
+}
+
+/// Starts the server and waits for its "listening" line; reads the administrator token
+/// (waiting for it when `need_token`, else only if the file is there).
+fn spawn(
+    binary: &Path,
+    listen: &str,
+    data_dir: &Path,
+    log: &Path,
+    extra: &[&str],
+    env: &[(&str, &str)],
+    need_token: bool,
+) -> Result<(Child, String, u16, Option<String>)> {
     if !binary.is_file() {
         bail!(
             "{} does not exist; run `cargo build --workspace --bins` first (or `cargo xtask test`)",
@@ -102,7 +152,7 @@ pub fn start_with_env(
         }
     });
 
-    let wait = |child: &mut Child| -> Result<(String, u16, String)> {
+    let wait = |child: &mut Child| -> Result<(String, u16, Option<String>)> {
         let line = match rx.recv_timeout(START_TIMEOUT) {
             Ok(line) => line,
             Err(mpsc::RecvTimeoutError::Timeout) => {
@@ -129,17 +179,19 @@ pub fn start_with_env(
             .next()
             .and_then(|p| p.parse::<u16>().ok())
             .with_context(|| format!("no port in {url:?}"))?;
-        let token = read_token(data_dir)?;
+        let token = if need_token {
+            Some(read_token(data_dir)?)
+        } else {
+            fs::read_to_string(data_dir.join("admin-token"))
+                .ok()
+                .map(|t| t.trim().to_string())
+                .filter(|t| !t.is_empty())
+        };
         Ok((url, port, token))
     };
 
     match wait(&mut child) {
-        Ok((url, port, token)) => Ok(Started {
-            child,
-            url,
-            port,
-            token,
-        }),
+        Ok((url, port, token)) => Ok((child, url, port, token)),
         Err(e) => {
             stop(&mut child);
             bail!(

@@ -25,6 +25,7 @@
 
 pub mod catalog;
 pub mod config;
+pub mod etcd;
 pub mod faults;
 pub mod launch;
 /// moto, the AWS emulator: the AWS driver's own harness (std only), shared.
