@@ -1,6 +1,8 @@
 //! `cargo xtask test`: everything CI checks, Terraform included.
 //!
-//! After formatting, lints and the docs check, the workspace's tests run once, and the
+//! After formatting, lints and the docs check, the workspace's tests run once (with the
+//! features `wayfinder-controlplane/aws` and `wayfinder-etcd/testing`: the etcd layer's tests
+//! start real 3-member etcd clusters, so `etcd` must be installed — `.ci/run` does), and the
 //! acceptance suite (the provider driven by a real Terraform CLI) runs against a matrix of
 //! Terraform releases ([`crate::matrix`]):
 //!
@@ -320,9 +322,40 @@ pub fn print_moto() -> Result<()> {
     Ok(())
 }
 
-/// The controlplane's feature that builds the AWS driver in: `cargo xtask test` builds,
-/// lints and tests with it.
-const AWS_FEATURE: &str = "wayfinder-controlplane/aws";
+/// The features `cargo xtask test` builds, lints and tests with: the controlplane's AWS
+/// driver, and the etcd layer's test cluster (`wayfinder-etcd`'s tests start real etcd
+/// members; they need `etcd` on PATH, which `.ci/run` installs).
+const FEATURES: &str = "wayfinder-controlplane/aws,wayfinder-etcd/testing";
+
+/// The etcd the etcd layer's tests run: `etcd` on PATH (or `WAYFINDER_ETCD`), with its
+/// version; an error saying how to install it otherwise (CI never skips those tests).
+fn find_etcd() -> Result<String> {
+    let etcd = std::env::var_os("WAYFINDER_ETCD")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("etcd"));
+    let out = std::process::Command::new(&etcd)
+        .arg("--version")
+        .output()
+        .map_err(|e| {
+            anyhow!(
+                "{}: {e}; wayfinder-etcd's tests run a real etcd cluster: \
+                 `apt-get install etcd-server etcd-client protobuf-compiler` (`.ci/run` does)",
+                etcd.display()
+            )
+        })?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    let version = text
+        .lines()
+        .find_map(|l| l.strip_prefix("etcd Version: "))
+        .unwrap_or("unknown version")
+        .trim()
+        .to_string();
+    detail(format_args!(
+        "etcd {version} ({}): wayfinder-etcd's tests start 3-member clusters on loopback",
+        etcd.display()
+    ));
+    Ok(version)
+}
 
 /// `cargo xtask test`.
 pub fn run(args: &Args) -> Result<()> {
@@ -338,7 +371,7 @@ pub fn run(args: &Args) -> Result<()> {
     })?;
 
     step(
-        "cargo clippy --workspace --all-targets --features wayfinder-controlplane/aws -- -D warnings",
+        "cargo clippy --workspace --all-targets --features wayfinder-controlplane/aws,wayfinder-etcd/testing -- -D warnings",
         || {
             run_command(
                 &mut cargo(
@@ -348,13 +381,13 @@ pub fn run(args: &Args) -> Result<()> {
                         "--workspace",
                         "--all-targets",
                         "--features",
-                        AWS_FEATURE,
+                        FEATURES,
                         "--",
                         "-D",
                         "warnings",
                     ],
                 ),
-                "cargo clippy --workspace --all-targets --features wayfinder-controlplane/aws -- -D warnings",
+                "cargo clippy --workspace --all-targets --features wayfinder-controlplane/aws,wayfinder-etcd/testing -- -D warnings",
             )
         },
     )?;
@@ -391,6 +424,7 @@ pub fn run(args: &Args) -> Result<()> {
     }
 
     let moto_server = step("installing moto (the AWS emulator)", install_moto)?;
+    step("finding etcd (for wayfinder-etcd's tests)", find_etcd)?;
 
     step(
         "building binaries (cargo build --workspace --bins, with the AWS driver)",
@@ -398,14 +432,14 @@ pub fn run(args: &Args) -> Result<()> {
             run_command(
                 &mut cargo(
                     &root,
-                    &["build", "--workspace", "--bins", "--features", AWS_FEATURE],
+                    &["build", "--workspace", "--bins", "--features", FEATURES],
                 ),
-                "cargo build --workspace --bins --features wayfinder-controlplane/aws",
+                "cargo build --workspace --bins --features wayfinder-controlplane/aws,wayfinder-etcd/testing",
             )
         },
     )?;
 
-    let what = "cargo test --workspace --exclude wayfinder-acceptance --features wayfinder-controlplane/aws";
+    let what = "cargo test --workspace --exclude wayfinder-acceptance --features wayfinder-controlplane/aws,wayfinder-etcd/testing";
     let workspace_skips = matrix::skip_report_path(&target_dir(&root), "workspace");
     let mut workspace = step(what, || {
         matrix::clear_skip_report(&workspace_skips)?;
@@ -417,12 +451,13 @@ pub fn run(args: &Args) -> Result<()> {
                 "--exclude",
                 "wayfinder-acceptance",
                 "--features",
-                AWS_FEATURE,
+                FEATURES,
             ],
         );
         cmd.env(terraform::ENV_TERRAFORM, &newest_path)
             .env(crate::moto::ENV_MOTO_SERVER, &moto_server)
             .env_remove(crate::moto::ENV_SKIP_MOTO)
+            .env_remove("WAYFINDER_SKIP_ETCD")
             .env(report::ENV_SKIP_REPORT, &workspace_skips)
             .env("CHECKPOINT_DISABLE", "1")
             .env_remove("WAYFINDER_SKIP_TERRAFORM");

@@ -65,6 +65,7 @@ fn every_module_of_the_main_crates_is_on_the_code_map() {
         "model",
         "controlplane",
         "controlplane-aws",
+        "controlplane-etcd",
         "provider",
         "compiler",
     ] {
@@ -102,6 +103,7 @@ fn every_file_the_code_map_names_exists() {
         "model",
         "controlplane",
         "controlplane-aws",
+        "controlplane-etcd",
         "provider",
         "compiler",
         "xtask",
