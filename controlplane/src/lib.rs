@@ -116,6 +116,58 @@ pub struct Config {
     /// How often a built cluster of a real cloud is checked for drift
     /// (`--drift-check-interval`; `reconciler::DEFAULT_DRIFT_INTERVAL` by default).
     pub drift_interval: std::time::Duration,
+    /// Where the objects live (`--store`): the SQLite file in `data_dir` by default.
+    pub store: StoreChoice,
+}
+
+/// Which store the control plane keeps its objects in (`--store`).
+#[derive(Debug, Clone, Default)]
+pub enum StoreChoice {
+    /// `DATA_DIR/wayfinder.db`: one server.
+    #[default]
+    Sqlite,
+    /// An etcd cluster shared by every replica (`--store etcd`, the `etcd` cargo feature).
+    #[cfg(feature = "etcd")]
+    Etcd {
+        config: store::etcd::EtcdConfig,
+        /// The reconciler's leadership lease: a replica that stops answering is replaced
+        /// within about this long (`--etcd-leader-ttl`).
+        leader_ttl: std::time::Duration,
+    },
+}
+
+/// Whether this build has the etcd backend (the `etcd` cargo feature).
+pub const HAS_ETCD: bool = cfg!(feature = "etcd");
+
+/// What `--store etcd` and its options ask for, checked: endpoints are required, and the
+/// build must have the backend.
+pub fn etcd_store_choice(
+    endpoints: Vec<String>,
+    prefix: String,
+    tls: Option<(PathBuf, Option<PathBuf>, Option<PathBuf>)>,
+    leader_ttl: std::time::Duration,
+) -> Result<StoreChoice, String> {
+    if endpoints.is_empty() {
+        return Err(
+            "--store etcd needs --etcd-endpoints URL[,URL...], e.g. http://127.0.0.1:2379"
+                .to_string(),
+        );
+    }
+    #[cfg(feature = "etcd")]
+    {
+        let mut config = store::etcd::EtcdConfig::new(endpoints);
+        config.prefix = prefix;
+        config.tls = tls.map(|(ca, cert, key)| store::etcd::EtcdTlsFiles { ca, cert, key });
+        Ok(StoreChoice::Etcd { config, leader_ttl })
+    }
+    #[cfg(not(feature = "etcd"))]
+    {
+        let _ = (prefix, tls, leader_ttl);
+        Err(
+            "this wayfinder-server was built without the etcd backend: build it with `cargo build -p wayfinder-controlplane --features etcd`"
+                .to_string(),
+        )
+    }
 }
 
 /// Which driver a cloud's clusters go through (`--cloud-driver CLOUD=DRIVER`).
@@ -180,6 +232,7 @@ impl Config {
             cloud_drivers: std::collections::BTreeMap::new(),
             aws_endpoint_url: None,
             drift_interval: reconciler::DEFAULT_DRIFT_INTERVAL,
+            store: StoreChoice::Sqlite,
         }
     }
 }
@@ -331,9 +384,18 @@ impl Server {
             cloud_drivers,
             aws_endpoint_url,
             drift_interval,
+            store: store_choice,
         } = config;
         let tls = tls.as_ref().map(tls::load).transpose()?;
         let dir = data_dir.clone();
+        // A shared store is connected here, in the runtime its backend's tasks live in.
+        let shared: Option<Store> = match &store_choice {
+            StoreChoice::Sqlite => None,
+            #[cfg(feature = "etcd")]
+            StoreChoice::Etcd { config, leader_ttl } => {
+                Some(Store::connect_etcd(config, *leader_ttl).await?)
+            }
+        };
         let (store, signer) =
             tokio::task::spawn_blocking(move || -> Result<(Store, jwt::Signer), ServerError> {
                 std::fs::DirBuilder::new()
@@ -345,18 +407,25 @@ impl Server {
                         source,
                     })?;
                 make_private(&dir, 0o700)?;
-                let db = dir.join(STORE_FILE);
-                if db.exists() {
-                    make_private(&db, 0o600)?;
-                }
-                let store = Store::open_sqlite(&db)?;
-                // SQLite creates its files with the umask's mode: make them private too.
-                for suffix in ["", "-wal", "-shm", ".lock"] {
-                    let file = dir.join(format!("{STORE_FILE}{suffix}"));
-                    if file.exists() {
-                        make_private(&file, 0o600)?;
+                let store = match shared {
+                    Some(store) => store,
+                    None => {
+                        let db = dir.join(STORE_FILE);
+                        if db.exists() {
+                            make_private(&db, 0o600)?;
+                        }
+                        let store = Store::open_sqlite(&db)?;
+                        // SQLite creates its files with the umask's mode: make them
+                        // private too.
+                        for suffix in ["", "-wal", "-shm", ".lock"] {
+                            let file = dir.join(format!("{STORE_FILE}{suffix}"));
+                            if file.exists() {
+                                make_private(&file, 0o600)?;
+                            }
+                        }
+                        store
                     }
-                }
+                };
                 auth::ensure_admin_token(&store, &dir, reset_admin_token)?;
                 let signer = jwt::Signer::load_or_create(&store)?;
                 Ok((store, signer))

@@ -120,6 +120,37 @@ struct Cli {
     /// a region or instance type the built-in one lacks.
     #[arg(long, value_name = "FILE")]
     price_catalog: Option<PathBuf>,
+    /// Where objects live: `sqlite` (the file wayfinder.db in --data-dir; one server) or
+    /// `etcd` (an etcd cluster every replica shares; --etcd-endpoints; needs a server built
+    /// with the `etcd` feature). See docs/etcd.md.
+    #[arg(long, value_enum, default_value_t = StoreKind::Sqlite)]
+    store: StoreKind,
+    /// The etcd cluster's client URLs, comma-separated (`--store etcd`).
+    #[arg(long, value_name = "URL[,URL...]", value_delimiter = ',')]
+    etcd_endpoints: Vec<String>,
+    /// The CA that signed the etcd members' certificates (client TLS).
+    #[arg(long, value_name = "FILE")]
+    etcd_ca: Option<PathBuf>,
+    /// This server's client certificate for etcd (mutual TLS), with --etcd-key.
+    #[arg(long, value_name = "FILE", requires = "etcd_key", requires = "etcd_ca")]
+    etcd_cert: Option<PathBuf>,
+    /// The key of --etcd-cert.
+    #[arg(long, value_name = "FILE", requires = "etcd_cert")]
+    etcd_key: Option<PathBuf>,
+    /// Every key this control plane writes lives under this prefix.
+    #[arg(long, value_name = "PREFIX", default_value = "/wayfinder")]
+    etcd_prefix: String,
+    /// The reconciler's leadership lease on etcd: when its replica dies, another takes over
+    /// within about this long.
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_positive_duration)]
+    etcd_leader_ttl: std::time::Duration,
+}
+
+/// `--store`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum StoreKind {
+    Sqlite,
+    Etcd,
 }
 
 fn parse_positive_duration(s: &str) -> Result<std::time::Duration, String> {
@@ -248,6 +279,16 @@ fn run(cli: Cli, rate_limit: Option<RateLimit>) -> anyhow::Result<()> {
             max_bytes: cli.workspace_max_bytes,
         };
         config.max_token_ttl = cli.max_token_ttl;
+        if cli.store == StoreKind::Etcd {
+            let tls = cli.etcd_ca.map(|ca| (ca, cli.etcd_cert, cli.etcd_key));
+            config.store = wayfinder_controlplane::etcd_store_choice(
+                cli.etcd_endpoints,
+                cli.etcd_prefix,
+                tls,
+                cli.etcd_leader_ttl,
+            )
+            .map_err(anyhow::Error::msg)?;
+        }
         if let Some(limit) = rate_limit {
             tracing::info!("rate limit: {limit} per client");
         }

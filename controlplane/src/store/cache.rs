@@ -636,6 +636,29 @@ impl Cache {
         });
     }
 
+    /// [`apply`](Cache::apply) of a batch that committed at `at`, which the cache then is
+    /// at even when nothing in the batch is an object (a backend whose revisions also count
+    /// writes the cache does not keep: etcd's).
+    pub fn apply_at(&self, objects: &[Change], tokens: &[TokenWrite], at: i64) {
+        self.apply(objects, tokens);
+        let _ = self.write(|s| s.snapshot.at = s.snapshot.at.max(at));
+    }
+
+    /// Replaces everything with `snapshot` (a backend that lost track of its changes
+    /// reloaded): the log starts again at it, and every watch ends, so its watcher lists
+    /// again.
+    pub fn reset(&self, snapshot: Snapshot) {
+        let _ = self.write(|s| {
+            let (live, _) = broadcast::channel(4096);
+            s.floor = snapshot.at;
+            s.snapshot = snapshot;
+            s.log.clear();
+            s.pages.clear();
+            // Dropping the old sender ends every watch subscribed to it.
+            s.live = live;
+        });
+    }
+
     /// Whether anything `read` covers changed after its version (`None` when the log no
     /// longer reaches back that far: the caller decides again rather than trust it).
     pub fn changed_since(&self, read: &ReadSet) -> Result<Option<bool>, StoreError> {
@@ -807,8 +830,9 @@ pub struct Watch {
 }
 
 impl Watch {
-    /// The next change; `None` once the store is closed. An error ends the watch: the
-    /// watcher fell more than the broadcast buffer behind and must re-list and watch again.
+    /// The next change. An error ends the watch (then `None`): the watcher fell more than
+    /// the broadcast buffer behind, or the cache was reset or closed; it lists again (and
+    /// finds the store closed, if it is) and watches again.
     pub async fn next(&mut self) -> Option<Result<WatchEvent, StoreError>> {
         if let Some(e) = self.history.pop_front() {
             self.last = self.last.max(e.resource_version);
@@ -833,8 +857,14 @@ impl Watch {
                     }));
                 }
                 Err(broadcast::error::RecvError::Closed) => {
+                    // The cache closed (the store is closing: the watcher's next read
+                    // answers `Closed`) or was reset after its backend lost track: either
+                    // way the watcher lists again or stops.
                     self.ended = true;
-                    return None;
+                    return Some(Err(StoreError::Compacted {
+                        requested: self.last,
+                        oldest: self.last + 1,
+                    }));
                 }
             }
         }

@@ -25,6 +25,8 @@
 pub mod cache;
 #[cfg(any(test, feature = "conformance"))]
 pub mod conformance;
+#[cfg(feature = "etcd")]
+pub mod etcd;
 pub mod sqlite;
 
 use std::path::{Path, PathBuf};
@@ -394,6 +396,11 @@ pub trait Backend: Send + Sync + 'static {
     fn name(&self) -> &'static str;
     /// The committed state in memory this backend keeps current.
     fn cache(&self) -> &Arc<Cache>;
+    /// Whether [`barrier`](Backend::barrier) can have anything to wait for (another
+    /// process may write: etcd); without, reads skip it.
+    fn needs_barrier(&self) -> bool {
+        false
+    }
     /// Read barrier: returns once the cache holds every write acknowledged by any replica
     /// before the call.
     fn barrier(&self) -> Result<(), StoreError>;
@@ -443,6 +450,18 @@ impl Store {
         Ok(Self::with_backend(Arc::new(sqlite::Sqlite::open(path)?)))
     }
 
+    /// Connects to etcd (`--store etcd`), loads the cache and starts following it; see
+    /// [`etcd`]. An unreachable etcd is an error naming every endpoint tried.
+    #[cfg(feature = "etcd")]
+    pub async fn connect_etcd(
+        config: &etcd::EtcdConfig,
+        leader_ttl: std::time::Duration,
+    ) -> Result<Self, StoreError> {
+        Ok(Self::with_backend(Arc::new(
+            etcd::EtcdBackend::connect(config, leader_ttl).await?,
+        )))
+    }
+
     /// The front over `backend`.
     pub fn with_backend(backend: Arc<dyn Backend>) -> Self {
         Self { backend }
@@ -473,6 +492,9 @@ impl Store {
     /// The read barrier: returns once reads from memory see every write acknowledged
     /// before the call, by any replica.
     pub async fn fresh(self: &Arc<Self>) -> Result<(), StoreError> {
+        if !self.backend.needs_barrier() {
+            return Ok(());
+        }
         self.run(|s| s.backend.barrier()).await?
     }
 

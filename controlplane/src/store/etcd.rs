@@ -1,0 +1,779 @@
+//! The etcd backend (cargo feature `etcd`): several `wayfinder-server` replicas on one etcd
+//! cluster serve one control plane.
+//!
+//! It sits on `wayfinder-etcd` (`controlplane-etcd/`: failover across endpoints, guarded
+//! txns, paged reads, watch, election, compactor) and keeps the same in-memory
+//! [`Cache`] the SQLite backend keeps, fed here by one watch of the whole prefix, the way
+//! kube-apiserver's watch cache is fed. So reads, lists, pages and watches are answered by
+//! the same code on both backends, in the same order.
+//!
+//! **Keys** (under `--etcd-prefix`, `/wayfinder` by default; docs/etcd.md):
+//! - `/o/{group}/{kind}/{namespace or _}/{name}`: an object. The value is a header line
+//!   (`{"uid","generation","created","write"}`) and the body as compact JSON without
+//!   `metadata.resourceVersion`, which is the key's mod revision on every read.
+//! - `/c/{group}/{kind}/{namespace}` and `/c/{group}/{kind}`: collection keys, written with
+//!   every write in the collection, so that a decision that listed the collection is
+//!   guarded by one compare of the collection key's mod revision (a range compare alone
+//!   does not see deletes). `/c/_tokens` likewise for token rows.
+//! - `/t/{hash}`: a token row (JSON [`TokenRecord`]).
+//! - `/k/{name}`: the control plane's own keys (the signing key, the instance id), created
+//!   once with a create-if-absent txn.
+//! - `/e/{role}/...`: leader election (the reconciler), `/compact`: the compactor's turn.
+//!
+//! **Commits.** A decision runs on a recorded snapshot of the cache taken after the read
+//! barrier; its batch commits as one txn guarded by what it read: every key read compares
+//! its mod revision with the one read (0 when absent), every list compares its collection
+//! key against the snapshot's revision, a fenced write compares its leadership key's
+//! create revision. On a conflict the cache catches up to the conflicting revision and the
+//! decision runs again, at most [`MAX_ATTEMPTS`] times, then `409`. A txn whose answer was
+//! lost is settled by reading back the write's unique id, never retried blindly.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use serde_json::json;
+use tokio::sync::watch;
+use wayfinder_etcd::{Error as EtcdError, Etcd, EventKind, Guard, Op, Probe};
+
+use super::cache::{Cache, Change, Entry, Recording, Snapshot};
+use super::{
+    Backend, Batch, Committed, EventType, Fence, Leadership, Mutation, ObjectKey, ReadSet, Reads,
+    StoreError, TokenRecord, TokenWrite,
+};
+
+pub use wayfinder_etcd::{Config as EtcdConfig, TlsFiles as EtcdTlsFiles};
+
+/// How many times a decision runs before its write is answered `409`.
+pub const MAX_ATTEMPTS: u32 = 8;
+
+/// How long the read barrier waits for the cache to reach etcd's revision.
+const BARRIER_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Compaction: how often one replica compacts, keeping this many revisions.
+const COMPACT_INTERVAL: Duration = Duration::from_secs(300);
+
+/// The lease of a leadership when the operator sets none (`--etcd-leader-ttl`).
+pub const DEFAULT_LEADER_TTL: Duration = Duration::from_secs(10);
+
+/// More collection keys than this in one guard are coalesced into kind-wide ones (etcd
+/// takes at most 128 compares per txn).
+const MAX_COLLECTION_COMPARES: usize = 48;
+
+/// The etcd backend; see the module documentation.
+pub struct EtcdBackend {
+    etcd: Etcd,
+    cache: Arc<Cache>,
+    rt: tokio::runtime::Handle,
+    /// The revision the cache has reached, for the read barrier.
+    at: watch::Receiver<i64>,
+    /// Asks the feed for a progress notification (the cache may be current with nothing
+    /// to apply: writes outside the prefix move etcd's revision too).
+    progress: tokio::sync::mpsc::Sender<()>,
+    feed: Mutex<Option<tokio::task::JoinHandle<()>>>,
+    compactor: Mutex<Option<wayfinder_etcd::Compactor>>,
+    leaderships: Mutex<Vec<wayfinder_etcd::Leadership>>,
+    leader_ttl: Duration,
+    endpoints: String,
+}
+
+impl std::fmt::Debug for EtcdBackend {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EtcdBackend")
+            .field("endpoints", &self.endpoints)
+            .finish_non_exhaustive()
+    }
+}
+
+fn enc(s: &str) -> String {
+    s.replace('%', "%25").replace('/', "%2F")
+}
+
+fn dec(s: &str) -> String {
+    s.replace("%2F", "/").replace("%25", "%")
+}
+
+fn namespace_part(ns: &str) -> &str {
+    if ns.is_empty() { "_" } else { ns }
+}
+
+/// `/o/{group}/{kind}/{ns or _}/{name}`.
+fn object_key(key: &ObjectKey) -> String {
+    format!(
+        "/o/{}/{}/{}/{}",
+        enc(&key.group),
+        enc(&key.kind),
+        enc(namespace_part(&key.namespace)),
+        enc(&key.name)
+    )
+}
+
+fn parse_object_key(key: &str) -> Option<ObjectKey> {
+    let mut parts = key.strip_prefix("/o/")?.split('/');
+    let (g, k, ns, name) = (parts.next()?, parts.next()?, parts.next()?, parts.next()?);
+    if parts.next().is_some() {
+        return None;
+    }
+    let ns = dec(ns);
+    Some(ObjectKey {
+        group: dec(g),
+        kind: dec(k),
+        namespace: if ns == "_" { String::new() } else { ns },
+        name: dec(name),
+    })
+}
+
+fn collection_key(group: &str, kind: &str, namespace: Option<&str>) -> String {
+    match namespace {
+        Some(ns) => format!(
+            "/c/{}/{}/{}",
+            enc(group),
+            enc(kind),
+            enc(namespace_part(ns))
+        ),
+        None => format!("/c/{}/{}", enc(group), enc(kind)),
+    }
+}
+
+const TOKENS_COLLECTION: &str = "/c/_tokens";
+
+fn token_key(hash: &str) -> String {
+    format!("/t/{}", enc(hash))
+}
+
+/// An object's stored value: the header line, then the body.
+fn encode_object(row: &super::NewRow, write: &str) -> Vec<u8> {
+    let mut body = row.body.clone();
+    super::cache::strip_resource_version(&mut body);
+    let header = json!({
+        "uid": row.uid,
+        "generation": row.generation,
+        "created": row.created,
+        "write": write,
+    });
+    let mut out = header.to_string().into_bytes();
+    out.push(b'\n');
+    out.extend_from_slice(body.to_string().as_bytes());
+    out
+}
+
+fn decode_object(key: &str, value: &[u8], mod_revision: i64) -> Result<Arc<Entry>, StoreError> {
+    let corrupt = |source| StoreError::Corrupt {
+        key: key.to_string(),
+        source,
+    };
+    let text = std::str::from_utf8(value).map_err(|e| {
+        corrupt(serde_json::Error::io(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            e,
+        )))
+    })?;
+    let (header, body) = text.split_once('\n').unwrap_or((text, "{}"));
+    let header: serde_json::Value = serde_json::from_str(header).map_err(corrupt)?;
+    // Checked here, so the cache's lazy parse cannot fail later.
+    serde_json::from_str::<serde::de::IgnoredAny>(body).map_err(corrupt)?;
+    Ok(Entry::from_raw(
+        body.to_string(),
+        mod_revision,
+        header["generation"].as_i64().unwrap_or(1),
+        header["uid"].as_str().unwrap_or_default().to_string(),
+        header["created"].as_str().unwrap_or_default().to_string(),
+    ))
+}
+
+fn encode_token(record: &TokenRecord) -> Vec<u8> {
+    json!({
+        "subject": record.subject,
+        "roles": record.roles,
+        "created": record.created,
+        "mintedBy": record.minted_by,
+    })
+    .to_string()
+    .into_bytes()
+}
+
+fn decode_token(key: &str, value: &[u8]) -> Result<TokenRecord, StoreError> {
+    let v: serde_json::Value =
+        serde_json::from_slice(value).map_err(|source| StoreError::Corrupt {
+            key: key.to_string(),
+            source,
+        })?;
+    Ok(TokenRecord {
+        subject: v["subject"].as_str().unwrap_or_default().to_string(),
+        roles: v["roles"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|r| r.as_str().map(str::to_string))
+                    .collect()
+            })
+            .unwrap_or_default(),
+        created: v["created"].as_str().unwrap_or_default().to_string(),
+        minted_by: v["mintedBy"].as_str().unwrap_or_default().to_string(),
+    })
+}
+
+/// What etcd's errors are to the rest of the server.
+fn store_error(endpoints: &str, e: EtcdError) -> StoreError {
+    match e {
+        EtcdError::Unavailable { endpoints, last } => StoreError::Unavailable {
+            endpoints: endpoints.join(","),
+            reason: last,
+        },
+        EtcdError::TooLarge { what, limit } => StoreError::TooLarge {
+            what,
+            limit: limit.to_string(),
+        },
+        EtcdError::Compacted {
+            requested,
+            compacted,
+        } => StoreError::Compacted {
+            requested,
+            oldest: compacted,
+        },
+        EtcdError::Fenced { .. } | EtcdError::LeaseLost { .. } => StoreError::Fenced,
+        EtcdError::Conflict { .. } => StoreError::Conflict { attempts: 1 },
+        other => StoreError::Unavailable {
+            endpoints: endpoints.to_string(),
+            reason: other.to_string(),
+        },
+    }
+}
+
+/// The cache of everything under the prefix at one revision.
+async fn load(etcd: &Etcd) -> Result<Snapshot, StoreError> {
+    let endpoints = etcd.endpoints().join(",");
+    let (revision, kvs) = etcd
+        .get_all("/")
+        .await
+        .map_err(|e| store_error(&endpoints, e))?;
+    let mut objects = Vec::new();
+    let mut tokens = Vec::new();
+    for kv in kvs {
+        if let Some(key) = parse_object_key(&kv.key) {
+            objects.push((key, decode_object(&kv.key, &kv.value, kv.mod_revision)?));
+        } else if let Some(hash) = kv.key.strip_prefix("/t/") {
+            tokens.push((dec(hash), decode_token(&kv.key, &kv.value)?));
+        }
+    }
+    Ok(Snapshot::from_entries(revision, objects, tokens))
+}
+
+/// One watch batch as the cache's changes.
+fn changes_of(batch: &wayfinder_etcd::Batch) -> (Vec<Change>, Vec<TokenWrite>) {
+    let mut objects = Vec::new();
+    let mut tokens = Vec::new();
+    for e in &batch.events {
+        if let Some(key) = parse_object_key(&e.key) {
+            match e.kind {
+                EventKind::Put => match decode_object(&e.key, &e.value, e.mod_revision) {
+                    Ok(entry) => objects.push(Change {
+                        key,
+                        resource_version: e.mod_revision,
+                        event_type: Some(if e.create_revision == e.mod_revision {
+                            EventType::Added
+                        } else {
+                            EventType::Modified
+                        }),
+                        object: Some(entry),
+                    }),
+                    Err(err) => {
+                        tracing::error!(key = %e.key, error = %crate::ErrorChain(&err), "an object in etcd does not decode; it is skipped");
+                    }
+                },
+                EventKind::Delete => objects.push(Change {
+                    key,
+                    resource_version: batch.revision,
+                    event_type: Some(EventType::Deleted),
+                    object: None,
+                }),
+            }
+        } else if let Some(hash) = e.key.strip_prefix("/t/") {
+            let hash = dec(hash);
+            match e.kind {
+                EventKind::Put => match decode_token(&e.key, &e.value) {
+                    Ok(record) => tokens.push(TokenWrite::Put { hash, record }),
+                    Err(err) => {
+                        tracing::error!(key = %e.key, error = %crate::ErrorChain(&err), "a token row in etcd does not decode; it is skipped");
+                    }
+                },
+                EventKind::Delete => tokens.push(TokenWrite::Delete { hash }),
+            }
+        }
+    }
+    (objects, tokens)
+}
+
+/// Follows etcd from `from` and applies every batch to the cache, resuming after errors
+/// and reloading the whole cache when its revision was compacted away.
+async fn feed(
+    etcd: Etcd,
+    cache: Arc<Cache>,
+    at: watch::Sender<i64>,
+    mut progress: tokio::sync::mpsc::Receiver<()>,
+    mut from: i64,
+) {
+    loop {
+        let mut w = etcd.watch("/", from);
+        loop {
+            tokio::select! {
+                item = w.next() => {
+                    match item {
+                        Some(Ok(batch)) => {
+                            let (objects, tokens) = changes_of(&batch);
+                            cache.apply_at(&objects, &tokens, batch.revision);
+                            from = batch.revision + 1;
+                            at.send_replace(batch.revision);
+                        }
+                        Some(Err(EtcdError::Compacted { .. })) => {
+                            tracing::warn!("the etcd revision the cache follows was compacted; reloading the cache (watchers are told to list again)");
+                            match load(&etcd).await {
+                                Ok(snapshot) => {
+                                    let revision = snapshot.resource_version();
+                                    cache.reset(snapshot);
+                                    from = revision + 1;
+                                    at.send_replace(revision);
+                                }
+                                Err(e) => {
+                                    tracing::warn!(error = %crate::ErrorChain(&e), "reloading the cache from etcd failed; retrying");
+                                    tokio::time::sleep(Duration::from_millis(500)).await;
+                                }
+                            }
+                            break;
+                        }
+                        Some(Err(e)) => {
+                            tracing::warn!(error = %e, "the etcd watch feeding the cache failed; resuming");
+                            tokio::time::sleep(Duration::from_millis(200)).await;
+                            break;
+                        }
+                        None => {
+                            if at.is_closed() {
+                                return;
+                            }
+                            tokio::time::sleep(Duration::from_millis(200)).await;
+                            break;
+                        }
+                    }
+                }
+                asked = progress.recv() => {
+                    match asked {
+                        Some(()) => w.request_progress(),
+                        None => return,
+                    }
+                }
+            }
+        }
+    }
+}
+
+impl EtcdBackend {
+    /// Connects, loads the cache and starts following etcd. An unreachable etcd is an
+    /// error naming every endpoint tried.
+    pub async fn connect(config: &EtcdConfig, leader_ttl: Duration) -> Result<Self, StoreError> {
+        let endpoints = config.endpoints.join(",");
+        let etcd = Etcd::connect(config)
+            .await
+            .map_err(|e| store_error(&endpoints, e))?;
+        let snapshot = load(&etcd).await?;
+        let revision = snapshot.resource_version();
+        let cache = Arc::new(Cache::new(snapshot, Vec::new(), revision));
+        let (at_tx, at) = watch::channel(revision);
+        let (progress, progress_rx) = tokio::sync::mpsc::channel(4);
+        let feed = tokio::spawn(feed(
+            etcd.clone(),
+            Arc::clone(&cache),
+            at_tx,
+            progress_rx,
+            revision + 1,
+        ));
+        let compactor = wayfinder_etcd::Compactor::spawn(
+            etcd.clone(),
+            COMPACT_INTERVAL,
+            wayfinder_etcd::DEFAULT_KEEP_REVISIONS,
+        );
+        Ok(Self {
+            etcd,
+            cache,
+            rt: tokio::runtime::Handle::current(),
+            at,
+            progress,
+            feed: Mutex::new(Some(feed)),
+            compactor: Mutex::new(Some(compactor)),
+            leaderships: Mutex::new(Vec::new()),
+            leader_ttl,
+            endpoints,
+        })
+    }
+
+    fn err(&self, e: EtcdError) -> StoreError {
+        store_error(&self.endpoints, e)
+    }
+
+    /// Waits until the cache has reached `revision`.
+    fn catch_up(&self, revision: i64) -> Result<(), StoreError> {
+        let mut at = self.at.clone();
+        let progress = self.progress.clone();
+        self.rt.block_on(async move {
+            let wait = async {
+                loop {
+                    if *at.borrow_and_update() >= revision {
+                        return Ok(());
+                    }
+                    let _ = progress.try_send(());
+                    match tokio::time::timeout(Duration::from_millis(100), at.changed()).await {
+                        Ok(Ok(())) | Err(_) => {}
+                        Ok(Err(_)) => return Err(StoreError::Closed),
+                    }
+                }
+            };
+            tokio::time::timeout(BARRIER_TIMEOUT, wait)
+                .await
+                .unwrap_or_else(|_| {
+                    Err(StoreError::Unavailable {
+                        endpoints: self.endpoints.clone(),
+                        reason: format!(
+                            "this replica's cache did not reach etcd's revision {revision} within {BARRIER_TIMEOUT:?}"
+                        ),
+                    })
+                })
+        })
+    }
+
+    /// The compares that keep what `read` read true until the commit.
+    fn guard(&self, read: &ReadSet, snapshot: &Snapshot, fence: Option<&Fence>) -> Guard {
+        let mut guard = Guard::none();
+        let mut seen = std::collections::BTreeSet::new();
+        for key in &read.keys {
+            let k = object_key(key);
+            if seen.insert(k.clone()) {
+                let rv = snapshot.object(key).map_or(0, |o| o.resource_version);
+                guard.mod_revision_eq.push((k, rv));
+            }
+        }
+        let mut collections = std::collections::BTreeSet::new();
+        let mut everything = false;
+        for f in &read.filters {
+            match (&f.group, &f.kind) {
+                (Some(g), Some(k)) => {
+                    collections.insert(collection_key(g, k, f.namespace.as_deref()));
+                }
+                _ => everything = true,
+            }
+        }
+        if collections.len() > MAX_COLLECTION_COMPARES {
+            // A kind-wide key is written with every namespace's: a superset, which can
+            // only add conflicts, never miss one.
+            collections = read
+                .filters
+                .iter()
+                .filter_map(|f| Some(collection_key(f.group.as_ref()?, f.kind.as_ref()?, None)))
+                .collect();
+        }
+        if everything {
+            guard.range_mod_revision_le.push((
+                "/c/".to_string(),
+                wayfinder_etcd::prefix_end("/c/"),
+                read.at,
+            ));
+        } else {
+            for c in collections {
+                guard.mod_revision_le.push((c, read.at));
+            }
+        }
+        if read.tokens {
+            guard
+                .mod_revision_le
+                .push((TOKENS_COLLECTION.to_string(), read.at));
+        }
+        if let Some(fence) = fence {
+            guard
+                .create_revision_eq
+                .push((fence.key.clone(), fence.revision));
+        }
+        guard
+    }
+
+    /// The txn's operations for `batch`, and the probe that settles a lost answer.
+    fn ops(&self, batch: &Batch) -> (Vec<Op>, Option<Probe>) {
+        let write = crate::keys::new_uid();
+        let mut ops = Vec::new();
+        let mut collections = std::collections::BTreeSet::new();
+        let mut probe = None;
+        for (key, mutation) in &batch.objects {
+            let k = object_key(key);
+            collections.insert(collection_key(&key.group, &key.kind, Some(&key.namespace)));
+            collections.insert(collection_key(&key.group, &key.kind, None));
+            match mutation {
+                Mutation::Put(row) => {
+                    if probe.is_none() {
+                        probe = Some(Probe::Contains {
+                            key: k.clone(),
+                            needle: write.as_bytes().to_vec(),
+                        });
+                    }
+                    ops.push(Op::Put(k, encode_object(row, &write)));
+                }
+                Mutation::Delete => {
+                    if probe.is_none() {
+                        probe = Some(Probe::Absent { key: k.clone() });
+                    }
+                    ops.push(Op::Delete(k));
+                }
+            }
+        }
+        for t in &batch.tokens {
+            match t {
+                TokenWrite::Put { hash, record } => {
+                    if probe.is_none() {
+                        probe = Some(Probe::Contains {
+                            key: token_key(hash),
+                            needle: record.created.as_bytes().to_vec(),
+                        });
+                    }
+                    ops.push(Op::Put(token_key(hash), encode_token(record)));
+                }
+                TokenWrite::Delete { hash } => {
+                    if probe.is_none() {
+                        probe = Some(Probe::Absent {
+                            key: token_key(hash),
+                        });
+                    }
+                    ops.push(Op::Delete(token_key(hash)));
+                }
+            }
+        }
+        if !batch.tokens.is_empty() {
+            collections.insert(TOKENS_COLLECTION.to_string());
+        }
+        for c in collections {
+            ops.push(Op::Put(c, Vec::new()));
+        }
+        (ops, probe)
+    }
+}
+
+impl Backend for EtcdBackend {
+    fn name(&self) -> &'static str {
+        "etcd"
+    }
+
+    fn cache(&self) -> &Arc<Cache> {
+        &self.cache
+    }
+
+    fn needs_barrier(&self) -> bool {
+        true
+    }
+
+    fn barrier(&self) -> Result<(), StoreError> {
+        let revision = self
+            .rt
+            .block_on(self.etcd.current_revision())
+            .map_err(|e| self.err(e))?;
+        self.catch_up(revision)
+    }
+
+    fn commit(
+        &self,
+        dry_run: bool,
+        fence: Option<&Fence>,
+        decide: &mut dyn FnMut(&dyn Reads, &ReadSet) -> Option<Batch>,
+    ) -> Result<Option<Committed>, StoreError> {
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let snapshot = self.cache.snapshot()?;
+            let recording = Recording::new(snapshot.clone());
+            let decided = decide(&recording, &recording.read_set());
+            let read = recording.into_read_set();
+            let Some(batch) = decided else {
+                return Ok(None);
+            };
+            let n = batch.objects.len();
+            if dry_run {
+                return Ok(Some(Committed {
+                    versions: vec![read.at + 1; n],
+                    at: read.at,
+                }));
+            }
+            let guard = self.guard(&read, &snapshot, fence);
+            let (ops, probe) = self.ops(&batch);
+            if ops.is_empty() {
+                return Ok(Some(Committed {
+                    versions: Vec::new(),
+                    at: read.at,
+                }));
+            }
+            let outcome = match &probe {
+                Some(probe) => self
+                    .rt
+                    .block_on(self.etcd.commit_settled(&guard, &ops, probe)),
+                None => self.rt.block_on(self.etcd.commit(&guard, &ops)),
+            };
+            match outcome {
+                Ok(commit) => {
+                    // This replica's next read sees its own write.
+                    self.catch_up(commit.revision)?;
+                    return Ok(Some(Committed {
+                        versions: vec![commit.revision; n],
+                        at: commit.revision,
+                    }));
+                }
+                Err(EtcdError::Conflict { revision }) => {
+                    if attempt >= MAX_ATTEMPTS {
+                        return Err(StoreError::Conflict { attempts: attempt });
+                    }
+                    self.catch_up(revision)?;
+                    // A little jitter, so racing replicas do not collide in step.
+                    let pause = u64::from(attempt) * 3 + (crate::keys::new_uid().len() as u64 % 5);
+                    std::thread::sleep(Duration::from_millis(pause));
+                }
+                Err(EtcdError::NotCommitted { .. }) if attempt < MAX_ATTEMPTS => {
+                    // The lost txn did not apply (and, guarded by the probe key, cannot
+                    // apply later beside a new one): decide again.
+                    self.barrier()?;
+                }
+                Err(e) => return Err(self.err(e)),
+            }
+        }
+    }
+
+    fn server_key(
+        &self,
+        name: &str,
+        create: &mut dyn FnMut() -> Option<Vec<u8>>,
+    ) -> Result<Option<Vec<u8>>, StoreError> {
+        let key = format!("/k/{}", enc(name));
+        loop {
+            if let Some(kv) = self
+                .rt
+                .block_on(self.etcd.get(&key))
+                .map_err(|e| self.err(e))?
+            {
+                return Ok(Some(kv.value));
+            }
+            let Some(value) = create() else {
+                return Ok(None);
+            };
+            let guard = Guard {
+                mod_revision_eq: vec![(key.clone(), 0)],
+                ..Guard::none()
+            };
+            match self.rt.block_on(
+                self.etcd
+                    .commit(&guard, &[Op::Put(key.clone(), value.clone())]),
+            ) {
+                Ok(_) => return Ok(Some(value)),
+                // Another replica created it first: read theirs.
+                Err(EtcdError::Conflict { .. }) => {}
+                Err(e) => return Err(self.err(e)),
+            }
+        }
+    }
+
+    fn campaign(&self, role: &str) -> Result<Leadership, StoreError> {
+        let leadership = self
+            .rt
+            .block_on(self.etcd.campaign(role, self.leader_ttl))
+            .map_err(|e| self.err(e))?;
+        let (key, revision) = leadership.fence();
+        let out = Leadership {
+            fence: Some(Fence { key, revision }),
+            lost: leadership.lost.clone(),
+        };
+        let mut kept = self.leaderships.lock().unwrap_or_else(|p| p.into_inner());
+        kept.retain(|l| !l.is_lost());
+        kept.push(leadership);
+        Ok(out)
+    }
+
+    fn ping(&self) -> Result<(), StoreError> {
+        self.rt
+            .block_on(async {
+                tokio::time::timeout(Duration::from_secs(2), self.etcd.current_revision()).await
+            })
+            .map_err(|_| StoreError::Unavailable {
+                endpoints: self.endpoints.clone(),
+                reason: "no answer within 2s".to_string(),
+            })?
+            .map(|_| ())
+            .map_err(|e| self.err(e))
+    }
+
+    fn close(&self) -> Result<(), StoreError> {
+        if let Some(feed) = self.feed.lock().unwrap_or_else(|p| p.into_inner()).take() {
+            feed.abort();
+        }
+        self.compactor
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
+        let leaderships: Vec<_> = self
+            .leaderships
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .drain(..)
+            .collect();
+        for l in leaderships {
+            // Hand over at once rather than after the lease runs out.
+            if let Err(e) = self.rt.block_on(l.resign()) {
+                tracing::warn!(error = %e, "resigning a leadership failed; it ends with its lease");
+            }
+        }
+        self.cache.close();
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn object_keys_round_trip_through_their_etcd_keys() {
+        for key in [
+            ObjectKey {
+                group: "compute.appvia.io".into(),
+                kind: "ClusterPlan".into(),
+                namespace: String::new(),
+                name: "eks@1.0.0".into(),
+            },
+            ObjectKey {
+                group: "compute.appvia.io".into(),
+                kind: "Cluster".into(),
+                namespace: "pay".into(),
+                name: "odd/na%me".into(),
+            },
+        ] {
+            let k = object_key(&key);
+            assert_eq!(k.matches('/').count(), 5, "{k}");
+            assert_eq!(parse_object_key(&k), Some(key));
+        }
+        assert_eq!(parse_object_key("/c/compute.appvia.io/Cluster"), None);
+    }
+
+    #[test]
+    fn a_collection_key_for_a_namespace_differs_from_the_kind_wide_one() {
+        let ns = collection_key("g", "K", Some(""));
+        let all = collection_key("g", "K", None);
+        assert_ne!(ns, all);
+        assert_eq!(ns, "/c/g/K/_");
+    }
+
+    #[test]
+    fn a_stored_object_decodes_with_its_header_and_the_mod_revision() {
+        let row = super::super::NewRow {
+            body: json!({"metadata": {"name": "a", "resourceVersion": "7"}, "spec": {}}),
+            generation: 3,
+            uid: "u-1".into(),
+            created: "2026-01-01T00:00:00Z".into(),
+        };
+        let bytes = encode_object(&row, "w-1");
+        assert!(!String::from_utf8_lossy(&bytes).contains("resourceVersion"));
+        let entry = decode_object("/o/x", &bytes, 42).unwrap();
+        let stored = entry.stored();
+        assert_eq!(stored.resource_version, 42);
+        assert_eq!(stored.generation, 3);
+        assert_eq!(stored.uid, "u-1");
+        assert_eq!(stored.body["metadata"]["resourceVersion"], "42");
+    }
+}
