@@ -26,15 +26,7 @@ use crate::resolved::{PoolOrigin, ResolvedCluster};
 use crate::validate::Checker;
 use crate::versioned::{PublishState, compare_versions, latest_published, publish_state};
 
-/// The labels Wayfinder sets on every cluster, which policies select on; a cluster's own
-/// `clusterLabels` may not set them.
-pub const RESERVED_LABELS: &[&str] = &[
-    "appvia.io/stage",
-    "appvia.io/plan",
-    "appvia.io/provider",
-    "appvia.io/cloud",
-    "appvia.io/workspace",
-];
+pub use crate::cluster::RESERVED_LABELS;
 
 /// A read-only view of stored objects.
 pub trait ObjectView {
