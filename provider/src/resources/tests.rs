@@ -924,7 +924,10 @@ fn every_resource_has_labels_sent_and_read_back_but_those_the_server_owns() {
         v.get(LABELS).to_json(),
         json!({"team": "platform", "tier": "gold"})
     );
-    assert_eq!(r.to_object(&v)["metadata"]["labels"], object["metadata"]["labels"]);
+    assert_eq!(
+        r.to_object(&v)["metadata"]["labels"],
+        object["metadata"]["labels"]
+    );
     // None: no labels sent, null read back.
     let bare = r.from_object(&sample_object());
     assert!(bare.get(LABELS).is_null());

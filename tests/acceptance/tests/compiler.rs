@@ -285,8 +285,7 @@ output "cluster_plan_ids" {
         // Its labels too (`labels` in the module), but those the server owns.
         let owned = info.server_labels();
         let stored_labels: std::collections::BTreeMap<String, String> =
-            serde_json::from_value(stored["metadata"]["labels"].clone())
-                .unwrap_or_default();
+            serde_json::from_value(stored["metadata"]["labels"].clone()).unwrap_or_default();
         let stored_labels: std::collections::BTreeMap<String, String> = stored_labels
             .into_iter()
             .filter(|(k, _)| !owned.contains(&k.as_str()))
@@ -475,11 +474,9 @@ fn the_server_and_the_compiler_agree_on_every_plan() {
             )
         })
         .collect();
-    let compiled = wayfinder_compiler::compile(
-        &sources,
-        &wayfinder_compiler::CompileOptions::default(),
-    )
-    .unwrap_or_else(|e| panic!("the repository compiles: {e:?}"));
+    let compiled =
+        wayfinder_compiler::compile(&sources, &wayfinder_compiler::CompileOptions::default())
+            .unwrap_or_else(|e| panic!("the repository compiles: {e:?}"));
     let mut checked = 0;
     for (plan, template, cloud, stray) in [
         ("eks-standard", "eks-general", "EKS", "westeurope"),
@@ -508,7 +505,11 @@ fn the_server_and_the_compiler_agree_on_every_plan() {
             })
             .next()
             .unwrap_or_else(|| panic!("{plan}: no region check in\n{variables}"));
-        assert_eq!(listed, wayfinder_model::cost::public_regions(cloud), "{plan}");
+        assert_eq!(
+            listed,
+            wayfinder_model::cost::public_regions(cloud),
+            "{plan}"
+        );
         let mut candidates = listed.clone();
         candidates.extend([stray.to_string(), "xx-nowhere-1".to_string()]);
         for region in candidates {
@@ -536,13 +537,18 @@ fn the_server_and_the_compiler_agree_on_every_plan() {
                 listed.contains(&region),
                 admitted,
                 "{plan} in {region}: the module lists {}; the server answers {} {}",
-                if listed.contains(&region) { "it" } else { "it not" },
+                if listed.contains(&region) {
+                    "it"
+                } else {
+                    "it not"
+                },
                 resp.status,
                 resp.text
             );
             if !admitted {
                 assert!(
-                    resp.text.contains("spec.region") && resp.text.contains("is not a public region"),
+                    resp.text.contains("spec.region")
+                        && resp.text.contains("is not a public region"),
                     "{plan} in {region}: {}",
                     resp.text
                 );
@@ -700,7 +706,8 @@ fn a_cluster_from_a_plan_without_choices_picks_a_template_of_its_provider_and_it
     let out = wd.try_run(&["plan", "-no-color"]);
     assert_ne!(out.code, 0, "{}", out.combined());
     assert!(
-        out.combined().contains("Region \"ap-south-1\" is not allowed"),
+        out.combined()
+            .contains("Region \"ap-south-1\" is not allowed"),
         "{}",
         out.combined()
     );
