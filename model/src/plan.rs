@@ -1101,7 +1101,7 @@ impl PlanChoices {
             c.push(
                 path,
                 Reason::Invalid,
-                "clusters built from this plan could have no node pools: offer compute templates (choices.computeTemplates), allow node-pool overrides (choices.nodePools.allowOverride: true), or leave out spec.choices for Wayfinder's behaviour (any compute template of the plan's provider, node pools within the provisioning policies)",
+                "clusters built from this plan could have no node pools: offer compute templates (choices.computeTemplates), allow node-pool overrides (choices.nodePools.allowOverride: true), or leave out spec.choices for Wayfinder's behaviour (any public region of the plan's cloud, any compute template of its provider, node pools within the provisioning policies)",
             );
         }
         if let Some(r) = &self.regions {
