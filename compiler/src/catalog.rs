@@ -779,6 +779,22 @@ fn resource(catalog: &Catalog, i: usize, e: &Entry, words: &str, scoped: bool) -
     if !annotations.is_empty() {
         body.attribute("annotations", Expr::Object(annotations));
     }
+    // Labels (`metadata.labels`), but those the server owns on the kind (the model's
+    // `server_labels`): the provider's `labels` attribute.
+    let owned = e.info.server_labels();
+    let labels: Vec<(ObjectKey, Expr)> = e
+        .def
+        .object
+        .metadata()
+        .labels
+        .iter()
+        .flatten()
+        .filter(|(k, _)| !owned.contains(&k.as_str()))
+        .map(|(k, v)| (ObjectKey::Map(k.clone()), Expr::string(v)))
+        .collect();
+    if !labels.is_empty() {
+        body.attribute("labels", Expr::Object(labels));
+    }
     let mut dynamics = Dynamics::new();
     if scoped
         && let Some(f) = shape::find(e.info.spec, "scope")

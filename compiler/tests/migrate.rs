@@ -159,10 +159,20 @@ fn bad_legacy_input_is_refused_at_its_line_and_nothing_is_written() {
         "invalid/machine-enums-disagree.yaml:",
         "spec.policies[1].enum: differs from the machines policies[0] allows",
         "invalid/cloud-identity-secret.yaml:",
-        "spec.secretRef: stored credentials (a Secret) has no counterpart",
+        "invalid/cloud-identity-secret-aws.yaml:",
         "invalid/azure-access-without-tenant.yaml:",
     ] {
         assert!(err.contains(needle), "{needle}\n{err}");
+    }
+    // A v2beta1 identity with a Secret: word for word what the model (and the server) says,
+    // naming the v2beta2 fields to set.
+    for stem in ["cloud-identity-secret", "cloud-identity-secret-aws"] {
+        let expected =
+            fs::read_to_string(fixtures().join(format!("expected/{stem}.error"))).unwrap();
+        assert!(
+            err.replace('\n', " ").contains(expected.trim_end()),
+            "{stem}: {expected}\n{err}"
+        );
     }
     assert!(!target.exists(), "nothing is written");
     // Compiling instead of migrating: the same errors.

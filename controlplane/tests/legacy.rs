@@ -144,6 +144,53 @@ async fn a_v2beta1_object_the_conversion_cannot_place_is_refused_with_its_field(
     s.stop().await;
 }
 
+/// The model's refusal of a legacy fixture, as its golden file holds it.
+fn expected_refusal(stem: &str) -> String {
+    let path = format!(
+        "{}/../model/tests/data/legacy/expected/{stem}.error",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
+}
+
+#[tokio::test]
+async fn a_v2beta1_identity_with_a_secret_is_refused_saying_which_v2beta2_fields_to_set() {
+    let (_dir, s) = server().await;
+    let at = "/resources/cloudaccess.appvia.io/v2beta1/workspaces/admin/cloudidentities";
+    for (stem, fields) in [
+        (
+            "cloud-identity-secret",
+            &[
+                "spec.type: AzureADWorkloadIdentity",
+                "spec.azure.clientID",
+                "spec.azure.tenantID",
+            ][..],
+        ),
+        (
+            "cloud-identity-secret-aws",
+            &["spec.type: AWSIAMRoleForServiceAccount", "spec.aws.roleARN"][..],
+        ),
+    ] {
+        let doc = legacy_doc("invalid", &format!("{stem}.yaml"));
+        let (status, body) = s.json(Method::POST, at, Some(&doc)).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+        let cause = &body["details"]["causes"][0];
+        assert_eq!(cause["field"], "spec.secretRef", "{body}");
+        // Word for word what the model (and so the compiler) says.
+        let expected = expected_refusal(stem);
+        let message = cause["message"].as_str().unwrap();
+        assert_eq!(format!("spec.secretRef: {message}\n"), expected, "{body}");
+        for f in fields {
+            assert!(message.contains(f), "{f}: {message}");
+        }
+        // Nothing was stored, at either version.
+        let name = doc["metadata"]["name"].as_str().unwrap();
+        let (status, _) = s.json(Method::GET, &format!("{at}/{name}"), None).await;
+        assert_eq!(status, StatusCode::NOT_FOUND);
+    }
+    s.stop().await;
+}
+
 #[tokio::test]
 async fn a_v2beta1_package_is_refused_saying_how_to_migrate_it() {
     let (_dir, s) = server().await;

@@ -33,6 +33,17 @@ use crate::object::{LAST_RECONCILE_SHAPE, Spec, Typed};
 use crate::shape::{Field, FieldType};
 use crate::validate::Checker;
 
+/// The labels Wayfinder sets on every cluster, which policies select on; a cluster's own
+/// `clusterLabels` may not set them, and admission writes them into its `metadata.labels`
+/// ([`KindInfo::server_labels`]).
+pub const RESERVED_LABELS: &[&str] = &[
+    "appvia.io/stage",
+    "appvia.io/plan",
+    "appvia.io/provider",
+    "appvia.io/cloud",
+    "appvia.io/workspace",
+];
+
 /// A cluster.
 pub type Cluster = Typed<ClusterSpec>;
 

@@ -316,6 +316,18 @@ impl Catalog {
     }
 }
 
+/// The public regions of `provider`'s cloud (`EKS` → AWS, ...): every region the built-in
+/// price catalog lists for it, sorted; empty for a provider it does not know. What a plan
+/// offers with `choices.regions.allowed: ["*"]` ([`crate::plan::ANY_REGION`]) and what a
+/// plan without choices lets clusters pick.
+pub fn public_regions(provider: &str) -> Vec<String> {
+    Catalog::builtin()
+        .providers
+        .get(provider)
+        .map(ProviderPrices::region_names)
+        .unwrap_or_default()
+}
+
 /// How an operator adds a missing price, before the JSON path to add.
 pub const HOW_TO_ADD: &str = "To price it, add to the server's price catalog (a copy of the built-in one passed with --price-catalog):";
 

@@ -44,6 +44,19 @@ pub struct KindInfo {
 }
 
 impl KindInfo {
+    /// The `metadata.labels` keys the server owns on objects of this kind: a Cluster's
+    /// Wayfinder labels ([`crate::cluster::RESERVED_LABELS`]: stage, plan, provider, cloud,
+    /// workspace), which admission sets. Every kind has `metadata.labels`; its other labels
+    /// are the client's — the provider's `labels` attribute and the compiler's catalog
+    /// module hold exactly those.
+    pub fn server_labels(&self) -> &'static [&'static str] {
+        if self.kind == CLUSTER.kind {
+            crate::cluster::RESERVED_LABELS
+        } else {
+            &[]
+        }
+    }
+
     /// `group/version`, the value of `apiVersion`.
     pub fn api_version(&self) -> String {
         format!("{}/{}", self.group, self.version)

@@ -332,7 +332,38 @@ pub struct Choice {
     pub allowed: Option<Vec<String>>,
 }
 
+/// `choices.regions.allowed: ["*"]`: any public region of the plan's cloud — the regions
+/// the price catalog lists for its provider ([`crate::cost::public_regions`]), as Wayfinder
+/// lets a cluster pick when its plan names none. It stands alone in the list.
+pub const ANY_REGION: &str = "*";
+
 impl Choice {
+    /// Whether this is `allowed: ["*"]`: any public region ([`ANY_REGION`]).
+    pub fn is_any(&self) -> bool {
+        matches!(self.allowed.as_deref(), Some([a]) if a == ANY_REGION)
+    }
+
+    /// The regions a cluster of a plan of `provider` (`EKS`, ...) may choose: `["*"]`
+    /// expanded to every public region of its cloud, else [`Choice::permitted`].
+    pub fn permitted_regions(&self, provider: &str) -> Vec<String> {
+        if self.is_any() {
+            crate::cost::public_regions(provider)
+        } else {
+            self.permitted().into_iter().map(str::to_string).collect()
+        }
+    }
+
+    /// Whether a cluster of a plan of `provider` may choose `region`.
+    pub fn permits_region(&self, provider: &str, region: &str) -> bool {
+        if self.is_any() {
+            crate::cost::public_regions(provider)
+                .iter()
+                .any(|r| r == region)
+        } else {
+            self.permits(region)
+        }
+    }
+
     /// Whether a user may pick `value`: one of `allowed` when that is set, else the default.
     pub fn permits(&self, value: &str) -> bool {
         match self.allowed.as_deref() {
@@ -420,7 +451,7 @@ const CHOICE_REGIONS_SHAPE: &[Field] = &[
     Field::optional(
         "allowed",
         FieldType::StringList,
-        "Every region clusters may choose; must include the default. Only the default when not set.",
+        "Every region clusters may choose; must include the default. `[\"*\"]`: any public region of the plan's cloud (every region the price catalog lists for its provider), the cloud access's default region when the cluster names none. Only the default when not set.",
     ),
 ];
 
@@ -644,7 +675,7 @@ const CHOICES_SHAPE: &[Field] = &[
     Field::optional(
         "regions",
         FieldType::Object(CHOICE_REGIONS_SHAPE),
-        "The regions clusters may choose (`spec.region`). Without this, clusters may not choose and use the cloud access's default region.",
+        "The regions clusters may choose (`spec.region`). Without this, clusters may not choose and use the cloud access's default region. A plan without `choices` at all lets clusters choose any public region of its cloud, as `allowed: [\"*\"]` does.",
     ),
     Field::optional(
         "computeTemplates",
@@ -761,16 +792,21 @@ impl ClusterPlanSpec {
     }
 }
 
-/// Wayfinder's behaviour for a plan without `spec.choices`: a cluster may choose any of
-/// `templates` (the compute templates of the plan's provider; none is chosen unless the
-/// cluster names one) and may define node pools, replacing or adding to the template's,
-/// limited only by the provisioning policies. The region is the cloud access's default and
-/// the network the network plan's, as with a plan whose choices leave them out.
+/// Wayfinder's behaviour for a plan without `spec.choices`: a cluster may choose any public
+/// region of the plan's cloud (`regions.allowed: ["*"]`, [`ANY_REGION`]; the cloud access's
+/// default region when it names none) and any of `templates` (the compute templates of the
+/// plan's provider; none is chosen unless the cluster names one), and may define node
+/// pools, replacing or adding to the template's — all limited only by the provisioning
+/// policies (their `allowedRegions` included). The network is the network plan's, as with a
+/// plan whose choices leave it out.
 pub fn wayfinder_choices(mut templates: Vec<String>) -> PlanChoices {
     templates.sort();
     templates.dedup();
     PlanChoices {
-        regions: None,
+        regions: Some(Choice {
+            default: None,
+            allowed: Some(vec![ANY_REGION.to_string()]),
+        }),
         compute_templates: (!templates.is_empty()).then_some(Choice {
             default: None,
             allowed: Some(templates),
@@ -814,7 +850,7 @@ impl Spec for ClusterPlanSpec {
             Some(network) => network.check(c, &path.field("network"), provider),
         }
         if let Some(choices) = &self.choices {
-            choices.check(c, &path.field("choices"));
+            choices.check(c, &path.field("choices"), provider);
         }
     }
 
@@ -1103,26 +1139,24 @@ fn check_cidr(c: &mut Checker, path: &FieldPath, cidr: &str) {
 }
 
 impl PlanChoices {
-    fn check(&self, c: &mut Checker, path: &FieldPath) {
+    fn check(&self, c: &mut Checker, path: &FieldPath, provider: Option<&str>) {
         if self.compute_templates.is_none()
             && self.node_pools.as_ref().and_then(|n| n.allow_override) != Some(true)
         {
             c.push(
                 path,
                 Reason::Invalid,
-                "clusters built from this plan could have no node pools: offer compute templates (choices.computeTemplates), allow node-pool overrides (choices.nodePools.allowOverride: true), or leave out spec.choices for Wayfinder's behaviour (any compute template of the plan's provider, node pools within the provisioning policies)",
+                "clusters built from this plan could have no node pools: offer compute templates (choices.computeTemplates), allow node-pool overrides (choices.nodePools.allowOverride: true), or leave out spec.choices for Wayfinder's behaviour (any public region of the plan's cloud, any compute template of its provider, node pools within the provisioning policies)",
             );
         }
         if let Some(r) = &self.regions {
-            r.check(c, &path.field("regions"), "region", |c, p, v| {
-                if !is_region(v) {
-                    c.push(
-                        p,
-                        Reason::Invalid,
-                        format!("{v:?} is not a region name: lower-case letters, digits and '-', e.g. eu-west-2, westeurope, europe-west2"),
-                    );
-                }
-            });
+            let rp = path.field("regions");
+            let any = r.allowed.iter().flatten().position(|v| v == ANY_REGION);
+            if let Some(i) = any {
+                check_any_region(c, &rp, r, i, provider);
+            } else {
+                r.check(c, &rp, "region", region_name);
+            }
         }
         if let Some(t) = &self.compute_templates {
             t.check(
@@ -1196,6 +1230,56 @@ impl PlanChoices {
                 ),
                 _ => {}
             }
+        }
+    }
+}
+
+/// Refuses `v` when it is not a region name.
+fn region_name(c: &mut Checker, p: &FieldPath, v: &str) {
+    if !is_region(v) {
+        c.push(
+            p,
+            Reason::Invalid,
+            format!("{v:?} is not a region name: lower-case letters, digits and '-', e.g. eu-west-2, westeurope, europe-west2"),
+        );
+    }
+}
+
+/// `choices.regions` whose `allowed` has `"*"` (at index `i`): it stands alone, and a
+/// default must be a public region of the plan's cloud.
+fn check_any_region(
+    c: &mut Checker,
+    path: &FieldPath,
+    choice: &Choice,
+    i: usize,
+    provider: Option<&str>,
+) {
+    let allowed = choice.allowed.as_deref().unwrap_or_default();
+    if allowed.len() > 1 {
+        c.push(
+            &path.field("allowed").index(i),
+            Reason::Invalid,
+            "\"*\" (any public region of the plan's cloud) stands alone: remove the other regions, or list the regions without \"*\"",
+        );
+        return;
+    }
+    let Some(d) = &choice.default else { return };
+    let dp = path.field("default");
+    region_name(c, &dp, d);
+    if let Some(provider) = provider
+        && is_region(d)
+    {
+        let public = crate::cost::public_regions(provider);
+        if !public.iter().any(|r| r == d) {
+            c.push(
+                &dp,
+                Reason::NotSupported,
+                format!(
+                    "{d:?} is not a public region of {} (the price catalog's list): choose one of {}",
+                    crate::common::cloud_for_provider(provider).unwrap_or(provider),
+                    public.join(", ")
+                ),
+            );
         }
     }
 }

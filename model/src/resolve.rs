@@ -26,15 +26,7 @@ use crate::resolved::{PoolOrigin, ResolvedCluster};
 use crate::validate::Checker;
 use crate::versioned::{PublishState, compare_versions, latest_published, publish_state};
 
-/// The labels Wayfinder sets on every cluster, which policies select on; a cluster's own
-/// `clusterLabels` may not set them.
-pub const RESERVED_LABELS: &[&str] = &[
-    "appvia.io/stage",
-    "appvia.io/plan",
-    "appvia.io/provider",
-    "appvia.io/cloud",
-    "appvia.io/workspace",
-];
+pub use crate::cluster::RESERVED_LABELS;
 
 /// A read-only view of stored objects.
 pub trait ObjectView {
@@ -291,7 +283,7 @@ pub fn resolve_cluster_with(
     let cloud_access = cloud.and_then(|cloud| r.cloud_access(cloud));
     let region = plan
         .as_ref()
-        .and_then(|_| r.region(choices, cloud_access.as_ref().map(|(_, s)| s)));
+        .and_then(|_| r.region(provider, choices, cloud_access.as_ref().map(|(_, s)| s)));
     let labels = r.labels(provider, cloud);
     if let Err(e) = r.c.finish() {
         return Err(e.errors);
@@ -1070,9 +1062,11 @@ impl Resolver<'_> {
 
     fn region(
         &mut self,
+        provider: Option<&str>,
         choices: Option<&PlanChoices>,
         access: Option<&CloudAccessConfigSpec>,
     ) -> Option<String> {
+        let provider = provider.unwrap_or_default();
         let plan_name = &self.cluster.spec.plan.name;
         let region_path = self.spec.field("region");
         let choice = choices.and_then(|c| c.regions.as_ref());
@@ -1091,19 +1085,26 @@ impl Resolver<'_> {
                 );
                 None
             }
-            (Some(r), Some(choice)) if !choice.permits(r) => {
-                self.push(
-                    &region_path,
-                    Reason::NotSupported,
+            (Some(r), Some(choice)) if !choice.permits_region(provider, r) => {
+                let message = if choice.is_any() {
+                    format!(
+                        "{r:?} is not a public region of {} (the price catalog's list), which cluster plan {plan_name} lets clusters choose from: choose one of {}",
+                        cloud_for_provider(provider).unwrap_or(provider),
+                        choice.permitted_regions(provider).join(", ")
+                    )
+                } else {
                     format!(
                         "{r:?} is not allowed by cluster plan {plan_name}: choose one of {}",
                         choice.permitted().join(", ")
-                    ),
-                );
+                    )
+                };
+                self.push(&region_path, Reason::NotSupported, message);
                 None
             }
             (Some(r), Some(_)) => Some(r.clone()),
             (None, Some(choice)) if choice.default.is_some() => choice.default.clone(),
+            // Any public region and no default: the cloud access's, as without a choice.
+            (None, Some(choice)) if choice.is_any() => self.access_region(access, true),
             (None, Some(choice)) => {
                 self.push(
                     &region_path,
@@ -1115,20 +1116,36 @@ impl Resolver<'_> {
                 );
                 None
             }
-            (None, None) => match access {
-                // The cloud access's problems are reported already.
-                None => None,
-                Some(a) => match a.default_region() {
-                    Some(r) => Some(r.to_string()),
-                    None => {
-                        self.push(
-                            &region_path,
-                            Reason::Required,
-                            format!("no region: cluster plan {plan_name} sets no default region (choices.regions) and the cloud access none (aws.defaultRegion); an administrator must set one"),
-                        );
-                        None
-                    }
-                },
+            (None, None) => self.access_region(access, false),
+        }
+    }
+
+    /// The cloud access's default region, for a cluster that names none on a plan with no
+    /// default region.
+    fn access_region(
+        &mut self,
+        access: Option<&CloudAccessConfigSpec>,
+        may_choose: bool,
+    ) -> Option<String> {
+        let plan_name = &self.cluster.spec.plan.name;
+        let region_path = self.spec.field("region");
+        match access {
+            // The cloud access's problems are reported already.
+            None => None,
+            Some(a) => match a.default_region() {
+                Some(r) => Some(r.to_string()),
+                None => {
+                    self.push(
+                        &region_path,
+                        Reason::Required,
+                        if may_choose {
+                            format!("required: cluster plan {plan_name} lets clusters choose any public region and the cloud access has no default region (aws.defaultRegion): choose one (spec.region)")
+                        } else {
+                            format!("no region: cluster plan {plan_name} sets no default region (choices.regions) and the cloud access none (aws.defaultRegion); an administrator must set one")
+                        },
+                    );
+                    None
+                }
             },
         }
     }

@@ -322,3 +322,32 @@ fn bad_legacy_input_is_refused_with_the_field_path() {
         golden(&format!("{}.error", stem(&f)), &text);
     }
 }
+
+#[test]
+fn a_region_policy_editable_without_an_enum_becomes_any_public_region() {
+    // Wayfinder: an editable region with no enum lets a cluster pick any region. v2beta2
+    // says so with `choices.regions.allowed: ["*"]`, the template's region the default.
+    let mut doc = read(&data().join("plans/eks-private.yaml"));
+    doc["spec"]["policies"][0]
+        .as_object_mut()
+        .unwrap()
+        .remove("enum");
+    let m = legacy::migrate(&doc).unwrap_or_else(|e| panic!("{e:?}"));
+    let wayfinder_model::Object::ClusterPlan(plan) = &m.objects[0] else {
+        panic!("{:?}", m.objects[0]);
+    };
+    let regions = plan
+        .spec
+        .choices
+        .as_ref()
+        .and_then(|c| c.regions.clone())
+        .expect("a region choice");
+    assert!(regions.is_any(), "{regions:?}");
+    assert_eq!(regions.default.as_deref(), Some("us-east-1"));
+    plan.validate().unwrap_or_else(|e| panic!("{e}"));
+    assert!(
+        !m.to_yaml().contains("editable without an enum"),
+        "mapped, not reported: {}",
+        m.to_yaml()
+    );
+}

@@ -953,3 +953,124 @@ fn an_eks_plan_s_secrets_encryption_and_logs_and_the_access_s_cloud_identity_are
     assert_eq!(identity.name, "cloudidentity-gone");
     assert!(identity.spec.is_none());
 }
+
+#[test]
+fn a_plan_without_choices_lets_the_cluster_choose_any_public_region_of_its_cloud() {
+    let view = world().with(
+        None,
+        plan_edit(|p| {
+            p["spec"].as_object_mut().unwrap().remove("choices");
+        }),
+    );
+    let pools = "  nodePools:\n    - {logicalName: own, machine: m6i.large, size: 1}\n";
+    // Any region the price catalog lists for AWS, not only the cloud access's default.
+    let public = wayfinder_model::cost::public_regions("EKS");
+    assert!(public.len() >= 30, "{public:?}");
+    for region in ["us-east-2", "ap-southeast-4", "eu-west-2"] {
+        assert!(public.iter().any(|r| r == region), "{region}");
+        let r = resolved(&cluster(&format!("  region: {region}\n{pools}")), &view);
+        assert_eq!(r.cluster.region, region);
+    }
+    // None named: the cloud access's default region, as before.
+    let r = resolved(&cluster(pools), &view);
+    assert_eq!(r.cluster.region, "eu-west-2");
+    // Not a public region of AWS (an Azure one, a made-up one): refused, listing them.
+    for region in ["westeurope", "xx-nowhere-1"] {
+        let problems = problems_of(&cluster(&format!("  region: {region}\n{pools}")), &view);
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert!(
+            problems[0].starts_with(&format!(
+                "spec.region: \"{region}\" is not a public region of aws (the price catalog's list), which cluster plan eks-general-purpose lets clusters choose from: choose one of af-south-1, "
+            )),
+            "{problems:?}"
+        );
+        assert!(problems[0].contains("us-east-2"), "{problems:?}");
+    }
+}
+
+#[test]
+fn any_public_region_is_written_as_a_star_that_stands_alone() {
+    use wayfinder_model::plan::{ANY_REGION, Choice};
+    let star = Choice {
+        default: None,
+        allowed: Some(vec![ANY_REGION.to_string()]),
+    };
+    assert!(star.is_any());
+    assert!(star.permits_region("AKS", "westeurope"));
+    assert!(!star.permits_region("AKS", "eu-west-2"));
+    assert_eq!(
+        star.permitted_regions("GKE"),
+        wayfinder_model::cost::public_regions("GKE")
+    );
+    // A plan may say it itself, with a default among the public regions; the cluster then
+    // gets the default when it names none.
+    let view = world().with(
+        None,
+        plan_edit(|p| {
+            p["spec"]["choices"]["regions"] = json!({"default": "us-east-2", "allowed": ["*"]});
+        }),
+    );
+    let r = resolved(&cluster(""), &view);
+    assert_eq!(r.cluster.region, "us-east-2");
+    let r = resolved(&cluster("  region: sa-east-1\n"), &view);
+    assert_eq!(r.cluster.region, "sa-east-1");
+    // "*" beside regions, and a default that is no public region of the cloud: refused.
+    for (regions, path, needle) in [
+        (
+            json!({"allowed": ["eu-west-2", "*"]}),
+            "spec.choices.regions.allowed[1]",
+            "stands alone",
+        ),
+        (
+            json!({"default": "westeurope", "allowed": ["*"]}),
+            "spec.choices.regions.default",
+            "\"westeurope\" is not a public region of aws (the price catalog's list): choose one of af-south-1",
+        ),
+    ] {
+        let mut v = eks_plan().to_json();
+        v["spec"]["choices"]["regions"] = regions;
+        let e = object_from_value("edited", 0, v)
+            .unwrap()
+            .validate()
+            .unwrap_err();
+        assert_eq!(e.errors.len(), 1, "{e}");
+        assert_eq!(e.errors[0].path.to_string(), path, "{e}");
+        assert!(e.errors[0].message.contains(needle), "{e}");
+    }
+}
+
+#[test]
+fn a_public_region_the_plan_offers_is_still_subject_to_the_provisioning_policies() {
+    use wayfinder_model::policy::{Rule, check_cluster};
+    use wayfinder_model::{ProvisioningPolicy, WorkspaceUsage, effective_policy};
+    let view = world().with(
+        None,
+        plan_edit(|p| {
+            p["spec"].as_object_mut().unwrap().remove("choices");
+        }),
+    );
+    let r = resolved(
+        &cluster(
+            "  region: us-east-2\n  nodePools:\n    - {logicalName: own, machine: m6i.large, size: 1}\n",
+        ),
+        &view,
+    );
+    let policy: ProvisioningPolicy = match parse_one(
+        "apiVersion: policy.appvia.io/v2beta1\nkind: ProvisioningPolicy\nmetadata: {name: eu-only}\nspec:\n  cloud: aws\n  allowedRegions: [eu-west-2, eu-west-1]\n",
+    ) {
+        Object::ProvisioningPolicy(p) => p,
+        other => panic!("{other:?}"),
+    };
+    let effective = effective_policy(&[policy], "pay", "nonprod", "aws");
+    let estimate = wayfinder_model::cost::Estimate::uncosted(&r.cluster);
+    let violations = check_cluster(
+        &effective,
+        &r.cluster,
+        &estimate,
+        &WorkspaceUsage::default(),
+    );
+    assert!(
+        violations.iter().any(|v| v.rule == Rule::Region),
+        "{violations:?}"
+    );
+}

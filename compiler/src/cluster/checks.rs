@@ -151,11 +151,20 @@ impl<'c> Plan<'c> {
                     "var.region == null ? true : contains({}, var.region)",
                     string_list(&regions)
                 ),
-                format!(
-                    "Cluster plan {} offers regions {} (got ${{jsonencode(var.region)}}).",
-                    lit(&self.name),
-                    lit(&regions.join(", "))
-                ),
+                if self.any_region() {
+                    format!(
+                        "Cluster plan {} offers any public region of {}: {} (got ${{jsonencode(var.region)}}).",
+                        lit(&self.name),
+                        self.cloud,
+                        lit(&regions.join(", "))
+                    )
+                } else {
+                    format!(
+                        "Cluster plan {} offers regions {} (got ${{jsonencode(var.region)}}).",
+                        lit(&self.name),
+                        lit(&regions.join(", "))
+                    )
+                },
             );
             if !self.policies.is_empty() {
                 push(

@@ -54,10 +54,20 @@ impl<'c> Plan<'c> {
                 .regions
                 .as_ref()
                 .and_then(|c| c.default.as_deref());
+            let options = if self.any_region() {
+                format!(
+                    "the {} public regions of {} the price catalog lists ({})",
+                    regions.len(),
+                    self.cloud,
+                    regions.join(", ")
+                )
+            } else {
+                regions.join(", ")
+            };
             vars.push(choice_variable(
                 "region",
                 "The cloud region",
-                &regions.join(", "),
+                &options,
                 string(),
                 default.map(Expr::string),
                 "the cloud access's default region",

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use wayfinder_model::common::cloud_for_provider;
 use wayfinder_model::cost::Catalog as Prices;
 use wayfinder_model::kinds::Object;
-use wayfinder_model::plan::ClusterPlanSpec;
+use wayfinder_model::plan::{Choice, ClusterPlanSpec};
 use wayfinder_model::{FieldPath, ProvisioningPolicy, effective_policy};
 
 use crate::catalog::{Catalog, Entry};
@@ -51,7 +51,7 @@ impl<'c> Plan<'c> {
                         index,
                         &FieldPath::root().field("spec"),
                         format!(
-                            "no spec.choices: clusters get Wayfinder's behaviour — they may define node pools (within the provisioning policies) and choose a compute template of provider {}; {}",
+                            "no spec.choices: clusters get Wayfinder's behaviour — they may choose any public region of {cloud} (the cloud access's default when they name none), define node pools (within the provisioning policies) and choose a compute template of provider {}; {}",
                             spec.provider,
                             if offered.is_empty() {
                                 "the definitions have none, so the self-service module asks for node pools only".to_string()
@@ -166,11 +166,20 @@ impl<'c> Plan<'c> {
             .map(|s| s.allowed_stages.clone().unwrap_or_default())
     }
 
+    /// The regions a cluster may choose: the model's answer ([`Choice::permitted_regions`]),
+    /// `["*"]` — what a plan without choices offers — being every public region of the plan's
+    /// cloud. The module lists them in the region's `validation` block, so a region the
+    /// server would refuse fails at `terraform validate`, offline, with the list.
     pub(super) fn regions(&self) -> Option<Vec<String>> {
         self.choices
             .regions
             .as_ref()
-            .map(|c| c.permitted().iter().map(|s| s.to_string()).collect())
+            .map(|c| c.permitted_regions(&self.provider))
+    }
+
+    /// Whether the plan offers any public region of its cloud (`["*"]`).
+    pub(super) fn any_region(&self) -> bool {
+        self.choices.regions.as_ref().is_some_and(Choice::is_any)
     }
 
     pub(super) fn offered_templates(&self) -> Option<Vec<String>> {

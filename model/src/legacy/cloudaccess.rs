@@ -18,8 +18,10 @@
 //!
 //! CloudIdentity: served for reads — a v2beta2 identity at v2beta1 shows `description` as
 //! `name` and carries `type` and the per-cloud identity. A v2beta1 identity is refused:
-//! its stored credentials (`secretRef`) or implicit identity have no counterpart in
-//! v2beta2's workload identities, whose per-cloud block is required.
+//! v2beta2 stores no credentials — its identities are workload identities whose per-cloud
+//! block is required — so a `secretRef` (the Secret holding keys) or an implicit identity
+//! cannot be held. The refusal names the v2beta2 fields to set instead
+//! ([`define_at_v2beta2`]), for the server and the compiler alike.
 
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
@@ -290,40 +292,85 @@ pub(super) fn access_to_legacy(
 /// (`spec.implicitIdentity`) instead. Refused, naming the field with no counterpart; reads
 /// at v2beta1 of a v2beta2 identity still work ([`identity_to_legacy`]).
 pub(super) fn identity_to_current(
-    _meta: &ObjectMeta,
+    meta: &ObjectMeta,
     spec: Value,
 ) -> Result<Converted, Vec<LegacyError>> {
     let at = FieldPath::root().field("spec");
     let s: LegacyIdentity = typed(spec, &at).map_err(|e| vec![e])?;
     let _ = (&s.name, &s.implicit_identity_id, &s.credentials_updated);
-    let block = match s.cloud.as_str() {
-        "aws" => "spec.aws.roleARN",
-        "azure" => "spec.azure {clientID, tenantID}",
-        "gcp" => "spec.gcp.serviceAccount",
-        other => {
-            return Err(vec![err(
-                at.field("cloud"),
-                format!("{other:?} is not a cloud; accepted: aws, azure, gcp"),
-            )]);
-        }
+    let Some(define) = define_at_v2beta2(&meta.name, &s.cloud) else {
+        return Err(vec![err(
+            at.field("cloud"),
+            format!("{:?} is not a cloud; accepted: aws, azure, gcp", s.cloud),
+        )]);
     };
-    let (path, what) = if s.secret_ref.is_some() {
-        (at.field("secretRef"), "stored credentials (a Secret)")
+    let (path, what) = if let Some(secret) = &s.secret_ref {
+        let named = [secret.get("namespace"), secret.get("name")]
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_str)
+            .collect::<Vec<_>>()
+            .join("/");
+        (
+            at.field("secretRef"),
+            if named.is_empty() {
+                "stored credentials (a Secret) cannot be kept: v2beta2 stores no credentials"
+                    .to_string()
+            } else {
+                format!(
+                    "stored credentials (the Secret {named}) cannot be kept: v2beta2 stores no credentials, and the Secret is not read"
+                )
+            },
+        )
     } else if s
         .implicit_identity
         .as_ref()
         .is_some_and(|v| v == &Value::Bool(true))
     {
-        (at.field("implicitIdentity"), "Wayfinder's own identity")
+        (
+            at.field("implicitIdentity"),
+            "Wayfinder's own identity has no counterpart in v2beta2".to_string(),
+        )
     } else {
-        (at.clone(), "no workload identity")
+        (at.clone(), "no workload identity is given".to_string())
     };
-    Err(vec![err(
-        path,
-        format!(
-            "{what} has no counterpart in cloudaccess.appvia.io/v2beta2, whose identities are workload identities: spec.type and {block} are required, and v2beta1 has no such fields; define this identity at v2beta2 (cloud access names it by name, as before)"
-        ),
-    )])
+    Err(vec![err(path, format!("{what}. {define}"))])
+}
+
+/// What to write instead of a v2beta1 identity of `cloud`: the v2beta2 fields to set,
+/// read from the v2beta2 shape ([`crate::cloudaccess::CLOUD_IDENTITY_SHAPE`]) and the
+/// cloud's identity type; `None` for a cloud that is not one.
+pub(super) fn define_at_v2beta2(name: &str, cloud: &str) -> Option<String> {
+    use crate::cloudaccess::{CLOUD_IDENTITY_SHAPE, IDENTITY_TYPES};
+    use crate::shape::{FieldType, find};
+    let (_, type_) = IDENTITY_TYPES.iter().find(|(c, _)| *c == cloud)?;
+    let FieldType::Object(block) = find(CLOUD_IDENTITY_SHAPE, cloud)?.ty else {
+        return None;
+    };
+    let describe = |f: &crate::shape::Field| {
+        let d = f.description.trim_end_matches('.');
+        let mut chars = d.chars();
+        let d = chars
+            .next()
+            .map(|c| c.to_lowercase().chain(chars).collect::<String>())
+            .unwrap_or_default();
+        format!("spec.{cloud}.{} ({d})", f.name)
+    };
+    let required: Vec<String> = block.iter().filter(|f| f.required).map(describe).collect();
+    let optional: Vec<String> = block
+        .iter()
+        .filter(|f| !f.required)
+        .map(|f| format!("spec.{cloud}.{}", f.name))
+        .collect();
+    Some(format!(
+        "Define CloudIdentity/{name} at cloudaccess.appvia.io/v2beta2, a workload identity, with spec.cloud: {cloud}, spec.type: {type_}, {}{}; cloud accesses name it by name, as before",
+        required.join(", "),
+        if optional.is_empty() {
+            String::new()
+        } else {
+            format!(" ({} optional)", optional.join(", "))
+        }
+    ))
 }
 
 /// A v2beta2 cloud identity's `spec` as v2beta1 shows it, and what it has no place for.

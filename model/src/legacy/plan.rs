@@ -17,7 +17,7 @@
 //! | `template.networking` | `network` |
 //! | `template.region` | `choices.regions.default` |
 //! | `template.nodePools` | ComputeTemplate `nodePools`, `choices.computeTemplates.default` |
-//! | `policies[]` on `spec.region` (editable, `enum`) | `choices.regions.allowed` |
+//! | `policies[]` on `spec.region` (editable, `enum`) | `choices.regions.allowed` (`["*"]`, any public region, without an `enum`) |
 //! | `policies[]` on `spec.nodePools.N.*` (editable) | `choices.nodePools` (`allowOverride`, `allowedMachines` from a machine `enum`, `maxSize` from a size `max`) |
 //!
 //! Carried ([`super::CARRIED_ANNOTATION`]): `labels`, every `policies[]` entry as written
@@ -511,10 +511,16 @@ fn choices(
                         });
                         mapped.push(p.path.clone());
                     }
-                    (_, None) => unmapped.push(format!(
-                        "{} (editable without an enum: v2beta2 lists the regions clusters may choose, so only the template's region is offered; list them in choices.regions.allowed)",
-                        p.path
-                    )),
+                    // Editable without an enum: any region, which v2beta2 says as
+                    // `allowed: ["*"]` (any public region of the plan's cloud).
+                    (_, None) => {
+                        let default = c.regions.as_ref().and_then(|r| r.default.clone());
+                        c.regions = Some(Choice {
+                            default,
+                            allowed: Some(vec![crate::plan::ANY_REGION.to_string()]),
+                        });
+                        mapped.push(p.path.clone());
+                    }
                 }
             }
             ["spec", "nodePools", index, rest @ ..] if p.editable => {

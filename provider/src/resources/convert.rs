@@ -8,7 +8,7 @@ use wayfinder_model::naming;
 use wayfinder_model::versioned::{PUBLISH_STATE_ANNOTATION, PUBLISHED_ANNOTATION, PublishState};
 
 use super::address::{object_address, opt_string};
-use super::{ANNOTATIONS, ID, NAME, PUBLISH_STATE, ResourceType, STATUS, WORKSPACE};
+use super::{ANNOTATIONS, ID, LABELS, NAME, PUBLISH_STATE, ResourceType, STATUS, WORKSPACE};
 use crate::codec::{Type, Value};
 use crate::schema::{Block, Nesting};
 
@@ -19,6 +19,11 @@ impl ResourceType {
         metadata.insert(NAME.into(), value.get(NAME).to_json());
         if let Some(ws) = value.get(WORKSPACE).as_str().filter(|_| self.workspaced()) {
             metadata.insert("namespace".into(), Json::String(format!("ws-{ws}")));
+        }
+        if let Json::Object(labels) = value.get(LABELS).to_json()
+            && !labels.is_empty()
+        {
+            metadata.insert("labels".into(), Json::Object(labels));
         }
         let mut annotations = match value.get(ANNOTATIONS).to_json() {
             Json::Object(m) => m,
@@ -63,6 +68,7 @@ impl ResourceType {
             map.insert(PUBLISH_STATE.into(), publish_state_value(object));
         }
         map.insert(ANNOTATIONS.into(), self.user_annotations(object));
+        map.insert(LABELS.into(), self.user_labels(object));
         if let Some(ty) = &self.status {
             map.insert(
                 STATUS.into(),
@@ -73,6 +79,24 @@ impl ResourceType {
             b.read_extra(object, &mut map);
         }
         Value::Map(map).conform(&self.value_type())
+    }
+
+    /// `metadata.labels` but those the server owns; null when none is left.
+    fn user_labels(&self, object: &Json) -> Value {
+        let owned = self.kind.server_labels();
+        let kept: Map<String, Json> = object
+            .pointer("/metadata/labels")
+            .and_then(Json::as_object)
+            .into_iter()
+            .flatten()
+            .filter(|(k, _)| !owned.contains(&k.as_str()))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        if kept.is_empty() {
+            Value::Null
+        } else {
+            Value::from_json(&Json::Object(kept))
+        }
     }
 
     /// `metadata.annotations` but what `publish_state` holds; null when none is left.

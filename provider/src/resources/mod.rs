@@ -8,6 +8,8 @@
 //! | `id` | always | computed: `name`, `workspace/name` or `name@version` |
 //! | `workspace` | workspaced kinds | optional; the provider's `workspace` when not set; replaces |
 //! | `name` | always | `metadata.name`; replaces |
+//! | `annotations` | always | `metadata.annotations`, but the publish annotations |
+//! | `labels` | always | `metadata.labels`, but the labels the server owns ([`KindInfo::server_labels`]: a cluster's Wayfinder labels) |
 //! | the spec's fields | always | attributes and nested blocks, named as [`naming`](wayfinder_model::naming) says |
 //! | `version` | versioned kinds | `spec.version`; replaces (each version is its own object) |
 //! | `publish_state` | versioned kinds | `Draft`, `Published`, `Deprecated` (the two annotations) |
@@ -71,6 +73,9 @@ pub const PUBLISH_STATE: &str = "publish_state";
 pub const STATUS: &str = "status";
 /// `annotations`: `metadata.annotations` (but the publish annotations).
 pub const ANNOTATIONS: &str = "annotations";
+/// `labels`: `metadata.labels` (but those the server owns, the model's
+/// [`KindInfo::server_labels`]).
+pub const LABELS: &str = "labels";
 
 /// A field of `status` a kind reports beyond `status`, `message` and `conditions`. Its
 /// attribute is named by [`naming::snake_case`], as are the fields of objects inside it.

@@ -4,7 +4,7 @@ use serde_json::Value as Json;
 
 use super::convert::is_publish_annotation;
 use super::settle::{equivalent, keep_equivalent_config};
-use super::{ANNOTATIONS, ID, Planned, ResourceType, WORKSPACE, WorkspaceDefault};
+use super::{ANNOTATIONS, ID, LABELS, Planned, ResourceType, WORKSPACE, WorkspaceDefault};
 use crate::codec::Value;
 use crate::diag::{self, Diagnostic, Step};
 
@@ -21,6 +21,20 @@ impl ResourceType {
                     format!("Invalid annotations: {key} is set with publish_state"),
                     format!(
                         "The publish state of a {} version is its `publish_state` attribute (`Draft`, `Published` or `Deprecated`), which writes both publish annotations; remove {key:?} from `annotations`.",
+                        self.kind.kind
+                    ),
+                ));
+            }
+        }
+        let owned = self.kind.server_labels();
+        if let Some(l) = config.get(LABELS).untyped().as_map() {
+            for key in l.keys().filter(|k| owned.contains(&k.as_str())) {
+                out.push(diag::error_at(
+                    Some(diag::attr(LABELS).then(Step::Key(key.clone()))),
+                    format!("Invalid labels: {key} is set by Wayfinder"),
+                    format!(
+                        "Wayfinder sets {} on every {} itself; remove {key:?} from `labels`.",
+                        owned.join(", "),
                         self.kind.kind
                     ),
                 ));

@@ -5,12 +5,32 @@ use wayfinder_model::kinds::{self, KindInfo};
 use wayfinder_model::{FieldPath, PathSegment, Scope, naming};
 
 use super::{
-    ANNOTATIONS, Behaviour, ID, NAME, PUBLISH_STATE, ResourceType, STATUS, StatusField, WORKSPACE,
-    condition_type,
+    ANNOTATIONS, Behaviour, ID, LABELS, NAME, PUBLISH_STATE, ResourceType, STATUS, StatusField,
+    WORKSPACE, condition_type,
 };
 use crate::codec::Type;
 use crate::diag::{self, AttrPath, Step};
 use crate::schema::{Attribute, Block, NestedBlock, Nesting, Presence, Schema};
+
+/// The `labels` attribute's description: `metadata.labels`, and for a kind whose objects
+/// carry labels the server sets (the model's [`KindInfo::server_labels`]), which those are.
+fn labels_description(kind: &KindInfo) -> String {
+    let mut d = String::from(
+        "Labels of the object (`metadata.labels`), e.g. `team = \"platform\"`: what Wayfinder and its users select objects by.",
+    );
+    let owned = kind.server_labels();
+    if !owned.is_empty() {
+        d.push_str(&format!(
+            " Wayfinder sets {} itself; they are not shown here and may not be given.",
+            owned
+                .iter()
+                .map(|l| format!("`{l}`"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+    }
+    d
+}
 
 impl ResourceType {
     /// The resource for `kind`: `id`, `workspace` (workspaced kinds), `name`, the spec's
@@ -63,6 +83,12 @@ impl ResourceType {
             } else {
                 "Annotations of the object (`metadata.annotations`), e.g. `appvia.io/displayName`."
             },
+        ));
+        attributes.push(Attribute::plain(
+            LABELS,
+            Type::Map(Box::new(Type::String)),
+            Presence::Optional,
+            &labels_description(kind),
         ));
         attributes.append(&mut spec.attributes);
         if kind.versioned {
@@ -158,6 +184,7 @@ impl ResourceType {
                     Some(PathSegment::Field(n)) if n == "namespace" && self.workspaced() => {
                         Some(diag::attr(WORKSPACE))
                     }
+                    Some(PathSegment::Field(n)) if n == "labels" => Some(diag::attr(LABELS)),
                     _ => None,
                 };
             }

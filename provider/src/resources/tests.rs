@@ -101,6 +101,7 @@ fn values_always_carry_every_attribute() {
             "cloud_provider",
             "description",
             "id",
+            "labels",
             "name",
             "node_pools"
         ]
@@ -891,4 +892,67 @@ fn the_attributes_that_replace_an_object_are_the_models_immutable_fields() {
         immutable.sort();
         assert_eq!(replacing, immutable, "{}", kind.kind);
     }
+}
+
+#[test]
+fn every_resource_has_labels_sent_and_read_back_but_those_the_server_owns() {
+    for kind in wayfinder_model::kinds::ALL {
+        let r = resource(kind);
+        let attr = r
+            .schema()
+            .block
+            .attributes
+            .iter()
+            .find(|a| a.name == LABELS)
+            .unwrap_or_else(|| panic!("{} has no labels", kind.kind));
+        assert_eq!(attr.ty, Type::Map(Box::new(Type::String)), "{}", kind.kind);
+        assert_eq!(attr.presence, Presence::Optional, "{}", kind.kind);
+        assert_eq!(
+            r.attribute_path(&FieldPath::parse("metadata.labels.team").unwrap())
+                .map(|p| diag::render_path(&p)),
+            Some(LABELS.to_string()),
+            "{}",
+            kind.kind
+        );
+    }
+    // Sent as metadata.labels and read back as they are.
+    let r = template();
+    let mut object = sample_object();
+    object["metadata"]["labels"] = json!({"team": "platform", "tier": "gold"});
+    let v = r.from_object(&object);
+    assert_eq!(
+        v.get(LABELS).to_json(),
+        json!({"team": "platform", "tier": "gold"})
+    );
+    assert_eq!(
+        r.to_object(&v)["metadata"]["labels"],
+        object["metadata"]["labels"]
+    );
+    // None: no labels sent, null read back.
+    let bare = r.from_object(&sample_object());
+    assert!(bare.get(LABELS).is_null());
+    assert!(r.to_object(&bare)["metadata"].get("labels").is_none());
+    // A cluster's Wayfinder labels are the server's: not read into `labels`, and refused
+    // when given.
+    let c = resource(&wayfinder_model::kinds::CLUSTER);
+    let cluster = json!({
+        "metadata": {"name": "etl", "namespace": "ws-dat", "labels": {
+            "appvia.io/stage": "nonprod", "appvia.io/workspace": "dat", "team": "data"
+        }},
+        "spec": {"plan": {"name": "eks", "version": "1.0.0"}, "stage": "nonprod"}
+    });
+    let v = c.from_object(&cluster);
+    assert_eq!(v.get(LABELS).to_json(), json!({"team": "data"}));
+    let clash = with(
+        v.clone(),
+        LABELS,
+        Value::from_json(&json!({"appvia.io/stage": "prod"})),
+    );
+    let problems = c.check_config(&clash);
+    assert_eq!(problems.len(), 1, "{problems:?}");
+    assert_eq!(
+        problems[0].path.as_ref().map(diag::render_path).as_deref(),
+        Some("labels[\"appvia.io/stage\"]")
+    );
+    assert!(c.check_config(&v).is_empty());
 }

@@ -1,5 +1,5 @@
 //! Terraform configuration for Wayfinder objects, written as a user would write it: `name`,
-//! `workspace`, `annotations` and `publish_state` where the kind has them, then the spec's
+//! `workspace`, `annotations`, `labels` and `publish_state` where the kind has them, then the spec's
 //! fields — scalars and lists as attributes, nested objects as blocks, lists of objects as
 //! repeated blocks, and free-form fields (Kyverno rules) as HCL object literals with their
 //! keys as they are. The same model shapes drive the provider's schema, so a test that
@@ -52,6 +52,17 @@ pub fn resource_block(object: &Object, label: &str, options: &ResourceOptions) -
         .collect();
     if !annotations.is_empty() {
         body.attribute("annotations", Expr::Object(annotations));
+    }
+    let owned = info.server_labels();
+    let labels: Vec<(ObjectKey, Expr)> = meta
+        .labels
+        .iter()
+        .flatten()
+        .filter(|(k, _)| !owned.contains(&k.as_str()))
+        .map(|(k, v)| (ObjectKey::Map(k.clone()), Expr::string(v)))
+        .collect();
+    if !labels.is_empty() {
+        body.attribute("labels", Expr::Object(labels));
     }
     if info.versioned
         && meta.annotations.as_ref().is_some_and(|a| {

@@ -282,6 +282,19 @@ output "cluster_plan_ids" {
             &format!("{what} on the server, against its definition"),
         );
         assert_eq!(stored["metadata"]["name"], json!(name), "{what}");
+        // Its labels too (`labels` in the module), but those the server owns.
+        let owned = info.server_labels();
+        let stored_labels: std::collections::BTreeMap<String, String> =
+            serde_json::from_value(stored["metadata"]["labels"].clone()).unwrap_or_default();
+        let stored_labels: std::collections::BTreeMap<String, String> = stored_labels
+            .into_iter()
+            .filter(|(k, _)| !owned.contains(&k.as_str()))
+            .collect();
+        assert_eq!(
+            stored_labels,
+            d.metadata().labels.clone().unwrap_or_default(),
+            "{what}: labels on the server"
+        );
         if info.versioned {
             let want = publish_state(d.metadata()).expect("a valid publish state");
             let meta: wayfinder_model::ObjectMeta =
@@ -441,6 +454,109 @@ fn the_server_and_the_compiler_agree_on_every_plan() {
     }
     // Both verdicts occur.
     assert!(verdicts.iter().any(|a| *a) && verdicts.iter().any(|a| !*a));
+
+    // Plans without choices (every plan of the Wayfinder-shaped repository): the regions a
+    // cluster may choose. The compiled module's `region` check and a real server's dry run
+    // of a cluster in each candidate region agree, region by region. Provisioning policies
+    // are left out, so the plan's verdict is the only one on the region.
+    let catalog: Vec<wayfinder_model::Object> = objects_in(&wayfinder_repo())
+        .into_iter()
+        .filter(|o| o.kind_info().kind != "ProvisioningPolicy")
+        .collect();
+    wayfinder_acceptance::support::create_all(&api, &catalog);
+    let sources: Vec<wayfinder_compiler::Source> = catalog
+        .iter()
+        .enumerate()
+        .map(|(i, o)| {
+            wayfinder_compiler::Source::new(
+                format!("def-{i}.json"),
+                serde_json::to_string(&o.to_json()).expect("JSON"),
+            )
+        })
+        .collect();
+    let compiled =
+        wayfinder_compiler::compile(&sources, &wayfinder_compiler::CompileOptions::default())
+            .unwrap_or_else(|e| panic!("the repository compiles: {e:?}"));
+    let mut checked = 0;
+    for (plan, template, cloud, stray) in [
+        ("eks-standard", "eks-general", "EKS", "westeurope"),
+        ("aks-hardened", "aks-general", "AKS", "eu-west-2"),
+        ("gke-playground", "gke-general", "GKE", "westeurope"),
+    ] {
+        let Some(wayfinder_model::Object::ClusterPlan(p)) = catalog
+            .iter()
+            .find(|o| o.kind_info().kind == "ClusterPlan" && o.metadata().name == plan)
+        else {
+            panic!("{plan} in the repository");
+        };
+        assert!(p.spec.choices.is_none(), "{plan} has no choices");
+        let variables = compiled
+            .module
+            .get(&format!("clusters/{plan}/variables.tf"))
+            .unwrap_or_else(|| panic!("{plan}'s module"));
+        // `contains(["a", "b", ...], var.region)` in the region's validation.
+        let listed: Vec<String> = variables
+            .split("contains([")
+            .filter_map(|rest| rest.split_once("], var.region)"))
+            .map(|(list, _)| {
+                list.split(", ")
+                    .map(|r| r.trim_matches('"').to_string())
+                    .collect()
+            })
+            .next()
+            .unwrap_or_else(|| panic!("{plan}: no region check in\n{variables}"));
+        assert_eq!(
+            listed,
+            wayfinder_model::cost::public_regions(cloud),
+            "{plan}"
+        );
+        let mut candidates = listed.clone();
+        candidates.extend([stray.to_string(), "xx-nowhere-1".to_string()]);
+        for region in candidates {
+            let cluster = json!({
+                "apiVersion": "compute.appvia.io/v2beta2",
+                "kind": "Cluster",
+                "metadata": {"name": "probe"},
+                "spec": {
+                    "plan": {"name": plan, "version": p.spec.version},
+                    "stage": "nonprod",
+                    "region": region,
+                    "computeTemplate": template,
+                },
+            });
+            let path = format!(
+                "{}?dryRun=All",
+                wayfinder_acceptance::support::collection_path(
+                    &wayfinder_model::kinds::CLUSTER,
+                    Some("demo")
+                )
+            );
+            let resp = api.post(&path, &cluster);
+            let admitted = (200..300).contains(&resp.status);
+            assert_eq!(
+                listed.contains(&region),
+                admitted,
+                "{plan} in {region}: the module lists {}; the server answers {} {}",
+                if listed.contains(&region) {
+                    "it"
+                } else {
+                    "it not"
+                },
+                resp.status,
+                resp.text
+            );
+            if !admitted {
+                assert!(
+                    resp.text.contains("spec.region")
+                        && resp.text.contains("is not a public region"),
+                    "{plan} in {region}: {}",
+                    resp.text
+                );
+            }
+            checked += 1;
+        }
+    }
+    assert!(checked > 130, "{checked} regions checked");
 }
 
 #[test]
@@ -570,6 +686,38 @@ fn a_cluster_from_a_plan_without_choices_picks_a_template_of_its_provider_and_it
     let out = wd.try_run(&["plan", "-no-color"]);
     assert_ne!(out.code, 0, "{}", out.combined());
     assert!(out.combined().contains("r5.24xlarge"), "{}", out.combined());
+    // The cluster may choose its region: any public region of AWS the policy allows.
+    let in_region = |region: &str| {
+        cluster("eks-spot", "m5.large").replace(
+            "  compute_template",
+            &format!("  region           = \"{region}\"\n  compute_template"),
+        )
+    };
+    wd.write_config(&in_region("us-east-9"));
+    let out = wd.try_run(&["plan", "-no-color"]);
+    assert_ne!(out.code, 0, "{}", out.combined());
+    assert!(
+        out.combined()
+            .contains("Cluster plan eks-standard offers any public region of aws"),
+        "{}",
+        out.combined()
+    );
+    wd.write_config(&in_region("ap-south-1"));
+    let out = wd.try_run(&["plan", "-no-color"]);
+    assert_ne!(out.code, 0, "{}", out.combined());
+    assert!(
+        out.combined()
+            .contains("Region \"ap-south-1\" is not allowed"),
+        "{}",
+        out.combined()
+    );
+    wd.write_config(&in_region("us-east-2"));
+    wd.apply();
+    wd.plan_is_empty(false);
+    let stored = api
+        .get(&wayfinder_acceptance::catalog::cluster_path("demo", "etl"))
+        .body;
+    assert_eq!(stored["spec"]["region"], json!("us-east-2"), "{stored}");
     // The cluster goes first (the server refuses deleting what it depends on), then the
     // catalog.
     wd.write_config(catalog);

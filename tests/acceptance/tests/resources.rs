@@ -82,6 +82,16 @@ fn check_server_matches(server: &Server, entries: &[Entry], when: &str) {
             },
             &format!("{} annotations on the server {when}", e.address()),
         );
+        let labels = e.object.metadata().labels.clone().unwrap_or_default();
+        assert_json_eq(
+            &got["metadata"]["labels"].clone(),
+            &if labels.is_empty() {
+                Value::Null
+            } else {
+                json!(labels)
+            },
+            &format!("{} labels on the server {when}", e.address()),
+        );
     }
 }
 

@@ -101,7 +101,11 @@ resource "wayfinder_cluster_network_plan" "aws_every_field" {
 }
 
 resource "wayfinder_cluster_network_plan" "gke_every_field" {
-  name                = "gke-every-field"
+  name = "gke-every-field"
+  labels = {
+    "example.com/tier" = "gold"
+    "team"             = "networks"
+  }
   summary             = "Every network field — ünïcödé"
   assignable_networks = [wayfinder_assignable_network.ws1_gcp_dev.name]
 

@@ -110,7 +110,11 @@ resource "wayfinder_compute_template" "aks_general" {
 }
 
 resource "wayfinder_compute_template" "eks_general" {
-  name           = "eks-general"
+  name = "eks-general"
+  labels = {
+    "appvia.io/tier" = "general"
+    "cost-centre"    = "platform"
+  }
   description    = "Autoscaling general purpose EKS nodes"
   cloud_provider = "EKS"
 
@@ -265,7 +269,10 @@ resource "wayfinder_workspace" "demo" {
 }
 
 resource "wayfinder_stage" "nonprod" {
-  name         = "nonprod"
+  name = "nonprod"
+  labels = {
+    "environment" = "nonprod"
+  }
   display_name = "Non-production"
   description  = "Development and test environments"
 }

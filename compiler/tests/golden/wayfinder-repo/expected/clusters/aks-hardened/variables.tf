@@ -37,6 +37,17 @@ variable "stage" {
   }
 }
 
+variable "region" {
+  description = "The cloud region: one of the 58 public regions of azure the price catalog lists (australiacentral, australiacentral2, australiaeast, australiasoutheast, austriaeast, belgiumcentral, brazilsouth, brazilsoutheast, canadacentral, canadaeast, centralindia, centralus, chilecentral, eastasia, eastus, eastus2, francecentral, francesouth, germanynorth, germanywestcentral, indonesiacentral, israelcentral, italynorth, japaneast, japanwest, jioindiacentral, jioindiawest, koreacentral, koreasouth, malaysiawest, mexicocentral, newzealandnorth, northcentralus, northeurope, norwayeast, norwaywest, polandcentral, qatarcentral, southafricanorth, southafricawest, southcentralus, southeastasia, southindia, spaincentral, swedencentral, swedensouth, switzerlandnorth, switzerlandwest, uaecentral, uaenorth, uksouth, ukwest, westcentralus, westeurope, westindia, westus, westus2, westus3). When null, the cloud access's default region."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.region == null ? true : contains(["australiacentral", "australiacentral2", "australiaeast", "australiasoutheast", "austriaeast", "belgiumcentral", "brazilsouth", "brazilsoutheast", "canadacentral", "canadaeast", "centralindia", "centralus", "chilecentral", "eastasia", "eastus", "eastus2", "francecentral", "francesouth", "germanynorth", "germanywestcentral", "indonesiacentral", "israelcentral", "italynorth", "japaneast", "japanwest", "jioindiacentral", "jioindiawest", "koreacentral", "koreasouth", "malaysiawest", "mexicocentral", "newzealandnorth", "northcentralus", "northeurope", "norwayeast", "norwaywest", "polandcentral", "qatarcentral", "southafricanorth", "southafricawest", "southcentralus", "southeastasia", "southindia", "spaincentral", "swedencentral", "swedensouth", "switzerlandnorth", "switzerlandwest", "uaecentral", "uaenorth", "uksouth", "ukwest", "westcentralus", "westeurope", "westindia", "westus", "westus2", "westus3"], var.region)
+    error_message = "Cluster plan aks-hardened offers any public region of azure: australiacentral, australiacentral2, australiaeast, australiasoutheast, austriaeast, belgiumcentral, brazilsouth, brazilsoutheast, canadacentral, canadaeast, centralindia, centralus, chilecentral, eastasia, eastus, eastus2, francecentral, francesouth, germanynorth, germanywestcentral, indonesiacentral, israelcentral, italynorth, japaneast, japanwest, jioindiacentral, jioindiawest, koreacentral, koreasouth, malaysiawest, mexicocentral, newzealandnorth, northcentralus, northeurope, norwayeast, norwaywest, polandcentral, qatarcentral, southafricanorth, southafricawest, southcentralus, southeastasia, southindia, spaincentral, swedencentral, swedensouth, switzerlandnorth, switzerlandwest, uaecentral, uaenorth, uksouth, ukwest, westcentralus, westeurope, westindia, westus, westus2, westus3 (got ${jsonencode(var.region)})."
+  }
+}
+
 variable "compute_template" {
   description = "The compute template the node pools start from: one of aks-general. When null, node_pools are the cluster's only pools."
   type        = string

@@ -38,6 +38,22 @@ variable "stage" {
   }
 }
 
+variable "region" {
+  description = "The cloud region: one of the 32 public regions of aws the price catalog lists (af-south-1, ap-east-1, ap-northeast-1, ap-northeast-2, ap-northeast-3, ap-south-1, ap-south-2, ap-southeast-1, ap-southeast-2, ap-southeast-3, ap-southeast-4, ap-southeast-5, ap-southeast-7, ca-central-1, ca-west-1, eu-central-1, eu-central-2, eu-north-1, eu-south-1, eu-south-2, eu-west-1, eu-west-2, eu-west-3, il-central-1, me-central-1, me-south-1, mx-central-1, sa-east-1, us-east-1, us-east-2, us-west-1, us-west-2). When null, the cloud access's default region."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.region == null ? true : contains(["af-south-1", "ap-east-1", "ap-northeast-1", "ap-northeast-2", "ap-northeast-3", "ap-south-1", "ap-south-2", "ap-southeast-1", "ap-southeast-2", "ap-southeast-3", "ap-southeast-4", "ap-southeast-5", "ap-southeast-7", "ca-central-1", "ca-west-1", "eu-central-1", "eu-central-2", "eu-north-1", "eu-south-1", "eu-south-2", "eu-west-1", "eu-west-2", "eu-west-3", "il-central-1", "me-central-1", "me-south-1", "mx-central-1", "sa-east-1", "us-east-1", "us-east-2", "us-west-1", "us-west-2"], var.region)
+    error_message = "Cluster plan eks-playground offers any public region of aws: af-south-1, ap-east-1, ap-northeast-1, ap-northeast-2, ap-northeast-3, ap-south-1, ap-south-2, ap-southeast-1, ap-southeast-2, ap-southeast-3, ap-southeast-4, ap-southeast-5, ap-southeast-7, ca-central-1, ca-west-1, eu-central-1, eu-central-2, eu-north-1, eu-south-1, eu-south-2, eu-west-1, eu-west-2, eu-west-3, il-central-1, me-central-1, me-south-1, mx-central-1, sa-east-1, us-east-1, us-east-2, us-west-1, us-west-2 (got ${jsonencode(var.region)})."
+  }
+
+  validation {
+    condition     = var.region == null || local.policy.allowed_regions == null ? true : contains(local.policy.allowed_regions, var.region)
+    error_message = "Region ${jsonencode(var.region)} is not allowed in workspace ${var.workspace}, stage ${var.stage}: the provisioning policy (${local.policy.sources.regions}) allows ${join(", ", coalesce(local.policy.allowed_regions, []))}."
+  }
+}
+
 variable "compute_template" {
   description = "The compute template the node pools start from: one of eks-general, eks-spot. When null, node_pools are the cluster's only pools."
   type        = string
@@ -107,6 +123,11 @@ variable "node_pools" {
   validation {
     condition     = local.policy.total_nodes == null ? true : sum(concat([0], [for p in concat([for p in try(local.template_pools[var.compute_template], []) : p if !contains(var.node_pools[*].logical_name, p.logical_name)], [for p in var.node_pools : { logical_name = p.logical_name, machine = p.machine, max_size = max(0, try(p.autoscaling.enabled, null) == true ? coalesce(try(p.autoscaling.max_size, null), p.size, 0) : coalesce(p.size, 0)), spot = try(p.spot.enabled, null) == true, disk_size = coalesce(p.disk_size, 20), instance_types = distinct(concat([p.machine], try(p.spot.enabled, null) == true ? coalesce(try(p.spot.eks.additional_instance_types, null), []) : [])) }]) : p.max_size])) <= local.policy.total_nodes
     error_message = "The cluster can grow to ${sum(concat([0], [for p in concat([for p in try(local.template_pools[var.compute_template], []) : p if !contains(var.node_pools[*].logical_name, p.logical_name)], [for p in var.node_pools : { logical_name = p.logical_name, machine = p.machine, max_size = max(0, try(p.autoscaling.enabled, null) == true ? coalesce(try(p.autoscaling.max_size, null), p.size, 0) : coalesce(p.size, 0)), spot = try(p.spot.enabled, null) == true, disk_size = coalesce(p.disk_size, 20), instance_types = distinct(concat([p.machine], try(p.spot.enabled, null) == true ? coalesce(try(p.spot.eks.additional_instance_types, null), []) : [])) }]) : p.max_size]))} nodes (every pool at its largest size), more than the ${coalesce(local.policy.total_nodes, 0)} the provisioning policy (${local.policy.sources.total_nodes}) allows in workspace ${var.workspace}, stage ${var.stage}."
+  }
+
+  validation {
+    condition     = var.region == null || local.policy.cost_per_month == null ? true : try(provider::wayfinder::monthly_cost("EKS", var.region, [for i, p in concat([for p in try(local.template_pools[var.compute_template], []) : p if !contains(var.node_pools[*].logical_name, p.logical_name)], [for p in var.node_pools : { logical_name = p.logical_name, machine = p.machine, max_size = max(0, try(p.autoscaling.enabled, null) == true ? coalesce(try(p.autoscaling.max_size, null), p.size, 0) : coalesce(p.size, 0)), spot = try(p.spot.enabled, null) == true, disk_size = coalesce(p.disk_size, 20), instance_types = distinct(concat([p.machine], try(p.spot.enabled, null) == true ? coalesce(try(p.spot.eks.additional_instance_types, null), []) : [])) }]) : { name = format("%d-%s", i, p.logical_name), machine = p.machine, max_size = p.max_size, spot = p.spot, disk_size = p.disk_size }]).total <= local.policy.cost_per_month, false)
+    error_message = "The cluster's estimated monthly cost is ${try(format("%.2f USD", provider::wayfinder::monthly_cost("EKS", var.region, [for i, p in concat([for p in try(local.template_pools[var.compute_template], []) : p if !contains(var.node_pools[*].logical_name, p.logical_name)], [for p in var.node_pools : { logical_name = p.logical_name, machine = p.machine, max_size = max(0, try(p.autoscaling.enabled, null) == true ? coalesce(try(p.autoscaling.max_size, null), p.size, 0) : coalesce(p.size, 0)), spot = try(p.spot.enabled, null) == true, disk_size = coalesce(p.disk_size, 20), instance_types = distinct(concat([p.machine], try(p.spot.enabled, null) == true ? coalesce(try(p.spot.eks.additional_instance_types, null), []) : [])) }]) : { name = format("%d-%s", i, p.logical_name), machine = p.machine, max_size = p.max_size, spot = p.spot, disk_size = p.disk_size }]).total), "unknown (no list price for the region or an instance type)")}, over the ${coalesce(local.policy.cost_per_month, 0)} USD the provisioning policy (${local.policy.sources.cost_per_month}) allows in workspace ${var.workspace}, stage ${var.stage}."
   }
 }
 

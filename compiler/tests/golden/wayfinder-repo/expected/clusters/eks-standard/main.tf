@@ -66,6 +66,7 @@ resource "wayfinder_cluster" "this" {
   workspace        = var.workspace
   description      = var.description
   stage            = var.stage
+  region           = var.region
   compute_template = var.compute_template
   cluster_labels   = length(var.cluster_labels) == 0 ? null : var.cluster_labels
 

@@ -38,6 +38,22 @@ variable "stage" {
   }
 }
 
+variable "region" {
+  description = "The cloud region: one of the 42 public regions of gcp the price catalog lists (africa-south1, asia-east1, asia-east2, asia-northeast1, asia-northeast2, asia-northeast3, asia-south1, asia-south2, asia-southeast1, asia-southeast2, australia-southeast1, australia-southeast2, europe-central2, europe-north1, europe-north2, europe-southwest1, europe-west1, europe-west10, europe-west12, europe-west2, europe-west3, europe-west4, europe-west6, europe-west8, europe-west9, me-central1, me-central2, me-west1, northamerica-northeast1, northamerica-northeast2, northamerica-south1, southamerica-east1, southamerica-west1, us-central1, us-east1, us-east4, us-east5, us-south1, us-west1, us-west2, us-west3, us-west4). When null, the cloud access's default region."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.region == null ? true : contains(["africa-south1", "asia-east1", "asia-east2", "asia-northeast1", "asia-northeast2", "asia-northeast3", "asia-south1", "asia-south2", "asia-southeast1", "asia-southeast2", "australia-southeast1", "australia-southeast2", "europe-central2", "europe-north1", "europe-north2", "europe-southwest1", "europe-west1", "europe-west10", "europe-west12", "europe-west2", "europe-west3", "europe-west4", "europe-west6", "europe-west8", "europe-west9", "me-central1", "me-central2", "me-west1", "northamerica-northeast1", "northamerica-northeast2", "northamerica-south1", "southamerica-east1", "southamerica-west1", "us-central1", "us-east1", "us-east4", "us-east5", "us-south1", "us-west1", "us-west2", "us-west3", "us-west4"], var.region)
+    error_message = "Cluster plan gke-playground offers any public region of gcp: africa-south1, asia-east1, asia-east2, asia-northeast1, asia-northeast2, asia-northeast3, asia-south1, asia-south2, asia-southeast1, asia-southeast2, australia-southeast1, australia-southeast2, europe-central2, europe-north1, europe-north2, europe-southwest1, europe-west1, europe-west10, europe-west12, europe-west2, europe-west3, europe-west4, europe-west6, europe-west8, europe-west9, me-central1, me-central2, me-west1, northamerica-northeast1, northamerica-northeast2, northamerica-south1, southamerica-east1, southamerica-west1, us-central1, us-east1, us-east4, us-east5, us-south1, us-west1, us-west2, us-west3, us-west4 (got ${jsonencode(var.region)})."
+  }
+
+  validation {
+    condition     = var.region == null || local.policy.allowed_regions == null ? true : contains(local.policy.allowed_regions, var.region)
+    error_message = "Region ${jsonencode(var.region)} is not allowed in workspace ${var.workspace}, stage ${var.stage}: the provisioning policy (${local.policy.sources.regions}) allows ${join(", ", coalesce(local.policy.allowed_regions, []))}."
+  }
+}
+
 variable "compute_template" {
   description = "The compute template the node pools start from: one of gke-general. When null, node_pools are the cluster's only pools."
   type        = string
@@ -107,6 +123,11 @@ variable "node_pools" {
   validation {
     condition     = local.policy.total_nodes == null ? true : sum(concat([0], [for p in concat([for p in try(local.template_pools[var.compute_template], []) : p if !contains(var.node_pools[*].logical_name, p.logical_name)], [for p in var.node_pools : { logical_name = p.logical_name, machine = p.machine, max_size = max(0, try(p.autoscaling.enabled, null) == true ? coalesce(try(p.autoscaling.max_size, null), p.size, 0) : coalesce(p.size, 0)), spot = try(p.spot.enabled, null) == true, disk_size = coalesce(p.disk_size, 100), instance_types = distinct(concat([p.machine], try(p.spot.enabled, null) == true ? coalesce(try(p.spot.eks.additional_instance_types, null), []) : [])) }]) : p.max_size])) <= local.policy.total_nodes
     error_message = "The cluster can grow to ${sum(concat([0], [for p in concat([for p in try(local.template_pools[var.compute_template], []) : p if !contains(var.node_pools[*].logical_name, p.logical_name)], [for p in var.node_pools : { logical_name = p.logical_name, machine = p.machine, max_size = max(0, try(p.autoscaling.enabled, null) == true ? coalesce(try(p.autoscaling.max_size, null), p.size, 0) : coalesce(p.size, 0)), spot = try(p.spot.enabled, null) == true, disk_size = coalesce(p.disk_size, 100), instance_types = distinct(concat([p.machine], try(p.spot.enabled, null) == true ? coalesce(try(p.spot.eks.additional_instance_types, null), []) : [])) }]) : p.max_size]))} nodes (every pool at its largest size), more than the ${coalesce(local.policy.total_nodes, 0)} the provisioning policy (${local.policy.sources.total_nodes}) allows in workspace ${var.workspace}, stage ${var.stage}."
+  }
+
+  validation {
+    condition     = var.region == null || local.policy.cost_per_month == null ? true : try(provider::wayfinder::monthly_cost("GKE", var.region, [for i, p in concat([for p in try(local.template_pools[var.compute_template], []) : p if !contains(var.node_pools[*].logical_name, p.logical_name)], [for p in var.node_pools : { logical_name = p.logical_name, machine = p.machine, max_size = max(0, try(p.autoscaling.enabled, null) == true ? coalesce(try(p.autoscaling.max_size, null), p.size, 0) : coalesce(p.size, 0)), spot = try(p.spot.enabled, null) == true, disk_size = coalesce(p.disk_size, 100), instance_types = distinct(concat([p.machine], try(p.spot.enabled, null) == true ? coalesce(try(p.spot.eks.additional_instance_types, null), []) : [])) }]) : { name = format("%d-%s", i, p.logical_name), machine = p.machine, max_size = p.max_size, spot = p.spot, disk_size = p.disk_size }]).total <= local.policy.cost_per_month, false)
+    error_message = "The cluster's estimated monthly cost is ${try(format("%.2f USD", provider::wayfinder::monthly_cost("GKE", var.region, [for i, p in concat([for p in try(local.template_pools[var.compute_template], []) : p if !contains(var.node_pools[*].logical_name, p.logical_name)], [for p in var.node_pools : { logical_name = p.logical_name, machine = p.machine, max_size = max(0, try(p.autoscaling.enabled, null) == true ? coalesce(try(p.autoscaling.max_size, null), p.size, 0) : coalesce(p.size, 0)), spot = try(p.spot.enabled, null) == true, disk_size = coalesce(p.disk_size, 100), instance_types = distinct(concat([p.machine], try(p.spot.enabled, null) == true ? coalesce(try(p.spot.eks.additional_instance_types, null), []) : [])) }]) : { name = format("%d-%s", i, p.logical_name), machine = p.machine, max_size = p.max_size, spot = p.spot, disk_size = p.disk_size }]).total), "unknown (no list price for the region or an instance type)")}, over the ${coalesce(local.policy.cost_per_month, 0)} USD the provisioning policy (${local.policy.sources.cost_per_month}) allows in workspace ${var.workspace}, stage ${var.stage}."
   }
 }
 

@@ -72,6 +72,16 @@ run "stage_outside_the_plan_scope" {
   expect_failures = [var.stage]
 }
 
+run "region_not_offered_by_the_plan" {
+  command = plan
+
+  variables {
+    region = "xx-nowhere-1"
+  }
+
+  expect_failures = [var.region]
+}
+
 run "compute_template_not_offered" {
   command = plan
 

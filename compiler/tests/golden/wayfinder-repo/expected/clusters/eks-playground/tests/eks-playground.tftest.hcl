@@ -72,6 +72,27 @@ run "stage_outside_the_plan_scope" {
   expect_failures = [var.stage]
 }
 
+# Also breaks: region_not_allowed_by_policy.
+run "region_not_offered_by_the_plan" {
+  command = plan
+
+  variables {
+    region = "xx-nowhere-1"
+  }
+
+  expect_failures = [var.region]
+}
+
+run "region_not_allowed_by_policy" {
+  command = plan
+
+  variables {
+    region = "af-south-1"
+  }
+
+  expect_failures = [var.region]
+}
+
 run "compute_template_not_offered" {
   command = plan
 
@@ -152,6 +173,7 @@ run "too_many_nodes" {
   expect_failures = [var.node_pools]
 }
 
+# No single choice breaks the check of node_pools "over_the_cost_ceiling" without breaking the input's type, so it has no run.
 run "reserved_cluster_label" {
   command = plan
 
