@@ -568,6 +568,9 @@ struct State {
 /// The committed state in memory; see the module documentation.
 pub struct Cache {
     state: RwLock<Option<State>>,
+    /// Set once the cache is closed: a watch that ends then ends cleanly (one that ends
+    /// because the cache was [`reset`](Cache::reset) ends with `Compacted`).
+    closed: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl std::fmt::Debug for Cache {
@@ -589,6 +592,7 @@ impl Cache {
                 pages: VecDeque::new(),
                 live,
             })),
+            closed: Arc::default(),
         }
     }
 
@@ -727,6 +731,7 @@ impl Cache {
                 last: after.max(s.snapshot.at),
                 filter,
                 ended: false,
+                closed: Arc::clone(&self.closed),
             })
         })?
     }
@@ -807,6 +812,7 @@ impl Cache {
 
     /// Closes the cache: later reads answer `Closed`, and watches end.
     pub fn close(&self) {
+        self.closed.store(true, std::sync::atomic::Ordering::SeqCst);
         self.state.write().unwrap_or_else(|p| p.into_inner()).take();
     }
 }
@@ -827,12 +833,13 @@ pub struct Watch {
     last: i64,
     filter: ListFilter,
     ended: bool,
+    closed: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl Watch {
-    /// The next change. An error ends the watch (then `None`): the watcher fell more than
-    /// the broadcast buffer behind, or the cache was reset or closed; it lists again (and
-    /// finds the store closed, if it is) and watches again.
+    /// The next change; `None` once the store is closed. An error ends the watch: the
+    /// watcher fell more than the broadcast buffer behind, or the cache was reset, and must
+    /// list again and watch again.
     pub async fn next(&mut self) -> Option<Result<WatchEvent, StoreError>> {
         if let Some(e) = self.history.pop_front() {
             self.last = self.last.max(e.resource_version);
@@ -857,10 +864,12 @@ impl Watch {
                     }));
                 }
                 Err(broadcast::error::RecvError::Closed) => {
-                    // The cache closed (the store is closing: the watcher's next read
-                    // answers `Closed`) or was reset after its backend lost track: either
-                    // way the watcher lists again or stops.
                     self.ended = true;
+                    if self.closed.load(std::sync::atomic::Ordering::SeqCst) {
+                        return None;
+                    }
+                    // The cache was reset (its backend lost track of changes and
+                    // reloaded): the watcher lists again and watches again.
                     return Some(Err(StoreError::Compacted {
                         requested: self.last,
                         oldest: self.last + 1,

@@ -383,7 +383,9 @@ pub fn projections_match_the_bodies(open: Open<'_>) {
 /// event of a commit of several objects is delivered; closing the store ends it.
 pub fn watch_from_a_version(open: Open<'_>) {
     let store = open();
-    runtime().block_on(async {
+    // Writes block (as from a thread of the blocking pool); only the watches are awaited.
+    let rt = runtime();
+    {
         let a = store
             .compare_and_swap(&key("a"), Precondition::Absent, put(json!({})))
             .unwrap();
@@ -396,14 +398,20 @@ pub fn watch_from_a_version(open: Open<'_>) {
             .unwrap();
         let mut from_start = store.watch_changes(a - 1, ListFilter::default()).unwrap();
         let mut from_a = store.watch_changes(a, ListFilter::default()).unwrap();
-        let e = from_start.next().await.unwrap().unwrap();
+        let e = rt.block_on(from_start.next()).unwrap().unwrap();
         assert_eq!((e.event_type, e.resource_version), (EventType::Added, a));
-        let e = from_start.next().await.unwrap().unwrap();
+        let e = rt.block_on(from_start.next()).unwrap().unwrap();
         assert_eq!(
             (e.event_type, e.resource_version),
             (EventType::Modified, a2)
         );
-        assert_eq!(from_a.next().await.unwrap().unwrap().resource_version, a2);
+        assert_eq!(
+            rt.block_on(from_a.next())
+                .unwrap()
+                .unwrap()
+                .resource_version,
+            a2
+        );
         // One commit of two objects: both events arrive.
         let ((), committed) = store
             .commit::<_, StoreError>(false, None, |_| {
@@ -420,7 +428,7 @@ pub fn watch_from_a_version(open: Open<'_>) {
             (key("b"), committed.versions[0]),
             (key("c"), committed.versions[1]),
         ] {
-            let e = from_start.next().await.unwrap().unwrap();
+            let e = rt.block_on(from_start.next()).unwrap().unwrap();
             assert_eq!(
                 (e.event_type, e.key, e.resource_version),
                 (EventType::Added, k, rv)
@@ -433,7 +441,7 @@ pub fn watch_from_a_version(open: Open<'_>) {
                 Mutation::Delete,
             )
             .unwrap();
-        let e = from_start.next().await.unwrap().unwrap();
+        let e = rt.block_on(from_start.next()).unwrap().unwrap();
         assert_eq!(
             (e.event_type, e.key, e.resource_version),
             (EventType::Deleted, key("a"), d)
@@ -448,18 +456,18 @@ pub fn watch_from_a_version(open: Open<'_>) {
         let c = store
             .compare_and_swap(&cluster("w", "c"), Precondition::Absent, put(json!({})))
             .unwrap();
-        let e = clusters.next().await.unwrap().unwrap();
+        let e = rt.block_on(clusters.next()).unwrap().unwrap();
         assert_eq!((e.key, e.resource_version), (cluster("w", "c"), c));
         // Dry runs and refused decisions publish nothing; closing ends the watch.
         store
             .mutate::<_, StoreError>(&key("dry"), true, |_| Ok((put(json!({})), ())))
             .unwrap();
         store.close().unwrap();
-        while let Some(e) = from_a.next().await {
+        while let Some(e) = rt.block_on(from_a.next()) {
             let e = e.unwrap();
             assert_ne!(e.key, key("dry"));
         }
-    });
+    }
 }
 
 /// A watch from a version older than the kept changes answers [`StoreError::Compacted`].
