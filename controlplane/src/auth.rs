@@ -387,7 +387,7 @@ pub async fn authenticate(state: &AppState, token: &str) -> Result<Principal, Ap
                 "the bearer token is not an API token of this server: {HOW_TO_AUTHENTICATE}"
             )));
         };
-        let record = state.store.token(parent)?;
+        let record = state.store.token_fresh(parent).await?;
         let Some(r) = record.filter(|r| r.subject == claims.sub) else {
             return Err(ApiError::unauthorized(format!(
                 "the bearer token is not valid: the AccessToken it was exchanged from ({}) was revoked or replaced; {HOW_TO_AUTHENTICATE}",
@@ -403,8 +403,9 @@ pub async fn authenticate(state: &AppState, token: &str) -> Result<Principal, Ap
         });
     }
     let hash = hash_token(token);
-    // From memory: no blocking.
-    let record = state.store.token(&hash)?;
+    // From memory (after the read barrier only when it is not there: another replica may
+    // have just created it).
+    let record = state.store.token_fresh(&hash).await?;
     let Some(r) = record else {
         return Err(ApiError::unauthorized(format!(
             "the bearer token is not valid (unknown or revoked): {HOW_TO_AUTHENTICATE}"
@@ -451,7 +452,8 @@ pub async fn authenticate_exchange(
     let hash = hash_token(token);
     let Some(r) = state
         .store
-        .token(&hash)?
+        .token_fresh(&hash)
+        .await?
         .filter(|r| r.subject == claims.sub)
     else {
         return Err(ApiError::unauthorized(format!(
@@ -659,6 +661,13 @@ pub fn ensure_admin_token(
             file.display()
         );
         return Ok(AdminToken::Existing(file));
+    }
+    if store.is_shared() {
+        tracing::info!(
+            "the control plane's administrator token exists: the replica that created it wrote it to admin-token in its --data-dir (not this one's, {})",
+            data_dir.display()
+        );
+        return Ok(AdminToken::FileMissing(file));
     }
     tracing::warn!(
         "the store has an administrator token but its file {} is missing, so no new token was created; to recover, restore that file from a backup, or restart once with --reset-admin-token to revoke the old token and write a new one there",

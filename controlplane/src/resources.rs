@@ -505,6 +505,8 @@ impl Ctx {
     async fn list(&self, t: &Target) -> Result<Response, ApiError> {
         let kind = t.kind;
         authorize(&self.principal, Verb::List, kind, t.workspace.as_deref())?;
+        // Every write acknowledged before this request, by any replica, is in the answer.
+        self.state.store.fresh().await?;
         self.ensure_workspace(t).await?;
         let ns = t.workspace.clone().unwrap_or_default();
         let selector = &self.params.label_selector;
@@ -570,6 +572,7 @@ impl Ctx {
         let ws = t.workspace.clone();
         let name = t.name.clone().unwrap_or_default();
         authorize(&self.principal, Verb::Get, kind, ws.as_deref())?;
+        self.state.store.fresh().await?;
         self.ensure_workspace(t).await?;
         if kind.versioned && t.version == VersionSel::Latest {
             let versions = admission::versions_of(&*self.state.store, kind, &name)?;

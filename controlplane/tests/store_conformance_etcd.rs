@@ -82,3 +82,62 @@ fn every_function_of_the_suite_runs_on_etcd() {
     named.sort();
     assert_eq!(named, all);
 }
+
+#[test]
+fn a_write_fenced_by_a_deposed_leader_is_refused() {
+    if std::env::var_os("WAYFINDER_SKIP_ETCD").is_some_and(|v| v == "1") {
+        eprintln!("SKIPPED: WAYFINDER_SKIP_ETCD=1 (this test needs a real etcd cluster)");
+        return;
+    }
+    use std::sync::Arc;
+    use wayfinder_controlplane::store::{Mutation, NewRow, ObjectKey, StoreError};
+    let dir = tempfile::tempdir().unwrap();
+    let etcd = local_etcd::LocalEtcd::start(dir.path(), 3)
+        .unwrap_or_else(|e| panic!("a 3-member etcd cluster starts: {e:#}"));
+    let endpoints: Vec<String> = etcd.members().iter().map(|m| m.endpoint()).collect();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let open = || {
+        let mut config = EtcdConfig::new(endpoints.clone());
+        config.prefix = "/fenced".to_string();
+        Arc::new(
+            rt.block_on(Store::connect_etcd(&config, Duration::from_secs(3)))
+                .unwrap(),
+        )
+    };
+    let (first, second) = (open(), open());
+    let old = first.campaign("reconciler").unwrap();
+    let waiting = {
+        let second = Arc::clone(&second);
+        std::thread::spawn(move || second.campaign("reconciler").unwrap())
+    };
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(!waiting.is_finished(), "two replicas lead at once");
+    // The leader goes (it resigns as it closes); the other takes over.
+    first.close().unwrap();
+    let new = waiting.join().unwrap();
+    assert_ne!(old.fence, new.fence);
+    let key = ObjectKey::platform(&wayfinder_model::kinds::COMPUTE_TEMPLATE, "fenced");
+    let put = || {
+        Mutation::Put(NewRow {
+            body: serde_json::json!({"metadata": {"name": "fenced"}}),
+            generation: 1,
+            uid: "u".into(),
+            created: "2026-01-01T00:00:00Z".into(),
+        })
+    };
+    let refused =
+        second.mutate_fenced::<_, StoreError>(&key, false, old.fence.as_ref(), |_| Ok((put(), ())));
+    assert!(matches!(refused, Err(StoreError::Fenced)), "{refused:?}");
+    assert!(second.get(&key).unwrap().is_none(), "nothing was written");
+    second
+        .mutate_fenced::<_, StoreError>(&key, false, new.fence.as_ref(), |_| Ok((put(), ())))
+        .unwrap();
+    assert!(second.get(&key).unwrap().is_some());
+    second.close().unwrap();
+    drop(rt);
+    drop(etcd);
+}

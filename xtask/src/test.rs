@@ -1,8 +1,10 @@
 //! `cargo xtask test`: everything CI checks, Terraform included.
 //!
 //! After formatting, lints and the docs check, the workspace's tests run once (with the
-//! features `wayfinder-controlplane/aws` and `wayfinder-etcd/testing`: the etcd layer's tests
-//! start real 3-member etcd clusters, so `etcd` must be installed — `.ci/run` does), and the
+//! features `wayfinder-controlplane/aws`, `wayfinder-controlplane/etcd` and
+//! `wayfinder-etcd/testing`: the etcd layer's tests, the store's conformance suite on etcd and
+//! the replica tests start real 3-member etcd clusters, so `etcd` must be installed —
+//! `.ci/run` does), and the
 //! acceptance suite (the provider driven by a real Terraform CLI) runs against a matrix of
 //! Terraform releases ([`crate::matrix`]):
 //!
@@ -323,9 +325,11 @@ pub fn print_moto() -> Result<()> {
 }
 
 /// The features `cargo xtask test` builds, lints and tests with: the controlplane's AWS
-/// driver, and the etcd layer's test cluster (`wayfinder-etcd`'s tests start real etcd
-/// members; they need `etcd` on PATH, which `.ci/run` installs).
-const FEATURES: &str = "wayfinder-controlplane/aws,wayfinder-etcd/testing";
+/// driver and etcd backend (the server binary the acceptance suite runs has both), and the
+/// etcd layer's test cluster (these tests start real etcd members; they need `etcd` on PATH,
+/// which `.ci/run` installs).
+const FEATURES: &str =
+    "wayfinder-controlplane/aws,wayfinder-controlplane/etcd,wayfinder-etcd/testing";
 
 /// The etcd the etcd layer's tests run: `etcd` on PATH (or `WAYFINDER_ETCD`), with its
 /// version; an error saying how to install it otherwise (CI never skips those tests).
@@ -371,7 +375,7 @@ pub fn run(args: &Args) -> Result<()> {
     })?;
 
     step(
-        "cargo clippy --workspace --all-targets --features wayfinder-controlplane/aws,wayfinder-etcd/testing -- -D warnings",
+        "cargo clippy --workspace --all-targets --features wayfinder-controlplane/aws,wayfinder-controlplane/etcd,wayfinder-etcd/testing -- -D warnings",
         || {
             run_command(
                 &mut cargo(
@@ -387,7 +391,7 @@ pub fn run(args: &Args) -> Result<()> {
                         "warnings",
                     ],
                 ),
-                "cargo clippy --workspace --all-targets --features wayfinder-controlplane/aws,wayfinder-etcd/testing -- -D warnings",
+                "cargo clippy --workspace --all-targets --features wayfinder-controlplane/aws,wayfinder-controlplane/etcd,wayfinder-etcd/testing -- -D warnings",
             )
         },
     )?;
@@ -434,12 +438,12 @@ pub fn run(args: &Args) -> Result<()> {
                     &root,
                     &["build", "--workspace", "--bins", "--features", FEATURES],
                 ),
-                "cargo build --workspace --bins --features wayfinder-controlplane/aws,wayfinder-etcd/testing",
+                "cargo build --workspace --bins --features wayfinder-controlplane/aws,wayfinder-controlplane/etcd,wayfinder-etcd/testing",
             )
         },
     )?;
 
-    let what = "cargo test --workspace --exclude wayfinder-acceptance --features wayfinder-controlplane/aws,wayfinder-etcd/testing";
+    let what = "cargo test --workspace --exclude wayfinder-acceptance --features wayfinder-controlplane/aws,wayfinder-controlplane/etcd,wayfinder-etcd/testing";
     let workspace_skips = matrix::skip_report_path(&target_dir(&root), "workspace");
     let mut workspace = step(what, || {
         matrix::clear_skip_report(&workspace_skips)?;

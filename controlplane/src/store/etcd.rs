@@ -43,8 +43,13 @@ use super::{
 
 pub use wayfinder_etcd::{Config as EtcdConfig, TlsFiles as EtcdTlsFiles};
 
-/// How many times a decision runs before its write is answered `409`.
-pub const MAX_ATTEMPTS: u32 = 8;
+/// How many times a decision runs before its write is answered `409` (many writers racing
+/// on one collection take turns: each round commits one of them).
+pub const MAX_ATTEMPTS: u32 = 64;
+
+/// How long a decision keeps being retried after conflicts before its write is answered
+/// `409`.
+const RETRY_DEADLINE: Duration = Duration::from_secs(10);
 
 /// How long the read barrier waits for the cache to reach etcd's revision.
 const BARRIER_TIMEOUT: Duration = Duration::from_secs(10);
@@ -579,6 +584,7 @@ impl Backend for EtcdBackend {
         decide: &mut dyn FnMut(&dyn Reads, &ReadSet) -> Option<Batch>,
     ) -> Result<Option<Committed>, StoreError> {
         let mut attempt = 0;
+        let started = std::time::Instant::now();
         loop {
             attempt += 1;
             let snapshot = self.cache.snapshot()?;
@@ -619,12 +625,15 @@ impl Backend for EtcdBackend {
                     }));
                 }
                 Err(EtcdError::Conflict { revision }) => {
-                    if attempt >= MAX_ATTEMPTS {
+                    if attempt >= MAX_ATTEMPTS || started.elapsed() > RETRY_DEADLINE {
                         return Err(StoreError::Conflict { attempts: attempt });
                     }
                     self.catch_up(revision)?;
                     // A little jitter, so racing replicas do not collide in step.
-                    let pause = u64::from(attempt) * 3 + (crate::keys::new_uid().len() as u64 % 5);
+                    let jitter = crate::keys::new_uid()
+                        .bytes()
+                        .fold(0u64, |a, b| a.wrapping_mul(31).wrapping_add(u64::from(b)));
+                    let pause = u64::from(attempt.min(10)) + jitter % 8;
                     std::thread::sleep(Duration::from_millis(pause));
                 }
                 Err(EtcdError::NotCommitted { .. }) if attempt < MAX_ATTEMPTS => {

@@ -472,6 +472,11 @@ impl Store {
         self.backend.name()
     }
 
+    /// Whether other processes (replicas) write this store too (etcd).
+    pub fn is_shared(&self) -> bool {
+        self.backend.needs_barrier()
+    }
+
     /// The committed state in memory.
     pub fn cache(&self) -> &Arc<Cache> {
         self.backend.cache()
@@ -496,6 +501,22 @@ impl Store {
             return Ok(());
         }
         self.run(|s| s.backend.barrier()).await?
+    }
+
+    /// A token's row, looked up in memory; when it is not there and another replica may
+    /// have just written it, looked up again after the read barrier.
+    pub async fn token_fresh(
+        self: &Arc<Self>,
+        hash: &str,
+    ) -> Result<Option<TokenRecord>, StoreError> {
+        match self.token(hash)? {
+            Some(r) => Ok(Some(r)),
+            None if self.backend.needs_barrier() => {
+                self.fresh().await?;
+                self.token(hash)
+            }
+            None => Ok(None),
+        }
     }
 
     /// Commits writes still waiting, then closes; later calls answer
