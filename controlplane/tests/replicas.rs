@@ -438,7 +438,14 @@ async fn an_etcd_member_killed_during_500_creates_loses_nothing_acknowledged() {
         return;
     }
     let mut cp = ControlPlane::start(2, &[]);
+    let started = Instant::now();
     let (acked, unknown) = create_many(&mut cp, "t", 500, 100, |cp| cp.etcd.kill(0)).await;
+    eprintln!(
+        "500 creates through two replicas, an etcd member killed after 100: {} acknowledged, {} unknown, in {:?}",
+        acked.len(),
+        unknown.len(),
+        started.elapsed()
+    );
     assert!(
         acked.len() >= 400,
         "{} acknowledged, {} unknown",
