@@ -48,6 +48,9 @@ pub struct Target {
     pub scope: Scope,
     /// How long finding or installing it took.
     pub install: Duration,
+    /// Run against two server replicas on a 3-member etcd (`WAYFINDER_ACCEPTANCE_STORE=etcd`)
+    /// instead of one server on SQLite; its matrix name ends in `+etcd`.
+    pub replicated: bool,
 }
 
 impl Target {
@@ -69,11 +72,17 @@ pub struct NotRun {
 /// A matrix name said in words: `1.6.6` → `Terraform 1.6.6`, `tofu-1.12.6` → `OpenTofu
 /// 1.12.6`.
 pub fn describe(version: &str) -> String {
+    if let Some(cli) = version.strip_suffix(REPLICATED_SUFFIX) {
+        return format!("{} on two replicas over etcd", describe(cli));
+    }
     match version.strip_prefix(terraform::OPENTOFU_LABEL_PREFIX) {
         Some(tofu) => format!("OpenTofu {tofu}"),
         None => format!("Terraform {version}"),
     }
 }
+
+/// The end of a matrix name run against replicas on etcd (`1.15.5+etcd`).
+pub const REPLICATED_SUFFIX: &str = "+etcd";
 
 /// Test counts, from libtest's `test result:` lines.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -275,7 +284,10 @@ pub fn acceptance_binaries(cargo_json: &str, acceptance_manifest: &Path) -> Vec<
 /// `cargo test -p wayfinder-acceptance`, spares a second build of the dependencies with the
 /// features that package alone selects.
 pub fn build_acceptance_tests(root: &Path) -> Result<Vec<TestBinary>> {
-    let what = "cargo test --workspace --no-run --features wayfinder-controlplane/aws --message-format=json-render-diagnostics";
+    let what = format!(
+        "cargo test --workspace --no-run --features {} --message-format=json-render-diagnostics",
+        crate::test::FEATURES
+    );
     let out = cargo(
         root,
         &[
@@ -283,7 +295,7 @@ pub fn build_acceptance_tests(root: &Path) -> Result<Vec<TestBinary>> {
             "--workspace",
             "--no-run",
             "--features",
-            "wayfinder-controlplane/aws",
+            crate::test::FEATURES,
             "--message-format=json-render-diagnostics",
         ],
     )
@@ -326,6 +338,11 @@ pub fn run_acceptance(
         let mut cmd = Command::new(&binary.path);
         if target.scope == Scope::Smoke {
             cmd.arg(report::SMOKE_PREFIX);
+        }
+        if target.replicated {
+            cmd.env("WAYFINDER_ACCEPTANCE_STORE", "etcd");
+        } else {
+            cmd.env_remove("WAYFINDER_ACCEPTANCE_STORE");
         }
         cmd.current_dir(&package_dir)
             .env(terraform::ENV_TERRAFORM, &target.terraform)
@@ -491,6 +508,7 @@ mod tests {
             terraform: PathBuf::from("/x"),
             scope: Scope::Full,
             install: Duration::ZERO,
+            replicated: false,
         };
         assert!(target("tofu-1.12.6").is_opentofu());
         assert!(!target("1.12.2").is_opentofu());
@@ -587,6 +605,7 @@ mod tests {
                 terraform: PathBuf::from("/tf"),
                 scope: Scope::Smoke,
                 install: Duration::from_secs(12),
+                replicated: false,
             },
             run: TestRun {
                 success: true,

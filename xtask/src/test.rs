@@ -189,6 +189,7 @@ fn install(release: terraform::Release, scope: Scope) -> Result<Target> {
         terraform: found.path,
         scope,
         install: started.elapsed(),
+        replicated: false,
     })
 }
 
@@ -226,6 +227,7 @@ fn install_opentofu(version: &'static str, scope: Scope) -> Result<Result<Target
         terraform: path,
         scope,
         install: started.elapsed(),
+        replicated: false,
     }))
 }
 
@@ -261,9 +263,19 @@ fn plan_matrix(args: &Args) -> Result<(Vec<Target>, Vec<NotRun>)> {
         .ok_or_else(|| anyhow!("could not read the version in {version_line:?}"))?;
     add(Ok(Target {
         version: found.label(),
-        terraform: path,
+        terraform: path.clone(),
         scope: Scope::Full,
         install: started.elapsed(),
+        replicated: false,
+    }));
+    // The smoke subset again against two replicas on a 3-member etcd: the provider talks to
+    // one, the suite's checks read through the other.
+    add(Ok(Target {
+        version: format!("{}{}", found.label(), matrix::REPLICATED_SUFFIX),
+        terraform: path,
+        scope: Scope::Smoke,
+        install: std::time::Duration::ZERO,
+        replicated: true,
     }));
     for release in terraform::RELEASES {
         if release.terraform != found.label() {
@@ -328,7 +340,7 @@ pub fn print_moto() -> Result<()> {
 /// driver and etcd backend (the server binary the acceptance suite runs has both), and the
 /// etcd layer's test cluster (these tests start real etcd members; they need `etcd` on PATH,
 /// which `.ci/run` installs).
-const FEATURES: &str =
+pub const FEATURES: &str =
     "wayfinder-controlplane/aws,wayfinder-controlplane/etcd,wayfinder-etcd/testing";
 
 /// The etcd the etcd layer's tests run: `etcd` on PATH (or `WAYFINDER_ETCD`), with its

@@ -222,7 +222,29 @@ pub struct Server {
     token: String,
     data_dir: PathBuf,
     log: PathBuf,
+    /// With [`ENV_STORE`]` = etcd`: the etcd cluster, the second replica (what
+    /// [`Server::client`] reads through) and the store arguments every start passes.
+    replicated: Option<Replicated>,
     _dir: TempDir,
+}
+
+/// The acceptance suite's store: unset for the SQLite default; `etcd` starts every
+/// [`Server`] as two replicas on a fresh 3-member etcd cluster: Terraform's provider talks
+/// to the first, the harness's own API checks read through the second.
+pub const ENV_STORE: &str = "WAYFINDER_ACCEPTANCE_STORE";
+
+#[derive(Debug)]
+struct Replicated {
+    args: Vec<String>,
+    second: Option<Child>,
+    second_url: String,
+    // Dropped last: the replicas stop before their store does.
+    _etcd: etcd::LocalEtcd,
+}
+
+/// Whether [`ENV_STORE`] asks for replicas on etcd.
+pub fn replicated() -> bool {
+    std::env::var(ENV_STORE).is_ok_and(|v| v == "etcd")
 }
 
 impl Server {
@@ -247,15 +269,47 @@ impl Server {
             .expect("creating a temporary directory");
         let data_dir = dir.path().join("data");
         let log = dir.path().join("server.log");
+        let etcd = replicated().then(|| {
+            etcd::LocalEtcd::start(&dir.path().join("etcd"), 3)
+                .unwrap_or_else(|e| panic!("starting etcd for {ENV_STORE}=etcd: {e:#}"))
+        });
+        let store_args: Vec<String> = match &etcd {
+            Some(e) => vec![
+                "--store".into(),
+                "etcd".into(),
+                "--etcd-endpoints".into(),
+                e.endpoints(),
+            ],
+            None => Vec::new(),
+        };
+        let mut all: Vec<&str> = args.to_vec();
+        all.extend(store_args.iter().map(String::as_str));
         let started = launch::start_with_env(
             &binary(launch::SERVER_BINARY),
             "127.0.0.1:0",
             &data_dir,
             &log,
-            args,
+            &all,
             env,
         )
         .unwrap_or_else(|e| panic!("{e:#}"));
+        let replicated = etcd.map(|etcd| {
+            let data = dir.path().join("data-2");
+            let second = launch::start_replica(
+                &binary(launch::SERVER_BINARY),
+                "127.0.0.1:0",
+                &data,
+                &dir.path().join("server-2.log"),
+                &all,
+            )
+            .unwrap_or_else(|e| panic!("starting the second replica: {e:#}"));
+            Replicated {
+                args: store_args.clone(),
+                second: Some(second.child),
+                second_url: second.url,
+                _etcd: etcd,
+            }
+        });
         Server {
             child: Some(started.child),
             url: started.url,
@@ -263,8 +317,17 @@ impl Server {
             token: started.token,
             data_dir,
             log,
+            replicated,
             _dir: dir,
         }
+    }
+
+    /// The store arguments every start of this server passes (`--store etcd ...`).
+    fn store_args(&self) -> Vec<&str> {
+        self.replicated
+            .as_ref()
+            .map(|r| r.args.iter().map(String::as_str).collect())
+            .unwrap_or_default()
     }
 
     /// `http://127.0.0.1:PORT`.
@@ -290,9 +353,13 @@ impl Server {
         fs::read_to_string(&self.log).unwrap_or_default()
     }
 
-    /// An API client with the administrator token.
+    /// An API client with the administrator token (through the second replica when the
+    /// server is replicated: what Terraform wrote through the first is read there).
     pub fn client(&self) -> ApiClient {
-        ApiClient::new(&self.url, Some(&self.token))
+        match &self.replicated {
+            Some(r) => ApiClient::new(&r.second_url, Some(&self.token)),
+            None => ApiClient::new(&self.url, Some(&self.token)),
+        }
     }
 
     /// Whether the server process is still running.
@@ -302,10 +369,13 @@ impl Server {
             .is_some_and(|c| matches!(c.try_wait(), Ok(None)))
     }
 
-    /// Stops the server (SIGTERM, then SIGKILL after 10 s).
+    /// Stops the server (SIGTERM, then SIGKILL after 10 s); a second replica too.
     pub fn stop(&mut self) {
         if let Some(mut child) = self.child.take() {
             launch::stop(&mut child);
+        }
+        if let Some(mut second) = self.replicated.as_mut().and_then(|r| r.second.take()) {
+            launch::stop(&mut second);
         }
     }
 
@@ -316,12 +386,14 @@ impl Server {
             let _ = child.kill();
             let _ = child.wait();
         }
+        let mut all: Vec<&str> = args.to_vec();
+        all.extend(self.store_args());
         let started = launch::start_with_env(
             &binary(launch::SERVER_BINARY),
             "127.0.0.1:0",
             &self.data_dir,
             &self.log,
-            args,
+            &all,
             env,
         )
         .unwrap_or_else(|e| panic!("restarting the server failed: {e:#}"));
@@ -334,15 +406,19 @@ impl Server {
     /// Stops the server and starts it again on the same data dir and, if it is free, the
     /// same port (so [`Server::url`] and any [`Workdir`] pointed at it stay valid).
     pub fn restart(&mut self) {
-        self.stop();
+        if let Some(mut child) = self.child.take() {
+            launch::stop(&mut child);
+        }
         let bin = binary(launch::SERVER_BINARY);
+        let store_args: Vec<String> = self.store_args().iter().map(|s| s.to_string()).collect();
+        let store_args: Vec<&str> = store_args.iter().map(String::as_str).collect();
         let mut last_error = None;
         for listen in [
             format!("127.0.0.1:{}", self.port),
             format!("127.0.0.1:{}", self.port),
             "127.0.0.1:0".to_string(),
         ] {
-            match launch::start(&bin, &listen, &self.data_dir, &self.log) {
+            match launch::start_with(&bin, &listen, &self.data_dir, &self.log, &store_args) {
                 Ok(started) => {
                     self.child = Some(started.child);
                     self.url = started.url;
