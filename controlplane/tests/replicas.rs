@@ -552,3 +552,75 @@ async fn the_reconciler_moves_to_another_replica_when_its_leader_dies() {
         "reconciler takeover: cluster built {took:?} after its leader was killed (lease {TTL:?})"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn etcd_lost_while_serving_answers_503_and_the_replicas_recover_without_a_restart() {
+    if skipped() {
+        return;
+    }
+    let mut cp = ControlPlane::start(2, &[]);
+    cp.create(0, &template("before")).await;
+    for i in 0..3 {
+        cp.etcd.kill(i);
+    }
+    let (status, body) = cp.call(1, Method::GET, TEMPLATES, None).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+    assert!(
+        body["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("127.0.0.1"),
+        "{body}"
+    );
+    let (status, body) = cp
+        .call(0, Method::POST, TEMPLATES, Some(&template("during")))
+        .await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+    let ready = cp
+        .client
+        .get(format!("{}/readyz", cp.url(0)))
+        .send()
+        .await
+        .unwrap()
+        .status();
+    assert!(!ready.is_success(), "{ready}");
+    for i in 0..3 {
+        cp.etcd.restart(i).unwrap();
+    }
+    cp.etcd.wait_healthy(Duration::from_secs(30)).unwrap();
+    // Back without a restart of either replica; the refused write is not there.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let (status, _) = cp
+            .call(0, Method::POST, TEMPLATES, Some(&template("after")))
+            .await;
+        if status == StatusCode::CREATED {
+            break;
+        }
+        assert!(Instant::now() < deadline, "{status}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let names = template_names(&cp, 1).await;
+    assert!(
+        names.contains("before") && names.contains("after"),
+        "{names:?}"
+    );
+    assert!(!names.contains("during"), "{names:?}");
+}
+
+#[test]
+fn an_unreachable_etcd_at_start_is_an_error_naming_the_endpoints() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = local_etcd::free_port().unwrap();
+    let endpoint = format!("http://127.0.0.1:{port}");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_wayfinder-server"))
+        .args(["--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(dir.path())
+        .args(["--store", "etcd", "--etcd-endpoints", &endpoint])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains(&endpoint), "{stderr}");
+    assert!(out.stdout.is_empty(), "it never said it listens");
+}
