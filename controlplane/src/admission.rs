@@ -46,13 +46,14 @@ use std::collections::BTreeMap;
 
 use serde_json::{Map, Value, json};
 use wayfinder_model::cluster::Cluster;
-use wayfinder_model::cost::{Estimate, estimate_resolution, format_usd, unknown_cost_warning};
+use wayfinder_model::cost::{Estimate, format_usd, unknown_cost_warning};
 use wayfinder_model::kinds::{
     self, CLUSTER, CLUSTER_PLAN, KindInfo, PROVISIONING_POLICY, Reference, Scope,
 };
 use wayfinder_model::networking::NetworkRequest;
 use wayfinder_model::org::AccessTokenSpec;
 use wayfinder_model::plan::ClusterPlan;
+use wayfinder_model::resolve::estimate_resolution;
 use wayfinder_model::resolve::{RESERVED_LABELS, ResolveOptions};
 use wayfinder_model::versioned::compare_versions;
 use wayfinder_model::{

@@ -578,21 +578,6 @@ pub fn estimate_cluster(
     )
 }
 
-/// The estimate for a resolved cluster, its control plane at the tier its plan asks for.
-pub fn estimate_resolution(
-    catalog: &Catalog,
-    resolution: &crate::resolve::Resolution,
-) -> Result<Estimate, Vec<CostError>> {
-    let c = &resolution.cluster;
-    estimate_with_tier(
-        catalog,
-        &c.provider,
-        &c.region,
-        &c.node_pools,
-        resolution.control_plane_tier.as_deref(),
-    )
-}
-
 /// As [`estimate`], pricing the control plane at `tier` (e.g. the AKS plan's `skuTier`:
 /// `Free` or `Standard`); the provider's default tier when `None`.
 pub fn estimate_with_tier(

@@ -67,7 +67,7 @@ pub mod versioned;
 
 pub use cluster::Cluster;
 pub use compute::{ComputeTemplate, ComputeTemplateSpec, NodePool};
-pub use cost::{Catalog, Estimate, estimate, estimate_cluster, estimate_resolution};
+pub use cost::{Catalog, Estimate, estimate, estimate_cluster};
 pub use error::{FieldError, FieldPath, ParseError, PathSegment, ValidationErrors};
 pub use kinds::{KindInfo, Object, Scope};
 pub use legacy::{Migrated, read_yaml_documents_migrating};
@@ -78,6 +78,7 @@ pub use policy::{
     EffectivePolicy, ProvisioningPolicy, Violation, WorkspaceUsage, check_cluster, check_unpriced,
     effective_policy,
 };
+pub use resolve::estimate_resolution;
 pub use resolve::{MemoryView, ObjectView, Resolution, resolve_cluster, resolve_cluster_with};
 pub use resolved::ResolvedCluster;
 pub use span::{Location, SpanIndex};

@@ -1187,3 +1187,19 @@ fn pool_problems(pool: &NodePool, path: &FieldPath, provider: &str) -> Vec<Field
     pool.check(&mut c, path, provider);
     c.finish().err().map(|e| e.errors).unwrap_or_default()
 }
+
+/// The estimate for a resolved cluster, its control plane at the tier its plan asks for
+/// (here rather than in `cost`, which knows prices, not resolutions).
+pub fn estimate_resolution(
+    catalog: &crate::cost::Catalog,
+    resolution: &Resolution,
+) -> Result<crate::cost::Estimate, Vec<crate::cost::CostError>> {
+    let c = &resolution.cluster;
+    crate::cost::estimate_with_tier(
+        catalog,
+        &c.provider,
+        &c.region,
+        &c.node_pools,
+        resolution.control_plane_tier.as_deref(),
+    )
+}

@@ -89,6 +89,12 @@ impl std::fmt::Debug for EtcdBackend {
     }
 }
 
+/// A fresh id for one commit's writes, so that a commit whose answer was lost is
+/// recognised by reading it back.
+fn write_id() -> String {
+    hex::encode(rand::random::<[u8; 16]>())
+}
+
 fn enc(s: &str) -> String {
     s.replace('%', "%25").replace('/', "%2F")
 }
@@ -499,7 +505,7 @@ impl EtcdBackend {
 
     /// The txn's operations for `batch`, and the probe that settles a lost answer.
     fn ops(&self, batch: &Batch) -> (Vec<Op>, Option<Probe>) {
-        let write = crate::keys::new_uid();
+        let write = write_id();
         let mut ops = Vec::new();
         let mut collections = std::collections::BTreeSet::new();
         let mut probe = None;
@@ -630,9 +636,7 @@ impl Backend for EtcdBackend {
                     }
                     self.catch_up(revision)?;
                     // A little jitter, so racing replicas do not collide in step.
-                    let jitter = crate::keys::new_uid()
-                        .bytes()
-                        .fold(0u64, |a, b| a.wrapping_mul(31).wrapping_add(u64::from(b)));
+                    let jitter: u64 = rand::random();
                     let pause = u64::from(attempt.min(10)) + jitter % 8;
                     std::thread::sleep(Duration::from_millis(pause));
                 }
