@@ -19,7 +19,7 @@ mod local_etcd;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use fixtures::{CLUSTERS_PAY, cluster, collection, doc, stage, workspace};
+use fixtures::{CLUSTERS_PAY, cluster, collection};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
@@ -128,20 +128,7 @@ impl ControlPlane {
 
     /// The platform `payments-dev` needs, through replica `i`.
     async fn platform(&self, i: usize) {
-        for v in [
-            doc("workspace.yaml", "pay"),
-            workspace("web"),
-            stage("nonprod"),
-            doc("cloud_identity.yaml", "cloudidentity-aws"),
-            doc("cloud_access_config.yaml", "aws-nonprod"),
-            doc("assignable_network.yaml", "aws-nonprod"),
-            doc("cluster_network_plan.yaml", "eks-assignable"),
-            doc("compute_template.yaml", "eks-general-purpose"),
-            doc("repository.yaml", "jetstack"),
-            doc("package.yaml", "external-dns"),
-            doc("package.yaml", "cert-manager"),
-            doc("cluster_plan.yaml", "eks-general-purpose"),
-        ] {
+        for v in fixtures::platform_docs() {
             self.create(i, &v).await;
         }
     }
@@ -278,8 +265,9 @@ async fn race_clusters(cp: &ControlPlane, prefix: &str, n: usize) -> Vec<StatusC
     tasks.join_all().await
 }
 
-async fn cluster_names(cp: &ControlPlane, i: usize) -> Vec<String> {
-    let (status, list) = cp.call(i, Method::GET, CLUSTERS_PAY, None).await;
+/// The names listed at `path` through replica `i`.
+async fn names(cp: &ControlPlane, i: usize, path: &str) -> std::collections::BTreeSet<String> {
+    let (status, list) = cp.call(i, Method::GET, path, None).await;
     assert_eq!(status, StatusCode::OK, "{list}");
     list["items"]
         .as_array()
@@ -287,6 +275,10 @@ async fn cluster_names(cp: &ControlPlane, i: usize) -> Vec<String> {
         .iter()
         .map(|o| o["metadata"]["name"].as_str().unwrap().to_string())
         .collect()
+}
+
+async fn cluster_names(cp: &ControlPlane, i: usize) -> std::collections::BTreeSet<String> {
+    names(cp, i, CLUSTERS_PAY).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -422,14 +414,7 @@ async fn create_many(
 }
 
 async fn template_names(cp: &ControlPlane, i: usize) -> std::collections::BTreeSet<String> {
-    let (status, list) = cp.call(i, Method::GET, TEMPLATES, None).await;
-    assert_eq!(status, StatusCode::OK, "{list}");
-    list["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|o| o["metadata"]["name"].as_str().unwrap().to_string())
-        .collect()
+    names(cp, i, TEMPLATES).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -14,11 +14,17 @@ use std::time::Duration;
 use wayfinder_controlplane::store::etcd::EtcdConfig;
 use wayfinder_controlplane::store::{Store, conformance};
 
-/// Runs `test` with fresh stores, each under its own prefix of one new etcd cluster.
-fn on_etcd(test: fn(conformance::Open<'_>)) {
+/// A new 3-member etcd cluster, its endpoints, and a runtime for the stores on it; `None`
+/// (said) under `WAYFINDER_SKIP_ETCD=1`.
+fn etcd() -> Option<(
+    tempfile::TempDir,
+    local_etcd::LocalEtcd,
+    Vec<String>,
+    tokio::runtime::Runtime,
+)> {
     if std::env::var_os("WAYFINDER_SKIP_ETCD").is_some_and(|v| v == "1") {
         eprintln!("SKIPPED: WAYFINDER_SKIP_ETCD=1 (this test needs a real etcd cluster)");
-        return;
+        return None;
     }
     let dir = tempfile::tempdir().expect("a temporary directory");
     let etcd = local_etcd::LocalEtcd::start(dir.path(), 3)
@@ -29,6 +35,14 @@ fn on_etcd(test: fn(conformance::Open<'_>)) {
         .enable_all()
         .build()
         .expect("a tokio runtime");
+    Some((dir, etcd, endpoints, rt))
+}
+
+/// Runs `test` with fresh stores, each under its own prefix of one new etcd cluster.
+fn on_etcd(test: fn(conformance::Open<'_>)) {
+    let Some((_dir, etcd, endpoints, rt)) = etcd() else {
+        return;
+    };
     let n = AtomicUsize::new(0);
     let open = || {
         let mut config = EtcdConfig::new(endpoints.clone());
@@ -85,21 +99,11 @@ fn every_function_of_the_suite_runs_on_etcd() {
 
 #[test]
 fn a_write_fenced_by_a_deposed_leader_is_refused() {
-    if std::env::var_os("WAYFINDER_SKIP_ETCD").is_some_and(|v| v == "1") {
-        eprintln!("SKIPPED: WAYFINDER_SKIP_ETCD=1 (this test needs a real etcd cluster)");
-        return;
-    }
     use std::sync::Arc;
     use wayfinder_controlplane::store::{Mutation, NewRow, ObjectKey, StoreError};
-    let dir = tempfile::tempdir().unwrap();
-    let etcd = local_etcd::LocalEtcd::start(dir.path(), 3)
-        .unwrap_or_else(|e| panic!("a 3-member etcd cluster starts: {e:#}"));
-    let endpoints: Vec<String> = etcd.members().iter().map(|m| m.endpoint()).collect();
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
+    let Some((_dir, etcd, endpoints, rt)) = etcd() else {
+        return;
+    };
     let open = || {
         let mut config = EtcdConfig::new(endpoints.clone());
         config.prefix = "/fenced".to_string();
