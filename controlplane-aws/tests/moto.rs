@@ -903,8 +903,9 @@ async fn credentials_of_a_built_cluster_carry_its_endpoint_ca_and_a_presigned_ca
 
 /// A small HTTP proxy in front of moto that shows what moto cannot: a cluster `CREATING` for
 /// its first `creating` DescribeCluster answers, or `FAILED` for all of them, throttled EC2
-/// answers, or a slow delete (a cluster `DELETING` after DeleteCluster, a VPC refused with
-/// `DependencyViolation` while EKS's network interfaces would linger).
+/// answers, a slow delete (a cluster `DELETING` after DeleteCluster, a VPC refused with
+/// `DependencyViolation` while EKS's network interfaces would linger), or a role that cannot
+/// be assumed (moto lets anyone assume any role).
 mod faults {
     use std::sync::atomic::{AtomicUsize, Ordering};
     use std::sync::{Arc, Mutex};
@@ -914,7 +915,8 @@ mod faults {
 
     pub struct Proxy {
         pub url: String,
-        /// DescribeCluster answers seen (under `Throttled`: EC2 calls seen).
+        /// DescribeCluster answers seen (under `Throttled`: EC2 calls seen; under
+        /// `AccessDenied`: AssumeRole calls refused).
         pub describes: Arc<AtomicUsize>,
         task: tokio::task::JoinHandle<()>,
     }
@@ -938,6 +940,9 @@ mod faults {
         /// `DELETING` (moto deletes at once); the first N DeleteVpc are refused with
         /// `DependencyViolation`.
         SlowDelete(usize),
+        /// STS refuses every `AssumeRole` as AWS does when the role's trust policy does not
+        /// name the caller: 403 `AccessDenied` (`AssumeRoleWithWebIdentity` passes).
+        AccessDenied,
     }
 
     /// What a slow delete remembers: the deleted cluster (DeleteCluster's answer), and how
@@ -1024,6 +1029,30 @@ mod faults {
             buf.extend_from_slice(&chunk[..n]);
         }
         let body = buf[head_end..].to_vec();
+        if let Fault::AccessDenied = fault {
+            let form: Vec<(String, String)> = form_urlencoded::parse(&body).into_owned().collect();
+            let field = |name: &str| {
+                form.iter()
+                    .find(|(k, _)| k == name)
+                    .map(|(_, v)| v.clone())
+                    .unwrap_or_default()
+            };
+            if field("Action") == "AssumeRole" {
+                seen.fetch_add(1, Ordering::SeqCst);
+                // STS's own error shape (Query protocol).
+                let text = format!(
+                    "<ErrorResponse xmlns=\"https://sts.amazonaws.com/doc/2011-06-15/\"><Error><Type>Sender</Type><Code>AccessDenied</Code><Message>User: arn:aws:iam::{}:user/wayfinder-server is not authorized to perform: sts:AssumeRole on resource: {}</Message></Error><RequestId>c6104cbe-af31-11e0-8154-cbc7ccf896c7</RequestId></ErrorResponse>",
+                    super::DEFAULT_ACCOUNT,
+                    field("RoleArn")
+                );
+                let reply = format!(
+                    "HTTP/1.1 403 Forbidden\r\ncontent-type: text/xml\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{text}",
+                    text.len()
+                );
+                conn.write_all(reply.as_bytes()).await?;
+                return conn.shutdown().await;
+            }
+        }
         if let Fault::Throttled(first) = fault {
             let ec2 = String::from_utf8_lossy(&body).contains("Version=2016-11-15");
             if ec2 && seen.fetch_add(1, Ordering::SeqCst) < first {
@@ -1095,7 +1124,10 @@ mod faults {
             let replaced = match fault {
                 Fault::Creating(first) if n < first => Some("CREATING"),
                 Fault::Failed => Some("FAILED"),
-                Fault::Creating(_) | Fault::Throttled(_) | Fault::SlowDelete(_) => None,
+                Fault::Creating(_)
+                | Fault::Throttled(_)
+                | Fault::SlowDelete(_)
+                | Fault::AccessDenied => None,
             };
             if let Some(to) = replaced {
                 text = text.replace("\"status\": \"ACTIVE\"", &format!("\"status\": \"{to}\""));
@@ -1412,4 +1444,48 @@ async fn a_slow_delete_is_waited_for_and_a_vpc_still_in_use_is_tried_again() {
         "the VPC went once it was no longer in use"
     );
     assert!(!l.role_exists("wf-pay-dev-cluster").await);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_role_that_cannot_be_assumed_fails_naming_the_cloud_access_and_the_role() {
+    let Some(moto) = MotoServer::start() else {
+        return;
+    };
+    let proxy = faults::start(moto.url.clone(), faults::Fault::AccessDenied).await;
+    let d = AwsDriver::new(Some(proxy.url.clone()))
+        .with_base_credentials("testing", "testing")
+        .with_poll(Duration::from_millis(50));
+    let c = cluster("uid-unassumable");
+    let role = c.target.access.cluster_manager_role.clone().unwrap();
+    let e = d.provision(&c).await.unwrap_err();
+    assert_eq!(e.reason, "CloudAccessDenied", "{e}");
+    assert!(
+        e.message.contains(&format!(
+            "cloud access admin/aws-nonprod: cannot act as role {role}"
+        )),
+        "{e}"
+    );
+    // STS's own words reach the message: its code and why.
+    assert!(
+        e.message.contains("AccessDenied")
+            && e.message.contains(&format!(
+                "not authorized to perform: sts:AssumeRole on resource: {role}"
+            )),
+        "{e}"
+    );
+    assert!(
+        proxy.describes.load(std::sync::atomic::Ordering::SeqCst) >= 1,
+        "AssumeRole was asked"
+    );
+    // Nothing was built: no VPC, role, key or cluster.
+    let l = look(&moto).await;
+    assert!(
+        l.tagged("DescribeVpcs", "vpcSet", "uid-unassumable")
+            .await
+            .is_empty()
+    );
+    assert!(!l.role_exists("wf-pay-dev-cluster").await);
+    assert!(!l.role_exists("wf-pay-dev-node").await);
+    assert!(l.keys("uid-unassumable").await.is_empty());
+    assert!(l.clusters().await.is_empty());
 }
