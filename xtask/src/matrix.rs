@@ -407,7 +407,7 @@ pub fn summary(
         let whole = run.skipped_tests().len() as u64;
         let passed = run.counts.passed.saturating_sub(whole);
         out.push_str(&format!(
-            "workspace tests (every crate but the acceptance suite, wayfinder-etcd's on a real 3-member etcd; {}): {passed} passed, {} failed, {} skipped in {}\n",
+            "workspace tests (every crate but the acceptance suite; the etcd ones on real 3-member etcd clusters; {}): {passed} passed, {} failed, {} skipped in {}\n",
             describe(version),
             run.counts.failed,
             run.counts.ignored + whole,
@@ -659,7 +659,7 @@ mod tests {
             "{text}"
         );
         assert!(
-            text.contains("workspace tests (every crate but the acceptance suite, wayfinder-etcd's on a real 3-member etcd; Terraform 1.15.5): 100 passed, 0 failed, 1 skipped in 0m30s\n"),
+            text.contains("workspace tests (every crate but the acceptance suite; the etcd ones on real 3-member etcd clusters; Terraform 1.15.5): 100 passed, 0 failed, 1 skipped in 0m30s\n"),
             "{text}"
         );
         assert!(
