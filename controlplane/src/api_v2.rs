@@ -58,7 +58,8 @@ pub async fn effective_policy_handler(
             CLOUDS.join(", ")
         )));
     }
-    // From memory: no blocking.
+    // From memory, once it has every write acknowledged before this request.
+    state.store.fresh().await?;
     let snapshot = state.store.snapshot()?;
     if !workspace_exists(&snapshot, &ws)? {
         return Err(ApiError::not_found(format!(

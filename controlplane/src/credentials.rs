@@ -208,6 +208,7 @@ pub async fn issue(
         )));
     };
     // From memory: no blocking.
+    state.store.fresh().await?;
     let snapshot = state.store.snapshot()?;
     let cluster = snapshot.get(&crate::keys::cluster_key(&ws, &name))?;
     let (_, policies) = snapshot.list(GLOBAL_ACCESS_POLICY.group, GLOBAL_ACCESS_POLICY.kind, "")?;

@@ -364,6 +364,9 @@ pub async fn handle(
     let rest = uri.path().strip_prefix("/resources/").unwrap_or_default();
     let target = resolve(rest)?;
     let params = params(&uri, &method)?;
+    // Every write acknowledged before this request, by any replica, is seen by it (reads,
+    // the workspace check, admission's refusals): a no-op where no other process writes.
+    state.store.fresh().await?;
     let ctx = Ctx {
         state,
         principal,
@@ -505,8 +508,6 @@ impl Ctx {
     async fn list(&self, t: &Target) -> Result<Response, ApiError> {
         let kind = t.kind;
         authorize(&self.principal, Verb::List, kind, t.workspace.as_deref())?;
-        // Every write acknowledged before this request, by any replica, is in the answer.
-        self.state.store.fresh().await?;
         self.ensure_workspace(t).await?;
         let ns = t.workspace.clone().unwrap_or_default();
         let selector = &self.params.label_selector;
@@ -572,7 +573,6 @@ impl Ctx {
         let ws = t.workspace.clone();
         let name = t.name.clone().unwrap_or_default();
         authorize(&self.principal, Verb::Get, kind, ws.as_deref())?;
-        self.state.store.fresh().await?;
         self.ensure_workspace(t).await?;
         if kind.versioned && t.version == VersionSel::Latest {
             let versions = admission::versions_of(&*self.state.store, kind, &name)?;

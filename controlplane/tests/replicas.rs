@@ -233,6 +233,15 @@ async fn two_replicas_serve_one_control_plane_with_one_administrator_token() {
         )
         .await;
     assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    // A workspace created through one replica is there at once through the other: its
+    // collections answer, and writes into it are admitted (nothing decided on a stale copy).
+    for i in 0..20 {
+        let ws = format!("ws{i}");
+        cp.create(0, &fixtures::workspace(&ws)).await;
+        let path = format!("/resources/compute.appvia.io/v2beta2/workspaces/{ws}/clusters");
+        let (status, body) = cp.call(1, Method::GET, &path, None).await;
+        assert_eq!(status, StatusCode::OK, "{ws}: {body}");
+    }
     // Resource versions come from etcd: they increase, and clients may not assume more.
     let (a, b) = (
         created["metadata"]["resourceVersion"]

@@ -591,6 +591,9 @@ impl Backend for EtcdBackend {
     ) -> Result<Option<Committed>, StoreError> {
         let mut attempt = 0;
         let started = std::time::Instant::now();
+        // Decided on everything acknowledged before the call: a refusal commits no txn, so
+        // no compare would catch a decision made on a stale cache.
+        self.barrier()?;
         loop {
             attempt += 1;
             let snapshot = self.cache.snapshot()?;
