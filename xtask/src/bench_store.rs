@@ -225,6 +225,9 @@ pub fn run_memory(ctx: &Ctx) -> Result<Vec<Row>> {
         "wayfinder-controlplane",
         "--example",
         "store_memory",
+        // The store benchmark's build (the SQLite store is the same with or without it).
+        "--features",
+        "etcd",
         "--",
         objects.as_str(),
         "--json",
