@@ -273,15 +273,17 @@ async fn cluster_creates_per_second(data_dir: &std::path::Path, n: usize) -> Thr
         .timeout(Duration::from_secs(60))
         .build()
         .expect("client");
-    publish_platform(&client, &base, &token).await;
+    let _ = publish_platform(&client, &base, &token).await;
     let throughput = create_clusters(&client, &[base], &token, n).await;
     let _ = stop.send(());
     task.await.expect("server task").expect("server stops");
     throughput
 }
 
-/// The platform a cluster needs, as the admission tests build it, through `base`.
-async fn publish_platform(client: &reqwest::Client, base: &str, token: &str) {
+/// The platform a cluster needs, as the admission tests build it, through `base`; the path
+/// of the last object published.
+async fn publish_platform(client: &reqwest::Client, base: &str, token: &str) -> String {
+    let mut last = String::new();
     let stage = json!({"apiVersion": "org.appvia.io/v2beta1", "kind": "Stage",
         "metadata": {"name": "nonprod"}, "spec": {"displayName": "Non-production"}});
     let mut platform = vec![fixture("workspace.yaml", "pay"), stage];
@@ -326,7 +328,12 @@ async fn publish_platform(client: &reqwest::Client, base: &str, token: &str) {
             "{path}: {}",
             r.text().await.unwrap_or_default()
         );
+        last = format!(
+            "{path}/{}",
+            object["metadata"]["name"].as_str().unwrap_or_default()
+        );
     }
+    last
 }
 
 /// The cluster every create sends (renamed each time).
@@ -448,7 +455,27 @@ async fn etcd_rounds(
         }
         let token = token.expect("the first replica writes the administrator token");
         let token = token.trim().to_string();
-        publish_platform(&client, &bases[0], &token).await;
+        let last = publish_platform(&client, &bases[0], &token).await;
+        // The other replica learns of the platform through its etcd watch: wait until it
+        // reads the last object published (the watch applies changes in revision order).
+        let seen = Instant::now();
+        loop {
+            let r = client
+                .get(format!("{}{last}", bases[1]))
+                .bearer_auth(&token)
+                .send()
+                .await
+                .expect("read through the second replica");
+            if r.status().is_success() {
+                break;
+            }
+            assert!(
+                seen.elapsed() < Duration::from_secs(30),
+                "the second replica did not see {last} within 30 s: {}",
+                r.status()
+            );
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
         let creates = create_clusters(&client, &bases, &token, clusters).await;
         for stop in stops {
             let _ = stop.send(());
