@@ -1,9 +1,12 @@
 //! Resident memory per stored object against the object's stored size: a child process
 //! writes N compute templates (default 100,000) into a fresh SQLite store; then this
 //! process, which has allocated nothing much yet, opens it (what a restarted server holds:
-//! the committed state in memory) and reports the growth of its resident set.
+//! the committed state in memory) and reports the growth of its resident set, and how long
+//! a page of 100 (`Store::list_page`, what `?limit=100` reads) takes at that size: the
+//! first page and one from the middle of the collection (through its continue token).
 //!
-//! `cargo run -p wayfinder-controlplane --example store_memory [N]`
+//! `cargo run --release -p wayfinder-controlplane --example store_memory -- [N] [--json]`
+//! (`--json`, what `cargo xtask bench` runs: one JSON object on the last line).
 
 use serde_json::json;
 use wayfinder_controlplane::store::{Batch, Mutation, NewRow, ObjectKey, Store, StoreError};
@@ -82,7 +85,8 @@ fn write(path: &std::path::Path, n: usize) {
 }
 
 fn main() {
-    let mut args = std::env::args().skip(1);
+    let json = std::env::args().any(|a| a == "--json");
+    let mut args = std::env::args().skip(1).filter(|a| !a.starts_with("--"));
     let n: usize = args.next().and_then(|a| a.parse().ok()).unwrap_or(100_000);
     if let Some(path) = args.next() {
         // The child: write, and end (taking its memory with it).
@@ -92,6 +96,7 @@ fn main() {
     let dir = tempfile::tempdir().expect("a temporary directory");
     let path = dir.path().join("wayfinder.db");
     let status = std::process::Command::new(std::env::current_exe().expect("this program"))
+        .stdout(std::process::Stdio::null())
         .arg(n.to_string())
         .arg(&path)
         .status()
@@ -121,6 +126,7 @@ fn main() {
         .items
         .len();
     assert_eq!(listed, n);
+    let (first_page_ms, middle_page_ms) = page_latencies(&store, n);
     let grew = after.0.saturating_sub(before.0);
     let per_object = grew as f64 / n as f64;
     let stored_per_object = stored as f64 / n as f64;
@@ -135,4 +141,59 @@ fn main() {
         "{per_object:.0} B resident per object against {stored_per_object:.0} B of stored body: ratio {:.2}",
         per_object / stored_per_object
     );
+    println!(
+        "a page of {PAGE} of {n}: first {:.3} ms, mid-collection {:.3} ms (medians of {PAGE_RUNS})",
+        first_page_ms, middle_page_ms
+    );
+    if json {
+        println!(
+            "{}",
+            json!({
+                "objects": n,
+                "resident_per_object_bytes": per_object,
+                "stored_per_object_bytes": stored_per_object,
+                "ratio": per_object / stored_per_object,
+                "page_limit": PAGE,
+                "first_page_ms": first_page_ms,
+                "middle_page_ms": middle_page_ms,
+            })
+        );
+    }
+}
+
+/// The page size timed (`?limit=100`).
+const PAGE: usize = 100;
+/// How many times each page is read (the median is reported).
+const PAGE_RUNS: usize = 51;
+
+/// The median time, in ms, of reading the first page of [`PAGE`] compute templates, and of
+/// one starting half-way through the `n` (through the continue token that leads there).
+fn page_latencies(store: &Store, n: usize) -> (f64, f64) {
+    let filter = wayfinder_controlplane::store::ListFilter::kind(
+        &wayfinder_model::kinds::COMPUTE_TEMPLATE,
+        "",
+    );
+    let first = store
+        .list_page(&filter, PAGE, None)
+        .expect("the first page");
+    assert_eq!(first.listing.items.len(), PAGE.min(n));
+    // The continue token of the page that ends half-way: the next page starts mid-collection.
+    let middle_token = store
+        .list_page(&filter, (n / 2).max(1), None)
+        .expect("half the collection")
+        .continue_token;
+    let median_ms = |token: Option<&str>| {
+        let mut times: Vec<f64> = (0..PAGE_RUNS)
+            .map(|_| {
+                let start = std::time::Instant::now();
+                let page = store.list_page(&filter, PAGE, token).expect("a page");
+                let elapsed = start.elapsed().as_secs_f64() * 1000.0;
+                assert!(!page.listing.items.is_empty());
+                elapsed
+            })
+            .collect();
+        times.sort_by(f64::total_cmp);
+        times[times.len() / 2]
+    };
+    (median_ms(None), median_ms(middle_token.as_deref()))
 }

@@ -17,7 +17,10 @@
 //!    -recursive` over what it wrote ([`bench_compiler`]).
 //! 5. Control plane: admitted cluster creates per second at concurrency 16 against durable
 //!    single-row inserts into the same SQLite file, with latency percentiles
-//!    ([`bench_store`], which runs the store benchmark of `wayfinder-controlplane`).
+//!    ([`bench_store`], which runs the store benchmark of `wayfinder-controlplane`); the
+//!    same on etcd: through two replicas on a 3-member cluster against single-key etcd
+//!    txns on it; and at scale: resident memory per stored object against its stored size
+//!    at 100,000 objects, with list-page latency.
 //! 6. Growth: the provider's share of plan time per resource at each N, and whether it
 //!    stays linear.
 //!
@@ -507,6 +510,13 @@ pub fn run(args: &Args) -> Result<()> {
     if wanted(Group::Controlplane) {
         rows.extend(step("control plane (admitted cluster creates)", || {
             bench_store::run(&ctx)
+        })?);
+        rows.extend(step(
+            "control plane on etcd (admitted cluster creates, 2 replicas)",
+            || bench_store::run_etcd(&ctx),
+        )?);
+        rows.extend(step("control plane at scale (memory, list page)", || {
+            bench_store::run_memory(&ctx)
         })?);
         rows.extend(step("control plane (bounded validation)", || {
             bench_limits::run(&ctx)
