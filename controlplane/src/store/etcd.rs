@@ -18,6 +18,7 @@
 //! - `/t/{hash}`: a token row (JSON [`TokenRecord`]).
 //! - `/k/{name}`: the control plane's own keys (the signing key, the instance id), created
 //!   once with a create-if-absent txn.
+//! - `/rev`: written by every commit; its mod revision is the read barrier's target.
 //! - `/e/{role}/...`: leader election (the reconciler), `/compact`: the compactor's turn.
 //!
 //! **Commits.** A decision runs on a recorded snapshot of the cache taken after the read
@@ -71,9 +72,6 @@ pub struct EtcdBackend {
     rt: tokio::runtime::Handle,
     /// The revision the cache has reached, for the read barrier.
     at: watch::Receiver<i64>,
-    /// Asks the feed for a progress notification (the cache may be current with nothing
-    /// to apply: writes outside the prefix move etcd's revision too).
-    progress: tokio::sync::mpsc::Sender<()>,
     feed: Mutex<Option<tokio::task::JoinHandle<()>>>,
     compactor: Mutex<Option<wayfinder_etcd::Compactor>>,
     leaderships: Mutex<Vec<wayfinder_etcd::Leadership>>,
@@ -146,6 +144,11 @@ fn collection_key(group: &str, kind: &str, namespace: Option<&str>) -> String {
 }
 
 const TOKENS_COLLECTION: &str = "/c/_tokens";
+
+/// Written by every commit, so that its mod revision is the revision of the control plane's
+/// last write: the read barrier's target. (etcd's own current revision may count writes
+/// this cache never sees, and its progress notifications are unsafe before 3.4.25.)
+const LAST_COMMIT: &str = "/rev";
 
 fn token_key(hash: &str) -> String {
     format!("/t/{}", enc(hash))
@@ -316,60 +319,50 @@ fn changes_of(batch: &wayfinder_etcd::Batch) -> (Vec<Change>, Vec<TokenWrite>) {
 
 /// Follows etcd from `from` and applies every batch to the cache, resuming after errors
 /// and reloading the whole cache when its revision was compacted away.
-async fn feed(
-    etcd: Etcd,
-    cache: Arc<Cache>,
-    at: watch::Sender<i64>,
-    mut progress: tokio::sync::mpsc::Receiver<()>,
-    mut from: i64,
-) {
+async fn feed(etcd: Etcd, cache: Arc<Cache>, at: watch::Sender<i64>, mut from: i64) {
     loop {
         let mut w = etcd.watch("/", from);
         loop {
-            tokio::select! {
-                item = w.next() => {
-                    match item {
-                        Some(Ok(batch)) => {
-                            let (objects, tokens) = changes_of(&batch);
-                            cache.apply_at(&objects, &tokens, batch.revision);
-                            from = batch.revision + 1;
-                            at.send_replace(batch.revision);
-                        }
-                        Some(Err(EtcdError::Compacted { .. })) => {
-                            tracing::warn!("the etcd revision the cache follows was compacted; reloading the cache (watchers are told to list again)");
-                            match load(&etcd).await {
-                                Ok(snapshot) => {
-                                    let revision = snapshot.resource_version();
-                                    cache.reset(snapshot);
-                                    from = revision + 1;
-                                    at.send_replace(revision);
-                                }
-                                Err(e) => {
-                                    tracing::warn!(error = %crate::ErrorChain(&e), "reloading the cache from etcd failed; retrying");
-                                    tokio::time::sleep(Duration::from_millis(500)).await;
-                                }
-                            }
-                            break;
-                        }
-                        Some(Err(e)) => {
-                            tracing::warn!(error = %e, "the etcd watch feeding the cache failed; resuming");
-                            tokio::time::sleep(Duration::from_millis(200)).await;
-                            break;
-                        }
-                        None => {
-                            if at.is_closed() {
-                                return;
-                            }
-                            tokio::time::sleep(Duration::from_millis(200)).await;
-                            break;
-                        }
-                    }
+            match w.next().await {
+                // A progress notification says nothing changed up to its revision; on etcd
+                // before 3.4.25 and 3.5.8 it can come before an event of that revision
+                // (etcd#15220), so the cache's revision moves only with events.
+                Some(Ok(batch)) if batch.events.is_empty() => {}
+                Some(Ok(batch)) => {
+                    let (objects, tokens) = changes_of(&batch);
+                    cache.apply_at(&objects, &tokens, batch.revision);
+                    from = batch.revision + 1;
+                    at.send_replace(batch.revision);
                 }
-                asked = progress.recv() => {
-                    match asked {
-                        Some(()) => w.request_progress(),
-                        None => return,
+                Some(Err(EtcdError::Compacted { .. })) => {
+                    tracing::warn!(
+                        "the etcd revision the cache follows was compacted; reloading the cache (watchers are told to list again)"
+                    );
+                    match load(&etcd).await {
+                        Ok(snapshot) => {
+                            let revision = snapshot.resource_version();
+                            cache.reset(snapshot);
+                            from = revision + 1;
+                            at.send_replace(revision);
+                        }
+                        Err(e) => {
+                            tracing::warn!(error = %crate::ErrorChain(&e), "reloading the cache from etcd failed; retrying");
+                            tokio::time::sleep(Duration::from_millis(500)).await;
+                        }
                     }
+                    break;
+                }
+                Some(Err(e)) => {
+                    tracing::warn!(error = %e, "the etcd watch feeding the cache failed; resuming");
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                    break;
+                }
+                None => {
+                    if at.is_closed() {
+                        return;
+                    }
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                    break;
                 }
             }
         }
@@ -388,14 +381,7 @@ impl EtcdBackend {
         let revision = snapshot.resource_version();
         let cache = Arc::new(Cache::new(snapshot, Vec::new(), revision));
         let (at_tx, at) = watch::channel(revision);
-        let (progress, progress_rx) = tokio::sync::mpsc::channel(4);
-        let feed = tokio::spawn(feed(
-            etcd.clone(),
-            Arc::clone(&cache),
-            at_tx,
-            progress_rx,
-            revision + 1,
-        ));
+        let feed = tokio::spawn(feed(etcd.clone(), Arc::clone(&cache), at_tx, revision + 1));
         let compactor = wayfinder_etcd::Compactor::spawn(
             etcd.clone(),
             COMPACT_INTERVAL,
@@ -406,7 +392,6 @@ impl EtcdBackend {
             cache,
             rt: tokio::runtime::Handle::current(),
             at,
-            progress,
             feed: Mutex::new(Some(feed)),
             compactor: Mutex::new(Some(compactor)),
             leaderships: Mutex::new(Vec::new()),
@@ -422,14 +407,12 @@ impl EtcdBackend {
     /// Waits until the cache has reached `revision`.
     fn catch_up(&self, revision: i64) -> Result<(), StoreError> {
         let mut at = self.at.clone();
-        let progress = self.progress.clone();
         self.rt.block_on(async move {
             let wait = async {
                 loop {
                     if *at.borrow_and_update() >= revision {
                         return Ok(());
                     }
-                    let _ = progress.try_send(());
                     match tokio::time::timeout(Duration::from_millis(100), at.changed()).await {
                         Ok(Ok(())) | Err(_) => {}
                         Ok(Err(_)) => return Err(StoreError::Closed),
@@ -558,6 +541,9 @@ impl EtcdBackend {
         for c in collections {
             ops.push(Op::Put(c, Vec::new()));
         }
+        if !ops.is_empty() {
+            ops.push(Op::Put(LAST_COMMIT.to_string(), Vec::new()));
+        }
         (ops, probe)
     }
 }
@@ -576,10 +562,13 @@ impl Backend for EtcdBackend {
     }
 
     fn barrier(&self) -> Result<(), StoreError> {
+        // The revision of the last commit of this control plane (every commit writes
+        // LAST_COMMIT; a linearizable read), which the cache reaches through events alone.
         let revision = self
             .rt
-            .block_on(self.etcd.current_revision())
-            .map_err(|e| self.err(e))?;
+            .block_on(self.etcd.get(LAST_COMMIT))
+            .map_err(|e| self.err(e))?
+            .map_or(0, |kv| kv.mod_revision);
         self.catch_up(revision)
     }
 
@@ -633,11 +622,13 @@ impl Backend for EtcdBackend {
                         at: commit.revision,
                     }));
                 }
-                Err(EtcdError::Conflict { revision }) => {
+                Err(EtcdError::Conflict { .. }) => {
                     if attempt >= MAX_ATTEMPTS || started.elapsed() > RETRY_DEADLINE {
                         return Err(StoreError::Conflict { attempts: attempt });
                     }
-                    self.catch_up(revision)?;
+                    // Whatever beat this commit is a commit of this control plane: the
+                    // barrier brings the cache to it.
+                    self.barrier()?;
                     // A little jitter, so racing replicas do not collide in step.
                     let jitter: u64 = rand::random();
                     let pause = u64::from(attempt.min(10)) + jitter % 8;
