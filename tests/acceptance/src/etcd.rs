@@ -18,6 +18,9 @@ use anyhow::{Context as _, Result, bail};
 /// How long a cluster may take to become healthy (measured here: 1–2.5 s from cold).
 pub const HEALTHY_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// How many times [`LocalEtcd::start`] starts a cluster whose member exits at start.
+const START_ATTEMPTS: usize = 3;
+
 /// The etcd binary: `$WAYFINDER_ETCD`, else `etcd` found on `PATH`.
 pub fn etcd_binary() -> Result<PathBuf> {
     if let Some(path) = std::env::var_os("WAYFINDER_ETCD").filter(|v| !v.is_empty()) {
@@ -89,6 +92,21 @@ impl LocalEtcd {
     /// Starts `n` members under `root` (one directory each, `root/m0`, ...) on free loopback
     /// ports and waits until every one reports healthy.
     pub fn start(root: &Path, n: usize) -> Result<Self> {
+        // A port found free can be taken by another process (a test running beside this
+        // one) before etcd binds it: a member that exits at start is tried again, on new
+        // ports, in a fresh directory.
+        let mut last = None;
+        for attempt in 0..START_ATTEMPTS {
+            let dir = root.join(format!("try-{attempt}"));
+            match Self::start_once(&dir, n) {
+                Ok(cluster) => return Ok(cluster),
+                Err(e) => last = Some(e),
+            }
+        }
+        Err(last.expect("at least one attempt"))
+    }
+
+    fn start_once(root: &Path, n: usize) -> Result<Self> {
         let binary = etcd_binary()?;
         fs::create_dir_all(root).with_context(|| format!("creating {}", root.display()))?;
         let mut members = Vec::with_capacity(n);
@@ -195,10 +213,13 @@ impl LocalEtcd {
                 if let Some(child) = self.members[i].child.as_mut()
                     && let Ok(Some(status)) = child.try_wait()
                 {
+                    let log = fs::read_to_string(self.members[i].log()).unwrap_or_default();
+                    let tail: Vec<&str> = log.lines().rev().take(5).collect();
                     bail!(
-                        "etcd member {} exited ({status}); see {}",
+                        "etcd member {} exited ({status}); the end of {}:\n{}",
                         self.members[i].name,
-                        self.members[i].log().display()
+                        self.members[i].log().display(),
+                        tail.into_iter().rev().collect::<Vec<_>>().join("\n")
                     );
                 }
                 if healthy(self.members[i].client_port) {
