@@ -514,7 +514,17 @@ impl Etcd {
                 }
             }
         }
-        Err(Error::Conflict { revision })
+        let reported = if built.reports {
+            match r.op_responses().last() {
+                Some(TxnOpResponse::Get(get)) => {
+                    Some(get.kvs().first().map_or(0, |kv| kv.mod_revision()))
+                }
+                _ => None,
+            }
+        } else {
+            None
+        };
+        Err(Error::Conflict { revision, reported })
     }
 
     /// [`Etcd::commit`], with an unknown outcome settled by reading `probe` back: applied

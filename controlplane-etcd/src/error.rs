@@ -15,9 +15,13 @@ pub enum Error {
     },
     /// A compare of the guard failed: something the decision read has changed. The
     /// caller waits until its view reaches `revision` (the txn's header revision) and
-    /// decides again.
+    /// decides again. `reported` is the mod revision of the guard's
+    /// `report_on_conflict` key when it asked for one (`0`: absent).
     #[error("etcd txn conflict: the guard no longer holds at revision {revision}")]
-    Conflict { revision: i64 },
+    Conflict {
+        revision: i64,
+        reported: Option<i64>,
+    },
     /// The fence `key` no longer exists with create revision `revision`: the leadership
     /// it proves has ended. Nothing was written.
     #[error("fenced: the leadership {key} (create revision {revision}) no longer holds")]

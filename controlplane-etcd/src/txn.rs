@@ -33,6 +33,10 @@ pub struct Guard {
     /// `(key, r)`: the key exists with create revision `r` — a fence
     /// ([`crate::Leadership::fence`]). Its failure is [`Error::Fenced`].
     pub create_revision_eq: Vec<(String, i64)>,
+    /// A key whose mod revision a failed txn reads back and reports in
+    /// [`Error::Conflict`]'s `reported`: a caller that catches up to it decides again
+    /// without another round trip.
+    pub report_on_conflict: Option<String>,
 }
 
 impl Guard {
@@ -113,6 +117,8 @@ pub(crate) struct Built {
     pub txn: Txn,
     /// The fences, in the order of the failure branch's gets.
     pub fences: Vec<(String, i64)>,
+    /// Whether the failure branch ends with the get of [`Guard::report_on_conflict`].
+    pub reports: bool,
 }
 
 /// Builds the txn: `full` turns a relative key into the stored key.
@@ -169,6 +175,12 @@ pub(crate) fn build(
         on_failure.push(TxnOp::get(key, None));
         fences.push((k.clone(), *r));
     }
+    // After the fences' gets, which the answer is matched against in order.
+    if let Some(k) = &guard.report_on_conflict {
+        let key = full(k);
+        size += key.len() + PER_ITEM;
+        on_failure.push(TxnOp::get(key, None));
+    }
     let mut writes = Vec::with_capacity(ops.len());
     for op in ops {
         match op {
@@ -197,6 +209,7 @@ pub(crate) fn build(
             .and_then(writes)
             .or_else(on_failure),
         fences,
+        reports: guard.report_on_conflict.is_some(),
     })
 }
 

@@ -38,7 +38,8 @@ async fn a_guard_on_a_present_or_absent_key_holds_only_until_the_key_changes() {
     assert_eq!(
         again,
         Err(Error::Conflict {
-            revision: first.revision
+            revision: first.revision,
+            reported: None,
         })
     );
 
@@ -62,9 +63,25 @@ async fn a_guard_on_a_present_or_absent_key_holds_only_until_the_key_changes() {
     assert_eq!(
         stale,
         Err(Error::Conflict {
-            revision: second.revision
+            revision: second.revision,
+            reported: None,
         })
     );
+    // A guard asking for a key's mod revision on conflict gets it in the same answer
+    // (0 for an absent key).
+    for (key, expected) in [(object("a"), second.revision), (object("nope"), 0)] {
+        let reporting = Guard {
+            report_on_conflict: Some(key),
+            ..update.clone()
+        };
+        assert_eq!(
+            etcd.commit(&reporting, &[Op::Delete(object("a"))]).await,
+            Err(Error::Conflict {
+                revision: second.revision,
+                reported: Some(expected),
+            })
+        );
+    }
 
     // A delete makes the key compare as absent again.
     let at = Guard {

@@ -364,36 +364,81 @@ pub async fn handle(
     let rest = uri.path().strip_prefix("/resources/").unwrap_or_default();
     let target = resolve(rest)?;
     let params = params(&uri, &method)?;
-    // Every write acknowledged before this request, by any replica, is seen by it (reads,
-    // the workspace check, admission's refusals): a no-op where no other process writes.
-    state.store.fresh().await?;
+    let body = body_bytes(body);
+    let shared = state.store.is_shared();
+    if !shared || matches!(method, Method::GET | Method::HEAD) {
+        // Every write acknowledged before this request, by any replica, is seen by it:
+        // a no-op where no other process writes.
+        state.store.fresh().await?;
+        let ctx = Ctx {
+            state,
+            principal,
+            params,
+        };
+        return ctx.dispatch(&target, &method, &uri, body).await;
+    }
+    // A write on a shared store is tried first on this replica's cache as it is: what it
+    // commits is guarded by the compares of everything it read (`Store::commit`), so a
+    // stale cache can only make it refuse. A refusal that a write acknowledged elsewhere
+    // could explain (the workspace, the object or a reference not found yet, a version
+    // not seen yet, a policy's count) is answered only after trying again behind the read
+    // barrier. One barrier per refused write instead of one per write.
     let ctx = Ctx {
         state,
         principal,
         params,
     };
-    if let Some(old) = target.legacy {
-        return ctx.legacy(&target, old, &method, uri.path(), body).await;
-    }
-    let collection = target.name.is_none();
-    let all_versions = target.version == VersionSel::All;
-    match &method {
-        &Method::GET | &Method::HEAD if collection || all_versions => ctx.list(&target).await,
-        &Method::GET | &Method::HEAD => ctx.get(&target).await,
-        &Method::POST if collection => ctx.create(&target, body_bytes(body)?).await,
-        &Method::PUT if !collection && !all_versions => {
-            ctx.update(&target, body_bytes(body)?).await
+    match ctx.dispatch(&target, &method, &uri, body.clone()).await {
+        Err(e) if stale_could_explain(&e) => {
+            ctx.state.store.fresh().await?;
+            ctx.dispatch(&target, &method, &uri, body).await
         }
-        &Method::DELETE if !collection => ctx.delete(&target).await,
-        m => {
-            let allow = if collection {
-                "GET, POST"
-            } else if all_versions {
-                "GET, DELETE"
-            } else {
-                "GET, PUT, DELETE"
-            };
-            Err(ApiError::method_not_allowed(m.as_str(), uri.path(), allow))
+        answer => answer,
+    }
+}
+
+/// Whether a refusal may come from a cache that has not yet seen a write acknowledged by
+/// another replica.
+fn stale_could_explain(e: &ApiError) -> bool {
+    matches!(
+        e.code,
+        StatusCode::FORBIDDEN
+            | StatusCode::NOT_FOUND
+            | StatusCode::CONFLICT
+            | StatusCode::UNPROCESSABLE_ENTITY
+    )
+}
+
+impl Ctx {
+    async fn dispatch(
+        &self,
+        target: &Target,
+        method: &Method,
+        uri: &Uri,
+        body: Result<Bytes, ApiError>,
+    ) -> Result<Response, ApiError> {
+        let ctx = self;
+        if let Some(old) = target.legacy {
+            return ctx.legacy(target, old, method, uri.path(), body).await;
+        }
+        let collection = target.name.is_none();
+        let all_versions = target.version == VersionSel::All;
+        match method {
+            &Method::GET | &Method::HEAD if collection || all_versions => ctx.list(target).await,
+            &Method::GET | &Method::HEAD => ctx.get(target).await,
+            &Method::POST if collection => ctx.create(target, body?).await,
+            &Method::PUT if !collection && !all_versions => ctx.update(target, body?).await,
+            &Method::DELETE if !collection => ctx.delete(target).await,
+            m => {
+                let allow = if collection {
+                    "GET, POST"
+                } else if all_versions {
+                    "GET, DELETE"
+                } else {
+                    "GET, PUT, DELETE"
+                };
+                Err(ApiError::method_not_allowed(m.as_str(), uri.path(), allow))
+            }
         }
     }
 }
@@ -436,7 +481,7 @@ impl Ctx {
         old: &'static LegacyKind,
         method: &Method,
         path: &str,
-        body: Result<Bytes, BytesRejection>,
+        body: Result<Bytes, ApiError>,
     ) -> Result<Response, ApiError> {
         if old.handling == Handling::Joined {
             return self.legacy_joined(t, old, method, path, body).await;
@@ -462,11 +507,11 @@ impl Ctx {
             Method::GET | Method::HEAD if collection => self.list(t).await?,
             Method::GET | Method::HEAD => self.get(t).await?,
             Method::POST if collection => {
-                let body = current_body(t.kind, old, &body_bytes(body)?)?;
+                let body = current_body(t.kind, old, &body?)?;
                 self.create(t, body).await?
             }
             Method::PUT if !collection => {
-                let body = current_body(t.kind, old, &body_bytes(body)?)?;
+                let body = current_body(t.kind, old, &body?)?;
                 self.update(t, body).await?
             }
             Method::DELETE if !collection => self.delete(t).await?,
@@ -972,7 +1017,7 @@ impl Ctx {
         old: &'static LegacyKind,
         method: &Method,
         path: &str,
-        body: Result<Bytes, BytesRejection>,
+        body: Result<Bytes, ApiError>,
     ) -> Result<Response, ApiError> {
         let kind = t.kind;
         let collection = t.name.is_none();
@@ -1061,11 +1106,11 @@ impl Ctx {
                 }
             }
             Method::POST if collection => {
-                let body = body_bytes(body)?;
+                let body = body?;
                 self.joined_write(t, old, body, None, warnings, show).await
             }
             Method::PUT if one => {
-                let body = body_bytes(body)?;
+                let body = body?;
                 self.joined_write(t, old, body, Some(version), warnings, show)
                     .await
             }

@@ -443,7 +443,7 @@ pub fn run(args: &Args) -> Result<()> {
     step("finding etcd (for wayfinder-etcd's tests)", find_etcd)?;
 
     step(
-        "building binaries (cargo build --workspace --bins, with the AWS driver)",
+        "building binaries (cargo build --workspace --bins, with the AWS driver and the etcd store)",
         || {
             run_command(
                 &mut cargo(

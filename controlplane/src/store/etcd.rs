@@ -36,6 +36,8 @@ use serde_json::json;
 use tokio::sync::watch;
 use wayfinder_etcd::{Error as EtcdError, Etcd, EventKind, Guard, Op, Probe};
 
+mod lane;
+
 use super::cache::{Cache, Change, Entry, Recording, Snapshot};
 use super::{
     Backend, Batch, Committed, EventType, Fence, Leadership, Mutation, ObjectKey, ReadSet, Reads,
@@ -58,9 +60,6 @@ const BARRIER_TIMEOUT: Duration = Duration::from_secs(10);
 /// Compaction: how often one replica compacts, keeping this many revisions.
 const COMPACT_INTERVAL: Duration = Duration::from_secs(300);
 
-/// The lease of a leadership when the operator sets none (`--etcd-leader-ttl`).
-pub const DEFAULT_LEADER_TTL: Duration = Duration::from_secs(10);
-
 /// More collection keys than this in one guard are coalesced into kind-wide ones (etcd
 /// takes at most 128 compares per txn).
 const MAX_COLLECTION_COMPARES: usize = 48;
@@ -77,6 +76,8 @@ pub struct EtcdBackend {
     leaderships: Mutex<Vec<wayfinder_etcd::Leadership>>,
     leader_ttl: Duration,
     endpoints: String,
+    /// Group commit of this replica's writes.
+    lane: lane::Lane,
 }
 
 impl std::fmt::Debug for EtcdBackend {
@@ -195,34 +196,13 @@ fn decode_object(key: &str, value: &[u8], mod_revision: i64) -> Result<Arc<Entry
 }
 
 fn encode_token(record: &TokenRecord) -> Vec<u8> {
-    json!({
-        "subject": record.subject,
-        "roles": record.roles,
-        "created": record.created,
-        "mintedBy": record.minted_by,
-    })
-    .to_string()
-    .into_bytes()
+    serde_json::to_vec(record).unwrap_or_default()
 }
 
 fn decode_token(key: &str, value: &[u8]) -> Result<TokenRecord, StoreError> {
-    let v: serde_json::Value =
-        serde_json::from_slice(value).map_err(|source| StoreError::Corrupt {
-            key: key.to_string(),
-            source,
-        })?;
-    Ok(TokenRecord {
-        subject: v["subject"].as_str().unwrap_or_default().to_string(),
-        roles: v["roles"]
-            .as_array()
-            .map(|a| {
-                a.iter()
-                    .filter_map(|r| r.as_str().map(str::to_string))
-                    .collect()
-            })
-            .unwrap_or_default(),
-        created: v["created"].as_str().unwrap_or_default().to_string(),
-        minted_by: v["mintedBy"].as_str().unwrap_or_default().to_string(),
+    serde_json::from_slice(value).map_err(|source| StoreError::Corrupt {
+        key: key.to_string(),
+        source,
     })
 }
 
@@ -397,7 +377,213 @@ impl EtcdBackend {
             leaderships: Mutex::new(Vec::new()),
             leader_ttl,
             endpoints,
+            lane: lane::Lane::default(),
         })
+    }
+
+    /// A commit in its own txn: dry runs and fenced (leader's) writes.
+    fn commit_alone(
+        &self,
+        dry_run: bool,
+        fence: Option<&Fence>,
+        decide: &mut dyn FnMut(&dyn Reads, &ReadSet) -> Option<Batch>,
+    ) -> Result<Option<Committed>, StoreError> {
+        let mut attempt = 0;
+        let started = std::time::Instant::now();
+        // The first decision is made on the cache as it is, without a round trip: a batch
+        // it commits is guarded by the compares of everything it read, so a stale cache
+        // costs a conflict, never a wrong write. An answer that commits no txn (a refusal,
+        // a dry run, nothing to write) has no compare to catch staleness, so it is given
+        // only after deciding again on everything acknowledged before (the barrier).
+        let mut fresh = false;
+        loop {
+            attempt += 1;
+            let snapshot = self.cache.snapshot()?;
+            let recording = Recording::new(snapshot.clone());
+            let decided = decide(&recording, &recording.read_set());
+            let read = recording.into_read_set();
+            let (ops, probe) = decided.as_ref().map(|b| self.ops(b)).unwrap_or_default();
+            if (decided.is_none() || dry_run || ops.is_empty()) && !fresh {
+                self.barrier()?;
+                fresh = true;
+                continue;
+            }
+            let Some(batch) = decided else {
+                return Ok(None);
+            };
+            let n = batch.objects.len();
+            if dry_run {
+                return Ok(Some(Committed {
+                    versions: vec![read.at + 1; n],
+                    at: read.at,
+                }));
+            }
+            if ops.is_empty() {
+                return Ok(Some(Committed {
+                    versions: Vec::new(),
+                    at: read.at,
+                }));
+            }
+            let mut guard = self.guard(&read, &snapshot, fence);
+            guard.report_on_conflict = Some(LAST_COMMIT.to_string());
+            let outcome = match &probe {
+                Some(probe) => self
+                    .rt
+                    .block_on(self.etcd.commit_settled(&guard, &ops, probe)),
+                None => self.rt.block_on(self.etcd.commit(&guard, &ops)),
+            };
+            match outcome {
+                Ok(commit) => {
+                    // This replica's next read sees its own write.
+                    self.catch_up(commit.revision)?;
+                    return Ok(Some(Committed {
+                        versions: vec![commit.revision; n],
+                        at: commit.revision,
+                    }));
+                }
+                Err(EtcdError::Conflict { reported, .. }) => {
+                    if attempt >= MAX_ATTEMPTS || started.elapsed() > RETRY_DEADLINE {
+                        return Err(StoreError::Conflict { attempts: attempt });
+                    }
+                    // Whatever beat this commit is a commit of this control plane, so it
+                    // wrote LAST_COMMIT, whose mod revision the failed txn read back:
+                    // catching up to it needs no further round trip.
+                    match reported {
+                        Some(revision) => self.catch_up(revision)?,
+                        None => self.barrier()?,
+                    }
+                    fresh = true;
+                    // A little jitter, so racing replicas do not collide in step.
+                    let jitter: u64 = rand::random();
+                    let pause = u64::from(attempt.min(10)) + jitter % 8;
+                    std::thread::sleep(Duration::from_millis(pause));
+                }
+                Err(EtcdError::NotCommitted { .. }) if attempt < MAX_ATTEMPTS => {
+                    // The lost txn did not apply (and, guarded by the probe key, cannot
+                    // apply later beside a new one): decide again.
+                    self.barrier()?;
+                    fresh = true;
+                }
+                Err(e) => return Err(self.err(e)),
+            }
+        }
+    }
+
+    /// A write through the replica's [`lane`]: decided in turn and committed with the
+    /// writes deciding beside it in one txn.
+    fn commit_combined(
+        &self,
+        decide: &mut dyn FnMut(&dyn Reads, &ReadSet) -> Option<Batch>,
+    ) -> Result<Option<Committed>, StoreError> {
+        let mut attempt = 0;
+        let started = std::time::Instant::now();
+        // As in `commit_alone`: the first decision is made on the cache as it is; an
+        // answer that commits no txn only after deciding again behind the barrier.
+        let mut fresh = false;
+        loop {
+            attempt += 1;
+            let mut turn = self.lane.turn(|| self.cache.snapshot())?;
+            let forming = turn.forming();
+            let recording = Recording::new(forming.view.clone());
+            let decided = decide(&recording, &recording.read_set());
+            let mut read = recording.into_read_set();
+            let (ops, probe) = decided.as_ref().map(|b| self.ops(b)).unwrap_or_default();
+            let empty = decided.is_some();
+            let Some(batch) = decided.filter(|_| !ops.is_empty()) else {
+                let at = forming.base.resource_version();
+                turn.leave();
+                if !fresh {
+                    self.barrier()?;
+                    fresh = true;
+                    continue;
+                }
+                // Refused (`None`), or admitted with nothing to write.
+                return Ok(empty.then(|| Committed {
+                    versions: Vec::new(),
+                    at,
+                }));
+            };
+            // Compared against the base; what an earlier member writes, its compares cover.
+            read.keys.retain(|k| !forming.written.contains(k));
+            read.at = forming.base.resource_version();
+            let guard = self.guard(&read, &forming.base, None);
+            let forming_id = forming.id;
+            let fits = forming.fits(&guard, &ops);
+            let under = turn.flights_under(&guard);
+            if !fits || !under.is_empty() {
+                // Decided without writes in flight it depends on, or too big to join:
+                // decide again once they (or the forming batch) have landed.
+                let wait_for = if fits { under } else { vec![forming_id] };
+                turn.leave();
+                self.lane.wait_landed(&wait_for);
+                attempt -= 1;
+                continue;
+            }
+            let forming = turn.forming();
+            forming.join(guard, ops, probe, &batch);
+            let n = batch.objects.len();
+            let landed = turn.finish(|f| self.fly(f));
+            match landed {
+                lane::Landed::Committed(revision) => {
+                    // The leader caught up before landing; a no-op unless that failed.
+                    self.catch_up(revision)?;
+                    return Ok(Some(Committed {
+                        versions: vec![revision; n],
+                        at: revision,
+                    }));
+                }
+                lane::Landed::Conflict | lane::Landed::NotCommitted => {
+                    if attempt >= MAX_ATTEMPTS || started.elapsed() > RETRY_DEADLINE {
+                        return Err(StoreError::Conflict { attempts: attempt });
+                    }
+                    fresh = true;
+                }
+                lane::Landed::Failed(e) => return Err(self.err(e)),
+            }
+        }
+    }
+
+    /// Sends a formed batch as one txn; on success and on conflict the cache is brought
+    /// to where etcd is before the batch lands, so the next batch decides on it.
+    fn fly(&self, batch: &lane::Forming) -> lane::Landed {
+        let mut guard = batch.guard.clone();
+        guard.report_on_conflict = Some(LAST_COMMIT.to_string());
+        let outcome = match &batch.probe {
+            Some(probe) => self
+                .rt
+                .block_on(self.etcd.commit_settled(&guard, &batch.ops, probe)),
+            None => self.rt.block_on(self.etcd.commit(&guard, &batch.ops)),
+        };
+        match outcome {
+            Ok(commit) => {
+                if let Err(e) = self.catch_up(commit.revision) {
+                    tracing::warn!(error = %e, "the cache is behind a commit of this replica");
+                }
+                lane::Landed::Committed(commit.revision)
+            }
+            Err(EtcdError::Conflict { reported, .. }) => {
+                // Whatever beat the batch is a commit of this control plane: it wrote
+                // LAST_COMMIT, whose mod revision the failed txn read back.
+                let caught_up = match reported {
+                    Some(revision) => self.catch_up(revision),
+                    None => self.barrier(),
+                };
+                if let Err(e) = caught_up {
+                    tracing::warn!(error = %e, "catching up after a conflict failed");
+                }
+                // A little jitter, so replicas racing on the same keys fall out of step.
+                let jitter: u64 = rand::random();
+                std::thread::sleep(Duration::from_millis(jitter % 4));
+                lane::Landed::Conflict
+            }
+            Err(EtcdError::NotCommitted { .. }) => {
+                if let Err(e) = self.barrier() {
+                    tracing::warn!(error = %e, "the barrier after a lost commit failed");
+                }
+                lane::Landed::NotCommitted
+            }
+            Err(e) => lane::Landed::Failed(e),
+        }
     }
 
     fn err(&self, e: EtcdError) -> StoreError {
@@ -578,69 +764,10 @@ impl Backend for EtcdBackend {
         fence: Option<&Fence>,
         decide: &mut dyn FnMut(&dyn Reads, &ReadSet) -> Option<Batch>,
     ) -> Result<Option<Committed>, StoreError> {
-        let mut attempt = 0;
-        let started = std::time::Instant::now();
-        // Decided on everything acknowledged before the call: a refusal commits no txn, so
-        // no compare would catch a decision made on a stale cache.
-        self.barrier()?;
-        loop {
-            attempt += 1;
-            let snapshot = self.cache.snapshot()?;
-            let recording = Recording::new(snapshot.clone());
-            let decided = decide(&recording, &recording.read_set());
-            let read = recording.into_read_set();
-            let Some(batch) = decided else {
-                return Ok(None);
-            };
-            let n = batch.objects.len();
-            if dry_run {
-                return Ok(Some(Committed {
-                    versions: vec![read.at + 1; n],
-                    at: read.at,
-                }));
-            }
-            let guard = self.guard(&read, &snapshot, fence);
-            let (ops, probe) = self.ops(&batch);
-            if ops.is_empty() {
-                return Ok(Some(Committed {
-                    versions: Vec::new(),
-                    at: read.at,
-                }));
-            }
-            let outcome = match &probe {
-                Some(probe) => self
-                    .rt
-                    .block_on(self.etcd.commit_settled(&guard, &ops, probe)),
-                None => self.rt.block_on(self.etcd.commit(&guard, &ops)),
-            };
-            match outcome {
-                Ok(commit) => {
-                    // This replica's next read sees its own write.
-                    self.catch_up(commit.revision)?;
-                    return Ok(Some(Committed {
-                        versions: vec![commit.revision; n],
-                        at: commit.revision,
-                    }));
-                }
-                Err(EtcdError::Conflict { .. }) => {
-                    if attempt >= MAX_ATTEMPTS || started.elapsed() > RETRY_DEADLINE {
-                        return Err(StoreError::Conflict { attempts: attempt });
-                    }
-                    // Whatever beat this commit is a commit of this control plane: the
-                    // barrier brings the cache to it.
-                    self.barrier()?;
-                    // A little jitter, so racing replicas do not collide in step.
-                    let jitter: u64 = rand::random();
-                    let pause = u64::from(attempt.min(10)) + jitter % 8;
-                    std::thread::sleep(Duration::from_millis(pause));
-                }
-                Err(EtcdError::NotCommitted { .. }) if attempt < MAX_ATTEMPTS => {
-                    // The lost txn did not apply (and, guarded by the probe key, cannot
-                    // apply later beside a new one): decide again.
-                    self.barrier()?;
-                }
-                Err(e) => return Err(self.err(e)),
-            }
+        if dry_run || fence.is_some() {
+            self.commit_alone(dry_run, fence, decide)
+        } else {
+            self.commit_combined(decide)
         }
     }
 

@@ -181,8 +181,10 @@ pub enum Mutation {
     Delete,
 }
 
-/// A token's row: whose it is, its roles, when it was made and by whom.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A token's row: whose it is, its roles, when it was made and by whom. Its JSON form
+/// (`subject`, `roles`, `created`, `mintedBy`) is a token's value in etcd.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct TokenRecord {
     pub subject: String,
     pub roles: Vec<String>,
@@ -190,6 +192,7 @@ pub struct TokenRecord {
     pub created: String,
     /// The subject of the token that minted this one; `""` for none (the administrator
     /// token, tokens from before lineage was kept).
+    #[serde(default)]
     pub minted_by: String,
 }
 
