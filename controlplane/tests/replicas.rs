@@ -779,3 +779,41 @@ async fn a_two_mebibyte_object_through_a_replica_is_a_413_naming_the_limit_and_n
         assert!(template_names(&cp, i).await.contains("small"));
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_cluster_whose_plan_pins_150_packages_is_admitted_though_its_decision_reads_more_keys_than_etcd_compares()
+ {
+    if skipped() {
+        return;
+    }
+    let cp = ControlPlane::start(2, &[]);
+    // The plan pins 150 more packages: admitting a cluster of it reads each by key, more
+    // than etcd's 128 compares in one txn.
+    const EXTRA: usize = 150;
+    let extra: Vec<Value> = (0..EXTRA)
+        .map(|i| {
+            let mut p = fixtures::doc("package.yaml", "external-dns");
+            p["metadata"]["name"] = json!(format!("pkg-{i:03}"));
+            p
+        })
+        .collect();
+    for mut v in fixtures::platform_docs() {
+        if v["kind"] == "ClusterPlan" {
+            let pins = v["spec"]["cluster"]["packages"].as_array_mut().unwrap();
+            for p in &extra {
+                pins.push(json!({"name": p["metadata"]["name"], "version": p["spec"]["version"]}));
+            }
+            for (i, p) in extra.iter().enumerate() {
+                cp.create(i % 2, p).await;
+            }
+        }
+        cp.create(0, &v).await;
+    }
+    for i in 0..2 {
+        let mut c = cluster();
+        c["metadata"]["name"] = json!(format!("many-packages-{i}"));
+        let (status, body) = cp.call(i, Method::POST, CLUSTERS_PAY, Some(&c)).await;
+        assert_eq!(status, StatusCode::CREATED, "through replica {i}: {body}");
+    }
+    assert_eq!(cluster_names(&cp, 1).await.len(), 2);
+}
