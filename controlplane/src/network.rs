@@ -20,7 +20,10 @@
 //! taken are always read from the other clusters' statuses (the reconciler keeps them in a
 //! [`TakenNetworks`] map it brings up to date from the store's change events before each
 //! allocation). The reconciler allocates under one lock, so two clusters never pick the
-//! same block.
+//! same block. On a store shared by replicas (etcd) the reconciler allocates inside the
+//! commit of `status.network` instead, reading [`taken`] and the pools through the
+//! decision, so the commit's guard covers them and a stale cache costs a retry, never a
+//! block given twice.
 
 use serde_json::Value;
 use wayfinder_model::cluster::Cluster;

@@ -42,7 +42,9 @@
 //! concurrent PUT is never lost and never overwritten. A write is dropped when the row is
 //! gone or has another uid (deleted, maybe re-created), and build results are dropped once
 //! the cluster is `Deleting`. Networks are allocated under one lock, so two clusters never
-//! get the same block.
+//! get the same block; with replicas on etcd the allocation is also made inside its status
+//! write's decision, guarded by every cluster's network it read (see `prepare`), so a new
+//! leader whose cache lags its predecessor's last allocation decides again.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
@@ -64,7 +66,7 @@ use crate::driver::{
 };
 use crate::network::{self, NetworkAllocation};
 use crate::store::{
-    EventType, Fence, ListFilter, Mutation, NewRow, ObjectKey, Reads, Store, StoreError,
+    Batch, EventType, Fence, ListFilter, Mutation, NewRow, ObjectKey, Reads, Store, StoreError,
     StoredObject, Watch, WatchEvent,
 };
 use crate::view::StoreView;
@@ -657,8 +659,25 @@ fn write_status(
     unless_deleting: bool,
     mut change: impl FnMut(&mut Map<String, Value>),
 ) -> Result<(), WriteError> {
+    write_status_reading(store, fence, key, uid, unless_deleting, |_, st| {
+        change(st);
+        Ok(())
+    })
+}
+
+/// [`write_status`] whose `change` may read the store too: what it reads is part of the
+/// commit's decision (guarded with it, and read again when it changed before the commit).
+fn write_status_reading(
+    store: &Store,
+    fence: Option<&Fence>,
+    key: &ObjectKey,
+    uid: &str,
+    unless_deleting: bool,
+    mut change: impl FnMut(&dyn Reads, &mut Map<String, Value>) -> Result<(), WriteError>,
+) -> Result<(), WriteError> {
     store
-        .mutate_fenced(key, false, fence, |current| {
+        .commit(false, fence, |reads| {
+            let current = reads.get(key)?;
             let Some(current) = current.filter(|c| c.uid == uid) else {
                 return Err(WriteError::Gone);
             };
@@ -676,15 +695,18 @@ fn write_status(
                 *status = Value::Object(Map::new());
             }
             if let Some(st) = status.as_object_mut() {
-                change(st);
+                change(reads, st)?;
             }
             Ok((
-                Mutation::Put(NewRow {
-                    body,
-                    generation: current.generation,
-                    uid: current.uid,
-                    created: current.created,
-                }),
+                Batch::object(
+                    key.clone(),
+                    Mutation::Put(NewRow {
+                        body,
+                        generation: current.generation,
+                        uid: current.uid,
+                        created: current.created,
+                    }),
+                ),
                 (),
             ))
         })
@@ -1070,20 +1092,50 @@ fn prepare(
         return Err(e.into());
     }
 
-    // The network: keep what is recorded when it still fits, else allocate.
-    let recorded = NetworkAllocation::from_status(&current.body);
-    let allocation = match recorded.filter(|a| a.satisfies(&resolution.network)) {
-        Some(a) => a,
+    // The network: keep what is recorded when it still fits, else allocate. One server
+    // owns a SQLite store, so the kept map of taken networks, under the allocation lock,
+    // is all there is. Replicas share an etcd store: there the allocation is made inside
+    // the status write's decision, which reads every cluster's network and the pools
+    // through the commit, so its guard covers them: a write this replica's cache had not
+    // seen yet (a previous leader's last allocation) makes it decide again.
+    let recorded =
+        NetworkAllocation::from_status(&current.body).filter(|a| a.satisfies(&resolution.network));
+    let kept = match recorded {
+        Some(a) => Some(a),
+        None if store.is_shared() => None,
         None => match allocate(store, taken, &view, &cluster, &resolution, key)? {
-            Ok(a) => a,
+            Ok(a) => Some(a),
             Err(e) => return Ok(Err(("NetworkUnavailable".into(), e.to_string()))),
         },
     };
-    let a = allocation.clone();
+    let mut chosen: Option<Result<NetworkAllocation, network::NetworkError>> = None;
     let generation = current.generation;
-    write_status(store, fence, key, uid, true, move |st| {
+    let written = write_status_reading(store, fence, key, uid, true, |reads, st| {
+        chosen = None;
+        let a = match &kept {
+            Some(a) => a.clone(),
+            None => {
+                let workspace = key.namespace.as_str();
+                let taken = network::taken(reads, (workspace, &key.name))?;
+                let view = StoreView::new(reads);
+                let decided =
+                    network::allocation_for(&view, workspace, &cluster, &resolution, &taken);
+                if let Some(e) = view.take_error() {
+                    return Err(e.into());
+                }
+                match decided {
+                    Ok(a) => a,
+                    Err(e) => {
+                        chosen = Some(Err(e));
+                        // Refused: nothing is written; the cluster fails below.
+                        return Err(WriteError::Gone);
+                    }
+                }
+            }
+        };
+        chosen = Some(Ok(a.clone()));
         ClusterStatus {
-            network: Some(a.clone()),
+            network: Some(a),
             ..ClusterStatus::default()
         }
         .merge_into(st);
@@ -1099,7 +1151,14 @@ fn prepare(
             "the cluster is being built",
             generation,
         );
-    })?;
+        Ok(())
+    });
+    let allocation = match (written, chosen) {
+        (Ok(()), Some(Ok(a))) => a,
+        (_, Some(Err(e))) => return Ok(Err(("NetworkUnavailable".into(), e.to_string()))),
+        (Err(e), _) => return Err(e),
+        (Ok(()), None) => return Err(WriteError::Gone),
+    };
 
     let request = provision_request(
         key,

@@ -419,6 +419,22 @@ mod tests {
     use wayfinder_model::kinds::COMPUTE_TEMPLATE;
 
     #[test]
+    fn a_write_over_the_stores_limits_is_a_413_naming_the_limit_never_a_500() {
+        let e = ApiError::from(crate::store::StoreError::TooLarge {
+            what: "a txn of about 1843400 bytes".into(),
+            limit: "1568768 bytes in one request, etcd's --max-request-bytes".into(),
+        });
+        let v = e.body();
+        assert_eq!(v["code"], 413);
+        assert_eq!(v["reason"], "RequestEntityTooLarge");
+        let message = v["message"].as_str().unwrap();
+        assert!(
+            message.contains("1843400 bytes") && message.contains("--max-request-bytes"),
+            "{message}"
+        );
+    }
+
+    #[test]
     fn validation_errors_become_causes_with_paths() {
         let body = br#"{"apiVersion":"compute.appvia.io/v2beta2","kind":"ComputeTemplate","metadata":{"name":"x"},"spec":{"provider":"EKX","nodePools":[]}}"#;
         let obj = wayfinder_model::parse_json("request body", body).unwrap();

@@ -618,3 +618,202 @@ fn an_unreachable_etcd_at_start_is_an_error_naming_the_endpoints() {
     assert!(stderr.contains(&endpoint), "{stderr}");
     assert!(out.stdout.is_empty(), "it never said it listens");
 }
+
+/// Waits until every cluster of `names` is `Success` or `Failure` through replica `i`;
+/// their bodies.
+async fn wait_settled(
+    cp: &ControlPlane,
+    i: usize,
+    names: &std::collections::BTreeSet<String>,
+    within: Duration,
+) -> Vec<Value> {
+    let deadline = Instant::now() + within;
+    loop {
+        let (status, list) = cp.call(i, Method::GET, CLUSTERS_PAY, None).await;
+        assert_eq!(status, StatusCode::OK, "{list}");
+        let items: Vec<Value> = list["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|c| names.contains(c["metadata"]["name"].as_str().unwrap_or_default()))
+            .cloned()
+            .collect();
+        let settled = items
+            .iter()
+            .filter(|c| matches!(c["status"]["status"].as_str(), Some("Success" | "Failure")))
+            .count();
+        if items.len() == names.len() && settled == names.len() {
+            return items;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{settled} of {} clusters settled within {within:?}: {items:?}",
+            names.len()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn network_allocations_stay_unique_across_replicas_and_a_reconciler_handover() {
+    if skipped() {
+        return;
+    }
+    let mut cp = ControlPlane::start(
+        2,
+        &["--sim-provision-time", "300ms", "--etcd-leader-ttl", "3s"],
+    );
+    // The platform, with one assignable range of four /22 blocks (the plan asks a /22).
+    const POOL: &str = "10.0.0.0/20";
+    for mut v in fixtures::platform_docs() {
+        if v["kind"] == "AssignableNetwork" {
+            v["spec"]["networks"] = json!([{"range": POOL, "type": "node"}]);
+        }
+        cp.create(0, &v).await;
+    }
+    // Twelve creates at once through both replicas: each is admitted (admission previews a
+    // network only in a dry run; the reconciler allocates).
+    let statuses = race_clusters(&cp, "net", 12).await;
+    assert!(
+        statuses.iter().all(|s| *s == StatusCode::CREATED),
+        "{statuses:?}"
+    );
+    let names = cluster_names(&cp, 0).await;
+    assert_eq!(names.len(), 12);
+    // Once the leading reconciler has allocated some, it is killed: the other replica
+    // takes over and allocates the rest.
+    let leader = (0..2)
+        .find(|i| cp.log(*i).contains("reconciler started"))
+        .expect("one replica leads the reconciler");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let (_, list) = cp.call(leader, Method::GET, CLUSTERS_PAY, None).await;
+        let allocated = list["items"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter(|c| c["status"]["network"].is_object())
+                    .count()
+            })
+            .unwrap_or(0);
+        if allocated >= 2 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "no network allocated: {list}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    cp.kill(leader);
+    let other = 1 - leader;
+    let clusters = wait_settled(&cp, other, &names, Duration::from_secs(60)).await;
+    assert!(
+        cp.log(other).contains("reconciler started"),
+        "{}",
+        cp.log(other)
+    );
+    let pool = wayfinder_model::net::Ipv4Net::parse(POOL).unwrap();
+    let mut built = Vec::new();
+    let mut refused = Vec::new();
+    for c in &clusters {
+        let name = c["metadata"]["name"].as_str().unwrap().to_string();
+        match c["status"]["status"].as_str() {
+            Some("Success") => {
+                let cidr = c["status"]["network"]["cidr"].as_str().unwrap_or_default();
+                let net = wayfinder_model::net::Ipv4Net::parse(cidr)
+                    .unwrap_or_else(|e| panic!("{name}: {cidr:?}: {e}"));
+                assert!(pool.contains(&net) && net.prefix == 22, "{name}: {net}");
+                built.push((name, net));
+            }
+            _ => {
+                let text = c["status"].to_string();
+                assert!(
+                    text.contains("NetworkUnavailable")
+                        && text.contains(&format!("no free /22 network is left in {POOL}")),
+                    "{name}: {text}"
+                );
+                refused.push(name);
+            }
+        }
+    }
+    // Exactly the pool's four blocks, each once; the other eight refused, saying why.
+    let mut nets: Vec<_> = built.iter().map(|(_, n)| *n).collect();
+    nets.sort();
+    nets.dedup();
+    assert_eq!(nets.len(), built.len(), "a block given twice: {built:?}");
+    assert_eq!(
+        (built.len(), refused.len()),
+        (4, 8),
+        "{built:?} {refused:?}"
+    );
+    let built: Vec<String> = built.iter().map(|(n, net)| format!("{n} {net}")).collect();
+    eprintln!(
+        "network allocations across a reconciler handover: {}",
+        built.join(", ")
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_two_mebibyte_object_through_a_replica_is_a_413_naming_the_limit_and_nothing_is_written()
+{
+    if skipped() {
+        return;
+    }
+    let cp = ControlPlane::start(2, &[]);
+    // Under the HTTP body limit (4 MiB), over the object limit (1 MiB) and etcd's 1.5 MiB.
+    let mut big = template("big");
+    big["spec"]["description"] = json!("x".repeat(2 * 1024 * 1024));
+    let (status, body) = cp.call(0, Method::POST, TEMPLATES, Some(&big)).await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE, "{body}");
+    assert_eq!(body["reason"], "RequestEntityTooLarge", "{body}");
+    let message = body["message"].as_str().unwrap_or_default();
+    assert!(
+        message.contains("at most") && message.contains("1 MiB"),
+        "{message}"
+    );
+    // The replica keeps serving; nothing was written, through either replica.
+    cp.create(0, &template("small")).await;
+    for i in 0..2 {
+        let (status, _) = cp
+            .call(i, Method::GET, &format!("{TEMPLATES}/big"), None)
+            .await;
+        assert_eq!(status, StatusCode::NOT_FOUND);
+        assert!(template_names(&cp, i).await.contains("small"));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_cluster_whose_plan_pins_150_packages_is_admitted_though_its_decision_reads_more_keys_than_etcd_compares()
+ {
+    if skipped() {
+        return;
+    }
+    let cp = ControlPlane::start(2, &[]);
+    // The plan pins 150 more packages: admitting a cluster of it reads each by key, more
+    // than etcd's 128 compares in one txn.
+    const EXTRA: usize = 150;
+    let extra: Vec<Value> = (0..EXTRA)
+        .map(|i| {
+            let mut p = fixtures::doc("package.yaml", "external-dns");
+            p["metadata"]["name"] = json!(format!("pkg-{i:03}"));
+            p
+        })
+        .collect();
+    for mut v in fixtures::platform_docs() {
+        if v["kind"] == "ClusterPlan" {
+            let pins = v["spec"]["cluster"]["packages"].as_array_mut().unwrap();
+            for p in &extra {
+                pins.push(json!({"name": p["metadata"]["name"], "version": p["spec"]["version"]}));
+            }
+            for (i, p) in extra.iter().enumerate() {
+                cp.create(i % 2, p).await;
+            }
+        }
+        cp.create(0, &v).await;
+    }
+    for i in 0..2 {
+        let mut c = cluster();
+        c["metadata"]["name"] = json!(format!("many-packages-{i}"));
+        let (status, body) = cp.call(i, Method::POST, CLUSTERS_PAY, Some(&c)).await;
+        assert_eq!(status, StatusCode::CREATED, "through replica {i}: {body}");
+    }
+    assert_eq!(cluster_names(&cp, 1).await.len(), 2);
+}

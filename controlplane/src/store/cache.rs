@@ -238,6 +238,11 @@ impl Snapshot {
         self.objects.get(key).map(|e| e.stored())
     }
 
+    /// The resource version of one object, without materialising its body.
+    pub fn version_of(&self, key: &ObjectKey) -> Option<i64> {
+        self.objects.get(key).map(|e| e.resource_version)
+    }
+
     /// The objects `filter` covers, in key order (each parsed as it is reached).
     pub fn objects<'a>(
         &'a self,

@@ -64,6 +64,115 @@ const COMPACT_INTERVAL: Duration = Duration::from_secs(300);
 /// takes at most 128 compares per txn).
 const MAX_COLLECTION_COMPARES: usize = 48;
 
+/// More distinct object keys than this in one guard are compared through their collection
+/// keys instead ([`guard_for`]).
+const MAX_KEY_COMPARES: usize = 64;
+
+/// The compares that keep what `read` read true until the commit: each object key read at
+/// `version(key)` (0: absent), each list's collection key no newer than `read.at`, the
+/// token rows' collection key, and the fence's create revision.
+///
+/// etcd takes at most 128 compares per txn ([`wayfinder_etcd::MAX_TXN_OPS`]), so a
+/// decision that read many objects is guarded coarser, never finer: every commit writes
+/// the namespace's and the kind's collection keys with each object it writes (see `ops`),
+/// so "the collection key was not written after `read.at`" implies "no key of the
+/// collection was", a superset that can only add conflicts, never miss one.
+/// - A key whose collection the decision listed is covered by that list's compare already.
+/// - Beyond [`MAX_KEY_COMPARES`] keys, the collections holding most of them are compared
+///   instead of their keys, largest first, until the keys left fit.
+/// - Beyond [`MAX_COLLECTION_COMPARES`] collections, their kinds' collection keys; beyond
+///   that many kinds, the range of every collection key.
+///
+/// So a guard holds at most `MAX_KEY_COMPARES + MAX_COLLECTION_COMPARES + 3` compares.
+fn guard_for(read: &ReadSet, version: &dyn Fn(&ObjectKey) -> i64, fence: Option<&Fence>) -> Guard {
+    use std::collections::{BTreeMap, BTreeSet};
+    type Collection = (String, String, Option<String>);
+    let mut guard = Guard::none();
+    let mut everything = false;
+    let mut listed: BTreeSet<Collection> = BTreeSet::new();
+    for f in &read.filters {
+        match (&f.group, &f.kind) {
+            (Some(g), Some(k)) => {
+                listed.insert((g.clone(), k.clone(), f.namespace.clone()));
+            }
+            _ => everything = true,
+        }
+    }
+    let covered = |listed: &BTreeSet<Collection>, key: &ObjectKey| {
+        everything
+            || listed.contains(&(key.group.clone(), key.kind.clone(), None))
+            || listed.contains(&(
+                key.group.clone(),
+                key.kind.clone(),
+                Some(key.namespace.clone()),
+            ))
+    };
+    let mut keys: Vec<&ObjectKey> = read
+        .keys
+        .iter()
+        .filter(|k| !covered(&listed, k))
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    if keys.len() > MAX_KEY_COMPARES {
+        let mut by_collection: BTreeMap<Collection, usize> = BTreeMap::new();
+        for k in &keys {
+            *by_collection
+                .entry((k.group.clone(), k.kind.clone(), Some(k.namespace.clone())))
+                .or_default() += 1;
+        }
+        let mut largest: Vec<(Collection, usize)> = by_collection.into_iter().collect();
+        // Largest first; ties in key order, so a guard is the same for the same reads.
+        largest.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+        let mut left = keys.len();
+        for (collection, n) in largest {
+            if left <= MAX_KEY_COMPARES {
+                break;
+            }
+            listed.insert(collection);
+            left -= n;
+        }
+        keys.retain(|k| !covered(&listed, k));
+    }
+    for key in keys {
+        guard.mod_revision_eq.push((object_key(key), version(key)));
+    }
+    let mut collections: BTreeSet<String> = listed
+        .iter()
+        .map(|(g, k, ns)| collection_key(g, k, ns.as_deref()))
+        .collect();
+    if collections.len() > MAX_COLLECTION_COMPARES {
+        // A kind-wide key is written with every namespace's: a superset, which can
+        // only add conflicts, never miss one.
+        collections = listed
+            .iter()
+            .map(|(g, k, _)| collection_key(g, k, None))
+            .collect();
+    }
+    if everything || collections.len() > MAX_COLLECTION_COMPARES {
+        guard.range_mod_revision_le.push((
+            "/c/".to_string(),
+            wayfinder_etcd::prefix_end("/c/"),
+            read.at,
+        ));
+    } else {
+        for c in collections {
+            guard.mod_revision_le.push((c, read.at));
+        }
+    }
+    if read.tokens && !everything {
+        guard
+            .mod_revision_le
+            .push((TOKENS_COLLECTION.to_string(), read.at));
+    }
+    if let Some(fence) = fence {
+        guard
+            .create_revision_eq
+            .push((fence.key.clone(), fence.revision));
+    }
+    guard
+}
+
 /// The etcd backend; see the module documentation.
 pub struct EtcdBackend {
     etcd: Etcd,
@@ -215,7 +324,14 @@ fn store_error(endpoints: &str, e: EtcdError) -> StoreError {
         },
         EtcdError::TooLarge { what, limit } => StoreError::TooLarge {
             what,
-            limit: limit.to_string(),
+            limit: if limit == wayfinder_etcd::MAX_TXN_OPS {
+                format!("{limit} compares or operations in one txn, etcd's --max-txn-ops")
+            } else {
+                format!(
+                    "{limit} bytes in one request, etcd's --max-request-bytes of {} less room for its header",
+                    wayfinder_etcd::MAX_REQUEST_BYTES
+                )
+            },
         },
         EtcdError::Compacted {
             requested,
@@ -618,58 +734,9 @@ impl EtcdBackend {
         })
     }
 
-    /// The compares that keep what `read` read true until the commit.
+    /// The compares that keep what `read` read true until the commit ([`guard_for`]).
     fn guard(&self, read: &ReadSet, snapshot: &Snapshot, fence: Option<&Fence>) -> Guard {
-        let mut guard = Guard::none();
-        let mut seen = std::collections::BTreeSet::new();
-        for key in &read.keys {
-            let k = object_key(key);
-            if seen.insert(k.clone()) {
-                let rv = snapshot.object(key).map_or(0, |o| o.resource_version);
-                guard.mod_revision_eq.push((k, rv));
-            }
-        }
-        let mut collections = std::collections::BTreeSet::new();
-        let mut everything = false;
-        for f in &read.filters {
-            match (&f.group, &f.kind) {
-                (Some(g), Some(k)) => {
-                    collections.insert(collection_key(g, k, f.namespace.as_deref()));
-                }
-                _ => everything = true,
-            }
-        }
-        if collections.len() > MAX_COLLECTION_COMPARES {
-            // A kind-wide key is written with every namespace's: a superset, which can
-            // only add conflicts, never miss one.
-            collections = read
-                .filters
-                .iter()
-                .filter_map(|f| Some(collection_key(f.group.as_ref()?, f.kind.as_ref()?, None)))
-                .collect();
-        }
-        if everything {
-            guard.range_mod_revision_le.push((
-                "/c/".to_string(),
-                wayfinder_etcd::prefix_end("/c/"),
-                read.at,
-            ));
-        } else {
-            for c in collections {
-                guard.mod_revision_le.push((c, read.at));
-            }
-        }
-        if read.tokens {
-            guard
-                .mod_revision_le
-                .push((TOKENS_COLLECTION.to_string(), read.at));
-        }
-        if let Some(fence) = fence {
-            guard
-                .create_revision_eq
-                .push((fence.key.clone(), fence.revision));
-        }
-        guard
+        guard_for(read, &|k| snapshot.version_of(k).unwrap_or(0), fence)
     }
 
     /// The txn's operations for `batch`, and the probe that settles a lost answer.
@@ -891,6 +958,177 @@ mod tests {
         let all = collection_key("g", "K", None);
         assert_ne!(ns, all);
         assert_eq!(ns, "/c/g/K/_");
+    }
+
+    fn template(ns: &str, name: &str) -> ObjectKey {
+        ObjectKey {
+            group: "compute.appvia.io".into(),
+            kind: "ComputeTemplate".into(),
+            namespace: ns.into(),
+            name: name.into(),
+        }
+    }
+
+    fn read_of(keys: Vec<ObjectKey>, filters: Vec<super::super::ListFilter>) -> ReadSet {
+        ReadSet {
+            at: 100,
+            keys,
+            filters,
+            tokens: false,
+        }
+    }
+
+    /// Whether `guard` fails when `key` is written after the read (each write also
+    /// writes its namespace's and its kind's collection keys and `/rev`).
+    fn catches_a_write_of(guard: &Guard, key: &ObjectKey) -> bool {
+        let written = [
+            object_key(key),
+            collection_key(&key.group, &key.kind, Some(&key.namespace)),
+            collection_key(&key.group, &key.kind, None),
+        ];
+        guard
+            .mod_revision_eq
+            .iter()
+            .any(|(k, _)| written.contains(k))
+            || guard
+                .mod_revision_le
+                .iter()
+                .any(|(k, _)| written.contains(k))
+            || guard
+                .range_mod_revision_le
+                .iter()
+                .any(|(start, end, _)| written.iter().any(|k| k >= start && k < end))
+    }
+
+    #[test]
+    fn a_few_keys_are_compared_one_by_one_at_the_version_read() {
+        let read = read_of(
+            vec![template("", "a"), template("", "b"), template("", "a")],
+            vec![],
+        );
+        let guard = guard_for(&read, &|k| if k.name == "a" { 7 } else { 0 }, None);
+        assert_eq!(
+            guard.mod_revision_eq,
+            vec![
+                (object_key(&template("", "a")), 7),
+                (object_key(&template("", "b")), 0)
+            ]
+        );
+        assert!(guard.mod_revision_le.is_empty());
+    }
+
+    #[test]
+    fn keys_beyond_the_budget_are_compared_through_their_collection_keys() {
+        // 200 keys read one by one: 150 in `pay`, 40 in `web`, 10 platform-level.
+        let mut keys: Vec<ObjectKey> = (0..150)
+            .map(|i| template("pay", &format!("p{i}")))
+            .collect();
+        keys.extend((0..40).map(|i| template("web", &format!("w{i}"))));
+        keys.extend((0..10).map(|i| template("", &format!("t{i}"))));
+        let read = read_of(keys.clone(), vec![]);
+        let guard = guard_for(&read, &|_| 5, None);
+        assert!(
+            guard.len() <= wayfinder_etcd::MAX_TXN_OPS,
+            "{}",
+            guard.len()
+        );
+        // The largest collection goes first; what is left fits one by one.
+        assert_eq!(
+            guard.mod_revision_le,
+            vec![(
+                collection_key("compute.appvia.io", "ComputeTemplate", Some("pay")),
+                100
+            )]
+        );
+        assert_eq!(guard.mod_revision_eq.len(), 50);
+        for k in &keys {
+            assert!(catches_a_write_of(&guard, k), "{k}");
+        }
+    }
+
+    #[test]
+    fn keys_in_many_namespaces_are_compared_through_the_kind_wide_key() {
+        let keys: Vec<ObjectKey> = (0..200).map(|i| template(&format!("ws{i}"), "t")).collect();
+        let guard = guard_for(&read_of(keys.clone(), vec![]), &|_| 5, None);
+        assert_eq!(
+            guard.mod_revision_le,
+            vec![(
+                collection_key("compute.appvia.io", "ComputeTemplate", None),
+                100
+            )]
+        );
+        assert!(guard.mod_revision_eq.len() <= MAX_KEY_COMPARES);
+        for k in &keys {
+            assert!(catches_a_write_of(&guard, k), "{k}");
+        }
+    }
+
+    #[test]
+    fn a_key_whose_collection_was_listed_needs_no_compare_of_its_own() {
+        let listed = super::super::ListFilter {
+            group: Some("compute.appvia.io".into()),
+            kind: Some("ComputeTemplate".into()),
+            namespace: Some("pay".into()),
+            ..Default::default()
+        };
+        let read = read_of(
+            vec![template("pay", "a"), template("web", "b")],
+            vec![listed],
+        );
+        let guard = guard_for(&read, &|_| 3, None);
+        assert_eq!(
+            guard.mod_revision_eq,
+            vec![(object_key(&template("web", "b")), 3)]
+        );
+        assert!(catches_a_write_of(&guard, &template("pay", "a")));
+    }
+
+    proptest::proptest! {
+        /// Whatever was read, the guard stays within etcd's 128 compares and catches a
+        /// write of every key read and of every key in every collection listed.
+        #[test]
+        fn every_guard_fits_etcd_and_catches_every_write_it_must(
+            reads in proptest::collection::vec((0u8..3, 0u8..60, 0u8..40), 0..400),
+            lists in proptest::collection::vec((0u8..3, proptest::option::of(0u8..60)), 0..80),
+            tokens: bool,
+            fenced: bool,
+        ) {
+            let kind = |k: u8| ["ComputeTemplate", "Cluster", "ClusterPlan"][k as usize];
+            let key = |k: u8, ns: u8, name: u8| ObjectKey {
+                group: "compute.appvia.io".into(),
+                kind: kind(k).into(),
+                namespace: format!("ws{ns}"),
+                name: format!("n{name}"),
+            };
+            let keys: Vec<ObjectKey> = reads.iter().map(|&(k, ns, n)| key(k, ns, n)).collect();
+            let filters: Vec<super::super::ListFilter> = lists
+                .iter()
+                .map(|&(k, ns)| super::super::ListFilter {
+                    group: Some("compute.appvia.io".into()),
+                    kind: Some(kind(k).into()),
+                    namespace: ns.map(|ns| format!("ws{ns}")),
+                    ..Default::default()
+                })
+                .collect();
+            let read = ReadSet { at: 100, keys: keys.clone(), filters: filters.clone(), tokens };
+            let fence = Fence { key: "/e/reconciler/1".into(), revision: 9 };
+            let guard = guard_for(&read, &|_| 1, fenced.then_some(&fence));
+            proptest::prop_assert!(guard.len() <= wayfinder_etcd::MAX_TXN_OPS, "{}", guard.len());
+            for k in &keys {
+                proptest::prop_assert!(catches_a_write_of(&guard, k), "{}", k);
+            }
+            for f in &filters {
+                // Any key the list covers, present then or created since.
+                let probe = ObjectKey {
+                    group: f.group.clone().unwrap(),
+                    kind: f.kind.clone().unwrap(),
+                    namespace: f.namespace.clone().unwrap_or_else(|| "elsewhere".into()),
+                    name: "new".into(),
+                };
+                proptest::prop_assert!(catches_a_write_of(&guard, &probe), "{:?}", f);
+            }
+            proptest::prop_assert_eq!(guard.create_revision_eq.len(), usize::from(fenced));
+        }
     }
 
     #[test]
