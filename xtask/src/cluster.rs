@@ -3,8 +3,10 @@
 //!
 //! Everything lives in `target/cluster/`: a directory per etcd member (`etcd/m0`, ...) and per
 //! replica (`replica-0`, ...: its data directory and log), `pids` (every process, one
-//! `ROLE PID` line each) and `env.sh` (what the provider and `etcdctl` need). `--stop` stops
-//! whatever `pids` names and keeps the data; `--reset` also removes it.
+//! `ROLE PID` line each), `mirror/` and `cli.tfrc` (the provider built here, installed
+//! by Terraform from a filesystem mirror) and `env.sh` (what Terraform, the provider and
+//! `etcdctl` need). `--stop` stops whatever `pids` names and keeps the data; `--reset` also
+//! removes it.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -13,6 +15,7 @@ use anyhow::{Context as _, Result, bail};
 
 use crate::etcd::LocalEtcd;
 use crate::launch;
+use crate::terraform;
 use crate::util::{bin_dir, cargo, detail, repo_root, run_command, say, step, target_dir};
 
 #[derive(Debug, clap::Args)]
@@ -57,7 +60,7 @@ pub fn run(args: &Args) -> Result<()> {
     }
     fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
 
-    let build = [
+    let server_build = [
         "build",
         "-p",
         "wayfinder-controlplane",
@@ -66,13 +69,35 @@ pub fn run(args: &Args) -> Result<()> {
         "--bin",
         "wayfinder-server",
     ];
-    step("building wayfinder-server with the etcd backend", || {
-        run_command(
-            &mut cargo(&root, &build),
-            "cargo build -p wayfinder-controlplane --features etcd",
-        )
-    })?;
+    // Separately: with several `-p`, `--features wayfinder-controlplane/etcd` left the
+    // server built without it.
+    let tools_build = [
+        "build",
+        "-p",
+        "terraform-provider-wayfinder",
+        "-p",
+        "wayfinder-compiler",
+        "--bins",
+    ];
+    step(
+        "building wayfinder-server with the etcd backend, the provider and the compiler",
+        || {
+            run_command(
+                &mut cargo(&root, &server_build),
+                "cargo build -p wayfinder-controlplane --features etcd",
+            )?;
+            run_command(
+                &mut cargo(&root, &tools_build),
+                "cargo build -p terraform-provider-wayfinder -p wayfinder-compiler --bins",
+            )
+        },
+    )?;
     let server = bin_dir(&root).join(launch::SERVER_BINARY);
+    let mirror = dir.join("mirror");
+    let cli_config = dir.join("cli.tfrc");
+    terraform::build_mirror(&mirror, &bin_dir(&root).join(terraform::PROVIDER_BINARY))?;
+    fs::write(&cli_config, terraform::cli_config(Some(&mirror)))
+        .with_context(|| format!("writing {}", cli_config.display()))?;
 
     let mut recorded = String::new();
     let etcd = step(
@@ -136,9 +161,10 @@ pub fn run(args: &Args) -> Result<()> {
     fs::write(
         &env,
         format!(
-            "export WAYFINDER_SERVER={}\nexport WAYFINDER_TOKEN=\"$(cat {})\"\nexport ETCDCTL_API=3\nexport ETCDCTL_ENDPOINTS={}\n",
+            "export WAYFINDER_SERVER={}\nexport WAYFINDER_TOKEN=\"$(cat {})\"\nexport TF_CLI_CONFIG_FILE={}\nexport ETCDCTL_API=3\nexport ETCDCTL_ENDPOINTS={}\n",
             urls[0],
             token_file.display(),
+            cli_config.display(),
             endpoints
         ),
     )
@@ -152,8 +178,9 @@ pub fn run(args: &Args) -> Result<()> {
         token_file.display()
     ));
     detail(format_args!(
-        "use it: `source {}` then Terraform as in the README's quickstart",
-        env.display()
+        "use it: `source {}` (Terraform then installs the provider from {}), then the quickstart from its step 2 (examples/quickstart/README.md)",
+        env.display(),
+        mirror.display()
     ));
     detail(format_args!(
         "fail something: `kill -9 PID` of a member or a replica ({}); writes keep being served",
