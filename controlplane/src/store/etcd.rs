@@ -315,6 +315,16 @@ fn decode_token(key: &str, value: &[u8]) -> Result<TokenRecord, StoreError> {
     })
 }
 
+/// `decide` on `view`, and what it read.
+fn decide_on(
+    view: Snapshot,
+    decide: &mut dyn FnMut(&dyn Reads, &ReadSet) -> Option<Batch>,
+) -> (Option<Batch>, ReadSet) {
+    let recording = Recording::new(view);
+    let decided = decide(&recording, &recording.read_set());
+    (decided, recording.into_read_set())
+}
+
 /// What etcd's errors are to the rest of the server.
 fn store_error(endpoints: &str, e: EtcdError) -> StoreError {
     match e {
@@ -515,9 +525,7 @@ impl EtcdBackend {
         loop {
             attempt += 1;
             let snapshot = self.cache.snapshot()?;
-            let recording = Recording::new(snapshot.clone());
-            let decided = decide(&recording, &recording.read_set());
-            let read = recording.into_read_set();
+            let (decided, read) = decide_on(snapshot.clone(), decide);
             let (ops, probe) = decided.as_ref().map(|b| self.ops(b)).unwrap_or_default();
             if (decided.is_none() || dry_run || ops.is_empty()) && !fresh {
                 self.barrier()?;
@@ -600,9 +608,7 @@ impl EtcdBackend {
             attempt += 1;
             let mut turn = self.lane.turn(|| self.cache.snapshot())?;
             let forming = turn.forming();
-            let recording = Recording::new(forming.view.clone());
-            let decided = decide(&recording, &recording.read_set());
-            let mut read = recording.into_read_set();
+            let (decided, mut read) = decide_on(forming.view.clone(), decide);
             let (ops, probe) = decided.as_ref().map(|b| self.ops(b)).unwrap_or_default();
             let empty = decided.is_some();
             let Some(batch) = decided.filter(|_| !ops.is_empty()) else {
