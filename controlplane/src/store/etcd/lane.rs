@@ -25,8 +25,12 @@ use super::super::{Batch, EventType, Mutation, ObjectKey};
 
 /// At most this many writes share one txn.
 pub(super) const MAX_MEMBERS: usize = 32;
-/// At most this many txns of one replica in flight at once.
-pub(super) const MAX_FLIGHTS: usize = 2;
+/// At most this many txns of one replica in flight at once. One: measured with the bench
+/// row on 2 cores (`cargo xtask bench --only controlplane`), two or eight flights made
+/// smaller batches and no more creates per second than one flight with the writes that
+/// arrive meanwhile batched behind it (admitted creates over raw txns: 0.39 with two,
+/// 0.35 with eight, 0.44 with one).
+pub(super) const MAX_FLIGHTS: usize = 1;
 /// Headroom under etcd's 128 compares and 128 operations per txn for the marker keys.
 const MAX_COMBINED: usize = MAX_TXN_OPS - 8;
 /// Bytes of values one combined txn carries at most before a write waits for the next
