@@ -1,5 +1,5 @@
 //! Storage keys and listings by kind: where an object of a kind is stored, and the
-//! workspaces and objects there are. Shared by the API ([`crate::resources`]), admission
+//! workspaces and objects there are. Shared by the API ([`crate::registry`]), admission
 //! and the reconciler, below all of them.
 
 use serde_json::Value;
@@ -16,8 +16,8 @@ pub fn storage_name(name: &str, version: Option<&str>) -> String {
     }
 }
 
-/// The store key of an object; see the module documentation. `workspace` is ignored for
-/// platform kinds and `version` for kinds that are not versioned.
+/// The store key of an object; see the storage key scheme in the registry's documentation.
+/// `workspace` is ignored for platform kinds and `version` for kinds that are not versioned.
 pub fn object_key(
     kind: &KindInfo,
     workspace: Option<&str>,

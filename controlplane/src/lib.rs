@@ -50,6 +50,7 @@ pub mod prices;
 pub mod quota;
 pub mod ratelimit;
 pub mod reconciler;
+mod registry;
 pub mod resources;
 mod status;
 pub mod store;

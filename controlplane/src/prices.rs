@@ -53,18 +53,21 @@ pub fn catalog_in_use() -> &'static Catalog {
     OPERATOR.get().unwrap_or_else(Catalog::builtin)
 }
 
-/// `Warning: 299 - "text"` headers for an admitted object whose estimate is unknown
-/// (`status.estimate.warning`); none otherwise.
-pub fn warning_headers(object: &Value) -> HeaderMap {
+/// `Warning: 299 - "text"` headers, one per text (a write's warnings:
+/// an admitted object's unknown estimate, what a joined legacy write wrote).
+pub fn warning_headers(texts: &[String]) -> HeaderMap {
     let mut headers = HeaderMap::new();
-    if let Some(text) = object
-        .pointer("/status/estimate/warning")
-        .and_then(Value::as_str)
-        && let Some(v) = warning(text)
-    {
+    for v in texts.iter().filter_map(|t| warning(t)) {
         headers.append("warning", v);
     }
     headers
+}
+
+/// An admitted object's `status.estimate.warning`: why its cost is left unknown.
+pub fn estimate_warning(object: &Value) -> Option<&str> {
+    object
+        .pointer("/status/estimate/warning")
+        .and_then(Value::as_str)
 }
 
 /// One `Warning` header value, `299 - "text"`, as Kubernetes sends them: a quoted-string of
