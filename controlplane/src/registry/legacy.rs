@@ -13,7 +13,7 @@ use wayfinder_model::legacy::{self, LegacyKind};
 
 use super::{
     Caller, ListOptions, Target, VersionSel, Written, already_exists, collection_path, list_body,
-    modified, not_found, parse_body, place, set_resource_version, updated_row,
+    mismatch, modified, not_found, parse_body, place, set_resource_version, updated_row,
 };
 use crate::admission::{self, Admitted, Operation};
 use crate::auth::{Principal, Verb, authorize};
@@ -351,13 +351,13 @@ pub async fn joined_write(
     }
     if let (Some(v), Some(url_name)) = (&version, &t.name) {
         let bad = |field: &str, want: &str, message: String| {
-            let mut details = Details::object(kind, url_name);
-            details.causes.push(Cause::field(
+            Err::<(), _>(mismatch(
+                kind,
+                url_name,
                 field,
-                "FieldValueInvalid",
                 format!("must be {want:?}"),
-            ));
-            Err::<(), _>(ApiError::bad_request(message).with_details(details))
+                message,
+            ))
         };
         if name != *url_name {
             bad(

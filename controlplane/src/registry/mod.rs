@@ -406,16 +406,15 @@ pub async fn update(cx: Caller<'_>, t: &Target, body: &[u8]) -> Result<Written, 
     let mut object = parse_body(kind, body)?;
     let body_name = object.metadata().name.clone();
     if body_name != name {
-        let mut details = Details::object(kind, &name);
-        details.causes.push(Cause::field(
+        return Err(mismatch(
+            kind,
+            &name,
             "metadata.name",
-            "FieldValueInvalid",
             format!("must be {name:?}, the name in the URL"),
+            format!(
+                "metadata.name {body_name:?} does not match the name in the URL {name:?}; objects cannot be renamed"
+            ),
         ));
-        return Err(ApiError::bad_request(format!(
-            "metadata.name {body_name:?} does not match the name in the URL {name:?}; objects cannot be renamed"
-        ))
-        .with_details(details));
     }
     place(kind, ws.as_deref(), &mut object)?;
     let version = if kind.versioned {
@@ -423,17 +422,16 @@ pub async fn update(cx: Caller<'_>, t: &Target, body: &[u8]) -> Result<Written, 
         if let VersionSel::One(v) = &t.version
             && *v != body_version
         {
-            let mut details = Details::object(kind, &name);
-            details.causes.push(Cause::field(
+            return Err(mismatch(
+                kind,
+                &name,
                 "spec.version",
-                "FieldValueInvalid",
                 format!("must be {v:?}, the version in the URL"),
+                format!(
+                    "spec.version {body_version:?} does not match the version in the URL {v:?}; to make a new version, POST it to {}",
+                    collection_path(kind)
+                ),
             ));
-            return Err(ApiError::bad_request(format!(
-                "spec.version {body_version:?} does not match the version in the URL {v:?}; to make a new version, POST it to {}",
-                collection_path(kind)
-            ))
-            .with_details(details));
         }
         Some(body_version)
     } else {
@@ -563,7 +561,12 @@ pub async fn delete(cx: Caller<'_>, t: &Target) -> Result<Value, ApiError> {
                     let Some(current) = r.get(&key)? else {
                         return Err(not_found(kind, w.as_deref(), &n, version.as_deref()));
                     };
-                    let deletion = strategy.on_delete(r, w.as_deref(), &n, current)?;
+                    let deletion = strategy.on_delete(strategy::Doomed {
+                        reads: r,
+                        ws: w.as_deref(),
+                        name: &n,
+                        current,
+                    })?;
                     marked |= matches!(deletion.mutation, Mutation::Put(_));
                     batch.objects.push((key, deletion.mutation));
                     batch.tokens.extend(deletion.tokens);
@@ -608,16 +611,15 @@ fn place(kind: &KindInfo, ws: Option<&str>, object: &mut Object) -> Result<(), A
             if let Some(ns) = meta.namespace.as_deref().filter(|ns| !ns.is_empty())
                 && ns != want
             {
-                let mut details = Details::object(kind, &meta.name);
-                details.causes.push(Cause::field(
+                return Err(mismatch(
+                    kind,
+                    &meta.name,
                     "metadata.namespace",
-                    "FieldValueInvalid",
                     format!("must be {want:?} (workspace {ws}, from the URL) or left out"),
+                    format!(
+                        "metadata.namespace {ns:?} does not match workspace {ws} in the URL; leave it out or set {want:?}"
+                    ),
                 ));
-                return Err(ApiError::bad_request(format!(
-                    "metadata.namespace {ns:?} does not match workspace {ws} in the URL; leave it out or set {want:?}"
-                ))
-                .with_details(details));
             }
             meta.namespace = Some(want);
         }
@@ -684,6 +686,15 @@ fn finish(mut object: Object, f: Finish<'_>, admitted: &admission::Admitted) -> 
         obj.insert("status".into(), Value::Object(status));
     }
     body
+}
+
+/// `400`: a field of `kind`/`name`'s body disagrees with the URL (or what it implies).
+fn mismatch(kind: &KindInfo, name: &str, field: &str, cause: String, message: String) -> ApiError {
+    let mut details = Details::object(kind, name);
+    details
+        .causes
+        .push(Cause::field(field, "FieldValueInvalid", cause));
+    ApiError::bad_request(message).with_details(details)
 }
 
 fn already_exists(

@@ -32,6 +32,14 @@ pub struct Prepared {
     pub secret: Option<String>,
 }
 
+/// One stored object a delete's decision removes: what it read, the workspace and name.
+pub struct Doomed<'a> {
+    pub reads: &'a dyn Reads,
+    pub ws: Option<&'a str>,
+    pub name: &'a str,
+    pub current: StoredObject,
+}
+
 /// What deleting one stored object writes.
 #[derive(Debug)]
 pub struct Deletion {
@@ -41,6 +49,17 @@ pub struct Deletion {
     pub body: Value,
     /// Token writes committed with it.
     pub tokens: Vec<TokenWrite>,
+}
+
+impl Deletion {
+    /// The object's write and answer, with no token writes.
+    fn of(mutation: Mutation, body: Value) -> Self {
+        Deletion {
+            mutation,
+            body,
+            tokens: Vec::new(),
+        }
+    }
 }
 
 /// A kind's part in the generic writes. Every hook has a default that adds nothing.
@@ -77,18 +96,8 @@ pub trait KindStrategy: Sync {
     fn answer(&self, _prepared: Prepared, _body: &mut Value) {}
 
     /// Inside a delete's decision: what deleting `current` writes.
-    fn on_delete(
-        &self,
-        _reads: &dyn Reads,
-        _ws: Option<&str>,
-        _name: &str,
-        current: StoredObject,
-    ) -> Result<Deletion, ApiError> {
-        Ok(Deletion {
-            mutation: Mutation::Delete,
-            body: current.body,
-            tokens: Vec::new(),
-        })
+    fn on_delete(&self, d: Doomed<'_>) -> Result<Deletion, ApiError> {
+        Ok(Deletion::of(Mutation::Delete, d.current.body))
     }
 }
 
@@ -196,25 +205,14 @@ impl KindStrategy for AccessToken {
         }
     }
 
-    fn on_delete(
-        &self,
-        reads: &dyn Reads,
-        ws: Option<&str>,
-        name: &str,
-        current: StoredObject,
-    ) -> Result<Deletion, ApiError> {
-        let mut tokens = Vec::new();
-        if let Some(ws) = ws {
+    fn on_delete(&self, d: Doomed<'_>) -> Result<Deletion, ApiError> {
+        let mut deletion = Deletion::of(Mutation::Delete, d.current.body);
+        if let Some(ws) = d.ws {
             // Revoked with the object, in the same commit.
-            let subject = auth::access_token_subject(ws, name);
-            let (writes, _) = crate::lineage::revoke_with_minted(reads, &subject)?;
-            tokens = writes;
+            let subject = auth::access_token_subject(ws, d.name);
+            (deletion.tokens, _) = crate::lineage::revoke_with_minted(d.reads, &subject)?;
         }
-        Ok(Deletion {
-            mutation: Mutation::Delete,
-            body: current.body,
-            tokens,
-        })
+        Ok(deletion)
     }
 }
 
@@ -230,20 +228,10 @@ impl KindStrategy for Cluster {
         );
     }
 
-    fn on_delete(
-        &self,
-        _reads: &dyn Reads,
-        _ws: Option<&str>,
-        _name: &str,
-        current: StoredObject,
-    ) -> Result<Deletion, ApiError> {
+    fn on_delete(&self, d: Doomed<'_>) -> Result<Deletion, ApiError> {
         // Two phases: marked Deleting here, removed by the reconciler once the cloud
         // cluster is gone.
-        let (mutation, body) = crate::reconciler::deletion_mutation(current);
-        Ok(Deletion {
-            mutation,
-            body,
-            tokens: Vec::new(),
-        })
+        let (mutation, body) = crate::reconciler::deletion_mutation(d.current);
+        Ok(Deletion::of(mutation, body))
     }
 }
