@@ -565,7 +565,7 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/resources", any(resources_root))
-        .route("/resources/{*rest}", any(resources::handle))
+        .merge(resources::routes())
         .route(credentials::ROUTE, axum::routing::post(credentials::issue))
         .route(
             "/api/v2/workspaces/{ws}/provisioningpolicy/{cloud}/{stage}/{resource}",
@@ -576,7 +576,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v2/whoami", get(api_v2::whoami))
         .route("/api/v2", any(api_v2))
         .route("/api/v2/{*rest}", any(api_v2))
-        .fallback(not_found)
+        .fallback(fallback)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(middleware::from_fn_with_state(
@@ -637,6 +637,18 @@ async fn api_v2(_: Principal, req: Request) -> ApiError {
         "{} is not served: the non-resource API (/api/v2) serves exchange, serverinfo, whoami and workspaces/KEY/provisioningpolicy/CLOUD/STAGE/cluster",
         req.uri().path()
     ))
+}
+
+/// What no route matches: a `/resources/...` path is the resource API's to answer
+/// ([`resources::unmatched`]); anything else is not an API path.
+async fn fallback(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    req: Request,
+) -> Response {
+    if req.uri().path().starts_with("/resources/") {
+        return resources::unmatched(state, req).await;
+    }
+    not_found(req).await.into_response()
 }
 
 async fn not_found(req: Request) -> ApiError {

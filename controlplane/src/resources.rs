@@ -19,13 +19,17 @@
 //! `DELETE …/{name}/versions` deletes every version (each in its own transaction; the answer
 //! is the list of deleted versions). `DELETE …/{name}` without a version is refused.
 
-use axum::Json;
 use axum::body::Bytes;
-use axum::extract::rejection::BytesRejection;
-use axum::extract::{Query, State};
+use axum::extract::path::ErrorKind;
+use axum::extract::rejection::{BytesRejection, PathRejection};
+use axum::extract::{FromRequestParts, Path, Query, Request, State};
 use axum::http::{Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
+use axum::routing::any;
+use axum::{Json, Router};
+use serde::Deserialize;
 use serde_json::Value;
+use tower::ServiceExt;
 use wayfinder_model::Scope;
 use wayfinder_model::kinds;
 use wayfinder_model::legacy::{self, Handling, LegacyKind};
@@ -39,39 +43,105 @@ pub use crate::registry::{
 use crate::status::ApiError;
 use crate::{AppState, MAX_BODY_BYTES};
 
-/// Resolves the part of a path after `/resources/` (still percent-encoded).
-pub fn resolve(rest: &str) -> Result<Target, ApiError> {
-    let trimmed = rest.strip_suffix('/').unwrap_or(rest);
-    let segments = trimmed
-        .split('/')
-        .map(percent_decode)
-        .collect::<Option<Vec<String>>>()
-        .ok_or_else(|| ApiError::bad_request("the path is not valid percent-encoded UTF-8"))?;
-    let shape = || {
-        ApiError::not_found(format!(
-            "/resources/{rest} is not a resource path: expected /resources/{{group}}/{{version}}[/workspaces/{{workspace}}]/{{plural}}[/{{name}}[/versions/{{version}}]]; served: {}",
-            served_list()
-        ))
-    };
-    if segments.len() < 3 || segments.iter().any(|s| s.is_empty()) {
-        return Err(shape());
+/// The shapes of a resource path, one route each, all answered by [`handle`]. The router
+/// percent-decodes the segments; a static `workspaces` is preferred to a plural, so a path
+/// of five or more segments whose third is `workspaces` is workspaced, and a shorter one
+/// names Workspaces themselves (`…/workspaces[/{name}]`). What no shape matches (too few or
+/// too many segments, a trailing slash) reaches [`unmatched`] through the server's
+/// fallback: a catch-all route cannot sit beside these in axum's router.
+pub const SHAPES: [&str; 8] = [
+    "/resources/{group}/{version}/{plural}",
+    "/resources/{group}/{version}/{plural}/{name}",
+    "/resources/{group}/{version}/{plural}/{name}/{sub}",
+    "/resources/{group}/{version}/{plural}/{name}/{sub}/{v}",
+    "/resources/{group}/{version}/workspaces/{ws}/{plural}",
+    "/resources/{group}/{version}/workspaces/{ws}/{plural}/{name}",
+    "/resources/{group}/{version}/workspaces/{ws}/{plural}/{name}/{sub}",
+    "/resources/{group}/{version}/workspaces/{ws}/{plural}/{name}/{sub}/{v}",
+];
+
+/// The resource API's routes ([`SHAPES`]).
+pub fn routes() -> Router<AppState> {
+    SHAPES
+        .iter()
+        .fold(Router::new(), |r, shape| r.route(shape, any(handle)))
+}
+
+/// The segments of a resource path, as the route that matched names them (decoded).
+#[derive(Debug, Clone, Deserialize)]
+pub struct Segments {
+    group: String,
+    version: String,
+    ws: Option<String>,
+    plural: String,
+    name: Option<String>,
+    /// `versions`, or a subresource the kind does not have.
+    sub: Option<String>,
+    v: Option<String>,
+}
+
+/// `404`: `path` is no resource path; says the shape and what is served.
+fn not_a_resource_path(path: &str) -> ApiError {
+    ApiError::not_found(format!(
+        "{path} is not a resource path: expected /resources/{{group}}/{{version}}[/workspaces/{{workspace}}]/{{plural}}[/{{name}}[/versions/{{version}}]]; served: {}",
+        served_list()
+    ))
+}
+
+/// Every `/resources/...` path no route matches (the server's fallback sends it here,
+/// after authentication as for any resource path): with a trailing slash, the same path
+/// without one (as the collection or object it names); otherwise a `404` saying the shape
+/// and what is served.
+pub async fn unmatched(state: AppState, req: Request) -> Response {
+    let (mut parts, body) = req.into_parts();
+    if let Err(e) = Principal::from_request_parts(&mut parts, &state).await {
+        return e.into_response();
     }
-    let (group, version) = (segments[0].as_str(), segments[1].as_str());
-    let workspaced_path = segments[2] == "workspaces" && segments.len() >= 5;
-    let (workspace, plural, after) = if workspaced_path {
-        (Some(segments[3].clone()), &segments[4], &segments[5..])
-    } else {
-        (None, &segments[2], &segments[3..])
+    let path = parts.uri.path();
+    let Some(trimmed) = path.strip_suffix('/') else {
+        return not_a_resource_path(path).into_response();
     };
+    let mut uri = trimmed.to_string();
+    if let Some(q) = parts.uri.query() {
+        uri.push('?');
+        uri.push_str(q);
+    }
+    match uri.parse() {
+        Ok(uri) => parts.uri = uri,
+        Err(_) => return not_a_resource_path(path).into_response(),
+    }
+    // Routed once more; a second trailing slash is not trimmed.
+    let once = routes().fallback(|uri: Uri| async move { not_a_resource_path(uri.path()) });
+    match once
+        .with_state(state)
+        .oneshot(Request::from_parts(parts, body))
+        .await
+    {
+        Ok(response) => response,
+        Err(never) => match never {},
+    }
+}
+
+/// The [`Target`] a resource path names: its kind (a legacy version's path as the storage
+/// version's, marked legacy), workspace, name and version.
+pub fn target(s: &Segments, path: &str) -> Result<Target, ApiError> {
+    let given = [&s.ws, &s.name, &s.sub, &s.v];
+    if [&s.group, &s.version, &s.plural]
+        .iter()
+        .any(|p| p.is_empty())
+        || given.iter().any(|p| p.as_deref() == Some(""))
+    {
+        return Err(not_a_resource_path(path));
+    }
+    let (group, version, plural) = (s.group.as_str(), s.version.as_str(), s.plural.as_str());
     let Some(kind) = kinds::by_plural(group, version, plural) else {
         if let Some(old) = legacy::by_plural(group, version, plural) {
             // The same path at the storage version, marked as reached through the legacy one.
-            let current = rest.replacen(
-                &format!("{group}/{version}/"),
-                &format!("{group}/{}/", old.current.version),
-                1,
-            );
-            let mut t = resolve(&current)?;
+            let current = Segments {
+                version: old.current.version.to_string(),
+                ..s.clone()
+            };
+            let mut t = target(&current, path)?;
             t.legacy = Some(old);
             return Ok(t);
         }
@@ -80,7 +150,7 @@ pub fn resolve(rest: &str) -> Result<Target, ApiError> {
             served_list()
         )));
     };
-    match (kind.scope, &workspace) {
+    match (kind.scope, &s.ws) {
         (Scope::Platform, Some(_)) => {
             return Err(ApiError::not_found(format!(
                 "{} is platform-level, not in a workspace: use {}",
@@ -97,74 +167,46 @@ pub fn resolve(rest: &str) -> Result<Target, ApiError> {
         }
         _ => {}
     }
-    let item = |name: &String, version| {
-        Ok(Target {
-            kind,
-            workspace: workspace.clone(),
-            name: Some(name.clone()),
-            version,
-            legacy: None,
-        })
-    };
-    let not_versioned = || {
-        ApiError::not_found(format!(
-            "{} is not a versioned kind: use {}/{{name}}",
-            kind.kind,
-            collection_path(kind)
-        ))
-    };
-    match after {
-        [] => Ok(Target {
-            kind,
-            workspace: workspace.clone(),
-            name: None,
-            version: VersionSel::Latest,
-            legacy: None,
-        }),
-        [name] => item(name, VersionSel::Latest),
-        [name, v] if v == "versions" => {
-            if kind.versioned {
-                item(name, VersionSel::All)
-            } else {
-                Err(not_versioned())
-            }
+    let version = match (&s.name, s.sub.as_deref(), &s.v) {
+        (None, ..) | (Some(_), None, _) => VersionSel::Latest,
+        (Some(_), Some("versions"), v) if kind.versioned => match v {
+            Some(v) => VersionSel::One(v.clone()),
+            None => VersionSel::All,
+        },
+        (Some(_), Some("versions"), _) => {
+            return Err(ApiError::not_found(format!(
+                "{} is not a versioned kind: use {}/{{name}}",
+                kind.kind,
+                collection_path(kind)
+            )));
         }
-        [name, v, ver] if v == "versions" => {
-            if kind.versioned {
-                item(name, VersionSel::One(ver.clone()))
-            } else {
-                Err(not_versioned())
-            }
+        (Some(_), Some(sub), _) => {
+            return Err(ApiError::not_found(format!(
+                "{} has no subresource {sub:?}: use {}/{{name}}",
+                kind.kind,
+                collection_path(kind)
+            )));
         }
-        [_, v, ..] if v == "versions" => Err(shape()),
-        [_, sub, ..] => Err(ApiError::not_found(format!(
-            "{} has no subresource {sub:?}: use {}/{{name}}",
-            kind.kind,
-            collection_path(kind)
-        ))),
-    }
+    };
+    Ok(Target {
+        kind,
+        workspace: s.ws.clone(),
+        name: s.name.clone(),
+        version,
+        legacy: None,
+    })
 }
 
-/// `%XX`-decodes one path segment; `None` when it is malformed or not UTF-8.
-fn percent_decode(s: &str) -> Option<String> {
-    if !s.contains('%') {
-        return Some(s.to_string());
-    }
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] == b'%' {
-            let hex = b.get(i + 1..i + 3)?;
-            let hex = std::str::from_utf8(hex).ok()?;
-            out.push(u8::from_str_radix(hex, 16).ok()?);
-            i += 3;
-        } else {
-            out.push(b[i]);
-            i += 1;
+/// The segments of a matched path; `400` when one is not valid percent-encoded UTF-8.
+fn segments(path: Result<Path<Segments>, PathRejection>) -> Result<Segments, ApiError> {
+    path.map(|Path(s)| s).map_err(|e| match e {
+        PathRejection::FailedToDeserializePathParams(e)
+            if matches!(e.kind(), ErrorKind::InvalidUtf8InPathParam { .. }) =>
+        {
+            ApiError::bad_request("the path is not valid percent-encoded UTF-8")
         }
-    }
-    String::from_utf8(out).ok()
+        e => ApiError::bad_request(format!("the path is not valid: {}", e.body_text())),
+    })
 }
 
 /// Query parameters the resource API understands; others are ignored.
@@ -248,16 +290,16 @@ pub fn parse_label_selector(s: &str) -> Result<Vec<LabelRequirement>, ApiError> 
     Ok(out)
 }
 
-/// The handler for every `/resources/...` path.
+/// The handler for every resource path ([`SHAPES`]).
 pub async fn handle(
     State(state): State<AppState>,
     principal: Principal,
     method: Method,
+    path: Result<Path<Segments>, PathRejection>,
     uri: Uri,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
-    let rest = uri.path().strip_prefix("/resources/").unwrap_or_default();
-    let target = resolve(rest)?;
+    let target = target(&segments(path)?, uri.path())?;
     let params = params(&uri, &method)?;
     // Every write acknowledged before this request, by any replica, is seen by it (reads,
     // the workspace check, admission's refusals): a no-op where no other process writes.

@@ -631,6 +631,75 @@ async fn unknown_paths_and_methods_answer_with_a_status() {
 }
 
 #[tokio::test]
+async fn resource_paths_are_routed_by_their_shape_and_decoded() {
+    let (_dir, s) = server().await;
+    let (status, _) = s
+        .json(Method::POST, COLLECTION, Some(&template("x-1")))
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
+    let workspaces = wayfinder_controlplane::resources::collection_path_in(
+        &wayfinder_model::kinds::WORKSPACE,
+        None,
+    );
+    let ok = StatusCode::OK;
+    let missing = StatusCode::NOT_FOUND;
+    for (path, want, needle) in [
+        // A trailing slash names what the path without it names.
+        (format!("{COLLECTION}/"), ok, "ComputeTemplateList"),
+        (format!("{}/", item("x-1")), ok, "x-1"),
+        // Segments are percent-decoded.
+        (item("x%2D1"), ok, "x-1"),
+        (
+            item("%ff"),
+            StatusCode::BAD_REQUEST,
+            "not valid percent-encoded UTF-8",
+        ),
+        // A malformed escape is taken as it is, and names nothing.
+        (item("%zz"), missing, "ComputeTemplate/%zz not found"),
+        // Workspaces are the plural of a path of three or four segments.
+        (workspaces.clone(), ok, "WorkspaceList"),
+        (
+            format!("{workspaces}/admin"),
+            missing,
+            "Workspace/admin not found",
+        ),
+        // What no shape matches, or matches with an empty segment.
+        (format!("{COLLECTION}//x-1"), missing, "not a resource path"),
+        (format!("{}//", item("x-1")), missing, "not a resource path"),
+        (
+            format!("{}/versions/1/more", item("x-1")),
+            missing,
+            "not a resource path",
+        ),
+        (
+            format!("{}/status", item("x-1")),
+            missing,
+            "has no subresource",
+        ),
+        (
+            format!("{}/status/x", item("x-1")),
+            missing,
+            "has no subresource",
+        ),
+    ] {
+        let resp = s.call(Method::GET, &path, None).await;
+        let (status, body) = read(resp).await;
+        assert_eq!(status, want, "{path}: {body}");
+        assert!(body.to_string().contains(needle), "{path}: {body}");
+    }
+    // A path no shape matches is still authenticated first.
+    for path in [
+        "/resources/x",
+        "/resources/x/",
+        "/resources/a/b/c/d/e/f/g/h/i",
+    ] {
+        let resp = s.client.get(s.url(path)).send().await.unwrap();
+        assert_eq!(resp.status(), StatusCode::UNAUTHORIZED, "{path}");
+    }
+    s.stop().await;
+}
+
+#[tokio::test]
 async fn tokens_without_the_admin_role_may_read_but_not_write() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
