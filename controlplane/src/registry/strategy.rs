@@ -235,3 +235,37 @@ impl KindStrategy for Cluster {
         Ok(Deletion::of(mutation, body))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_a_new_cluster_starts_with_a_status_of_its_kind() {
+        for kind in wayfinder_model::kinds::ALL {
+            let mut status = Map::new();
+            strategy(kind).finish(&mut status);
+            if *kind == &CLUSTER {
+                assert_eq!(status["status"], "Pending");
+                assert_eq!(status["message"], "accepted; waiting to be provisioned");
+            } else {
+                assert!(status.is_empty(), "{}: {status:?}", kind.kind);
+            }
+        }
+    }
+
+    #[test]
+    fn only_an_access_tokens_answer_shows_its_secret() {
+        let prepared = Prepared {
+            maker: Some("admin".into()),
+            secret: Some("the-token".into()),
+        };
+        for kind in wayfinder_model::kinds::ALL {
+            let mut body = json!({"status": {"status": "Ready"}});
+            strategy(kind).answer(prepared.clone(), &mut body);
+            let shown = body.pointer("/status/token").and_then(Value::as_str);
+            let want = (*kind == &ACCESS_TOKEN).then_some("the-token");
+            assert_eq!(shown, want, "{}", kind.kind);
+        }
+    }
+}
