@@ -301,29 +301,69 @@ pub async fn handle(
 ) -> Result<Response, ApiError> {
     let target = target(&segments(path)?, uri.path())?;
     let params = params(&uri, &method)?;
-    // Every write acknowledged before this request, by any replica, is seen by it (reads,
-    // the workspace check, admission's refusals): a no-op where no other process writes.
-    state.store.fresh().await?;
+    let body = body_bytes(body);
     let cx = Caller {
         state: &state,
         principal: &principal,
         dry_run: params.dry_run,
     };
-    let path = uri.path();
-    if let Some(old) = target.legacy {
-        return legacy(cx, &target, old, &params.list, &method, path, body).await;
+    let request = (&target, &method, uri.path(), &params.list);
+    if !state.store.is_shared() || matches!(method, Method::GET | Method::HEAD) {
+        // Every write acknowledged before this request, by any replica, is seen by it:
+        // a no-op where no other process writes.
+        state.store.fresh().await?;
+        return dispatch(cx, request, body).await;
     }
-    let collection = target.name.is_none();
-    let all_versions = target.version == VersionSel::All;
-    let t = &target;
-    match &method {
+    // A write on a shared store is tried first on this replica's cache as it is: what it
+    // commits is guarded by the compares of everything it read (`Store::commit`), so a
+    // stale cache can only make it refuse. A refusal that a write acknowledged elsewhere
+    // could explain (the workspace, the object or a reference not found yet, a version
+    // not seen yet, a policy's count) is answered only after trying again behind the read
+    // barrier. One barrier per refused write instead of one per write.
+    match dispatch(cx, request, body.clone()).await {
+        Err(e) if stale_could_explain(&e) => {
+            state.store.fresh().await?;
+            dispatch(cx, request, body).await
+        }
+        answer => answer,
+    }
+}
+
+/// Whether a refusal may come from a cache that has not yet seen a write acknowledged by
+/// another replica.
+fn stale_could_explain(e: &ApiError) -> bool {
+    matches!(
+        e.code,
+        StatusCode::FORBIDDEN
+            | StatusCode::NOT_FOUND
+            | StatusCode::CONFLICT
+            | StatusCode::UNPROCESSABLE_ENTITY
+    )
+}
+
+/// What [`handle`] asks the registry: the target, the method, the path (for a `405`) and
+/// the list options.
+type Asked<'a> = (&'a Target, &'a Method, &'a str, &'a ListOptions);
+
+/// One request to the registry by method, and its answer encoded.
+async fn dispatch(
+    cx: Caller<'_>,
+    (t, method, path, list): Asked<'_>,
+    body: Result<Bytes, ApiError>,
+) -> Result<Response, ApiError> {
+    if let Some(old) = t.legacy {
+        return legacy(cx, t, old, list, method, path, body).await;
+    }
+    let collection = t.name.is_none();
+    let all_versions = t.version == VersionSel::All;
+    match method {
         &Method::GET | &Method::HEAD if collection || all_versions => {
-            json(registry::list(cx, t, &params.list).await?)
+            json(registry::list(cx, t, list).await?)
         }
         &Method::GET | &Method::HEAD => json(registry::get(cx, t).await?),
-        &Method::POST if collection => written(registry::create(cx, t, &body_bytes(body)?).await?),
+        &Method::POST if collection => written(registry::create(cx, t, &body?).await?),
         &Method::PUT if !collection && !all_versions => {
-            written(registry::update(cx, t, &body_bytes(body)?).await?)
+            written(registry::update(cx, t, &body?).await?)
         }
         &Method::DELETE if !collection => json(registry::delete(cx, t).await?),
         m => {
@@ -349,7 +389,7 @@ async fn legacy(
     list: &ListOptions,
     method: &Method,
     path: &str,
-    body: Result<Bytes, BytesRejection>,
+    body: Result<Bytes, ApiError>,
 ) -> Result<Response, ApiError> {
     use registry::legacy as l;
     let collection = t.name.is_none();
@@ -359,11 +399,9 @@ async fn legacy(
             Method::GET | Method::HEAD if !one => json(l::joined_list(cx, t, old, list).await?),
             Method::GET | Method::HEAD => json(l::joined_get(cx, t, old).await?),
             Method::POST if collection => {
-                written(l::joined_write(cx, t, old, &body_bytes(body)?, false).await?)
+                written(l::joined_write(cx, t, old, &body?, false).await?)
             }
-            Method::PUT if one => {
-                written(l::joined_write(cx, t, old, &body_bytes(body)?, true).await?)
-            }
+            Method::PUT if one => written(l::joined_write(cx, t, old, &body?, true).await?),
             Method::DELETE if one => written(l::joined_delete(cx, t, old).await?),
             ref m => {
                 let allow = if collection {
@@ -386,13 +424,13 @@ async fn legacy(
         Method::GET | Method::HEAD if collection => json(shown(registry::list(cx, t, list).await?)),
         Method::GET | Method::HEAD => json(shown(registry::get(cx, t).await?)),
         Method::POST if collection => {
-            let body = l::to_current(t.kind, old, &body_bytes(body)?)?;
+            let body = l::to_current(t.kind, old, &body?)?;
             let mut w = registry::create(cx, t, &body).await?;
             w.object = shown(w.object);
             written(w)
         }
         Method::PUT if !collection => {
-            let body = l::to_current(t.kind, old, &body_bytes(body)?)?;
+            let body = l::to_current(t.kind, old, &body?)?;
             let mut w = registry::update(cx, t, &body).await?;
             w.object = shown(w.object);
             written(w)
