@@ -366,16 +366,12 @@ async fn dispatch(
             written(registry::update(cx, t, &body?).await?)
         }
         &Method::DELETE if !collection => json(registry::delete(cx, t).await?),
-        m => {
-            let allow = if collection {
-                "GET, POST"
-            } else if all_versions {
-                "GET, DELETE"
-            } else {
-                "GET, PUT, DELETE"
-            };
-            Err(ApiError::method_not_allowed(m.as_str(), path, allow))
-        }
+        m => Err(not_allowed(
+            m,
+            path,
+            collection,
+            all_versions.then_some("GET, DELETE"),
+        )),
     }
 }
 
@@ -403,16 +399,8 @@ async fn legacy(
             }
             Method::PUT if one => written(l::joined_write(cx, t, old, &body?, true).await?),
             Method::DELETE if one => written(l::joined_delete(cx, t, old).await?),
-            ref m => {
-                let allow = if collection {
-                    "GET, POST"
-                } else if one {
-                    "GET, PUT, DELETE"
-                } else {
-                    "GET"
-                };
-                Err(ApiError::method_not_allowed(m.as_str(), path, allow))
-            }
+            // Every version of a joined object is only read.
+            ref m => Err(not_allowed(m, path, collection, (!one).then_some("GET"))),
         };
     }
     l::refused(t, old, matches!(*method, Method::POST | Method::PUT))?;
@@ -436,15 +424,24 @@ async fn legacy(
             written(w)
         }
         Method::DELETE if !collection => json(shown(registry::delete(cx, t).await?)),
-        ref m => {
-            let allow = if collection {
-                "GET, POST"
-            } else {
-                "GET, PUT, DELETE"
-            };
-            Err(ApiError::method_not_allowed(m.as_str(), path, allow))
-        }
+        ref m => Err(not_allowed(m, path, collection, None)),
     }
+}
+
+/// `405` with the methods a path takes: a collection `GET, POST`; every version of a name
+/// what `versions` says; one object `GET, PUT, DELETE`.
+fn not_allowed(
+    m: &Method,
+    path: &str,
+    collection: bool,
+    versions: Option<&'static str>,
+) -> ApiError {
+    let allow = match (collection, versions) {
+        (true, _) => "GET, POST",
+        (false, Some(allow)) => allow,
+        (false, None) => "GET, PUT, DELETE",
+    };
+    ApiError::method_not_allowed(m.as_str(), path, allow)
 }
 
 fn json(v: Value) -> Result<Response, ApiError> {

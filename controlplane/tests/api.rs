@@ -687,6 +687,33 @@ async fn resource_paths_are_routed_by_their_shape_and_decoded() {
         assert_eq!(status, want, "{path}: {body}");
         assert!(body.to_string().contains(needle), "{path}: {body}");
     }
+    // The methods each shape takes.
+    let plans = "/resources/compute.appvia.io/v2beta2/clusterplans";
+    let legacy_plans = "/resources/compute.appvia.io/v2beta1/clusterplans";
+    for (method, path, allow) in [
+        (Method::PUT, COLLECTION.to_string(), "GET, POST"),
+        (Method::POST, item("x-1"), "GET, PUT, DELETE"),
+        (Method::PUT, format!("{plans}/p/versions"), "GET, DELETE"),
+        (
+            Method::PATCH,
+            format!("{plans}/p/versions/1.0.0"),
+            "GET, PUT, DELETE",
+        ),
+        (Method::PUT, format!("{legacy_plans}/p/versions"), "GET"),
+        (Method::PUT, legacy_plans.to_string(), "GET, POST"),
+    ] {
+        let resp = s.call(method.clone(), &path, None).await;
+        assert_eq!(
+            resp.status(),
+            StatusCode::METHOD_NOT_ALLOWED,
+            "{method} {path}"
+        );
+        assert_eq!(
+            resp.headers().get("allow").unwrap(),
+            allow,
+            "{method} {path}"
+        );
+    }
     // A path no shape matches is still authenticated first.
     for path in [
         "/resources/x",
