@@ -6,10 +6,11 @@
 //! and decide again. Instead, the writes of one replica take turns through a [`Lane`]:
 //! they decide one after another into a [`Forming`] batch, each on the cache as it is
 //! plus the writes decided before it in the batch, and the first of them (the leader)
-//! sends the batch as one txn. Up to [`MAX_FLIGHTS`] batches fly at once, but a write
-//! whose compares touch a key a batch in flight writes waits for it to land (and the
-//! cache to reach it) and decides again: deciding without that batch's writes would only
-//! fail. Each write's compares are taken against the
+//! sends the batch as one txn once the replica's batch in flight has landed
+//! ([`MAX_FLIGHTS`]): the next batch forms while one flies. A write whose compares touch a
+//! key the batch in flight writes waits for it to land (and the cache to reach it) and
+//! decides again: deciding without that batch's writes would only fail. Each write's
+//! compares are taken against the
 //! batch's base snapshot, leaving out the keys an earlier write of the batch writes (that
 //! write's own compares cover them): etcd checks every compare before applying any write,
 //! so the txn applies only if everything each decision read still holds. A conflict fails
@@ -26,10 +27,9 @@ use super::super::{Batch, EventType, Mutation, ObjectKey};
 /// At most this many writes share one txn.
 pub(super) const MAX_MEMBERS: usize = 32;
 /// At most this many txns of one replica in flight at once. One: measured with the bench
-/// row on 2 cores (`cargo xtask bench --only controlplane`), two or eight flights made
-/// smaller batches and no more creates per second than one flight with the writes that
-/// arrive meanwhile batched behind it (admitted creates over raw txns: 0.39 with two,
-/// 0.35 with eight, 0.44 with one).
+/// row on 2 cores (`cargo xtask bench --only controlplane`), more flights made smaller
+/// batches and fewer creates per second than one flight with the next batch forming
+/// behind it.
 pub(super) const MAX_FLIGHTS: usize = 1;
 /// Headroom under etcd's 128 compares and 128 operations per txn for the marker keys.
 const MAX_COMBINED: usize = MAX_TXN_OPS - 8;
@@ -48,8 +48,6 @@ pub(super) struct Lane {
 pub(super) struct LaneState {
     /// The batches whose txns are on their way, with the keys each writes.
     flying: HashMap<u64, HashSet<String>>,
-    /// Writes waiting for their turn to decide into the forming batch.
-    waiting: usize,
     forming: Option<Forming>,
     next_id: u64,
     /// The outcome of each landed batch, and how many of its members have yet to read it.
@@ -132,6 +130,9 @@ impl Forming {
     pub fn fits(&self, guard: &Guard, ops: &[Op]) -> bool {
         if self.members == 0 {
             return true;
+        }
+        if self.members >= MAX_MEMBERS {
+            return false;
         }
         let mut new_ops = 0;
         let mut bytes = 0;
@@ -242,15 +243,10 @@ impl Lane {
         self.turn.wait(g).unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Waits until fewer than [`MAX_FLIGHTS`] batches are in flight, then opens a batch
-    /// on `base()` if none is forming; the turn holds the lane until it is joined or left.
+    /// Opens a batch on `base()` if none is forming (while another batch flies: deciding
+    /// overlaps the flight); the turn holds the lane until it is joined or left.
     pub fn turn<E>(&self, base: impl FnOnce() -> Result<Snapshot, E>) -> Result<Turn<'_>, E> {
         let mut state = self.lock();
-        state.waiting += 1;
-        while state.flying.len() >= MAX_FLIGHTS {
-            state = self.wait(state);
-        }
-        state.waiting -= 1;
         if state.forming.is_none() {
             state.next_id += 1;
             let id = state.next_id;
@@ -294,8 +290,9 @@ impl Turn<'_> {
     }
 
     /// Joined (see [`Forming::join`], called before): the first member of a batch leads
-    /// it. The leader waits for the writes already waiting to decide into the batch,
-    /// then `fly`s it and publishes how it landed; the others wait for that.
+    /// it. The leader waits until the batch in flight (if any) has landed, while later
+    /// writes decide into its batch, then `fly`s it and publishes how it landed; the
+    /// others wait for that.
     pub fn finish(mut self, fly: impl FnOnce(&Forming) -> Landed) -> Landed {
         let id = self.forming().id;
         let lane = self.lane;
@@ -314,13 +311,7 @@ impl Turn<'_> {
             }
             return out;
         }
-        while (state.waiting > 0
-            && state
-                .forming
-                .as_ref()
-                .is_some_and(|f| f.members < MAX_MEMBERS))
-            || state.flying.len() >= MAX_FLIGHTS
-        {
+        while state.flying.len() >= MAX_FLIGHTS {
             state = lane.wait(state);
         }
         let batch = state.forming.take().expect("the leader's batch is forming");
