@@ -34,7 +34,7 @@ use std::time::Duration;
 
 use serde_json::json;
 use tokio::sync::watch;
-use wayfinder_etcd::{Error as EtcdError, Etcd, EventKind, Guard, Op, Probe};
+use wayfinder_etcd::{Commit, Error as EtcdError, Etcd, EventKind, Guard, Op, Probe};
 
 mod lane;
 
@@ -526,8 +526,8 @@ impl EtcdBackend {
             attempt += 1;
             let snapshot = self.cache.snapshot()?;
             let (decided, read) = decide_on(snapshot.clone(), decide);
-            let (ops, probe) = decided.as_ref().map(|b| self.ops(b)).unwrap_or_default();
-            if (decided.is_none() || dry_run || ops.is_empty()) && !fresh {
+            let sends_nothing = dry_run || decided.as_ref().is_none_or(Batch::is_empty);
+            if sends_nothing && !fresh {
                 self.barrier()?;
                 fresh = true;
                 continue;
@@ -542,21 +542,15 @@ impl EtcdBackend {
                     at: read.at,
                 }));
             }
-            if ops.is_empty() {
+            if batch.is_empty() {
                 return Ok(Some(Committed {
                     versions: Vec::new(),
                     at: read.at,
                 }));
             }
-            let mut guard = self.guard(&read, &snapshot, fence);
-            guard.report_on_conflict = Some(LAST_COMMIT.to_string());
-            let outcome = match &probe {
-                Some(probe) => self
-                    .rt
-                    .block_on(self.etcd.commit_settled(&guard, &ops, probe)),
-                None => self.rt.block_on(self.etcd.commit(&guard, &ops)),
-            };
-            match outcome {
+            let (ops, probe) = self.ops(&batch);
+            let guard = self.guard(&read, &snapshot, fence);
+            match self.send(guard, &ops, probe.as_ref()) {
                 Ok(commit) => {
                     // This replica's next read sees its own write.
                     self.catch_up(commit.revision)?;
@@ -569,13 +563,7 @@ impl EtcdBackend {
                     if attempt >= MAX_ATTEMPTS || started.elapsed() > RETRY_DEADLINE {
                         return Err(StoreError::Conflict { attempts: attempt });
                     }
-                    // Whatever beat this commit is a commit of this control plane, so it
-                    // wrote LAST_COMMIT, whose mod revision the failed txn read back:
-                    // catching up to it needs no further round trip.
-                    match reported {
-                        Some(revision) => self.catch_up(revision)?,
-                        None => self.barrier()?,
-                    }
+                    self.catch_up_after_conflict(reported)?;
                     fresh = true;
                     // A little jitter, so racing replicas do not collide in step.
                     let jitter: u64 = rand::random();
@@ -609,9 +597,8 @@ impl EtcdBackend {
             let mut turn = self.lane.turn(|| self.cache.snapshot())?;
             let forming = turn.forming();
             let (decided, mut read) = decide_on(forming.view.clone(), decide);
-            let (ops, probe) = decided.as_ref().map(|b| self.ops(b)).unwrap_or_default();
-            let empty = decided.is_some();
-            let Some(batch) = decided.filter(|_| !ops.is_empty()) else {
+            let admitted = decided.is_some();
+            let Some(batch) = decided.filter(|b| !b.is_empty()) else {
                 let at = forming.base.resource_version();
                 turn.leave();
                 if !fresh {
@@ -620,11 +607,12 @@ impl EtcdBackend {
                     continue;
                 }
                 // Refused (`None`), or admitted with nothing to write.
-                return Ok(empty.then(|| Committed {
+                return Ok(admitted.then(|| Committed {
                     versions: Vec::new(),
                     at,
                 }));
             };
+            let (ops, probe) = self.ops(&batch);
             // Compared against the base; what an earlier member writes, its compares cover.
             read.keys.retain(|k| !forming.written.contains(k));
             read.at = forming.base.resource_version();
@@ -668,15 +656,7 @@ impl EtcdBackend {
     /// Sends a formed batch as one txn; on success and on conflict the cache is brought
     /// to where etcd is before the batch lands, so the next batch decides on it.
     fn fly(&self, batch: &lane::Forming) -> lane::Landed {
-        let mut guard = batch.guard.clone();
-        guard.report_on_conflict = Some(LAST_COMMIT.to_string());
-        let outcome = match &batch.probe {
-            Some(probe) => self
-                .rt
-                .block_on(self.etcd.commit_settled(&guard, &batch.ops, probe)),
-            None => self.rt.block_on(self.etcd.commit(&guard, &batch.ops)),
-        };
-        match outcome {
+        match self.send(batch.guard.clone(), &batch.ops, batch.probe.as_ref()) {
             Ok(commit) => {
                 if let Err(e) = self.catch_up(commit.revision) {
                     tracing::warn!(error = %e, "the cache is behind a commit of this replica");
@@ -684,13 +664,7 @@ impl EtcdBackend {
                 lane::Landed::Committed(commit.revision)
             }
             Err(EtcdError::Conflict { reported, .. }) => {
-                // Whatever beat the batch is a commit of this control plane: it wrote
-                // LAST_COMMIT, whose mod revision the failed txn read back.
-                let caught_up = match reported {
-                    Some(revision) => self.catch_up(revision),
-                    None => self.barrier(),
-                };
-                if let Err(e) = caught_up {
+                if let Err(e) = self.catch_up_after_conflict(reported) {
                     tracing::warn!(error = %e, "catching up after a conflict failed");
                 }
                 // A little jitter, so replicas racing on the same keys fall out of step.
@@ -705,6 +679,33 @@ impl EtcdBackend {
                 lane::Landed::NotCommitted
             }
             Err(e) => lane::Landed::Failed(e),
+        }
+    }
+
+    /// Sends one txn of `ops` under `guard`. A failed compare reads LAST_COMMIT back (see
+    /// [`Self::catch_up_after_conflict`]); a lost answer is settled by reading `probe`.
+    fn send(
+        &self,
+        mut guard: Guard,
+        ops: &[Op],
+        probe: Option<&Probe>,
+    ) -> Result<Commit, EtcdError> {
+        guard.report_on_conflict = Some(LAST_COMMIT.to_string());
+        match probe {
+            Some(probe) => self
+                .rt
+                .block_on(self.etcd.commit_settled(&guard, ops, probe)),
+            None => self.rt.block_on(self.etcd.commit(&guard, ops)),
+        }
+    }
+
+    /// After a conflict: whatever beat the txn is a commit of this control plane, so it
+    /// wrote LAST_COMMIT, whose mod revision the failed txn read back (`reported`);
+    /// catching up to it needs no further round trip.
+    fn catch_up_after_conflict(&self, reported: Option<i64>) -> Result<(), StoreError> {
+        match reported {
+            Some(revision) => self.catch_up(revision),
+            None => self.barrier(),
         }
     }
 

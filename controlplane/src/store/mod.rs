@@ -216,6 +216,11 @@ pub struct Batch {
 }
 
 impl Batch {
+    /// Whether it writes nothing.
+    pub fn is_empty(&self) -> bool {
+        self.objects.is_empty() && self.tokens.is_empty()
+    }
+
     /// One object write.
     pub fn object(key: ObjectKey, mutation: Mutation) -> Self {
         Self {
